@@ -1,0 +1,54 @@
+#include "common/metrics.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace fleetcore::common {
+
+void registry::add(const counter& c, std::string name, std::string labels, std::string help) {
+  std::lock_guard lock(mutex_);
+  metrics_.push_back({std::move(name), std::move(labels), std::move(help), metric_kind::counter,
+                      [&c] { return static_cast<double>(c.value()); }});
+}
+
+void registry::add(const gauge& g, std::string name, std::string labels, std::string help) {
+  std::lock_guard lock(mutex_);
+  metrics_.push_back({std::move(name), std::move(labels), std::move(help), metric_kind::gauge,
+                      [&g] { return static_cast<double>(g.value()); }});
+}
+
+void registry::add_gauge_fn(std::function<double()> fn, std::string name, std::string labels,
+                            std::string help) {
+  std::lock_guard lock(mutex_);
+  metrics_.push_back(
+      {std::move(name), std::move(labels), std::move(help), metric_kind::gauge, std::move(fn)});
+}
+
+std::string registry::render() const {
+  std::lock_guard lock(mutex_);
+  // Families keep their first registration's position; samples of a family are printed together.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const metric_desc*>> families;
+  for (const auto& m : metrics_) {
+    auto [it, inserted] = families.try_emplace(m.name);
+    if (inserted) order.push_back(m.name);
+    it->second.push_back(&m);
+  }
+  std::string out;
+  for (const auto& name : order) {
+    const auto& samples = families[name];
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, samples.front()->help, name,
+                       samples.front()->kind == metric_kind::counter ? "counter" : "gauge");
+    for (const auto* m : samples) {
+      double v = m->read();
+      if (m->labels.empty())
+        out += fmt::format("{} {}\n", name, v);
+      else
+        out += fmt::format("{}{{{}}} {}\n", name, m->labels, v);
+    }
+  }
+  return out;
+}
+
+}  // namespace fleetcore::common

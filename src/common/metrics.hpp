@@ -1,0 +1,73 @@
+#pragma once
+// Metrics: counters are per worker (one cache line per slot, summed on scrape), gauges are single
+// atomics. Each module declares its metrics in one struct with name, labels and help text and registers
+// them with the process registry, which renders the Prometheus text exposition format.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace fleetcore::common {
+
+/// Index of the calling thread's counter slot; workers set it once when they start.
+inline thread_local unsigned metrics_slot = 0;
+
+class counter {
+ public:
+  void inc(std::uint64_t n = 1) noexcept {
+    slots_[metrics_slot % slots_.size()].v.fetch_add(n, std::memory_order_relaxed);
+  }
+  std::uint64_t value() const noexcept {
+    std::uint64_t sum = 0;
+    for (const auto& s : slots_) sum += s.v.load(std::memory_order_relaxed);
+    return sum;
+  }
+
+ private:
+  struct alignas(64) slot {
+    std::atomic<std::uint64_t> v{0};
+  };
+  std::array<slot, 8> slots_{};
+};
+
+class gauge {
+ public:
+  void add(std::int64_t n = 1) noexcept { v_.fetch_add(n, std::memory_order_relaxed); }
+  void sub(std::int64_t n = 1) noexcept { v_.fetch_sub(n, std::memory_order_relaxed); }
+  void set(std::int64_t n) noexcept { v_.store(n, std::memory_order_relaxed); }
+  std::int64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> v_{0};
+};
+
+enum class metric_kind { counter, gauge };
+
+/// One exported sample: family name (`fleetcore_...`), optional label set (`qos="1"`), help text.
+struct metric_desc {
+  std::string name;
+  std::string labels;
+  std::string help;
+  metric_kind kind;
+  std::function<double()> read;
+};
+
+/// Process-wide list of metrics. Registration happens at start-up; rendering may run on any thread.
+class registry {
+ public:
+  void add(const counter& c, std::string name, std::string labels, std::string help);
+  void add(const gauge& g, std::string name, std::string labels, std::string help);
+  void add_gauge_fn(std::function<double()> fn, std::string name, std::string labels, std::string help);
+
+  /// Prometheus text exposition format 0.0.4.
+  std::string render() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<metric_desc> metrics_;
+};
+
+}  // namespace fleetcore::common
