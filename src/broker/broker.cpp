@@ -1,0 +1,630 @@
+#include "broker/broker.hpp"
+
+#include "common/log.hpp"
+#include "mqtt/topic.hpp"
+
+#include <algorithm>
+#include <future>
+
+namespace fleetcore::broker {
+
+namespace {
+
+/// Splits a subscribed filter into (group, filter); group is empty for a non-shared subscription.
+std::pair<std::string_view, std::string_view> split_shared(std::string_view full) {
+  if (auto s = mqtt::parse_shared(full); s && !s->group.empty()) return {s->group, s->filter};
+  return {{}, full};
+}
+
+std::int64_t delivery_bytes(const delivery& d) {
+  return static_cast<std::int64_t>(d.msg->topic.size() + d.msg->payload.size() + d.msg->forward_props.size() + 64);
+}
+
+constexpr std::uint32_t never_expires = 0xFFFFFFFF;
+
+}  // namespace
+
+broker::broker(config cfg, common::clock& clock, storage::store& store, access_policy& policy,
+               unsigned worker_count)
+    : cfg_(cfg), clock_(clock), store_(store), policy_(policy) {
+  FC_CHECK(worker_count > 0);
+  for (unsigned i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<worker>(i));
+}
+
+broker::~broker() { stop(); }
+
+worker& broker::next_worker() {
+  return *workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()];
+}
+
+storage::stored_message broker::to_stored(const message& m, std::uint8_t qos, bool retain) const {
+  return {m.topic, m.payload, qos, retain, m.forward_props, m.expiry_at_ms};
+}
+
+message_ptr broker::from_stored(const storage::stored_message& s) const {
+  auto m = std::make_shared<message>();
+  m->topic = s.topic;
+  m->payload = s.payload;
+  m->qos = s.qos;
+  m->retain = s.retain;
+  m->forward_props = s.props;
+  m->expiry_at_ms = s.expiry_at_ms;
+  return m;
+}
+
+void broker::load() {
+  auto snap = store_.load();
+  next_seq_ = snap.max_seq + 1;
+  next_incarnation_ = snap.max_incarnation + 1;
+  const auto now = clock_.wall_ms();
+  std::vector<storage::operation> cleanup;
+  for (const auto& r : snap.retained) {
+    if (r.expiry_at_ms && r.expiry_at_ms <= now) {
+      cleanup.push_back(storage::op::delete_retained{r.topic});
+      continue;
+    }
+    metrics_.retained.add(retained_.set(from_stored(r)));
+  }
+  std::size_t i = 0;
+  for (auto& r : snap.sessions) {
+    std::int64_t gone_at = r.disconnected_at_ms ? r.disconnected_at_ms : now;
+    if (r.expiry_interval != never_expires && gone_at + std::int64_t(r.expiry_interval) * 1000 <= now) {
+      cleanup.push_back(storage::op::delete_session{r.client_id, r.incarnation});
+      continue;
+    }
+    worker* home = workers_[i++ % workers_.size()].get();
+    auto s = std::make_shared<session>(r.client_id, r.incarnation, home);
+    s->expiry_interval = r.expiry_interval;
+    s->version = static_cast<mqtt::protocol_version>(r.protocol);
+    s->durable = true;
+    s->disconnected_at_ms = gone_at;
+    for (const auto& sub : r.subscriptions) {
+      auto opts = subscription_options::from_byte(sub.options, sub.subscription_id);
+      s->subscriptions.emplace(sub.filter, opts);
+      auto [group, filter] = split_shared(sub.filter);
+      for (auto& w : workers_) w->routes().add(filter, group, s, opts);
+      metrics_.subscriptions.add();
+    }
+    for (auto& q : r.queue) {
+      delivery d{from_stored(q.msg), q.msg.qos, q.msg.retain, std::move(q.subscription_ids), q.seq};
+      adjust_queued(1, delivery_bytes(d));
+      s->queue.push_back(std::move(d));
+    }
+    if (!r.disconnected_at_ms) cleanup.push_back(storage::op::touch_session{r.client_id, r.incarnation, r.expiry_interval, now});
+    sessions_.emplace(r.client_id, s);
+    metrics_.sessions.add();
+  }
+  if (!cleanup.empty()) store_.submit(std::move(cleanup), nullptr);
+  FC_LOG_INFO("broker.loaded", "sessions={} retained={}", sessions_.size(), retained_.size());
+}
+
+void broker::start() {
+  for (auto& w : workers_) w->start();
+  // Offline sessions restored from storage expire on their home worker.
+  std::lock_guard lock(sessions_mutex_);
+  for (auto& [id, s] : sessions_) {
+    auto sp = s;
+    sp->home.load()->post([this, sp] { arm_expiry(*sp); });
+  }
+  start_sweeps();
+}
+
+void broker::stop() {
+  if (workers_.empty() || stopped_) return;
+  stopped_ = true;
+  std::vector<std::future<void>> done;
+  for (auto& w : workers_) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    worker* wp = w.get();
+    wp->post([wp, p] {
+      auto conns = wp->connections();
+      for (auto& c : conns) c->close(mqtt::reason_code::server_shutting_down);
+      wp->pressure_timer().cancel();
+      p->set_value();
+    });
+  }
+  for (auto& f : done) f.wait_for(std::chrono::seconds(5));
+  for (auto& t : sweep_timers_) {
+    auto* tp = t.get();
+    boost::asio::post(tp->get_executor(), [tp] { tp->cancel(); });
+  }
+  store_.flush();
+  for (auto& w : workers_) w->stop();
+  for (auto& w : workers_) w->join();
+}
+
+void broker::on_home(const std::shared_ptr<session>& s, std::function<void()> fn) {
+  worker* home = s->home.load(std::memory_order_acquire);
+  if (home->on_thread()) {
+    fn();
+    return;
+  }
+  home->post([this, s, fn = std::move(fn)]() mutable { on_home(s, std::move(fn)); });
+}
+
+void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry) {
+  worker& w = c->home();
+  std::shared_ptr<session> old, fresh;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(c->client_id());
+    if (it != sessions_.end()) old = it->second;
+    if (!old || clean_start) {
+      fresh = std::make_shared<session>(c->client_id(), next_incarnation_++, &w);
+      sessions_[c->client_id()] = fresh;
+    }
+  }
+  if (fresh) {
+    metrics_.sessions.add();
+    if (expiry > 0 || (old && old->durable)) {
+      fresh->durable = expiry > 0;
+      store_.submit({storage::op::put_session{fresh->client_id, fresh->incarnation, expiry,
+                                              static_cast<std::uint8_t>(c->version()), 0}},
+                    nullptr);
+    }
+    if (old) {
+      on_home(old, [this, old] {
+        if (old->conn) {
+          metrics_.takeovers.inc();
+          old->conn->close(mqtt::reason_code::session_taken_over);  // detaches and ends `old`
+        } else {
+          end_session(*old);
+        }
+      });
+    }
+    c->attach(fresh, false);
+    return;
+  }
+  on_home(old, [this, old, c, &w, expiry] {
+    if (old->ended) {  // expired meanwhile: start over, a fresh session will be created
+      w.post([this, c, expiry] {
+        if (c->state_ == client_connection::state::connecting) connect(c, false, expiry);
+      });
+      return;
+    }
+    if (old->conn) {
+      metrics_.takeovers.inc();
+      old->conn->close(mqtt::reason_code::session_taken_over);
+    }
+    if (old->ended) {  // the old connection's session was not persistent
+      w.post([this, c, expiry] {
+        if (c->state_ == client_connection::state::connecting) connect(c, false, expiry);
+      });
+      return;
+    }
+    // Resumed before the will delay elapsed: the will is not sent [MQTT-3.1.3-9].
+    old->pending_will.reset();
+    if (old->will_timer) old->will_timer->cancel();
+    if (old->expiry_timer) old->expiry_timer->cancel();
+    old->will_timer.reset();
+    old->expiry_timer.reset();
+    old->home.store(&w, std::memory_order_release);
+    w.post([c, old] { c->attach(old, true); });
+  });
+}
+
+void broker::touch_session(session& s, bool connected) {
+  if (!s.durable) return;
+  store_.submit({storage::op::touch_session{s.client_id, s.incarnation, s.expiry_interval,
+                                            connected ? 0 : s.disconnected_at_ms}},
+                nullptr);
+}
+
+void broker::detach(session& s, std::optional<mqtt::will_message> will, bool takeover) {
+  s.conn = nullptr;
+  s.online = false;
+  update_congestion(s);
+  s.disconnected_at_ms = clock_.wall_ms();
+  bool current;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(s.client_id);
+    current = it != sessions_.end() && it->second.get() == &s;
+  }
+  worker& w = *s.home.load();
+  if (!s.persistent() || !current) {
+    if (will) publish_will(w, *will);
+    end_session(s);
+    return;
+  }
+  touch_session(s, false);
+  if (will) {
+    std::uint32_t delay = will->props.will_delay_interval.value_or(0);
+    if (delay == 0) {
+      publish_will(w, *will);
+    } else {
+      s.pending_will = std::move(will);
+      s.will_timer = std::make_unique<boost::asio::steady_timer>(w.io(), std::chrono::seconds(delay));
+      auto sp = sessions_ptr(s);
+      s.will_timer->async_wait([this, sp](const boost::system::error_code& ec) {
+        if (ec || !sp->pending_will) return;
+        auto wm = std::move(*sp->pending_will);
+        sp->pending_will.reset();
+        publish_will(*sp->home.load(), wm);
+      });
+    }
+  }
+  (void)takeover;
+  arm_expiry(s);
+}
+
+std::shared_ptr<session> broker::sessions_ptr(session& s) {
+  // Sessions are always owned by shared_ptr (registry, tries, connections).
+  return std::shared_ptr<session>(s.shared_from_this());
+}
+
+void broker::arm_expiry(session& s) {
+  if (s.online || s.ended || s.expiry_interval == never_expires) return;
+  std::int64_t due_ms = s.disconnected_at_ms + std::int64_t(s.expiry_interval) * 1000 - clock_.wall_ms();
+  worker& w = *s.home.load();
+  s.expiry_timer = std::make_unique<boost::asio::steady_timer>(
+      w.io(), std::chrono::milliseconds(std::max<std::int64_t>(due_ms, 0)));
+  auto sp = sessions_ptr(s);
+  s.expiry_timer->async_wait([this, sp](const boost::system::error_code& ec) {
+    if (ec || sp->online || sp->ended) return;
+    FC_LOG_DEBUG("session.expired", "client={}", sp->client_id);
+    end_session(*sp);
+  });
+}
+
+void broker::end_session(session& s) {
+  if (s.ended) return;
+  s.ended = true;
+  if (s.will_timer) s.will_timer->cancel();
+  if (s.expiry_timer) s.expiry_timer->cancel();
+  if (s.pending_will) {
+    auto wm = std::move(*s.pending_will);
+    s.pending_will.reset();
+    publish_will(*s.home.load(), wm);
+  }
+  auto sp = sessions_ptr(s);
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(s.client_id);
+    if (it != sessions_.end() && it->second == sp) sessions_.erase(it);
+  }
+  if (!s.subscriptions.empty()) {
+    auto filters = std::make_shared<std::vector<std::string>>();
+    for (auto& [f, o] : s.subscriptions) filters->push_back(f);
+    metrics_.subscriptions.sub(static_cast<std::int64_t>(filters->size()));
+    s.subscriptions.clear();
+    for (auto& w : workers_) {
+      worker* wp = w.get();
+      wp->post([wp, sp, filters] {
+        for (auto& f : *filters) {
+          auto [group, filter] = split_shared(f);
+          wp->routes().remove(filter, group, sp.get());
+        }
+      });
+    }
+  }
+  std::int64_t bytes = 0;
+  for (auto& d : s.queue) bytes += delivery_bytes(d);
+  for (auto& [id, e] : s.inflight) bytes += delivery_bytes(e.d);
+  adjust_queued(-static_cast<std::int64_t>(s.queue.size() + s.inflight.size()), -bytes);
+  s.queue.clear();
+  s.inflight.clear();
+  s.congested = false;
+  if (s.durable) store_.submit({storage::op::delete_session{s.client_id, s.incarnation}}, nullptr);
+  s.durable = false;
+  metrics_.sessions.sub();
+}
+
+void broker::publish_will(worker& w, const mqtt::will_message& will) {
+  metrics_.wills.inc();
+  auto m = make_message(will.topic, will.payload, will.qos, will.retain, will.props, clock_.wall_ms(), 0);
+  publish(w, m, nullptr);
+}
+
+std::size_t broker::publish(worker& w, const message_ptr& m, std::function<void(bool)> ack) {
+  std::vector<storage::operation> ops;
+  bool must_wait = false;
+  if (m->retain && cfg_.retain_available) {
+    metrics_.retained.add(retained_.set(m));
+    if (m->payload.empty())
+      ops.push_back(storage::op::delete_retained{m->topic});
+    else
+      ops.push_back(storage::op::put_retained{to_stored(*m, m->qos, true)});
+    must_wait = m->qos > 0;
+  }
+
+  thread_local std::vector<route_entry> targets;
+  targets.clear();
+  w.routes().match(m->topic, targets);
+  // One delivery per session for overlapping non-shared subscriptions: highest QoS, every
+  // subscription identifier [MQTT-3.3.4-3..5].
+  std::stable_sort(targets.begin(), targets.end(), [](const route_entry& a, const route_entry& b) {
+    return std::pair(a.shared, a.target.get()) < std::pair(b.shared, b.target.get());
+  });
+  struct target_delivery {
+    std::shared_ptr<session> s;
+    delivery d;
+  };
+  thread_local std::vector<target_delivery> out;
+  out.clear();
+  for (const auto& e : targets) {
+    if (e.opts.no_local && e.target->incarnation == m->origin) continue;
+    std::uint8_t qos = std::min(m->qos, e.opts.qos);
+    bool retain = e.opts.retain_as_published && m->retain;
+    if (!e.shared && !out.empty() && out.back().s == e.target) {
+      auto& d = out.back().d;
+      d.qos = std::max(d.qos, qos);
+      d.retain = d.retain || retain;
+      if (e.opts.subscription_id) d.subscription_ids.push_back(e.opts.subscription_id);
+      continue;
+    }
+    delivery d{m, qos, retain, {}, 0};
+    if (e.opts.subscription_id) d.subscription_ids.push_back(e.opts.subscription_id);
+    out.push_back({e.target, std::move(d)});
+  }
+  for (auto& t : out) {
+    if (t.d.qos > 0 && t.s->durable.load(std::memory_order_relaxed)) {
+      t.d.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+      ops.push_back(storage::op::put_message{t.s->client_id, t.s->incarnation,
+                                             {t.d.seq, to_stored(*m, t.d.qos, t.d.retain), t.d.subscription_ids}});
+      must_wait = true;
+    }
+  }
+  const std::size_t recipients = out.size();
+  // Local recipients now; one post per other worker.
+  std::vector<std::vector<target_delivery>> remote(workers_.size());
+  for (auto& t : out) {
+    worker* home = t.s->home.load(std::memory_order_acquire);
+    if (home == &w)
+      deliver(*t.s, std::move(t.d));
+    else
+      remote[home->index()].push_back(std::move(t));
+  }
+  for (std::size_t i = 0; i < remote.size(); ++i) {
+    if (remote[i].empty()) continue;
+    workers_[i]->post([this, batch = std::move(remote[i])]() mutable {
+      for (auto& t : batch) {
+        if (t.s->home.load(std::memory_order_acquire)->on_thread()) {
+          deliver(*t.s, std::move(t.d));
+        } else {
+          auto d = std::make_shared<delivery>(std::move(t.d));
+          auto s = t.s;
+          on_home(s, [this, s, d] { deliver(*s, std::move(*d)); });
+        }
+      }
+    });
+  }
+  if (!ops.empty()) {
+    if (must_wait && ack) {
+      store_.submit(std::move(ops), [&w, ack = std::move(ack)](bool ok) mutable {
+        w.post([ack = std::move(ack), ok] { ack(ok); });
+      });
+      return recipients;
+    }
+    store_.submit(std::move(ops), nullptr);
+  }
+  if (ack) ack(true);
+  return recipients;
+}
+
+void broker::update_routes(worker& w, const std::shared_ptr<session>& s, std::vector<route_change> changes,
+                           std::function<void()> done) {
+  std::vector<storage::operation> ops;
+  if (s->durable) {
+    for (auto& c : changes) {
+      if (c.add)
+        ops.push_back(storage::op::put_subscription{s->client_id, s->incarnation,
+                                                    {c.filter, c.opts.to_byte(), c.opts.subscription_id}});
+      else
+        ops.push_back(storage::op::delete_subscription{s->client_id, s->incarnation, c.filter});
+    }
+  }
+  auto shared_changes = std::make_shared<const std::vector<route_change>>(std::move(changes));
+  auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(workers_.size()) + (ops.empty() ? 0 : 1));
+  auto finish = [&w, pending, done = std::move(done)] {
+    if (pending->fetch_sub(1) == 1) w.post(done);
+  };
+  for (auto& x : workers_) {
+    worker* xp = x.get();
+    xp->post([xp, s, shared_changes, finish] {
+      for (const auto& c : *shared_changes) {
+        auto [group, filter] = split_shared(c.filter);
+        if (c.add)
+          xp->routes().add(filter, group, s, c.opts);
+        else
+          xp->routes().remove(filter, group, s.get());
+      }
+      finish();
+    });
+  }
+  if (!ops.empty()) store_.submit(std::move(ops), [finish](bool) { finish(); });
+}
+
+void broker::send_retained(session& s, std::string_view filter, const subscription_options& opts) {
+  if (split_shared(filter).first.size()) return;  // no retained messages on shared subscriptions
+  for (auto& m : retained_.match(filter, clock_.wall_ms())) {
+    delivery d{m, std::min(m->qos, opts.qos), true, {}, 0};
+    if (opts.subscription_id) d.subscription_ids.push_back(opts.subscription_id);
+    deliver(s, std::move(d));
+  }
+}
+
+namespace {
+std::size_t window(const config& cfg, const session& s) {
+  return std::min<std::size_t>(cfg.max_inflight, s.conn ? s.conn->client_receive_maximum() : 0);
+}
+}  // namespace
+
+void broker::deliver(session& s, delivery d) {
+  if (s.ended) return;
+  auto drop = [&](drop_reason why) {
+    metrics_.drops[static_cast<std::size_t>(why)].inc();
+    if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+  };
+  if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) return drop(drop_reason::expired);
+  if (d.qos == 0) {
+    if (!s.conn) return drop(drop_reason::offline_qos0);
+    if (s.conn->outbound_bytes() > cfg_.max_outbound_bytes) return drop(drop_reason::slow_consumer);
+    if (!s.conn->send_publish(d, 0, false)) return drop(drop_reason::too_large);
+    metrics_.messages_out[0].inc();
+    return;
+  }
+  if (s.conn && s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
+    adjust_queued(1, delivery_bytes(d));
+    send_inflight(s, std::move(d));
+    return;
+  }
+  if (s.queue.size() >= cfg_.max_queued_messages) return drop(drop_reason::queue_full);
+  adjust_queued(1, delivery_bytes(d));
+  s.queue.push_back(std::move(d));
+  update_congestion(s);
+}
+
+void broker::send_inflight(session& s, delivery d) {
+  std::uint16_t id = s.next_packet_id();
+  if (id == 0) {
+    s.queue.push_front(std::move(d));
+    return;
+  }
+  if (!s.conn->send_publish(d, id, false)) {
+    metrics_.drops[static_cast<std::size_t>(drop_reason::too_large)].inc();
+    adjust_queued(-1, -delivery_bytes(d));
+    if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+    return;
+  }
+  metrics_.messages_out[d.qos].inc();
+  auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
+  s.inflight.emplace(id, inflight_entry{std::move(d), st});
+}
+
+void broker::pump(session& s) {
+  while (s.conn && !s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
+    delivery d = std::move(s.queue.front());
+    s.queue.pop_front();
+    if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) {
+      metrics_.drops[static_cast<std::size_t>(drop_reason::expired)].inc();
+      adjust_queued(-1, -delivery_bytes(d));
+      if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+      continue;
+    }
+    send_inflight(s, std::move(d));
+  }
+  update_congestion(s);
+}
+
+void broker::complete(session& s, std::uint16_t packet_id) {
+  auto it = s.inflight.find(packet_id);
+  if (it == s.inflight.end()) return;
+  adjust_queued(-1, -delivery_bytes(it->second.d));
+  if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, it->second.d.seq}}, nullptr);
+  s.inflight.erase(it);
+  pump(s);
+}
+
+void broker::adjust_queued(std::int64_t messages, std::int64_t bytes) {
+  metrics_.queued.add(messages);
+  metrics_.queued_bytes.add(bytes);
+  queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void broker::update_congestion(session& s) {
+  bool c = s.conn && (s.congested ? s.queue.size() * 2 >= cfg_.congestion_queue_length
+                                  : s.queue.size() >= cfg_.congestion_queue_length);
+  if (c == s.congested) return;
+  s.congested = c;
+  congested_.fetch_add(c ? 1 : -1, std::memory_order_relaxed);
+}
+
+bool broker::under_pressure() const noexcept {
+  return queued_bytes_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes) ||
+         congested_.load(std::memory_order_relaxed) > 0;
+}
+
+void broker::pause_for_pressure(client_connection& c) {
+  worker& w = c.home();
+  bool first = w.paused().empty();
+  w.paused().push_back(c.weak_from_this());
+  if (first) pressure_tick(w);
+}
+
+void broker::pressure_tick(worker& w) {
+  w.pressure_timer().expires_after(std::chrono::milliseconds(2));
+  w.pressure_timer().async_wait([this, &w](const boost::system::error_code& ec) {
+    if (ec) return;
+    bool relieved = queued_bytes_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes) &&
+                    congested_.load(std::memory_order_relaxed) == 0;
+    if (relieved) {
+      auto paused = std::move(w.paused());
+      w.paused().clear();
+      for (auto& wc : paused)
+        if (auto c = wc.lock()) c->resume_reading();
+    }
+    // Rate-limited connections wait here too; keep ticking while anyone is paused.
+    if (!w.paused().empty()) {
+      std::vector<std::weak_ptr<client_connection>> still;
+      for (auto& wc : w.paused()) {
+        auto c = wc.lock();
+        if (!c) continue;
+        if (relieved && !c->rate_limited())
+          c->resume_reading();
+        else
+          still.push_back(wc);
+      }
+      w.paused() = std::move(still);
+    }
+    if (!w.paused().empty()) pressure_tick(w);
+  });
+}
+
+void broker::start_sweeps() {
+  for (auto& w : workers_) {
+    sweep_timers_.push_back(std::make_unique<boost::asio::steady_timer>(w->io()));
+    sweep(*w);
+  }
+}
+
+void broker::sweep(worker& w) {
+  auto& t = *sweep_timers_[w.index()];
+  t.expires_after(std::chrono::seconds(1));
+  t.async_wait([this, &w](const boost::system::error_code& ec) {
+    if (ec) return;
+    auto now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<client_connection>> conns(w.connections().begin(), w.connections().end());
+    for (auto& c : conns) c->check_timeouts(now);
+    sweep(w);
+  });
+}
+
+void broker::register_metrics(common::registry& r) const {
+  metrics_.register_all(r);
+  r.add_gauge_fn([this] { return static_cast<double>(congested_.load()); }, "fleetcore_congested_sessions", "",
+                 "Online sessions whose queue is above the congestion threshold.");
+}
+
+void broker_metrics::register_all(common::registry& r) const {
+  r.add(connections, "fleetcore_connections", "", "Open client connections.");
+  r.add(sessions, "fleetcore_sessions", "", "Sessions, connected or not.");
+  r.add(subscriptions, "fleetcore_subscriptions", "", "Subscriptions of all sessions.");
+  r.add(retained, "fleetcore_retained_messages", "", "Retained messages.");
+  r.add(queued, "fleetcore_queued_messages", "", "QoS 1/2 messages queued or in flight to sessions.");
+  r.add(queued_bytes, "fleetcore_queued_bytes", "", "Approximate bytes of queued messages.");
+  static constexpr const char* results[] = {"success", "protocol_error", "unsupported_version", "bad_client_id",
+                                            "not_authorized", "bad_auth_method", "server_unavailable", "other"};
+  for (std::size_t i = 0; i < connects.size(); ++i)
+    r.add(connects[i], "fleetcore_connects_total", fmt::format("result=\"{}\"", results[i]), "CONNECT attempts by result.");
+  for (int q = 0; q < 3; ++q) {
+    r.add(messages_in[q], "fleetcore_messages_in_total", fmt::format("qos=\"{}\"", q), "PUBLISH packets received.");
+    r.add(messages_out[q], "fleetcore_messages_out_total", fmt::format("qos=\"{}\"", q), "PUBLISH packets sent.");
+  }
+  r.add(bytes_in, "fleetcore_bytes_in_total", "", "Bytes received from clients.");
+  r.add(bytes_out, "fleetcore_bytes_out_total", "", "Bytes sent to clients.");
+  static constexpr const char* reasons[] = {"queue_full", "slow_consumer", "offline_qos0", "expired", "too_large"};
+  for (std::size_t i = 0; i < drops.size(); ++i)
+    r.add(drops[i], "fleetcore_dropped_messages_total", fmt::format("reason=\"{}\"", reasons[i]),
+          "Messages not delivered to a recipient, by reason.");
+  r.add(protocol_errors, "fleetcore_protocol_errors_total", "", "Connections closed for malformed or protocol-violating packets.");
+  r.add(keepalive_timeouts, "fleetcore_keepalive_timeouts_total", "", "Connections closed by the keepalive rule.");
+  r.add(takeovers, "fleetcore_session_takeovers_total", "", "Connections closed because the client id connected again.");
+  r.add(wills, "fleetcore_will_messages_total", "", "Will messages published.");
+  r.add(rate_limited, "fleetcore_rate_limited_total", "", "Times a client was paused for exceeding its publish rate.");
+  r.add(pressure_pauses, "fleetcore_backpressure_pauses_total", "", "Times a publisher was paused because delivery queues were full.");
+  r.add(denied, "fleetcore_denied_total", "", "Actions refused by the access policy.");
+}
+
+}  // namespace fleetcore::broker

@@ -1,0 +1,117 @@
+#pragma once
+// The broker core: sessions, routing, retained messages and wills, shared by all workers. The publish
+// path takes no global lock: each worker matches against its own trie copy and hands deliveries to
+// the recipients' workers with one post per worker.
+#include "broker/client_connection.hpp"
+#include "broker/config.hpp"
+#include "broker/hooks.hpp"
+#include "broker/message.hpp"
+#include "broker/metrics.hpp"
+#include "broker/retained.hpp"
+#include "broker/session.hpp"
+#include "broker/worker.hpp"
+#include "common/clock.hpp"
+#include "storage/store.hpp"
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace fleetcore::broker {
+
+class broker {
+ public:
+  broker(config cfg, common::clock& clock, storage::store& store, access_policy& policy,
+         unsigned worker_count);
+  ~broker();
+  broker(const broker&) = delete;
+  broker& operator=(const broker&) = delete;
+
+  /// Restores retained messages and persistent sessions; call before start().
+  void load();
+  void start();
+  /// Closes every connection and stops the workers; flushes storage.
+  void stop();
+
+  worker& next_worker();
+  std::vector<std::unique_ptr<worker>>& workers() noexcept { return workers_; }
+  const config& cfg() const noexcept { return cfg_; }
+  common::clock& clock() noexcept { return clock_; }
+  broker_metrics& stats() noexcept { return metrics_; }
+  access_policy& policy() noexcept { return policy_; }
+  void register_metrics(common::registry& r) const;
+
+  // --- called on the connection's worker ---
+
+  /// Finds, resumes or creates the session for a validated CONNECT and eventually calls
+  /// c->attach() on c's worker.
+  void connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
+  /// Routes a message published on `w`. If any recipient needs it durable, `ack(true)` runs on `w`
+  /// after the group commit; otherwise it runs before this returns. Returns the number of recipients.
+  std::size_t publish(worker& w, const message_ptr& m, std::function<void(bool)> ack);
+  /// Applies subscription changes of `s` to every worker's trie (and storage when persistent), then
+  /// runs `done` on `w`.
+  struct route_change {
+    std::string filter;  // full filter as subscribed
+    subscription_options opts;
+    bool add;
+  };
+  void update_routes(worker& w, const std::shared_ptr<session>& s, std::vector<route_change> changes,
+                     std::function<void()> done);
+  /// Sends retained messages matching a new subscription to `s` (on its home worker).
+  void send_retained(session& s, std::string_view filter, const subscription_options& opts);
+  /// The connection of `s` went away: keeps or ends the session, handles its will.
+  void detach(session& s, std::optional<mqtt::will_message> will, bool takeover);
+  /// Session delivery and flow control, on the session's home worker.
+  void deliver(session& s, delivery d);
+  void pump(session& s);
+  void complete(session& s, std::uint16_t packet_id);
+  /// Publishes a will message.
+  void publish_will(worker& w, const mqtt::will_message& will);
+  /// Stores `s`'s expiry/disconnect time when persistent.
+  void touch_session(session& s, bool connected);
+
+  /// Runs `fn` on `s`'s home worker, following it if it moves.
+  void on_home(const std::shared_ptr<session>& s, std::function<void()> fn);
+
+  /// Broker-wide back-pressure: true while publishers should not be read.
+  bool under_pressure() const noexcept;
+  void pause_for_pressure(client_connection& c);
+
+ private:
+  void end_session(session& s);
+  void arm_expiry(session& s);
+  void send_inflight(session& s, delivery d);
+  static std::shared_ptr<session> sessions_ptr(session& s);
+  void start_sweeps();
+  void sweep(worker& w);
+  void pressure_tick(worker& w);
+  void adjust_queued(std::int64_t messages, std::int64_t bytes);
+  void update_congestion(session& s);
+  storage::stored_message to_stored(const message& m, std::uint8_t qos, bool retain) const;
+  message_ptr from_stored(const storage::stored_message& m) const;
+
+  config cfg_;
+  common::clock& clock_;
+  storage::store& store_;
+  access_policy& policy_;
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::atomic<unsigned> next_worker_{0};
+  std::atomic<std::uint64_t> next_incarnation_{1};
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<std::int64_t> queued_bytes_{0};
+  std::atomic<std::int64_t> congested_{0};
+  retained_store retained_;
+  broker_metrics metrics_;
+
+  std::mutex sessions_mutex_;  // connect/disconnect path only, never the publish path
+  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> sweep_timers_;
+  bool stopped_ = false;
+};
+
+}  // namespace fleetcore::broker

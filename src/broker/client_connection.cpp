@@ -1,0 +1,697 @@
+#include "broker/client_connection.hpp"
+
+#include "broker/broker.hpp"
+#include "common/log.hpp"
+#include "mqtt/topic.hpp"
+#include "mqtt/wire.hpp"
+
+#include <random>
+
+namespace fleetcore::broker {
+
+using mqtt::reason_code;
+using mqtt::protocol_version;
+
+namespace {
+
+std::string random_client_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("fc-{:016x}", rng());
+}
+
+connect_result classify(reason_code rc) {
+  switch (rc) {
+    case reason_code::success: return connect_result::success;
+    case reason_code::malformed_packet:
+    case reason_code::protocol_error: return connect_result::protocol_error;
+    case reason_code::unsupported_protocol_version: return connect_result::unsupported_version;
+    case reason_code::client_identifier_not_valid: return connect_result::bad_client_id;
+    case reason_code::not_authorized: return connect_result::not_authorized;
+    case reason_code::bad_authentication_method: return connect_result::bad_auth_method;
+    case reason_code::server_unavailable:
+    case reason_code::server_busy: return connect_result::server_unavailable;
+    default: return connect_result::other;
+  }
+}
+
+}  // namespace
+
+// --- output ---
+
+void client_connection::out_batch::append(const std::uint8_t* p, std::size_t n) {
+  if (!segments.empty() && segments.back().ext == nullptr &&
+      segments.back().off + segments.back().len == arena.size()) {
+    segments.back().len += n;
+  } else {
+    segments.push_back({nullptr, arena.size(), n});
+  }
+  arena.insert(arena.end(), p, p + n);
+  bytes += n;
+}
+
+void client_connection::out_batch::append_ref(std::string_view s) {
+  if (s.empty()) return;
+  segments.push_back({reinterpret_cast<const std::uint8_t*>(s.data()), 0, s.size()});
+  bytes += s.size();
+}
+
+void client_connection::out_batch::clear() {
+  segments.clear();
+  refs.clear();
+  bytes = 0;
+  // Idle connections should not keep a large arena.
+  if (arena.capacity() > 64 * 1024) {
+    std::vector<std::uint8_t>().swap(arena);
+  } else {
+    arena.clear();
+  }
+}
+
+client_connection::client_connection(broker& b, worker& w, connection_info info)
+    : broker_(b), worker_(w), info_(std::move(info)) {
+  last_rx_ = opened_ = std::chrono::steady_clock::now();
+  broker_.stats().connections.add();
+}
+
+client_connection::~client_connection() { broker_.stats().connections.sub(); }
+
+void client_connection::send(const mqtt::packet& p) {
+  if (state_ == state::closed) return;
+  thread_local std::vector<std::uint8_t> buf;
+  buf.clear();
+  mqtt::encode(p, version_, buf);
+  pending_.append(buf.data(), buf.size());
+  flush();
+}
+
+bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id, bool dup) {
+  if (state_ != state::connected) return true;  // closing: the message stays inflight/queued
+  const message& m = *d.msg;
+  const bool v5 = version_ == protocol_version::v5;
+  // Per-recipient MQTT 5 properties: remaining expiry, subscription identifiers.
+  std::uint8_t props[64];
+  std::size_t props_len = 0;
+  std::vector<std::uint8_t> big_props;
+  if (v5) {
+    std::vector<std::uint8_t> tmp;
+    mqtt::wire::writer w(tmp);
+    if (m.expiry_at_ms) {
+      std::int64_t left = (m.expiry_at_ms - broker_.clock().wall_ms() + 999) / 1000;
+      w.u8(0x02);
+      w.u32(static_cast<std::uint32_t>(std::max<std::int64_t>(left, 1)));
+    }
+    for (auto id : d.subscription_ids) {
+      w.u8(0x0B);
+      w.varint(id);
+    }
+    if (tmp.size() <= sizeof(props)) {
+      std::copy(tmp.begin(), tmp.end(), props);
+      props_len = tmp.size();
+    } else {
+      big_props = std::move(tmp);
+      props_len = big_props.size();
+    }
+  }
+  const std::size_t all_props = props_len + (v5 ? m.forward_props.size() : 0);
+  const std::size_t remaining = 2 + m.topic.size() + (d.qos ? 2 : 0) +
+                                (v5 ? mqtt::wire::varint_size(static_cast<std::uint32_t>(all_props)) + all_props : 0) +
+                                m.payload.size();
+  const std::size_t total = mqtt::fixed_header_size(static_cast<std::uint32_t>(remaining)) + remaining;
+  if (total > client_max_packet_ || remaining > mqtt::wire::max_varint) return false;
+
+  std::uint8_t head[16];
+  std::vector<std::uint8_t> hv;
+  mqtt::wire::writer hw(hv);
+  hw.u8(static_cast<std::uint8_t>(0x30 | (dup ? 0x08 : 0) | (d.qos << 1) | (d.retain ? 1 : 0)));
+  hw.varint(static_cast<std::uint32_t>(remaining));
+  hw.u16(static_cast<std::uint16_t>(m.topic.size()));
+  std::copy(hv.begin(), hv.end(), head);
+  pending_.append(head, hv.size());
+  pending_.append(reinterpret_cast<const std::uint8_t*>(m.topic.data()), m.topic.size());
+  std::uint8_t mid[16];
+  std::size_t mid_len = 0;
+  if (d.qos) {
+    mid[mid_len++] = static_cast<std::uint8_t>(packet_id >> 8);
+    mid[mid_len++] = static_cast<std::uint8_t>(packet_id);
+  }
+  if (v5) {
+    std::uint32_t v = static_cast<std::uint32_t>(all_props);
+    do {
+      std::uint8_t b = v & 0x7F;
+      v >>= 7;
+      if (v) b |= 0x80;
+      mid[mid_len++] = b;
+    } while (v);
+  }
+  pending_.append(mid, mid_len);
+  if (v5) {
+    if (big_props.empty())
+      pending_.append(props, props_len);
+    else
+      pending_.append(big_props.data(), big_props.size());
+    pending_.append_ref(m.forward_props);
+  }
+  pending_.append_ref(m.payload);
+  pending_.refs.push_back(d.msg);
+  flush();
+  return true;
+}
+
+void client_connection::send_pubrel(std::uint16_t packet_id) {
+  send(mqtt::ack_packet{mqtt::packet_type::pubrel, packet_id, reason_code::success, {}});
+}
+
+void client_connection::flush() {
+  if (write_in_flight_ || pending_.bytes == 0 || state_ == state::closed) return;
+  std::swap(pending_, writing_);
+  writing_bytes_ = writing_.bytes;
+  std::vector<boost::asio::const_buffer> bufs;
+  bufs.reserve(writing_.segments.size());
+  for (const auto& s : writing_.segments)
+    bufs.emplace_back(s.ext ? s.ext : writing_.arena.data() + s.off, s.len);
+  write_in_flight_ = true;
+  broker_.stats().bytes_out.inc(writing_bytes_);
+  write_buffers(std::move(bufs));
+}
+
+void client_connection::on_write_done(const boost::system::error_code& ec) {
+  write_in_flight_ = false;
+  writing_.clear();
+  writing_bytes_ = 0;
+  if (ec) {
+    if (state_ != state::closed) close_transport();
+    return;
+  }
+  if (state_ == state::closing) {
+    if (pending_.bytes) {
+      flush();
+    } else {
+      close_transport();
+    }
+    return;
+  }
+  flush();
+  // A backlog waiting for this connection's inflight window may proceed.
+}
+
+// --- input ---
+
+bool client_connection::on_data(std::span<const std::uint8_t> data) {
+  if (state_ == state::closing || state_ == state::closed) return false;
+  broker_.stats().bytes_in.inc(data.size());
+  last_rx_ = std::chrono::steady_clock::now();
+  if (rbuf_.empty()) {
+    // Decode straight from the transport's buffer; keep only an incomplete tail.
+    std::size_t used = 0;
+    while (!read_paused_ && state_ != state::closing && state_ != state::closed) {
+      auto r = mqtt::decode(data.subspan(used), version_, broker_.cfg().max_packet_size);
+      if (r.state == mqtt::decode_result::status::need_more) break;
+      if (r.state == mqtt::decode_result::status::error) {
+        protocol_violation(r.error, "decode");
+        return false;
+      }
+      used += r.consumed;
+      if (!handle(r.pkt)) return false;
+    }
+    if (state_ == state::closing || state_ == state::closed) return false;
+    rbuf_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
+    return !read_paused_;
+  }
+  rbuf_.insert(rbuf_.end(), data.begin(), data.end());
+  return process();
+}
+
+bool client_connection::process() {
+  std::size_t used = 0;
+  bool keep_reading = true;
+  while (true) {
+    if (read_paused_ || state_ == state::closing || state_ == state::closed) {
+      keep_reading = false;
+      break;
+    }
+    auto r = mqtt::decode(std::span(rbuf_).subspan(used), version_, broker_.cfg().max_packet_size);
+    if (r.state == mqtt::decode_result::status::need_more) break;
+    if (r.state == mqtt::decode_result::status::error) {
+      protocol_violation(r.error, "decode");
+      return false;
+    }
+    used += r.consumed;
+    if (!handle(r.pkt)) {
+      keep_reading = false;
+      break;
+    }
+  }
+  if (state_ == state::closed) return false;
+  rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(used));
+  if (rbuf_.empty() && rbuf_.capacity() > 4096) std::vector<std::uint8_t>().swap(rbuf_);
+  return keep_reading && state_ != state::closing;
+}
+
+void client_connection::resume_reading() {
+  if (!read_paused_ || state_ == state::closing || state_ == state::closed) return;
+  read_paused_ = false;
+  if (!rbuf_.empty() && !process()) return;
+  if (!read_paused_) start_reading();
+}
+
+bool client_connection::handle(mqtt::packet& p) {
+  if (state_ == state::awaiting_connect) {
+    if (auto* c = std::get_if<mqtt::connect_packet>(&p)) {
+      handle_connect(*c);
+      return state_ == state::connected;  // stop reading until the session is attached
+    }
+    protocol_violation(reason_code::protocol_error, "first packet is not CONNECT");
+    return false;
+  }
+  if (state_ != state::connected) return false;
+  return std::visit(
+      [&](auto& pkt) -> bool {
+        using T = std::decay_t<decltype(pkt)>;
+        if constexpr (std::is_same_v<T, mqtt::publish_packet>) {
+          handle_publish(pkt);
+          if (state_ == state::connected && broker_.under_pressure() && session_ && session_->inflight.empty()) {
+            broker_.stats().pressure_pauses.inc();
+            read_paused_ = true;
+            broker_.pause_for_pressure(*this);
+          }
+        } else if constexpr (std::is_same_v<T, mqtt::ack_packet>) {
+          handle_ack(pkt);
+        } else if constexpr (std::is_same_v<T, mqtt::subscribe_packet>) {
+          handle_subscribe(pkt);
+        } else if constexpr (std::is_same_v<T, mqtt::unsubscribe_packet>) {
+          handle_unsubscribe(pkt);
+        } else if constexpr (std::is_same_v<T, mqtt::pingreq_packet>) {
+          send(mqtt::pingresp_packet{});
+        } else if constexpr (std::is_same_v<T, mqtt::disconnect_packet>) {
+          handle_disconnect(pkt);
+          return false;
+        } else if constexpr (std::is_same_v<T, mqtt::connect_packet>) {
+          protocol_violation(reason_code::protocol_error, "second CONNECT");  // [MQTT-3.1.0-2]
+          return false;
+        } else {
+          // AUTH without an authentication method, or a packet only a server sends.
+          protocol_violation(reason_code::protocol_error, "unexpected packet");
+          return false;
+        }
+        return state_ == state::connected && !read_paused_;
+      },
+      p);
+}
+
+void client_connection::protocol_violation(reason_code rc, std::string_view what) {
+  broker_.stats().protocol_errors.inc();
+  FC_LOG_INFO("mqtt.protocol_violation", "listener={} remote={} client={} rc=0x{:02x} reason=\"{}\" what=\"{}\"",
+              info_.listener, info_.remote, client_id_, static_cast<int>(rc), mqtt::to_string(rc), what);
+  if (state_ == state::awaiting_connect) {
+    broker_.stats().connects[static_cast<std::size_t>(classify(rc))].inc();
+    if (rc == reason_code::unsupported_protocol_version) {
+      // Answer in the version the client can read: a 3.1.1 CONNACK with return code 1 [MQTT-3.1.2-2].
+      version_ = protocol_version::v311;
+      send(mqtt::connack_packet{false, rc, {}});
+      state_ = state::closing;
+      if (!write_in_flight_) close_transport();
+      return;
+    }
+  }
+  close(rc);
+}
+
+void client_connection::refuse(reason_code rc) {
+  broker_.stats().connects[static_cast<std::size_t>(classify(rc))].inc();
+  FC_LOG_INFO("mqtt.connect_refused", "listener={} remote={} client={} rc=0x{:02x}", info_.listener, info_.remote,
+              client_id_, static_cast<int>(rc));
+  send(mqtt::connack_packet{false, rc, {}});
+  connack_sent_ = true;
+  will_.reset();
+  state_ = state::closing;
+  if (!write_in_flight_) close_transport();
+}
+
+void client_connection::handle_connect(mqtt::connect_packet& p) {
+  version_ = p.version;
+  const auto& cfg = broker_.cfg();
+  const bool v5 = version_ == protocol_version::v5;
+  if (p.props.authentication_method) return refuse(reason_code::bad_authentication_method);
+  if (p.client_id.empty()) {
+    if (!v5 && !p.clean_start) return refuse(reason_code::client_identifier_not_valid);  // [MQTT-3.1.3-8]
+    p.client_id = random_client_id();
+    assigned_id_ = true;
+  }
+  if (p.client_id.size() > cfg.max_client_id_length) return refuse(reason_code::client_identifier_not_valid);
+  client_id_ = p.client_id;
+  if (p.will) {
+    const auto& w = *p.will;
+    if (w.topic.size() > cfg.max_topic_length || mqtt::topic_levels(w.topic) > cfg.max_topic_levels)
+      return refuse(reason_code::topic_name_invalid);
+    if (w.retain && !cfg.retain_available) return refuse(reason_code::retain_not_supported);
+    if (broker_.policy().authorize_publish(info_, client_id_, w.topic, w.retain) != reason_code::success) {
+      broker_.stats().denied.inc();
+      return refuse(reason_code::not_authorized);
+    }
+  }
+  if (auto rc = broker_.policy().authorize_connect(info_, client_id_); rc != reason_code::success) {
+    broker_.stats().denied.inc();
+    return refuse(rc);
+  }
+  keep_alive_ = p.keep_alive;
+  if (v5) {
+    client_receive_max_ = p.props.receive_maximum.value_or(65535);
+    client_max_packet_ = p.props.maximum_packet_size.value_or(0xFFFFFFFF);
+    session_expiry_ = std::min(p.props.session_expiry_interval.value_or(0), cfg.max_session_expiry);
+  } else {
+    session_expiry_ = p.clean_start ? 0 : 0xFFFFFFFF;
+  }
+  will_ = std::move(p.will);
+  state_ = state::connecting;
+  broker_.connect(shared_from_this(), p.clean_start, session_expiry_);
+  (void)p;
+}
+
+void client_connection::attach(std::shared_ptr<session> s, bool session_present) {
+  if (state_ != state::connecting) {
+    // The client went away while its session moved here: the session goes offline on this worker.
+    s->conn = nullptr;
+    broker_.detach(*s, std::nullopt, false);
+    return;
+  }
+  const auto& cfg = broker_.cfg();
+  const bool v5 = version_ == protocol_version::v5;
+  session_ = std::move(s);
+  session_->conn = this;
+  session_->online = true;
+  session_->version = version_;
+  session_->expiry_interval = session_expiry_;
+  session_->durable = session_expiry_ > 0;
+  session_->disconnected_at_ms = 0;
+  broker_.touch_session(*session_, true);
+
+  mqtt::connack_packet ack;
+  ack.session_present = session_present;
+  if (v5) {
+    auto& pr = ack.props;
+    pr.receive_maximum = cfg.receive_maximum;
+    pr.maximum_packet_size = cfg.max_packet_size;
+    pr.topic_alias_maximum = cfg.topic_alias_maximum;
+    if (!cfg.retain_available) pr.retain_available = 0;
+    if (!cfg.wildcard_subscription_available) pr.wildcard_subscription_available = 0;
+    if (!cfg.subscription_identifier_available) pr.subscription_identifier_available = 0;
+    if (!cfg.shared_subscription_available) pr.shared_subscription_available = 0;
+    if (assigned_id_) pr.assigned_client_identifier = client_id_;
+    pr.session_expiry_interval = session_expiry_;
+    if (keep_alive_ > cfg.max_keep_alive || keep_alive_ == 0) {
+      // Server keep alive [MQTT-3.2.2-21]: the client must use our value.
+      if (keep_alive_ > cfg.max_keep_alive || cfg.max_keep_alive) {
+        keep_alive_ = keep_alive_ == 0 ? cfg.max_keep_alive : std::min(keep_alive_, cfg.max_keep_alive);
+        pr.server_keep_alive = keep_alive_;
+      }
+    }
+  }
+  state_ = state::connected;
+  connack_sent_ = true;
+  broker_.stats().connects[0].inc();
+  send(ack);
+  FC_LOG_DEBUG("mqtt.connected", "listener={} remote={} client={} v={} present={}", info_.listener, info_.remote,
+               client_id_, static_cast<int>(version_), session_present);
+
+  // Resume: inflight first, in order, with DUP; PUBREL for those past PUBREC [MQTT-4.4.0-1].
+  for (auto& [id, e] : session_->inflight) {
+    if (e.st == inflight_entry::state::awaiting_pubcomp)
+      send_pubrel(id);
+    else
+      send_publish(e.d, id, true);
+  }
+  broker_.pump(*session_);
+  if (!rbuf_.empty()) {
+    if (!process()) return;
+  }
+  if (!read_paused_) start_reading();
+}
+
+bool client_connection::rate_limited() const {
+  auto max = broker_.cfg().max_publish_rate;
+  return max && rate_count_ >= max && std::chrono::steady_clock::now() - rate_window_ < std::chrono::seconds(1);
+}
+
+void client_connection::handle_publish(mqtt::publish_packet& p) {
+  const auto& cfg = broker_.cfg();
+  const bool v5 = version_ == protocol_version::v5;
+  broker_.stats().messages_in[p.qos].inc();
+  if (v5 && p.props.topic_alias) {
+    std::uint16_t alias = *p.props.topic_alias;
+    if (alias > cfg.topic_alias_maximum) return protocol_violation(reason_code::topic_alias_invalid, "alias");
+    if (aliases_.empty()) aliases_.resize(cfg.topic_alias_maximum + 1u);
+    if (p.topic.empty()) {
+      if (aliases_[alias].empty()) return protocol_violation(reason_code::protocol_error, "unknown alias");
+      p.topic = aliases_[alias];
+    } else {
+      aliases_[alias] = p.topic;
+    }
+  }
+  if (p.topic.size() > cfg.max_topic_length || mqtt::topic_levels(p.topic) > cfg.max_topic_levels)
+    return protocol_violation(reason_code::topic_name_invalid, "topic limits");
+  if (p.retain && !cfg.retain_available) return protocol_violation(reason_code::retain_not_supported, "retain");
+  if (p.qos > 0 && inbound_pending_ + session_->inbound_qos2.size() >= cfg.receive_maximum)
+    return protocol_violation(reason_code::receive_maximum_exceeded, "receive maximum");
+  if (cfg.max_publish_rate) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - rate_window_ >= std::chrono::seconds(1)) {
+      rate_window_ = now;
+      rate_count_ = 0;
+    }
+    if (++rate_count_ >= cfg.max_publish_rate && !read_paused_) {
+      broker_.stats().rate_limited.inc();
+      read_paused_ = true;
+      broker_.pause_for_pressure(*this);
+    }
+  }
+
+  const std::uint16_t id = p.packet_id;
+  auto ack_type = p.qos == 2 ? mqtt::packet_type::pubrec : mqtt::packet_type::puback;
+  if (p.qos == 2 && session_->inbound_qos2.contains(id)) {
+    send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});  // duplicate: acknowledge only
+    return;
+  }
+  bool denied = p.topic.starts_with("$SYS") ||
+                broker_.policy().authorize_publish(info_, client_id_, p.topic, p.retain) != reason_code::success;
+  if (denied) {
+    broker_.stats().denied.inc();
+    FC_LOG_INFO("mqtt.publish_denied", "client={} topic=\"{}\"", client_id_, p.topic);
+    if (p.qos > 0) send(mqtt::ack_packet{ack_type, id, reason_code::not_authorized, {}});
+    return;
+  }
+  auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props,
+                        broker_.clock().wall_ms(), session_->incarnation);
+  if (p.qos == 0) {
+    broker_.publish(worker_, m, nullptr);
+    return;
+  }
+  if (p.qos == 2) session_->inbound_qos2.insert(id);
+  ++inbound_pending_;
+  auto self = weak_from_this();
+  auto matched = std::make_shared<bool>(true);
+  std::size_t n = broker_.publish(worker_, m, [self, id, ack_type, matched](bool durable) {
+    auto c = self.lock();
+    if (!c || c->state_ == state::closed) return;
+    --c->inbound_pending_;
+    if (!durable) {
+      if (c->version_ == protocol_version::v5)
+        c->send(mqtt::ack_packet{ack_type, id, reason_code::unspecified_error, {}});
+      else
+        c->close(reason_code::unspecified_error);
+      return;
+    }
+    reason_code rc = reason_code::success;
+    if (!*matched && c->version_ == protocol_version::v5) rc = reason_code::no_matching_subscribers;
+    c->send(mqtt::ack_packet{ack_type, id, rc, {}});
+  });
+  // The ack may already have been sent synchronously (no durable recipient), with `matched` true.
+  *matched = n > 0;
+}
+
+void client_connection::handle_ack(const mqtt::ack_packet& p) {
+  switch (p.type) {
+    case mqtt::packet_type::puback:
+    case mqtt::packet_type::pubcomp: broker_.complete(*session_, p.packet_id); break;
+    case mqtt::packet_type::pubrec: {
+      auto it = session_->inflight.find(p.packet_id);
+      if (it == session_->inflight.end()) {
+        if (version_ == protocol_version::v5)
+          send(mqtt::ack_packet{mqtt::packet_type::pubrel, p.packet_id, reason_code::packet_identifier_not_found, {}});
+        break;
+      }
+      if (static_cast<std::uint8_t>(p.reason) >= 0x80) {
+        broker_.complete(*session_, p.packet_id);  // receiver refused it: the flow ends here
+        break;
+      }
+      it->second.st = inflight_entry::state::awaiting_pubcomp;
+      send_pubrel(p.packet_id);
+      break;
+    }
+    case mqtt::packet_type::pubrel: {
+      bool known = session_->inbound_qos2.erase(p.packet_id) > 0;
+      send(mqtt::ack_packet{mqtt::packet_type::pubcomp, p.packet_id,
+                            known || version_ != protocol_version::v5 ? reason_code::success
+                                                                      : reason_code::packet_identifier_not_found,
+                            {}});
+      break;
+    }
+    default: break;
+  }
+}
+
+void client_connection::handle_subscribe(mqtt::subscribe_packet& p) {
+  const auto& cfg = broker_.cfg();
+  const bool v5 = version_ == protocol_version::v5;
+  std::uint32_t sub_id = 0;
+  if (!p.props.subscription_identifiers.empty()) {
+    if (!cfg.subscription_identifier_available)
+      return protocol_violation(reason_code::subscription_identifiers_not_supported, "subscription id");
+    sub_id = p.props.subscription_identifiers.front();
+  }
+  mqtt::suback_packet ack;
+  ack.packet_id = p.packet_id;
+  std::vector<broker::route_change> changes;
+  struct retained_request {
+    std::string filter;
+    subscription_options opts;
+  };
+  auto retained = std::make_shared<std::vector<retained_request>>();
+  std::size_t count = session_->subscriptions.size();
+  for (auto& r : p.subscriptions) {
+    auto shared = mqtt::parse_shared(r.filter);
+    std::string_view filter = shared ? shared->filter : std::string_view(r.filter);
+    reason_code rc = static_cast<reason_code>(std::min<std::uint8_t>(r.qos, 2));
+    if (shared && r.no_local) return protocol_violation(reason_code::protocol_error, "no local on shared");
+    if (!mqtt::valid_topic_filter(filter) || (shared && shared->group.empty()) ||
+        r.filter.size() > cfg.max_topic_length || mqtt::topic_levels(filter) > cfg.max_topic_levels) {
+      rc = reason_code::topic_filter_invalid;
+    } else if (shared && !cfg.shared_subscription_available) {
+      rc = reason_code::shared_subscriptions_not_supported;
+    } else if (!cfg.wildcard_subscription_available && filter.find_first_of("+#") != std::string_view::npos) {
+      rc = reason_code::wildcard_subscriptions_not_supported;
+    } else if (broker_.policy().authorize_subscribe(info_, client_id_, r.filter) != reason_code::success) {
+      broker_.stats().denied.inc();
+      rc = reason_code::not_authorized;
+    } else {
+      auto existing = session_->subscriptions.find(r.filter);
+      if (existing == session_->subscriptions.end() && count >= cfg.max_subscriptions_per_client) {
+        rc = reason_code::quota_exceeded;
+      } else {
+        subscription_options opts{static_cast<std::uint8_t>(rc), r.no_local, r.retain_as_published, r.handling, sub_id};
+        bool is_new = existing == session_->subscriptions.end();
+        if (is_new) {
+          ++count;
+          broker_.stats().subscriptions.add();
+        }
+        session_->subscriptions.insert_or_assign(r.filter, opts);
+        changes.push_back({r.filter, opts, true});
+        if (r.handling == mqtt::retain_handling::send || (r.handling == mqtt::retain_handling::send_if_new && is_new))
+          retained->push_back({r.filter, opts});
+      }
+    }
+    ack.reasons.push_back(rc);
+  }
+  if (!v5) {
+    for (auto& rc : ack.reasons)
+      if (static_cast<std::uint8_t>(rc) > 2) rc = reason_code::unspecified_error;
+  }
+  auto self = shared_from_this();
+  broker_.update_routes(worker_, session_, std::move(changes), [self, ack = std::move(ack), retained] {
+    if (self->state_ != state::connected) return;
+    self->send(ack);
+    for (auto& r : *retained) self->broker_.send_retained(*self->session_, r.filter, r.opts);
+  });
+}
+
+void client_connection::handle_unsubscribe(mqtt::unsubscribe_packet& p) {
+  mqtt::unsuback_packet ack;
+  ack.packet_id = p.packet_id;
+  std::vector<broker::route_change> changes;
+  for (auto& f : p.filters) {
+    auto it = session_->subscriptions.find(f);
+    if (it == session_->subscriptions.end()) {
+      ack.reasons.push_back(reason_code::no_subscription_existed);
+      continue;
+    }
+    changes.push_back({f, it->second, false});
+    session_->subscriptions.erase(it);
+    broker_.stats().subscriptions.sub();
+    ack.reasons.push_back(reason_code::success);
+  }
+  auto self = shared_from_this();
+  broker_.update_routes(worker_, session_, std::move(changes), [self, ack = std::move(ack)] {
+    if (self->state_ == state::connected) self->send(ack);
+  });
+}
+
+void client_connection::handle_disconnect(const mqtt::disconnect_packet& p) {
+  if (version_ == protocol_version::v5) {
+    if (p.props.session_expiry_interval) {
+      if (session_expiry_ == 0 && *p.props.session_expiry_interval != 0)
+        return protocol_violation(reason_code::protocol_error, "session expiry raised from 0");  // [MQTT-3.14.2-2]
+      session_expiry_ = std::min(*p.props.session_expiry_interval, broker_.cfg().max_session_expiry);
+      session_->expiry_interval = session_expiry_;
+    }
+    if (p.reason == reason_code::disconnect_with_will) {
+      close(reason_code::success);  // keeps the will
+      return;
+    }
+  }
+  normal_disconnect_ = true;
+  will_.reset();  // [MQTT-3.14.4-3]
+  close(reason_code::success);
+}
+
+void client_connection::close(reason_code rc) {
+  if (state_ == state::closing || state_ == state::closed) return;
+  const bool was_connected = state_ == state::connected;
+  if (was_connected && version_ == protocol_version::v5 && static_cast<std::uint8_t>(rc) >= 0x80)
+    send(mqtt::disconnect_packet{rc, {}});
+  if (!was_connected && state_ == state::awaiting_connect && version_ == protocol_version::v5 &&
+      static_cast<std::uint8_t>(rc) >= 0x80 && !connack_sent_ && rc != reason_code::malformed_packet) {
+    // A protocol error in CONNECT itself is answered with a CONNACK carrying the reason.
+  }
+  state_ = state::closing;
+  read_paused_ = true;
+  if (session_) {
+    auto s = std::move(session_);
+    broker_.detach(*s, normal_disconnect_ ? std::nullopt : std::move(will_), rc == reason_code::session_taken_over);
+  }
+  will_.reset();
+  if (!write_in_flight_) {
+    if (pending_.bytes)
+      flush();
+    else
+      close_transport();
+  }
+}
+
+void client_connection::on_transport_closed() {
+  if (state_ == state::closed) return;
+  if (state_ != state::closing) {
+    // The peer went away without DISCONNECT: the will is published.
+    close(reason_code::unspecified_error);
+  }
+  state_ = state::closed;
+  pending_.clear();
+  auto self = shared_from_this();
+  worker_.connections().erase(self);
+}
+
+void client_connection::check_timeouts(std::chrono::steady_clock::time_point now) {
+  using namespace std::chrono;
+  if (state_ == state::awaiting_connect && now - opened_ > seconds(10)) {
+    FC_LOG_INFO("mqtt.connect_timeout", "remote={}", info_.remote);
+    close(reason_code::maximum_connect_time);
+    return;
+  }
+  if (state_ == state::connected && keep_alive_ > 0 && now - last_rx_ > milliseconds(keep_alive_ * 1500)) {
+    broker_.stats().keepalive_timeouts.inc();
+    FC_LOG_INFO("mqtt.keepalive_timeout", "client={} keepalive={}", client_id_, keep_alive_);
+    close(reason_code::keep_alive_timeout);
+    return;
+  }
+  if (state_ == state::closing && now - last_rx_ > seconds(5)) close_transport();  // peer not reading
+}
+
+}  // namespace fleetcore::broker

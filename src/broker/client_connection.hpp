@@ -1,0 +1,147 @@
+#pragma once
+// The MQTT protocol machine of one connection, independent of the byte stream under it. A transport
+// (src/transport) derives from it, feeds received bytes into on_data() and performs the writes and the
+// close it asks for. Everything here runs on the connection's worker thread.
+#include "broker/message.hpp"
+#include "broker/session.hpp"
+#include "mqtt/codec.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace fleetcore::broker {
+
+class broker;
+class worker;
+
+/// What the transport knows about the peer; the authorization hook sees it.
+struct connection_info {
+  std::string listener;      // "mqtt", "mqtts", "wss"
+  std::string remote;        // address:port
+  std::string cert_subject;  // verified client certificate subject, empty without TLS
+  std::string cert_common_name;
+};
+
+class client_connection : public std::enable_shared_from_this<client_connection> {
+ public:
+  client_connection(broker& b, worker& w, connection_info info);
+  virtual ~client_connection();
+
+  /// Transport: `data` was received. May be the worker's scratch buffer: bytes not consumed are
+  /// copied. Returns false when the transport should not read again until resume_reading().
+  bool on_data(std::span<const std::uint8_t> data);
+  /// Transport: the last write completed.
+  void on_write_done(const boost::system::error_code& ec);
+  /// Transport: the stream is closed (read error, EOF or after close_transport()). Called once.
+  void on_transport_closed();
+
+  // --- broker side ---
+  /// The session is ready on this worker; sends CONNACK and resumes the session.
+  void attach(std::shared_ptr<session> s, bool session_present);
+  /// Refuses the pending CONNECT with `rc` and closes.
+  void refuse(mqtt::reason_code rc);
+  /// Sends a PUBLISH of `d`; `packet_id` 0 for QoS 0. Returns false if the message was dropped
+  /// because it exceeds the client's maximum packet size.
+  bool send_publish(const delivery& d, std::uint16_t packet_id, bool dup);
+  void send_pubrel(std::uint16_t packet_id);
+  /// Closes the connection, sending DISCONNECT with `rc` first to MQTT 5 clients that completed
+  /// CONNECT. Publishes the will unless the client disconnected normally.
+  void close(mqtt::reason_code rc);
+  /// Keepalive and connect-timeout check from the worker's sweep.
+  void check_timeouts(std::chrono::steady_clock::time_point now);
+  /// Back-pressure: resume reading if this connection was paused.
+  void resume_reading();
+
+  /// True while the client has used up its publish rate for the current second.
+  bool rate_limited() const;
+  bool connected() const noexcept { return state_ == state::connected; }
+  std::size_t outbound_bytes() const noexcept { return pending_.bytes + writing_bytes_; }
+  std::uint16_t client_receive_maximum() const noexcept { return client_receive_max_; }
+  mqtt::protocol_version version() const noexcept { return version_; }
+  const connection_info& info() const noexcept { return info_; }
+  const std::string& client_id() const noexcept { return client_id_; }
+  worker& home() noexcept { return worker_; }
+  /// Transport: the verified client certificate, once the TLS handshake is done.
+  void set_peer(std::string subject, std::string common_name) {
+    info_.cert_subject = std::move(subject);
+    info_.cert_common_name = std::move(common_name);
+  }
+
+ protected:
+  /// Starts one async write of `buffers`; must call on_write_done() when it completes.
+  virtual void write_buffers(std::vector<boost::asio::const_buffer> buffers) = 0;
+  /// Closes the stream; the transport then calls on_transport_closed().
+  virtual void close_transport() = 0;
+  /// Starts reading again after on_data() returned false.
+  virtual void start_reading() = 0;
+
+ private:
+  enum class state : std::uint8_t { awaiting_connect, connecting, connected, closing, closed };
+
+  struct out_batch {
+    struct segment {
+      const std::uint8_t* ext = nullptr;  // external bytes (payload, shared properties)
+      std::size_t off = 0;                // arena offset when ext is null
+      std::size_t len = 0;
+    };
+    std::vector<std::uint8_t> arena;
+    std::vector<segment> segments;
+    std::vector<message_ptr> refs;  // keeps external bytes alive until written
+    std::size_t bytes = 0;
+    void append(const std::uint8_t* p, std::size_t n);
+    void append_ref(std::string_view s);
+    void clear();
+  };
+
+  bool process();
+  bool handle(mqtt::packet& p);
+  void handle_connect(mqtt::connect_packet& p);
+  void handle_publish(mqtt::publish_packet& p);
+  void handle_ack(const mqtt::ack_packet& p);
+  void handle_subscribe(mqtt::subscribe_packet& p);
+  void handle_unsubscribe(mqtt::unsubscribe_packet& p);
+  void handle_disconnect(const mqtt::disconnect_packet& p);
+  void send(const mqtt::packet& p);
+  void flush();
+  void protocol_violation(mqtt::reason_code rc, std::string_view what);
+
+  broker& broker_;
+  worker& worker_;
+  connection_info info_;
+  state state_ = state::awaiting_connect;
+  mqtt::protocol_version version_ = mqtt::protocol_version::v5;
+  std::shared_ptr<session> session_;
+  std::string client_id_;
+  std::optional<mqtt::will_message> will_;
+  bool normal_disconnect_ = false;
+  bool read_paused_ = false;
+  bool write_in_flight_ = false;
+  bool connack_sent_ = false;
+  bool assigned_id_ = false;
+  std::uint16_t keep_alive_ = 0;
+  std::uint16_t client_receive_max_ = 65535;
+  std::uint32_t client_max_packet_ = 0xFFFFFFFF;
+  std::uint32_t session_expiry_ = 0;
+  std::uint16_t inbound_pending_ = 0;  // QoS 1/2 publishes whose ack waits for storage
+  std::chrono::steady_clock::time_point last_rx_;
+  std::chrono::steady_clock::time_point opened_;
+  std::chrono::steady_clock::time_point rate_window_;
+  std::uint32_t rate_count_ = 0;
+  std::vector<std::string> aliases_;  // inbound topic aliases, sized on first use
+  std::vector<std::uint8_t> rbuf_;    // bytes of a partial packet
+  out_batch pending_;
+  out_batch writing_;
+  std::size_t writing_bytes_ = 0;
+
+  friend class broker;
+};
+
+}  // namespace fleetcore::broker

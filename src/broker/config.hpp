@@ -1,0 +1,34 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+
+namespace fleetcore::broker {
+
+/// Broker limits and protocol settings; every limit has a test. Defaults suit a single node.
+struct config {
+  std::uint32_t max_packet_size = 128 * 1024;        // both directions
+  std::uint16_t max_topic_length = 1024;             // bytes, names and filters
+  std::uint16_t max_topic_levels = 16;
+  std::uint32_t max_subscriptions_per_client = 1000;
+  std::uint16_t max_inflight = 100;                  // outbound QoS 1/2 window per client
+  std::uint16_t receive_maximum = 100;               // inbound QoS 1/2 window we advertise
+  std::uint32_t max_queued_messages = 1000;          // per session, online backlog and offline queue
+  std::uint32_t max_publish_rate = 0;                // messages/s per client, 0 = unlimited
+  std::uint16_t topic_alias_maximum = 32;            // inbound aliases we accept
+  std::uint16_t max_keep_alive = 1200;               // larger keepalives are lowered (server keep alive)
+  std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; 0xFFFFFFFF requests are lowered to this
+  std::uint16_t max_client_id_length = 128;
+  std::uint32_t max_outbound_bytes = 1024 * 1024;    // per connection unsent bytes before QoS 0 drops
+  /// Broker-wide bytes queued for delivery above which publishers stop being read, and below which
+  /// they resume: the back-pressure that bounds memory under saturation.
+  std::uint64_t pressure_high_bytes = 32ull * 1024 * 1024;
+  std::uint64_t pressure_low_bytes = 16ull * 1024 * 1024;
+  /// Queue length of an online session above which it counts as congested (publishers pause).
+  std::uint32_t congestion_queue_length = 500;
+  bool retain_available = true;
+  bool wildcard_subscription_available = true;
+  bool shared_subscription_available = true;
+  bool subscription_identifier_available = true;
+};
+
+}  // namespace fleetcore::broker

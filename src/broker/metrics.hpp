@@ -1,0 +1,54 @@
+#pragma once
+#include "common/metrics.hpp"
+
+#include <array>
+
+namespace fleetcore::broker {
+
+/// Why a message was not delivered to a recipient.
+enum class drop_reason : std::uint8_t {
+  queue_full,         // the session's queue reached max_queued_messages
+  slow_consumer,      // QoS 0 while the connection's unsent bytes exceed max_outbound_bytes
+  offline_qos0,       // QoS 0 to a session that is not connected
+  expired,            // message expiry interval elapsed before sending
+  too_large,          // larger than the client's maximum packet size
+  count
+};
+
+/// The broker's metrics, one list, exported in Prometheus format.
+struct broker_metrics {
+  common::gauge connections;
+  common::gauge sessions;
+  common::gauge subscriptions;
+  common::gauge retained;
+  common::gauge queued;  // messages in session queues and inflight windows
+  common::gauge queued_bytes;
+  std::array<common::counter, 8> connects;  // by result, see connect_result_label
+  std::array<common::counter, 3> messages_in;
+  std::array<common::counter, 3> messages_out;
+  common::counter bytes_in;
+  common::counter bytes_out;
+  std::array<common::counter, static_cast<std::size_t>(drop_reason::count)> drops;
+  common::counter protocol_errors;
+  common::counter keepalive_timeouts;
+  common::counter takeovers;
+  common::counter wills;
+  common::counter rate_limited;
+  common::counter pressure_pauses;
+  common::counter denied;
+
+  void register_all(common::registry& r) const;
+};
+
+enum class connect_result : std::uint8_t {
+  success,
+  protocol_error,
+  unsupported_version,
+  bad_client_id,
+  not_authorized,
+  bad_auth_method,
+  server_unavailable,
+  other
+};
+
+}  // namespace fleetcore::broker

@@ -1,0 +1,160 @@
+#include "broker/router.hpp"
+
+#include "broker/session.hpp"
+
+#include <algorithm>
+
+namespace fleetcore::broker {
+
+namespace {
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+}  // namespace
+
+struct router::node {
+  struct group {
+    std::string name;
+    std::vector<route_entry> members;
+    std::size_t next = 0;
+  };
+  std::unordered_map<std::string, std::unique_ptr<node>, string_hash, std::equal_to<>> children;
+  std::vector<route_entry> subscribers;
+  std::vector<group> groups;
+
+  bool empty() const { return children.empty() && subscribers.empty() && groups.empty(); }
+};
+
+void split_levels(std::string_view topic, std::vector<std::string_view>& out) {
+  out.clear();
+  std::size_t start = 0;
+  while (true) {
+    std::size_t slash = topic.find('/', start);
+    if (slash == std::string_view::npos) {
+      out.push_back(topic.substr(start));
+      return;
+    }
+    out.push_back(topic.substr(start, slash - start));
+    start = slash + 1;
+  }
+}
+
+router::router() : root_(std::make_unique<node>()) {}
+router::~router() = default;
+
+void router::add(std::string_view filter, std::string_view group, const std::shared_ptr<session>& target,
+                 const subscription_options& opts) {
+  std::vector<std::string_view> levels;
+  split_levels(filter, levels);
+  node* n = root_.get();
+  for (auto level : levels) {
+    auto it = n->children.find(level);
+    if (it == n->children.end())
+      it = n->children.emplace(std::string(level), std::make_unique<node>()).first;
+    n = it->second.get();
+  }
+  std::vector<route_entry>* list = &n->subscribers;
+  if (!group.empty()) {
+    auto g = std::find_if(n->groups.begin(), n->groups.end(), [&](auto& x) { return x.name == group; });
+    if (g == n->groups.end()) {
+      n->groups.push_back({std::string(group), {}, 0});
+      g = std::prev(n->groups.end());
+    }
+    list = &g->members;
+  }
+  for (auto& e : *list) {
+    if (e.target.get() == target.get()) {
+      e.opts = opts;
+      return;
+    }
+  }
+  list->push_back({target, opts, !group.empty()});
+  ++count_;
+}
+
+bool router::remove(std::string_view filter, std::string_view group, const session* target) {
+  std::vector<std::string_view> levels;
+  split_levels(filter, levels);
+  std::vector<std::pair<node*, std::string_view>> path;
+  node* n = root_.get();
+  for (auto level : levels) {
+    auto it = n->children.find(level);
+    if (it == n->children.end()) return false;
+    path.emplace_back(n, level);
+    n = it->second.get();
+  }
+  auto erase_from = [&](std::vector<route_entry>& list) {
+    auto it = std::find_if(list.begin(), list.end(), [&](auto& e) { return e.target.get() == target; });
+    if (it == list.end()) return false;
+    list.erase(it);
+    return true;
+  };
+  bool removed = false;
+  if (group.empty()) {
+    removed = erase_from(n->subscribers);
+  } else {
+    auto g = std::find_if(n->groups.begin(), n->groups.end(), [&](auto& x) { return x.name == group; });
+    if (g != n->groups.end()) {
+      removed = erase_from(g->members);
+      if (g->members.empty()) n->groups.erase(g);
+    }
+  }
+  if (!removed) return false;
+  --count_;
+  // Prune empty nodes bottom-up.
+  while (!path.empty() && n->empty()) {
+    auto [parent, level] = path.back();
+    path.pop_back();
+    parent->children.erase(parent->children.find(level));
+    n = parent;
+  }
+  return true;
+}
+
+void router::match(std::string_view topic, std::vector<route_entry>& out) {
+  split_levels(topic, levels_);
+  match_level(*root_, levels_, 0, out);
+}
+
+namespace {
+void pick_shared(std::vector<route_entry>& members, std::size_t& next, std::vector<route_entry>& out) {
+  if (members.empty()) return;
+  std::size_t n = members.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    auto& e = members[(next + k) % n];
+    if (e.target->online.load(std::memory_order_relaxed)) {
+      next = (next + k + 1) % n;
+      out.push_back(e);
+      return;
+    }
+  }
+  out.push_back(members[next % n]);  // nobody online: queue on one (persistent) member
+  next = (next + 1) % n;
+}
+}  // namespace
+
+void router::match_level(node& n, const std::vector<std::string_view>& levels, std::size_t i,
+                         std::vector<route_entry>& out) {
+  auto add_all = [&](node& m) {
+    out.insert(out.end(), m.subscribers.begin(), m.subscribers.end());
+    for (auto& g : m.groups) pick_shared(g.members, g.next, out);
+  };
+  // `$` topics are not matched by a wildcard in the first level [MQTT-4.7.2-1].
+  bool wildcards_ok = !(i == 0 && !levels[0].empty() && levels[0][0] == '$');
+  if (wildcards_ok) {
+    if (auto it = n.children.find("#"); it != n.children.end()) add_all(*it->second);
+  }
+  if (i == levels.size()) {
+    add_all(n);
+    return;
+  }
+  if (auto it = n.children.find(levels[i]); it != n.children.end())
+    match_level(*it->second, levels, i + 1, out);
+  if (wildcards_ok) {
+    if (auto it = n.children.find("+"); it != n.children.end())
+      match_level(*it->second, levels, i + 1, out);
+  }
+}
+
+}  // namespace fleetcore::broker

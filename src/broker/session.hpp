@@ -1,0 +1,83 @@
+#pragma once
+// A client's session: subscriptions, the outbound QoS 1/2 state and the queue of messages waiting for
+// an inflight slot or for the client to come back. A session is owned by one worker (`home`); its
+// state is touched only on that worker's thread. It moves to the worker of a new connection that
+// resumes it (broker::connect).
+#include "broker/message.hpp"
+#include "mqtt/packets.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace fleetcore::broker {
+
+class worker;
+class client_connection;
+
+/// One message on its way to one session.
+struct delivery {
+  message_ptr msg;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::vector<std::uint32_t> subscription_ids;
+  std::uint64_t seq = 0;  // storage key when durable, 0 otherwise
+};
+
+struct inflight_entry {
+  enum class state : std::uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };
+  delivery d;
+  state st;
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(std::string client_id, std::uint64_t incarnation, worker* home)
+      : client_id(std::move(client_id)), incarnation(incarnation), home(home) {}
+
+  const std::string client_id;
+  /// Unique per session object across restarts; storage rows carry it so that writes of a replaced
+  /// session cannot touch its successor's rows.
+  const std::uint64_t incarnation;
+  std::atomic<worker*> home;
+  std::atomic<bool> online{false};
+  /// True while messages routed to this session must be stored before they are acknowledged.
+  std::atomic<bool> durable{false};
+
+  // --- state of the home worker's thread only ---
+  mqtt::protocol_version version = mqtt::protocol_version::v5;
+  std::uint32_t expiry_interval = 0;  // seconds; 0xFFFFFFFF never expires
+  std::map<std::string, subscription_options, std::less<>> subscriptions;
+  std::deque<delivery> queue;
+  std::map<std::uint16_t, inflight_entry> inflight;
+  std::unordered_set<std::uint16_t> inbound_qos2;  // received QoS 2 ids awaiting PUBREL
+  std::uint16_t last_packet_id = 0;
+  client_connection* conn = nullptr;
+  std::optional<mqtt::will_message> pending_will;  // delayed will (MQTT 5 will delay)
+  std::unique_ptr<boost::asio::steady_timer> will_timer;
+  std::unique_ptr<boost::asio::steady_timer> expiry_timer;
+  std::int64_t disconnected_at_ms = 0;
+  bool ended = false;
+  bool congested = false;
+
+  bool persistent() const noexcept { return expiry_interval > 0; }
+
+  /// Next free outbound packet id, or 0 if all 65535 are in flight.
+  std::uint16_t next_packet_id() {
+    for (int tries = 0; tries < 65535; ++tries) {
+      last_packet_id = static_cast<std::uint16_t>(last_packet_id == 65535 ? 1 : last_packet_id + 1);
+      if (!inflight.contains(last_packet_id)) return last_packet_id;
+    }
+    return 0;
+  }
+};
+
+}  // namespace fleetcore::broker

@@ -1,0 +1,117 @@
+#include "server/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <functional>
+#include <map>
+#include <stdexcept>
+
+namespace fleetcore::server {
+
+namespace {
+
+template <typename T>
+std::function<void(const toml::node&)> setter(T& field, const std::string& key) {
+  return [&field, key](const toml::node& n) {
+    if constexpr (std::is_same_v<T, bool>) {
+      auto v = n.value<bool>();
+      if (!v) throw std::runtime_error(key + ": expected a boolean");
+      field = *v;
+    } else if constexpr (std::is_integral_v<T>) {
+      auto v = n.value<std::int64_t>();
+      if (!v || *v < 0 || static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max())
+        throw std::runtime_error(key + ": expected an integer in range");
+      field = static_cast<T>(*v);
+    } else {
+      auto v = n.value<std::string>();
+      if (!v) throw std::runtime_error(key + ": expected a string");
+      field = *v;
+    }
+  };
+}
+
+}  // namespace
+
+server_config load_config(const std::filesystem::path& file) {
+  server_config c;
+  toml::table root;
+  try {
+    root = toml::parse_file(file.string());
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
+                             std::string(e.description()));
+  }
+  std::string data_dir, cert, key, ca;
+  auto& b = c.broker;
+  std::map<std::string, std::function<void(const toml::node&)>> keys = {
+      {"server.data_dir", setter(data_dir, "server.data_dir")},
+      {"server.log_level", setter(c.log_level, "server.log_level")},
+      {"server.workers", setter(c.workers, "server.workers")},
+      {"listeners.mqtt", setter(c.mqtt, "listeners.mqtt")},
+      {"listeners.mqtts", setter(c.mqtts, "listeners.mqtts")},
+      {"listeners.wss", setter(c.wss, "listeners.wss")},
+      {"listeners.metrics", setter(c.metrics, "listeners.metrics")},
+      {"tls.cert", setter(cert, "tls.cert")},
+      {"tls.key", setter(key, "tls.key")},
+      {"tls.client_ca", setter(ca, "tls.client_ca")},
+      {"limits.max_packet_size", setter(b.max_packet_size, "limits.max_packet_size")},
+      {"limits.max_topic_length", setter(b.max_topic_length, "limits.max_topic_length")},
+      {"limits.max_topic_levels", setter(b.max_topic_levels, "limits.max_topic_levels")},
+      {"limits.max_subscriptions_per_client", setter(b.max_subscriptions_per_client, "limits.max_subscriptions_per_client")},
+      {"limits.max_inflight", setter(b.max_inflight, "limits.max_inflight")},
+      {"limits.receive_maximum", setter(b.receive_maximum, "limits.receive_maximum")},
+      {"limits.max_queued_messages", setter(b.max_queued_messages, "limits.max_queued_messages")},
+      {"limits.max_publish_rate", setter(b.max_publish_rate, "limits.max_publish_rate")},
+      {"limits.topic_alias_maximum", setter(b.topic_alias_maximum, "limits.topic_alias_maximum")},
+      {"limits.max_keep_alive", setter(b.max_keep_alive, "limits.max_keep_alive")},
+      {"limits.max_session_expiry", setter(b.max_session_expiry, "limits.max_session_expiry")},
+      {"limits.max_client_id_length", setter(b.max_client_id_length, "limits.max_client_id_length")},
+      {"limits.max_outbound_bytes", setter(b.max_outbound_bytes, "limits.max_outbound_bytes")},
+      {"limits.pressure_high_bytes", setter(b.pressure_high_bytes, "limits.pressure_high_bytes")},
+      {"limits.pressure_low_bytes", setter(b.pressure_low_bytes, "limits.pressure_low_bytes")},
+      {"limits.congestion_queue_length", setter(b.congestion_queue_length, "limits.congestion_queue_length")},
+      {"mqtt.retain_available", setter(b.retain_available, "mqtt.retain_available")},
+      {"mqtt.wildcard_subscription_available", setter(b.wildcard_subscription_available, "mqtt.wildcard_subscription_available")},
+      {"mqtt.shared_subscription_available", setter(b.shared_subscription_available, "mqtt.shared_subscription_available")},
+      {"mqtt.subscription_identifier_available", setter(b.subscription_identifier_available, "mqtt.subscription_identifier_available")},
+  };
+  for (auto& [section, node] : root) {
+    const auto* table = node.as_table();
+    if (!table) throw std::runtime_error(file.string() + ": '" + std::string(section.str()) + "' must be a table");
+    for (auto& [k, v] : *table) {
+      std::string full = std::string(section.str()) + "." + std::string(k.str());
+      auto it = keys.find(full);
+      if (it == keys.end())
+        throw std::runtime_error(file.string() + ":" + std::to_string(v.source().begin.line) + ": unknown key " + full);
+      try {
+        it->second(v);
+      } catch (const std::runtime_error& e) {
+        throw std::runtime_error(file.string() + ":" + std::to_string(v.source().begin.line) + ": " + e.what());
+      }
+    }
+  }
+  if (!data_dir.empty()) c.data_dir = data_dir;
+  c.tls_cert = cert;
+  c.tls_key = key;
+  c.tls_client_ca = ca;
+  return c;
+}
+
+endpoint_spec parse_endpoint(const std::string& s) {
+  std::size_t colon = s.rfind(':');
+  if (colon == std::string::npos || colon + 1 == s.size()) throw std::invalid_argument("expected host:port, got '" + s + "'");
+  std::string host = s.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  unsigned long port;
+  try {
+    std::size_t used;
+    port = std::stoul(s.substr(colon + 1), &used);
+    if (used != s.size() - colon - 1 || port > 65535) throw std::invalid_argument("port");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("bad port in '" + s + "'");
+  }
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace fleetcore::server

@@ -1,0 +1,36 @@
+#pragma once
+#include "broker/config.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace fleetcore::server {
+
+/// Everything `fleetcore serve` needs. Read from a TOML file (docs/configuration.md), then flags.
+struct server_config {
+  std::filesystem::path data_dir = "./data";
+  std::string log_level = "info";
+  unsigned workers = 0;  // 0 = one per core
+  // Listener addresses as host:port; empty disables the listener.
+  std::string mqtt = "127.0.0.1:1883";  // plain TCP, for local development
+  std::string mqtts = "0.0.0.0:8883";   // TLS, client certificate required
+  std::string wss = "0.0.0.0:8443";     // MQTT over WebSocket over TLS, path /mqtt
+  std::string metrics = "127.0.0.1:9100";  // HTTP /metrics and /healthz
+  // TLS files; empty = the development PKI generated in <data_dir>/tls.
+  std::filesystem::path tls_cert, tls_key, tls_client_ca;
+  broker::config broker;
+};
+
+/// Reads a TOML configuration file over the defaults. Throws std::runtime_error with the file, line
+/// and key on a syntax error, an unknown key or a value of the wrong type.
+server_config load_config(const std::filesystem::path& file);
+
+struct endpoint_spec {
+  std::string host;
+  std::uint16_t port;
+};
+/// Parses "host:port" or "[v6]:port". Throws std::invalid_argument.
+endpoint_spec parse_endpoint(const std::string& s);
+
+}  // namespace fleetcore::server

@@ -1,0 +1,72 @@
+#include "auth/pki.hpp"
+#include "common/log.hpp"
+#include "server/config.hpp"
+#include "server/server.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+
+int main(int argc, char** argv) {
+  using namespace fleetcore;
+  CLI::App app{"fleetcore: a self-hosted IoT platform speaking AWS IoT's protocols"};
+  app.require_subcommand(1);
+
+  auto* serve = app.add_subcommand("serve", "Run the platform (MQTT broker and its listeners)");
+  std::string config_file, data_dir, mqtt, mqtts, wss, metrics, log_level;
+  std::optional<unsigned> workers;
+  serve->add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
+  serve->add_option("--data-dir", data_dir, "Directory for the database, keys and certificates (default ./data)");
+  serve->add_option("--mqtt", mqtt, "Plain MQTT listener host:port, or 'off' (default 127.0.0.1:1883)");
+  serve->add_option("--mqtts", mqtts, "MQTT over TLS listener host:port, or 'off' (default 0.0.0.0:8883)");
+  serve->add_option("--wss", wss, "MQTT over secure WebSocket listener host:port, or 'off' (default 0.0.0.0:8443)");
+  serve->add_option("--metrics", metrics, "HTTP /metrics listener host:port, or 'off' (default 127.0.0.1:9100)");
+  serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
+  serve->add_option("--workers", workers, "I/O worker threads (default: one per core)");
+
+  auto* cert = app.add_subcommand("cert", "Development certificates");
+  cert->require_subcommand(1);
+  auto* issue = cert->add_subcommand("issue", "Issue a client certificate signed by the development CA");
+  std::string cn, out_dir, cert_data_dir = "./data";
+  int days = 365;
+  issue->add_option("--cn", cn, "Common name (the device's thing name / client id)")->required();
+  issue->add_option("--out", out_dir, "Directory for <cn>.crt and <cn>.key")->required();
+  issue->add_option("--data-dir", cert_data_dir, "The server's data directory (its tls/ holds the CA)");
+  issue->add_option("--days", days, "Validity in days");
+
+  app.add_subcommand("version", "Print the version")->callback([] { std::cout << "fleetcore 0.1.0\n"; });
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*serve) {
+      server::server_config cfg = config_file.empty() ? server::server_config{} : server::load_config(config_file);
+      auto flag = [](std::string& field, const std::string& value) {
+        if (!value.empty()) field = value == "off" ? "" : value;
+      };
+      if (!data_dir.empty()) cfg.data_dir = data_dir;
+      flag(cfg.mqtt, mqtt);
+      flag(cfg.mqtts, mqtts);
+      flag(cfg.wss, wss);
+      flag(cfg.metrics, metrics);
+      if (!log_level.empty()) cfg.log_level = log_level;
+      if (workers) cfg.workers = *workers;
+      common::init_logging(cfg.log_level);
+      std::signal(SIGPIPE, SIG_IGN);
+      return server::serve(cfg);
+    }
+    if (*issue) {
+      auto pki = auth::ensure_dev_pki(std::filesystem::path(cert_data_dir) / "tls");
+      auth::issue_client_cert(pki, cn, out_dir, days);
+      std::cout << "wrote " << (std::filesystem::path(out_dir) / (cn + ".crt")).string() << ", "
+                << (std::filesystem::path(out_dir) / (cn + ".key")).string() << " (CA: " << pki.ca_cert.string()
+                << ")\n";
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "fleetcore: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

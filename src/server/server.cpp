@@ -1,0 +1,151 @@
+#include "server/server.hpp"
+
+#include "auth/pki.hpp"
+#include "broker/broker.hpp"
+#include "common/log.hpp"
+#include "storage/sqlite_store.hpp"
+#include "transport/http_server.hpp"
+#include "transport/listener.hpp"
+#include "transport/tls.hpp"
+
+#include <boost/asio/signal_set.hpp>
+
+#include <fcntl.h>
+#include <fstream>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+namespace fleetcore::server {
+
+namespace {
+
+using tcp = boost::asio::ip::tcp;
+
+tcp::endpoint resolve(const std::string& spec) {
+  auto e = parse_endpoint(spec);
+  boost::system::error_code ec;
+  auto addr = boost::asio::ip::make_address(e.host == "localhost" ? "127.0.0.1" : e.host, ec);
+  if (ec) throw std::invalid_argument("bad address '" + e.host + "'");
+  return {addr, e.port};
+}
+
+std::string to_string(const tcp::endpoint& ep) {
+  auto a = ep.address();
+  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+}
+
+/// One fleetcore per data directory: a second one would corrupt nothing (SQLite locks) but would
+/// fight over ports and sessions, so refuse early with a clear message.
+int lock_data_dir(const std::filesystem::path& dir) {
+  auto path = dir / "LOCK";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0)
+    throw std::runtime_error("data directory " + dir.string() + " is in use by another fleetcore");
+  return fd;
+}
+
+}  // namespace
+
+int serve(const server_config& cfg) {
+  std::filesystem::create_directories(cfg.data_dir);
+  ::chmod(cfg.data_dir.c_str(), 0700);
+  int lock_fd = lock_data_dir(cfg.data_dir);
+
+  transport::tls_files tls{cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca};
+  if (!cfg.mqtts.empty() || !cfg.wss.empty()) {
+    if (tls.cert.empty() || tls.key.empty() || tls.client_ca.empty()) {
+      auto pki = auth::ensure_dev_pki(cfg.data_dir / "tls");
+      if (tls.cert.empty()) tls.cert = pki.server_cert;
+      if (tls.key.empty()) tls.key = pki.server_key;
+      if (tls.client_ca.empty()) tls.client_ca = pki.ca_cert;
+    }
+  }
+
+  storage::sqlite_store store(cfg.data_dir / "db");
+  common::system_clock_source clock;
+  broker::allow_all_policy policy;
+  unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
+  broker::broker b(cfg.broker, clock, store, policy, workers);
+  b.load();
+
+  common::registry metrics;
+  b.register_metrics(metrics);
+  store.register_metrics(metrics);
+
+  std::optional<boost::asio::ssl::context> tls_ctx;
+  if (!cfg.mqtts.empty() || !cfg.wss.empty()) tls_ctx.emplace(transport::make_server_context(tls));
+
+  std::vector<std::unique_ptr<transport::listener>> listeners;
+  auto add = [&](const std::string& spec, transport::listener_kind kind) {
+    if (spec.empty()) return;
+    listeners.push_back(std::make_unique<transport::listener>(
+        b, kind, resolve(spec), kind == transport::listener_kind::mqtt ? nullptr : &*tls_ctx));
+  };
+  add(cfg.mqtt, transport::listener_kind::mqtt);
+  add(cfg.mqtts, transport::listener_kind::mqtts);
+  add(cfg.wss, transport::listener_kind::wss);
+
+  std::unique_ptr<transport::http_server> http;
+  if (!cfg.metrics.empty()) {
+    http = std::make_unique<transport::http_server>(
+        b.workers().front()->io(), resolve(cfg.metrics), [&metrics](const std::string& method, const std::string& target) {
+          transport::http_reply r;
+          if (method != "GET") return transport::http_reply{405, "text/plain", "method not allowed\n"};
+          if (target == "/metrics") {
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = metrics.render();
+          } else if (target == "/healthz") {
+            r.body = "ok\n";
+          } else {
+            r = {404, "text/plain", "not found\n"};
+          }
+          return r;
+        });
+  }
+
+  if (!cfg.mqtt.empty() && !resolve(cfg.mqtt).address().is_loopback())
+    FC_LOG_WARN("listener.insecure", "proto=mqtt addr={} note=\"plain TCP without authentication is for local development\"",
+                cfg.mqtt);
+
+  b.start();
+  // Where each listener ended up (port 0 picks a free one): logged, and written for tools and tests.
+  std::string json = "{";
+  for (auto& l : listeners) {
+    l->start();
+    auto ep = to_string(l->local_endpoint());
+    FC_LOG_INFO("listener.ready", "proto={} addr={}", transport::to_string(l->kind()), ep);
+    json += fmt::format("{}\"{}\":\"{}\"", json.size() > 1 ? "," : "", transport::to_string(l->kind()), ep);
+  }
+  if (http) {
+    http->start();
+    auto ep = to_string(http->local_endpoint());
+    FC_LOG_INFO("listener.ready", "proto=metrics addr={}", ep);
+    json += fmt::format("{}\"metrics\":\"{}\"", json.size() > 1 ? "," : "", ep);
+  }
+  json += "}\n";
+  {
+    auto tmp = cfg.data_dir / "listeners.json.tmp";
+    std::ofstream(tmp) << json;
+    std::filesystem::rename(tmp, cfg.data_dir / "listeners.json");
+  }
+  FC_LOG_INFO("server.ready", "data_dir={} workers={}", cfg.data_dir.string(), workers);
+
+  boost::asio::io_context signals_io;
+  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+  signals.async_wait([](const boost::system::error_code&, int sig) {
+    FC_LOG_INFO("server.stopping", "signal={}", sig);
+  });
+  signals_io.run();
+
+  for (auto& l : listeners) l->stop();
+  if (http) http->stop();
+  b.stop();
+  std::filesystem::remove(cfg.data_dir / "listeners.json");
+  FC_LOG_INFO("server.stopped", "");
+  ::close(lock_fd);
+  return 0;
+}
+
+}  // namespace fleetcore::server

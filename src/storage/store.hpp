@@ -1,0 +1,123 @@
+#pragma once
+// The broker's durable state behind one interface, so that the embedded SQLite backend can be
+// replaced by a PostgreSQL one for multi-node deployments. Writes are batches of operations applied
+// in submission order; a batch's completion fires only once it is durable (after the group commit
+// that contains it).
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace fleetcore::storage {
+
+/// A message as stored: retained, or queued for a persistent session.
+struct stored_message {
+  std::string topic;
+  std::string payload;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  /// MQTT 5 property bytes that travel with the message (payload format, content type, response
+  /// topic, correlation data, user properties), encoded without the length prefix.
+  std::string props;
+  /// Wall-clock expiry in ms since the epoch; 0 = never.
+  std::int64_t expiry_at_ms = 0;
+};
+
+struct subscription_record {
+  std::string filter;  // as subscribed, including any $share/{group}/ prefix
+  std::uint8_t options = 0;  // MQTT 5 subscription options byte
+  std::uint32_t subscription_id = 0;
+};
+
+struct queued_record {
+  std::uint64_t seq = 0;
+  stored_message msg;  // msg.qos is the QoS granted to this session
+  std::vector<std::uint32_t> subscription_ids;
+};
+
+struct session_record {
+  std::string client_id;
+  std::uint64_t incarnation = 0;
+  std::uint32_t expiry_interval = 0;
+  std::uint8_t protocol = 0;
+  std::int64_t disconnected_at_ms = 0;  // 0 while connected
+  std::vector<subscription_record> subscriptions;
+  std::vector<queued_record> queue;  // in seq order
+};
+
+struct snapshot {
+  std::vector<stored_message> retained;
+  std::vector<session_record> sessions;
+  std::uint64_t max_seq = 0;
+  std::uint64_t max_incarnation = 0;
+};
+
+namespace op {
+struct put_retained {
+  stored_message msg;
+};
+struct delete_retained {
+  std::string topic;
+};
+/// Creates or replaces the session of `client_id`, dropping what any older incarnation stored.
+struct put_session {
+  std::string client_id;
+  std::uint64_t incarnation;
+  std::uint32_t expiry_interval;
+  std::uint8_t protocol;
+  std::int64_t disconnected_at_ms;
+};
+/// Updates expiry and disconnect time of the current incarnation only.
+struct touch_session {
+  std::string client_id;
+  std::uint64_t incarnation;
+  std::uint32_t expiry_interval;
+  std::int64_t disconnected_at_ms;
+};
+struct delete_session {
+  std::string client_id;
+  std::uint64_t incarnation;
+};
+struct put_subscription {
+  std::string client_id;
+  std::uint64_t incarnation;
+  subscription_record sub;
+};
+struct delete_subscription {
+  std::string client_id;
+  std::uint64_t incarnation;
+  std::string filter;
+};
+struct put_message {
+  std::string client_id;
+  std::uint64_t incarnation;
+  queued_record rec;
+};
+struct delete_message {
+  std::string client_id;
+  std::uint64_t seq;
+};
+}  // namespace op
+
+using operation = std::variant<op::put_retained, op::delete_retained, op::put_session,
+                               op::touch_session, op::delete_session, op::put_subscription,
+                               op::delete_subscription, op::put_message, op::delete_message>;
+
+class store {
+ public:
+  virtual ~store() = default;
+
+  /// Reads all state; called once at start-up before anything is submitted.
+  virtual snapshot load() = 0;
+
+  /// Queues `ops` to be applied atomically, after everything submitted before. `done`, if set, runs
+  /// on the store's own thread once the ops are durable (`true`) or failed to commit (`false`); it
+  /// must only hand work off (post), never block. Thread-safe.
+  virtual void submit(std::vector<operation> ops, std::function<void(bool durable)> done) = 0;
+
+  /// Blocks until everything submitted so far is durable.
+  virtual void flush() = 0;
+};
+
+}  // namespace fleetcore::storage
