@@ -317,7 +317,7 @@ void broker::publish_will(worker& w, const mqtt::will_message& will) {
   publish(w, m, nullptr);
 }
 
-std::size_t broker::publish(worker& w, const message_ptr& m, std::function<void(bool)> ack) {
+std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack) {
   std::vector<storage::operation> ops;
   bool must_wait = false;
   if (m->retain && cfg_.retain_available) {
@@ -392,14 +392,14 @@ std::size_t broker::publish(worker& w, const message_ptr& m, std::function<void(
   }
   if (!ops.empty()) {
     if (must_wait && ack) {
-      store_.submit(std::move(ops), [&w, ack = std::move(ack)](bool ok) mutable {
-        w.post([ack = std::move(ack), ok] { ack(ok); });
+      store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
+        w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
       });
       return recipients;
     }
     store_.submit(std::move(ops), nullptr);
   }
-  if (ack) ack(true);
+  if (ack) ack(true, recipients);
   return recipients;
 }
 

@@ -50,9 +50,10 @@ class broker {
   /// Finds, resumes or creates the session for a validated CONNECT and eventually calls
   /// c->attach() on c's worker.
   void connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
-  /// Routes a message published on `w`. If any recipient needs it durable, `ack(true)` runs on `w`
-  /// after the group commit; otherwise it runs before this returns. Returns the number of recipients.
-  std::size_t publish(worker& w, const message_ptr& m, std::function<void(bool)> ack);
+  /// Routes a message published on `w`. If any recipient needs it durable, `ack(durable, recipients)`
+  /// runs on `w` after the group commit; otherwise before this returns. Returns the recipient count.
+  using publish_ack = std::function<void(bool durable, std::size_t recipients)>;
+  std::size_t publish(worker& w, const message_ptr& m, publish_ack ack);
   /// Applies subscription changes of `s` to every worker's trie (and storage when persistent), then
   /// runs `done` on `w`.
   struct route_change {

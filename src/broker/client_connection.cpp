@@ -320,7 +320,9 @@ void client_connection::refuse(reason_code rc) {
   broker_.stats().connects[static_cast<std::size_t>(classify(rc))].inc();
   FC_LOG_INFO("mqtt.connect_refused", "listener={} remote={} client={} rc=0x{:02x}", info_.listener, info_.remote,
               client_id_, static_cast<int>(rc));
-  send(mqtt::connack_packet{false, rc, {}});
+  mqtt::connack_packet ack{false, rc, {}};
+  if (version_ == protocol_version::v5) ack.props.reason_string = std::string(mqtt::to_string(rc));
+  send(ack);
   connack_sent_ = true;
   will_.reset();
   state_ = state::closing;
@@ -488,8 +490,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   if (p.qos == 2) session_->inbound_qos2.insert(id);
   ++inbound_pending_;
   auto self = weak_from_this();
-  auto matched = std::make_shared<bool>(true);
-  std::size_t n = broker_.publish(worker_, m, [self, id, ack_type, matched](bool durable) {
+  broker_.publish(worker_, m, [self, id, ack_type](bool durable, std::size_t recipients) {
     auto c = self.lock();
     if (!c || c->state_ == state::closed) return;
     --c->inbound_pending_;
@@ -501,11 +502,9 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
       return;
     }
     reason_code rc = reason_code::success;
-    if (!*matched && c->version_ == protocol_version::v5) rc = reason_code::no_matching_subscribers;
+    if (recipients == 0 && c->version_ == protocol_version::v5) rc = reason_code::no_matching_subscribers;
     c->send(mqtt::ack_packet{ack_type, id, rc, {}});
   });
-  // The ack may already have been sent synchronously (no durable recipient), with `matched` true.
-  *matched = n > 0;
 }
 
 void client_connection::handle_ack(const mqtt::ack_packet& p) {
@@ -645,11 +644,10 @@ void client_connection::handle_disconnect(const mqtt::disconnect_packet& p) {
 void client_connection::close(reason_code rc) {
   if (state_ == state::closing || state_ == state::closed) return;
   const bool was_connected = state_ == state::connected;
-  if (was_connected && version_ == protocol_version::v5 && static_cast<std::uint8_t>(rc) >= 0x80)
-    send(mqtt::disconnect_packet{rc, {}});
-  if (!was_connected && state_ == state::awaiting_connect && version_ == protocol_version::v5 &&
-      static_cast<std::uint8_t>(rc) >= 0x80 && !connack_sent_ && rc != reason_code::malformed_packet) {
-    // A protocol error in CONNECT itself is answered with a CONNACK carrying the reason.
+  if (was_connected && version_ == protocol_version::v5 && static_cast<std::uint8_t>(rc) >= 0x80) {
+    mqtt::disconnect_packet d{rc, {}};
+    d.props.reason_string = std::string(mqtt::to_string(rc));
+    send(d);
   }
   state_ = state::closing;
   read_paused_ = true;

@@ -1,0 +1,62 @@
+# fleetcore: the two commands are `make run` and `make test` (see README.md).
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS ?= $(shell nproc)
+PY := /usr/bin/python3
+FLEETCORE := $(BUILD)/src/server/fleetcore
+
+.PHONY: deps build run test unit integration asan fuzz fuzz-smoke bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/build.ninja: | deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+## Builds and starts the platform on its embedded defaults (data in ./data).
+run: build
+	$(FLEETCORE) serve
+
+## Builds and runs every test: unit tests, then integration tests against the running server.
+test: build unit integration
+
+unit:
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+integration:
+	FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration suite against
+## a sanitized server.
+asan: deps
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFC_SANITIZE=ON -DFC_BENCH=OFF
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 FLEETCORE=$(abspath $(ASAN_BUILD))/src/server/fleetcore \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+## libFuzzer targets (clang).
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFC_FUZZ=ON -DFC_TESTS=OFF -DFC_BENCH=OFF
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+## Runs each fuzz target briefly over its seed corpus (CI).
+FUZZ_SECONDS ?= 30
+fuzz-smoke: fuzz
+	@for t in $(FUZZ_BUILD)/fuzz/fuzz_*; do \
+	  name=$$(basename $$t); corpus=fuzz/corpus/$${name#fuzz_}; work=$$(mktemp -d); \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$$work/ $$work $$corpus || exit 1; \
+	  rm -rf $$work; \
+	done
+
+## Side-by-side benchmark against mosquitto (see docs/benchmarks.md).
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

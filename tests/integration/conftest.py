@@ -1,0 +1,332 @@
+"""Integration harness: starts the built fleetcore on free ports with its own data directory, and gives
+tests paho (MQTT 3.1.1 and 5) and mosquitto_pub/sub clients. Nothing here sleeps to synchronize: waits
+are on events with time limits."""
+import json
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+FLEETCORE = os.environ.get("FLEETCORE", os.path.join(os.path.dirname(__file__), "../../build/src/server/fleetcore"))
+TIMEOUT = 10
+
+
+def wait_for(predicate, timeout=TIMEOUT, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Server:
+    """One fleetcore process. `config` is TOML text written to the data directory."""
+
+    def __init__(self, data_dir, config=None, workers=2):
+        self.data_dir = str(data_dir)
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.config = config
+        self.workers = workers
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.ports = {}
+
+    def start(self):
+        listeners = os.path.join(self.data_dir, "listeners.json")
+        if os.path.exists(listeners):
+            os.remove(listeners)  # left by a kill -9
+        args = [FLEETCORE, "serve", "--data-dir", self.data_dir, "--mqtt", "127.0.0.1:0", "--mqtts", "127.0.0.1:0",
+                "--wss", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--workers", str(self.workers)]
+        if self.config:
+            path = os.path.join(self.data_dir, "fleetcore.toml")
+            with open(path, "w") as f:
+                f.write(self.config)
+            args += ["--config", path]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"fleetcore exited with {self.proc.returncode}:\n{self.read_log()}")
+            return os.path.exists(listeners)
+
+        wait_for(ready, what="fleetcore to listen")
+        with open(listeners) as f:
+            self.ports = {k: int(v.rsplit(":", 1)[1]) for k, v in json.load(f).items()}
+        return self
+
+    @property
+    def port(self):
+        return self.ports["mqtt"]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                assert self.proc.wait(timeout=15) == 0, self.read_log()
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                raise AssertionError("fleetcore did not stop on SIGTERM")
+        self.log.close()
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.log.close()
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def read_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def metrics(self):
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.ports['metrics']}/metrics", timeout=5).read().decode()
+        out = {}
+        for line in body.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+        return out
+
+    def metric(self, name):
+        return self.metrics().get(name, 0.0)
+
+    @property
+    def ca(self):
+        return os.path.join(self.data_dir, "tls", "ca.crt")
+
+    def issue_cert(self, cn, out_dir):
+        subprocess.run([FLEETCORE, "cert", "issue", "--cn", cn, "--out", str(out_dir), "--data-dir", self.data_dir],
+                       check=True, capture_output=True)
+        return os.path.join(out_dir, cn + ".crt"), os.path.join(out_dir, cn + ".key")
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "data").start()
+    yield s
+    if s.proc.poll() is None:
+        s.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    """Factory for servers with a configuration file."""
+    started = []
+
+    def make(config=None, workers=2, name="data"):
+        s = Server(tmp_path / name, config=config, workers=workers).start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        if s.proc.poll() is None:
+            s.stop()
+
+
+class Client:
+    """A paho client whose events land in queues, so tests wait on them with a timeout."""
+
+    def __init__(self, port, client_id="", version=5, clean=True, transport="tcp", **kw):
+        self.version = version
+        proto = mqtt.MQTTv5 if version == 5 else mqtt.MQTTv311
+        if version == 5:
+            self.c = mqtt.Client(client_id=client_id, protocol=proto, transport=transport)
+        else:
+            self.c = mqtt.Client(client_id=client_id, clean_session=clean, protocol=proto, transport=transport)
+        self.port = port
+        self.clean = clean
+        self.messages = queue.Queue()
+        self.connacks = queue.Queue()
+        self.disconnects = queue.Queue()
+        self.subacks = queue.Queue()
+        self.unsubacks = queue.Queue()
+        self.published = queue.Queue()
+        self.c.on_connect = self._on_connect
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.c.on_disconnect = self._on_disconnect
+        self.c.on_subscribe = self._on_subscribe
+        self.c.on_unsubscribe = self._on_unsubscribe
+        self.c.on_publish = lambda c, u, mid: self.published.put(mid)
+
+    def _on_connect(self, c, u, flags, rc, props=None):
+        self.connacks.put((flags, rc, props))
+
+    def _on_disconnect(self, c, u, rc, props=None):
+        self.disconnects.put(rc)
+
+    def _on_subscribe(self, c, u, mid, granted, props=None):
+        self.subacks.put((mid, granted))
+
+    def _on_unsubscribe(self, c, u, mid, props=None, reasons=None):
+        self.unsubacks.put((mid, reasons))
+
+    def connect(self, keepalive=60, properties=None, will=None, expect_ok=True, tls=None):
+        if will:
+            self.c.will_set(**will)
+        if tls:
+            self.c.tls_set(**tls)
+        if self.version == 5:
+            self.c.connect("127.0.0.1" if not tls else "localhost", self.port, keepalive, clean_start=self.clean,
+                           properties=properties)
+        else:
+            self.c.connect("127.0.0.1" if not tls else "localhost", self.port, keepalive)
+        self.c.loop_start()
+        flags, rc, props = self.connacks.get(timeout=TIMEOUT)
+        if expect_ok:
+            assert rc == 0, f"CONNACK {rc}"
+        return flags, rc, props
+
+    def subscribe(self, topic, qos=0, **kw):
+        result, mid = self.c.subscribe(topic, qos, **kw)
+        assert result == 0
+        got_mid, granted = self.subacks.get(timeout=TIMEOUT)
+        assert got_mid == mid
+        return granted
+
+    def publish(self, topic, payload, qos=0, retain=False, properties=None, wait=True):
+        info = self.c.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if wait and qos > 0:
+            info.wait_for_publish(timeout=TIMEOUT)
+            assert info.is_published()
+        return info
+
+    def get(self, timeout=TIMEOUT):
+        return self.messages.get(timeout=timeout)
+
+    def no_message(self, timeout=0.5):
+        """Asserts that nothing arrives within `timeout` (used only to show an absence)."""
+        try:
+            m = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return
+        raise AssertionError(f"unexpected message on {m.topic}: {m.payload!r}")
+
+    def disconnect(self, properties=None):
+        self.c.disconnect(properties=properties) if self.version == 5 else self.c.disconnect()
+        self.c.loop_stop()
+
+    def drop(self):
+        """Closes the socket without DISCONNECT, like a device losing power."""
+        self.c.loop_stop()
+        self.c.socket().close()
+
+
+def props(packet_type, **values):
+    p = Properties(packet_type)
+    for k, v in values.items():
+        setattr(p, k, v)
+    return p
+
+
+class Raw:
+    """A raw socket for byte-level checks of what the broker sends (as mosquitto's test/broker does)."""
+
+    def __init__(self, port):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buf = b""
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def read_packet(self):
+        while True:
+            if len(self.buf) >= 2:
+                mult, length, i = 1, 0, 1
+                while i < len(self.buf):
+                    b = self.buf[i]
+                    length += (b & 0x7F) * mult
+                    mult *= 128
+                    i += 1
+                    if not b & 0x80:
+                        break
+                else:
+                    i = None
+                if i is not None and len(self.buf) >= i + length:
+                    pkt = self.buf[: i + length]
+                    self.buf = self.buf[i + length:]
+                    return pkt
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+
+    def closed(self, timeout=TIMEOUT):
+        """True once the broker has closed the connection (any bytes before that are returned too)."""
+        self.s.settimeout(timeout)
+        data = b""
+        try:
+            while True:
+                chunk = self.s.recv(65536)
+                if not chunk:
+                    return data
+                data += chunk
+        except ConnectionResetError:
+            return data
+
+    def close(self):
+        self.s.close()
+
+
+def connect_bytes(client_id=b"raw", version=5, keepalive=60, clean=True, props=b"\x00", flags_extra=0):
+    flags = (0x02 if clean else 0) | flags_extra
+    vh = b"\x00\x04MQTT" + bytes([version, flags]) + keepalive.to_bytes(2, "big")
+    if version == 5:
+        vh += props
+    payload = len(client_id).to_bytes(2, "big") + client_id
+    body = vh + payload
+    return bytes([0x10]) + encode_varint(len(body)) + body
+
+
+def granted_qos(granted):
+    """SUBACK results as ints for both paho shapes (ints for 3.1.1, ReasonCodes for 5)."""
+    return [getattr(g, "value", g) for g in granted]
+
+
+def disconnect_reason(pkt):
+    """Reason code of a raw MQTT 5 DISCONNECT packet (0 when it has none)."""
+    assert pkt[0] == 0xE0, f"not a DISCONNECT: {pkt!r}"
+    return pkt[2] if len(pkt) > 2 else 0
+
+
+def subscribe_bytes(packet_id, *filters, version=5):
+    """A raw SUBSCRIBE; each filter is (bytes, options byte)."""
+    body = packet_id.to_bytes(2, "big") + (b"\x00" if version == 5 else b"")
+    for f, opts in filters:
+        body += len(f).to_bytes(2, "big") + f + bytes([opts])
+    return b"\x82" + encode_varint(len(body)) + body
+
+
+def encode_varint(n):
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def mosquitto(cmd, *args, timeout=TIMEOUT, check=True):
+    return subprocess.run([cmd, *args], capture_output=True, timeout=timeout, check=check, text=True)
+
+
+__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "disconnect_reason", "encode_varint", "granted_qos", "subscribe_bytes", "mosquitto",
+           "wait_for", "TIMEOUT"]
