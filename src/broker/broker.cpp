@@ -549,25 +549,21 @@ void broker::pressure_tick(worker& w) {
     if (ec) return;
     bool relieved = queued_bytes_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes) &&
                     congested_.load(std::memory_order_relaxed) == 0;
-    if (relieved) {
-      auto paused = std::move(w.paused());
-      w.paused().clear();
-      for (auto& wc : paused)
-        if (auto c = wc.lock()) c->resume_reading();
+    // Publishers paused for pressure resume together once it is relieved; rate-limited ones also
+    // wait for their next one-second window.
+    std::vector<std::weak_ptr<client_connection>> still;
+    auto paused = std::move(w.paused());
+    w.paused().clear();
+    for (auto& wc : paused) {
+      auto c = wc.lock();
+      if (!c) continue;
+      if (relieved && !c->rate_limited())
+        c->resume_reading();
+      else
+        still.push_back(wc);
     }
-    // Rate-limited connections wait here too; keep ticking while anyone is paused.
-    if (!w.paused().empty()) {
-      std::vector<std::weak_ptr<client_connection>> still;
-      for (auto& wc : w.paused()) {
-        auto c = wc.lock();
-        if (!c) continue;
-        if (relieved && !c->rate_limited())
-          c->resume_reading();
-        else
-          still.push_back(wc);
-      }
-      w.paused() = std::move(still);
-    }
+    // resume_reading() may have paused some again (appending to w.paused()).
+    for (auto& wc : still) w.paused().push_back(std::move(wc));
     if (!w.paused().empty()) pressure_tick(w);
   });
 }

@@ -1,0 +1,178 @@
+"""Limits and bad input: each limit is configurable and enforced; a bad client never affects others."""
+import socket
+import time
+
+import pytest
+
+from helpers import Client, PacketTypes, Raw, connect_bytes, disconnect_reason, encode_varint, props, subscribe_bytes, wait_for
+
+
+def publish_bytes(topic, payload, qos=0, packet_id=1, version=5):
+    body = len(topic).to_bytes(2, "big") + topic + (packet_id.to_bytes(2, "big") if qos else b"")
+    body += (b"\x00" if version == 5 else b"") + payload
+    return bytes([0x30 | qos << 1]) + encode_varint(len(body)) + body
+
+
+def test_oversize_packet_closes_with_0x95(make_server):
+    s = make_server("[limits]\nmax_packet_size = 1024\n")
+    bystander = Client(s.port, "bystander")
+    bystander.connect()
+    bystander.subscribe("big/#", 0)
+    r = Raw(s.port)
+    r.send(connect_bytes(b"big"))
+    r.read_packet()
+    r.send(publish_bytes(b"big/t", b"x" * 2000))
+    assert disconnect_reason(r.read_packet()) == 0x95
+    bystander.c.publish("big/ok", b"fine")
+    assert bystander.get().payload == b"fine"  # other clients unaffected
+    assert s.metric("fleetcore_protocol_errors_total") == 1
+
+
+def test_oversize_detected_before_body_arrives(make_server):
+    s = make_server("[limits]\nmax_packet_size = 1024\n")
+    r = Raw(s.port)
+    r.send(connect_bytes(b"big"))
+    r.read_packet()
+    r.send(b"\x30" + encode_varint(10_000_000))  # only the header of a 10 MB packet
+    assert disconnect_reason(r.read_packet()) == 0x95
+
+
+def test_topic_length_and_levels(make_server):
+    s = make_server("[limits]\nmax_topic_length = 32\nmax_topic_levels = 4\n")
+    for topic in [b"a" * 40, b"a/b/c/d/e"]:
+        r = Raw(s.port)
+        r.send(connect_bytes(b"t"))
+        r.read_packet()
+        r.send(publish_bytes(topic, b"x"))
+        assert disconnect_reason(r.read_packet()) == 0x90
+    r = Raw(s.port)
+    r.send(connect_bytes(b"t"))
+    r.read_packet()
+    r.send(subscribe_bytes(1, (b"a/b/c/d/#", 0), (b"ok/#", 0)))
+    assert r.read_packet() == b"\x90\x05\x00\x01\x00\x8f\x00"
+
+
+def test_subscriptions_per_client(make_server):
+    s = make_server("[limits]\nmax_subscriptions_per_client = 2\n")
+    r = Raw(s.port)
+    r.send(connect_bytes(b"many"))
+    r.read_packet()
+    r.send(subscribe_bytes(1, (b"a", 0), (b"b", 0), (b"c", 0), (b"a", 1)))
+    assert r.read_packet() == b"\x90\x07\x00\x01\x00" + bytes([0, 0, 0x97, 1])
+
+
+def test_offline_queue_bound(make_server):
+    s = make_server("[limits]\nmax_queued_messages = 10\n")
+    sub = Client(s.port, "offline", clean=False)
+    sub.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=60))
+    sub.subscribe("q/t", 1)
+    sub.disconnect()
+    pub = Client(s.port, "pub")
+    pub.connect()
+    for i in range(25):
+        pub.publish("q/t", str(i).encode(), qos=1)
+    assert s.metric('fleetcore_dropped_messages_total{reason="queue_full"}') == 15
+    back = Client(s.port, "offline", clean=False)
+    back.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=60))
+    assert [int(back.get().payload) for _ in range(10)] == list(range(10))
+    back.no_message()
+
+
+def test_inflight_window(make_server):
+    s = make_server("[limits]\nmax_inflight = 3\n")
+    r = Raw(s.port)
+    r.send(connect_bytes(b"w"))
+    r.read_packet()
+    r.send(subscribe_bytes(1, (b"w/t", 1)))
+    r.read_packet()
+    pub = Client(s.port, "pub")
+    pub.connect()
+    for i in range(6):
+        pub.publish("w/t", str(i).encode(), qos=1)
+    got = [r.read_packet() for _ in range(3)]
+    r.send(b"\xc0\x00")
+    assert r.read_packet() == b"\xd0\x00"  # window of 3 is full
+    assert [p[-1:] for p in got] == [b"0", b"1", b"2"]
+
+
+def test_receive_maximum_exceeded(make_server):
+    s = make_server("[limits]\nreceive_maximum = 2\n")
+    r = Raw(s.port)
+    r.send(connect_bytes(b"flood"))
+    assert r.read_packet()[0] == 0x20
+    # QoS 2 publishes without PUBREL stay inflight on our side: the third exceeds the window.
+    for pid in (1, 2, 3):
+        r.send(publish_bytes(b"rx/t", b"x", qos=2, packet_id=pid))
+    assert r.read_packet()[0] == 0x50
+    assert r.read_packet()[0] == 0x50
+    assert disconnect_reason(r.read_packet()) == 0x93
+
+
+def test_publish_rate_limit_paces_client(make_server):
+    s = make_server("[limits]\nmax_publish_rate = 20\n")
+    sub = Client(s.port, "sub")
+    sub.connect()
+    sub.subscribe("rate/t", 1)
+    pub = Client(s.port, "pub")
+    pub.connect()
+    start = time.monotonic()
+    for i in range(50):
+        pub.publish("rate/t", str(i).encode(), qos=1)
+    elapsed = time.monotonic() - start
+    assert [int(sub.get().payload) for _ in range(50)] == list(range(50))  # nothing lost, only slowed
+    assert elapsed >= 1.5
+    assert s.metric("fleetcore_rate_limited_total") >= 2
+
+
+@pytest.mark.parametrize("garbage", [
+    b"\x00\x00",                              # reserved packet type
+    b"\x10\xff\xff\xff\xff\x01",              # remaining length over 4 bytes
+    b"\x10\x05\x00\x03MQT",                   # truncated protocol name, packet ends early
+    b"\x10\x0c\x00\x04MQTT\x05\x03\x00\x3c\x00\x00\x00",  # reserved connect flag set
+])
+def test_malformed_connect_closes_without_crash(server, garbage):
+    r = Raw(server.port)
+    r.send(garbage)
+    data = r.closed()
+    assert data == b"" or data[0] in (0x20, 0xE0)
+    ok = Client(server.port, "after")
+    ok.connect()
+    ok.disconnect()
+
+
+@pytest.mark.parametrize("packet,reason", [
+    (b"\x30\x05\x00\x01#\x00x", 0x90),          # wildcard in topic name
+    (b"\x36\x06\x00\x01t\x00\x01\x00", 0x81),   # QoS 3
+    (b"\x82\x03\x00\x01\x00", 0x82),            # SUBSCRIBE without filters
+    (b"\x20\x02\x00\x00", 0x82),                # CONNACK from a client
+    (b"\x30\x06\x00\x02\xc0\xafx\x00", 0x81),   # overlong UTF-8 in topic
+])
+def test_protocol_violations_get_reason_codes(server, packet, reason):
+    r = Raw(server.port)
+    r.send(connect_bytes(b"bad"))
+    r.read_packet()
+    r.send(packet)
+    assert disconnect_reason(r.read_packet()) == reason
+    assert r.closed() == b""
+
+
+def test_slow_subscriber_qos0_dropped_not_buffered(make_server):
+    s = make_server("[limits]\nmax_outbound_bytes = 65536\n")
+    # A subscriber that never reads: the kernel buffers fill, then the broker drops QoS 0 for it.
+    raw = socket.create_connection(("127.0.0.1", s.port))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.sendall(connect_bytes(b"stuck") + subscribe_bytes(1, (b"flood/t", 0)))
+    wait_for(lambda: s.metric("fleetcore_subscriptions") == 1, what="subscription")
+    pub = Client(s.port, "pub")
+    pub.connect()
+    payload = b"x" * 1024
+    for _ in range(5000):
+        pub.c.publish("flood/t", payload)
+    pub.publish("flood/done", b"", qos=1)
+    wait_for(lambda: s.metric('fleetcore_dropped_messages_total{reason="slow_consumer"}') > 1000, what="drops")
+    fast = Client(s.port, "fast")
+    fast.connect()
+    fast.subscribe("flood/t", 0)
+    pub.c.publish("flood/t", b"still-served")
+    assert fast.get().payload == b"still-served"
+    raw.close()
