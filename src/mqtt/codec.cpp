@@ -77,6 +77,7 @@ connack_packet decode_connack(wire::reader& in, protocol_version v) {
     static constexpr rc map[] = {rc::success,          rc::unsupported_protocol_version,
                                  rc::client_identifier_not_valid, rc::server_unavailable,
                                  rc::bad_user_name_or_password,   rc::not_authorized};
+    if (code >= 6) in.fail(rc::malformed_packet);
     p.reason = code < 6 ? map[code] : rc::unspecified_error;
   }
   return p;
@@ -158,7 +159,11 @@ suback_packet decode_suback(wire::reader& in, protocol_version v) {
   suback_packet p;
   p.packet_id = in.u16();
   if (v5(v)) p.props = decode_properties(in, property_context::suback);
-  while (in.ok() && in.remaining() > 0) p.reasons.push_back(static_cast<rc>(in.u8()));
+  while (in.ok() && in.remaining() > 0) {
+    std::uint8_t code = in.u8();
+    if (!v5(v) && code > 2 && code != 0x80) in.fail(rc::malformed_packet);  // 3.1.1 return codes
+    p.reasons.push_back(static_cast<rc>(code));
+  }
   return p;
 }
 

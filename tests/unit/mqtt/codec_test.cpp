@@ -259,3 +259,15 @@ TEST(codec_malformed, subscribe_rules) {
 
 }  // namespace
 }  // namespace fleetcore::mqtt
+
+namespace fleetcore::mqtt {
+namespace {
+// Found by fuzz_mqtt_decoder: 3.1.1 return codes outside the specification's set cannot be re-encoded.
+TEST(codec_malformed, v311_return_codes_outside_spec) {
+  EXPECT_EQ(decode(std::vector<std::uint8_t>{0x90, 0x03, 0x00, 0x01, 0xDE}, protocol_version::v311, 1024).error,
+            reason_code::malformed_packet);
+  EXPECT_EQ(decode(std::vector<std::uint8_t>{0x20, 0x02, 0x00, 0x09}, protocol_version::v311, 1024).error,
+            reason_code::malformed_packet);
+}
+}  // namespace
+}  // namespace fleetcore::mqtt
