@@ -1,0 +1,50 @@
+#include "server/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <unistd.h>
+
+namespace fleetcore::server {
+namespace {
+
+std::filesystem::path write(const std::string& text) {
+  auto p = std::filesystem::temp_directory_path() / ("fc-config-" + std::to_string(::getpid()) + ".toml");
+  std::ofstream(p) << text;
+  return p;
+}
+
+TEST(config, defaults_and_overrides) {
+  auto c = load_config(write("[server]\ndata_dir = \"/var/lib/fc\"\n[limits]\nmax_packet_size = 2048\n"
+                             "[listeners]\nmqtt = \"\"\n[mqtt]\nretain_available = false\n"));
+  EXPECT_EQ(c.data_dir, "/var/lib/fc");
+  EXPECT_EQ(c.broker.max_packet_size, 2048u);
+  EXPECT_EQ(c.mqtt, "");
+  EXPECT_EQ(c.mqtts, "0.0.0.0:8883");
+  EXPECT_FALSE(c.broker.retain_available);
+  EXPECT_EQ(c.broker.max_inflight, 100);
+}
+
+TEST(config, errors_name_the_key_and_line) {
+  try {
+    load_config(write("[limits]\nmax_packet_sise = 1\n"));
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(":2: unknown key limits.max_packet_sise"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_config(write("[limits]\nmax_topic_levels = 70000\n")), std::runtime_error);  // u16
+  EXPECT_THROW(load_config(write("[limits]\nmax_inflight = \"many\"\n")), std::runtime_error);
+  EXPECT_THROW(load_config(write("[limits\n")), std::runtime_error);
+}
+
+TEST(config, endpoints) {
+  EXPECT_EQ(parse_endpoint("127.0.0.1:1883").port, 1883);
+  EXPECT_EQ(parse_endpoint("[::1]:0").host, "::1");
+  EXPECT_EQ(parse_endpoint(":8883").host, "0.0.0.0");
+  EXPECT_THROW(parse_endpoint("localhost"), std::invalid_argument);
+  EXPECT_THROW(parse_endpoint("h:99999"), std::invalid_argument);
+  EXPECT_THROW(parse_endpoint("h:12x"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace fleetcore::server
