@@ -132,6 +132,14 @@ void broker::stop() {
   store_.flush();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
+  // Sessions may hold timers of any worker: release them while every io_context still exists.
+  std::lock_guard lock(sessions_mutex_);
+  for (auto& [id, s] : sessions_) {
+    s->will_timer.reset();
+    s->expiry_timer.reset();
+  }
+  sessions_.clear();
+  for (auto& w : workers_) w->routes().clear();
 }
 
 void broker::on_home(const std::shared_ptr<session>& s, std::function<void()> fn) {
@@ -271,8 +279,8 @@ void broker::arm_expiry(session& s) {
 void broker::end_session(session& s) {
   if (s.ended) return;
   s.ended = true;
-  if (s.will_timer) s.will_timer->cancel();
-  if (s.expiry_timer) s.expiry_timer->cancel();
+  s.will_timer.reset();  // destroying a timer cancels its wait
+  s.expiry_timer.reset();
   if (s.pending_will) {
     auto wm = std::move(*s.pending_will);
     s.pending_will.reset();

@@ -112,6 +112,11 @@ bool router::remove(std::string_view filter, std::string_view group, const sessi
   return true;
 }
 
+void router::clear() {
+  root_ = std::make_unique<node>();
+  count_ = 0;
+}
+
 void router::match(std::string_view topic, std::vector<route_entry>& out) {
   split_levels(topic, levels_);
   match_level(*root_, levels_, 0, out);

@@ -38,6 +38,8 @@ class router {
   void match(std::string_view topic, std::vector<route_entry>& out);
 
   std::size_t subscription_count() const noexcept { return count_; }
+  /// Drops every subscription (shutdown).
+  void clear();
 
  private:
   struct node;
