@@ -198,6 +198,7 @@ void client_connection::on_write_done(const boost::system::error_code& ec) {
 
 bool client_connection::on_data(std::span<const std::uint8_t> data) {
   if (state_ == state::closing || state_ == state::closed) return false;
+  input_guard guard(in_input_);
   broker_.stats().bytes_in.inc(data.size());
   last_rx_ = std::chrono::steady_clock::now();
   if (rbuf_.empty()) {
@@ -211,17 +212,19 @@ bool client_connection::on_data(std::span<const std::uint8_t> data) {
         return false;
       }
       used += r.consumed;
-      if (!handle(r.pkt)) return false;
+      // Paused (back-pressure, rate limit, CONNECT in progress): the bytes after this packet are kept.
+      if (!handle(r.pkt)) break;
     }
     if (state_ == state::closing || state_ == state::closed) return false;
     rbuf_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
-    return !read_paused_;
+    return !read_paused_ && state_ != state::connecting;
   }
   rbuf_.insert(rbuf_.end(), data.begin(), data.end());
   return process();
 }
 
 bool client_connection::process() {
+  input_guard guard(in_input_);
   std::size_t used = 0;
   bool keep_reading = true;
   while (true) {
@@ -423,9 +426,9 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
       send_publish(e.d, id, true);
   }
   broker_.pump(*session_);
-  if (!rbuf_.empty()) {
-    if (!process()) return;
-  }
+  // Attached synchronously from inside on_data(): that loop goes on decoding what follows CONNECT.
+  if (in_input_) return;
+  if (!rbuf_.empty() && !process()) return;
   if (!read_paused_) start_reading();
 }
 

@@ -123,6 +123,13 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::optional<mqtt::will_message> will_;
   bool normal_disconnect_ = false;
   bool read_paused_ = false;
+  bool in_input_ = false;  // inside on_data()/process(): attach() must not decode again
+  struct input_guard {
+    bool& flag;
+    bool previous;
+    explicit input_guard(bool& f) : flag(f), previous(f) { flag = true; }
+    ~input_guard() { flag = previous; }
+  };
   bool write_in_flight_ = false;
   bool connack_sent_ = false;
   bool assigned_id_ = false;

@@ -176,3 +176,31 @@ def test_slow_subscriber_qos0_dropped_not_buffered(make_server):
     pub.c.publish("flood/t", b"still-served")
     assert fast.get().payload == b"still-served"
     raw.close()
+
+
+def test_pipelined_packets_survive_backpressure_pause(make_server):
+    # A tiny congestion threshold makes every PUBLISH pause its sender; the packets that arrived in the
+    # same read after it must be processed after the pause, byte for byte.
+    s = make_server("[limits]\ncongestion_queue_length = 1\nmax_inflight = 1\n")
+    sub = Client(s.port, "sub")
+    sub.connect()
+    sub.subscribe("bp/t", 1)
+    r = Raw(s.port)
+    burst = connect_bytes(b"burst")
+    burst += b"".join(publish_bytes(b"bp/t", str(i).encode() * 50, qos=1, packet_id=i + 1) for i in range(200))
+    r.send(burst)  # CONNECT and 200 PUBLISHes in one write
+    assert r.read_packet()[0] == 0x20
+    acks = [r.read_packet() for _ in range(200)]
+    assert all(a[0] == 0x40 for a in acks)
+    got = [sub.get().payload for _ in range(200)]
+    assert got == [str(i).encode() * 50 for i in range(200)]
+    assert s.metric("fleetcore_protocol_errors_total") == 0
+
+
+def test_connect_split_across_reads(server):
+    r = Raw(server.port)
+    pkt = connect_bytes(b"split") + b"\xc0\x00"  # CONNECT then PINGREQ
+    for b in pkt:
+        r.send(bytes([b]))
+    assert r.read_packet()[0] == 0x20
+    assert r.read_packet() == b"\xd0\x00"
