@@ -76,6 +76,11 @@ class client : public std::enable_shared_from_this<client> {
     });
   }
 
+  asio::any_io_executor executor() { return sock_.get_executor(); }
+  void start_on_own_thread() {
+    asio::post(sock_.get_executor(), [self = shared_from_this()] { self->start(); });
+  }
+
   void begin_publishing() {
     started_ = clock_type::now();
     pump();
@@ -270,6 +275,11 @@ struct pool {
   std::vector<std::shared_ptr<client>> clients;
   std::size_t next = 0;
   asio::io_context& pick() { return ios[next++ % ios.size()]; }
+  /// Subscribers get thread 0 to themselves, so flooding publishers cannot starve their reads.
+  asio::io_context& for_role(bool subscriber) {
+    if (ios.size() == 1 || subscriber) return ios[0];
+    return ios[1 + next++ % (ios.size() - 1)];
+  }
   void run() {
     for (auto& io : ios) threads.emplace_back([&io] {
         auto guard = asio::make_work_guard(io);
@@ -298,7 +308,8 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
   std::atomic<std::size_t> ready{0};
   std::vector<std::shared_ptr<client>> pubs, subs;
   auto add = [&](client::role r, std::string id, std::string topic) {
-    auto c = std::make_shared<client>(p.pick(), o, st, std::move(id), r, std::move(topic));
+    auto c = std::make_shared<client>(p.for_role(r == client::role::subscriber), o, st, std::move(id), r,
+                                      std::move(topic));
     c->on_ready = [&ready] { ready++; };
     (r == client::role::publisher ? pubs : subs).push_back(c);
     p.clients.push_back(c);
@@ -322,19 +333,19 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
   }
   p.run();
   // Subscribers first, so nothing published is missed.
-  for (auto& c : subs) asio::post(p.ios[0], [c] { c->start(); });
+  for (auto& c : subs) c->start_on_own_thread();
   if (!wait_until([&] { return ready >= subs.size(); }, 60)) {
     std::fprintf(stderr, "subscribers not ready (%zu/%zu)\n", ready.load(), subs.size());
     p.stop();
     return 1;
   }
-  for (auto& c : pubs) asio::post(p.ios[0], [c] { c->start(); });
+  for (auto& c : pubs) c->start_on_own_thread();
   if (!wait_until([&] { return ready >= subs.size() + pubs.size(); }, 60)) {
     std::fprintf(stderr, "publishers not ready\n");
     p.stop();
     return 1;
   }
-  for (auto& c : pubs) asio::post(p.ios[0], [c] { c->begin_publishing(); });
+  for (auto& c : pubs) asio::post(c->executor(), [c] { c->begin_publishing(); });
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   st.measuring = true;
   auto t0 = clock_type::now();
@@ -342,7 +353,7 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
   st.measuring = false;
   double elapsed = std::chrono::duration<double>(clock_type::now() - t0).count();
   st.stop = true;
-  for (auto& c : p.clients) asio::post(p.ios[0], [c] { c->close(); });
+  for (auto& c : p.clients) asio::post(c->executor(), [c] { c->close(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   p.stop();
   double recv_rate = st.received / elapsed;
@@ -429,7 +440,7 @@ int main(int argc, char** argv) {
   std::string scenario = "fanin";
   std::size_t clients = 50;
   double seconds = 5, warmup = 1, hold = 3;
-  unsigned threads = 1;
+  unsigned threads = 2;
   int qos = 0;
   for (auto* sub : {app.add_subcommand("throughput", "messages/s delivered to subscribers"),
                     app.add_subcommand("latency", "latency percentiles at a fixed offered rate"),

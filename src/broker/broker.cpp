@@ -29,6 +29,8 @@ broker::broker(config cfg, common::clock& clock, storage::store& store, access_p
     : cfg_(cfg), clock_(clock), store_(store), policy_(policy) {
   FC_CHECK(worker_count > 0);
   for (unsigned i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<worker>(i));
+  outboxes_.resize(worker_count);
+  for (auto& row : outboxes_) row.resize(worker_count);
 }
 
 broker::~broker() { stop(); }
@@ -345,10 +347,6 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack) {
   std::stable_sort(targets.begin(), targets.end(), [](const route_entry& a, const route_entry& b) {
     return std::pair(a.shared, a.target.get()) < std::pair(b.shared, b.target.get());
   });
-  struct target_delivery {
-    std::shared_ptr<session> s;
-    delivery d;
-  };
   thread_local std::vector<target_delivery> out;
   out.clear();
   for (const auto& e : targets) {
@@ -375,28 +373,20 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack) {
     }
   }
   const std::size_t recipients = out.size();
-  // Local recipients now; one post per other worker.
-  std::vector<std::vector<target_delivery>> remote(workers_.size());
+  // Local recipients now; others join the outbox of their worker, flushed once per handler run.
   for (auto& t : out) {
     worker* home = t.s->home.load(std::memory_order_acquire);
-    if (home == &w)
+    if (home == &w) {
       deliver(*t.s, std::move(t.d));
-    else
-      remote[home->index()].push_back(std::move(t));
-  }
-  for (std::size_t i = 0; i < remote.size(); ++i) {
-    if (remote[i].empty()) continue;
-    workers_[i]->post([this, batch = std::move(remote[i])]() mutable {
-      for (auto& t : batch) {
-        if (t.s->home.load(std::memory_order_acquire)->on_thread()) {
-          deliver(*t.s, std::move(t.d));
-        } else {
-          auto d = std::make_shared<delivery>(std::move(t.d));
-          auto s = t.s;
-          on_home(s, [this, s, d] { deliver(*s, std::move(*d)); });
-        }
-      }
-    });
+      continue;
+    }
+    auto& box = outboxes_[w.index()][home->index()];
+    if (box.items.empty()) {
+      unsigned to = home->index();
+      w.post([this, &w, to] { flush_outbox(w, to); });
+    }
+    box.bytes += delivery_bytes(t.d);
+    box.items.push_back({std::move(t.s), std::move(t.d)});
   }
   if (!ops.empty()) {
     if (must_wait && ack) {
@@ -409,6 +399,27 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack) {
   }
   if (ack) ack(true, recipients);
   return recipients;
+}
+
+void broker::flush_outbox(worker& from, unsigned to) {
+  auto& box = outboxes_[from.index()][to];
+  if (box.items.empty()) return;
+  std::int64_t bytes = box.bytes;
+  inflight_between_workers_.fetch_add(bytes, std::memory_order_relaxed);
+  workers_[to]->post([this, bytes, batch = std::move(box.items)]() mutable {
+    for (auto& t : batch) {
+      if (t.s->home.load(std::memory_order_acquire)->on_thread()) {
+        deliver(*t.s, std::move(t.d));
+      } else {  // the session moved meanwhile: follow it
+        auto d = std::make_shared<delivery>(std::move(t.d));
+        auto s = t.s;
+        on_home(s, [this, s, d] { deliver(*s, std::move(*d)); });
+      }
+    }
+    inflight_between_workers_.fetch_sub(bytes, std::memory_order_relaxed);
+  });
+  box.items = {};
+  box.bytes = 0;
 }
 
 void broker::update_routes(worker& w, const std::shared_ptr<session>& s, std::vector<route_change> changes,
@@ -541,6 +552,7 @@ void broker::update_congestion(session& s) {
 
 bool broker::under_pressure() const noexcept {
   return queued_bytes_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes) ||
+         inflight_between_workers_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes / 8) ||
          congested_.load(std::memory_order_relaxed) > 0;
 }
 
@@ -555,8 +567,10 @@ void broker::pressure_tick(worker& w) {
   w.pressure_timer().expires_after(std::chrono::milliseconds(2));
   w.pressure_timer().async_wait([this, &w](const boost::system::error_code& ec) {
     if (ec) return;
-    bool relieved = queued_bytes_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes) &&
-                    congested_.load(std::memory_order_relaxed) == 0;
+    bool relieved =
+        queued_bytes_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes) &&
+        inflight_between_workers_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes / 8) &&
+        congested_.load(std::memory_order_relaxed) == 0;
     // Publishers paused for pressure resume together once it is relieved; rate-limited ones also
     // wait for their next one-second window.
     std::vector<std::weak_ptr<client_connection>> still;

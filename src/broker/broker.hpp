@@ -84,6 +84,7 @@ class broker {
   void pause_for_pressure(client_connection& c);
 
  private:
+  void flush_outbox(worker& from, unsigned to);
   void end_session(session& s);
   void arm_expiry(session& s);
   void send_inflight(session& s, delivery d);
@@ -106,6 +107,19 @@ class broker {
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::int64_t> queued_bytes_{0};
   std::atomic<std::int64_t> congested_{0};
+  /// Deliveries from one worker to another, batched until the sending handler returns; indexed
+  /// [from][to] and touched only by the `from` worker's thread.
+  struct target_delivery {
+    std::shared_ptr<session> s;
+    delivery d;
+  };
+  struct outbox {
+    std::vector<target_delivery> items;
+    std::int64_t bytes = 0;
+  };
+  std::vector<std::vector<outbox>> outboxes_;
+  /// Bytes posted to other workers and not yet delivered: part of the back-pressure signal.
+  std::atomic<std::int64_t> inflight_between_workers_{0};
   retained_store retained_;
   broker_metrics metrics_;
 

@@ -10,6 +10,10 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <cerrno>
 #include <type_traits>
 
 namespace fleetcore::transport {
@@ -57,11 +61,28 @@ class stream_connection final : public broker::client_connection {
   }
 
   void write_buffers(std::vector<boost::asio::const_buffer> buffers) override {
-    auto handler = [self = shared_this()](const boost::system::error_code& ec, std::size_t) { self->on_write_done(ec); };
-    if constexpr (std::is_same_v<Stream, wss_stream>)
-      stream_.async_write(buffers, std::move(handler));
-    else
-      boost::asio::async_write(stream_, buffers, std::move(handler));
+    if constexpr (plain) {
+      out_ = std::move(buffers);
+      out_index_ = 0;
+      out_offset_ = 0;
+      write_plain();
+    } else {
+      // TLS and WebSocket copy into records/frames anyway: hand them one contiguous buffer, so the
+      // write is not split into many small steps.
+      flat_.clear();
+      for (const auto& b : buffers) {
+        auto* p = static_cast<const std::uint8_t*>(b.data());
+        flat_.insert(flat_.end(), p, p + b.size());
+      }
+      auto handler = [self = shared_this()](const boost::system::error_code& ec, std::size_t) {
+        if (self->flat_.capacity() > 256 * 1024) std::vector<std::uint8_t>().swap(self->flat_);
+        self->on_write_done(ec);
+      };
+      if constexpr (std::is_same_v<Stream, wss_stream>)
+        stream_.async_write(boost::asio::buffer(flat_), std::move(handler));
+      else
+        boost::asio::async_write(stream_, boost::asio::buffer(flat_), std::move(handler));
+    }
   }
 
   void close_transport() override {
@@ -84,7 +105,7 @@ class stream_connection final : public broker::client_connection {
     if (in_read_loop_ || wait_pending_) return;
     in_read_loop_ = true;
     auto scratch = home().scratch();
-    for (int round = 0; round < 16; ++round) {
+    for (int round = 0; round < 8; ++round) {
       boost::system::error_code ec;
       std::size_t n = stream_.read_some(boost::asio::buffer(scratch.data(), scratch.size()), ec);
       if (ec == boost::asio::error::would_block) {
@@ -111,8 +132,58 @@ class stream_connection final : public broker::client_connection {
     boost::asio::post(stream_.get_executor(), [self = shared_this()] { self->read_plain(); });
   }
 
+  /// Plain TCP: gather-write the whole batch with sendmsg (up to 1024 buffers a call) until the
+  /// kernel would block, then wait for writability. Asio's composed write sends 64 buffers per step
+  /// and queues each step behind every other ready handler, which starves a busy subscriber.
+  void write_plain() {
+    constexpr std::size_t max_iov = 1024;
+    iovec iov[max_iov];
+    while (out_index_ < out_.size()) {
+      std::size_t n = 0;
+      for (std::size_t i = out_index_; i < out_.size() && n < max_iov; ++i, ++n) {
+        std::size_t skip = i == out_index_ ? out_offset_ : 0;
+        iov[n].iov_base = const_cast<std::uint8_t*>(static_cast<const std::uint8_t*>(out_[i].data()) + skip);
+        iov[n].iov_len = out_[i].size() - skip;
+      }
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = n;
+      ssize_t sent = ::sendmsg(stream_.native_handle(), &msg, MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          stream_.async_wait(tcp::socket::wait_write, [self = shared_this()](const boost::system::error_code& ec) {
+            if (ec) return self->on_write_done(ec);
+            self->write_plain();
+          });
+          return;
+        }
+        out_.clear();
+        return on_write_done(boost::system::error_code(errno, boost::system::system_category()));
+      }
+      auto left = static_cast<std::size_t>(sent);
+      while (left > 0) {
+        std::size_t avail = out_[out_index_].size() - out_offset_;
+        if (left >= avail) {
+          left -= avail;
+          ++out_index_;
+          out_offset_ = 0;
+        } else {
+          out_offset_ += left;
+          left = 0;
+        }
+      }
+    }
+    out_.clear();
+    on_write_done({});
+  }
+
   Stream stream_;
-  std::vector<std::uint8_t> buffer_;  // TLS and WebSocket only
+  std::vector<std::uint8_t> buffer_;  // TLS and WebSocket reads
+  std::vector<std::uint8_t> flat_;    // TLS and WebSocket writes
+  std::vector<boost::asio::const_buffer> out_;  // plain TCP write in progress
+  std::size_t out_index_ = 0;
+  std::size_t out_offset_ = 0;
   bool read_pending_ = false;
   bool wait_pending_ = false;
   bool in_read_loop_ = false;
