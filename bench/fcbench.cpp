@@ -83,6 +83,7 @@ class client : public std::enable_shared_from_this<client> {
 
   void begin_publishing() {
     started_ = clock_type::now();
+    publishing_ = true;
     pump();
   }
 
@@ -209,7 +210,7 @@ class client : public std::enable_shared_from_this<client> {
   }
 
   void pump() {
-    if (role_ != role::publisher || st_.stop) return;
+    if (role_ != role::publisher || !publishing_ || st_.stop) return;
     if (opt_.rate > 0) {
       // Paced: send what the schedule says is due, then sleep until the next one.
       auto due = static_cast<std::uint64_t>(
@@ -262,6 +263,7 @@ class client : public std::enable_shared_from_this<client> {
   std::size_t rlen_ = 0;
   std::vector<std::uint8_t> out_, wbuf_;
   bool writing_ = false;
+  bool publishing_ = false;
   std::size_t inflight_ = 0;
   std::uint16_t pid_ = 0;
   std::uint64_t published_ = 0;
@@ -332,6 +334,7 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
     return 2;
   }
   p.run();
+  auto setup_start = clock_type::now();
   // Subscribers first, so nothing published is missed.
   for (auto& c : subs) c->start_on_own_thread();
   if (!wait_until([&] { return ready >= subs.size(); }, 60)) {
@@ -339,12 +342,14 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
     p.stop();
     return 1;
   }
+  std::fprintf(stderr, "subscribers ready after %.3fs\n", std::chrono::duration<double>(clock_type::now() - setup_start).count());
   for (auto& c : pubs) c->start_on_own_thread();
   if (!wait_until([&] { return ready >= subs.size() + pubs.size(); }, 60)) {
     std::fprintf(stderr, "publishers not ready\n");
     p.stop();
     return 1;
   }
+  std::fprintf(stderr, "ready after %.2fs\n", std::chrono::duration<double>(clock_type::now() - setup_start).count());
   for (auto& c : pubs) asio::post(c->executor(), [c] { c->begin_publishing(); });
   std::this_thread::sleep_for(std::chrono::duration<double>(warmup));
   st.measuring = true;
@@ -356,6 +361,7 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
   for (auto& c : p.clients) asio::post(c->executor(), [c] { c->close(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   p.stop();
+  std::fprintf(stderr, "stopped after %.2fs\n", std::chrono::duration<double>(clock_type::now() - setup_start).count());
   double recv_rate = st.received / elapsed;
   double sent_rate = st.sent / elapsed;
   std::printf("scenario=%s clients=%zu qos=%u size=%zu received_per_s=%.0f sent_per_s=%.0f delivery_ratio=%.3f errors=%lu",

@@ -13,7 +13,7 @@ FCB=build/bench/fcbench
 SECS=${BENCH_SECONDS:-5}
 ONLY=${BENCH_ONLY:-"fanin fanout pairs latency idle memory connect"}
 WORKERS=${FC_WORKERS:-2}
-THREADS=${BENCH_THREADS:-1}
+THREADS=${BENCH_THREADS:-2}
 mkdir -p bench/results
 OUT=bench/results/$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d)

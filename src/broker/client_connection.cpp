@@ -81,7 +81,7 @@ void client_connection::send(const mqtt::packet& p) {
   buf.clear();
   mqtt::encode(p, version_, buf);
   pending_.append(buf.data(), buf.size());
-  flush();
+  request_flush();
 }
 
 bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id, bool dup) {
@@ -153,12 +153,23 @@ bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id,
   }
   pending_.append_ref(m.payload);
   pending_.refs.push_back(d.msg);
-  flush();
+  request_flush();
   return true;
 }
 
 void client_connection::send_pubrel(std::uint16_t packet_id) {
   send(mqtt::ack_packet{mqtt::packet_type::pubrel, packet_id, reason_code::success, {}});
+}
+
+void client_connection::request_flush() {
+  // Cork: everything produced while this handler runs (a whole read batch of publishes, say) goes
+  // out in one write, after it returns.
+  if (flush_scheduled_ || write_in_flight_ || state_ == state::closed) return;
+  flush_scheduled_ = true;
+  worker_.post([self = shared_from_this()] {
+    self->flush_scheduled_ = false;
+    self->flush();
+  });
 }
 
 void client_connection::flush() {
@@ -312,7 +323,8 @@ void client_connection::protocol_violation(reason_code rc, std::string_view what
       version_ = protocol_version::v311;
       send(mqtt::connack_packet{false, rc, {}});
       state_ = state::closing;
-      if (!write_in_flight_) close_transport();
+      read_paused_ = true;
+      drain_and_close();
       return;
     }
   }
@@ -329,7 +341,8 @@ void client_connection::refuse(reason_code rc) {
   connack_sent_ = true;
   will_.reset();
   state_ = state::closing;
-  if (!write_in_flight_) close_transport();
+  read_paused_ = true;
+  drain_and_close();
 }
 
 void client_connection::handle_connect(mqtt::connect_packet& p) {
@@ -659,12 +672,16 @@ void client_connection::close(reason_code rc) {
     broker_.detach(*s, normal_disconnect_ ? std::nullopt : std::move(will_), rc == reason_code::session_taken_over);
   }
   will_.reset();
-  if (!write_in_flight_) {
-    if (pending_.bytes)
-      flush();
-    else
-      close_transport();
-  }
+  drain_and_close();
+}
+
+void client_connection::drain_and_close() {
+  // Writes what is pending (a DISCONNECT or CONNACK with the reason); on_write_done() then closes.
+  if (write_in_flight_) return;
+  if (pending_.bytes)
+    flush();
+  else
+    close_transport();
 }
 
 void client_connection::on_transport_closed() {

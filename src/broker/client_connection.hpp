@@ -110,6 +110,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   void handle_unsubscribe(mqtt::unsubscribe_packet& p);
   void handle_disconnect(const mqtt::disconnect_packet& p);
   void send(const mqtt::packet& p);
+  void request_flush();
+  void drain_and_close();
   void flush();
   void protocol_violation(mqtt::reason_code rc, std::string_view what);
 
@@ -131,6 +133,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     ~input_guard() { flag = previous; }
   };
   bool write_in_flight_ = false;
+  bool flush_scheduled_ = false;
   bool connack_sent_ = false;
   bool assigned_id_ = false;
   std::uint16_t keep_alive_ = 0;
