@@ -315,7 +315,7 @@ void broker::end_session(session& s) {
   adjust_queued(-static_cast<std::int64_t>(s.queue.size() + s.inflight.size()), -bytes);
   s.queue.clear();
   s.inflight.clear();
-  s.congested = false;
+  if (s.congested_since.exchange(0)) congested_.fetch_sub(1, std::memory_order_relaxed);
   if (s.durable) store_.submit({storage::op::delete_session{s.client_id, s.incarnation}}, nullptr);
   s.durable = false;
   metrics_.sessions.sub();
@@ -327,7 +327,8 @@ void broker::publish_will(worker& w, const mqtt::will_message& will) {
   publish(w, m, nullptr);
 }
 
-std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack) {
+std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack,
+                            std::shared_ptr<session>* congested_target) {
   std::vector<storage::operation> ops;
   bool must_wait = false;
   if (m->retain && cfg_.retain_available) {
@@ -373,6 +374,14 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack) {
     }
   }
   const std::size_t recipients = out.size();
+  if (congested_target) {
+    for (auto& t : out) {
+      if (t.s->congested_since.load(std::memory_order_relaxed) && holds_back_publishers(*t.s)) {
+        *congested_target = t.s;
+        break;
+      }
+    }
+  }
   // Local recipients now; others join the outbox of their worker, flushed once per handler run.
   for (auto& t : out) {
     worker* home = t.s->home.load(std::memory_order_acquire);
@@ -542,18 +551,31 @@ void broker::adjust_queued(std::int64_t messages, std::int64_t bytes) {
   queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
+namespace {
+std::int64_t steady_ms(const common::clock& c) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(c.now().time_since_epoch()).count();
+}
+}  // namespace
+
 void broker::update_congestion(session& s) {
-  bool c = s.conn && (s.congested ? s.queue.size() * 2 >= cfg_.congestion_queue_length
-                                  : s.queue.size() >= cfg_.congestion_queue_length);
-  if (c == s.congested) return;
-  s.congested = c;
+  // Hysteresis: congested at the threshold, clear again at half of it.
+  const bool was = s.congested_since.load(std::memory_order_relaxed) != 0;
+  const std::size_t divisor = was ? 2 : 1;
+  bool c = s.conn && (s.queue.size() * divisor >= cfg_.congestion_queue_length ||
+                      s.conn->outbound_bytes() * divisor * 2 >= cfg_.max_outbound_bytes);
+  if (c == was) return;
+  s.congested_since.store(c ? std::max<std::int64_t>(steady_ms(clock_), 1) : 0, std::memory_order_relaxed);
   congested_.fetch_add(c ? 1 : -1, std::memory_order_relaxed);
+}
+
+bool broker::holds_back_publishers(const session& s) const {
+  std::int64_t since = s.congested_since.load(std::memory_order_relaxed);
+  return since != 0 && steady_ms(clock_) - since < static_cast<std::int64_t>(cfg_.slow_consumer_grace_ms);
 }
 
 bool broker::under_pressure() const noexcept {
   return queued_bytes_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes) ||
-         inflight_between_workers_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes / 8) ||
-         congested_.load(std::memory_order_relaxed) > 0;
+         inflight_between_workers_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes / 8);
 }
 
 void broker::pause_for_pressure(client_connection& c) {
@@ -569,8 +591,7 @@ void broker::pressure_tick(worker& w) {
     if (ec) return;
     bool relieved =
         queued_bytes_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes) &&
-        inflight_between_workers_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes / 8) &&
-        congested_.load(std::memory_order_relaxed) == 0;
+        inflight_between_workers_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes / 8);
     // Publishers paused for pressure resume together once it is relieved; rate-limited ones also
     // wait for their next one-second window.
     std::vector<std::weak_ptr<client_connection>> still;
@@ -579,7 +600,7 @@ void broker::pressure_tick(worker& w) {
     for (auto& wc : paused) {
       auto c = wc.lock();
       if (!c) continue;
-      if (relieved && !c->rate_limited())
+      if (relieved && !c->rate_limited() && !c->blocked())
         c->resume_reading();
       else
         still.push_back(wc);

@@ -52,8 +52,11 @@ class broker {
   void connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
   /// Routes a message published on `w`. If any recipient needs it durable, `ack(durable, recipients)`
   /// runs on `w` after the group commit; otherwise before this returns. Returns the recipient count.
+  /// If a recipient is congested and `congested_target` is given, it is set to that session: the
+  /// caller pauses the publisher until it clears (targeted back-pressure).
   using publish_ack = std::function<void(bool durable, std::size_t recipients)>;
-  std::size_t publish(worker& w, const message_ptr& m, publish_ack ack);
+  std::size_t publish(worker& w, const message_ptr& m, publish_ack ack,
+                      std::shared_ptr<session>* congested_target = nullptr);
   /// Applies subscription changes of `s` to every worker's trie (and storage when persistent), then
   /// runs `done` on `w`.
   struct route_change {
@@ -82,18 +85,22 @@ class broker {
   /// Broker-wide back-pressure: true while publishers should not be read.
   bool under_pressure() const noexcept;
   void pause_for_pressure(client_connection& c);
+  /// Re-evaluates whether `s` is congested (queue length, unsent bytes); on its home worker.
+  void update_congestion(session& s);
+  /// True while `s` is congested and still within its grace period; any thread.
+  bool holds_back_publishers(const session& s) const;
 
  private:
   void flush_outbox(worker& from, unsigned to);
   void end_session(session& s);
   void arm_expiry(session& s);
   void send_inflight(session& s, delivery d);
+
   static std::shared_ptr<session> sessions_ptr(session& s);
   void start_sweeps();
   void sweep(worker& w);
   void pressure_tick(worker& w);
   void adjust_queued(std::int64_t messages, std::int64_t bytes);
-  void update_congestion(session& s);
   storage::stored_message to_stored(const message& m, std::uint8_t qos, bool retain) const;
   message_ptr from_stored(const storage::stored_message& m) const;
 

@@ -154,6 +154,9 @@ bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id,
   pending_.append_ref(m.payload);
   pending_.refs.push_back(d.msg);
   request_flush();
+  if (session_ && !session_->congested_since.load(std::memory_order_relaxed) &&
+      outbound_bytes() * 2 >= broker_.cfg().max_outbound_bytes)
+    broker_.update_congestion(*session_);
   return true;
 }
 
@@ -202,7 +205,7 @@ void client_connection::on_write_done(const boost::system::error_code& ec) {
     return;
   }
   flush();
-  // A backlog waiting for this connection's inflight window may proceed.
+  if (session_ && session_->congested_since.load(std::memory_order_relaxed)) broker_.update_congestion(*session_);
 }
 
 // --- input ---
@@ -283,7 +286,10 @@ bool client_connection::handle(mqtt::packet& p) {
         using T = std::decay_t<decltype(pkt)>;
         if constexpr (std::is_same_v<T, mqtt::publish_packet>) {
           handle_publish(pkt);
-          if (state_ == state::connected && broker_.under_pressure() && session_ && session_->inflight.empty()) {
+          // Back-pressure: stop reading a publisher while memory is tight or a recipient of what it
+          // just sent is congested. Not while it owes us acknowledgements (it could not drain).
+          if (state_ == state::connected && !read_paused_ && session_ && session_->inflight.empty() &&
+              (blocked() || broker_.under_pressure())) {
             broker_.stats().pressure_pauses.inc();
             read_paused_ = true;
             broker_.pause_for_pressure(*this);
@@ -445,6 +451,12 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
   if (!read_paused_) start_reading();
 }
 
+bool client_connection::blocked() const {
+  if (blocked_on_.expired()) return false;
+  auto s = blocked_on_.lock();
+  return s && broker_.holds_back_publishers(*s);
+}
+
 bool client_connection::rate_limited() const {
   auto max = broker_.cfg().max_publish_rate;
   return max && rate_count_ >= max && std::chrono::steady_clock::now() - rate_window_ < std::chrono::seconds(1);
@@ -499,8 +511,10 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   }
   auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props,
                         broker_.clock().wall_ms(), session_->incarnation);
+  std::shared_ptr<session> congested;
   if (p.qos == 0) {
-    broker_.publish(worker_, m, nullptr);
+    broker_.publish(worker_, m, nullptr, &congested);
+    if (congested) blocked_on_ = congested;
     return;
   }
   if (p.qos == 2) session_->inbound_qos2.insert(id);
@@ -520,7 +534,8 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
     reason_code rc = reason_code::success;
     if (recipients == 0 && c->version_ == protocol_version::v5) rc = reason_code::no_matching_subscribers;
     c->send(mqtt::ack_packet{ack_type, id, rc, {}});
-  });
+  }, &congested);
+  if (congested) blocked_on_ = congested;
 }
 
 void client_connection::handle_ack(const mqtt::ack_packet& p) {

@@ -62,6 +62,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
 
   /// True while the client has used up its publish rate for the current second.
   bool rate_limited() const;
+  /// True while a session this client published to holds it back (congested, within its grace).
+  bool blocked() const;
   bool connected() const noexcept { return state_ == state::connected; }
   std::size_t outbound_bytes() const noexcept { return pending_.bytes + writing_bytes_; }
   std::uint16_t client_receive_maximum() const noexcept { return client_receive_max_; }
@@ -145,6 +147,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::chrono::steady_clock::time_point opened_;
   std::chrono::steady_clock::time_point rate_window_;
   std::uint32_t rate_count_ = 0;
+  std::weak_ptr<session> blocked_on_;  // congested recipient this publisher waits for
   std::vector<std::string> aliases_;  // inbound topic aliases, sized on first use
   std::vector<std::uint8_t> rbuf_;    // bytes of a partial packet
   out_batch pending_;

@@ -25,6 +25,9 @@ struct config {
   std::uint64_t pressure_low_bytes = 16ull * 1024 * 1024;
   /// Queue length of an online session above which it counts as congested (publishers pause).
   std::uint32_t congestion_queue_length = 500;
+  /// How long a congested session may hold its publishers back before it is treated as a slow
+  /// consumer (its QoS 0 messages drop, its queue overflows) so that it cannot stall them forever.
+  std::uint32_t slow_consumer_grace_ms = 2000;
   bool retain_available = true;
   bool wildcard_subscription_available = true;
   bool shared_subscription_available = true;

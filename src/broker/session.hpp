@@ -51,6 +51,11 @@ class session : public std::enable_shared_from_this<session> {
   std::atomic<bool> online{false};
   /// True while messages routed to this session must be stored before they are acknowledged.
   std::atomic<bool> durable{false};
+  /// Steady-clock ms since the session stopped keeping up (queue or unsent bytes above their
+  /// thresholds), 0 while it keeps up. Publishers routing to it pause until it clears, for at most
+  /// config::slow_consumer_grace_ms; after that it is a slow consumer and messages for it drop.
+  /// Written by the home worker, read by any.
+  std::atomic<std::int64_t> congested_since{0};
 
   // --- state of the home worker's thread only ---
   mqtt::protocol_version version = mqtt::protocol_version::v5;
@@ -66,7 +71,7 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<boost::asio::steady_timer> expiry_timer;
   std::int64_t disconnected_at_ms = 0;
   bool ended = false;
-  bool congested = false;
+
 
   bool persistent() const noexcept { return expiry_interval > 0; }
 

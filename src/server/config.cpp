@@ -70,6 +70,7 @@ server_config load_config(const std::filesystem::path& file) {
       {"limits.pressure_high_bytes", setter(b.pressure_high_bytes, "limits.pressure_high_bytes")},
       {"limits.pressure_low_bytes", setter(b.pressure_low_bytes, "limits.pressure_low_bytes")},
       {"limits.congestion_queue_length", setter(b.congestion_queue_length, "limits.congestion_queue_length")},
+      {"limits.slow_consumer_grace_ms", setter(b.slow_consumer_grace_ms, "limits.slow_consumer_grace_ms")},
       {"mqtt.retain_available", setter(b.retain_available, "mqtt.retain_available")},
       {"mqtt.wildcard_subscription_available", setter(b.wildcard_subscription_available, "mqtt.wildcard_subscription_available")},
       {"mqtt.shared_subscription_available", setter(b.shared_subscription_available, "mqtt.shared_subscription_available")},
