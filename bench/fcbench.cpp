@@ -88,7 +88,11 @@ class client : public std::enable_shared_from_this<client> {
   }
 
   void close() {
+    // Reset instead of FIN: the CONNECT-rate loop would otherwise exhaust the loopback ephemeral
+    // ports with TIME_WAIT sockets and measure that instead of the broker.
+    closing_ = true;
     boost::system::error_code ec;
+    sock_.set_option(asio::socket_base::linger(true, 0), ec);
     sock_.close(ec);
   }
 
@@ -102,7 +106,7 @@ class client : public std::enable_shared_from_this<client> {
     sock_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
                           [self = shared_from_this()](auto ec, std::size_t n) {
                             if (ec) {
-                              if (!self->st_.stop) self->st_.errors++;
+                              if (!self->st_.stop && !self->closing_) self->st_.errors++;
                               return;
                             }
                             self->rlen_ += n;
@@ -264,6 +268,7 @@ class client : public std::enable_shared_from_this<client> {
   std::vector<std::uint8_t> out_, wbuf_;
   bool writing_ = false;
   bool publishing_ = false;
+  bool closing_ = false;
   std::size_t inflight_ = 0;
   std::uint16_t pid_ = 0;
   std::uint64_t published_ = 0;

@@ -221,7 +221,7 @@ void broker::touch_session(session& s, bool connected) {
                 nullptr);
 }
 
-void broker::detach(session& s, std::optional<mqtt::will_message> will, bool takeover) {
+void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will, bool takeover) {
   s.conn = nullptr;
   s.online = false;
   update_congestion(s);

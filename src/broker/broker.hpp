@@ -69,7 +69,7 @@ class broker {
   /// Sends retained messages matching a new subscription to `s` (on its home worker).
   void send_retained(session& s, std::string_view filter, const subscription_options& opts);
   /// The connection of `s` went away: keeps or ends the session, handles its will.
-  void detach(session& s, std::optional<mqtt::will_message> will, bool takeover);
+  void detach(session& s, std::unique_ptr<mqtt::will_message> will, bool takeover);
   /// Session delivery and flow control, on the session's home worker.
   void deliver(session& s, delivery d);
   void pump(session& s);

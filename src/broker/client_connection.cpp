@@ -385,7 +385,7 @@ void client_connection::handle_connect(mqtt::connect_packet& p) {
   } else {
     session_expiry_ = p.clean_start ? 0 : 0xFFFFFFFF;
   }
-  will_ = std::move(p.will);
+  if (p.will) will_ = std::make_unique<mqtt::will_message>(std::move(*p.will));
   state_ = state::connecting;
   broker_.connect(shared_from_this(), p.clean_start, session_expiry_);
   (void)p;
@@ -395,7 +395,7 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
   if (state_ != state::connecting) {
     // The client went away while its session moved here: the session goes offline on this worker.
     s->conn = nullptr;
-    broker_.detach(*s, std::nullopt, false);
+    broker_.detach(*s, nullptr, false);
     return;
   }
   const auto& cfg = broker_.cfg();
@@ -684,7 +684,7 @@ void client_connection::close(reason_code rc) {
   read_paused_ = true;
   if (session_) {
     auto s = std::move(session_);
-    broker_.detach(*s, normal_disconnect_ ? std::nullopt : std::move(will_), rc == reason_code::session_taken_over);
+    broker_.detach(*s, normal_disconnect_ ? nullptr : std::move(will_), rc == reason_code::session_taken_over);
   }
   will_.reset();
   drain_and_close();

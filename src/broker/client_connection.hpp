@@ -124,7 +124,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   mqtt::protocol_version version_ = mqtt::protocol_version::v5;
   std::shared_ptr<session> session_;
   std::string client_id_;
-  std::optional<mqtt::will_message> will_;
+  std::unique_ptr<mqtt::will_message> will_;  // only clients that set a will pay for one
   bool normal_disconnect_ = false;
   bool read_paused_ = false;
   bool in_input_ = false;  // inside on_data()/process(): attach() must not decode again

@@ -7,10 +7,10 @@
 #include "mqtt/packets.hpp"
 
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/deque.hpp>
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,12 +61,12 @@ class session : public std::enable_shared_from_this<session> {
   mqtt::protocol_version version = mqtt::protocol_version::v5;
   std::uint32_t expiry_interval = 0;  // seconds; 0xFFFFFFFF never expires
   std::map<std::string, subscription_options, std::less<>> subscriptions;
-  std::deque<delivery> queue;
+  boost::container::deque<delivery> queue;  // allocates nothing while empty (idle sessions)
   std::map<std::uint16_t, inflight_entry> inflight;
   std::unordered_set<std::uint16_t> inbound_qos2;  // received QoS 2 ids awaiting PUBREL
   std::uint16_t last_packet_id = 0;
   client_connection* conn = nullptr;
-  std::optional<mqtt::will_message> pending_will;  // delayed will (MQTT 5 will delay)
+  std::unique_ptr<mqtt::will_message> pending_will;  // delayed will (MQTT 5 will delay)
   std::unique_ptr<boost::asio::steady_timer> will_timer;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer;
   std::int64_t disconnected_at_ms = 0;
