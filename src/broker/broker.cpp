@@ -479,12 +479,15 @@ std::size_t window(const config& cfg, const session& s) {
 }
 }  // namespace
 
+void broker::drop(session& s, const delivery& d, drop_reason why, bool accounted) {
+  metrics_.drops[static_cast<std::size_t>(why)].inc();
+  if (accounted) adjust_queued(-1, -delivery_bytes(d));
+  if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+}
+
 void broker::deliver(session& s, delivery d) {
   if (s.ended) return;
-  auto drop = [&](drop_reason why) {
-    metrics_.drops[static_cast<std::size_t>(why)].inc();
-    if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
-  };
+  auto drop = [&](drop_reason why) { this->drop(s, d, why, false); };
   if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) return drop(drop_reason::expired);
   if (d.qos == 0) {
     if (!s.conn) return drop(drop_reason::offline_qos0);
@@ -510,12 +513,7 @@ void broker::send_inflight(session& s, delivery d) {
     s.queue.push_front(std::move(d));
     return;
   }
-  if (!s.conn->send_publish(d, id, false)) {
-    metrics_.drops[static_cast<std::size_t>(drop_reason::too_large)].inc();
-    adjust_queued(-1, -delivery_bytes(d));
-    if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
-    return;
-  }
+  if (!s.conn->send_publish(d, id, false)) return drop(s, d, drop_reason::too_large, true);
   metrics_.messages_out[d.qos].inc();
   auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
   s.inflight.emplace(id, inflight_entry{std::move(d), st});
@@ -526,9 +524,7 @@ void broker::pump(session& s) {
     delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) {
-      metrics_.drops[static_cast<std::size_t>(drop_reason::expired)].inc();
-      adjust_queued(-1, -delivery_bytes(d));
-      if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+      drop(s, d, drop_reason::expired, true);
       continue;
     }
     send_inflight(s, std::move(d));
@@ -633,7 +629,7 @@ void broker::sweep(worker& w) {
 void broker::register_metrics(common::registry& r) const {
   metrics_.register_all(r);
   r.add_gauge_fn([this] { return static_cast<double>(congested_.load()); }, "fleetcore_congested_sessions", "",
-                 "Online sessions whose queue is above the congestion threshold.");
+                 "Online sessions that are not keeping up (queue or unsent bytes above threshold); their publishers pause.");
 }
 
 void broker_metrics::register_all(common::registry& r) const {
