@@ -17,7 +17,11 @@ def main(path):
             continue
         d = parse(line)
         b = d.get("broker")
-        if "scenario" in d and "latency_us_p50" in d:
+        if "saturated_qos1_fanin_15s" in line:
+            key = "peak RSS, 15 s saturated QoS 1 fan-in, 1 KiB (MB)"
+            value = int(d["rss_peak_kb"]) / 1024
+            metric = f"{value:.0f}"
+        elif "scenario" in d and "latency_us_p50" in d:
             key, metric = f"latency p50/p99 µs, 100 pairs, 20k msg/s, QoS {d['qos']}", f"{d['latency_us_p50']} / {d['p99']}"
             value = float(d["p99"])
         elif "scenario" in d:
@@ -26,10 +30,6 @@ def main(path):
         elif "idle_connections" in d:
             key = f"memory per idle connection at {d['idle_connections']} (bytes)"
             metric, value = d["bytes_per_connection"], float(d["bytes_per_connection"])
-        elif "saturated_qos1_fanin_15s" in line:
-            key = "peak RSS, 15 s saturated QoS 1 fan-in (MB)"
-            value = int(d["rss_peak_kb"]) / 1024
-            metric = f"{value:.0f}"
         elif "connects_per_s" in d:
             key, metric, value = "CONNECTs per second (50 concurrent)", d["connects_per_s"], float(d["connects_per_s"])
         else:
