@@ -42,7 +42,7 @@ asan: deps
 ## libFuzzer targets (clang).
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFC_FUZZ=ON -DFC_TESTS=OFF -DFC_BENCH=OFF
-	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 
 ## Runs each fuzz target briefly over its seed corpus (CI).
 FUZZ_SECONDS ?= 30

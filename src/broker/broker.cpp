@@ -221,7 +221,7 @@ void broker::touch_session(session& s, bool connected) {
                 nullptr);
 }
 
-void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will, bool takeover) {
+void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
   s.conn = nullptr;
   s.online = false;
   update_congestion(s);
@@ -246,7 +246,7 @@ void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will, bool t
     } else {
       s.pending_will = std::move(will);
       s.will_timer = std::make_unique<boost::asio::steady_timer>(w.io(), std::chrono::seconds(delay));
-      auto sp = sessions_ptr(s);
+      auto sp = s.shared_from_this();
       s.will_timer->async_wait([this, sp](const boost::system::error_code& ec) {
         if (ec || !sp->pending_will) return;
         auto wm = std::move(*sp->pending_will);
@@ -255,13 +255,7 @@ void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will, bool t
       });
     }
   }
-  (void)takeover;
   arm_expiry(s);
-}
-
-std::shared_ptr<session> broker::sessions_ptr(session& s) {
-  // Sessions are always owned by shared_ptr (registry, tries, connections).
-  return std::shared_ptr<session>(s.shared_from_this());
 }
 
 void broker::arm_expiry(session& s) {
@@ -270,7 +264,7 @@ void broker::arm_expiry(session& s) {
   worker& w = *s.home.load();
   s.expiry_timer = std::make_unique<boost::asio::steady_timer>(
       w.io(), std::chrono::milliseconds(std::max<std::int64_t>(due_ms, 0)));
-  auto sp = sessions_ptr(s);
+  auto sp = s.shared_from_this();
   s.expiry_timer->async_wait([this, sp](const boost::system::error_code& ec) {
     if (ec || sp->online || sp->ended) return;
     FC_LOG_DEBUG("session.expired", "client={}", sp->client_id);
@@ -288,7 +282,7 @@ void broker::end_session(session& s) {
     s.pending_will.reset();
     publish_will(*s.home.load(), wm);
   }
-  auto sp = sessions_ptr(s);
+  auto sp = s.shared_from_this();
   {
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(s.client_id);
@@ -494,6 +488,7 @@ void broker::deliver(session& s, delivery d) {
     if (s.conn->outbound_bytes() > cfg_.max_outbound_bytes) return drop(drop_reason::slow_consumer);
     if (!s.conn->send_publish(d, 0, false)) return drop(drop_reason::too_large);
     metrics_.messages_out[0].inc();
+    metrics_.payload_bytes_out[0].inc(d.msg->payload.size());
     return;
   }
   if (s.conn && s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
@@ -515,6 +510,7 @@ void broker::send_inflight(session& s, delivery d) {
   }
   if (!s.conn->send_publish(d, id, false)) return drop(s, d, drop_reason::too_large, true);
   metrics_.messages_out[d.qos].inc();
+  metrics_.payload_bytes_out[d.qos].inc(d.msg->payload.size());
   auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
   s.inflight.emplace(id, inflight_entry{std::move(d), st});
 }
@@ -646,6 +642,10 @@ void broker_metrics::register_all(common::registry& r) const {
   for (int q = 0; q < 3; ++q) {
     r.add(messages_in[q], "fleetcore_messages_in_total", fmt::format("qos=\"{}\"", q), "PUBLISH packets received.");
     r.add(messages_out[q], "fleetcore_messages_out_total", fmt::format("qos=\"{}\"", q), "PUBLISH packets sent.");
+    r.add(payload_bytes_in[q], "fleetcore_payload_bytes_in_total", fmt::format("qos=\"{}\"", q),
+          "Payload bytes of PUBLISH packets received.");
+    r.add(payload_bytes_out[q], "fleetcore_payload_bytes_out_total", fmt::format("qos=\"{}\"", q),
+          "Payload bytes of PUBLISH packets sent.");
   }
   r.add(bytes_in, "fleetcore_bytes_in_total", "", "Bytes received from clients.");
   r.add(bytes_out, "fleetcore_bytes_out_total", "", "Bytes sent to clients.");

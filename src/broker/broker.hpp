@@ -68,8 +68,8 @@ class broker {
                      std::function<void()> done);
   /// Sends retained messages matching a new subscription to `s` (on its home worker).
   void send_retained(session& s, std::string_view filter, const subscription_options& opts);
-  /// The connection of `s` went away: keeps or ends the session, handles its will.
-  void detach(session& s, std::unique_ptr<mqtt::will_message> will, bool takeover);
+  /// The connection of `s` went away: keeps or ends the session, publishes or delays its will.
+  void detach(session& s, std::unique_ptr<mqtt::will_message> will);
   /// Session delivery and flow control, on the session's home worker.
   void deliver(session& s, delivery d);
   void pump(session& s);
@@ -98,7 +98,6 @@ class broker {
   /// Counts a delivery that will not be sent; `accounted` if it was in the queued gauges.
   void drop(session& s, const delivery& d, drop_reason why, bool accounted);
 
-  static std::shared_ptr<session> sessions_ptr(session& s);
   void start_sweeps();
   void sweep(worker& w);
   void pressure_tick(worker& w);

@@ -388,14 +388,13 @@ void client_connection::handle_connect(mqtt::connect_packet& p) {
   if (p.will) will_ = std::make_unique<mqtt::will_message>(std::move(*p.will));
   state_ = state::connecting;
   broker_.connect(shared_from_this(), p.clean_start, session_expiry_);
-  (void)p;
 }
 
 void client_connection::attach(std::shared_ptr<session> s, bool session_present) {
   if (state_ != state::connecting) {
     // The client went away while its session moved here: the session goes offline on this worker.
     s->conn = nullptr;
-    broker_.detach(*s, nullptr, false);
+    broker_.detach(*s, nullptr);
     return;
   }
   const auto& cfg = broker_.cfg();
@@ -422,12 +421,11 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
     if (!cfg.shared_subscription_available) pr.shared_subscription_available = 0;
     if (assigned_id_) pr.assigned_client_identifier = client_id_;
     pr.session_expiry_interval = session_expiry_;
-    if (keep_alive_ > cfg.max_keep_alive || keep_alive_ == 0) {
-      // Server keep alive [MQTT-3.2.2-21]: the client must use our value.
-      if (keep_alive_ > cfg.max_keep_alive || cfg.max_keep_alive) {
-        keep_alive_ = keep_alive_ == 0 ? cfg.max_keep_alive : std::min(keep_alive_, cfg.max_keep_alive);
-        pr.server_keep_alive = keep_alive_;
-      }
+    // Server keep alive [MQTT-3.2.2-21]: a client asking for none, or for more than we allow, must
+    // use ours.
+    if (cfg.max_keep_alive && (keep_alive_ == 0 || keep_alive_ > cfg.max_keep_alive)) {
+      keep_alive_ = cfg.max_keep_alive;
+      pr.server_keep_alive = keep_alive_;
     }
   }
   state_ = state::connected;
@@ -466,6 +464,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   const auto& cfg = broker_.cfg();
   const bool v5 = version_ == protocol_version::v5;
   broker_.stats().messages_in[p.qos].inc();
+  broker_.stats().payload_bytes_in[p.qos].inc(p.payload.size());
   if (v5 && p.props.topic_alias) {
     std::uint16_t alias = *p.props.topic_alias;
     if (alias > cfg.topic_alias_maximum) return protocol_violation(reason_code::topic_alias_invalid, "alias");
@@ -684,7 +683,7 @@ void client_connection::close(reason_code rc) {
   read_paused_ = true;
   if (session_) {
     auto s = std::move(session_);
-    broker_.detach(*s, normal_disconnect_ ? nullptr : std::move(will_), rc == reason_code::session_taken_over);
+    broker_.detach(*s, normal_disconnect_ ? nullptr : std::move(will_));
   }
   will_.reset();
   drain_and_close();

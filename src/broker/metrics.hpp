@@ -26,6 +26,8 @@ struct broker_metrics {
   std::array<common::counter, 8> connects;  // by result, see connect_result_label
   std::array<common::counter, 3> messages_in;
   std::array<common::counter, 3> messages_out;
+  std::array<common::counter, 3> payload_bytes_in;   // PUBLISH payload bytes by QoS
+  std::array<common::counter, 3> payload_bytes_out;
   common::counter bytes_in;
   common::counter bytes_out;
   std::array<common::counter, static_cast<std::size_t>(drop_reason::count)> drops;
