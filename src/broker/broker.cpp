@@ -486,6 +486,7 @@ void broker::deliver(session& s, delivery d) {
   if (d.qos == 0) {
     if (!s.conn) return drop(drop_reason::offline_qos0);
     if (s.conn->outbound_bytes() > cfg_.max_outbound_bytes) return drop(drop_reason::slow_consumer);
+    if (!may_receive(s, *d.msg)) return drop(drop_reason::not_authorized);
     if (!s.conn->send_publish(d, 0, false)) return drop(drop_reason::too_large);
     metrics_.messages_out[0].inc();
     metrics_.payload_bytes_out[0].inc(d.msg->payload.size());
@@ -508,11 +509,18 @@ void broker::send_inflight(session& s, delivery d) {
     s.queue.push_front(std::move(d));
     return;
   }
+  if (!may_receive(s, *d.msg)) return drop(s, d, drop_reason::not_authorized, true);
   if (!s.conn->send_publish(d, id, false)) return drop(s, d, drop_reason::too_large, true);
   metrics_.messages_out[d.qos].inc();
   metrics_.payload_bytes_out[d.qos].inc(d.msg->payload.size());
   auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
   s.inflight.emplace(id, inflight_entry{std::move(d), st});
+}
+
+bool broker::may_receive(session& s, const message& m) {
+  if (policy_.authorize_receive(s.conn->info(), s.client_id, m.topic)) return true;
+  metrics_.denied.inc();
+  return false;
 }
 
 void broker::pump(session& s) {
@@ -649,7 +657,8 @@ void broker_metrics::register_all(common::registry& r) const {
   }
   r.add(bytes_in, "fleetcore_bytes_in_total", "", "Bytes received from clients.");
   r.add(bytes_out, "fleetcore_bytes_out_total", "", "Bytes sent to clients.");
-  static constexpr const char* reasons[] = {"queue_full", "slow_consumer", "offline_qos0", "expired", "too_large"};
+  static constexpr const char* reasons[] = {"queue_full", "slow_consumer", "offline_qos0", "expired", "too_large",
+                                            "not_authorized"};
   for (std::size_t i = 0; i < drops.size(); ++i)
     r.add(drops[i], "fleetcore_dropped_messages_total", fmt::format("reason=\"{}\"", reasons[i]),
           "Messages not delivered to a recipient, by reason.");

@@ -95,6 +95,8 @@ class broker {
   void end_session(session& s);
   void arm_expiry(session& s);
   void send_inflight(session& s, delivery d);
+  /// iot:Receive for the session's current connection.
+  bool may_receive(session& s, const message& m);
   /// Counts a delivery that will not be sent; `accounted` if it was in the queued gauges.
   void drop(session& s, const delivery& d, drop_reason why, bool accounted);
 

@@ -2,6 +2,7 @@
 // The MQTT protocol machine of one connection, independent of the byte stream under it. A transport
 // (src/transport) derives from it, feeds received bytes into on_data() and performs the writes and the
 // close it asks for. Everything here runs on the connection's worker thread.
+#include "auth/access.hpp"
 #include "broker/message.hpp"
 #include "broker/session.hpp"
 #include "mqtt/codec.hpp"
@@ -22,13 +23,7 @@ namespace fleetcore::broker {
 class broker;
 class worker;
 
-/// What the transport knows about the peer; the authorization hook sees it.
-struct connection_info {
-  std::string listener;      // "mqtt", "mqtts", "wss"
-  std::string remote;        // address:port
-  std::string cert_subject;  // verified client certificate subject, empty without TLS
-  std::string cert_common_name;
-};
+using connection_info = auth::connection_info;
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
  public:

@@ -12,6 +12,7 @@ enum class drop_reason : std::uint8_t {
   offline_qos0,       // QoS 0 to a session that is not connected
   expired,            // message expiry interval elapsed before sending
   too_large,          // larger than the client's maximum packet size
+  not_authorized,     // the recipient's policy does not allow iot:Receive on the topic
   count
 };
 

@@ -41,7 +41,7 @@ server_config load_config(const std::filesystem::path& file) {
     throw std::runtime_error(file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
                              std::string(e.description()));
   }
-  std::string data_dir, cert, key, ca;
+  std::string data_dir, cert, key, ca, plain_policy;
   auto& b = c.broker;
   std::map<std::string, std::function<void(const toml::node&)>> keys = {
       {"server.data_dir", setter(data_dir, "server.data_dir")},
@@ -54,6 +54,9 @@ server_config load_config(const std::filesystem::path& file) {
       {"tls.cert", setter(cert, "tls.cert")},
       {"tls.key", setter(key, "tls.key")},
       {"tls.client_ca", setter(ca, "tls.client_ca")},
+      {"aws.region", setter(c.aws_region, "aws.region")},
+      {"aws.account_id", setter(c.aws_account_id, "aws.account_id")},
+      {"auth.plain_policy_file", setter(plain_policy, "auth.plain_policy_file")},
       {"limits.max_packet_size", setter(b.max_packet_size, "limits.max_packet_size")},
       {"limits.max_topic_length", setter(b.max_topic_length, "limits.max_topic_length")},
       {"limits.max_topic_levels", setter(b.max_topic_levels, "limits.max_topic_levels")},
@@ -95,6 +98,7 @@ server_config load_config(const std::filesystem::path& file) {
   c.tls_cert = cert;
   c.tls_key = key;
   c.tls_client_ca = ca;
+  c.plain_policy_file = plain_policy;
   return c;
 }
 

@@ -19,6 +19,12 @@ struct server_config {
   std::string metrics = "127.0.0.1:9100";  // HTTP /metrics and /healthz
   // TLS files; empty = the development PKI generated in <data_dir>/tls.
   std::filesystem::path tls_cert, tls_key, tls_client_ca;
+  /// AWS-shaped identifiers used in ARNs.
+  std::string aws_region = "us-east-1";
+  std::string aws_account_id = "000000000000";
+  /// AWS IoT policy document (JSON) that authorizes clients of the plain `mqtt` listener, which have
+  /// no certificate; empty = allow everything (development default).
+  std::filesystem::path plain_policy_file;
   broker::config broker;
 };
 

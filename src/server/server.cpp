@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include "auth/pki.hpp"
+#include "auth/policy_access.hpp"
 #include "broker/broker.hpp"
 #include "common/log.hpp"
 #include "storage/sqlite_store.hpp"
@@ -65,7 +66,23 @@ int serve(const server_config& cfg) {
 
   storage::sqlite_store store(cfg.data_dir / "db");
   common::system_clock_source clock;
-  broker::allow_all_policy policy;
+  // Plain-TCP clients have no certificate: a configured policy authorizes them, or everything is
+  // allowed (development). Certificate-based policies come with the registry.
+  auth::allow_all_policy allow_all;
+  auth::listener_access policy(allow_all);
+  std::optional<auth::policy_access> plain_policy;
+  if (!cfg.plain_policy_file.empty()) {
+    std::ifstream in(cfg.plain_policy_file);
+    if (!in) throw std::runtime_error("cannot read " + cfg.plain_policy_file.string());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string error;
+    auto doc = auth::policy_document::parse(text, error);
+    if (!doc) throw std::runtime_error(cfg.plain_policy_file.string() + ": MalformedPolicy: " + error);
+    plain_policy.emplace(cfg.aws_region, cfg.aws_account_id, std::vector<auth::policy_document>{std::move(*doc)});
+    policy.set("mqtt", *plain_policy);
+  } else if (!cfg.mqtt.empty()) {
+    FC_LOG_WARN("auth.allow_all", "listener=mqtt note=\"no plain_policy_file: every action of plain-TCP clients is allowed\"");
+  }
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   broker::broker b(cfg.broker, clock, store, policy, workers);
   b.load();
