@@ -6,11 +6,17 @@ import pytest
 from helpers import Client, PacketTypes, props
 
 
+@pytest.fixture
+def watcher(server):
+    """A client subscribed to every will topic of these tests."""
+    w = Client(server.port, "watcher")
+    w.connect()
+    w.subscribe("will/#", 1)
+    return w
+
+
 @pytest.mark.parametrize("version", [4, 5])
-def test_will_on_abnormal_disconnect(server, version):
-    watcher = Client(server.port, "watcher", version=version)
-    watcher.connect()
-    watcher.subscribe("will/#", 1)
+def test_will_on_abnormal_disconnect(server, watcher, version):
     dev = Client(server.port, "dev", version=version)
     dev.connect(will={"topic": "will/dev", "payload": b"gone", "qos": 1, "retain": True})
     dev.drop()
@@ -24,20 +30,14 @@ def test_will_on_abnormal_disconnect(server, version):
 
 
 @pytest.mark.parametrize("version", [4, 5])
-def test_no_will_on_normal_disconnect(server, version):
-    watcher = Client(server.port, "watcher", version=version)
-    watcher.connect()
-    watcher.subscribe("will/#", 1)
+def test_no_will_on_normal_disconnect(server, watcher, version):
     dev = Client(server.port, "dev", version=version)
     dev.connect(will={"topic": "will/dev", "payload": b"gone", "qos": 1})
     dev.disconnect()
     watcher.no_message(timeout=1)
 
 
-def test_disconnect_with_will_message(server):
-    watcher = Client(server.port, "watcher")
-    watcher.connect()
-    watcher.subscribe("will/#", 1)
+def test_disconnect_with_will_message(server, watcher):
     dev = Client(server.port, "dev")
     dev.connect(will={"topic": "will/dev", "payload": b"asked", "qos": 1})
     dev.c.disconnect(reasoncode=__import__("paho.mqtt.reasoncodes", fromlist=["ReasonCodes"]).ReasonCodes(
@@ -45,10 +45,7 @@ def test_disconnect_with_will_message(server):
     assert watcher.get().payload == b"asked"
 
 
-def test_will_delay_sent_after_delay(server):
-    watcher = Client(server.port, "watcher")
-    watcher.connect()
-    watcher.subscribe("will/#", 1)
+def test_will_delay_sent_after_delay(server, watcher):
     dev = Client(server.port, "dev", clean=False)
     dev.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=60),
                 will={"topic": "will/dev", "payload": b"late", "qos": 1,
@@ -60,10 +57,7 @@ def test_will_delay_sent_after_delay(server):
     assert time.monotonic() - start >= 0.9
 
 
-def test_will_delay_cancelled_by_reconnect(server):
-    watcher = Client(server.port, "watcher")
-    watcher.connect()
-    watcher.subscribe("will/#", 1)
+def test_will_delay_cancelled_by_reconnect(server, watcher):
     dev = Client(server.port, "dev", clean=False)
     dev.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=60),
                 will={"topic": "will/dev", "payload": b"late", "qos": 1,
@@ -75,10 +69,7 @@ def test_will_delay_cancelled_by_reconnect(server):
     watcher.no_message(timeout=3)
 
 
-def test_will_sent_when_session_ends_before_delay(server):
-    watcher = Client(server.port, "watcher")
-    watcher.connect()
-    watcher.subscribe("will/#", 1)
+def test_will_sent_when_session_ends_before_delay(server, watcher):
     dev = Client(server.port, "dev")
     dev.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=0),
                 will={"topic": "will/dev", "payload": b"now", "qos": 1,
