@@ -210,58 +210,49 @@ void client_connection::on_write_done(const boost::system::error_code& ec) {
 
 // --- input ---
 
+std::optional<std::size_t> client_connection::decode_packets(std::span<const std::uint8_t> data) {
+  std::size_t used = 0;
+  while (!read_paused_ && state_ != state::closing && state_ != state::closed) {
+    auto r = mqtt::decode(data.subspan(used), version_, broker_.cfg().max_packet_size);
+    if (r.state == mqtt::decode_result::status::need_more) break;
+    if (r.state == mqtt::decode_result::status::error) {
+      protocol_violation(r.error, "decode");
+      return std::nullopt;
+    }
+    used += r.consumed;
+    // Paused (back-pressure, rate limit, CONNECT in progress) or closing: what follows is kept.
+    if (!handle(r.pkt)) break;
+  }
+  return used;
+}
+
+bool client_connection::wants_input() const noexcept {
+  return !read_paused_ && state_ != state::connecting && state_ != state::closing && state_ != state::closed;
+}
+
 bool client_connection::on_data(std::span<const std::uint8_t> data) {
   if (state_ == state::closing || state_ == state::closed) return false;
   input_guard guard(in_input_);
   broker_.stats().bytes_in.inc(data.size());
   last_rx_ = std::chrono::steady_clock::now();
-  if (rbuf_.empty()) {
-    // Decode straight from the transport's buffer; keep only an incomplete tail.
-    std::size_t used = 0;
-    while (!read_paused_ && state_ != state::closing && state_ != state::closed) {
-      auto r = mqtt::decode(data.subspan(used), version_, broker_.cfg().max_packet_size);
-      if (r.state == mqtt::decode_result::status::need_more) break;
-      if (r.state == mqtt::decode_result::status::error) {
-        protocol_violation(r.error, "decode");
-        return false;
-      }
-      used += r.consumed;
-      // Paused (back-pressure, rate limit, CONNECT in progress): the bytes after this packet are kept.
-      if (!handle(r.pkt)) break;
-    }
-    if (state_ == state::closing || state_ == state::closed) return false;
-    rbuf_.assign(data.begin() + static_cast<std::ptrdiff_t>(used), data.end());
-    return !read_paused_ && state_ != state::connecting;
+  if (!rbuf_.empty()) {
+    rbuf_.insert(rbuf_.end(), data.begin(), data.end());
+    return process();
   }
-  rbuf_.insert(rbuf_.end(), data.begin(), data.end());
-  return process();
+  // Decode straight from the transport's buffer; keep only what was not consumed.
+  auto used = decode_packets(data);
+  if (!used || state_ == state::closing || state_ == state::closed) return false;
+  rbuf_.assign(data.begin() + static_cast<std::ptrdiff_t>(*used), data.end());
+  return wants_input();
 }
 
 bool client_connection::process() {
   input_guard guard(in_input_);
-  std::size_t used = 0;
-  bool keep_reading = true;
-  while (true) {
-    if (read_paused_ || state_ == state::closing || state_ == state::closed) {
-      keep_reading = false;
-      break;
-    }
-    auto r = mqtt::decode(std::span(rbuf_).subspan(used), version_, broker_.cfg().max_packet_size);
-    if (r.state == mqtt::decode_result::status::need_more) break;
-    if (r.state == mqtt::decode_result::status::error) {
-      protocol_violation(r.error, "decode");
-      return false;
-    }
-    used += r.consumed;
-    if (!handle(r.pkt)) {
-      keep_reading = false;
-      break;
-    }
-  }
-  if (state_ == state::closed) return false;
-  rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(used));
+  auto used = decode_packets(rbuf_);
+  if (!used || state_ == state::closed) return false;
+  rbuf_.erase(rbuf_.begin(), rbuf_.begin() + static_cast<std::ptrdiff_t>(*used));
   if (rbuf_.empty() && rbuf_.capacity() > 4096) std::vector<std::uint8_t>().swap(rbuf_);
-  return keep_reading && state_ != state::closing;
+  return wants_input();
 }
 
 void client_connection::resume_reading() {

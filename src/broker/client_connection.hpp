@@ -98,7 +98,12 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     void clear();
   };
 
+  /// Decodes and handles packets from the front of `data` until it runs out, reading pauses or the
+  /// connection closes; returns the bytes consumed, or nullopt after a protocol violation.
+  std::optional<std::size_t> decode_packets(std::span<const std::uint8_t> data);
+  /// Decodes what is buffered in rbuf_; returns wants_input().
   bool process();
+  bool wants_input() const noexcept;
   bool handle(mqtt::packet& p);
   void handle_connect(mqtt::connect_packet& p);
   void handle_publish(mqtt::publish_packet& p);
