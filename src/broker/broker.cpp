@@ -645,6 +645,7 @@ void broker_metrics::register_all(common::registry& r) const {
   r.add(queued_bytes, "fleetcore_queued_bytes", "", "Approximate bytes of queued messages.");
   static constexpr const char* results[] = {"success", "protocol_error", "unsupported_version", "bad_client_id",
                                             "not_authorized", "bad_auth_method", "server_unavailable", "other"};
+  static_assert(std::size(results) == std::tuple_size_v<decltype(connects)>, "a label per connect_result");
   for (std::size_t i = 0; i < connects.size(); ++i)
     r.add(connects[i], "fleetcore_connects_total", fmt::format("result=\"{}\"", results[i]), "CONNECT attempts by result.");
   for (int q = 0; q < 3; ++q) {
@@ -659,6 +660,7 @@ void broker_metrics::register_all(common::registry& r) const {
   r.add(bytes_out, "fleetcore_bytes_out_total", "", "Bytes sent to clients.");
   static constexpr const char* reasons[] = {"queue_full", "slow_consumer", "offline_qos0", "expired", "too_large",
                                             "not_authorized"};
+  static_assert(std::size(reasons) == static_cast<std::size_t>(drop_reason::count), "a label per drop_reason");
   for (std::size_t i = 0; i < drops.size(); ++i)
     r.add(drops[i], "fleetcore_dropped_messages_total", fmt::format("reason=\"{}\"", reasons[i]),
           "Messages not delivered to a recipient, by reason.");

@@ -88,13 +88,12 @@ bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id,
   if (state_ != state::connected) return true;  // closing: the message stays inflight/queued
   const message& m = *d.msg;
   const bool v5 = version_ == protocol_version::v5;
-  // Per-recipient MQTT 5 properties: remaining expiry, subscription identifiers.
-  std::uint8_t props[64];
-  std::size_t props_len = 0;
-  std::vector<std::uint8_t> big_props;
+  // Per-recipient MQTT 5 properties (remaining expiry, subscription identifiers) go in front of the
+  // message's shared ones. Both buffers are reused, so sending allocates nothing once warm.
+  thread_local std::vector<std::uint8_t> props, head;
+  props.clear();
   if (v5) {
-    std::vector<std::uint8_t> tmp;
-    mqtt::wire::writer w(tmp);
+    mqtt::wire::writer w(props);
     if (m.expiry_at_ms) {
       std::int64_t left = (m.expiry_at_ms - broker_.clock().wall_ms() + 999) / 1000;
       w.u8(0x02);
@@ -104,53 +103,28 @@ bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id,
       w.u8(0x0B);
       w.varint(id);
     }
-    if (tmp.size() <= sizeof(props)) {
-      std::copy(tmp.begin(), tmp.end(), props);
-      props_len = tmp.size();
-    } else {
-      big_props = std::move(tmp);
-      props_len = big_props.size();
-    }
   }
-  const std::size_t all_props = props_len + (v5 ? m.forward_props.size() : 0);
+  const std::size_t all_props = props.size() + (v5 ? m.forward_props.size() : 0);
   const std::size_t remaining = 2 + m.topic.size() + (d.qos ? 2 : 0) +
                                 (v5 ? mqtt::wire::varint_size(static_cast<std::uint32_t>(all_props)) + all_props : 0) +
                                 m.payload.size();
-  const std::size_t total = mqtt::fixed_header_size(static_cast<std::uint32_t>(remaining)) + remaining;
-  if (total > client_max_packet_ || remaining > mqtt::wire::max_varint) return false;
+  if (remaining > mqtt::wire::max_varint ||
+      mqtt::fixed_header_size(static_cast<std::uint32_t>(remaining)) + remaining > client_max_packet_)
+    return false;
 
-  std::uint8_t head[16];
-  std::vector<std::uint8_t> hv;
-  mqtt::wire::writer hw(hv);
-  hw.u8(static_cast<std::uint8_t>(0x30 | (dup ? 0x08 : 0) | (d.qos << 1) | (d.retain ? 1 : 0)));
-  hw.varint(static_cast<std::uint32_t>(remaining));
-  hw.u16(static_cast<std::uint16_t>(m.topic.size()));
-  std::copy(hv.begin(), hv.end(), head);
-  pending_.append(head, hv.size());
-  pending_.append(reinterpret_cast<const std::uint8_t*>(m.topic.data()), m.topic.size());
-  std::uint8_t mid[16];
-  std::size_t mid_len = 0;
-  if (d.qos) {
-    mid[mid_len++] = static_cast<std::uint8_t>(packet_id >> 8);
-    mid[mid_len++] = static_cast<std::uint8_t>(packet_id);
-  }
+  // Fixed header, topic, packet id and property length are copied; properties and payload shared.
+  head.clear();
+  mqtt::wire::writer h(head);
+  h.u8(static_cast<std::uint8_t>(0x30 | (dup ? 0x08 : 0) | (d.qos << 1) | (d.retain ? 1 : 0)));
+  h.varint(static_cast<std::uint32_t>(remaining));
+  h.binary(m.topic);
+  if (d.qos) h.u16(packet_id);
   if (v5) {
-    std::uint32_t v = static_cast<std::uint32_t>(all_props);
-    do {
-      std::uint8_t b = v & 0x7F;
-      v >>= 7;
-      if (v) b |= 0x80;
-      mid[mid_len++] = b;
-    } while (v);
+    h.varint(static_cast<std::uint32_t>(all_props));
+    head.insert(head.end(), props.begin(), props.end());
   }
-  pending_.append(mid, mid_len);
-  if (v5) {
-    if (big_props.empty())
-      pending_.append(props, props_len);
-    else
-      pending_.append(big_props.data(), big_props.size());
-    pending_.append_ref(m.forward_props);
-  }
+  pending_.append(head.data(), head.size());
+  if (v5) pending_.append_ref(m.forward_props);
   pending_.append_ref(m.payload);
   pending_.refs.push_back(d.msg);
   request_flush();

@@ -16,6 +16,18 @@ enum class drop_reason : std::uint8_t {
   count
 };
 
+enum class connect_result : std::uint8_t {
+  success,
+  protocol_error,
+  unsupported_version,
+  bad_client_id,
+  not_authorized,
+  bad_auth_method,
+  server_unavailable,
+  other,
+  count
+};
+
 /// The broker's metrics, one list, exported in Prometheus format.
 struct broker_metrics {
   common::gauge connections;
@@ -24,7 +36,7 @@ struct broker_metrics {
   common::gauge retained;
   common::gauge queued;  // messages in session queues and inflight windows
   common::gauge queued_bytes;
-  std::array<common::counter, 8> connects;  // by result, see connect_result_label
+  std::array<common::counter, static_cast<std::size_t>(connect_result::count)> connects;
   std::array<common::counter, 3> messages_in;
   std::array<common::counter, 3> messages_out;
   std::array<common::counter, 3> payload_bytes_in;   // PUBLISH payload bytes by QoS
@@ -43,15 +55,6 @@ struct broker_metrics {
   void register_all(common::registry& r) const;
 };
 
-enum class connect_result : std::uint8_t {
-  success,
-  protocol_error,
-  unsupported_version,
-  bad_client_id,
-  not_authorized,
-  bad_auth_method,
-  server_unavailable,
-  other
-};
+
 
 }  // namespace fleetcore::broker
