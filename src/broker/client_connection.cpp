@@ -415,7 +415,6 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
 }
 
 bool client_connection::blocked() const {
-  if (blocked_on_.expired()) return false;
   auto s = blocked_on_.lock();
   return s && broker_.holds_back_publishers(*s);
 }

@@ -3,8 +3,7 @@ import subprocess
 
 import pytest
 
-from conftest import FLEETCORE
-from helpers import Client, Raw, connect_bytes, granted_qos, mosquitto
+from helpers import Client, Raw, connect_bytes, granted_qos, mosquitto, wait_for
 
 
 @pytest.mark.parametrize("version", [4, 5])
@@ -25,7 +24,6 @@ def test_paho_publish_subscribe(server, version, qos):
 def test_mosquitto_clients(server, version, qos):
     sub = subprocess.Popen(["mosquitto_sub", "-p", str(server.port), "-V", version, "-q", qos, "-t", "m/#", "-C", "2",
                             "-v", "-W", "10"], stdout=subprocess.PIPE, text=True)
-    from helpers import wait_for
     wait_for(lambda: server.metric("fleetcore_subscriptions") == 1, what="subscription")
     mosquitto("mosquitto_pub", "-p", str(server.port), "-V", version, "-q", qos, "-t", "m/1", "-m", "one")
     mosquitto("mosquitto_pub", "-p", str(server.port), "-V", version, "-q", qos, "-t", "m/2/deep", "-m", "two")
