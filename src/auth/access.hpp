@@ -16,6 +16,7 @@ struct connection_info {
   std::string remote;        // address:port
   std::string cert_subject;  // verified client certificate subject (RFC 2253), empty without TLS
   std::string cert_common_name;
+  std::string certificate_id;  // AWS IoT certificate id (SHA-256 of the DER), empty without TLS
   /// Decisions cached for this connection by an access_policy, valid while `cache_generation`
   /// equals the policy's generation. Touched only on the connection's worker thread.
   mutable std::unordered_map<std::string, bool> decision_cache;

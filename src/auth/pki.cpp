@@ -51,6 +51,205 @@ pkey_ptr generate_ec_key() {
   return key;
 }
 
+pkey_ptr generate_rsa_key(int bits) {
+  pkey_ptr key(EVP_RSA_gen(static_cast<unsigned>(bits)));
+  if (!key) fail("RSA key generation");
+  return key;
+}
+
+namespace {
+
+struct bio_deleter {
+  void operator()(BIO* b) const noexcept { BIO_free(b); }
+};
+using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
+
+std::string drain(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<std::size_t>(n));
+}
+
+bio_ptr read_bio(std::string_view text) {
+  return bio_ptr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+}
+
+std::string name_string(X509_NAME* name) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  return drain(bio.get());
+}
+
+std::int64_t epoch_of(const ASN1_TIME* t) {
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+std::string serial_hex(const ASN1_INTEGER* serial) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
+  char* hex = BN_bn2hex(bn);
+  std::string s = hex ? hex : "";
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return s;
+}
+
+void add_name_variables(X509_NAME* name, const std::string& prefix,
+                        std::vector<std::pair<std::string, std::string>>& out) {
+  static const std::pair<int, const char*> fields[] = {
+      {NID_commonName, "CommonName"},     {NID_countryName, "Country"},
+      {NID_organizationName, "Organization"}, {NID_organizationalUnitName, "OrganizationalUnit"},
+      {NID_stateOrProvinceName, "State"}, {NID_localityName, "Locality"},
+      {NID_serialNumber, "SerialNumber"}, {NID_distinguishedName, "DistinguishedNameQualifier"},
+      {NID_title, "Title"},               {NID_surname, "Surname"},
+      {NID_givenName, "GivenName"},       {NID_initials, "Initials"},
+      {NID_pseudonym, "Pseudonym"},       {NID_generationQualifier, "GenerationQualifier"},
+  };
+  for (auto [nid, label] : fields) {
+    int idx = X509_NAME_get_index_by_NID(name, nid, -1);
+    if (idx < 0) continue;
+    unsigned char* utf8 = nullptr;
+    int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+    if (len >= 0) out.emplace_back(prefix + label, std::string(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len)));
+    OPENSSL_free(utf8);
+  }
+}
+
+}  // namespace
+
+std::string to_pem(X509* cert) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert);
+  return drain(bio.get());
+}
+
+std::string private_key_pem(EVP_PKEY* key) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  return drain(bio.get());
+}
+
+std::string public_key_pem(EVP_PKEY* key) {
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PUBKEY(bio.get(), key);
+  return drain(bio.get());
+}
+
+x509_ptr parse_pem_cert(std::string_view pem) {
+  auto bio = read_bio(pem);
+  x509_ptr c(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  return c;
+}
+
+std::string certificate_id(X509* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  X509_digest(cert, EVP_sha256(), md, &n);
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < n; ++i) {
+    hex += digits[md[i] >> 4];
+    hex += digits[md[i] & 15];
+  }
+  return hex;
+}
+
+cert_facts facts_of(X509* cert) {
+  cert_facts f;
+  f.subject = name_string(X509_get_subject_name(cert));
+  f.issuer = name_string(X509_get_issuer_name(cert));
+  f.not_before = epoch_of(X509_get0_notBefore(cert));
+  f.not_after = epoch_of(X509_get0_notAfter(cert));
+  f.serial = serial_hex(X509_get0_serialNumber(cert));
+  f.is_ca = X509_check_ca(cert) != 0;
+  add_name_variables(X509_get_subject_name(cert), "Subject.", f.variables);
+  add_name_variables(X509_get_issuer_name(cert), "Issuer.", f.variables);
+  f.variables.emplace_back("SerialNumber", f.serial);
+  f.variables.emplace_back("Validity.NotBefore", std::to_string(f.not_before * 1000));
+  f.variables.emplace_back("Validity.NotAfter", std::to_string(f.not_after * 1000));
+  if (auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr))) {
+    for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+      const char* label = g->type == GEN_DNS ? "DNSName" : g->type == GEN_EMAIL ? "RFC822Name" : g->type == GEN_URI ? "UniformResourceIdentifier" : nullptr;
+      if (!label) continue;
+      const ASN1_STRING* v = g->d.ia5;
+      f.variables.emplace_back(std::string("Subject.AlternativeName.") + label,
+                               std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                                           static_cast<std::size_t>(ASN1_STRING_length(v))));
+    }
+    GENERAL_NAMES_free(sans);
+  }
+  return f;
+}
+
+bool issued_by(X509* cert, X509* issuer) {
+  if (X509_check_issued(issuer, cert) != X509_V_OK) return false;
+  EVP_PKEY* key = X509_get0_pubkey(issuer);
+  bool ok = key && X509_verify(cert, key) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+x509_ptr sign_csr(std::string_view csr_pem, X509* ca, EVP_PKEY* ca_key, int days, std::string& error) {
+  auto bio = read_bio(csr_pem);
+  std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> csr(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr),
+                                                          &X509_REQ_free);
+  ERR_clear_error();
+  if (!csr) {
+    error = "certificateSigningRequest is not a PEM certificate signing request";
+    return nullptr;
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+  if (!key || X509_REQ_verify(csr.get(), key) != 1) {
+    ERR_clear_error();
+    error = "the signature of the certificate signing request does not verify";
+    return nullptr;
+  }
+  x509_ptr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof(serial));
+  serial[0] &= 0x7F;
+  BIGNUM* bn = BN_bin2bn(serial, sizeof(serial), nullptr);
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
+  BN_free(bn);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400);
+  X509_set_pubkey(cert.get(), key);
+  X509_set_subject_name(cert.get(), X509_REQ_get_subject_name(csr.get()));
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(ca));
+  add_ext(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE");
+  add_ext(cert.get(), ca, NID_key_usage, "critical,digitalSignature");
+  add_ext(cert.get(), ca, NID_ext_key_usage, "clientAuth");
+  add_ext(cert.get(), ca, NID_authority_key_identifier, "keyid:always");
+  if (!X509_sign(cert.get(), ca_key, EVP_sha256())) fail("certificate signing");
+  return cert;
+}
+
+std::optional<std::vector<std::string>> revoked_serials(std::string_view crl_pem, X509* issuer, std::string& error) {
+  auto bio = read_bio(crl_pem);
+  std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr),
+                                                          &X509_CRL_free);
+  ERR_clear_error();
+  if (!crl) {
+    error = "not a PEM certificate revocation list";
+    return std::nullopt;
+  }
+  EVP_PKEY* key = X509_get0_pubkey(issuer);
+  if (!key || X509_CRL_verify(crl.get(), key) != 1) {
+    ERR_clear_error();
+    error = "the CRL is not signed by this CA";
+    return std::nullopt;
+  }
+  std::vector<std::string> serials;
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(crl.get());
+  for (int i = 0; i < sk_X509_REVOKED_num(revoked); ++i)
+    serials.push_back(serial_hex(X509_REVOKED_get0_serialNumber(sk_X509_REVOKED_value(revoked, i))));
+  return serials;
+}
+
 x509_ptr make_certificate(const cert_request& req, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key) {
   x509_ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
@@ -118,12 +317,12 @@ x509_ptr read_cert(const std::filesystem::path& path) {
   return c;
 }
 
-dev_pki ensure_dev_pki(const std::filesystem::path& dir) {
+dev_pki ensure_dev_pki(const std::filesystem::path& dir, std::string_view key_type) {
   std::filesystem::create_directories(dir);
   ::chmod(dir.c_str(), 0700);
   dev_pki p{dir / "ca.crt", dir / "ca.key", dir / "server.crt", dir / "server.key"};
   if (!std::filesystem::exists(p.ca_cert) || !std::filesystem::exists(p.ca_key)) {
-    auto key = generate_ec_key();
+    auto key = key_type == "rsa" ? generate_rsa_key(3072) : generate_ec_key();
     auto cert = make_certificate({"fleetcore development CA", {}, {}, 3650, true, false}, key.get(), nullptr, nullptr);
     write_key(p.ca_key, key.get());
     write_cert(p.ca_cert, cert.get());

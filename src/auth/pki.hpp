@@ -1,11 +1,14 @@
 #pragma once
-// X.509 material: ECDSA P-256 keys, a private CA, and certificates it signs. Keys are written with
-// mode 0600. The full certificate registry builds on this.
+// X.509 material: ECDSA P-256 (or RSA) keys, the built-in private CA, certificates it signs, and
+// what the certificate registry reads from certificates. Keys are written with mode 0600.
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include <filesystem>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,8 @@ using x509_ptr = std::unique_ptr<X509, x509_deleter>;
 
 /// A new ECDSA P-256 key.
 pkey_ptr generate_ec_key();
+/// A new RSA key of `bits` bits.
+pkey_ptr generate_rsa_key(int bits = 2048);
 
 struct cert_request {
   std::string common_name;
@@ -40,12 +45,48 @@ void write_cert(const std::filesystem::path& path, X509* cert);    // PEM, mode 
 pkey_ptr read_key(const std::filesystem::path& path);
 x509_ptr read_cert(const std::filesystem::path& path);
 
+std::string to_pem(X509* cert);
+std::string private_key_pem(EVP_PKEY* key);
+std::string public_key_pem(EVP_PKEY* key);
+
+/// The first certificate of a PEM text, or null if there is none or it does not parse.
+x509_ptr parse_pem_cert(std::string_view pem);
+
+/// AWS IoT's certificate id: the lowercase hex SHA-256 of the DER encoding.
+std::string certificate_id(X509* cert);
+
+/// What the registry and the policy variables need to know of a certificate.
+struct cert_facts {
+  std::string subject;  // RFC 2253
+  std::string issuer;   // RFC 2253
+  std::int64_t not_before = 0;  // seconds since the epoch
+  std::int64_t not_after = 0;
+  std::string serial;  // uppercase hex
+  bool is_ca = false;
+  /// Policy variables without the "iot:Certificate." prefix: Subject.CommonName, Issuer.Organization,
+  /// SerialNumber, Validity.NotBefore, SubjectAlternativeName.DNSName ...
+  std::vector<std::pair<std::string, std::string>> variables;
+};
+cert_facts facts_of(X509* cert);
+
+/// True if `cert` names `issuer` as its issuer and carries a valid signature by its key.
+bool issued_by(X509* cert, X509* issuer);
+
+/// Signs the PEM certificate signing request `csr_pem` (after checking its self-signature) as a
+/// client certificate with the CSR's subject and key. Null with `error` set if the CSR is invalid.
+x509_ptr sign_csr(std::string_view csr_pem, X509* ca, EVP_PKEY* ca_key, int days, std::string& error);
+
+/// Serial numbers (uppercase hex) revoked by the PEM CRL `crl_pem`, whose signature must verify
+/// with `issuer`'s key; nullopt with `error` set otherwise.
+std::optional<std::vector<std::string>> revoked_serials(std::string_view crl_pem, X509* issuer, std::string& error);
+
 /// The development PKI in `dir`: a CA and a server certificate for localhost/127.0.0.1, created on first
 /// use. Throws std::runtime_error on I/O or OpenSSL failure.
 struct dev_pki {
   std::filesystem::path ca_cert, ca_key, server_cert, server_key;
 };
-dev_pki ensure_dev_pki(const std::filesystem::path& dir);
+/// `key_type` ("ec" or "rsa") is used when the CA is first created.
+dev_pki ensure_dev_pki(const std::filesystem::path& dir, std::string_view key_type = "ec");
 
 /// Issues a client certificate with CN `common_name` signed by the CA of `pki`, writing
 /// `<out>/<name>.crt` and `<out>/<name>.key`.

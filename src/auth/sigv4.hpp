@@ -55,4 +55,7 @@ std::string sigv4_signature(std::string_view secret, std::string_view date, std:
 
 std::string sha256_hex(std::string_view data);
 
+/// Decodes %XX escapes (malformed escapes are kept as they are).
+std::string uri_decode(std::string_view s);
+
 }  // namespace fleetcore::auth

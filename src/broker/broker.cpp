@@ -315,6 +315,26 @@ void broker::end_session(session& s) {
   metrics_.sessions.sub();
 }
 
+void broker::disconnect_if(std::function<bool(const connection_info&)> pred, mqtt::reason_code rc) {
+  auto shared = std::make_shared<const std::function<bool(const connection_info&)>>(std::move(pred));
+  for (auto& w : workers_) {
+    w->post([w = w.get(), shared, rc] {
+      std::vector<std::shared_ptr<client_connection>> matched;
+      for (const auto& c : w->connections())
+        if ((*shared)(c->info())) matched.push_back(c);
+      for (auto& c : matched) c->close(rc);
+    });
+  }
+}
+
+void broker::publish_event(std::string topic, std::string payload) {
+  worker& w = *workers_.front();
+  w.post([this, &w, topic = std::move(topic), payload = std::move(payload)]() mutable {
+    auto m = make_message(std::move(topic), std::move(payload), 0, false, {}, clock_.wall_ms(), 0);
+    publish(w, m, nullptr);
+  });
+}
+
 void broker::publish_will(worker& w, const mqtt::will_message& will) {
   metrics_.wills.inc();
   auto m = make_message(will.topic, will.payload, will.qos, will.retain, will.props, clock_.wall_ms(), 0);

@@ -45,6 +45,14 @@ class broker {
   access_policy& policy() noexcept { return policy_; }
   void register_metrics(common::registry& r) const;
 
+  // --- any thread ---
+
+  /// Closes every connection whose transport info matches `pred`, each on its own worker, with
+  /// reason `rc` (MQTT 5 clients get a DISCONNECT).
+  void disconnect_if(std::function<bool(const connection_info&)> pred, mqtt::reason_code rc);
+  /// Publishes a server-originated QoS 0 message (lifecycle and registry events).
+  void publish_event(std::string topic, std::string payload);
+
   // --- called on the connection's worker ---
 
   /// Finds, resumes or creates the session for a validated CONNECT and eventually calls

@@ -67,9 +67,10 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   const std::string& client_id() const noexcept { return client_id_; }
   worker& home() noexcept { return worker_; }
   /// Transport: the verified client certificate, once the TLS handshake is done.
-  void set_peer(std::string subject, std::string common_name) {
+  void set_peer(std::string subject, std::string common_name, std::string certificate_id) {
     info_.cert_subject = std::move(subject);
     info_.cert_common_name = std::move(common_name);
+    info_.certificate_id = std::move(certificate_id);
   }
 
  protected:

@@ -22,6 +22,10 @@ std::function<void(const toml::node&)> setter(T& field, const std::string& key) 
       if (!v || *v < 0 || static_cast<std::uint64_t>(*v) > std::numeric_limits<T>::max())
         throw std::runtime_error(key + ": expected an integer in range");
       field = static_cast<T>(*v);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      auto v = n.value<double>();
+      if (!v || *v < 0) throw std::runtime_error(key + ": expected a non-negative number");
+      field = *v;
     } else {
       auto v = n.value<std::string>();
       if (!v) throw std::runtime_error(key + ": expected a string");
@@ -41,7 +45,7 @@ server_config load_config(const std::filesystem::path& file) {
     throw std::runtime_error(file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
                              std::string(e.description()));
   }
-  std::string data_dir, cert, key, ca, plain_policy;
+  std::string data_dir, cert, key, plain_policy;
   auto& b = c.broker;
   std::map<std::string, std::function<void(const toml::node&)>> keys = {
       {"server.data_dir", setter(data_dir, "server.data_dir")},
@@ -51,9 +55,14 @@ server_config load_config(const std::filesystem::path& file) {
       {"listeners.mqtts", setter(c.mqtts, "listeners.mqtts")},
       {"listeners.wss", setter(c.wss, "listeners.wss")},
       {"listeners.metrics", setter(c.metrics, "listeners.metrics")},
+      {"listeners.api", setter(c.api, "listeners.api")},
       {"tls.cert", setter(cert, "tls.cert")},
       {"tls.key", setter(key, "tls.key")},
-      {"tls.client_ca", setter(ca, "tls.client_ca")},
+      {"tls.ca_key_type", setter(c.ca_key_type, "tls.ca_key_type")},
+      {"registry.certificate_days", setter(c.certificate_days, "registry.certificate_days")},
+      {"registry.thing_type_delete_wait_s", setter(c.thing_type_delete_wait_s, "registry.thing_type_delete_wait_s")},
+      {"registry.endpoint_host", setter(c.endpoint_host, "registry.endpoint_host")},
+      {"auth.plain_policy", setter(c.plain_policy, "auth.plain_policy")},
       {"aws.region", setter(c.aws_region, "aws.region")},
       {"aws.account_id", setter(c.aws_account_id, "aws.account_id")},
       {"auth.plain_policy_file", setter(plain_policy, "auth.plain_policy_file")},
@@ -97,7 +106,8 @@ server_config load_config(const std::filesystem::path& file) {
   if (!data_dir.empty()) c.data_dir = data_dir;
   c.tls_cert = cert;
   c.tls_key = key;
-  c.tls_client_ca = ca;
+  if (c.ca_key_type != "ec" && c.ca_key_type != "rsa")
+    throw std::runtime_error(file.string() + ": tls.ca_key_type must be \"ec\" or \"rsa\"");
   c.plain_policy_file = plain_policy;
   return c;
 }

@@ -17,13 +17,24 @@ struct server_config {
   std::string mqtts = "0.0.0.0:8883";   // TLS, client certificate required
   std::string wss = "0.0.0.0:8443";     // MQTT over WebSocket over TLS, path /mqtt
   std::string metrics = "127.0.0.1:9100";  // HTTP /metrics and /healthz
-  // TLS files; empty = the development PKI generated in <data_dir>/tls.
-  std::filesystem::path tls_cert, tls_key, tls_client_ca;
+  std::string api = "127.0.0.1:9443";      // HTTPS control-plane API (SigV4)
+  // Server certificate and key; empty = issued by the built-in CA in <data_dir>/tls.
+  std::filesystem::path tls_cert, tls_key;
+  /// Key type of the built-in CA when it is first created: "ec" (P-256) or "rsa".
+  std::string ca_key_type = "ec";
+  /// Validity of certificates the built-in CA issues (CreateKeysAndCertificate, from CSR).
+  int certificate_days = 365;
+  /// AWS waits 5 minutes between DeprecateThingType and DeleteThingType.
+  double thing_type_delete_wait_s = 300;
+  /// Host name DescribeEndpoint returns.
+  std::string endpoint_host = "localhost";
   /// AWS-shaped identifiers used in ARNs.
   std::string aws_region = "us-east-1";
   std::string aws_account_id = "000000000000";
-  /// AWS IoT policy document (JSON) that authorizes clients of the plain `mqtt` listener, which have
-  /// no certificate; empty = allow everything (development default).
+  /// What authorizes clients of the plain `mqtt` listener, which have no certificate: the registry
+  /// policy named `plain_policy`, else the policy document in `plain_policy_file`, else everything
+  /// is allowed (development default).
+  std::string plain_policy;
   std::filesystem::path plain_policy_file;
   broker::config broker;
 };

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   auto* serve = app.add_subcommand("serve", "Run the platform (MQTT broker and its listeners)");
-  std::string config_file, data_dir, mqtt, mqtts, wss, metrics, log_level;
+  std::string config_file, data_dir, mqtt, mqtts, wss, metrics, api, log_level;
   std::optional<unsigned> workers;
   serve->add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   serve->add_option("--data-dir", data_dir, "Directory for the database, keys and certificates (default ./data)");
@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   serve->add_option("--mqtts", mqtts, "MQTT over TLS listener host:port, or 'off' (default 0.0.0.0:8883)");
   serve->add_option("--wss", wss, "MQTT over secure WebSocket listener host:port, or 'off' (default 0.0.0.0:8443)");
   serve->add_option("--metrics", metrics, "HTTP /metrics listener host:port, or 'off' (default 127.0.0.1:9100)");
+  serve->add_option("--api", api, "HTTPS control-plane API host:port, or 'off' (default 127.0.0.1:9443)");
   serve->add_option("--log-level", log_level, "trace, debug, info, warn, error");
   serve->add_option("--workers", workers, "I/O worker threads (default: one per core)");
 
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
       flag(cfg.mqtts, mqtts);
       flag(cfg.wss, wss);
       flag(cfg.metrics, metrics);
+      flag(cfg.api, api);
       if (!log_level.empty()) cfg.log_level = log_level;
       if (workers) cfg.workers = *workers;
       common::init_logging(cfg.log_level);

@@ -1,9 +1,11 @@
 #include "server/server.hpp"
 
+#include "api/api_server.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
 #include "broker/broker.hpp"
 #include "common/log.hpp"
+#include "registry/registry_access.hpp"
 #include "storage/sqlite_store.hpp"
 #include "transport/http_server.hpp"
 #include "transport/listener.hpp"
@@ -54,24 +56,41 @@ int serve(const server_config& cfg) {
   ::chmod(cfg.data_dir.c_str(), 0700);
   int lock_fd = lock_data_dir(cfg.data_dir);
 
-  transport::tls_files tls{cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca};
-  if (!cfg.mqtts.empty() || !cfg.wss.empty()) {
-    if (tls.cert.empty() || tls.key.empty() || tls.client_ca.empty()) {
-      auto pki = auth::ensure_dev_pki(cfg.data_dir / "tls");
-      if (tls.cert.empty()) tls.cert = pki.server_cert;
-      if (tls.key.empty()) tls.key = pki.server_key;
-      if (tls.client_ca.empty()) tls.client_ca = pki.ca_cert;
-    }
-  }
+  // The built-in CA issues device certificates (CreateKeysAndCertificate) and, unless configured,
+  // the server certificate of the TLS listeners and the API.
+  auto pki = auth::ensure_dev_pki(cfg.data_dir / "tls", cfg.ca_key_type);
+  transport::tls_files tls{cfg.tls_cert.empty() ? pki.server_cert : cfg.tls_cert,
+                           cfg.tls_key.empty() ? pki.server_key : cfg.tls_key, pki.ca_cert};
 
   storage::sqlite_store store(cfg.data_dir / "db");
   common::system_clock_source clock;
-  // Plain-TCP clients have no certificate: a configured policy authorizes them, or everything is
-  // allowed (development). Certificate-based policies come with the registry.
+  registry::settings rs{cfg.aws_region, cfg.aws_account_id, cfg.endpoint_host, cfg.certificate_days,
+                        cfg.thing_type_delete_wait_s};
+  registry::registry reg(rs, store, clock, auth::read_cert(pki.ca_cert), auth::read_key(pki.ca_key));
+
+  // Certificate clients (mqtts, wss) are authorized by the policies of their certificate and thing.
+  // Plain-TCP clients have none: a registry policy named in the configuration, a policy file, or
+  // (development) everything.
+  registry::registry_access cert_policy(reg);
   auth::allow_all_policy allow_all;
   auth::listener_access policy(allow_all);
+  policy.set("mqtts", cert_policy);
+  policy.set("wss", cert_policy);
   std::optional<auth::policy_access> plain_policy;
-  if (!cfg.plain_policy_file.empty()) {
+  if (!cfg.plain_policy.empty()) {
+    plain_policy.emplace(cfg.aws_region, cfg.aws_account_id, std::vector<auth::policy_document>{});
+    auto refresh = [&reg, &plain_policy, name = cfg.plain_policy] {
+      std::vector<auth::policy_document> docs;
+      if (auto p = reg.policy_named(name)) docs.push_back(*p);
+      plain_policy->set_policies(std::move(docs));
+    };
+    refresh();
+    reg.changed = refresh;
+    if (!reg.policy_named(cfg.plain_policy))
+      FC_LOG_WARN("auth.plain_policy_missing", "policy={} note=\"plain-TCP clients are denied until it is created\"",
+                  cfg.plain_policy);
+    policy.set("mqtt", *plain_policy);
+  } else if (!cfg.plain_policy_file.empty()) {
     std::ifstream in(cfg.plain_policy_file);
     if (!in) throw std::runtime_error("cannot read " + cfg.plain_policy_file.string());
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -81,7 +100,7 @@ int serve(const server_config& cfg) {
     plain_policy.emplace(cfg.aws_region, cfg.aws_account_id, std::vector<auth::policy_document>{std::move(*doc)});
     policy.set("mqtt", *plain_policy);
   } else if (!cfg.mqtt.empty()) {
-    FC_LOG_WARN("auth.allow_all", "listener=mqtt note=\"no plain_policy_file: every action of plain-TCP clients is allowed\"");
+    FC_LOG_WARN("auth.allow_all", "listener=mqtt note=\"no plain_policy: every action of plain-TCP clients is allowed\"");
   }
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   broker::broker b(cfg.broker, clock, store, policy, workers);
@@ -90,9 +109,39 @@ int serve(const server_config& cfg) {
   common::registry metrics;
   b.register_metrics(metrics);
   store.register_metrics(metrics);
+  reg.register_metrics(metrics);
+  cert_policy.register_metrics(metrics);
+
+  reg.publish_event = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload)); };
+  reg.certificate_disabled = [&b](const std::string& id) {
+    b.disconnect_if([id](const auth::connection_info& c) { return c.certificate_id == id; },
+                    mqtt::reason_code::not_authorized);
+  };
+  transport::client_cert_check check = [&reg](X509* leaf) {
+    auto verdict = reg.check_client_certificate(leaf);
+    if (verdict != registry::cert_check::accepted)
+      FC_LOG_INFO("tls.client_refused", "certificate={} reason={}", auth::certificate_id(leaf).substr(0, 12),
+                  registry::to_string(verdict));
+    return verdict == registry::cert_check::accepted;
+  };
+
+  api::admin_keys keys(cfg.data_dir);
+  std::unique_ptr<api::api_server> api_server;
+  std::optional<boost::asio::ssl::context> api_tls;
+  if (!cfg.api.empty()) {
+    if (keys.ensure_initial(cfg.aws_region))
+      FC_LOG_INFO("api.admin_key_created", "credentials={}", (cfg.data_dir / "aws-credentials").string());
+    api_tls.emplace(transport::make_https_context(tls));
+    api_server = std::make_unique<api::api_server>(resolve(cfg.api), &*api_tls, reg, keys, clock);
+    api_server->register_metrics(metrics);
+    reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
+  } else {
+    // Without the API thread, JIT registration runs on a thread of its own per certificate.
+    reg.defer = [](std::function<void()> fn) { std::thread(std::move(fn)).detach(); };
+  }
 
   std::optional<boost::asio::ssl::context> tls_ctx;
-  if (!cfg.mqtts.empty() || !cfg.wss.empty()) tls_ctx.emplace(transport::make_server_context(tls));
+  if (!cfg.mqtts.empty() || !cfg.wss.empty()) tls_ctx.emplace(transport::make_server_context(tls, &check));
 
   std::vector<std::unique_ptr<transport::listener>> listeners;
   auto add = [&](const std::string& spec, transport::listener_kind kind) {
@@ -135,6 +184,12 @@ int serve(const server_config& cfg) {
     FC_LOG_INFO("listener.ready", "proto={} addr={}", transport::to_string(l->kind()), ep);
     json += fmt::format("{}\"{}\":\"{}\"", json.size() > 1 ? "," : "", transport::to_string(l->kind()), ep);
   }
+  if (api_server) {
+    api_server->start();
+    auto ep = to_string(api_server->local_endpoint());
+    FC_LOG_INFO("listener.ready", "proto=api addr={}", ep);
+    json += fmt::format("{}\"api\":\"{}\"", json.size() > 1 ? "," : "", ep);
+  }
   if (http) {
     http->start();
     auto ep = to_string(http->local_endpoint());
@@ -158,6 +213,7 @@ int serve(const server_config& cfg) {
 
   for (auto& l : listeners) l->stop();
   if (http) http->stop();
+  if (api_server) api_server->stop();
   b.stop();
   std::filesystem::remove(cfg.data_dir / "listeners.json");
   FC_LOG_INFO("server.stopped", "");

@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS session_messages(
   client_id TEXT NOT NULL, seq INTEGER NOT NULL, incarnation INTEGER NOT NULL, topic TEXT NOT NULL,
   payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, props BLOB NOT NULL,
   expiry_at INTEGER NOT NULL, sub_ids TEXT NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;
-PRAGMA user_version = 1;
+CREATE TABLE IF NOT EXISTS documents(
+  kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;
+PRAGMA user_version = 2;
 )sql";
 
 // Statement slots, prepared once.
@@ -42,6 +44,8 @@ enum stmt : std::size_t {
   sub_delete,
   msg_put,
   msg_delete,
+  doc_put,
+  doc_delete,
   begin,
   commit,
   rollback,
@@ -64,6 +68,8 @@ constexpr const char* sql_text[stmt_count] = {
     "INSERT OR REPLACE INTO session_messages SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10 "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?3)",
     "DELETE FROM session_messages WHERE client_id=?1 AND seq=?2",
+    "INSERT OR REPLACE INTO documents VALUES(?1,?2,?3)",
+    "DELETE FROM documents WHERE kind=?1 AND key=?2",
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
@@ -243,6 +249,14 @@ snapshot sqlite_store::load() {
   return snap;
 }
 
+std::vector<document> sqlite_store::load_documents() {
+  std::vector<document> docs;
+  auto* s = prepare("SELECT kind, key, body FROM documents ORDER BY kind, key");
+  while (sqlite3_step(s) == SQLITE_ROW) docs.push_back({column_string(s, 0), column_string(s, 1), column_string(s, 2)});
+  sqlite3_finalize(s);
+  return docs;
+}
+
 void sqlite_store::submit(std::vector<operation> ops, std::function<void(bool)> done) {
   {
     std::lock_guard lock(mutex_);
@@ -302,6 +316,10 @@ void sqlite_store::apply(const operation& operation) {
                     .text(ids).step());
         } else if constexpr (std::is_same_v<T, op::delete_message>) {
           check(binder(st[msg_delete]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq)).step());
+        } else if constexpr (std::is_same_v<T, op::put_document>) {
+          check(binder(st[doc_put]).text(o.doc.kind).text(o.doc.key).text(o.doc.body).step());
+        } else if constexpr (std::is_same_v<T, op::delete_document>) {
+          check(binder(st[doc_delete]).text(o.kind).text(o.key).step());
         }
       },
       operation);

@@ -24,6 +24,7 @@ class sqlite_store final : public store {
   ~sqlite_store() override;
 
   snapshot load() override;
+  std::vector<document> load_documents() override;
   void submit(std::vector<operation> ops, std::function<void(bool)> done) override;
   void flush() override;
 

@@ -53,7 +53,22 @@ struct snapshot {
   std::uint64_t max_incarnation = 0;
 };
 
+/// A control-plane record (a thing, a certificate, a policy, an attachment...): `kind` names its
+/// collection, `key` is unique within it, `body` is the domain's own serialization (JSON).
+struct document {
+  std::string kind;
+  std::string key;
+  std::string body;
+};
+
 namespace op {
+struct put_document {
+  document doc;
+};
+struct delete_document {
+  std::string kind;
+  std::string key;
+};
 struct put_retained {
   stored_message msg;
 };
@@ -102,7 +117,8 @@ struct delete_message {
 
 using operation = std::variant<op::put_retained, op::delete_retained, op::put_session,
                                op::touch_session, op::delete_session, op::put_subscription,
-                               op::delete_subscription, op::put_message, op::delete_message>;
+                               op::delete_subscription, op::put_message, op::delete_message,
+                               op::put_document, op::delete_document>;
 
 class store {
  public:
@@ -110,6 +126,9 @@ class store {
 
   /// Reads all state; called once at start-up before anything is submitted.
   virtual snapshot load() = 0;
+
+  /// Reads every control-plane document; called at start-up before anything is submitted.
+  virtual std::vector<document> load_documents() = 0;
 
   /// Queues `ops` to be applied atomically, after everything submitted before. `done`, if set, runs
   /// on the store's own thread once the ops are durable (`true`) or failed to commit (`false`); it

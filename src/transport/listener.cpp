@@ -102,7 +102,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
                                       return c->close(mqtt::reason_code::not_authorized);
                                     }
                                     auto id = peer_of(c->stream().native_handle());
-                                    c->set_peer(std::move(id.subject), std::move(id.common_name));
+                                    c->set_peer(std::move(id.subject), std::move(id.common_name), std::move(id.certificate_id));
                                     c->start();
                                   });
       return;
@@ -118,7 +118,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
               return c->close(mqtt::reason_code::not_authorized);
             }
             auto id = peer_of(c->stream().next_layer().native_handle());
-            c->set_peer(std::move(id.subject), std::move(id.common_name));
+            c->set_peer(std::move(id.subject), std::move(id.common_name), std::move(id.certificate_id));
             auto st = std::make_shared<upgrade_state>();
             http::async_read(c->stream().next_layer(), st->buffer, st->request,
                              [c, st, log_failure](const boost::system::error_code& ec, std::size_t) {

@@ -1,0 +1,187 @@
+#include "api/api_server.hpp"
+
+#include "api/routes.hpp"
+#include "auth/sigv4.hpp"
+#include "common/log.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+namespace fleetcore::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+constexpr std::size_t max_body = 1 << 20;
+
+template <class Stream>
+class session : public std::enable_shared_from_this<session<Stream>> {
+ public:
+  session(Stream s, api_server& server) : stream_(std::move(s)), server_(server) {}
+
+  void start() {
+    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+      stream_.async_handshake(boost::asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (!ec) self->read();
+                              });
+    } else {
+      read();
+    }
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(max_body);
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
+    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec == http::error::body_limit) return self->reply_too_large();
+      if (ec) return;
+      self->respond();
+    });
+  }
+
+  void reply_too_large() {
+    api_server::response r{413, R"({"message":"request body too large"})", "InvalidRequestException"};
+    write(r, false, 11);
+  }
+
+  void respond() {
+    const auto& req = parser_->get();
+    std::vector<std::pair<std::string_view, std::string_view>> headers;
+    for (const auto& f : req) headers.emplace_back(std::string_view(f.name_string()), std::string_view(f.value()));
+    auto r = server_.handle(std::string_view(req.method_string()), std::string_view(req.target()), headers,
+                            std::string_view(req.body()));
+    write(r, req.keep_alive(), req.version());
+  }
+
+  void write(const api_server::response& r, bool keep_alive, unsigned version) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
+    res->set(http::field::server, "fleetcore");
+    res->set(http::field::content_type, "application/json");
+    res->set("x-amzn-RequestId", registry::random_id());
+    if (!r.error_type.empty()) res->set("x-amzn-ErrorType", r.error_type);
+    res->keep_alive(keep_alive);
+    res->body() = r.body;
+    res->prepare_payload();
+    http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec || !res->keep_alive()) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      self->read();
+    });
+  }
+
+  Stream stream_;
+  api_server& server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+api_server::response error(unsigned status, std::string code, std::string_view message) {
+  return {status, json::serialize(json::object{{"message", message}}), std::move(code)};
+}
+
+}  // namespace
+
+api_server::api_server(const tcp::endpoint& ep, boost::asio::ssl::context* tls, registry::registry& r, admin_keys& keys,
+                       common::clock& clock)
+    : acceptor_(io_), tls_(tls), registry_(r), keys_(keys), clock_(clock) {
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen();
+}
+
+api_server::~api_server() { stop(); }
+
+void api_server::start() {
+  boost::asio::post(io_, [this] { accept(); });
+  thread_ = std::thread([this] {
+    common::metrics_slot = 6;
+    io_.run();
+  });
+}
+
+void api_server::stop() {
+  if (!thread_.joinable()) return;
+  boost::asio::post(io_, [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    io_.stop();
+  });
+  thread_.join();
+}
+
+void api_server::post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
+
+void api_server::accept() {
+  acceptor_.async_accept([this](beast::error_code ec, tcp::socket s) {
+    if (ec == boost::asio::error::operation_aborted) return;
+    if (!ec) {
+      if (tls_)
+        std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(
+            beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(s)), *tls_), *this)
+            ->start();
+      else
+        std::make_shared<session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), *this)->start();
+    }
+    accept();
+  });
+}
+
+api_server::response api_server::handle(std::string_view method, std::string_view target,
+                                        const std::vector<std::pair<std::string_view, std::string_view>>& headers,
+                                        std::string_view body) {
+  requests_.inc();
+  auth::http_request_view view{method, target, headers, body};
+  auto verdict = auth::verify_sigv4(
+      view, [this](std::string_view id) { return keys_.secret_of(id); }, clock_.wall_ms() / 1000);
+  if (!verdict.ok()) {
+    auth_failures_.inc();
+    FC_LOG_INFO("api.unauthenticated", "method={} target={} key={} reason=\"{}\"", method, target,
+                verdict.access_key_id, verdict.message);
+    switch (verdict.error) {
+      case auth::sigv4_error::missing_authentication:
+        return error(403, "MissingAuthenticationTokenException", verdict.message);
+      case auth::sigv4_error::unknown_access_key:
+        return error(403, "UnrecognizedClientException", verdict.message);
+      case auth::sigv4_error::malformed:
+        return error(400, "IncompleteSignatureException", verdict.message);
+      default:
+        return error(403, "InvalidSignatureException", verdict.message);
+    }
+  }
+  auto header = [&](std::string_view lower) -> std::optional<std::string> {
+    for (const auto& [k, v] : headers)
+      if (beast::iequals(k, lower)) return std::string(v);
+    return std::nullopt;
+  };
+  auto bound = bind_request(method, target, header, body);
+  if (auto* e = std::get_if<bind_error>(&bound)) return error(e->status, e->code, e->message);
+  auto& req = std::get<bound_request>(bound);
+  auto out = registry_.call(req.op->operation, req.input);
+  FC_LOG_DEBUG("api.call", "op={} key={} status={}", req.op->operation, verdict.access_key_id,
+               out.error ? out.error->status : req.op->status);
+  if (out.error) return error(out.error->status, out.error->code, out.error->message);
+  return {req.op->status, json::serialize(out.body), {}};
+}
+
+void api_server::register_metrics(common::registry& m) const {
+  m.add(requests_, "fleetcore_api_requests_total", "", "Control-plane HTTP requests.");
+  m.add(auth_failures_, "fleetcore_api_unauthenticated_total", "",
+        "Control-plane requests refused: unsigned, badly signed, expired or unknown key.");
+}
+
+}  // namespace fleetcore::api

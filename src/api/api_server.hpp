@@ -1,0 +1,60 @@
+#pragma once
+// The AWS IoT control-plane API over HTTPS: SigV4-authenticated requests, routed as botocore's
+// service model declares them, answered by the registry with AWS-shaped JSON and errors.
+//
+// Threads: one thread of its own runs the listener and every request; operations may wait for the
+// store's group commit without holding up the MQTT workers. It is also the registry's control
+// thread (`post` runs work there).
+#include "api/admin_keys.hpp"
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+#include "registry/registry.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <functional>
+#include <string>
+#include <thread>
+
+namespace fleetcore::api {
+
+class api_server {
+ public:
+  /// Binds immediately; throws boost::system::system_error if it cannot. `tls` null: plain HTTP
+  /// (tests and benchmarks on loopback only).
+  api_server(const boost::asio::ip::tcp::endpoint& ep, boost::asio::ssl::context* tls, registry::registry& r,
+             admin_keys& keys, common::clock& clock);
+  ~api_server();
+
+  void start();
+  void stop();
+  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  /// Runs `fn` on the API thread.
+  void post(std::function<void()> fn);
+  void register_metrics(common::registry& m) const;
+
+  struct response {
+    unsigned status = 200;
+    std::string body;
+    std::string error_type;  // x-amzn-ErrorType
+  };
+  /// Handles one request (on the API thread): authentication, routing, the operation.
+  response handle(std::string_view method, std::string_view target,
+                  const std::vector<std::pair<std::string_view, std::string_view>>& headers, std::string_view body);
+
+ private:
+  void accept();
+
+  boost::asio::io_context io_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::ssl::context* tls_;
+  registry::registry& registry_;
+  admin_keys& keys_;
+  common::clock& clock_;
+  std::thread thread_;
+  common::counter requests_, auth_failures_;
+};
+
+}  // namespace fleetcore::api

@@ -1,0 +1,133 @@
+#pragma once
+// Internals shared by the registry's operation files: the transaction builder, input accessors,
+// AWS error helpers, name rules and document (de)serialization.
+#include "registry/registry.hpp"
+
+#include <boost/json.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace fleetcore::registry {
+
+namespace json = boost::json;
+
+/// One operation's writes: documents for the store and the matching in-memory changes, applied
+/// together once the store batch is durable.
+class registry::tx {
+ public:
+  void put(std::string kind, std::string key, std::string body, std::function<void(state&)> fn) {
+    ops.push_back(storage::op::put_document{{std::move(kind), std::move(key), std::move(body)}});
+    apply.push_back(std::move(fn));
+  }
+  void erase(std::string kind, std::string key, std::function<void(state&)> fn) {
+    ops.push_back(storage::op::delete_document{std::move(kind), std::move(key)});
+    apply.push_back(std::move(fn));
+  }
+  bool empty() const noexcept { return ops.empty(); }
+
+  std::vector<storage::operation> ops;
+  std::vector<std::function<void(state&)>> apply;
+  std::vector<std::string> disabled_certificates;  // connections to drop after commit
+};
+
+// Document kinds.
+inline constexpr const char* k_thing = "thing";
+inline constexpr const char* k_thing_type = "thing_type";
+inline constexpr const char* k_thing_group = "thing_group";
+inline constexpr const char* k_certificate = "certificate";
+inline constexpr const char* k_ca_certificate = "ca_certificate";
+inline constexpr const char* k_policy = "policy";
+inline constexpr const char* k_thing_principal = "thing_principal";
+inline constexpr const char* k_policy_target = "policy_target";
+inline constexpr const char* k_group_member = "group_member";
+
+/// Key of a relation document.
+inline std::string pair_key(std::string_view a, std::string_view b) {
+  std::string k(a);
+  k += '\t';
+  k += b;
+  return k;
+}
+
+inline outcome fail(std::string code, unsigned status, std::string message) {
+  return outcome{{}, api_error{std::move(code), status, std::move(message)}};
+}
+inline outcome invalid(std::string message) { return fail("InvalidRequestException", 400, std::move(message)); }
+inline outcome not_found(std::string message) { return fail("ResourceNotFoundException", 404, std::move(message)); }
+inline outcome already_exists(std::string message, std::string id = {}, std::string arn = {}) {
+  return fail("ResourceAlreadyExistsException", 409, std::move(message));
+}
+inline outcome conflict(std::string message) { return fail("VersionConflictException", 409, std::move(message)); }
+inline outcome delete_conflict(std::string message) { return fail("DeleteConflictException", 409, std::move(message)); }
+inline outcome internal() { return fail("InternalFailureException", 500, "the change could not be stored"); }
+inline outcome ok(json::object body = {}) { return outcome{std::move(body), std::nullopt}; }
+
+// Input accessors: AWS member names; nullopt when absent; a wrong JSON type is absent too (the
+// SDKs validate types before sending).
+std::optional<std::string> text(const json::object& in, std::string_view key);
+std::optional<std::int64_t> integer(const json::object& in, std::string_view key);
+std::optional<bool> boolean(const json::object& in, std::string_view key);
+const json::object* object(const json::object& in, std::string_view key);
+
+/// Page of `names` (sorted) after `token`, at most `max`; sets `next` when more remain.
+std::vector<std::string> page(const std::vector<std::string>& names, const std::optional<std::string>& token,
+                              std::int64_t max, std::optional<std::string>& next);
+/// Validates maxResults/pageSize in [1, limit]; default `def`.
+std::optional<outcome> page_size(const json::object& in, std::string_view key, std::int64_t limit, std::int64_t& out,
+                                 std::int64_t def);
+
+// AWS name rules.
+bool valid_thing_name(std::string_view s);    // [a-zA-Z0-9:_-]{1,128}
+bool valid_policy_name(std::string_view s);   // [\w+=,.@-]{1,128}
+bool valid_attribute_name(std::string_view s);
+bool valid_attribute_value(std::string_view s);
+/// Reads an attributePayload {"attributes": {...}, "merge": bool} into `attrs`; error if invalid.
+std::optional<outcome> apply_attribute_payload(const json::object* payload, std::map<std::string, std::string>& attrs,
+                                               bool replace_default);
+
+// Serialization of stored records.
+std::string to_doc(const thing& t);
+std::string to_doc(const thing_type& t);
+std::string to_doc(const thing_group& g);
+std::string to_doc(const certificate& c);
+std::string to_doc(const ca_certificate& c);
+std::string to_doc(const policy& p);
+thing thing_from(const json::object& o);
+thing_type thing_type_from(const json::object& o);
+thing_group thing_group_from(const json::object& o);
+certificate certificate_from(const json::object& o);
+ca_certificate ca_certificate_from(const json::object& o);
+policy policy_from(const json::object& o);
+
+/// Operations by area; each returns the response body or an AWS error. `r` is the registry whose
+/// control mutex the caller holds.
+struct registry::ops {
+  using fn = outcome (*)(registry& r, const json::object& in);
+  static const std::map<std::string, fn, std::less<>>& table();
+
+  static const state& st(const registry& r) { return r.st_; }
+  static bool commit(registry& r, tx& t) { return r.commit(t); }
+  static double now(const registry& r) { return r.now(); }
+  static std::string new_id(registry& r) { return r.new_id(); }
+  static std::string& registration_code(registry& r) { return r.registration_code_; }
+  static EVP_PKEY* ca_key(registry& r) { return r.ca_key_.get(); }
+
+  // things.cpp
+  static void add_thing_ops(std::map<std::string, fn, std::less<>>& t);
+  // certificates.cpp
+  static void add_certificate_ops(std::map<std::string, fn, std::less<>>& t);
+  // policies.cpp
+  static void add_policy_ops(std::map<std::string, fn, std::less<>>& t);
+};
+
+/// Principal ARN of a certificate id.
+inline std::string cert_arn(const registry& r, std::string_view id) { return r.arn("cert", id); }
+/// The certificate id of a certificate ARN, or empty.
+std::string cert_id_of_arn(std::string_view arn);
+/// Epoch seconds (with fraction) as botocore reads timestamps in restJson bodies.
+inline json::value timestamp(double t) { return json::value(t); }
+
+}  // namespace fleetcore::registry

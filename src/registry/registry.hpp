@@ -1,0 +1,212 @@
+#pragma once
+// The registry: things, thing types, thing groups, certificates, CA certificates, policies and the
+// attachments between them, with AWS IoT's rules and API shapes. State lives in memory for fast reads
+// from the MQTT workers (certificate checks, policy decisions) and in the store as documents; each
+// operation is one atomic store batch, applied in memory only once it is durable.
+//
+// Threads: operations (`call`) run on one control thread at a time (the API thread; a mutex makes
+// that so). Queries marked "any thread" take a shared lock and never wait for the store.
+#include "auth/pki.hpp"
+#include "auth/policy.hpp"
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+#include "storage/store.hpp"
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+namespace fleetcore::registry {
+
+/// An AWS-shaped API error: the exception name the SDKs map to a class, its HTTP status, a message.
+struct api_error {
+  std::string code;
+  unsigned status = 400;
+  std::string message;
+};
+
+/// Outcome of an operation: the response body, or an error.
+struct outcome {
+  boost::json::object body;
+  std::optional<api_error> error;
+};
+
+struct settings {
+  std::string region = "us-east-1";
+  std::string account_id = "000000000000";
+  std::string endpoint_host = "localhost";  // DescribeEndpoint
+  int certificate_days = 365;               // validity of certificates the built-in CA issues
+  double thing_type_delete_wait_s = 300;    // AWS: a deprecated thing type can be deleted 5 minutes later
+};
+
+struct thing {
+  std::string name, id, type;
+  std::map<std::string, std::string> attributes;
+  std::int64_t version = 1;
+};
+
+struct thing_type {
+  std::string name, id, description;
+  std::vector<std::string> searchable;
+  bool deprecated = false;
+  double deprecation_date = 0, creation_date = 0;
+};
+
+struct thing_group {
+  std::string name, id, parent, description;
+  std::map<std::string, std::string> attributes;
+  std::int64_t version = 1;
+  double creation_date = 0;
+};
+
+struct certificate {
+  std::string id, pem, status, ca_id;  // ca_id empty: the built-in CA or registered without a CA
+  std::string mode = "DEFAULT";
+  double creation_date = 0, last_modified = 0;
+  std::int64_t customer_version = 1;
+  std::string generation_id;
+  // Read from the PEM on load, not stored.
+  auth::cert_facts facts;
+};
+
+struct ca_certificate {
+  std::string id, pem, status, auto_registration = "DISABLE";
+  std::string role_arn, template_body;  // registrationConfig
+  double creation_date = 0, last_modified = 0;
+  std::int64_t customer_version = 1;
+  std::string generation_id;
+  auth::cert_facts facts;
+  std::shared_ptr<X509> x509;
+};
+
+struct policy_version {
+  std::string document;
+  double creation_date = 0;
+  std::shared_ptr<const auth::policy_document> parsed;
+};
+
+struct policy {
+  std::string name;
+  std::map<int, policy_version> versions;
+  int default_version = 1;
+  int next_version = 2;
+  double creation_date = 0, last_modified = 0;
+  std::string generation_id;
+};
+
+/// The whole registry state; copied never, read under the registry's shared lock.
+struct state {
+  std::map<std::string, thing> things;
+  std::map<std::string, thing_type> thing_types;
+  std::map<std::string, thing_group> thing_groups;
+  std::map<std::string, certificate> certificates;
+  std::map<std::string, ca_certificate> ca_certificates;
+  std::map<std::string, policy> policies;
+  std::set<std::pair<std::string, std::string>> thing_principals;  // (thing, principal ARN)
+  std::set<std::pair<std::string, std::string>> policy_targets;    // (policy, target ARN)
+  std::set<std::pair<std::string, std::string>> group_members;     // (group, thing)
+};
+
+/// A random UUID (version 4) string.
+std::string random_id();
+
+/// Result of checking a client certificate presented in a TLS handshake.
+enum class cert_check {
+  accepted,
+  unknown,          // neither registered nor signed by a registered CA
+  inactive,         // registered, not ACTIVE (INACTIVE, REVOKED, PENDING_*)
+  expired,          // outside its validity period
+  ca_inactive,      // its CA is registered but not ACTIVE
+  pending_jitr,     // just registered as PENDING_ACTIVATION by auto-registration
+};
+std::string_view to_string(cert_check c);
+
+/// What the authorizer needs for one connection's decisions.
+struct principal_view {
+  std::vector<std::shared_ptr<const auth::policy_document>> policies;
+  std::optional<thing> connection_thing;  // the thing named after the client id, attached to the cert
+  std::vector<std::pair<std::string, std::string>> cert_variables;
+};
+
+class registry {
+ public:
+  /// Loads every document from `store`; throws std::runtime_error if one is unreadable.
+  registry(settings s, storage::store& store, common::clock& clock, auth::x509_ptr ca, auth::pkey_ptr ca_key);
+  ~registry();
+
+  /// Runs the operation `op` (an AWS IoT API name, e.g. "CreateThing") with its input members
+  /// (AWS member names, as the service model declares them). Control thread.
+  outcome call(std::string_view op, const boost::json::object& input);
+  /// True if `op` is implemented.
+  static bool knows(std::string_view op);
+
+  // --- any thread ---
+
+  /// Checks the leaf certificate of a TLS client. An unknown certificate signed by an ACTIVE CA with
+  /// auto-registration is registered as PENDING_ACTIVATION (asynchronously, via `defer`) and the
+  /// event published; it is still refused.
+  cert_check check_client_certificate(X509* leaf);
+  /// The policies and variables for a connection of `certificate_id` with `client_id`.
+  principal_view principal_for(std::string_view certificate_id, std::string_view client_id) const;
+  /// The default version of policy `name`, if it exists.
+  std::shared_ptr<const auth::policy_document> policy_named(std::string_view name) const;
+  /// Bumped after every change that can change a decision or a certificate check.
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
+  std::string arn(std::string_view kind, std::string_view name) const;
+  const settings& config() const noexcept { return settings_; }
+  X509* ca() const noexcept { return ca_.get(); }
+
+  // --- wiring, set before use ---
+
+  /// Runs a function on the control thread (JIT registration comes from the MQTT workers).
+  std::function<void(std::function<void()>)> defer;
+  /// Publishes a server event (topic, JSON payload) into the broker.
+  std::function<void(std::string topic, std::string payload)> publish_event;
+  /// Called after a certificate left ACTIVE (or was deleted): live connections must go.
+  std::function<void(const std::string& certificate_id)> certificate_disabled;
+  /// Called on the control thread after every committed change.
+  std::function<void()> changed;
+
+  void register_metrics(common::registry& r) const;
+
+  // The operations, defined in things.cpp, certificates.cpp and policies.cpp (see detail.hpp).
+  class tx;
+  struct ops;
+
+ private:
+  friend struct ops;
+
+  bool commit(tx& t);
+  void register_pending(std::string pem, std::string ca_id);
+  double now() const;
+  std::string new_id();
+  void load();
+
+  settings settings_;
+  storage::store& store_;
+  common::clock& clock_;
+  auth::x509_ptr ca_;
+  auth::pkey_ptr ca_key_;
+
+  std::mutex control_mutex_;            // one operation at a time
+  mutable std::shared_mutex state_mutex_;  // guards st_ against the workers' reads
+  state st_;
+  std::atomic<std::uint64_t> generation_{1};
+  std::string registration_code_;
+  std::set<std::string> jitr_pending_;  // certificate ids being auto-registered (control thread)
+  std::mutex jitr_mutex_;
+
+  common::counter api_calls_, api_errors_, jitr_registered_, cert_refusals_;
+};
+
+}  // namespace fleetcore::registry
