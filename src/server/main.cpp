@@ -1,3 +1,4 @@
+#include "api/admin_keys.hpp"
 #include "auth/pki.hpp"
 #include "common/log.hpp"
 #include "server/config.hpp"
@@ -36,6 +37,12 @@ int main(int argc, char** argv) {
   issue->add_option("--data-dir", cert_data_dir, "The server's data directory (its tls/ holds the CA)");
   issue->add_option("--days", days, "Validity in days");
 
+  auto* admin = app.add_subcommand("admin", "Administration of the control-plane API");
+  admin->require_subcommand(1);
+  auto* create_key = admin->add_subcommand("create-key", "Create an admin access key for SigV4-signed API requests");
+  std::string key_data_dir = "./data";
+  create_key->add_option("--data-dir", key_data_dir, "The server's data directory");
+
   app.add_subcommand("version", "Print the version")->callback([] { std::cout << "fleetcore 0.1.0\n"; });
 
   CLI11_PARSE(app, argc, argv);
@@ -57,6 +64,12 @@ int main(int argc, char** argv) {
       common::init_logging(cfg.log_level);
       std::signal(SIGPIPE, SIG_IGN);
       return server::serve(cfg);
+    }
+    if (*create_key) {
+      std::filesystem::create_directories(key_data_dir);
+      auto k = api::admin_keys(key_data_dir).create();
+      std::cout << "{\"AccessKeyId\": \"" << k.id << "\", \"SecretAccessKey\": \"" << k.secret << "\"}\n";
+      return 0;
     }
     if (*issue) {
       auto pki = auth::ensure_dev_pki(std::filesystem::path(cert_data_dir) / "tls");

@@ -48,7 +48,8 @@ class Server:
         if os.path.exists(listeners):
             os.remove(listeners)  # left by a kill -9
         args = [FLEETCORE, "serve", "--data-dir", self.data_dir, "--mqtt", "127.0.0.1:0", "--mqtts", "127.0.0.1:0",
-                "--wss", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--workers", str(self.workers)]
+                "--wss", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--api", "127.0.0.1:0",
+                "--workers", str(self.workers)]
         if self.config:
             path = os.path.join(self.data_dir, "fleetcore.toml")
             with open(path, "w") as f:
@@ -111,10 +112,56 @@ class Server:
     def ca(self):
         return os.path.join(self.data_dir, "tls", "ca.crt")
 
-    def issue_cert(self, cn, out_dir):
+    @property
+    def api_url(self):
+        return f"https://localhost:{self.ports['api']}"
+
+    def credentials(self):
+        """The admin key fleetcore created on first start, from its AWS shared credentials file."""
+        values = {}
+        with open(os.path.join(self.data_dir, "aws-credentials")) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.split("=", 1)
+                    values[k.strip()] = v.strip()
+        return values["aws_access_key_id"], values["aws_secret_access_key"]
+
+    def iot(self, **kw):
+        """A boto3 `iot` client on the control-plane API."""
+        import boto3
+        key, secret = self.credentials()
+        return boto3.client("iot", endpoint_url=self.api_url, region_name="us-east-1", aws_access_key_id=key,
+                            aws_secret_access_key=secret, verify=self.ca, **kw)
+
+    def aws(self, *args, check=True):
+        """Runs the aws CLI (Debian's awscli) against the API; returns (exit code, parsed JSON or stderr)."""
+        env = dict(os.environ, AWS_SHARED_CREDENTIALS_FILE=os.path.join(self.data_dir, "aws-credentials"),
+                   AWS_CONFIG_FILE=os.devnull, AWS_CA_BUNDLE=self.ca, AWS_PAGER="")
+        r = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.api_url, "--region", "us-east-1",
+                            "--output", "json", *args], capture_output=True, text=True, env=env, timeout=60)
+        if check:
+            assert r.returncode == 0, r.stderr
+        out = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else r.stderr
+        return r.returncode, out
+
+    def issue_cert(self, cn, out_dir, policy="dev-allow-all"):
+        """A client certificate with CN `cn` from the built-in CA, registered ACTIVE with `policy`
+        attached (an allow-all policy unless told otherwise)."""
         subprocess.run([FLEETCORE, "cert", "issue", "--cn", cn, "--out", str(out_dir), "--data-dir", self.data_dir],
                        check=True, capture_output=True)
-        return os.path.join(out_dir, cn + ".crt"), os.path.join(out_dir, cn + ".key")
+        cert, key = os.path.join(out_dir, cn + ".crt"), os.path.join(out_dir, cn + ".key")
+        iot = self.iot()
+        with open(cert) as f:
+            arn = iot.register_certificate(certificatePem=f.read(), setAsActive=True)["certificateArn"]
+        if policy == "dev-allow-all":
+            try:
+                iot.create_policy(policyName=policy, policyDocument=json.dumps(
+                    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+            except iot.exceptions.ResourceAlreadyExistsException:
+                pass
+        if policy:
+            iot.attach_policy(policyName=policy, target=arn)
+        return cert, key
 
 
 @pytest.fixture
