@@ -9,7 +9,7 @@ packages=(
   libssl-dev openssl libsqlite3-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-boto3 curl
+  mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-boto3 python3-cryptography awscli curl
 )
 
 missing=()
