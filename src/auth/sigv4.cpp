@@ -294,3 +294,23 @@ sigv4_result verify_sigv4(const http_request_view& req, const secret_lookup& sec
 }
 
 }  // namespace fleetcore::auth
+
+namespace fleetcore::auth {
+
+std::string authorization_header(const http_request_view& req, std::string_view access_key_id, std::string_view secret,
+                                 std::string_view region, std::string_view service) {
+  std::vector<std::string> signed_headers;
+  for (const auto& [name, value] : req.headers) signed_headers.push_back(lower(name));
+  std::sort(signed_headers.begin(), signed_headers.end());
+  auto date = header(req, "x-amz-date");
+  std::string day(date ? date->substr(0, 8) : std::string_view());
+  std::string scope = day + "/" + std::string(region) + "/" + std::string(service) + "/aws4_request";
+  std::string string_to_sign = "AWS4-HMAC-SHA256\n" + std::string(date.value_or("")) + "\n" + scope + "\n" +
+                               sha256_hex(canonical_request(req, signed_headers));
+  std::string joined;
+  for (const auto& h : signed_headers) joined += (joined.empty() ? "" : ";") + h;
+  return "AWS4-HMAC-SHA256 Credential=" + std::string(access_key_id) + "/" + scope + ", SignedHeaders=" + joined +
+         ", Signature=" + sigv4_signature(secret, day, region, service, string_to_sign);
+}
+
+}  // namespace fleetcore::auth

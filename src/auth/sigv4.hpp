@@ -55,6 +55,11 @@ std::string sigv4_signature(std::string_view secret, std::string_view date, std:
 
 std::string sha256_hex(std::string_view data);
 
+/// The Authorization header value that signs `req` (whose headers must include host and
+/// x-amz-date, and are all signed) with SigV4, as a client does.
+std::string authorization_header(const http_request_view& req, std::string_view access_key_id, std::string_view secret,
+                                 std::string_view region, std::string_view service);
+
 /// Decodes %XX escapes (malformed escapes are kept as they are).
 std::string uri_decode(std::string_view s);
 

@@ -1,5 +1,6 @@
 #include "api/admin_keys.hpp"
 #include "auth/pki.hpp"
+#include "cli/api_client.hpp"
 #include "common/log.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
@@ -43,6 +44,16 @@ int main(int argc, char** argv) {
   std::string key_data_dir = "./data";
   create_key->add_option("--data-dir", key_data_dir, "The server's data directory");
 
+  auto* device = app.add_subcommand("device", "First steps with a device (through the running server's API)");
+  device->require_subcommand(1);
+  auto* device_create = device->add_subcommand(
+      "create", "Create a thing with an ACTIVE certificate, the least-privilege thing policy, and write its files");
+  std::string device_name, device_out, device_data_dir = "./data";
+  device_create->add_option("--name", device_name, "Thing name (= MQTT client id)")->required();
+  device_create->add_option("--out", device_out, "Directory for <name>.cert.pem, <name>.private.key, root-CA.crt")
+      ->required();
+  device_create->add_option("--data-dir", device_data_dir, "The running server's data directory");
+
   app.add_subcommand("version", "Print the version")->callback([] { std::cout << "fleetcore 0.1.0\n"; });
 
   CLI11_PARSE(app, argc, argv);
@@ -65,6 +76,7 @@ int main(int argc, char** argv) {
       std::signal(SIGPIPE, SIG_IGN);
       return server::serve(cfg);
     }
+    if (*device_create) return cli::create_device(device_data_dir, device_name, device_out);
     if (*create_key) {
       std::filesystem::create_directories(key_data_dir);
       auto k = api::admin_keys(key_data_dir).create();

@@ -1,0 +1,210 @@
+#include "cli/api_client.hpp"
+
+#include "auth/sigv4.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <fcntl.h>
+#include <fstream>
+#include <iostream>
+#include <unistd.h>
+
+namespace fleetcore::cli {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  if (!in) throw std::runtime_error("cannot read " + p.string());
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string ini_value(const std::string& text, const std::string& key) {
+  std::size_t pos = 0;
+  while ((pos = text.find(key, pos)) != std::string::npos) {
+    auto eq = text.find('=', pos);
+    auto nl = text.find('\n', pos);
+    if (eq != std::string::npos && eq < nl && text.substr(pos, eq - pos).find_first_not_of(key + " ") == std::string::npos) {
+      auto v = text.substr(eq + 1, nl == std::string::npos ? std::string::npos : nl - eq - 1);
+      v.erase(0, v.find_first_not_of(' '));
+      v.erase(v.find_last_not_of(" \r") + 1);
+      return v;
+    }
+    pos += key.size();
+  }
+  return {};
+}
+
+std::string amz_date() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
+  return buf;
+}
+
+void write_file(const std::filesystem::path& p, const std::string& text, mode_t mode) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) throw std::runtime_error("cannot write " + p.string());
+  ::fchmod(fd, mode);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + p.string());
+}
+
+std::string encode_segment(const std::string& s) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+api_client::api_client(const std::filesystem::path& data_dir, std::string endpoint) : ca_(data_dir / "tls" / "ca.crt") {
+  if (endpoint.empty()) {
+    auto v = json::parse(read_file(data_dir / "listeners.json"));
+    auto* api = v.as_object().if_contains("api");
+    if (!api) throw std::runtime_error("the server in " + data_dir.string() + " has no API listener");
+    endpoint = std::string(api->as_string());
+  }
+  auto colon = endpoint.rfind(':');
+  host_ = endpoint.substr(0, colon);
+  port_ = endpoint.substr(colon + 1);
+  if (host_ == "0.0.0.0") host_ = "127.0.0.1";
+  const char* id = std::getenv("AWS_ACCESS_KEY_ID");
+  const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
+  if (id && secret) {
+    key_id_ = id;
+    secret_ = secret;
+  } else {
+    auto creds = read_file(data_dir / "aws-credentials");
+    key_id_ = ini_value(creds, "aws_access_key_id");
+    secret_ = ini_value(creds, "aws_secret_access_key");
+  }
+  if (key_id_.empty() || secret_.empty()) throw std::runtime_error("no admin credentials");
+}
+
+api_response api_client::call(const std::string& method, const std::string& target, const json::object& body,
+                              const std::string& principal_header) {
+  boost::asio::io_context io;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(ca_.string());
+  ctx.set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
+  tcp::resolver resolver(io);
+  beast::get_lowest_layer(stream).connect(resolver.resolve(host_, port_));
+  stream.handshake(ssl::stream_base::client);
+
+  std::string payload = body.empty() && method == "GET" ? std::string() : json::serialize(body);
+  std::string host = host_ + ":" + port_;
+  std::string date = amz_date();
+  std::vector<std::pair<std::string_view, std::string_view>> headers{{"host", host}, {"x-amz-date", date}};
+  if (!principal_header.empty()) headers.emplace_back("x-amzn-principal", principal_header);
+  auth::http_request_view view{method, target, headers, payload};
+  std::string authorization = auth::authorization_header(view, key_id_, secret_, region_, "execute-api");
+
+  http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+  req.set(http::field::host, host);
+  req.set("x-amz-date", date);
+  if (!principal_header.empty()) req.set("x-amzn-principal", principal_header);
+  req.set(http::field::authorization, authorization);
+  req.set(http::field::content_type, "application/json");
+  req.body() = payload;
+  req.prepare_payload();
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  beast::error_code ignored;
+  stream.shutdown(ignored);
+
+  api_response out;
+  out.status = res.result_int();
+  if (auto it = res.find("x-amzn-ErrorType"); it != res.end()) out.error_type = std::string(it->value());
+  boost::system::error_code ec;
+  out.body = res.body().empty() ? json::value(json::object{}) : json::parse(res.body(), ec);
+  return out;
+}
+
+int create_device(const std::filesystem::path& data_dir, const std::string& name, const std::filesystem::path& out) {
+  api_client api(data_dir);
+  auto check = [](const api_response& r, const char* what, bool exists_ok = false) {
+    if (r.error_type.empty() || (exists_ok && r.error_type == "ResourceAlreadyExistsException")) return;
+    std::string message;
+    if (r.body.is_object())
+      if (auto* m = r.body.as_object().if_contains("message"); m && m->is_string()) message = m->as_string();
+    throw std::runtime_error(std::string(what) + ": " + r.error_type + ": " + message);
+  };
+  const std::string policy = "fleetcore-thing-policy";
+  check(api.call("POST", "/things/" + encode_segment(name)), "CreateThing");
+  auto keys = api.call("POST", "/keys-and-certificate?setAsActive=true");
+  check(keys, "CreateKeysAndCertificate");
+  const auto& k = keys.body.as_object();
+  std::string arn(k.at("certificateArn").as_string());
+  // The IoT Lens' least privilege: each device may act only as itself, on its own topics and on
+  // the reserved topics (shadows, jobs) of its own thing.
+  std::string prefix = "arn:aws:iot:*:*:";
+  json::object doc{
+      {"Version", "2012-10-17"},
+      {"Statement",
+       json::array{
+           json::object{{"Effect", "Allow"},
+                        {"Action", "iot:Connect"},
+                        {"Resource", prefix + "client/${iot:Connection.Thing.ThingName}"}},
+           json::object{{"Effect", "Allow"},
+                        {"Action", json::array{"iot:Publish", "iot:Receive"}},
+                        {"Resource", json::array{prefix + "topic/things/${iot:Connection.Thing.ThingName}/*",
+                                                 prefix + "topic/$aws/things/${iot:Connection.Thing.ThingName}/*"}}},
+           json::object{{"Effect", "Allow"},
+                        {"Action", "iot:Subscribe"},
+                        {"Resource",
+                         json::array{prefix + "topicfilter/things/${iot:Connection.Thing.ThingName}/*",
+                                     prefix + "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/*"}}}}}};
+  check(api.call("POST", "/policies/" + policy, {{"policyDocument", json::serialize(doc)}}), "CreatePolicy", true);
+  check(api.call("PUT", "/target-policies/" + policy, {{"target", arn}}), "AttachPolicy");
+  check(api.call("PUT", "/things/" + encode_segment(name) + "/principals", {}, arn), "AttachThingPrincipal");
+
+  std::filesystem::create_directories(out);
+  write_file(out / (name + ".cert.pem"), std::string(k.at("certificatePem").as_string()), 0644);
+  write_file(out / (name + ".private.key"), std::string(k.at("keyPair").as_object().at("PrivateKey").as_string()), 0600);
+  write_file(out / "root-CA.crt", read_file(api.ca_file()), 0644);
+  std::string mqtts;
+  try {
+    auto v = json::parse(read_file(data_dir / "listeners.json"));
+    if (auto* m = v.as_object().if_contains("mqtts")) mqtts = std::string(m->as_string());
+  } catch (const std::exception&) {
+  }
+  std::cout << json::serialize(json::object{{"thingName", name},
+                                            {"certificateArn", arn},
+                                            {"certificateId", k.at("certificateId")},
+                                            {"policyName", policy},
+                                            {"certificateFile", (out / (name + ".cert.pem")).string()},
+                                            {"privateKeyFile", (out / (name + ".private.key")).string()},
+                                            {"rootCAFile", (out / "root-CA.crt").string()},
+                                            {"mqttsEndpoint", mqtts}})
+            << "\n";
+  return 0;
+}
+
+}  // namespace fleetcore::cli
