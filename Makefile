@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps build run test unit integration asan fuzz fuzz-smoke bench clean
+.PHONY: deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity clean
 
 deps:
 	@scripts/install-deps.sh
@@ -57,6 +57,10 @@ fuzz-smoke: fuzz
 ## Side-by-side benchmark against mosquitto (see docs/benchmarks.md).
 bench: build
 	bench/run.sh
+
+## TLS handshakes/s with client certificates beside mosquitto, and policy checks/s.
+bench-identity: build
+	bench/identity.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

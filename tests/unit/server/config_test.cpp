@@ -37,6 +37,18 @@ TEST(config, errors_name_the_key_and_line) {
   EXPECT_THROW(load_config(write("[limits\n")), std::runtime_error);
 }
 
+TEST(config, the_example_file_shows_the_defaults) {
+  auto c = load_config(FC_SOURCE_DIR "/fleetcore.example.toml");
+  server_config d;
+  EXPECT_EQ(c.api, d.api);
+  EXPECT_EQ(c.ca_key_type, "ec");
+  EXPECT_EQ(c.certificate_days, d.certificate_days);
+  EXPECT_EQ(c.thing_type_delete_wait_s, d.thing_type_delete_wait_s);
+  EXPECT_EQ(c.broker.max_inflight, d.broker.max_inflight);
+  EXPECT_THROW(load_config(write("[tls]\nca_key_type = \"dsa\"\n")), std::runtime_error);
+  EXPECT_EQ(load_config(write("[registry]\nthing_type_delete_wait_s = 0\n")).thing_type_delete_wait_s, 0);
+}
+
 TEST(config, endpoints) {
   EXPECT_EQ(parse_endpoint("127.0.0.1:1883").port, 1883);
   EXPECT_EQ(parse_endpoint("[::1]:0").host, "::1");
