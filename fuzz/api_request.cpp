@@ -14,7 +14,7 @@ namespace {
 class null_store final : public storage::store {
  public:
   storage::snapshot load() override { return {}; }
-  std::vector<storage::document> load_documents() override { return {}; }
+  std::vector<storage::document> load_documents(const std::string&) override { return {}; }
   void submit(std::vector<storage::operation>, std::function<void(bool)> done) override {
     if (done) done(true);
   }

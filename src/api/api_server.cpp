@@ -21,6 +21,12 @@ namespace {
 
 constexpr std::size_t max_body = 1 << 20;
 
+std::string request_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return fmt::format("{:016x}", next.fetch_add(1) * 0x9E3779B97F4A7C15ull);
+}
+
+
 template <class Stream>
 class session : public std::enable_shared_from_this<session<Stream>> {
  public:
@@ -68,7 +74,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
     res->set(http::field::server, "fleetcore");
     res->set(http::field::content_type, "application/json");
-    res->set("x-amzn-RequestId", registry::random_id());
+    res->set("x-amzn-RequestId", request_id());
     if (!r.error_type.empty()) res->set("x-amzn-ErrorType", r.error_type);
     res->keep_alive(keep_alive);
     res->body() = r.body;
@@ -95,9 +101,8 @@ api_server::response error(unsigned status, std::string code, std::string_view m
 
 }  // namespace
 
-api_server::api_server(const tcp::endpoint& ep, boost::asio::ssl::context* tls, registry::registry& r, admin_keys& keys,
-                       common::clock& clock)
-    : acceptor_(io_), tls_(tls), registry_(r), keys_(keys), clock_(clock) {
+api_server::api_server(const tcp::endpoint& ep, boost::asio::ssl::context* tls, admin_keys& keys, common::clock& clock)
+    : acceptor_(io_), tls_(tls), keys_(keys), clock_(clock) {
   acceptor_.open(ep.protocol());
   acceptor_.set_option(tcp::acceptor::reuse_address(true));
   acceptor_.bind(ep);
@@ -171,11 +176,11 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
   auto bound = bind_request(method, target, header, body);
   if (auto* e = std::get_if<bind_error>(&bound)) return error(e->status, e->code, e->message);
   auto& req = std::get<bound_request>(bound);
-  auto out = registry_.call(req.op->operation, req.input);
-  FC_LOG_DEBUG("api.call", "op={} key={} status={}", req.op->operation, verdict.access_key_id,
-               out.error ? out.error->status : req.op->status);
-  if (out.error) return error(out.error->status, out.error->code, out.error->message);
-  return {req.op->status, json::serialize(out.body), {}};
+  auto h = handlers_.find(std::string_view(req.op->service));
+  if (h == handlers_.end()) return error(404, "UnknownOperationException", "this service is not enabled");
+  auto out = h->second(*req.op, req.input);
+  FC_LOG_DEBUG("api.call", "op={} key={} status={}", req.op->operation, verdict.access_key_id, out.status);
+  return out;
 }
 
 void api_server::register_metrics(common::registry& m) const {

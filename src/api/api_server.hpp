@@ -8,13 +8,14 @@
 #include "api/admin_keys.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
-#include "registry/registry.hpp"
+#include "api/routes.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -24,8 +25,8 @@ class api_server {
  public:
   /// Binds immediately; throws boost::system::system_error if it cannot. `tls` null: plain HTTP
   /// (tests and benchmarks on loopback only).
-  api_server(const boost::asio::ip::tcp::endpoint& ep, boost::asio::ssl::context* tls, registry::registry& r,
-             admin_keys& keys, common::clock& clock);
+  api_server(const boost::asio::ip::tcp::endpoint& ep, boost::asio::ssl::context* tls, admin_keys& keys,
+             common::clock& clock);
   ~api_server();
 
   void start();
@@ -40,6 +41,10 @@ class api_server {
     std::string body;
     std::string error_type;  // x-amzn-ErrorType
   };
+  /// Runs an authenticated, bound request of one service (on the API thread).
+  using handler = std::function<response(const route& r, const boost::json::object& input)>;
+  /// Serves the routes of `service` ("iot", "iotdata") with `h`; before start().
+  void serve(std::string service, handler h) { handlers_[std::move(service)] = std::move(h); }
   /// Handles one request (on the API thread): authentication, routing, the operation.
   response handle(std::string_view method, std::string_view target,
                   const std::vector<std::pair<std::string_view, std::string_view>>& headers, std::string_view body);
@@ -50,7 +55,7 @@ class api_server {
   boost::asio::io_context io_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::ssl::context* tls_;
-  registry::registry& registry_;
+  std::map<std::string, handler, std::less<>> handlers_;
   admin_keys& keys_;
   common::clock& clock_;
   std::thread thread_;

@@ -13,7 +13,7 @@ const std::vector<route>& routes() {
 #include "api/iot_routes.inc"
       // fleetcore's extension: AWS IoT cannot import a CRL; this revokes the registered
       // certificates of a CA that the CRL lists.
-      {"ImportCACertificateRevocationList", "POST", "/fleetcore/cacertificate/{caCertificateId}/crl", 200,
+      {"iot", "ImportCACertificateRevocationList", "POST", "/fleetcore/cacertificate/{caCertificateId}/crl", 200, "",
        {{"caCertificateId", param_location::uri, "caCertificateId", param_type::text}}},
   };
   return table;
@@ -98,7 +98,9 @@ std::variant<bound_request, bind_error> bind_request(std::string_view method, st
   if (!best) return bind_error{404, "UnknownOperationException", "no operation at " + std::string(method) + " " + std::string(path)};
 
   bound_request out{best, {}};
-  if (!body.empty()) {
+  if (*best->payload) {
+    out.input[best->payload] = json::string(body);
+  } else if (!body.empty()) {
     boost::system::error_code ec;
     auto v = json::parse(body, ec);
     if (ec || !v.is_object()) return bind_error{400, "InvalidRequestException", "the request body is not a JSON object"};

@@ -25,10 +25,12 @@ struct param {
 };
 
 struct route {
+  const char* service;    // "iot" (control plane) or "iotdata" (data plane)
   const char* operation;
   const char* method;
   const char* uri;  // template, e.g. /things/{thingName}
   unsigned status;
+  const char* payload;  // member that is the raw request body (a blob), or "": the body is a JSON object
   std::vector<param> params;
 };
 

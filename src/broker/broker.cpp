@@ -327,12 +327,36 @@ void broker::disconnect_if(std::function<bool(const connection_info&)> pred, mqt
   }
 }
 
-void broker::publish_event(std::string topic, std::string payload) {
+void broker::publish_event(std::string topic, std::string payload, std::uint8_t qos) {
   worker& w = *workers_.front();
-  w.post([this, &w, topic = std::move(topic), payload = std::move(payload)]() mutable {
-    auto m = make_message(std::move(topic), std::move(payload), 0, false, {}, clock_.wall_ms(), 0);
+  w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos]() mutable {
+    auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, clock_.wall_ms(), 0);
     publish(w, m, nullptr);
   });
+}
+
+void broker::publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
+                              std::function<void(bool)> done) {
+  worker& w = next_worker();
+  w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos, retain,
+          done = std::move(done)]() mutable {
+    auto m = make_message(std::move(topic), std::move(payload), qos, retain, {}, clock_.wall_ms(), 0);
+    notify_hooks(m);
+    publish(w, m, [done = std::move(done)](bool durable, std::size_t) {
+      if (done) done(durable);
+    });
+  });
+}
+
+bool broker::is_response_topic(std::string_view topic) const {
+  for (auto* h : hooks_)
+    if (h->is_response_topic(topic)) return true;
+  return false;
+}
+
+void broker::notify_hooks(const message_ptr& m) {
+  if (!m->topic.starts_with("$aws/")) return;  // every hook today serves reserved topics
+  for (auto* h : hooks_) h->on_publish(m);
 }
 
 void broker::publish_will(worker& w, const mqtt::will_message& will) {

@@ -50,8 +50,20 @@ class broker {
   /// Closes every connection whose transport info matches `pred`, each on its own worker, with
   /// reason `rc` (MQTT 5 clients get a DISCONNECT).
   void disconnect_if(std::function<bool(const connection_info&)> pred, mqtt::reason_code rc);
-  /// Publishes a server-originated QoS 0 message (lifecycle and registry events).
-  void publish_event(std::string topic, std::string payload);
+  /// Publishes a server-originated message (lifecycle and registry events, service responses).
+  /// Messages of one caller thread are routed in call order.
+  void publish_event(std::string topic, std::string payload, std::uint8_t qos = 0);
+  /// Publishes a message that came from outside MQTT (HTTP publish): hooks see it, then it is
+  /// routed; `done(durable)` runs on a worker once QoS 1 recipients have it stored.
+  void publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
+                        std::function<void(bool)> done);
+
+  /// Adds a message hook; before start().
+  void add_hook(message_hook& h) { hooks_.push_back(&h); }
+  /// True if a hook reserves `topic` for its own responses.
+  bool is_response_topic(std::string_view topic) const;
+  /// Hands an authorized client publish to the hooks; on the publisher's worker.
+  void notify_hooks(const message_ptr& m);
 
   // --- called on the connection's worker ---
 
@@ -144,6 +156,7 @@ class broker {
   std::mutex sessions_mutex_;  // connect/disconnect path only, never the publish path
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweep_timers_;
+  std::vector<message_hook*> hooks_;  // fixed after start()
   bool stopped_ = false;
 };
 

@@ -464,7 +464,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
     send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});  // duplicate: acknowledge only
     return;
   }
-  bool denied = p.topic.starts_with("$SYS") ||
+  bool denied = p.topic.starts_with("$SYS") || broker_.is_response_topic(p.topic) ||
                 broker_.policy().authorize_publish(info_, client_id_, p.topic, p.retain) != reason_code::success;
   if (denied) {
     broker_.stats().denied.inc();
@@ -474,6 +474,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   }
   auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props,
                         broker_.clock().wall_ms(), session_->incarnation);
+  broker_.notify_hooks(m);
   std::shared_ptr<session> congested;
   if (p.qos == 0) {
     broker_.publish(worker_, m, nullptr, &congested);

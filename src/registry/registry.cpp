@@ -305,7 +305,13 @@ registry::registry(settings s, storage::store& store, common::clock& clock, auth
 registry::~registry() = default;
 
 void registry::load() {
-  for (auto& d : store_.load_documents()) {
+  std::vector<storage::document> docs;
+  for (const char* kind : {k_thing, k_thing_type, k_thing_group, k_certificate, k_ca_certificate, k_policy,
+                           k_thing_principal, k_policy_target, k_group_member, "setting"}) {
+    auto some = store_.load_documents(kind);
+    std::move(some.begin(), some.end(), std::back_inserter(docs));
+  }
+  for (auto& d : docs) {
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
     if (d.kind == k_thing_principal || d.kind == k_policy_target || d.kind == k_group_member) {

@@ -1,6 +1,8 @@
 #include "server/server.hpp"
 
 #include "api/api_server.hpp"
+#include "api/services.hpp"
+#include "shadow/shadow_service.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
 #include "broker/broker.hpp"
@@ -105,11 +107,17 @@ int serve(const server_config& cfg) {
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   broker::broker b(cfg.broker, clock, store, policy, workers);
   b.load();
+  shadow::shadow_service shadows(store, clock);
+  shadows.publish = [&b](std::string topic, std::string payload) {
+    b.publish_event(std::move(topic), std::move(payload), 1);
+  };
+  b.add_hook(shadows);
 
   common::registry metrics;
   b.register_metrics(metrics);
   store.register_metrics(metrics);
   reg.register_metrics(metrics);
+  shadows.register_metrics(metrics);
   cert_policy.register_metrics(metrics);
 
   reg.publish_event = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload)); };
@@ -132,7 +140,9 @@ int serve(const server_config& cfg) {
     if (keys.ensure_initial(cfg.aws_region))
       FC_LOG_INFO("api.admin_key_created", "credentials={}", (cfg.data_dir / "aws-credentials").string());
     api_tls.emplace(transport::make_https_context(tls));
-    api_server = std::make_unique<api::api_server>(resolve(cfg.api), &*api_tls, reg, keys, clock);
+    api_server = std::make_unique<api::api_server>(resolve(cfg.api), &*api_tls, keys, clock);
+    api_server->serve("iot", api::control_plane(reg));
+    api_server->serve("iotdata", api::data_plane(shadows, b));
     api_server->register_metrics(metrics);
     reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
   } else {
@@ -176,6 +186,7 @@ int serve(const server_config& cfg) {
                 cfg.mqtt);
 
   b.start();
+  shadows.start();
   // Where each listener ended up (port 0 picks a free one): logged, and written for tools and tests.
   std::string json = "{";
   for (auto& l : listeners) {
@@ -214,6 +225,7 @@ int serve(const server_config& cfg) {
   for (auto& l : listeners) l->stop();
   if (http) http->stop();
   if (api_server) api_server->stop();
+  shadows.stop();
   b.stop();
   std::filesystem::remove(cfg.data_dir / "listeners.json");
   FC_LOG_INFO("server.stopped", "");

@@ -249,9 +249,10 @@ snapshot sqlite_store::load() {
   return snap;
 }
 
-std::vector<document> sqlite_store::load_documents() {
+std::vector<document> sqlite_store::load_documents(const std::string& kind) {
   std::vector<document> docs;
-  auto* s = prepare("SELECT kind, key, body FROM documents ORDER BY kind, key");
+  auto* s = prepare("SELECT kind, key, body FROM documents WHERE kind=?1 ORDER BY key");
+  sqlite3_bind_text(s, 1, kind.data(), static_cast<int>(kind.size()), SQLITE_TRANSIENT);
   while (sqlite3_step(s) == SQLITE_ROW) docs.push_back({column_string(s, 0), column_string(s, 1), column_string(s, 2)});
   sqlite3_finalize(s);
   return docs;

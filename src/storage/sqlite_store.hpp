@@ -24,7 +24,7 @@ class sqlite_store final : public store {
   ~sqlite_store() override;
 
   snapshot load() override;
-  std::vector<document> load_documents() override;
+  std::vector<document> load_documents(const std::string& kind) override;
   void submit(std::vector<operation> ops, std::function<void(bool)> done) override;
   void flush() override;
 

@@ -127,8 +127,8 @@ class store {
   /// Reads all state; called once at start-up before anything is submitted.
   virtual snapshot load() = 0;
 
-  /// Reads every control-plane document; called at start-up before anything is submitted.
-  virtual std::vector<document> load_documents() = 0;
+  /// Reads the documents of `kind` in key order; called at start-up before anything is submitted.
+  virtual std::vector<document> load_documents(const std::string& kind) = 0;
 
   /// Queues `ops` to be applied atomically, after everything submitted before. `done`, if set, runs
   /// on the store's own thread once the ops are durable (`true`) or failed to commit (`false`); it

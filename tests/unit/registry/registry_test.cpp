@@ -21,7 +21,7 @@ class flaky_store final : public storage::store {
  public:
   explicit flaky_store(storage::store& inner) : inner_(inner) {}
   storage::snapshot load() override { return inner_.load(); }
-  std::vector<storage::document> load_documents() override { return inner_.load_documents(); }
+  std::vector<storage::document> load_documents(const std::string& k) override { return inner_.load_documents(k); }
   void submit(std::vector<storage::operation> ops, std::function<void(bool)> done) override {
     if (fail) {
       if (done) done(false);
