@@ -6,10 +6,15 @@ JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity clean
 
 deps:
 	@scripts/install-deps.sh
+
+## The npm packages the integration tests drive (aws-iot-device-sdk), from package-lock.json.
+JS_DIR := tests/integration/js
+js-deps: deps
+	@[ -d $(JS_DIR)/node_modules/aws-iot-device-sdk ] || (cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error)
 
 $(BUILD)/build.ninja: | deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -27,12 +32,12 @@ test: build unit integration
 unit:
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-integration:
+integration: js-deps
 	FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
 ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration suite against
 ## a sanitized server.
-asan: deps
+asan: deps js-deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFC_SANITIZE=ON -DFC_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)

@@ -12,6 +12,9 @@ packages=(
   mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-boto3 python3-cryptography awscli curl
 )
 
+# npm drives the device SDK tests; any nodejs that brings npm will do, else Debian's.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
