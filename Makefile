@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow clean
 
 deps:
 	@scripts/install-deps.sh
@@ -66,6 +66,10 @@ bench: build
 ## TLS handshakes/s with client certificates beside mosquitto, and policy checks/s.
 bench-identity: build
 	bench/identity.sh
+
+## Durable shadow updates/s and update-to-accepted latency with 1k and 100k things.
+bench-shadow: build
+	bench/shadow.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

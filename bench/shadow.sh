@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Durable shadow updates per second and update-to-accepted latency (build/bench/shadowbench) with
+# 1k and 100k things, against a fresh fleetcore each run (2 workers, embedded SQLite, fsync on).
+# mosquitto has no shadow service, so there is nothing to run beside it here.
+# Usage: bench/shadow.sh   (BENCH_SECONDS=5 per run, BENCH_ROUNDS=3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FC=build/src/server/fleetcore
+SB=build/bench/shadowbench
+SECS=${BENCH_SECONDS:-5}
+ROUNDS=${BENCH_ROUNDS:-3}
+mkdir -p bench/results
+OUT=bench/results/shadow-$(date +%Y%m%d-%H%M%S).txt
+TMP=$(mktemp -d)
+PID=""
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+log() { echo "$*" | tee -a "$OUT"; }
+
+# Each benchmark client subscribes to two response topics per thing it owns.
+printf '[limits]\nmax_subscriptions_per_client = 200000\n' > "$TMP/fc.toml"
+log "# $(date -u +%FT%TZ) $(nproc) cores; shadowbench: 20 clients; window = update requests in flight per client"
+for things in 1000 100000; do
+  for window in 32 2; do
+    for round in $(seq "$ROUNDS"); do
+      PORT=$(free_port)
+      rm -rf "$TMP/data"
+      "$FC" serve --config "$TMP/fc.toml" --data-dir "$TMP/data" --mqtt "127.0.0.1:$PORT" --mqtts off --wss off \
+        --metrics off --api off --log-level warn --workers 2 2>>"$TMP/fc.log" &
+      PID=$!
+      for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done
+      line=$(timeout 300 "$SB" --port "$PORT" --things "$things" --clients 20 --window "$window" --seconds "$SECS" || echo "failed")
+      log "round=$round $line rss_kb=$(awk '/^VmHWM/ {print $2}' /proc/$PID/status)"
+      kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+    done
+  done
+done
+echo "results: $OUT"
