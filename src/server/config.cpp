@@ -63,6 +63,8 @@ server_config load_config(const std::filesystem::path& file) {
       {"registry.thing_type_delete_wait_s", setter(c.thing_type_delete_wait_s, "registry.thing_type_delete_wait_s")},
       {"registry.endpoint_host", setter(c.endpoint_host, "registry.endpoint_host")},
       {"auth.plain_policy", setter(c.plain_policy, "auth.plain_policy")},
+      {"shadow.max_document_bytes", setter(c.shadow_max_document_bytes, "shadow.max_document_bytes")},
+      {"shadow.max_inflight_per_client", setter(c.shadow_max_inflight_per_client, "shadow.max_inflight_per_client")},
       {"aws.region", setter(c.aws_region, "aws.region")},
       {"aws.account_id", setter(c.aws_account_id, "aws.account_id")},
       {"auth.plain_policy_file", setter(plain_policy, "auth.plain_policy_file")},

@@ -36,6 +36,9 @@ struct server_config {
   /// is allowed (development default).
   std::string plain_policy;
   std::filesystem::path plain_policy_file;
+  /// Device shadow limits (AWS's by default).
+  std::size_t shadow_max_document_bytes = 8 * 1024;
+  int shadow_max_inflight_per_client = 10;
   broker::config broker;
 };
 

@@ -107,7 +107,10 @@ int serve(const server_config& cfg) {
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   broker::broker b(cfg.broker, clock, store, policy, workers);
   b.load();
-  shadow::shadow_service shadows(store, clock);
+  shadow::limits shadow_limits;
+  shadow_limits.max_document_bytes = cfg.shadow_max_document_bytes;
+  shadow_limits.max_inflight_per_client = cfg.shadow_max_inflight_per_client;
+  shadow::shadow_service shadows(store, clock, shadow_limits);
   shadows.publish = [&b](std::string topic, std::string payload) {
     b.publish_event(std::move(topic), std::move(payload), 1);
   };

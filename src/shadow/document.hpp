@@ -16,6 +16,8 @@ namespace fleetcore::shadow {
 struct limits {
   std::size_t max_document_bytes = 8 * 1024;
   int max_depth = 6;  // levels of nesting inside desired/reported
+  /// Requests of one MQTT connection being processed at once; more are refused with 429 (AWS: 10).
+  int max_inflight_per_client = 10;
 };
 
 /// A refusal as AWS words it: HTTP-like code and message.

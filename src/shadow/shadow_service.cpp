@@ -66,7 +66,25 @@ std::optional<parsed_topic> parse_request_topic(std::string_view topic) {
 struct shadow_service::responder {
   std::string prefix;  // $aws/things/{thing}/shadow[/name/{name}]/{op}
   std::optional<std::promise<reply>> http;
+  std::uint64_t origin = 0;  // MQTT session of the request, 0 for HTTP
+  bool throttled = false;
 };
+
+bool shadow_service::admit(std::uint64_t origin) {
+  if (origin == 0) return true;
+  std::lock_guard lock(inflight_mutex_);
+  int& n = inflight_[origin];
+  if (n >= limits_.max_inflight_per_client) return false;
+  ++n;
+  return true;
+}
+
+void shadow_service::release(std::uint64_t origin) {
+  if (origin == 0) return;
+  std::lock_guard lock(inflight_mutex_);
+  auto it = inflight_.find(origin);
+  if (it != inflight_.end() && --it->second == 0) inflight_.erase(it);
+}
 
 bool shadow_service::valid_thing_name(std::string_view s) { return name_chars(s, 128); }
 bool shadow_service::valid_shadow_name(std::string_view s) { return name_chars(s, 64); }
@@ -105,9 +123,13 @@ bool shadow_service::is_response_topic(std::string_view topic) const {
 void shadow_service::on_publish(const broker::message_ptr& m) {
   auto p = parse_request_topic(m->topic);
   if (!p) return;
-  boost::asio::post(io_, [this, p = std::move(*p), m] {
+  // Admitted here, on the publisher's worker, so that a flood is refused before it queues up.
+  bool admitted = admit(m->origin);
+  boost::asio::post(io_, [this, p = std::move(*p), m, admitted] {
     auto r = std::make_shared<responder>();
     r->prefix = m->topic;
+    r->origin = admitted ? m->origin : 0;
+    r->throttled = !admitted;
     handle(p.op, p.thing, p.name, m->payload, std::move(r));
   });
 }
@@ -162,7 +184,10 @@ void shadow_service::handle(operation op, const std::string& thing, const std::s
   std::optional<error> err;
   std::string_view label = name.empty() ? std::string_view(thing) : std::string_view(name);
 
-  switch (op) {
+  if (r->throttled) {
+    err = error{429, "Too Many Requests"};
+    (void)parse_simple(payload, req);  // for the clientToken, if the payload has one
+  } else switch (op) {
     case operation::update: {
       update_result res;
       err = parse_update(payload, limits_, req);
@@ -214,6 +239,7 @@ void shadow_service::handle(operation op, const std::string& thing, const std::s
   // the store's queue so that their responses cannot overtake earlier ones.
   store_.submit(std::move(ops), [this, r = std::move(r), messages = std::move(messages), http = std::move(http),
                                  now, client_token = req.client_token](bool durable) mutable {
+    release(r->origin);
     if (!durable) {
       http.status = 500;
       http.body = json::serialize(error_document({500, "Internal service failure"}, now, client_token));

@@ -15,6 +15,8 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <mutex>
+#include <unordered_map>
 #include <string>
 #include <thread>
 
@@ -59,6 +61,9 @@ class shadow_service final : public broker::message_hook {
   struct responder;
   void handle(operation op, const std::string& thing, const std::string& name, const std::string& payload,
               std::shared_ptr<responder> r);
+  /// Counts a request of MQTT session `origin` in flight; false if it already has the maximum.
+  bool admit(std::uint64_t origin);
+  void release(std::uint64_t origin);
   std::int64_t now_s() const { return clock_.wall_ms() / 1000; }
 
   storage::store& store_;
@@ -68,6 +73,8 @@ class shadow_service final : public broker::message_hook {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
+  std::mutex inflight_mutex_;
+  std::unordered_map<std::uint64_t, int> inflight_;  // MQTT session incarnation -> requests in flight
   common::counter updates_, rejected_, gets_, deletes_;
 };
 

@@ -210,7 +210,9 @@ def test_shadow_survives_kill_9(server):
     assert doc["version"] == 5 and doc["state"] == {"reported": {"kwh": 4}}
 
 
-def test_concurrent_writers_serial_result(server):
+def test_concurrent_writers_serial_result(make_server):
+    # Writers publish without waiting for accepted: allow them more than AWS's 10 requests in flight.
+    server = make_server("[shadow]\nmax_inflight_per_client = 1000\n")
     import boto3
     key, secret = server.credentials()
     writers, per = 8, 15
@@ -311,3 +313,29 @@ def test_aws_iot_device_sdk_thing_shadow(server, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_more_than_ten_requests_in_flight_get_429(server):
+    from helpers import Raw, connect_bytes, encode_varint
+    watcher = shadow_client(server, "watch-429", "busy")
+    raw = Raw(server.port)
+    raw.send(connect_bytes(b"flooder", version=4))
+    assert raw.read_packet()[:2] == b"\x20\x02"
+    topic = b"$aws/things/busy/shadow/update"
+    burst = b""
+    for i in range(30):
+        body = len(topic).to_bytes(2, "big") + topic + json.dumps(
+            {"state": {"reported": {"n": i}}, "clientToken": f"c{i}"}).encode()
+        burst += b"\x30" + encode_varint(len(body)) + body
+    raw.send(burst)  # one read on the server: all 30 arrive before any is committed
+    accepted, throttled = 0, 0
+    while accepted + throttled < 30:
+        m = watcher.get()
+        if m.topic.endswith("/update/accepted"):
+            accepted += 1
+        elif m.topic.endswith("/update/rejected"):
+            doc = json.loads(m.payload)
+            assert (doc["code"], doc["message"]) == (429, "Too Many Requests") and doc["clientToken"].startswith("c")
+            throttled += 1
+    assert accepted >= 10 and throttled >= 1
+    raw.close()
