@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include "api/api_server.hpp"
+#include "api/device_https.hpp"
 #include "api/services.hpp"
 #include "shadow/shadow_service.hpp"
 #include "auth/pki.hpp"
@@ -165,6 +166,20 @@ int serve(const server_config& cfg) {
   add(cfg.mqtt, transport::listener_kind::mqtt);
   add(cfg.mqtts, transport::listener_kind::mqtts);
   add(cfg.wss, transport::listener_kind::wss);
+  // Devices' HTTPS requests (publish, shadows) on the wss port, authorized by their certificate;
+  // answered on the API thread, which may wait for a commit.
+  api::api_server::handler device_data_plane = api::data_plane(shadows, b);
+  const std::string arn_prefix = "arn:aws:iot:" + cfg.aws_region + ":" + cfg.aws_account_id + ":";
+  if (!cfg.wss.empty() && api_server) {
+    listeners.back()->set_https_handler(
+        [&](transport::https_request r, const auth::connection_info& peer, std::function<void(transport::https_reply)> reply) {
+          api_server->post([&, r = std::move(r), peer = peer, reply = std::move(reply)] {
+            auto res = api::device_request(cert_policy, device_data_plane, arn_prefix, r.method, r.target, r.headers,
+                                           r.body, peer);
+            reply({res.status, std::move(res.body), std::move(res.error_type)});
+          });
+        });
+  }
 
   std::unique_ptr<transport::http_server> http;
   if (!cfg.metrics.empty()) {

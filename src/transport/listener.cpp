@@ -78,6 +78,32 @@ struct upgrade_state {
 
 }  // namespace
 
+template <class Connection, class State>
+void listener::serve_https(const std::shared_ptr<Connection>& c, const std::shared_ptr<State>& st) {
+  https_request r;
+  r.method = std::string(st->request.method_string());
+  r.target = std::string(st->request.target());
+  r.body = std::move(st->request.body());
+  for (const auto& f : st->request) r.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  unsigned version = st->request.version();
+  broker::worker& home = c->home();
+  // One request per connection: the reply is written on the connection's worker, then it closes.
+  https_(std::move(r), c->info(), [c, &home, version](https_reply reply) {
+    home.post([c, version, reply = std::move(reply)]() mutable {
+      auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(reply.status), version);
+      res->set(http::field::server, "fleetcore");
+      res->set(http::field::content_type, "application/json");
+      if (!reply.error_type.empty()) res->set("x-amzn-ErrorType", reply.error_type);
+      res->keep_alive(false);
+      res->body() = std::move(reply.body);
+      res->prepare_payload();
+      http::async_write(c->stream().next_layer(), *res, [c, res](const boost::system::error_code&, std::size_t) {
+        c->close(mqtt::reason_code::success);
+      });
+    });
+  });
+}
+
 void listener::on_accepted(tcp::socket sock, broker::worker& w) {
   auto info = info_for(kind_, sock);
   auto log_failure = [kind = kind_, remote = info.remote](std::string_view step, const boost::system::error_code& ec) {
@@ -112,7 +138,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
                                                                std::move(info));
       w.connections().insert(c);
       c->stream().next_layer().async_handshake(
-          boost::asio::ssl::stream_base::server, [c, log_failure](const boost::system::error_code& ec) {
+          boost::asio::ssl::stream_base::server, [this, c, log_failure](const boost::system::error_code& ec) {
             if (ec) {
               log_failure("tls", ec);
               return c->close(mqtt::reason_code::not_authorized);
@@ -121,12 +147,13 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
             c->set_peer(std::move(id.subject), std::move(id.common_name), std::move(id.certificate_id));
             auto st = std::make_shared<upgrade_state>();
             http::async_read(c->stream().next_layer(), st->buffer, st->request,
-                             [c, st, log_failure](const boost::system::error_code& ec, std::size_t) {
+                             [this, c, st, log_failure](const boost::system::error_code& ec, std::size_t) {
                                if (ec) {
                                  log_failure("http", ec);
                                  return c->close(mqtt::reason_code::protocol_error);
                                }
                                auto& req = st->request;
+                               if (!websocket::is_upgrade(req) && https_) return serve_https(c, st);
                                auto protocols = req[http::field::sec_websocket_protocol];
                                if (!websocket::is_upgrade(req) || req.target() != "/mqtt" ||
                                    protocols.find("mqtt") == boost::string_view::npos) {

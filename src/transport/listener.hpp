@@ -5,12 +5,30 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fleetcore::transport {
 
 enum class listener_kind { mqtt, mqtts, wss };
+
+/// A plain HTTPS request that arrived on the wss listener (AWS IoT serves devices' HTTPS publish
+/// and shadow requests on the same port as MQTT over WebSocket).
+struct https_request {
+  std::string method, target, body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+struct https_reply {
+  unsigned status = 200;
+  std::string body;
+  std::string error_type;  // x-amzn-ErrorType
+};
+/// Answers a device's HTTPS request; may run anywhere, must call `reply` exactly once (any thread).
+using https_handler = std::function<void(https_request req, const auth::connection_info& peer,
+                                         std::function<void(https_reply)> reply)>;
 
 std::string_view to_string(listener_kind k) noexcept;
 
@@ -21,6 +39,8 @@ class listener {
   /// `tls` is required for mqtts and wss and must outlive the listener.
   listener(broker::broker& b, listener_kind kind, const boost::asio::ip::tcp::endpoint& ep,
            boost::asio::ssl::context* tls);
+  /// For wss: requests that are not a WebSocket upgrade go to `h` (else they are refused).
+  void set_https_handler(https_handler h) { https_ = std::move(h); }
   void start();
   void stop();
   boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
@@ -29,12 +49,15 @@ class listener {
  private:
   void accept();
   void on_accepted(boost::asio::ip::tcp::socket sock, broker::worker& w);
+  template <class Connection, class State>
+  void serve_https(const std::shared_ptr<Connection>& c, const std::shared_ptr<State>& st);
 
   broker::broker& broker_;
   listener_kind kind_;
   boost::asio::ssl::context* tls_;
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_;
+  https_handler https_;
 };
 
 }  // namespace fleetcore::transport

@@ -339,3 +339,49 @@ def test_more_than_ten_requests_in_flight_get_429(server):
             throttled += 1
     assert accepted >= 10 and throttled >= 1
     raw.close()
+
+
+def test_device_https_with_client_certificate(server, tmp_path):
+    """AWS IoT's device HTTPS on the WebSocket port: curl with the device certificate, no SigV4."""
+    from test_identity import device
+    iot = server.iot()
+    arn = "arn:aws:iot:us-east-1:000000000000"
+    cert, key, cid = device(server, tmp_path, "dev-h", policy=None)
+    iot.create_policy(policyName="dev-h-http", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow"],
+         "Resource": [f"{arn}:thing/dev-h", f"{arn}:thing/dev-h/*"]},
+        {"Effect": "Allow", "Action": "iot:Publish", "Resource": f"{arn}:topic/telemetry/dev-h"}]}))
+    iot.attach_policy(policyName="dev-h-http",
+                      target=iot.describe_certificate(certificateId=cid)["certificateDescription"]["certificateArn"])
+    base = f"https://localhost:{server.ports['wss']}"
+
+    def curl(method, path, body=None):
+        args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", server.ca, "--cert", cert, "--key", key,
+                "-X", method, base + path]
+        if body is not None:
+            args += ["--data-binary", body]
+        out = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT).stdout
+        text, code = out.rsplit("\n", 1)
+        return int(code), text
+
+    sub = Client(server.port, "tele-sub")
+    sub.connect()
+    sub.subscribe("telemetry/#", 1)
+    code, _ = curl("POST", "/topics/telemetry/dev-h?qos=1", '{"t":21}')
+    assert code == 200
+    m = sub.get()
+    assert (m.topic, json.loads(m.payload)) == ("telemetry/dev-h", {"t": 21})
+    assert curl("POST", "/topics/telemetry/other?qos=1", "{}")[0] == 403
+
+    code, text = curl("POST", "/things/dev-h/shadow", '{"state":{"reported":{"on":true}}}')
+    assert code == 200 and json.loads(text)["version"] == 1
+    code, text = curl("GET", "/things/dev-h/shadow?name=cfg")
+    assert code == 404 and "No shadow exists" in text
+    code, text = curl("GET", "/things/dev-h/shadow")
+    assert code == 200 and json.loads(text)["state"] == {"reported": {"on": True}}
+    assert curl("DELETE", "/things/dev-h/shadow")[0] == 403  # no iot:DeleteThingShadow
+    assert curl("GET", "/things/other/shadow")[0] == 403
+    # Without a client certificate the TLS handshake itself fails.
+    r = subprocess.run(["curl", "-s", "--cacert", server.ca, base + "/things/dev-h/shadow"], capture_output=True,
+                       timeout=TIMEOUT)
+    assert r.returncode != 0
