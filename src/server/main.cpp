@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
 
   auto* cert = app.add_subcommand("cert", "Development certificates");
   cert->require_subcommand(1);
-  auto* issue = cert->add_subcommand("issue", "Issue a client certificate signed by the development CA");
+  auto* issue = cert->add_subcommand("issue", "Issue a client certificate signed by the built-in CA (register it, e.g. with RegisterCertificate, before it can connect)");
   std::string cn, out_dir, cert_data_dir = "./data";
   int days = 365;
   issue->add_option("--cn", cn, "Common name (the device's thing name / client id)")->required();
