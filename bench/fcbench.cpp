@@ -6,6 +6,7 @@
 //   fcbench latency    --port P --rate R --qos Q --size B --seconds S
 //   fcbench idle       --port P --clients N --hold S          (open N idle connections, hold them)
 //   fcbench connect    --port P --clients N --seconds S        (CONNECT/DISCONNECT loop)
+#include "frames.hpp"
 #include "mqtt/codec.hpp"
 
 #include <CLI/CLI.hpp>
@@ -116,23 +117,8 @@ class client : public std::enable_shared_from_this<client> {
   }
 
   void parse() {
-    std::size_t pos = 0;
-    while (rlen_ - pos >= 2) {
-      const std::uint8_t* p = rbuf_.data() + pos;
-      std::uint32_t len = 0;
-      std::size_t i = 1;
-      int shift = 0;
-      for (; i < 5 && i < rlen_ - pos; ++i) {
-        len |= std::uint32_t(p[i] & 0x7F) << shift;
-        shift += 7;
-        if (!(p[i] & 0x80)) break;
-      }
-      if (i >= rlen_ - pos) break;
-      std::size_t total = i + 1 + len;
-      if (rlen_ - pos < total) break;
-      on_packet(p[0], p + i + 1, len);
-      pos += total;
-    }
+    std::size_t pos = bench::for_each_packet(rbuf_.data(), rlen_, [this](std::uint8_t h, const std::uint8_t* body,
+                                                                           std::size_t len) { on_packet(h, body, len); });
     std::memmove(rbuf_.data(), rbuf_.data() + pos, rlen_ - pos);
     rlen_ -= pos;
     if (rlen_ == rbuf_.size()) rbuf_.resize(rbuf_.size() * 2);

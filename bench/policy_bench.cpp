@@ -2,6 +2,7 @@
 // connection's cache, and evaluated (cache miss: the connection's policies, thing and groups are
 // looked up and the documents evaluated). Run: build/bench/policy_bench (see docs/benchmarks.md).
 #include "registry/registry.hpp"
+#include "storage/discard_store.hpp"
 #include "registry/registry_access.hpp"
 
 #include <benchmark/benchmark.h>
@@ -11,18 +12,9 @@ namespace json = boost::json;
 
 namespace {
 
-class null_store final : public storage::store {
- public:
-  storage::snapshot load() override { return {}; }
-  std::vector<storage::document> load_documents(const std::string&) override { return {}; }
-  void submit(std::vector<storage::operation>, std::function<void(bool)> done) override {
-    if (done) done(true);
-  }
-  void flush() override {}
-};
 
 struct fixture {
-  null_store store;
+  storage::discard_store store;
   common::system_clock_source clock;
   auth::pkey_ptr key = auth::generate_ec_key();
   auth::x509_ptr ca = auth::make_certificate({"bench CA", {}, {}, 30, true, false}, key.get(), nullptr, nullptr);

@@ -4,6 +4,7 @@
 // every refusal is an AWS-shaped error.
 #include "api/routes.hpp"
 #include "registry/registry.hpp"
+#include "storage/discard_store.hpp"
 
 #include <cstdlib>
 
@@ -11,18 +12,9 @@ using namespace fleetcore;
 
 namespace {
 
-class null_store final : public storage::store {
- public:
-  storage::snapshot load() override { return {}; }
-  std::vector<storage::document> load_documents(const std::string&) override { return {}; }
-  void submit(std::vector<storage::operation>, std::function<void(bool)> done) override {
-    if (done) done(true);
-  }
-  void flush() override {}
-};
 
 registry::registry& the_registry() {
-  static null_store store;
+  static storage::discard_store store;
   static common::manual_clock clock;
   static auto key = auth::generate_ec_key();
   static auto ca = auth::make_certificate({"fuzz CA", {}, {}, 30, true, false}, key.get(), nullptr, nullptr);

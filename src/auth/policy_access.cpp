@@ -2,10 +2,6 @@
 
 namespace fleetcore::auth {
 
-namespace {
-constexpr std::size_t max_cached_decisions = 1024;
-}
-
 policy_access::policy_access(std::string region, std::string account_id, std::vector<policy_document> policies)
     : arn_prefix_("arn:aws:iot:" + region + ":" + account_id + ":"),
       policies_(std::make_shared<const std::vector<policy_document>>(std::move(policies))) {}
@@ -17,20 +13,8 @@ void policy_access::set_policies(std::vector<policy_document> policies) {
   generation_.fetch_add(1, std::memory_order_release);
 }
 
-bool policy_access::allowed(const connection_info& c, std::string_view client_id, std::string_view action,
-                            std::string_view kind, std::string_view name) {
-  std::string resource = arn_prefix_;
-  resource += kind;
-  resource += '/';
-  resource += name;
-  std::string key = std::string(action) + '\n' + resource;
-  const std::uint64_t gen = generation_.load(std::memory_order_acquire);
-  if (c.cache_generation != gen) {
-    c.decision_cache.clear();
-    c.cache_generation = gen;
-  }
-  if (auto it = c.decision_cache.find(key); it != c.decision_cache.end()) return it->second;
-
+bool policy_access::decide(const connection_info& c, std::string_view client_id, std::string_view action,
+                           const std::string& resource) {
   std::shared_ptr<const std::vector<policy_document>> policies;
   {
     std::lock_guard lock(mutex_);
@@ -39,15 +23,23 @@ bool policy_access::allowed(const connection_info& c, std::string_view client_id
   variable_resolver vars = [&](std::string_view var) -> std::optional<std::string> {
     if (var == "iot:ClientId") return std::string(client_id);
     if (var == "iot:Certificate.Subject.CommonName" && !c.cert_common_name.empty()) return c.cert_common_name;
-    return std::nullopt;  // thing and registry variables come with the registry
+    return std::nullopt;
   };
   std::vector<const policy_document*> ps;
   ps.reserve(policies->size());
   for (const auto& p : *policies) ps.push_back(&p);
-  bool allow = evaluate(ps, action, resource, vars) == decision::allow;
-  if (c.decision_cache.size() >= max_cached_decisions) c.decision_cache.clear();
-  c.decision_cache.emplace(std::move(key), allow);
-  return allow;
+  return evaluate(ps, action, resource, vars) == decision::allow;
+}
+
+bool policy_access::allowed(const connection_info& c, std::string_view client_id, std::string_view action,
+                            std::string_view kind, std::string_view name) {
+  std::string resource = arn_prefix_;
+  resource += kind;
+  resource += '/';
+  resource += name;
+  bool hit = false;
+  return cached_decision(c, generation_.load(std::memory_order_acquire), std::string(action) + '\n' + resource,
+                         [&] { return decide(c, client_id, action, resource); }, hit);
 }
 
 mqtt::reason_code policy_access::authorize_connect(const connection_info& c, std::string_view client_id) {

@@ -29,6 +29,8 @@ class policy_access final : public access_policy {
  private:
   bool allowed(const connection_info& c, std::string_view client_id, std::string_view action, std::string_view kind,
                std::string_view name);
+  bool decide(const connection_info& c, std::string_view client_id, std::string_view action,
+              const std::string& resource);
 
   std::string arn_prefix_;
   std::mutex mutex_;  // guards policies_; taken only on a cache miss

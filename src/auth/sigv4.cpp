@@ -40,23 +40,6 @@ std::string lower(std::string_view s) {
 
 bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'; }
 
-/// RFC 3986 encoding with uppercase hex, as SigV4 requires; `/` kept when `keep_slash`.
-std::string uri_encode(std::string_view s, bool keep_slash) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (unreserved(c) || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
-  }
-  return out;
-}
-
 /// Removes "." and ".." segments like botocore's path normalization; keeps a trailing slash.
 std::string normalize_path(std::string_view path) {
   if (path.empty()) return "/";
@@ -122,6 +105,23 @@ std::optional<std::int64_t> parse_amz_date(std::string_view s) {
 }
 
 }  // namespace
+
+/// RFC 3986 encoding with uppercase hex, as SigV4 requires; `/` kept when `keep_slash`.
+std::string uri_encode(std::string_view s, bool keep_slash) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (unreserved(c) || (keep_slash && c == '/')) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += digits[c >> 4];
+      out += digits[c & 15];
+    }
+  }
+  return out;
+}
 
 std::string uri_decode(std::string_view s) {
   std::string out;

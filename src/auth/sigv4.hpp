@@ -60,6 +60,9 @@ std::string sha256_hex(std::string_view data);
 std::string authorization_header(const http_request_view& req, std::string_view access_key_id, std::string_view secret,
                                  std::string_view region, std::string_view service);
 
+/// RFC 3986 percent-encoding with uppercase hex, as SigV4 requires; `/` kept when `keep_slash`.
+std::string uri_encode(std::string_view s, bool keep_slash);
+
 /// Decodes %XX escapes (malformed escapes are kept as they are).
 std::string uri_decode(std::string_view s);
 

@@ -64,21 +64,6 @@ void write_file(const std::filesystem::path& p, const std::string& text, mode_t 
   if (!ok) throw std::runtime_error("cannot write " + p.string());
 }
 
-std::string encode_segment(const std::string& s) {
-  static constexpr char digits[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += digits[c >> 4];
-      out += digits[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 api_client::api_client(const std::filesystem::path& data_dir, std::string endpoint) : ca_(data_dir / "tls" / "ca.crt") {
@@ -157,7 +142,7 @@ int create_device(const std::filesystem::path& data_dir, const std::string& name
     throw std::runtime_error(std::string(what) + ": " + r.error_type + ": " + message);
   };
   const std::string policy = "fleetcore-thing-policy";
-  check(api.call("POST", "/things/" + encode_segment(name)), "CreateThing");
+  check(api.call("POST", "/things/" + auth::uri_encode(name, false)), "CreateThing");
   auto keys = api.call("POST", "/keys-and-certificate?setAsActive=true");
   check(keys, "CreateKeysAndCertificate");
   const auto& k = keys.body.as_object();
@@ -183,7 +168,7 @@ int create_device(const std::filesystem::path& data_dir, const std::string& name
                                      prefix + "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/*"}}}}}};
   check(api.call("POST", "/policies/" + policy, {{"policyDocument", json::serialize(doc)}}), "CreatePolicy", true);
   check(api.call("PUT", "/target-policies/" + policy, {{"target", arn}}), "AttachPolicy");
-  check(api.call("PUT", "/things/" + encode_segment(name) + "/principals", {}, arn), "AttachThingPrincipal");
+  check(api.call("PUT", "/things/" + auth::uri_encode(name, false) + "/principals", {}, arn), "AttachThingPrincipal");
 
   std::filesystem::create_directories(out);
   write_file(out / (name + ".cert.pem"), std::string(k.at("certificatePem").as_string()), 0644);

@@ -4,10 +4,6 @@
 
 namespace fleetcore::registry {
 
-namespace {
-constexpr std::size_t max_cached_decisions = 1024;
-}
-
 registry_access::registry_access(const registry& r)
     : registry_(r), arn_prefix_("arn:aws:iot:" + r.config().region + ":" + r.config().account_id + ":") {}
 
@@ -52,24 +48,13 @@ bool registry_access::allowed(const auth::connection_info& c, std::string_view c
   resource += kind;
   resource += '/';
   resource += name;
-  std::string key = std::string(action) + '\n' + resource;
-  const std::uint64_t gen = registry_.generation();
-  if (c.cache_generation != gen) {
-    c.decision_cache.clear();
-    c.cache_generation = gen;
-  }
-  if (auto it = c.decision_cache.find(key); it != c.decision_cache.end()) {
-    cache_hits_.inc();
-    return it->second;
-  }
-  cache_misses_.inc();
-  bool allow = evaluate(c, client_id, action, resource);
-  if (!allow) {
+  bool hit = false;
+  bool allow = auth::cached_decision(c, registry_.generation(), std::string(action) + '\n' + resource,
+                                     [&] { return evaluate(c, client_id, action, resource); }, hit);
+  (hit ? cache_hits_ : cache_misses_).inc();
+  if (!allow && !hit)
     FC_LOG_INFO("auth.denied", "client={} certificate={} action={} resource={}", client_id,
                 c.certificate_id.substr(0, 12), action, resource);
-  }
-  if (c.decision_cache.size() >= max_cached_decisions) c.decision_cache.clear();
-  c.decision_cache.emplace(std::move(key), allow);
   return allow;
 }
 
