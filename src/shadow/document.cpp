@@ -37,30 +37,39 @@ bool array_has_null(const json::value& v, bool inside_array) {
   return false;
 }
 
-bool survives_storage(double d) { return json::parse(json::serialize(json::value(d))) == json::value(d); }
+bool survives_storage(double d) {
+  boost::system::error_code ec;
+  auto back = json::parse(json::serialize(json::value(d)), ec);
+  return !ec && back == json::value(d);
+}
 
 /// Gives every floating-point number a value that survives being written and read back unchanged.
 /// Boost.JSON 1.81 does not always round a 17-digit number to the nearest double, so some values
 /// would move by an ulp per write/read cycle (or alternate between two); the nearest double that
 /// reads back as itself is kept instead, so a shadow reads the same across any number of restarts.
-void normalize_numbers(json::value& v) {
+/// Returns false for a number JSON cannot represent (out of the range of a double).
+bool normalize_numbers(json::value& v) {
   if (v.is_double()) {
     double d = v.as_double();
-    if (survives_storage(d)) return;
+    if (!std::isfinite(d)) return false;
+    if (survives_storage(d)) return true;
     for (int step = 1; step <= 64; ++step) {
       double up = d, down = d;
       for (int i = 0; i < step; ++i) {
         up = std::nextafter(up, HUGE_VAL);
         down = std::nextafter(down, -HUGE_VAL);
       }
-      if (survives_storage(down)) return void(v = down);
-      if (survives_storage(up)) return void(v = up);
+      if (std::isfinite(down) && survives_storage(down)) return v = down, true;
+      if (std::isfinite(up) && survives_storage(up)) return v = up, true;
     }
   } else if (v.is_object()) {
-    for (auto& [k, child] : v.as_object()) normalize_numbers(child);
+    for (auto& [k, child] : v.as_object())
+      if (!normalize_numbers(child)) return false;
   } else if (v.is_array()) {
-    for (auto& child : v.as_array()) normalize_numbers(child);
+    for (auto& child : v.as_array())
+      if (!normalize_numbers(child)) return false;
   }
+  return true;
 }
 
 json::object timestamp_leaf(std::int64_t now) { return {{"timestamp", now}}; }
@@ -205,7 +214,7 @@ std::optional<error> parse_update(std::string_view payload, const limits& lim, r
   if (auto e = common_fields(out.body, out)) return e;
   auto* st = out.body.if_contains("state");
   if (!st) return error{400, "Missing required node: state"};
-  normalize_numbers(*st);
+  if (!normalize_numbers(*st)) return error{400, "Invalid JSON"};
   if (st->is_null()) return std::nullopt;
   if (!st->is_object()) return error{400, "State node must be an object"};
   for (const auto& [k, v] : st->as_object()) {

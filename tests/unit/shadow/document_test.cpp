@@ -196,6 +196,7 @@ TEST(shadow_document, request_errors_as_aws_words_them) {
       {R"({"state":{"desired":{"a":1}},"version":-1})", 400, "Invalid version"},
       {R"({"state":{"desired":{"a":1}},"clientToken":5})", 400, "Invalid clientToken"},
       {R"({"state":{"desired":{"colors":[null,"RED"]}}})", 400, "Invalid JSON"},
+      {R"({"state":{"reported":{"big":1e999}}})", 400, "Invalid JSON"},  // beyond a double (fuzzer)
       {R"({"state":{"desired":{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}}})", 400,
        "JSON contains too many levels of nesting; maximum is 6"},
   };
