@@ -15,6 +15,7 @@
 #include "transport/tls.hpp"
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <fcntl.h>
 #include <fstream>
@@ -138,6 +139,7 @@ int serve(const server_config& cfg) {
   };
 
   api::admin_keys keys(cfg.data_dir);
+  std::optional<boost::asio::thread_pool> control_pool;
   std::unique_ptr<api::api_server> api_server;
   std::optional<boost::asio::ssl::context> api_tls;
   if (!cfg.api.empty()) {
@@ -150,8 +152,9 @@ int serve(const server_config& cfg) {
     api_server->register_metrics(metrics);
     reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
   } else {
-    // Without the API thread, JIT registration runs on a thread of its own per certificate.
-    reg.defer = [](std::function<void()> fn) { std::thread(std::move(fn)).detach(); };
+    // Without the API thread, registry changes (JIT registration) run on a control thread of their own.
+    control_pool.emplace(1);
+    reg.defer = [&control_pool](std::function<void()> fn) { boost::asio::post(*control_pool, std::move(fn)); };
   }
 
   std::optional<boost::asio::ssl::context> tls_ctx;
@@ -243,6 +246,7 @@ int serve(const server_config& cfg) {
   for (auto& l : listeners) l->stop();
   if (http) http->stop();
   if (api_server) api_server->stop();
+  if (control_pool) control_pool->join();
   shadows.stop();
   b.stop();
   std::filesystem::remove(cfg.data_dir / "listeners.json");
