@@ -56,7 +56,7 @@ void evaluated_publish_check(benchmark::State& state) {
   registry::registry_access access(fx().reg);
   auto& c = fx().conn;
   for (auto _ : state)
-    benchmark::DoNotOptimize(access.evaluate(c, "dev-1", "iot:Publish",
+    benchmark::DoNotOptimize(access.decide(c, "dev-1", "iot:Publish",
                                              "arn:aws:iot:us-east-1:000000000000:topic/things/dev-1/telemetry"));
   state.SetItemsProcessed(state.iterations());
 }

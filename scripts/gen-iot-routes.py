@@ -32,6 +32,10 @@ GetThingShadow UpdateThingShadow DeleteThingShadow ListNamedShadowsForThing Publ
 MODELS = [("iot", "iot/2015-05-28/service-2.json", IOT_OPERATIONS),
           ("iotdata", "iot-data/2015-05-28/service-2.json", DATA_OPERATIONS)]
 
+# AWS IoT also takes an MQTT topic with its slashes unencoded (curl users write /topics/a/b/c, botocore
+# sends /topics/a%2Fb%2Fc): the label is greedy, written as botocore writes greedy labels.
+GREEDY = {("iotdata", "Publish"): "topic"}
+
 TYPES = {"string": "text", "integer": "integer", "long": "integer", "boolean": "boolean"}
 
 
@@ -48,6 +52,10 @@ def main():
         for name in operations:
             op = model["operations"][name]
             http = op["http"]
+            uri = http["requestUri"]
+            if (service, name) in GREEDY:
+                label = GREEDY[(service, name)]
+                uri = uri.replace("{%s}" % label, "{%s+}" % label)
             members, payload = [], ""
             if "input" in op:
                 shape = shapes[op["input"]["shape"]]
@@ -64,7 +72,7 @@ def main():
                     if "location" in ref:
                         sys.exit(f"{name}: output member {member} in {ref['location']} is not supported")
             lines.append('{"%s", "%s", "%s", "%s", %d, "%s", {%s}},' % (
-                service, name, http["method"], http["requestUri"], http.get("responseCode", 200), payload,
+                service, name, http["method"], uri, http.get("responseCode", 200), payload,
                 ", ".join(members)))
     with open("src/api/iot_routes.inc", "w") as f:
         f.write("\n".join(lines) + "\n")

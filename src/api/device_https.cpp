@@ -21,8 +21,8 @@ std::string member(const json::object& in, std::string_view key) {
 
 }  // namespace
 
-api_server::response device_request(const registry::registry_access& access, const api_server::handler& data_plane,
-                                    const std::string& arn_prefix, std::string_view method, std::string_view target,
+api_server::response device_request(const auth::arn_access& access, const api_server::handler& data_plane,
+                                    std::string_view method, std::string_view target,
                                     const std::vector<std::pair<std::string, std::string>>& headers,
                                     std::string_view body, const auth::connection_info& peer) {
   auto header = [&](std::string_view lower) -> std::optional<std::string> {
@@ -36,6 +36,7 @@ api_server::response device_request(const registry::registry_access& access, con
   if (std::string_view(req.op->service) != "iotdata")
     return {404, R"({"message":"not a device operation"})", "UnknownOperationException"};
   std::string_view op = req.op->operation;
+  const std::string& arn_prefix = access.arn_prefix();
   std::vector<std::pair<std::string, std::string>> checks;  // (action, resource)
   if (op == "Publish") {
     std::string topic = member(req.input, "topic");
@@ -49,7 +50,7 @@ api_server::response device_request(const registry::registry_access& access, con
     checks.emplace_back("iot:" + std::string(op), resource);
   }
   for (const auto& [action, resource] : checks) {
-    if (!access.evaluate(peer, "", action, resource)) {
+    if (!access.decide(peer, "", action, resource)) {
       FC_LOG_INFO("auth.denied", "listener=https certificate={} action={} resource={}", peer.certificate_id.substr(0, 12),
                   action, resource);
       return forbidden();

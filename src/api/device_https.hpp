@@ -4,15 +4,14 @@
 // (iot:Publish and iot:RetainPublish on topic/..., iot:GetThingShadow, iot:UpdateThingShadow,
 // iot:DeleteThingShadow on thing/<thing>[/<shadow>], iot:ListNamedShadowsForThing on thing/<thing>).
 #include "api/api_server.hpp"
-#include "auth/access.hpp"
-#include "registry/registry_access.hpp"
+#include "auth/arn_access.hpp"
 
 namespace fleetcore::api {
 
 /// Binds a device request to a data-plane route, authorizes it and runs it with `data_plane`.
 /// Blocks until the operation completes: call it off the MQTT workers.
-api_server::response device_request(const registry::registry_access& access, const api_server::handler& data_plane,
-                                    const std::string& arn_prefix, std::string_view method, std::string_view target,
+api_server::response device_request(const auth::arn_access& access, const api_server::handler& data_plane,
+                                    std::string_view method, std::string_view target,
                                     const std::vector<std::pair<std::string, std::string>>& headers,
                                     std::string_view body, const auth::connection_info& peer);
 

@@ -39,21 +39,17 @@ int match(std::string_view uri, const std::vector<std::string_view>& path,
           std::vector<std::pair<std::string_view, std::string>>& captures) {
   auto tpl = split_path(uri);
   captures.clear();
-  // An MQTT topic as the last segment may also come with its slashes unencoded (curl users write
-  // /topics/a/b/c; botocore sends /topics/a%2Fb%2Fc): it takes the rest of the path.
-  if (!tpl.empty() && tpl.back() == "{topic}" && path.size() > tpl.size()) {
-    auto head = std::vector<std::string_view>(path.begin(), path.begin() + static_cast<std::ptrdiff_t>(tpl.size() - 1));
-    std::string rest;
-    for (std::size_t i = tpl.size() - 1; i < path.size(); ++i) rest += (rest.empty() ? "" : "/") + auth::uri_decode(path[i]);
-    int lit = match(uri.substr(0, uri.rfind('/')), head, captures);
-    if (lit < 0) return -1;
-    captures.emplace_back("topic", std::move(rest));
-    return lit;
-  }
-  if (tpl.size() != path.size()) return -1;
+  // A greedy label ({name+}, last) takes the rest of the path, slashes included.
+  const bool greedy = !tpl.empty() && tpl.back().ends_with("+}");
+  if (greedy ? path.size() < tpl.size() : path.size() != tpl.size()) return -1;
   int literals = 0;
   for (std::size_t i = 0; i < tpl.size(); ++i) {
-    if (tpl[i].starts_with('{') && tpl[i].ends_with('}')) {
+    if (greedy && i + 1 == tpl.size()) {
+      std::string rest;
+      for (std::size_t k = i; k < path.size(); ++k) rest += (k == i ? "" : "/") + auth::uri_decode(path[k]);
+      if (rest.empty()) return -1;
+      captures.emplace_back(tpl[i].substr(1, tpl[i].size() - 3), std::move(rest));
+    } else if (tpl[i].starts_with('{') && tpl[i].ends_with('}')) {
       if (path[i].empty()) return -1;
       captures.emplace_back(tpl[i].substr(1, tpl[i].size() - 2), auth::uri_decode(path[i]));
     } else if (tpl[i] == path[i]) {

@@ -23,28 +23,6 @@ struct connection_info {
   mutable std::uint64_t cache_generation = 0;
 };
 
-/// The decision for `key` from the connection's cache, or `decide()` cached; the cache is emptied when
-/// `generation` (the policy source's) has moved on, and when it is full. Connection's worker only.
-/// Sets `hit` to whether the cache answered.
-template <class Decide>
-bool cached_decision(const connection_info& c, std::uint64_t generation, std::string key, Decide&& decide,
-                     bool& hit) {
-  constexpr std::size_t max_cached_decisions = 1024;
-  if (c.cache_generation != generation) {
-    c.decision_cache.clear();
-    c.cache_generation = generation;
-  }
-  if (auto it = c.decision_cache.find(key); it != c.decision_cache.end()) {
-    hit = true;
-    return it->second;
-  }
-  hit = false;
-  bool allow = decide();
-  if (c.decision_cache.size() >= max_cached_decisions) c.decision_cache.clear();
-  c.decision_cache.emplace(std::move(key), allow);
-  return allow;
-}
-
 /// Authorization decisions for one connection, called on the connection's worker thread. Return
 /// `success` to allow, or the reason code to refuse with.
 class access_policy {

@@ -1,7 +1,7 @@
 #pragma once
-// access_policy backed by AWS IoT policy documents. Resources are the ARNs AWS IoT uses:
-// arn:aws:iot:{region}:{account}:client/{clientId}, topic/{topic}, topicfilter/{filter}.
-#include "auth/access.hpp"
+// The access policy of a fixed set of AWS IoT policy documents (the plain listener's), replaced as a
+// whole when the configured policy changes.
+#include "auth/arn_access.hpp"
 #include "auth/policy.hpp"
 
 #include <atomic>
@@ -12,28 +12,22 @@
 
 namespace fleetcore::auth {
 
-class policy_access final : public access_policy {
+class policy_access final : public arn_access {
  public:
   policy_access(std::string region, std::string account_id, std::vector<policy_document> policies);
 
   /// Replaces the policies (any thread); every connection's cached decisions become stale.
   void set_policies(std::vector<policy_document> policies);
 
-  mqtt::reason_code authorize_connect(const connection_info& c, std::string_view client_id) override;
-  mqtt::reason_code authorize_publish(const connection_info& c, std::string_view client_id, std::string_view topic,
-                                      bool retain) override;
-  mqtt::reason_code authorize_subscribe(const connection_info& c, std::string_view client_id,
-                                        std::string_view filter) override;
-  bool authorize_receive(const connection_info& c, std::string_view client_id, std::string_view topic) override;
+  /// ${iot:ClientId} and ${iot:Certificate.Subject.CommonName} resolve.
+  bool decide(const connection_info& c, std::string_view client_id, std::string_view action,
+              const std::string& resource) const override;
+
+ protected:
+  std::uint64_t generation() const override { return generation_.load(std::memory_order_acquire); }
 
  private:
-  bool allowed(const connection_info& c, std::string_view client_id, std::string_view action, std::string_view kind,
-               std::string_view name);
-  bool decide(const connection_info& c, std::string_view client_id, std::string_view action,
-              const std::string& resource);
-
-  std::string arn_prefix_;
-  std::mutex mutex_;  // guards policies_; taken only on a cache miss
+  mutable std::mutex mutex_;  // guards policies_; taken only on a cache miss
   std::shared_ptr<const std::vector<policy_document>> policies_;
   std::atomic<std::uint64_t> generation_{1};
 };

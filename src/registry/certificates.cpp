@@ -258,15 +258,13 @@ outcome delete_certificate(registry& r, const json::object& in) {
   if (it->second.status == "ACTIVE")
     return cert_state("certificate " + id + " is ACTIVE; deactivate or revoke it before deleting it");
   std::string principal = cert_arn(r, id);
-  for (const auto& [thing, p] : s.thing_principals)
-    if (p == principal) return delete_conflict("certificate " + id + " is attached to thing " + thing);
+  if (const auto& things = s.thing_principals.lefts_of(principal); !things.empty())
+    return delete_conflict("certificate " + id + " is attached to thing " + *things.begin());
   bool force = boolean(in, "forceDelete").value_or(false);
   tx t;
-  for (const auto& [policy, target] : s.policy_targets) {
-    if (target != principal) continue;
+  for (const auto& policy : s.policy_targets.lefts_of(principal)) {
     if (!force) return delete_conflict("certificate " + id + " has policy " + policy + " attached");
-    t.erase(k_policy_target, pair_key(policy, target),
-            [p = policy, principal](state& st) { st.policy_targets.erase({p, principal}); });
+    t.unlink(k_policy_target, &state::policy_targets, policy, principal);
   }
   t.erase(k_certificate, id, [id](state& st) { st.certificates.erase(id); });
   if (!ops::commit(r, t)) return internal();

@@ -14,6 +14,14 @@ namespace fleetcore::registry {
 
 namespace json = boost::json;
 
+/// Key of a relation document.
+inline std::string pair_key(std::string_view a, std::string_view b) {
+  std::string k(a);
+  k += '\t';
+  k += b;
+  return k;
+}
+
 /// One operation's writes: documents for the store and the matching in-memory changes, applied
 /// together once the store batch is durable.
 class registry::tx {
@@ -25,6 +33,13 @@ class registry::tx {
   void erase(std::string kind, std::string key, std::function<void(state&)> fn) {
     ops.push_back(storage::op::delete_document{std::move(kind), std::move(key)});
     apply.push_back(std::move(fn));
+  }
+  /// Relates `left` and `right` in `rel` (stored as document `kind`).
+  void link(const char* kind, relation state::*rel, const std::string& left, const std::string& right) {
+    put(kind, pair_key(left, right), "{}", [rel, left, right](state& st) { (st.*rel).insert(left, right); });
+  }
+  void unlink(const char* kind, relation state::*rel, const std::string& left, const std::string& right) {
+    erase(kind, pair_key(left, right), [rel, left, right](state& st) { (st.*rel).erase(left, right); });
   }
   bool empty() const noexcept { return ops.empty(); }
 
@@ -43,14 +58,6 @@ inline constexpr const char* k_policy = "policy";
 inline constexpr const char* k_thing_principal = "thing_principal";
 inline constexpr const char* k_policy_target = "policy_target";
 inline constexpr const char* k_group_member = "group_member";
-
-/// Key of a relation document.
-inline std::string pair_key(std::string_view a, std::string_view b) {
-  std::string k(a);
-  k += '\t';
-  k += b;
-  return k;
-}
 
 inline outcome fail(std::string code, unsigned status, std::string message) {
   return outcome{{}, api_error{std::move(code), status, std::move(message)}};
@@ -122,6 +129,9 @@ struct registry::ops {
   // policies.cpp
   static void add_policy_ops(std::map<std::string, fn, std::less<>>& t);
 };
+
+/// The thing groups of `thing` and all their ancestors, each once: whose policies the thing inherits.
+std::vector<std::string> groups_with_ancestors(const state& s, const std::string& thing);
 
 /// Principal ARN of a certificate id.
 inline std::string cert_arn(const registry& r, std::string_view id) { return r.arn("cert", id); }

@@ -166,8 +166,8 @@ outcome list_policy_versions(registry& r, const json::object& in) {
 outcome delete_policy(registry& r, const json::object& in) {
   const policy* p = find_policy(r, in);
   if (!p) return no_policy(in);
-  for (const auto& [policy, target] : ops::st(r).policy_targets)
-    if (policy == p->name) return delete_conflict("Policy " + p->name + " is attached to " + target);
+  if (const auto& targets = ops::st(r).policy_targets.rights_of(p->name); !targets.empty())
+    return delete_conflict("Policy " + p->name + " is attached to " + *targets.begin());
   if (p->versions.size() > 1)
     return delete_conflict("Policy " + p->name + " has non-default versions; delete them first");
   tx t;
@@ -227,16 +227,12 @@ outcome attach_policy(registry& r, const json::object& in) {
   if (!p) return no_policy(in);
   auto target = text(in, "target").value_or("");
   if (auto e = check_target(r, target)) return *e;
-  std::size_t count = 0;
-  for (const auto& [policy, t] : ops::st(r).policy_targets)
-    if (t == target) ++count;
-  if (ops::st(r).policy_targets.contains({p->name, target})) return ok();
-  if (count >= max_policies_per_target)
+  if (ops::st(r).policy_targets.contains(p->name, target)) return ok();
+  if (ops::st(r).policy_targets.lefts_of(target).size() >= max_policies_per_target)
     return fail("LimitExceededException", 410,
                 "at most " + std::to_string(max_policies_per_target) + " policies can be attached to a target");
   tx t;
-  t.put(k_policy_target, pair_key(p->name, target), "{}",
-        [name = p->name, target](state& st) { st.policy_targets.insert({name, target}); });
+  t.link(k_policy_target, &state::policy_targets, p->name, target);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -246,10 +242,9 @@ outcome detach_policy(registry& r, const json::object& in) {
   if (!p) return no_policy(in);
   auto target = text(in, "target").value_or("");
   if (auto e = check_target(r, target)) return *e;
-  if (!ops::st(r).policy_targets.contains({p->name, target})) return ok();
+  if (!ops::st(r).policy_targets.contains(p->name, target)) return ok();
   tx t;
-  t.erase(k_policy_target, pair_key(p->name, target),
-          [name = p->name, target](state& st) { st.policy_targets.erase({name, target}); });
+  t.unlink(k_policy_target, &state::policy_targets, p->name, target);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -269,8 +264,8 @@ outcome list_attached_policies(registry& r, const json::object& in) {
     }
   }
   std::set<std::string> names;
-  for (const auto& [policy, t] : s.policy_targets)
-    if (std::find(targets.begin(), targets.end(), t) != targets.end()) names.insert(policy);
+  for (const auto& t : targets)
+    names.insert(s.policy_targets.lefts_of(t).begin(), s.policy_targets.lefts_of(t).end());
   std::vector<std::string> shown;
   std::optional<std::string> next;
   if (auto e = marker_page(in, {names.begin(), names.end()}, shown, next)) return *e;
@@ -284,9 +279,8 @@ outcome list_attached_policies(registry& r, const json::object& in) {
 outcome list_targets_for_policy(registry& r, const json::object& in) {
   const policy* p = find_policy(r, in);
   if (!p) return no_policy(in);
-  std::vector<std::string> targets;
-  for (const auto& [policy, t] : ops::st(r).policy_targets)
-    if (policy == p->name) targets.push_back(t);
+  const auto& attached = ops::st(r).policy_targets.rights_of(p->name);
+  std::vector<std::string> targets(attached.begin(), attached.end());
   std::vector<std::string> shown;
   std::optional<std::string> next;
   if (auto e = marker_page(in, std::move(targets), shown, next)) return *e;
@@ -302,20 +296,12 @@ outcome get_effective_policies(registry& r, const json::object& in) {
   std::set<std::string> names;
   if (principal) {
     if (auto e = check_target(r, *principal)) return *e;
-    for (const auto& [policy, t] : s.policy_targets)
-      if (t == *principal) names.insert(policy);
+    names.insert(s.policy_targets.lefts_of(*principal).begin(), s.policy_targets.lefts_of(*principal).end());
   }
   if (thing) {
     if (!s.things.contains(*thing)) return not_found("Thing " + *thing + " does not exist");
-    for (const auto& [group, member] : s.group_members) {
-      if (member != *thing) continue;
-      for (auto g = s.thing_groups.find(group); g != s.thing_groups.end(); g = s.thing_groups.find(g->second.parent)) {
-        std::string arn = r.arn("thinggroup", g->first);
-        for (const auto& [policy, t] : s.policy_targets)
-          if (t == arn) names.insert(policy);
-        if (g->second.parent.empty()) break;
-      }
-    }
+    for (const auto& group : groups_with_ancestors(s, *thing))
+      for (const auto& policy : s.policy_targets.lefts_of(r.arn("thinggroup", group))) names.insert(policy);
   }
   json::array out;
   for (const auto& n : names) {
@@ -341,10 +327,9 @@ outcome attach_thing_principal(registry& r, const json::object& in) {
   auto principal = text(in, "principal").value_or("");
   if (!ops::st(r).things.contains(name)) return not_found("Thing " + name + " does not exist");
   if (auto e = check_principal(r, principal)) return *e;
-  if (ops::st(r).thing_principals.contains({name, principal})) return ok();
+  if (ops::st(r).thing_principals.contains(name, principal)) return ok();
   tx t;
-  t.put(k_thing_principal, pair_key(name, principal), "{}",
-        [name, principal](state& st) { st.thing_principals.insert({name, principal}); });
+  t.link(k_thing_principal, &state::thing_principals, name, principal);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -354,10 +339,9 @@ outcome detach_thing_principal(registry& r, const json::object& in) {
   auto principal = text(in, "principal").value_or("");
   if (!ops::st(r).things.contains(name)) return not_found("Thing " + name + " does not exist");
   if (auto e = check_principal(r, principal)) return *e;
-  if (!ops::st(r).thing_principals.contains({name, principal})) return ok();
+  if (!ops::st(r).thing_principals.contains(name, principal)) return ok();
   tx t;
-  t.erase(k_thing_principal, pair_key(name, principal),
-          [name, principal](state& st) { st.thing_principals.erase({name, principal}); });
+  t.unlink(k_thing_principal, &state::thing_principals, name, principal);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -367,9 +351,8 @@ outcome list_thing_principals(registry& r, const json::object& in) {
   if (!ops::st(r).things.contains(name)) return not_found("Thing " + name + " does not exist");
   std::int64_t max = 0;
   if (auto e = page_size(in, "maxResults", 250, max, 25)) return *e;
-  std::vector<std::string> principals;
-  for (const auto& [thing, p] : ops::st(r).thing_principals)
-    if (thing == name) principals.push_back(p);
+  const auto& attached = ops::st(r).thing_principals.rights_of(name);
+  std::vector<std::string> principals(attached.begin(), attached.end());
   std::optional<std::string> next;
   auto shown = page(principals, text(in, "nextToken"), max, next);
   json::object body{{"principals", json::array(shown.begin(), shown.end())}};
@@ -382,9 +365,8 @@ outcome list_principal_things(registry& r, const json::object& in) {
   if (auto e = check_principal(r, principal)) return *e;
   std::int64_t max = 0;
   if (auto e = page_size(in, "maxResults", 250, max, 25)) return *e;
-  std::vector<std::string> things;
-  for (const auto& [thing, p] : ops::st(r).thing_principals)
-    if (p == principal) things.push_back(thing);
+  const auto& attached = ops::st(r).thing_principals.lefts_of(principal);
+  std::vector<std::string> things(attached.begin(), attached.end());
   std::optional<std::string> next;
   auto shown = page(things, text(in, "nextToken"), max, next);
   json::object body{{"things", json::array(shown.begin(), shown.end())}};

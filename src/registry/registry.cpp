@@ -157,6 +157,19 @@ std::string random_id() {
   return s;
 }
 
+std::vector<std::string> groups_with_ancestors(const state& s, const std::string& thing) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& group : s.group_members.lefts_of(thing)) {
+    for (std::string g = group; !g.empty() && seen.insert(g).second;) {
+      out.push_back(g);
+      auto it = s.thing_groups.find(g);
+      g = it == s.thing_groups.end() ? std::string() : it->second.parent;
+    }
+  }
+  return out;
+}
+
 std::string cert_id_of_arn(std::string_view arn) {
   auto pos = arn.find(":cert/");
   if (pos == std::string_view::npos || !arn.starts_with("arn:")) return {};
@@ -317,11 +330,10 @@ void registry::load() {
     if (d.kind == k_thing_principal || d.kind == k_policy_target || d.kind == k_group_member) {
       auto tab = d.key.find('\t');
       if (tab == std::string::npos) throw std::runtime_error("registry: bad relation key in " + d.kind);
-      auto rel = std::make_pair(d.key.substr(0, tab), d.key.substr(tab + 1));
       (d.kind == k_thing_principal ? st_.thing_principals
        : d.kind == k_policy_target ? st_.policy_targets
                                    : st_.group_members)
-          .insert(std::move(rel));
+          .insert(d.key.substr(0, tab), d.key.substr(tab + 1));
       continue;
     }
     if (ec || !v.is_object()) throw std::runtime_error("registry: unreadable " + d.kind + " '" + d.key + "'");
@@ -400,9 +412,8 @@ principal_view registry::principal_for(std::string_view certificate_id, std::str
   std::string principal = arn("cert", certificate_id);
   std::shared_lock lock(state_mutex_);
   auto add_policies_of = [&](const std::string& target) {
-    for (auto it = st_.policy_targets.begin(); it != st_.policy_targets.end(); ++it) {
-      if (it->second != target) continue;
-      auto p = st_.policies.find(it->first);
+    for (const auto& name : st_.policy_targets.lefts_of(target)) {
+      auto p = st_.policies.find(name);
       if (p == st_.policies.end()) continue;
       auto v = p->second.versions.find(p->second.default_version);
       if (v != p->second.versions.end() && v->second.parsed) view.policies.push_back(v->second.parsed);
@@ -413,18 +424,10 @@ principal_view registry::principal_for(std::string_view certificate_id, std::str
     view.cert_variables = c->second.facts.variables;
   std::string client(client_id);
   auto t = st_.things.find(client);
-  if (t != st_.things.end() && st_.thing_principals.contains({client, principal})) {
+  if (t != st_.things.end() && st_.thing_principals.contains(client, principal)) {
     view.connection_thing = t->second;
     // Policies of the thing's groups and of their ancestors apply to its connection.
-    std::set<std::string> seen;
-    for (const auto& [group, member] : st_.group_members) {
-      if (member != client) continue;
-      for (std::string g = group; !g.empty() && seen.insert(g).second;) {
-        add_policies_of(arn("thinggroup", g));
-        auto it = st_.thing_groups.find(g);
-        g = it == st_.thing_groups.end() ? std::string() : it->second.parent;
-      }
-    }
+    for (const auto& group : groups_with_ancestors(st_, client)) add_policies_of(arn("thinggroup", group));
   }
   return view;
 }

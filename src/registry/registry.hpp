@@ -103,6 +103,41 @@ struct policy {
   std::string generation_id;
 };
 
+/// A many-to-many relation (left, right), indexed both ways: the partners of either side are found
+/// without scanning every pair and without allocating.
+class relation {
+ public:
+  using set = std::set<std::string, std::less<>>;
+  void insert(const std::string& left, const std::string& right) {
+    by_left_[left].insert(right);
+    by_right_[right].insert(left);
+  }
+  void erase(const std::string& left, const std::string& right) {
+    drop(by_left_, left, right);
+    drop(by_right_, right, left);
+  }
+  bool contains(std::string_view left, std::string_view right) const { return rights_of(left).contains(right); }
+  /// The rights related to `left`, sorted.
+  const set& rights_of(std::string_view left) const { return partners(by_left_, left); }
+  /// The lefts related to `right`, sorted.
+  const set& lefts_of(std::string_view right) const { return partners(by_right_, right); }
+
+ private:
+  using index = std::map<std::string, set, std::less<>>;
+  static const set& partners(const index& idx, std::string_view key) {
+    static const set none;
+    auto it = idx.find(key);
+    return it == idx.end() ? none : it->second;
+  }
+  static void drop(index& idx, const std::string& key, const std::string& partner) {
+    auto it = idx.find(key);
+    if (it == idx.end()) return;
+    it->second.erase(partner);
+    if (it->second.empty()) idx.erase(it);
+  }
+  index by_left_, by_right_;
+};
+
 /// The whole registry state; copied never, read under the registry's shared lock.
 struct state {
   std::map<std::string, thing> things;
@@ -111,9 +146,9 @@ struct state {
   std::map<std::string, certificate> certificates;
   std::map<std::string, ca_certificate> ca_certificates;
   std::map<std::string, policy> policies;
-  std::set<std::pair<std::string, std::string>> thing_principals;  // (thing, principal ARN)
-  std::set<std::pair<std::string, std::string>> policy_targets;    // (policy, target ARN)
-  std::set<std::pair<std::string, std::string>> group_members;     // (group, thing)
+  relation thing_principals;  // (thing, principal ARN)
+  relation policy_targets;    // (policy, target ARN)
+  relation group_members;     // (group, thing)
 };
 
 /// A random UUID (version 4) string.

@@ -22,6 +22,14 @@ json::object thing_body(const registry& r, const thing& t) {
   return o;
 }
 
+/// AWS: three attributes for a thing without a thing type, fifty with one.
+std::optional<outcome> check_attribute_count(const thing& t) {
+  std::size_t max = t.type.empty() ? max_attributes_untyped : max_attributes_typed;
+  if (t.attributes.size() <= max) return std::nullopt;
+  return invalid("a thing " + std::string(t.type.empty() ? "without" : "with") + " a thing type can have at most " +
+                 std::to_string(max) + " attributes");
+}
+
 /// The thing group name given by name or ARN.
 std::optional<std::string> group_ref(const json::object& in) {
   if (auto n = text(in, "thingGroupName")) return n;
@@ -67,9 +75,7 @@ outcome create_thing(registry& r, const json::object& in) {
     if (tt->second.deprecated) return invalid("Can not create a new thing with a deprecated thing type " + t.type);
   }
   if (auto e = apply_attribute_payload(object(in, "attributePayload"), t.attributes, false)) return *e;
-  if (t.attributes.size() > (t.type.empty() ? max_attributes_untyped : max_attributes_typed))
-    return invalid("a thing " + std::string(t.type.empty() ? "without" : "with") + " a thing type can have at most " +
-                   std::to_string(t.type.empty() ? max_attributes_untyped : max_attributes_typed) + " attributes");
+  if (auto e = check_attribute_count(t)) return *e;
   if (auto old = s.things.find(name); old != s.things.end()) {
     // Creating the same thing again is idempotent; with a different definition it conflicts.
     if (old->second.type == t.type && old->second.attributes == t.attributes)
@@ -112,8 +118,7 @@ outcome update_thing(registry& r, const json::object& in) {
     t.type = *type;
   }
   if (auto e = apply_attribute_payload(object(in, "attributePayload"), t.attributes, true)) return *e;
-  if (t.attributes.size() > (t.type.empty() ? max_attributes_untyped : max_attributes_typed))
-    return invalid("too many attributes for this thing");
+  if (auto e = check_attribute_count(t)) return *e;
   ++t.version;
   tx x;
   x.put(k_thing, name, to_doc(t), [t](state& st) { st.things[t.name] = t; });
@@ -129,14 +134,11 @@ outcome delete_thing(registry& r, const json::object& in) {
   if (auto ev = integer(in, "expectedVersion"); ev && *ev != it->second.version)
     return conflict("The expected version " + std::to_string(*ev) + " does not match the thing's version " +
                     std::to_string(it->second.version));
-  for (const auto& [thing, principal] : s.thing_principals)
-    if (thing == name)
-      return invalid("Cannot delete thing " + name + " which has principals attached; detach them first");
+  if (!s.thing_principals.rights_of(name).empty())
+    return invalid("Cannot delete thing " + name + " which has principals attached; detach them first");
   tx x;
   x.erase(k_thing, name, [name](state& st) { st.things.erase(name); });
-  for (const auto& [group, member] : s.group_members)
-    if (member == name)
-      x.erase(k_group_member, pair_key(group, member), [g = group, name](state& st) { st.group_members.erase({g, name}); });
+  for (const auto& group : s.group_members.lefts_of(name)) x.unlink(k_group_member, &state::group_members, group, name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -351,13 +353,10 @@ outcome delete_thing_group(registry& r, const json::object& in) {
     if (g.parent == name) return invalid("Cannot delete thing group " + name + " when it has child groups");
   tx x;
   x.erase(k_thing_group, name, [name](state& st) { st.thing_groups.erase(name); });
-  for (const auto& [group, member] : s.group_members)
-    if (group == name)
-      x.erase(k_group_member, pair_key(group, member), [name, m = member](state& st) { st.group_members.erase({name, m}); });
+  for (const auto& member : s.group_members.rights_of(name)) x.unlink(k_group_member, &state::group_members, name, member);
   std::string target = r.arn("thinggroup", name);
-  for (const auto& [policy, t] : s.policy_targets)
-    if (t == target)
-      x.erase(k_policy_target, pair_key(policy, t), [p = policy, target](state& st) { st.policy_targets.erase({p, target}); });
+  for (const auto& policy : s.policy_targets.lefts_of(target))
+    x.unlink(k_policy_target, &state::policy_targets, policy, target);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -401,20 +400,16 @@ outcome add_thing_to_thing_group(registry& r, const json::object& in) {
   if (!group || !name) return invalid("a thing group and a thing are required (by name or ARN)");
   if (!s.thing_groups.contains(*group)) return not_found("Thing group " + *group + " does not exist");
   if (!s.things.contains(*name)) return not_found("Thing " + *name + " does not exist");
-  if (s.group_members.contains({*group, *name})) return ok();
-  std::size_t count = 0;
+  if (s.group_members.contains(*group, *name)) return ok();
+  const auto& groups = s.group_members.lefts_of(*name);
   std::string root = root_of(s, *group);
-  for (const auto& [g, m] : s.group_members) {
-    if (m != *name) continue;
-    ++count;
+  for (const auto& g : groups)
     if (root_of(s, g) == root)
       return invalid("Thing " + *name + " is already in group " + g + " of the same hierarchy");
-  }
-  if (count >= max_groups_per_thing)
+  if (groups.size() >= max_groups_per_thing)
     return invalid("a thing can be in at most " + std::to_string(max_groups_per_thing) + " thing groups");
   tx x;
-  x.put(k_group_member, pair_key(*group, *name), "{}",
-        [g = *group, n = *name](state& st) { st.group_members.insert({g, n}); });
+  x.link(k_group_member, &state::group_members, *group, *name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -426,9 +421,9 @@ outcome remove_thing_from_thing_group(registry& r, const json::object& in) {
   if (!group || !name) return invalid("a thing group and a thing are required (by name or ARN)");
   if (!s.thing_groups.contains(*group)) return not_found("Thing group " + *group + " does not exist");
   if (!s.things.contains(*name)) return not_found("Thing " + *name + " does not exist");
-  if (!s.group_members.contains({*group, *name})) return ok();
+  if (!s.group_members.contains(*group, *name)) return ok();
   tx x;
-  x.erase(k_group_member, pair_key(*group, *name), [g = *group, n = *name](state& st) { st.group_members.erase({g, n}); });
+  x.unlink(k_group_member, &state::group_members, *group, *name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -441,13 +436,13 @@ outcome list_things_in_thing_group(registry& r, const json::object& in) {
   if (!s.thing_groups.contains(group)) return not_found("Thing group " + group + " does not exist");
   bool recursive = boolean(in, "recursive").value_or(false);
   std::set<std::string> names;
-  for (const auto& [g, m] : s.group_members) {
-    if (g == group) {
-      names.insert(m);
-    } else if (recursive) {
+  for (const auto& [g, info] : s.thing_groups) {
+    if (g != group) {
+      if (!recursive) continue;
       auto chain = ancestors(s, g);
-      if (std::find(chain.begin(), chain.end(), group) != chain.end()) names.insert(m);
+      if (std::find(chain.begin(), chain.end(), group) == chain.end()) continue;
     }
+    names.insert(s.group_members.rights_of(g).begin(), s.group_members.rights_of(g).end());
   }
   std::optional<std::string> next;
   json::array things;
@@ -463,9 +458,8 @@ outcome list_thing_groups_for_thing(registry& r, const json::object& in) {
   if (auto e = page_size(in, "maxResults", 250, max, 50)) return *e;
   auto name = text(in, "thingName").value_or("");
   if (!s.things.contains(name)) return not_found("Thing " + name + " does not exist");
-  std::vector<std::string> groups;
-  for (const auto& [g, m] : s.group_members)
-    if (m == name) groups.push_back(g);
+  const auto& member_of = s.group_members.lefts_of(name);
+  std::vector<std::string> groups(member_of.begin(), member_of.end());
   std::optional<std::string> next;
   json::array out;
   for (const auto& g : page(groups, text(in, "nextToken"), max, next))

@@ -83,9 +83,15 @@ int serve(const server_config& cfg) {
   std::optional<auth::policy_access> plain_policy;
   if (!cfg.plain_policy.empty()) {
     plain_policy.emplace(cfg.aws_region, cfg.aws_account_id, std::vector<auth::policy_document>{});
-    auto refresh = [&reg, &plain_policy, name = cfg.plain_policy] {
+    // Replaced only when the policy's default version changes: other registry changes keep the plain
+    // connections' cached decisions.
+    auto refresh = [&reg, &plain_policy, name = cfg.plain_policy,
+                    current = std::shared_ptr<const auth::policy_document>()]() mutable {
+      auto p = reg.policy_named(name);
+      if (p == current) return;
+      current = p;
       std::vector<auth::policy_document> docs;
-      if (auto p = reg.policy_named(name)) docs.push_back(*p);
+      if (p) docs.push_back(*p);
       plain_policy->set_policies(std::move(docs));
     };
     refresh();
@@ -124,6 +130,7 @@ int serve(const server_config& cfg) {
   reg.register_metrics(metrics);
   shadows.register_metrics(metrics);
   cert_policy.register_metrics(metrics);
+  if (plain_policy) plain_policy->register_metrics(metrics);
 
   reg.publish_event = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload)); };
   reg.certificate_disabled = [&b](const std::string& id) {
@@ -172,12 +179,11 @@ int serve(const server_config& cfg) {
   // Devices' HTTPS requests (publish, shadows) on the wss port, authorized by their certificate;
   // answered on the API thread, which may wait for a commit.
   api::api_server::handler device_data_plane = api::data_plane(shadows, b);
-  const std::string arn_prefix = "arn:aws:iot:" + cfg.aws_region + ":" + cfg.aws_account_id + ":";
   if (!cfg.wss.empty() && api_server) {
     listeners.back()->set_https_handler(
         [&](transport::https_request r, const auth::connection_info& peer, std::function<void(transport::https_reply)> reply) {
           api_server->post([&, r = std::move(r), peer = peer, reply = std::move(reply)] {
-            auto res = api::device_request(cert_policy, device_data_plane, arn_prefix, r.method, r.target, r.headers,
+            auto res = api::device_request(cert_policy, device_data_plane, r.method, r.target, r.headers,
                                            r.body, peer);
             reply({res.status, std::move(res.body), std::move(res.error_type)});
           });

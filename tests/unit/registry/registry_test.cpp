@@ -244,3 +244,27 @@ TEST_F(access_test, certificate_subject_variables) {
 
 }  // namespace
 }  // namespace fleetcore::registry
+
+namespace fleetcore::registry {
+namespace {
+
+TEST(relation, both_sides_are_indexed_and_kept_consistent) {
+  relation r;
+  r.insert("g1", "t1");
+  r.insert("g1", "t2");
+  r.insert("g2", "t1");
+  EXPECT_EQ(r.rights_of("g1"), (relation::set{"t1", "t2"}));
+  EXPECT_EQ(r.lefts_of("t1"), (relation::set{"g1", "g2"}));
+  EXPECT_TRUE(r.contains("g2", "t1"));
+  r.erase("g1", "t1");
+  EXPECT_FALSE(r.contains("g1", "t1"));
+  EXPECT_EQ(r.lefts_of("t1"), (relation::set{"g2"}));
+  r.erase("g2", "t1");
+  EXPECT_TRUE(r.lefts_of("t1").empty());
+  EXPECT_TRUE(r.rights_of("g2").empty());
+  r.erase("nobody", "nothing");  // erasing what is not there changes nothing
+  EXPECT_EQ(r.rights_of("g1"), (relation::set{"t2"}));
+}
+
+}  // namespace
+}  // namespace fleetcore::registry
