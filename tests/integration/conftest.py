@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.request
 
@@ -375,5 +374,22 @@ def mosquitto(cmd, *args, timeout=TIMEOUT, check=True):
     return subprocess.run([cmd, *args], capture_output=True, timeout=timeout, check=check, text=True)
 
 
-__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "disconnect_reason", "encode_varint", "granted_qos", "subscribe_bytes", "mosquitto",
+def publish_rc(port, topic, *, client_id, cafile=None, cert=None, key=None, payload="x"):
+    """One mosquitto_pub at QoS 1 over MQTT 5 (TLS when `cert` is given): 0 if the connection and the
+    publish were accepted (PUBACK 0x00, or 0x10 "no matching subscribers"), the PUBACK reason code if
+    the publish was refused, -1 if the connection was."""
+    args = ["-h", "localhost" if cert else "127.0.0.1", "-p", str(port), "-i", client_id, "-t", topic, "-m", payload,
+            "-q", "1", "-V", "mqttv5", "-d"]
+    if cert:
+        args += ["--cafile", cafile, "--cert", cert, "--key", key]
+    r = mosquitto("mosquitto_pub", *args, check=False)
+    if r.returncode != 0 or "received CONNACK (0)" not in r.stdout:
+        return -1
+    m = re.search(r"received PUBACK \(Mid: \d+, RC:(\d+)\)", r.stdout)
+    assert m, r.stdout
+    rc = int(m.group(1))
+    return 0 if rc == 0x10 else rc
+
+
+__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "publish_rc", "disconnect_reason", "encode_varint", "granted_qos", "subscribe_bytes", "mosquitto",
            "wait_for", "TIMEOUT"]

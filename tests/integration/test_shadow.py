@@ -11,7 +11,7 @@ import threading
 import botocore.exceptions
 import pytest
 
-from helpers import TIMEOUT, Client, wait_for
+from helpers import TIMEOUT, Client, publish_rc, wait_for
 
 JS = os.path.join(os.path.dirname(__file__), "js")
 
@@ -171,13 +171,14 @@ def test_http_publish(server):
 
 
 def test_clients_cannot_publish_service_responses(server):
-    c = Client(server.port, "forger")
-    c.connect()
     watcher = shadow_client(server, "victim", "door")
-    info = c.publish("$aws/things/door/shadow/update/accepted", b'{"state":{}}', qos=1)
-    assert info.rc == 0
+    for suffix in ("update/accepted", "update/rejected", "update/delta", "update/documents", "get/accepted",
+                   "delete/accepted"):
+        assert publish_rc(server.port, f"$aws/things/door/shadow/{suffix}", client_id="forger",
+                          payload='{"state":{}}') == 0x87, suffix
+    assert publish_rc(server.port, "$aws/things/door/shadow/name/n1/update/accepted", client_id="forger") == 0x87
     watcher.no_message()
-    assert server.metric("fleetcore_denied_total") >= 1
+    assert server.metric("fleetcore_denied_total") == 7
 
 
 def test_offline_device_gets_queued_delta_and_get(server):
@@ -271,8 +272,14 @@ def test_device_policy_limits_shadow_access(server, tmp_path):
     dev.publish("$aws/things/dev-s/shadow/update", json.dumps({"state": {"reported": {"ok": 1}}}), qos=1)
     assert json.loads(dev.get().payload)["state"] == {"reported": {"ok": 1}}
     watcher = shadow_client(server, "w-s", "other")
-    dev.publish("$aws/things/other/shadow/update", json.dumps({"state": {"reported": {"evil": 1}}}), qos=1)
+    denied = server.metric("fleetcore_denied_total")
+    assert publish_rc(server.ports["mqtts"], "$aws/things/other/shadow/update", client_id="dev-s",
+                      cafile=info["rootCAFile"], cert=info["certificateFile"], key=info["privateKeyFile"],
+                      payload=json.dumps({"state": {"reported": {"evil": 1}}})) == 0x87
+    assert server.metric("fleetcore_denied_total") == denied + 1
     watcher.no_message()
+    request(watcher, "get", None)
+    assert expect(watcher, "get/rejected")["code"] == 404  # nothing was written to the other shadow
 
 
 def test_aws_iot_device_sdk_thing_shadow(server, tmp_path):
@@ -338,6 +345,10 @@ def test_more_than_ten_requests_in_flight_get_429(server):
             assert (doc["code"], doc["message"]) == (429, "Too Many Requests") and doc["clientToken"].startswith("c")
             throttled += 1
     assert accepted >= 10 and throttled >= 1
+    request(watcher, "get", None)
+    while not (m := watcher.get()).topic.endswith("/get/accepted"):
+        assert m.topic.endswith("/update/documents"), m.topic  # the last updates' documents come first
+    assert json.loads(m.payload)["version"] == accepted  # refused requests changed nothing
     raw.close()
 
 
