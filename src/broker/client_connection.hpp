@@ -80,6 +80,9 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   virtual void close_transport() = 0;
   /// Starts reading again after on_data() returned false.
   virtual void start_reading() = 0;
+  /// CONNECT was accepted (CONNACK success is being sent): the connection is no longer pending
+  /// authentication.
+  virtual void on_authenticated() {}
 
  private:
   enum class state : std::uint8_t { awaiting_connect, connecting, connected, closing, closed };

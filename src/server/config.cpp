@@ -68,6 +68,9 @@ server_config load_config(const std::filesystem::path& file) {
       {"aws.region", setter(c.aws_region, "aws.region")},
       {"aws.account_id", setter(c.aws_account_id, "aws.account_id")},
       {"auth.plain_policy_file", setter(plain_policy, "auth.plain_policy_file")},
+      {"limits.max_pending_connections", setter(c.admission.max_pending, "limits.max_pending_connections")},
+      {"limits.max_pending_connections_per_address",
+       setter(c.admission.max_pending_per_address, "limits.max_pending_connections_per_address")},
       {"limits.max_packet_size", setter(b.max_packet_size, "limits.max_packet_size")},
       {"limits.max_topic_length", setter(b.max_topic_length, "limits.max_topic_length")},
       {"limits.max_topic_levels", setter(b.max_topic_levels, "limits.max_topic_levels")},
@@ -75,6 +78,7 @@ server_config load_config(const std::filesystem::path& file) {
       {"limits.max_inflight", setter(b.max_inflight, "limits.max_inflight")},
       {"limits.receive_maximum", setter(b.receive_maximum, "limits.receive_maximum")},
       {"limits.max_queued_messages", setter(b.max_queued_messages, "limits.max_queued_messages")},
+      {"limits.max_queued_bytes", setter(b.max_queued_bytes, "limits.max_queued_bytes")},
       {"limits.max_publish_rate", setter(b.max_publish_rate, "limits.max_publish_rate")},
       {"limits.topic_alias_maximum", setter(b.topic_alias_maximum, "limits.topic_alias_maximum")},
       {"limits.max_keep_alive", setter(b.max_keep_alive, "limits.max_keep_alive")},
@@ -119,7 +123,7 @@ endpoint_spec parse_endpoint(const std::string& s) {
   if (colon == std::string::npos || colon + 1 == s.size()) throw std::invalid_argument("expected host:port, got '" + s + "'");
   std::string host = s.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  if (host.empty()) host = "0.0.0.0";
+  if (host.empty()) host = "::";
   unsigned long port;
   try {
     std::size_t used;

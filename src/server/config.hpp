@@ -1,5 +1,6 @@
 #pragma once
 #include "broker/config.hpp"
+#include "transport/acceptor.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -12,12 +13,15 @@ struct server_config {
   std::filesystem::path data_dir = "./data";
   std::string log_level = "info";
   unsigned workers = 0;  // 0 = one per core
-  // Listener addresses as host:port; empty disables the listener.
-  std::string mqtt = "127.0.0.1:1883";  // plain TCP, for local development
-  std::string mqtts = "0.0.0.0:8883";   // TLS, client certificate required
-  std::string wss = "0.0.0.0:8443";     // MQTT over WebSocket over TLS, path /mqtt
-  std::string metrics = "127.0.0.1:9100";  // HTTP /metrics and /healthz
-  std::string api = "127.0.0.1:9443";      // HTTPS control-plane API (SigV4)
+  // Listener addresses as host:port; empty disables the listener. `localhost` binds 127.0.0.1 and
+  // ::1; `[::]` every interface, IPv6 and IPv4 on one socket (see transport::bind_addresses).
+  std::string mqtt = "localhost:1883";     // plain TCP, for local development
+  std::string mqtts = "[::]:8883";         // TLS, client certificate required
+  std::string wss = "[::]:8443";           // MQTT over WebSocket over TLS, path /mqtt
+  std::string metrics = "localhost:9100";  // HTTP /metrics and /healthz
+  std::string api = "localhost:9443";      // HTTPS control-plane API (SigV4)
+  /// Connections of the device listeners that have not authenticated yet.
+  transport::admission::limits admission;
   // Server certificate and key; empty = issued by the built-in CA in <data_dir>/tls.
   std::filesystem::path tls_cert, tls_key;
   /// Key type of the built-in CA when it is first created: "ec" (P-256) or "rsa".
@@ -50,7 +54,8 @@ struct endpoint_spec {
   std::string host;
   std::uint16_t port;
 };
-/// Parses "host:port" or "[v6]:port". Throws std::invalid_argument.
+/// Parses "host:port" or "[v6]:port"; an empty host is "::" (every interface). Throws
+/// std::invalid_argument.
 endpoint_spec parse_endpoint(const std::string& s);
 
 }  // namespace fleetcore::server

@@ -16,10 +16,15 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
+#include <fmt/ranges.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <fstream>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -30,17 +35,21 @@ namespace {
 
 using tcp = boost::asio::ip::tcp;
 
-tcp::endpoint resolve(const std::string& spec) {
+/// The addresses and port of a listener spec (`host:port`, `[v6]:port`).
+struct listen_spec {
+  std::vector<transport::bind_address> addrs;
+  std::uint16_t port;
+};
+listen_spec resolve(const std::string& spec) {
   auto e = parse_endpoint(spec);
-  boost::system::error_code ec;
-  auto addr = boost::asio::ip::make_address(e.host == "localhost" ? "127.0.0.1" : e.host, ec);
-  if (ec) throw std::invalid_argument("bad address '" + e.host + "'");
-  return {addr, e.port};
+  return {transport::bind_addresses(e.host), e.port};
 }
 
-std::string to_string(const tcp::endpoint& ep) {
-  auto a = ep.address();
-  return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(ep.port());
+/// "addr1 addr2" for the log, ["addr1","addr2"] for listeners.json.
+std::vector<std::string> addresses(const std::vector<tcp::endpoint>& eps) {
+  std::vector<std::string> out;
+  for (const auto& ep : eps) out.push_back(transport::to_string(ep));
+  return out;
 }
 
 /// One fleetcore per data directory: a second one would corrupt nothing (SQLite locks) but would
@@ -53,11 +62,44 @@ int lock_data_dir(const std::filesystem::path& dir) {
   return fd;
 }
 
+/// The data directory holds keys and secrets. Created 0700 when fleetcore creates it; an existing
+/// one is never chmod-ed (it may be shared, or a symlink), but one that others may write to is
+/// refused: they could replace the CA, the database or the admin keys.
+void prepare_data_dir(const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (dir.has_parent_path() && !dir.parent_path().empty()) std::filesystem::create_directories(dir.parent_path());
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      throw std::runtime_error("cannot create data directory " + dir.string() + ": " + std::strerror(errno));
+    return;
+  }
+  if (!S_ISDIR(st.st_mode)) throw std::runtime_error("data directory " + dir.string() + " is not a directory");
+  if (st.st_mode & (S_IWGRP | S_IWOTH))
+    throw std::runtime_error(fmt::format("data directory {} is writable by other users (mode {:04o}): use a "
+                                         "directory of its own, e.g. a new one that fleetcore creates 0700",
+                                         dir.string(), st.st_mode & 07777));
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    FC_LOG_WARN("server.data_dir_shared", "dir={} mode={:04o} note=\"readable by other users; keys inside are 0600\"",
+                dir.string(), st.st_mode & 07777);
+}
+
+/// Every device connection is a descriptor: take the hard limit, not the default 1024 soft limit.
+void raise_descriptor_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlim_t before = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = before;
+  }
+  FC_LOG_INFO("server.descriptors", "limit={}", static_cast<std::uint64_t>(rl.rlim_cur));
+}
+
 }  // namespace
 
 int serve(const server_config& cfg) {
-  std::filesystem::create_directories(cfg.data_dir);
-  ::chmod(cfg.data_dir.c_str(), 0700);
+  prepare_data_dir(cfg.data_dir);
+  raise_descriptor_limit();
   int lock_fd = lock_data_dir(cfg.data_dir);
 
   // The built-in CA issues device certificates (CreateKeysAndCertificate) and, unless configured,
@@ -153,7 +195,8 @@ int serve(const server_config& cfg) {
     if (keys.ensure_initial(cfg.aws_region))
       FC_LOG_INFO("api.admin_key_created", "credentials={}", (cfg.data_dir / "aws-credentials").string());
     api_tls.emplace(transport::make_https_context(tls));
-    api_server = std::make_unique<api::api_server>(resolve(cfg.api), &*api_tls, keys, clock);
+    auto where = resolve(cfg.api);
+    api_server = std::make_unique<api::api_server>(where.addrs, where.port, &*api_tls, keys, clock);
     api_server->serve("iot", api::control_plane(reg));
     api_server->serve("iotdata", api::data_plane(shadows, b));
     api_server->register_metrics(metrics);
@@ -167,20 +210,25 @@ int serve(const server_config& cfg) {
   std::optional<boost::asio::ssl::context> tls_ctx;
   if (!cfg.mqtts.empty() || !cfg.wss.empty()) tls_ctx.emplace(transport::make_server_context(tls, &check));
 
+  transport::admission admission(cfg.admission);
+  admission.register_metrics(metrics);
   std::vector<std::unique_ptr<transport::listener>> listeners;
   auto add = [&](const std::string& spec, transport::listener_kind kind) {
-    if (spec.empty()) return;
+    if (spec.empty()) return static_cast<transport::listener*>(nullptr);
+    auto where = resolve(spec);
     listeners.push_back(std::make_unique<transport::listener>(
-        b, kind, resolve(spec), kind == transport::listener_kind::mqtt ? nullptr : &*tls_ctx));
+        b, kind, where.addrs, where.port, kind == transport::listener_kind::mqtt ? nullptr : &*tls_ctx, admission));
+    listeners.back()->register_metrics(metrics);
+    return listeners.back().get();
   };
   add(cfg.mqtt, transport::listener_kind::mqtt);
   add(cfg.mqtts, transport::listener_kind::mqtts);
-  add(cfg.wss, transport::listener_kind::wss);
+  auto* wss = add(cfg.wss, transport::listener_kind::wss);
   // Devices' HTTPS requests (publish, shadows) on the wss port, authorized by their certificate;
   // answered on the API thread, which may wait for a commit.
   api::api_server::handler device_data_plane = api::data_plane(shadows, b);
-  if (!cfg.wss.empty() && api_server) {
-    listeners.back()->set_https_handler(
+  if (wss && api_server) {
+    wss->set_https_handler(
         [&](transport::https_request r, const auth::connection_info& peer, std::function<void(transport::https_reply)> reply) {
           api_server->post([&, r = std::move(r), peer = peer, reply = std::move(reply)] {
             auto res = api::device_request(cert_policy, device_data_plane, r.method, r.target, r.headers,
@@ -192,8 +240,9 @@ int serve(const server_config& cfg) {
 
   std::unique_ptr<transport::http_server> http;
   if (!cfg.metrics.empty()) {
+    auto where = resolve(cfg.metrics);
     http = std::make_unique<transport::http_server>(
-        b.workers().front()->io(), resolve(cfg.metrics), [&metrics](const std::string& method, const std::string& target) {
+        b.workers().front()->io(), where.addrs, where.port, [&metrics](const std::string& method, const std::string& target) {
           transport::http_reply r;
           if (method != "GET") return transport::http_reply{405, "text/plain", "method not allowed\n"};
           if (target == "/metrics") {
@@ -208,36 +257,43 @@ int serve(const server_config& cfg) {
         });
   }
 
-  if (!cfg.mqtt.empty() && !resolve(cfg.mqtt).address().is_loopback())
-    FC_LOG_WARN("listener.insecure", "proto=mqtt addr={} note=\"plain TCP without authentication is for local development\"",
-                cfg.mqtt);
+  if (!cfg.mqtt.empty()) {
+    for (const auto& a : resolve(cfg.mqtt).addrs)
+      if (!a.address.is_loopback())
+        FC_LOG_WARN("listener.insecure",
+                    "proto=mqtt addr={} note=\"plain TCP without authentication is for local development\"", cfg.mqtt);
+  }
 
   b.start();
   shadows.start();
-  // Where each listener ended up (port 0 picks a free one): logged, and written for tools and tests.
-  std::string json = "{";
+  // Where each listener ended up (port 0 picks a free one, the same on all of a listener's
+  // addresses): logged, and written for tools and tests as {"proto": "first address", ...,
+  // "addresses": {"proto": [every address], ...}}.
+  boost::json::object first, all;
+  auto ready = [&](std::string_view proto, const std::vector<tcp::endpoint>& eps) {
+    auto list = addresses(eps);
+    FC_LOG_INFO("listener.ready", "proto={} addr={}", proto, fmt::join(list, ","));
+    first[proto] = list.front();
+    boost::json::array a;
+    for (auto& s : list) a.emplace_back(s);
+    all[proto] = std::move(a);
+  };
   for (auto& l : listeners) {
     l->start();
-    auto ep = to_string(l->local_endpoint());
-    FC_LOG_INFO("listener.ready", "proto={} addr={}", transport::to_string(l->kind()), ep);
-    json += fmt::format("{}\"{}\":\"{}\"", json.size() > 1 ? "," : "", transport::to_string(l->kind()), ep);
+    ready(transport::to_string(l->kind()), l->local_endpoints());
   }
   if (api_server) {
     api_server->start();
-    auto ep = to_string(api_server->local_endpoint());
-    FC_LOG_INFO("listener.ready", "proto=api addr={}", ep);
-    json += fmt::format("{}\"api\":\"{}\"", json.size() > 1 ? "," : "", ep);
+    ready("api", api_server->local_endpoints());
   }
   if (http) {
     http->start();
-    auto ep = to_string(http->local_endpoint());
-    FC_LOG_INFO("listener.ready", "proto=metrics addr={}", ep);
-    json += fmt::format("{}\"metrics\":\"{}\"", json.size() > 1 ? "," : "", ep);
+    ready("metrics", http->local_endpoints());
   }
-  json += "}\n";
+  first["addresses"] = std::move(all);
   {
     auto tmp = cfg.data_dir / "listeners.json.tmp";
-    std::ofstream(tmp) << json;
+    std::ofstream(tmp) << boost::json::serialize(first) << "\n";
     std::filesystem::rename(tmp, cfg.data_dir / "listeners.json");
   }
   FC_LOG_INFO("server.ready", "data_dir={} workers={}", cfg.data_dir.string(), workers);

@@ -53,31 +53,15 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
 }  // namespace
 
-http_server::http_server(boost::asio::io_context& io, const tcp::endpoint& ep, handler h)
-    : acceptor_(io), handler_(std::move(h)) {
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen();
-}
+http_server::http_server(boost::asio::io_context& io, const std::vector<bind_address>& addrs, std::uint16_t port,
+                         handler h)
+    : io_(io), acceptors_(io, "metrics", addrs, port, 128), handler_(std::move(h)) {}
 
 void http_server::start() {
-  boost::asio::post(acceptor_.get_executor(), [this] { accept(); });
+  acceptors_.start([this]() -> boost::asio::io_context& { return io_; },
+                   [this](tcp::socket s) { std::make_shared<http_session>(std::move(s), handler_)->read(); });
 }
 
-void http_server::stop() {
-  boost::asio::post(acceptor_.get_executor(), [this] {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-  });
-}
-
-void http_server::accept() {
-  acceptor_.async_accept([this](beast::error_code ec, tcp::socket s) {
-    if (ec == boost::asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<http_session>(std::move(s), handler_)->read();
-    accept();
-  });
-}
+void http_server::stop() { acceptors_.stop(); }
 
 }  // namespace fleetcore::transport

@@ -1,6 +1,8 @@
 #pragma once
 // A small HTTP/1.1 server for operational endpoints (/metrics, /healthz). Requests are answered by a
 // handler on the server's io_context thread.
+#include "transport/acceptor.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -18,15 +20,15 @@ struct http_reply {
 class http_server {
  public:
   using handler = std::function<http_reply(const std::string& method, const std::string& target)>;
-  /// Binds immediately; throws boost::system::system_error if it cannot.
-  http_server(boost::asio::io_context& io, const boost::asio::ip::tcp::endpoint& ep, handler h);
+  /// Binds immediately; throws std::runtime_error naming the address if it cannot.
+  http_server(boost::asio::io_context& io, const std::vector<bind_address>& addrs, std::uint16_t port, handler h);
   void start();
   void stop();
-  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const { return acceptors_.local_endpoints(); }
 
  private:
-  void accept();
-  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::io_context& io_;
+  acceptor_set acceptors_;
   handler handler_;
 };
 

@@ -7,6 +7,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
 namespace fleetcore::transport {
 
 namespace http = boost::beast::http;
@@ -21,42 +24,32 @@ std::string_view to_string(listener_kind k) noexcept {
   return "?";
 }
 
-listener::listener(broker::broker& b, listener_kind kind, const tcp::endpoint& ep, boost::asio::ssl::context* tls)
-    : broker_(b), kind_(kind), tls_(tls), acceptor_(b.workers().front()->io()), retry_(b.workers().front()->io()) {
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen(4096);
-}
+listener::listener(broker::broker& b, listener_kind kind, const std::vector<bind_address>& addrs, std::uint16_t port,
+                   boost::asio::ssl::context* tls, admission& gate)
+    : broker_(b),
+      kind_(kind),
+      tls_(tls),
+      gate_(gate),
+      acceptors_(b.workers().front()->io(), std::string(to_string(kind)), addrs, port) {}
 
 void listener::start() {
-  boost::asio::post(acceptor_.get_executor(), [this] { accept(); });
+  // Each socket is accepted directly onto the worker that will own it.
+  acceptors_.start([this]() -> boost::asio::io_context& { return broker_.next_worker().io(); },
+                   [this](tcp::socket sock) {
+                     auto* io = &static_cast<boost::asio::io_context&>(sock.get_executor().context());
+                     for (auto& w : broker_.workers()) {
+                       if (&w->io() != io) continue;
+                       broker::worker& home = *w;
+                       return home.post([this, &home, s = std::move(sock)]() mutable { on_accepted(std::move(s), home); });
+                     }
+                   });
 }
 
-void listener::stop() {
-  boost::asio::post(acceptor_.get_executor(), [this] {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    retry_.cancel();
-  });
-}
+void listener::stop() { acceptors_.stop(); }
 
-void listener::accept() {
-  broker::worker& w = broker_.next_worker();
-  acceptor_.async_accept(w.io(), [this, &w](const boost::system::error_code& ec, tcp::socket sock) {
-    if (ec == boost::asio::error::operation_aborted) return;
-    if (ec) {
-      // Out of file descriptors and the like: back off instead of spinning.
-      FC_LOG_WARN("listener.accept_failed", "proto={} err=\"{}\"", to_string(kind_), ec.message());
-      retry_.expires_after(std::chrono::milliseconds(100));
-      retry_.async_wait([this](const boost::system::error_code& e) {
-        if (!e) accept();
-      });
-      return;
-    }
-    w.post([this, &w, s = std::move(sock)]() mutable { on_accepted(std::move(s), w); });
-    accept();
-  });
+void listener::register_metrics(common::registry& r) const {
+  r.add(acceptors_.errors(), "fleetcore_accept_errors_total", fmt::format("proto=\"{}\"", to_string(kind_)),
+        "Failed accepts (out of file descriptors, ...); accepting resumes after a back-off.");
 }
 
 namespace {
@@ -66,8 +59,19 @@ broker::connection_info info_for(listener_kind kind, const tcp::socket& s) {
   info.listener = std::string(to_string(kind));
   boost::system::error_code ec;
   auto ep = s.remote_endpoint(ec);
-  if (!ec) info.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  if (!ec) info.remote = to_string(ep);  // a dual-stack socket's IPv4 clients in IPv4 form
   return info;
+}
+
+/// TCP keepalive: a device that vanished (power loss, NAT timeout) without a FIN is found by the
+/// kernel even when its MQTT keep alive is long, and its session goes offline and its will out.
+void enable_tcp_keepalive(tcp::socket& s) {
+  boost::system::error_code ec;
+  s.set_option(boost::asio::socket_base::keep_alive(true), ec);
+  int idle = 120, interval = 30, count = 4;
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 /// State that lives only while a WebSocket upgrade is read.
@@ -106,6 +110,17 @@ void listener::serve_https(const std::shared_ptr<Connection>& c, const std::shar
 
 void listener::on_accepted(tcp::socket sock, broker::worker& w) {
   auto info = info_for(kind_, sock);
+  boost::system::error_code ec;
+  auto peer = sock.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  admission::refusal why;
+  auto ticket = gate_.admit(peer.address(), &why);
+  if (!ticket) {
+    FC_LOG_DEBUG("listener.refused", "proto={} remote={} reason={}", to_string(kind_), info.remote,
+                 why == admission::refusal::global ? "pending_limit" : "pending_per_address_limit");
+    return;  // the socket closes here
+  }
+  enable_tcp_keepalive(sock);
   auto log_failure = [kind = kind_, remote = info.remote](std::string_view step, const boost::system::error_code& ec) {
     FC_LOG_INFO("transport.handshake_failed", "proto={} remote={} step={} err=\"{}\"", to_string(kind), remote, step,
                 ec.message());
@@ -113,6 +128,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
   switch (kind_) {
     case listener_kind::mqtt: {
       auto c = std::make_shared<stream_connection<tcp::socket>>(broker_, w, std::move(sock), std::move(info));
+      c->hold(std::move(*ticket));
       w.connections().insert(c);
       c->start();
       return;
@@ -120,6 +136,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
     case listener_kind::mqtts: {
       auto c = std::make_shared<stream_connection<tls_stream>>(broker_, w, tls_stream(std::move(sock), *tls_),
                                                                std::move(info));
+      c->hold(std::move(*ticket));
       w.connections().insert(c);
       c->stream().async_handshake(boost::asio::ssl::stream_base::server,
                                   [c, log_failure](const boost::system::error_code& ec) {
@@ -136,6 +153,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
     case listener_kind::wss: {
       auto c = std::make_shared<stream_connection<wss_stream>>(broker_, w, wss_stream(tls_stream(std::move(sock), *tls_)),
                                                                std::move(info));
+      c->hold(std::move(*ticket));
       w.connections().insert(c);
       c->stream().next_layer().async_handshake(
           boost::asio::ssl::stream_base::server, [this, c, log_failure](const boost::system::error_code& ec) {

@@ -1,9 +1,9 @@
 #pragma once
 #include "broker/broker.hpp"
+#include "transport/acceptor.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <functional>
 #include <memory>
@@ -32,22 +32,23 @@ using https_handler = std::function<void(https_request req, const auth::connecti
 
 std::string_view to_string(listener_kind k) noexcept;
 
-/// Accepts connections on one endpoint and spreads them over the broker's workers round-robin.
+/// Accepts connections on every address of one listener and spreads them over the broker's workers
+/// round-robin. Connections that have not authenticated yet are bounded by `admission`.
 class listener {
  public:
-  /// Binds immediately (so port 0 resolves); throws boost::system::system_error if it cannot.
-  /// `tls` is required for mqtts and wss and must outlive the listener.
-  listener(broker::broker& b, listener_kind kind, const boost::asio::ip::tcp::endpoint& ep,
-           boost::asio::ssl::context* tls);
+  /// Binds immediately (so port 0 resolves); throws std::runtime_error naming the address if it
+  /// cannot. `tls` is required for mqtts and wss; `tls` and `gate` must outlive the listener.
+  listener(broker::broker& b, listener_kind kind, const std::vector<bind_address>& addrs, std::uint16_t port,
+           boost::asio::ssl::context* tls, admission& gate);
   /// For wss: requests that are not a WebSocket upgrade go to `h` (else they are refused).
   void set_https_handler(https_handler h) { https_ = std::move(h); }
   void start();
   void stop();
-  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const { return acceptors_.local_endpoints(); }
   listener_kind kind() const noexcept { return kind_; }
+  void register_metrics(common::registry& r) const;
 
  private:
-  void accept();
   void on_accepted(boost::asio::ip::tcp::socket sock, broker::worker& w);
   template <class Connection, class State>
   void serve_https(const std::shared_ptr<Connection>& c, const std::shared_ptr<State>& st);
@@ -55,8 +56,8 @@ class listener {
   broker::broker& broker_;
   listener_kind kind_;
   boost::asio::ssl::context* tls_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer retry_;
+  admission& gate_;
+  acceptor_set acceptors_;
   https_handler https_;
 };
 

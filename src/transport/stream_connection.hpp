@@ -3,6 +3,7 @@
 // in broker::client_connection; this class only reads, writes and closes.
 #include "broker/broker.hpp"
 #include "broker/client_connection.hpp"
+#include "transport/acceptor.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
@@ -31,6 +32,8 @@ class stream_connection final : public broker::client_connection {
       : client_connection(b, w, std::move(info)), stream_(std::move(stream)) {}
 
   Stream& stream() noexcept { return stream_; }
+  /// Holds the connection's pending-authentication slot until CONNECT is accepted or it closes.
+  void hold(admission::ticket t) { ticket_ = std::make_unique<admission::ticket>(std::move(t)); }
 
   /// Starts reading; the stream's handshakes are done.
   void start() {
@@ -84,6 +87,8 @@ class stream_connection final : public broker::client_connection {
         boost::asio::async_write(stream_, boost::asio::buffer(flat_), std::move(handler));
     }
   }
+
+  void on_authenticated() override { ticket_.reset(); }
 
   void close_transport() override {
     boost::system::error_code ec;
@@ -179,6 +184,7 @@ class stream_connection final : public broker::client_connection {
   }
 
   Stream stream_;
+  std::unique_ptr<admission::ticket> ticket_;  // until authenticated; nothing once idle
   std::vector<std::uint8_t> buffer_;  // TLS and WebSocket reads
   std::vector<std::uint8_t> flat_;    // TLS and WebSocket writes
   std::vector<boost::asio::const_buffer> out_;  // plain TCP write in progress

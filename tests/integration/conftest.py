@@ -46,8 +46,10 @@ class Server:
         listeners = os.path.join(self.data_dir, "listeners.json")
         if os.path.exists(listeners):
             os.remove(listeners)  # left by a kill -9
-        args = [FLEETCORE, "serve", "--data-dir", self.data_dir, "--mqtt", "127.0.0.1:0", "--mqtts", "127.0.0.1:0",
-                "--wss", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--api", "127.0.0.1:0",
+        # `localhost` binds 127.0.0.1 and ::1 (on one port each listener), so clients reach the server
+        # whichever address their resolver gives first.
+        args = [FLEETCORE, "serve", "--data-dir", self.data_dir, "--mqtt", "localhost:0", "--mqtts", "localhost:0",
+                "--wss", "localhost:0", "--metrics", "localhost:0", "--api", "localhost:0",
                 "--workers", str(self.workers)]
         if self.config:
             path = os.path.join(self.data_dir, "fleetcore.toml")
@@ -64,7 +66,9 @@ class Server:
 
         wait_for(ready, what="fleetcore to listen")
         with open(listeners) as f:
-            self.ports = {k: int(v.rsplit(":", 1)[1]) for k, v in json.load(f).items()}
+            bound = json.load(f)
+        self.addresses = bound.pop("addresses")
+        self.ports = {k: int(v.rsplit(":", 1)[1]) for k, v in bound.items()}
         return self
 
     @property
@@ -224,16 +228,16 @@ class Client:
     def _on_unsubscribe(self, c, u, mid, props=None, reasons=None):
         self.unsubacks.put((mid, reasons))
 
-    def connect(self, keepalive=60, properties=None, will=None, expect_ok=True, tls=None):
+    def connect(self, keepalive=60, properties=None, will=None, expect_ok=True, tls=None, host=None):
         if will:
             self.c.will_set(**will)
         if tls:
             self.c.tls_set(**tls)
+        host = host or ("127.0.0.1" if not tls else "localhost")
         if self.version == 5:
-            self.c.connect("127.0.0.1" if not tls else "localhost", self.port, keepalive, clean_start=self.clean,
-                           properties=properties)
+            self.c.connect(host, self.port, keepalive, clean_start=self.clean, properties=properties)
         else:
-            self.c.connect("127.0.0.1" if not tls else "localhost", self.port, keepalive)
+            self.c.connect(host, self.port, keepalive)
         self.c.loop_start()
         flags, rc, props = self.connacks.get(timeout=TIMEOUT)
         if expect_ok:

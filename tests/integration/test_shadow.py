@@ -282,12 +282,15 @@ def test_device_policy_limits_shadow_access(server, tmp_path):
     assert expect(watcher, "get/rejected")["code"] == 404  # nothing was written to the other shadow
 
 
-def test_aws_iot_device_sdk_thing_shadow(server, tmp_path):
+# Node connects to the first address `localhost` resolves to: ::1 on Debian's default /etc/hosts,
+# 127.0.0.1 elsewhere. Both must work.
+@pytest.mark.parametrize("host", ["::1", "127.0.0.1"])
+def test_aws_iot_device_sdk_thing_shadow(server, tmp_path, host):
     from conftest import FLEETCORE
     r = subprocess.run([FLEETCORE, "device", "create", "--name", "js-dev", "--out", str(tmp_path), "--data-dir",
                         server.data_dir], capture_output=True, text=True, check=True)
     info = json.loads(r.stdout)
-    proc = subprocess.Popen(["node", os.path.join(JS, "shadow_device.js"), "localhost", str(server.ports["mqtts"]),
+    proc = subprocess.Popen(["node", os.path.join(JS, "shadow_device.js"), host, str(server.ports["mqtts"]),
                              info["rootCAFile"], info["certificateFile"], info["privateKeyFile"], "js-dev"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     events = queue.Queue()

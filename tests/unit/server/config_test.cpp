@@ -20,7 +20,7 @@ TEST(config, defaults_and_overrides) {
   EXPECT_EQ(c.data_dir, "/var/lib/fc");
   EXPECT_EQ(c.broker.max_packet_size, 2048u);
   EXPECT_EQ(c.mqtt, "");
-  EXPECT_EQ(c.mqtts, "0.0.0.0:8883");
+  EXPECT_EQ(c.mqtts, "[::]:8883");
   EXPECT_FALSE(c.broker.retain_available);
   EXPECT_EQ(c.broker.max_inflight, 100);
 }
@@ -52,7 +52,7 @@ TEST(config, the_example_file_shows_the_defaults) {
 TEST(config, endpoints) {
   EXPECT_EQ(parse_endpoint("127.0.0.1:1883").port, 1883);
   EXPECT_EQ(parse_endpoint("[::1]:0").host, "::1");
-  EXPECT_EQ(parse_endpoint(":8883").host, "0.0.0.0");
+  EXPECT_EQ(parse_endpoint(":8883").host, "::");
   EXPECT_THROW(parse_endpoint("localhost"), std::invalid_argument);
   EXPECT_THROW(parse_endpoint("h:99999"), std::invalid_argument);
   EXPECT_THROW(parse_endpoint("h:12x"), std::invalid_argument);
