@@ -89,7 +89,14 @@ void broker::load() {
     }
     for (auto& q : r.queue) {
       delivery d{from_stored(q.msg), q.msg.qos, q.msg.retain, std::move(q.subscription_ids), q.seq};
-      adjust_queued(1, delivery_bytes(d));
+      // The session's bounds hold across restarts (also after they were lowered in the configuration).
+      if (s->queue.size() >= cfg_.max_queued_messages ||
+          s->backlog_bytes + delivery_bytes(d) > static_cast<std::int64_t>(cfg_.max_queued_bytes)) {
+        metrics_.drops[static_cast<std::size_t>(drop_reason::queue_full)].inc();
+        cleanup.push_back(storage::op::delete_message{r.client_id, q.seq});
+        continue;
+      }
+      adjust_backlog(*s, 1, delivery_bytes(d));
       s->queue.push_back(std::move(d));
     }
     if (!r.disconnected_at_ms) cleanup.push_back(storage::op::touch_session{r.client_id, r.incarnation, r.expiry_interval, now});
@@ -101,6 +108,7 @@ void broker::load() {
 }
 
 void broker::start() {
+  started_ = true;
   for (auto& w : workers_) w->start();
   // Offline sessions restored from storage expire on their home worker.
   std::lock_guard lock(sessions_mutex_);
@@ -115,7 +123,9 @@ void broker::stop() {
   if (workers_.empty() || stopped_) return;
   stopped_ = true;
   std::vector<std::future<void>> done;
+  // Never started (start-up failed after loading): no worker runs to close connections.
   for (auto& w : workers_) {
+    if (!started_) break;
     auto p = std::make_shared<std::promise<void>>();
     done.push_back(p->get_future());
     worker* wp = w.get();
@@ -223,7 +233,7 @@ void broker::touch_session(session& s, bool connected) {
 
 void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
   s.conn = nullptr;
-  s.online = false;
+  set_online(s, false);
   update_congestion(s);
   s.disconnected_at_ms = clock_.wall_ms();
   bool current;
@@ -267,7 +277,7 @@ void broker::arm_expiry(session& s) {
   auto sp = s.shared_from_this();
   s.expiry_timer->async_wait([this, sp](const boost::system::error_code& ec) {
     if (ec || sp->online || sp->ended) return;
-    FC_LOG_DEBUG("session.expired", "client={}", sp->client_id);
+    FC_LOG_DEBUG("session.expired", "client={}", common::untrusted(sp->client_id));
     end_session(*sp);
   });
 }
@@ -303,10 +313,7 @@ void broker::end_session(session& s) {
       });
     }
   }
-  std::int64_t bytes = 0;
-  for (auto& d : s.queue) bytes += delivery_bytes(d);
-  for (auto& [id, e] : s.inflight) bytes += delivery_bytes(e.d);
-  adjust_queued(-static_cast<std::int64_t>(s.queue.size() + s.inflight.size()), -bytes);
+  adjust_backlog(s, -static_cast<std::int64_t>(s.queue.size() + s.inflight.size()), -s.backlog_bytes);
   s.queue.clear();
   s.inflight.clear();
   if (s.congested_since.exchange(0)) congested_.fetch_sub(1, std::memory_order_relaxed);
@@ -420,6 +427,18 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack,
       }
     }
   }
+  // Stored before any recipient sees the message: a recipient that drops it (queue full) deletes
+  // the stored copy, and that delete must come after the put.
+  if (!ops.empty()) {
+    if (must_wait && ack) {
+      store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
+        w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
+      });
+      ack = nullptr;
+    } else {
+      store_.submit(std::move(ops), nullptr);
+    }
+  }
   // Local recipients now; others join the outbox of their worker, flushed once per handler run.
   for (auto& t : out) {
     worker* home = t.s->home.load(std::memory_order_acquire);
@@ -434,15 +453,6 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack,
     }
     box.bytes += delivery_bytes(t.d);
     box.items.push_back({std::move(t.s), std::move(t.d)});
-  }
-  if (!ops.empty()) {
-    if (must_wait && ack) {
-      store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
-        w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
-      });
-      return recipients;
-    }
-    store_.submit(std::move(ops), nullptr);
   }
   if (ack) ack(true, recipients);
   return recipients;
@@ -519,7 +529,7 @@ std::size_t window(const config& cfg, const session& s) {
 
 void broker::drop(session& s, const delivery& d, drop_reason why, bool accounted) {
   metrics_.drops[static_cast<std::size_t>(why)].inc();
-  if (accounted) adjust_queued(-1, -delivery_bytes(d));
+  if (accounted) adjust_backlog(s, -1, -delivery_bytes(d));
   if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
 }
 
@@ -536,13 +546,16 @@ void broker::deliver(session& s, delivery d) {
     metrics_.payload_bytes_out[0].inc(d.msg->payload.size());
     return;
   }
+  // The session's own bounds, in messages and in bytes, queue and inflight together.
+  const std::int64_t bytes = delivery_bytes(d);
+  if (s.backlog_bytes + bytes > static_cast<std::int64_t>(cfg_.max_queued_bytes)) return drop(drop_reason::queue_full);
   if (s.conn && s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
-    adjust_queued(1, delivery_bytes(d));
+    adjust_backlog(s, 1, bytes);
     send_inflight(s, std::move(d));
     return;
   }
   if (s.queue.size() >= cfg_.max_queued_messages) return drop(drop_reason::queue_full);
-  adjust_queued(1, delivery_bytes(d));
+  adjust_backlog(s, 1, bytes);
   s.queue.push_back(std::move(d));
   update_congestion(s);
 }
@@ -583,16 +596,22 @@ void broker::pump(session& s) {
 void broker::complete(session& s, std::uint16_t packet_id) {
   auto it = s.inflight.find(packet_id);
   if (it == s.inflight.end()) return;
-  adjust_queued(-1, -delivery_bytes(it->second.d));
+  adjust_backlog(s, -1, -delivery_bytes(it->second.d));
   if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, it->second.d.seq}}, nullptr);
   s.inflight.erase(it);
   pump(s);
 }
 
-void broker::adjust_queued(std::int64_t messages, std::int64_t bytes) {
+void broker::adjust_backlog(session& s, std::int64_t messages, std::int64_t bytes) {
   metrics_.queued.add(messages);
   metrics_.queued_bytes.add(bytes);
-  queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  s.backlog_bytes += bytes;
+  if (s.online.load(std::memory_order_relaxed)) online_backlog_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void broker::set_online(session& s, bool online) {
+  if (s.online.exchange(online) == online) return;
+  online_backlog_bytes_.fetch_add(online ? s.backlog_bytes : -s.backlog_bytes, std::memory_order_relaxed);
 }
 
 namespace {
@@ -617,9 +636,32 @@ bool broker::holds_back_publishers(const session& s) const {
   return since != 0 && steady_ms(clock_) - since < static_cast<std::int64_t>(cfg_.slow_consumer_grace_ms);
 }
 
-bool broker::under_pressure() const noexcept {
-  return queued_bytes_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes) ||
-         inflight_between_workers_.load(std::memory_order_relaxed) > static_cast<std::int64_t>(cfg_.pressure_high_bytes / 8);
+std::int64_t broker::pressure_bytes() const noexcept {
+  return online_backlog_bytes_.load(std::memory_order_relaxed);
+}
+
+bool broker::under_pressure() noexcept {
+  const auto backlog = pressure_bytes();
+  const auto transit = inflight_between_workers_.load(std::memory_order_relaxed);
+  const auto high = static_cast<std::int64_t>(cfg_.pressure_high_bytes);
+  const auto low = static_cast<std::int64_t>(cfg_.pressure_low_bytes);
+  std::int64_t since = pressure_since_.load(std::memory_order_relaxed);
+  if (since == 0) {
+    if (backlog <= high && transit <= high / 8) return false;
+    std::int64_t now = std::max<std::int64_t>(steady_ms(clock_), 1);
+    if (pressure_since_.compare_exchange_strong(since, now, std::memory_order_relaxed)) since = now;
+  } else if (backlog < low && transit < low / 8) {
+    // The episode is over; the next one gets its own grace period.
+    pressure_since_.store(0, std::memory_order_relaxed);
+    pressure_overrun_.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  if (steady_ms(clock_) - since < static_cast<std::int64_t>(cfg_.slow_consumer_grace_ms)) return true;
+  // Still high after the grace period: what holds the bytes is not draining (sessions that do not
+  // acknowledge). Pausing everyone would not help and would let them hold every publisher; the
+  // per-session bounds cap the memory instead.
+  if (!pressure_overrun_.exchange(true, std::memory_order_relaxed)) metrics_.pressure_overruns.inc();
+  return false;
 }
 
 void broker::pause_for_pressure(client_connection& c) {
@@ -633,9 +675,7 @@ void broker::pressure_tick(worker& w) {
   w.pressure_timer().expires_after(std::chrono::milliseconds(2));
   w.pressure_timer().async_wait([this, &w](const boost::system::error_code& ec) {
     if (ec) return;
-    bool relieved =
-        queued_bytes_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes) &&
-        inflight_between_workers_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(cfg_.pressure_low_bytes / 8);
+    bool relieved = !under_pressure();
     // Publishers paused for pressure resume together once it is relieved; rate-limited ones also
     // wait for their next one-second window.
     std::vector<std::weak_ptr<client_connection>> still;
@@ -676,6 +716,9 @@ void broker::sweep(worker& w) {
 
 void broker::register_metrics(common::registry& r) const {
   metrics_.register_all(r);
+  r.add_gauge_fn([this] { return static_cast<double>(pressure_bytes()); }, "fleetcore_pressure_bytes", "",
+                 "Bytes queued for or in flight to online sessions: the broker-wide back-pressure signal "
+                 "(limits.pressure_high_bytes).");
   r.add_gauge_fn([this] { return static_cast<double>(congested_.load()); }, "fleetcore_congested_sessions", "",
                  "Online sessions that are not keeping up (queue or unsent bytes above threshold); their publishers pause.");
 }
@@ -714,6 +757,9 @@ void broker_metrics::register_all(common::registry& r) const {
   r.add(wills, "fleetcore_will_messages_total", "", "Will messages published.");
   r.add(rate_limited, "fleetcore_rate_limited_total", "", "Times a client was paused for exceeding its publish rate.");
   r.add(pressure_pauses, "fleetcore_backpressure_pauses_total", "", "Times a publisher was paused because delivery queues were full.");
+  r.add(pressure_overruns, "fleetcore_pressure_overruns_total", "",
+        "Pressure episodes that outlasted limits.slow_consumer_grace_ms: publishers were resumed while "
+        "online sessions still held more than limits.pressure_high_bytes unacknowledged.");
   r.add(denied, "fleetcore_denied_total", "", "Actions refused by the access policy.");
 }
 

@@ -102,8 +102,11 @@ class broker {
   /// Runs `fn` on `s`'s home worker, following it if it moves.
   void on_home(const std::shared_ptr<session>& s, std::function<void()> fn);
 
-  /// Broker-wide back-pressure: true while publishers should not be read.
-  bool under_pressure() const noexcept;
+  /// Broker-wide back-pressure: true while publishers should not be read (above the high mark,
+  /// within the episode's grace period).
+  bool under_pressure() noexcept;
+  /// `s` goes online (a connection attached) or offline; on its home worker.
+  void set_online(session& s, bool online);
   void pause_for_pressure(client_connection& c);
   /// Re-evaluates whether `s` is congested (queue length, unsent bytes); on its home worker.
   void update_congestion(session& s);
@@ -123,7 +126,9 @@ class broker {
   void start_sweeps();
   void sweep(worker& w);
   void pressure_tick(worker& w);
-  void adjust_queued(std::int64_t messages, std::int64_t bytes);
+  /// Accounts messages and bytes entering (+) or leaving (-) `s`'s queue or inflight window.
+  void adjust_backlog(session& s, std::int64_t messages, std::int64_t bytes);
+  std::int64_t pressure_bytes() const noexcept;
   storage::stored_message to_stored(const message& m, std::uint8_t qos, bool retain) const;
   message_ptr from_stored(const storage::stored_message& m) const;
 
@@ -135,7 +140,11 @@ class broker {
   std::atomic<unsigned> next_worker_{0};
   std::atomic<std::uint64_t> next_incarnation_{1};
   std::atomic<std::uint64_t> next_seq_{1};
-  std::atomic<std::int64_t> queued_bytes_{0};
+  /// Backlog bytes of online sessions: the part of the queued bytes that publishers' pauses drain.
+  std::atomic<std::int64_t> online_backlog_bytes_{0};
+  /// Steady ms since the pressure episode began (0: none); the episode ends below the low mark.
+  std::atomic<std::int64_t> pressure_since_{0};
+  std::atomic<bool> pressure_overrun_{false};
   std::atomic<std::int64_t> congested_{0};
   /// Deliveries from one worker to another, batched until the sending handler returns; indexed
   /// [from][to] and touched only by the `from` worker's thread.
@@ -157,6 +166,7 @@ class broker {
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweep_timers_;
   std::vector<message_hook*> hooks_;  // fixed after start()
+  bool started_ = false;
   bool stopped_ = false;
 };
 

@@ -286,7 +286,7 @@ bool client_connection::handle(mqtt::packet& p) {
 void client_connection::protocol_violation(reason_code rc, std::string_view what) {
   broker_.stats().protocol_errors.inc();
   FC_LOG_INFO("mqtt.protocol_violation", "listener={} remote={} client={} rc=0x{:02x} reason=\"{}\" what=\"{}\"",
-              info_.listener, info_.remote, client_id_, static_cast<int>(rc), mqtt::to_string(rc), what);
+              info_.listener, info_.remote, common::untrusted(client_id_), static_cast<int>(rc), mqtt::to_string(rc), what);
   if (state_ == state::awaiting_connect) {
     broker_.stats().connects[static_cast<std::size_t>(classify(rc))].inc();
     if (rc == reason_code::unsupported_protocol_version) {
@@ -305,7 +305,7 @@ void client_connection::protocol_violation(reason_code rc, std::string_view what
 void client_connection::refuse(reason_code rc) {
   broker_.stats().connects[static_cast<std::size_t>(classify(rc))].inc();
   FC_LOG_INFO("mqtt.connect_refused", "listener={} remote={} client={} rc=0x{:02x}", info_.listener, info_.remote,
-              client_id_, static_cast<int>(rc));
+              common::untrusted(client_id_), static_cast<int>(rc));
   mqtt::connack_packet ack{false, rc, {}};
   if (version_ == protocol_version::v5) ack.props.reason_string = std::string(mqtt::to_string(rc));
   send(ack);
@@ -366,7 +366,7 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
   const bool v5 = version_ == protocol_version::v5;
   session_ = std::move(s);
   session_->conn = this;
-  session_->online = true;
+  broker_.set_online(*session_, true);
   session_->version = version_;
   session_->expiry_interval = session_expiry_;
   session_->durable = session_expiry_ > 0;
@@ -386,19 +386,21 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
     if (!cfg.shared_subscription_available) pr.shared_subscription_available = 0;
     if (assigned_id_) pr.assigned_client_identifier = client_id_;
     pr.session_expiry_interval = session_expiry_;
-    // Server keep alive [MQTT-3.2.2-21]: a client asking for none, or for more than we allow, must
-    // use ours.
-    if (cfg.max_keep_alive && (keep_alive_ == 0 || keep_alive_ > cfg.max_keep_alive)) {
-      keep_alive_ = cfg.max_keep_alive;
-      pr.server_keep_alive = keep_alive_;
-    }
+  }
+  // A client asking for no keep alive, or for more than we allow, gets ours, as on AWS IoT: MQTT 5
+  // clients are told (server keep alive, [MQTT-3.2.2-21]); 3.1.1 clients cannot be, but a vanished
+  // device must still go offline and its will go out.
+  if (cfg.max_keep_alive && (keep_alive_ == 0 || keep_alive_ > cfg.max_keep_alive)) {
+    keep_alive_ = cfg.max_keep_alive;
+    if (v5) ack.props.server_keep_alive = keep_alive_;
   }
   state_ = state::connected;
   connack_sent_ = true;
+  on_authenticated();
   broker_.stats().connects[0].inc();
   send(ack);
   FC_LOG_DEBUG("mqtt.connected", "listener={} remote={} client={} v={} present={}", info_.listener, info_.remote,
-               client_id_, static_cast<int>(version_), session_present);
+               common::untrusted(client_id_), static_cast<int>(version_), session_present);
 
   // Resume: inflight first, in order, with DUP; PUBREL for those past PUBREC [MQTT-4.4.0-1].
   for (auto& [id, e] : session_->inflight) {
@@ -468,7 +470,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
                 broker_.policy().authorize_publish(info_, client_id_, p.topic, p.retain) != reason_code::success;
   if (denied) {
     broker_.stats().denied.inc();
-    FC_LOG_INFO("mqtt.publish_denied", "client={} topic=\"{}\"", client_id_, p.topic);
+    FC_LOG_INFO("mqtt.publish_denied", "client={} topic={}", common::untrusted(client_id_), common::untrusted(p.topic));
     if (p.qos > 0) send(mqtt::ack_packet{ack_type, id, reason_code::not_authorized, {}});
     return;
   }
@@ -684,7 +686,7 @@ void client_connection::check_timeouts(std::chrono::steady_clock::time_point now
   }
   if (state_ == state::connected && keep_alive_ > 0 && now - last_rx_ > milliseconds(keep_alive_ * 1500)) {
     broker_.stats().keepalive_timeouts.inc();
-    FC_LOG_INFO("mqtt.keepalive_timeout", "client={} keepalive={}", client_id_, keep_alive_);
+    FC_LOG_INFO("mqtt.keepalive_timeout", "client={} keepalive={}", common::untrusted(client_id_), keep_alive_);
     close(reason_code::keep_alive_timeout);
     return;
   }

@@ -7,7 +7,7 @@ namespace fleetcore::broker {
 
 /// Why a message was not delivered to a recipient.
 enum class drop_reason : std::uint8_t {
-  queue_full,         // the session's queue reached max_queued_messages
+  queue_full,         // the session reached max_queued_messages or max_queued_bytes
   slow_consumer,      // QoS 0 while the connection's unsent bytes exceed max_outbound_bytes
   offline_qos0,       // QoS 0 to a session that is not connected
   expired,            // message expiry interval elapsed before sending
@@ -50,6 +50,7 @@ struct broker_metrics {
   common::counter wills;
   common::counter rate_limited;
   common::counter pressure_pauses;
+  common::counter pressure_overruns;
   common::counter denied;
 
   void register_all(common::registry& r) const;

@@ -70,6 +70,9 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<boost::asio::steady_timer> will_timer;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer;
   std::int64_t disconnected_at_ms = 0;
+  /// Bytes of the QoS 1/2 messages queued for or in flight to this session (bounded by
+  /// config::max_queued_bytes). They count toward the broker-wide pressure only while it is online.
+  std::int64_t backlog_bytes = 0;
   bool ended = false;
 
 
