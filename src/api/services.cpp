@@ -56,9 +56,14 @@ api_server::handler data_plane(shadow::shadow_service& shadows, broker::broker& 
       bool retain = false;
       if (auto* rv = input.if_contains("retain"); rv && rv->is_bool()) retain = rv->as_bool();
       if (qos < 0 || qos > 1) return aws_error(400, "InvalidRequestException", "qos must be 0 or 1");
-      if (!mqtt::valid_topic_name(topic)) return aws_error(400, "InvalidRequestException", "invalid topic");
-      if (b.is_response_topic(topic))
-        return aws_error(401, "UnauthorizedException", "the topic is reserved for service responses");
+      // The same topic rules as an MQTT PUBLISH (broker::check_publish_topic).
+      switch (b.check_publish_topic(topic, broker::broker::origin::http)) {
+        case mqtt::reason_code::success: break;
+        case mqtt::reason_code::not_authorized:
+          return aws_error(401, "UnauthorizedException", "the topic is reserved");
+        default:
+          return aws_error(400, "InvalidRequestException", "invalid topic");
+      }
       auto done = std::make_shared<std::promise<bool>>();
       auto stored = done->get_future();
       b.publish_external(topic, text_of(input, "payload"), static_cast<std::uint8_t>(qos), retain,

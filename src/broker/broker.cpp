@@ -335,6 +335,10 @@ void broker::disconnect_if(std::function<bool(const connection_info&)> pred, mqt
 }
 
 void broker::publish_event(std::string topic, std::string payload, std::uint8_t qos) {
+  if (check_publish_topic(topic, origin::server) != mqtt::reason_code::success) {
+    FC_LOG_ERROR("broker.event_refused", "topic={:q} note=\"a service built an invalid topic\"", common::untrusted(topic));
+    return;
+  }
   worker& w = *workers_.front();
   w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos]() mutable {
     auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, clock_.wall_ms(), 0);
@@ -344,6 +348,10 @@ void broker::publish_event(std::string topic, std::string payload, std::uint8_t 
 
 void broker::publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
                               std::function<void(bool)> done) {
+  if (check_publish_topic(topic, origin::http) != mqtt::reason_code::success) {
+    if (done) done(false);  // callers check first (to answer with the reason); this is the backstop
+    return;
+  }
   worker& w = next_worker();
   w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos, retain,
           done = std::move(done)]() mutable {
@@ -353,6 +361,18 @@ void broker::publish_external(std::string topic, std::string payload, std::uint8
       if (done) done(durable);
     });
   });
+}
+
+mqtt::reason_code broker::check_publish_topic(std::string_view topic, origin o) {
+  auto refused = [&](mqtt::reason_code rc) {
+    metrics_.topics_refused[static_cast<std::size_t>(o)].inc();
+    return rc;
+  };
+  if (mqtt::check_topic_name(topic, cfg_.max_topic_length, cfg_.max_topic_levels) != mqtt::topic_name_error::none)
+    return refused(mqtt::reason_code::topic_name_invalid);
+  if (o != origin::server && (topic.starts_with("$SYS") || is_response_topic(topic)))
+    return refused(mqtt::reason_code::not_authorized);
+  return mqtt::reason_code::success;
 }
 
 bool broker::is_response_topic(std::string_view topic) const {
@@ -757,6 +777,11 @@ void broker_metrics::register_all(common::registry& r) const {
   r.add(wills, "fleetcore_will_messages_total", "", "Will messages published.");
   r.add(rate_limited, "fleetcore_rate_limited_total", "", "Times a client was paused for exceeding its publish rate.");
   r.add(pressure_pauses, "fleetcore_backpressure_pauses_total", "", "Times a publisher was paused because delivery queues were full.");
+  static constexpr const char* origins[] = {"client", "will", "http", "server"};
+  static_assert(std::size(origins) == static_cast<std::size_t>(broker::origin::count), "a label per origin");
+  for (std::size_t i = 0; i < std::size(origins); ++i)
+    r.add(topics_refused[i], "fleetcore_publish_topics_refused_total", fmt::format("origin=\"{}\"", origins[i]),
+          "Publishes refused for their topic (invalid, over the limits, $SYS or a service's response topic).");
   r.add(pressure_overruns, "fleetcore_pressure_overruns_total", "",
         "Pressure episodes that outlasted limits.slow_consumer_grace_ms: publishers were resumed while "
         "online sessions still held more than limits.pressure_high_bytes unacknowledged.");

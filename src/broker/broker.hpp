@@ -58,6 +58,15 @@ class broker {
   void publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
                         std::function<void(bool)> done);
 
+  /// Where a message comes from: the topic rules are the same for all, but only the server may use
+  /// the topics its services reserve.
+  enum class origin : std::uint8_t { client, will, http, server, count };
+  /// The topic rules of every publish: MQTT's (UTF-8 without NUL or control characters, no
+  /// wildcards, limits.max_topic_length/levels) for every origin, and `$SYS` and service response
+  /// topics for the server alone. Returns success, topic_name_invalid or not_authorized; a refusal is
+  /// counted by origin. Any thread.
+  mqtt::reason_code check_publish_topic(std::string_view topic, origin o);
+
   /// Adds a message hook; before start().
   void add_hook(message_hook& h) { hooks_.push_back(&h); }
   /// True if a hook reserves `topic` for its own responses.

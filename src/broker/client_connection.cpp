@@ -330,8 +330,11 @@ void client_connection::handle_connect(mqtt::connect_packet& p) {
   client_id_ = p.client_id;
   if (p.will) {
     const auto& w = *p.will;
-    if (w.topic.size() > cfg.max_topic_length || mqtt::topic_levels(w.topic) > cfg.max_topic_levels)
-      return refuse(reason_code::topic_name_invalid);
+    // The will is published later, by the server, but on the client's behalf: the client's rules.
+    if (auto rc = broker_.check_publish_topic(w.topic, broker::origin::will); rc != reason_code::success) {
+      if (rc == reason_code::not_authorized) broker_.stats().denied.inc();
+      return refuse(rc);
+    }
     if (w.retain && !cfg.retain_available) return refuse(reason_code::retain_not_supported);
     if (broker_.policy().authorize_publish(info_, client_id_, w.topic, w.retain) != reason_code::success) {
       broker_.stats().denied.inc();
@@ -442,8 +445,8 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
       aliases_[alias] = p.topic;
     }
   }
-  if (p.topic.size() > cfg.max_topic_length || mqtt::topic_levels(p.topic) > cfg.max_topic_levels)
-    return protocol_violation(reason_code::topic_name_invalid, "topic limits");
+  const auto topic_rc = broker_.check_publish_topic(p.topic, broker::origin::client);
+  if (topic_rc == reason_code::topic_name_invalid) return protocol_violation(topic_rc, "topic");
   if (p.retain && !cfg.retain_available) return protocol_violation(reason_code::retain_not_supported, "retain");
   if (p.qos > 0 && inbound_pending_ + session_->inbound_qos2.size() >= cfg.receive_maximum)
     return protocol_violation(reason_code::receive_maximum_exceeded, "receive maximum");
@@ -466,7 +469,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
     send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});  // duplicate: acknowledge only
     return;
   }
-  bool denied = p.topic.starts_with("$SYS") || broker_.is_response_topic(p.topic) ||
+  bool denied = topic_rc != reason_code::success ||
                 broker_.policy().authorize_publish(info_, client_id_, p.topic, p.retain) != reason_code::success;
   if (denied) {
     broker_.stats().denied.inc();

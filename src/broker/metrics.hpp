@@ -50,6 +50,8 @@ struct broker_metrics {
   common::counter wills;
   common::counter rate_limited;
   common::counter pressure_pauses;
+  /// Publishes refused for their topic, by broker::origin.
+  std::array<common::counter, 4> topics_refused;
   common::counter pressure_overruns;
   common::counter denied;
 

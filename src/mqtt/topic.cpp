@@ -1,6 +1,22 @@
 #include "mqtt/topic.hpp"
 
+#include "mqtt/utf8.hpp"
+
 namespace fleetcore::mqtt {
+
+topic_name_error check_topic_name(std::string_view topic, std::size_t max_bytes, std::size_t max_levels) noexcept {
+  if (topic.size() > max_bytes) return topic_name_error::too_long;
+  if (!valid_topic_name(topic) || !valid_mqtt_utf8(topic)) return topic_name_error::invalid;
+  for (std::size_t i = 0; i < topic.size(); ++i) {
+    auto c = static_cast<unsigned char>(topic[i]);
+    if (c < 0x20 || c == 0x7F) return topic_name_error::invalid;
+    // U+0080-U+009F: C2 80 .. C2 9F.
+    if (c == 0xC2 && i + 1 < topic.size() && static_cast<unsigned char>(topic[i + 1]) <= 0x9F)
+      return topic_name_error::invalid;
+  }
+  if (topic_levels(topic) > max_levels) return topic_name_error::too_deep;
+  return topic_name_error::none;
+}
 
 bool valid_topic_name(std::string_view topic) noexcept {
   return !topic.empty() && topic.find_first_of("+#") == std::string_view::npos;

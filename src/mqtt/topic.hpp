@@ -9,6 +9,18 @@ namespace fleetcore::mqtt {
 /// A topic name a PUBLISH may carry: non-empty, no wildcards.
 bool valid_topic_name(std::string_view topic) noexcept;
 
+/// Why a topic name cannot be published, checked the same way for every origin of a message.
+enum class topic_name_error {
+  none,
+  invalid,   // empty, wildcards, not UTF-8, U+0000, or control characters (U+0001-U+001F, U+007F-U+009F)
+  too_long,  // more bytes than the limit
+  too_deep,  // more levels than the limit
+};
+/// The topic rules of a PUBLISH, whatever carries it (MQTT, will, HTTP). Control characters are
+/// allowed by the specification but "MAY" be treated as malformed [MQTT-1.5.4]; mosquitto's clients
+/// do, and drop the connection, so a topic with them would cut off every matching subscriber.
+topic_name_error check_topic_name(std::string_view topic, std::size_t max_bytes, std::size_t max_levels) noexcept;
+
 /// A topic filter: non-empty; `#` only alone as the last level; `+` only alone in a level.
 bool valid_topic_filter(std::string_view filter) noexcept;
 

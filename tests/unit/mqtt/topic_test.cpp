@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace fleetcore::mqtt {
 namespace {
 
@@ -55,3 +57,23 @@ TEST(topic, levels) {
 
 }  // namespace
 }  // namespace fleetcore::mqtt
+
+TEST(topic, publish_rules_for_every_origin) {
+  using fleetcore::mqtt::check_topic_name;
+  using fleetcore::mqtt::topic_name_error;
+  EXPECT_EQ(check_topic_name("a/b", 1024, 16), topic_name_error::none);
+  EXPECT_EQ(check_topic_name("caf\xc3\xa9/\xe2\x82\xac", 1024, 16), topic_name_error::none);
+  EXPECT_EQ(check_topic_name("", 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name("a/+", 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name("a/#", 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name("\xff", 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name(std::string_view("a\0b", 3), 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name("a\nb", 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name("a\x7f", 1024, 16), topic_name_error::invalid);
+  EXPECT_EQ(check_topic_name("a\xc2\x85", 1024, 16), topic_name_error::invalid);  // U+0085
+  EXPECT_EQ(check_topic_name("a\xc2\xa0", 1024, 16), topic_name_error::none);     // U+00A0
+  EXPECT_EQ(check_topic_name(std::string(1025, 'a'), 1024, 16), topic_name_error::too_long);
+  EXPECT_EQ(check_topic_name(std::string(1024, 'a'), 1024, 16), topic_name_error::none);
+  EXPECT_EQ(check_topic_name("1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16", 1024, 16), topic_name_error::none);
+  EXPECT_EQ(check_topic_name("1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17", 1024, 16), topic_name_error::too_deep);
+}
