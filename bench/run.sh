@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FC=build/src/server/fleetcore
+FC=${FC_BIN:-build/src/server/fleetcore}  # FC_BIN: another build, for before/after runs
 FCB=build/bench/fcbench
 SECS=${BENCH_SECONDS:-5}
 ONLY=${BENCH_ONLY:-"fanin fanout pairs latency idle memory connect"}
