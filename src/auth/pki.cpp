@@ -6,7 +6,11 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "common/log.hpp"
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <stdexcept>
 #include <sys/stat.h>
@@ -48,16 +52,54 @@ x509_ptr new_certificate(EVP_PKEY* key, int days) {
   return cert;
 }
 
-FILE* open_with_mode(const std::filesystem::path& path, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) throw std::runtime_error("cannot write " + path.string());
-  ::fchmod(fd, mode);
-  FILE* f = ::fdopen(fd, "w");
-  if (!f) {
+std::runtime_error write_error(const std::filesystem::path& path, const char* op, int err) {
+  return std::runtime_error("cannot write " + path.string() + ": " + op + ": " + std::strerror(err));
+}
+
+/// The first half of an atomic write: `<path>.tmp` holds `pem` with `mode`, synced to disk.
+std::filesystem::path stage_file(const std::filesystem::path& path, std::string_view pem, mode_t mode) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) throw write_error(path, "open", errno);
+  ::fchmod(fd, mode);  // the umask may have narrowed it
+  auto fail_with = [&](const char* op) {
+    int err = errno;
     ::close(fd);
-    throw std::runtime_error("cannot write " + path.string());
+    ::unlink(tmp.c_str());
+    return write_error(path, op, err);
+  };
+  for (std::size_t done = 0; done < pem.size();) {
+    ssize_t n = ::write(fd, pem.data() + done, pem.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw fail_with("write");
+    done += static_cast<std::size_t>(n);
   }
-  return f;
+  if (::fsync(fd) != 0) throw fail_with("fsync");
+  ::close(fd);
+  return tmp;
+}
+
+/// The second half: `tmp` becomes `path` in one step (rename, or link, which keeps an existing file,
+/// for `existing::refuse`), and the directory entry is synced.
+void commit_file(const std::filesystem::path& tmp, const std::filesystem::path& path, existing what) {
+  if (what == existing::replace) {
+    if (::rename(tmp.c_str(), path.c_str()) != 0) throw write_error(path, "rename", errno);
+  } else {
+    if (::link(tmp.c_str(), path.c_str()) != 0) {
+      int err = errno;
+      ::unlink(tmp.c_str());
+      if (err == EEXIST) throw std::runtime_error("refusing to overwrite " + path.string() + ": it already exists");
+      throw write_error(path, "link", err);
+    }
+    ::unlink(tmp.c_str());
+  }
+  std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
 }
 
 }  // namespace
@@ -235,6 +277,19 @@ x509_ptr sign_csr(std::string_view csr_pem, X509* ca, EVP_PKEY* ca_key, int days
   return cert;
 }
 
+std::string make_csr(EVP_PKEY* key, const std::string& common_name) {
+  std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(X509_REQ_new(), &X509_REQ_free);
+  X509_NAME* name = X509_REQ_get_subject_name(req.get());
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("fleetcore"), -1, -1, 0);
+  if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()),
+                                 -1, -1, 0) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key) != 1 || X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0)
+    fail("certificate signing request for " + common_name);
+  bio_ptr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509_REQ(bio.get(), req.get());
+  return drain(bio.get());
+}
+
 std::optional<std::vector<std::string>> revoked_serials(std::string_view crl_pem, X509* issuer, std::string& error) {
   auto bio = read_bio(crl_pem);
   std::unique_ptr<X509_CRL, decltype(&X509_CRL_free)> crl(PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr),
@@ -282,52 +337,108 @@ x509_ptr make_certificate(const cert_request& req, EVP_PKEY* key, X509* issuer, 
   return cert;
 }
 
-void write_key(const std::filesystem::path& path, EVP_PKEY* key) {
-  FILE* f = open_with_mode(path, 0600);
-  bool ok = PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-  std::fclose(f);
-  if (!ok) fail("write key " + path.string());
+void write_key(const std::filesystem::path& path, EVP_PKEY* key, existing what) {
+  commit_file(stage_file(path, private_key_pem(key), 0600), path, what);
 }
 
-void write_cert(const std::filesystem::path& path, X509* cert) {
-  FILE* f = open_with_mode(path, 0644);
-  bool ok = PEM_write_X509(f, cert) == 1;
-  std::fclose(f);
-  if (!ok) fail("write certificate " + path.string());
+void write_cert(const std::filesystem::path& path, X509* cert, existing what) {
+  commit_file(stage_file(path, to_pem(cert), 0644), path, what);
 }
 
 pkey_ptr read_key(const std::filesystem::path& path) {
   FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) throw std::runtime_error("cannot read " + path.string());
+  if (!f) throw std::runtime_error("cannot read " + path.string() + ": " + std::strerror(errno));
   pkey_ptr k(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
   std::fclose(f);
-  if (!k) fail("read key " + path.string());
+  if (!k) fail(path.string() + " is not a PEM private key");
   return k;
 }
 
 x509_ptr read_cert(const std::filesystem::path& path) {
   FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) throw std::runtime_error("cannot read " + path.string());
+  if (!f) throw std::runtime_error("cannot read " + path.string() + ": " + std::strerror(errno));
   x509_ptr c(PEM_read_X509(f, nullptr, nullptr, nullptr));
   std::fclose(f);
-  if (!c) fail("read certificate " + path.string());
+  if (!c) fail(path.string() + " is not a PEM certificate");
   return c;
 }
+
+namespace {
+
+/// Why the server pair in `p` cannot serve, or empty if it can: both files parse, the key is the
+/// certificate's, and the certificate is issued by `ca`.
+std::string server_pair_problem(const dev_pki& p, X509* ca) {
+  for (const auto& f : {p.server_cert, p.server_key})
+    if (!std::filesystem::exists(f)) return f.filename().string() + " missing";
+  try {
+    auto cert = read_cert(p.server_cert);
+    auto key = read_key(p.server_key);
+    if (X509_check_private_key(cert.get(), key.get()) != 1) return "server.key does not match server.crt";
+    if (!issued_by(cert.get(), ca)) return "server.crt not issued by ca.crt";
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  ERR_clear_error();
+  return {};
+}
+
+}  // namespace
 
 dev_pki ensure_dev_pki(const std::filesystem::path& dir, std::string_view key_type) {
   std::filesystem::create_directories(dir);
   ::chmod(dir.c_str(), 0700);
   dev_pki p{dir / "ca.crt", dir / "ca.key", dir / "server.crt", dir / "server.key"};
-  if (!std::filesystem::exists(p.ca_cert) || !std::filesystem::exists(p.ca_key)) {
-    auto key = key_type == "rsa" ? generate_rsa_key(3072) : generate_ec_key();
-    auto cert = make_certificate({"fleetcore development CA", {}, {}, 3650, true, false}, key.get(), nullptr, nullptr);
-    write_key(p.ca_key, key.get());
-    write_cert(p.ca_cert, cert.get());
-    std::filesystem::remove(p.server_cert);
+  bool has_cert = std::filesystem::exists(p.ca_cert), has_key = std::filesystem::exists(p.ca_key);
+  if (has_key && !has_cert) {
+    // A first start killed between the two renames of the CA's creation left the complete
+    // certificate beside its key: finish the creation.
+    std::filesystem::path tmp = p.ca_cert;
+    tmp += ".tmp";
+    try {
+      if (std::filesystem::exists(tmp) && X509_check_private_key(read_cert(tmp).get(), read_key(p.ca_key).get()) == 1) {
+        std::filesystem::rename(tmp, p.ca_cert);
+        has_cert = true;
+        FC_LOG_WARN("pki.ca_recovered", "cert={} key={}", p.ca_cert.string(), p.ca_key.string());
+      }
+    } catch (const std::runtime_error&) {
+    }
+    ERR_clear_error();
   }
-  if (!std::filesystem::exists(p.server_cert) || !std::filesystem::exists(p.server_key)) {
-    auto ca_key = read_key(p.ca_key);
-    auto ca = read_cert(p.ca_cert);
+  if (has_cert != has_key) {
+    const auto& missing = has_cert ? p.ca_key : p.ca_cert;
+    const auto& present = has_cert ? p.ca_cert : p.ca_key;
+    throw std::runtime_error(
+        missing.string() + " is missing but " + present.string() +
+        " exists: refusing to create a new CA, which would orphan every certificate the old one issued. "
+        "Restore " + missing.filename().string() + " from the backup of " + present.filename().string() +
+        ", or move both away to start with a new CA");
+  }
+  x509_ptr ca;
+  pkey_ptr ca_key;
+  if (!has_cert) {
+    ca_key = key_type == "rsa" ? generate_rsa_key(3072) : generate_ec_key();
+    ca = make_certificate({"fleetcore development CA", {}, {}, 3650, true, false}, ca_key.get(), nullptr, nullptr);
+    // Both staged before either appears, so a kill between the two commits leaves a ca.crt.tmp that
+    // the next start completes (above).
+    auto cert_tmp = stage_file(p.ca_cert, to_pem(ca.get()), 0644);
+    commit_file(stage_file(p.ca_key, private_key_pem(ca_key.get()), 0600), p.ca_key, existing::refuse);
+    commit_file(cert_tmp, p.ca_cert, existing::refuse);
+    FC_LOG_WARN("pki.ca_created",
+                "cert={} key={} key_type={} note=\"a new root CA: devices must trust this ca.crt; back up ca.crt "
+                "and ca.key together\"",
+                p.ca_cert.string(), p.ca_key.string(), key_type);
+  } else {
+    ca = read_cert(p.ca_cert);
+    ca_key = read_key(p.ca_key);
+    if (X509_check_private_key(ca.get(), ca_key.get()) != 1) {
+      ERR_clear_error();
+      throw std::runtime_error(p.ca_key.string() + " is not the key of " + p.ca_cert.string() +
+                               ": restore both from the same backup");
+    }
+  }
+  // The server pair is derived: the CA signs it, so when it is missing or unusable (an interrupted
+  // first start, a new CA) it is issued again rather than refused.
+  if (auto problem = server_pair_problem(p, ca.get()); !problem.empty()) {
     auto key = generate_ec_key();
     char host[256] = "localhost";
     ::gethostname(host, sizeof(host) - 1);
@@ -335,6 +446,11 @@ dev_pki ensure_dev_pki(const std::filesystem::path& dir, std::string_view key_ty
     auto cert = make_certificate(req, key.get(), ca.get(), ca_key.get());
     write_key(p.server_key, key.get());
     write_cert(p.server_cert, cert.get());
+    if (has_cert)
+      FC_LOG_WARN("pki.server_cert_created", "cert={} key={} reason={:q}", p.server_cert.string(), p.server_key.string(),
+                  common::untrusted(problem));
+    else
+      FC_LOG_INFO("pki.server_cert_created", "cert={} key={}", p.server_cert.string(), p.server_key.string());
   }
   return p;
 }

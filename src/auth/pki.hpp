@@ -40,8 +40,15 @@ struct cert_request {
 /// A certificate for `key` signed by `issuer`/`issuer_key`; self-signed when `issuer` is null.
 x509_ptr make_certificate(const cert_request& req, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key);
 
-void write_key(const std::filesystem::path& path, EVP_PKEY* key);  // PEM, mode 0600
-void write_cert(const std::filesystem::path& path, X509* cert);    // PEM, mode 0644
+/// What a writer does when the file already exists.
+enum class existing { replace, refuse };
+
+/// PEM to `path` through `<path>.tmp`, fsync and rename, so a crash leaves the old file or the whole
+/// new one: keys with mode 0600, certificates 0644. With `existing::refuse` an existing file is kept
+/// and std::runtime_error thrown. Throws std::runtime_error naming the file on I/O failure.
+void write_key(const std::filesystem::path& path, EVP_PKEY* key, existing what = existing::replace);
+void write_cert(const std::filesystem::path& path, X509* cert, existing what = existing::replace);
+/// Throw std::runtime_error naming the file if it cannot be read or holds no PEM key/certificate.
 pkey_ptr read_key(const std::filesystem::path& path);
 x509_ptr read_cert(const std::filesystem::path& path);
 
@@ -76,12 +83,20 @@ bool issued_by(X509* cert, X509* issuer);
 /// client certificate with the CSR's subject and key. Null with `error` set if the CSR is invalid.
 x509_ptr sign_csr(std::string_view csr_pem, X509* ca, EVP_PKEY* ca_key, int days, std::string& error);
 
+/// A PEM certificate signing request for `key` with subject `O=fleetcore, CN=<common_name>`, signed by
+/// `key`. Throws std::runtime_error on OpenSSL failure.
+std::string make_csr(EVP_PKEY* key, const std::string& common_name);
+
 /// Serial numbers (uppercase hex) revoked by the PEM CRL `crl_pem`, whose signature must verify
 /// with `issuer`'s key; nullopt with `error` set otherwise.
 std::optional<std::vector<std::string>> revoked_serials(std::string_view crl_pem, X509* issuer, std::string& error);
 
 /// The development PKI in `dir`: a CA and a server certificate for localhost/127.0.0.1, created on first
-/// use. Throws std::runtime_error on I/O or OpenSSL failure.
+/// use. The CA is created only when neither ca.crt nor ca.key exists (warning `pki.ca_created`); when
+/// exactly one exists, when either does not parse, or when they are not a pair, this throws
+/// std::runtime_error naming the file and writes nothing, since a new CA would orphan every device
+/// certificate the old one issued. A missing or unusable server pair (empty, not a pair, not issued by
+/// the CA) is issued again. Throws std::runtime_error on I/O or OpenSSL failure.
 struct dev_pki {
   std::filesystem::path ca_cert, ca_key, server_cert, server_key;
 };
