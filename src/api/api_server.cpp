@@ -155,8 +155,8 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
       view, [this](std::string_view id) { return keys_.secret_of(id); }, clock_.wall_ms() / 1000);
   if (!verdict.ok()) {
     auth_failures_.inc();
-    FC_LOG_INFO("api.unauthenticated", "method={} target={} key={} reason=\"{}\"", method, target,
-                verdict.access_key_id, verdict.message);
+    FC_LOG_INFO("api.unauthenticated", "method={} target={} key={} reason={:q}", common::untrusted(method),
+                common::untrusted(target), common::untrusted(verdict.access_key_id), common::untrusted(verdict.message));
     switch (verdict.error) {
       case auth::sigv4_error::missing_authentication:
         return error(403, "MissingAuthenticationTokenException", verdict.message);
@@ -179,7 +179,8 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
   auto h = handlers_.find(std::string_view(req.op->service));
   if (h == handlers_.end()) return error(404, "UnknownOperationException", "this service is not enabled");
   auto out = h->second(*req.op, req.input);
-  FC_LOG_DEBUG("api.call", "op={} key={} status={}", req.op->operation, verdict.access_key_id, out.status);
+  FC_LOG_DEBUG("api.call", "op={} key={} status={}", req.op->operation, common::untrusted(verdict.access_key_id),
+               out.status);
   return out;
 }
 

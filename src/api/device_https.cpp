@@ -52,7 +52,7 @@ api_server::response device_request(const auth::arn_access& access, const api_se
   for (const auto& [action, resource] : checks) {
     if (!access.decide(peer, "", action, resource)) {
       FC_LOG_INFO("auth.denied", "listener=https certificate={} action={} resource={}", peer.certificate_id.substr(0, 12),
-                  action, resource);
+                  action, common::untrusted(resource));
       return forbidden();
     }
   }

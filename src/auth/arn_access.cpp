@@ -30,8 +30,8 @@ bool arn_access::allowed(const connection_info& c, std::string_view client_id, s
   misses_.inc();
   bool allow = decide(c, client_id, action, resource);
   if (!allow)
-    FC_LOG_INFO("auth.denied", "source={} client={} certificate={} action={} resource={}", source_, client_id,
-                c.certificate_id.substr(0, 12), action, resource);
+    FC_LOG_INFO("auth.denied", "source={} client={} certificate={} action={} resource={}", source_,
+                common::untrusted(client_id), c.certificate_id.substr(0, 12), action, common::untrusted(resource));
   if (c.decision_cache.size() >= max_cached_decisions) c.decision_cache.clear();
   c.decision_cache.emplace(std::move(key), allow);
   return allow;
