@@ -1,5 +1,6 @@
 #include "cli/api_client.hpp"
 
+#include "auth/pki.hpp"
 #include "auth/sigv4.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -143,13 +144,18 @@ int create_device(const std::filesystem::path& data_dir, const std::string& name
   };
   const std::string policy = "fleetcore-thing-policy";
   check(api.call("POST", "/things/" + auth::uri_encode(name, false)), "CreateThing");
-  auto keys = api.call("POST", "/keys-and-certificate?setAsActive=true");
-  check(keys, "CreateKeysAndCertificate");
+  // The key stays here; the certificate's CN is the thing name, which HTTPS requests (no client id,
+  // so no ${iot:Connection.Thing.ThingName}) are authorized by.
+  auto device_key = auth::generate_ec_key();
+  auto keys = api.call("POST", "/certificates?setAsActive=true",
+                       {{"certificateSigningRequest", auth::make_csr(device_key.get(), name)}});
+  check(keys, "CreateCertificateFromCsr");
   const auto& k = keys.body.as_object();
   std::string arn(k.at("certificateArn").as_string());
   // The IoT Lens' least privilege: each device may act only as itself, on its own topics and on
-  // the reserved topics (shadows, jobs) of its own thing.
+  // the reserved topics (shadows, jobs) of its own thing. Over HTTPS the same, by certificate CN.
   std::string prefix = "arn:aws:iot:*:*:";
+  std::string cn = "${iot:Certificate.Subject.CommonName}";
   json::object doc{
       {"Version", "2012-10-17"},
       {"Statement",
@@ -165,14 +171,22 @@ int create_device(const std::filesystem::path& data_dir, const std::string& name
                         {"Action", "iot:Subscribe"},
                         {"Resource",
                          json::array{prefix + "topicfilter/things/${iot:Connection.Thing.ThingName}/*",
-                                     prefix + "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/*"}}}}}};
+                                     prefix + "topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/*"}}},
+           json::object{{"Effect", "Allow"},
+                        {"Action", "iot:Publish"},
+                        {"Resource", json::array{prefix + "topic/things/" + cn + "/*",
+                                                 prefix + "topic/$aws/things/" + cn + "/*"}}},
+           json::object{{"Effect", "Allow"},
+                        {"Action", json::array{"iot:GetThingShadow", "iot:UpdateThingShadow", "iot:DeleteThingShadow",
+                                               "iot:ListNamedShadowsForThing"}},
+                        {"Resource", json::array{prefix + "thing/" + cn, prefix + "thing/" + cn + "/*"}}}}}};
   check(api.call("POST", "/policies/" + policy, {{"policyDocument", json::serialize(doc)}}), "CreatePolicy", true);
   check(api.call("PUT", "/target-policies/" + policy, {{"target", arn}}), "AttachPolicy");
   check(api.call("PUT", "/things/" + auth::uri_encode(name, false) + "/principals", {}, arn), "AttachThingPrincipal");
 
   std::filesystem::create_directories(out);
   write_file(out / (name + ".cert.pem"), std::string(k.at("certificatePem").as_string()), 0644);
-  write_file(out / (name + ".private.key"), std::string(k.at("keyPair").as_object().at("PrivateKey").as_string()), 0600);
+  write_file(out / (name + ".private.key"), auth::private_key_pem(device_key.get()), 0600);
   write_file(out / "root-CA.crt", read_file(api.ca_file()), 0644);
   std::string mqtts;
   try {
