@@ -4,7 +4,11 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <future>
+#include <memory>
 #include <stdexcept>
+#include <unordered_map>
 #include <sys/stat.h>
 
 namespace fleetcore::storage {
@@ -49,6 +53,9 @@ enum stmt : std::size_t {
   begin,
   commit,
   rollback,
+  savepoint,
+  release,
+  rollback_to,
   stmt_count
 };
 
@@ -73,6 +80,9 @@ constexpr const char* sql_text[stmt_count] = {
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
+    "SAVEPOINT batch",
+    "RELEASE batch",
+    "ROLLBACK TO batch",
 };
 
 std::string join_ids(const std::vector<std::uint32_t>& ids) {
@@ -135,12 +145,37 @@ std::string column_string(sqlite3_stmt* s, int col) {
   return p ? std::string(static_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
 }
 
+/// Steps `s` (owned from here on) to its end, calling `row` for each result row. A read that stops
+/// before the end throws: a caller must never mistake a failed read for an empty table.
+template <class Row>
+void each_row(sqlite3* db, sqlite3_stmt* s, Row&& row) {
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> owned(s, sqlite3_finalize);
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) row(s);
+  if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite read: ") + sqlite3_errmsg(db));
+}
+
+/// A read job: runs `read` on the store thread and hands the result (or its exception) to the
+/// waiting caller. The job owns the promise, so the caller may return as soon as the value is set.
+template <class T, class Read>
+std::function<void()> read_job(std::shared_ptr<std::promise<T>> result, Read read) {
+  return [result = std::move(result), read = std::move(read)] {
+    try {
+      result->set_value(read());
+    } catch (const std::exception&) {
+      result->set_exception(std::current_exception());
+    }
+  };
+}
+
 }  // namespace
 
 sqlite_store::sqlite_store(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   ::chmod(dir.c_str(), 0700);
   auto path = dir / "fleetcore.db";
+  // NOMUTEX: only one thread at a time ever uses the connection — this one until the writer starts
+  // (thread creation orders it), then the writer alone until it is joined.
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string err = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -148,11 +183,17 @@ sqlite_store::sqlite_store(const std::filesystem::path& dir) {
     throw std::runtime_error("cannot open " + path.string() + ": " + err);
   }
   ::chmod(path.c_str(), 0600);
-  exec("PRAGMA journal_mode=WAL");
-  exec("PRAGMA synchronous=FULL");
-  exec(schema);
-  statements_.resize(stmt_count);
-  for (std::size_t i = 0; i < stmt_count; ++i) statements_[i] = prepare(sql_text[i]);
+  try {
+    exec("PRAGMA journal_mode=WAL");
+    exec("PRAGMA synchronous=FULL");
+    exec(schema);
+    statements_.resize(stmt_count);
+    for (std::size_t i = 0; i < stmt_count; ++i) statements_[i] = prepare(sql_text[i]);
+  } catch (...) {
+    for (auto* s : statements_) sqlite3_finalize(s);
+    sqlite3_close(db_);
+    throw;
+  }
   thread_ = std::thread([this] { run(); });
 }
 
@@ -183,10 +224,9 @@ sqlite3_stmt* sqlite_store::prepare(const char* sql) {
   return s;
 }
 
-snapshot sqlite_store::load() {
+snapshot sqlite_store::read_snapshot() {
   snapshot snap;
-  auto* s = prepare("SELECT topic, payload, qos, props, expiry_at FROM retained");
-  while (sqlite3_step(s) == SQLITE_ROW) {
+  each_row(db_, prepare("SELECT topic, payload, qos, props, expiry_at FROM retained"), [&](sqlite3_stmt* s) {
     stored_message m;
     m.topic = column_string(s, 0);
     m.payload = column_string(s, 1);
@@ -195,141 +235,208 @@ snapshot sqlite_store::load() {
     m.props = column_string(s, 3);
     m.expiry_at_ms = sqlite3_column_int64(s, 4);
     snap.retained.push_back(std::move(m));
-  }
-  sqlite3_finalize(s);
+  });
 
   std::unordered_map<std::string, std::size_t> index;
-  s = prepare("SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at FROM sessions");
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    session_record r;
-    r.client_id = column_string(s, 0);
-    r.incarnation = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-    r.expiry_interval = static_cast<std::uint32_t>(sqlite3_column_int64(s, 2));
-    r.protocol = static_cast<std::uint8_t>(sqlite3_column_int(s, 3));
-    r.disconnected_at_ms = sqlite3_column_int64(s, 4);
-    snap.max_incarnation = std::max(snap.max_incarnation, r.incarnation);
-    index[r.client_id] = snap.sessions.size();
-    snap.sessions.push_back(std::move(r));
-  }
-  sqlite3_finalize(s);
+  each_row(db_, prepare("SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at FROM sessions"),
+           [&](sqlite3_stmt* s) {
+             session_record r;
+             r.client_id = column_string(s, 0);
+             r.incarnation = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+             r.expiry_interval = static_cast<std::uint32_t>(sqlite3_column_int64(s, 2));
+             r.protocol = static_cast<std::uint8_t>(sqlite3_column_int(s, 3));
+             r.disconnected_at_ms = sqlite3_column_int64(s, 4);
+             snap.max_incarnation = std::max(snap.max_incarnation, r.incarnation);
+             index[r.client_id] = snap.sessions.size();
+             snap.sessions.push_back(std::move(r));
+           });
 
-  s = prepare("SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions");
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    auto it = index.find(column_string(s, 0));
-    if (it == index.end()) continue;
-    auto& sess = snap.sessions[it->second];
-    if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 4)) != sess.incarnation) continue;
-    sess.subscriptions.push_back({column_string(s, 1), static_cast<std::uint8_t>(sqlite3_column_int(s, 2)),
-                                  static_cast<std::uint32_t>(sqlite3_column_int64(s, 3))});
-  }
-  sqlite3_finalize(s);
+  each_row(db_, prepare("SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions"),
+           [&](sqlite3_stmt* s) {
+             auto it = index.find(column_string(s, 0));
+             if (it == index.end()) return;
+             auto& sess = snap.sessions[it->second];
+             if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 4)) != sess.incarnation) return;
+             sess.subscriptions.push_back({column_string(s, 1), static_cast<std::uint8_t>(sqlite3_column_int(s, 2)),
+                                           static_cast<std::uint32_t>(sqlite3_column_int64(s, 3))});
+           });
 
-  s = prepare(
-      "SELECT client_id, seq, incarnation, topic, payload, qos, retain, props, expiry_at, sub_ids "
-      "FROM session_messages ORDER BY client_id, seq");
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
-    snap.max_seq = std::max(snap.max_seq, seq);
-    auto it = index.find(column_string(s, 0));
-    if (it == index.end()) continue;
-    auto& sess = snap.sessions[it->second];
-    if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) != sess.incarnation) continue;
-    queued_record q;
-    q.seq = seq;
-    q.msg.topic = column_string(s, 3);
-    q.msg.payload = column_string(s, 4);
-    q.msg.qos = static_cast<std::uint8_t>(sqlite3_column_int(s, 5));
-    q.msg.retain = sqlite3_column_int(s, 6) != 0;
-    q.msg.props = column_string(s, 7);
-    q.msg.expiry_at_ms = sqlite3_column_int64(s, 8);
-    q.subscription_ids = split_ids(column_string(s, 9));
-    sess.queue.push_back(std::move(q));
-  }
-  sqlite3_finalize(s);
+  each_row(db_,
+           prepare("SELECT client_id, seq, incarnation, topic, payload, qos, retain, props, expiry_at, sub_ids "
+                   "FROM session_messages ORDER BY client_id, seq"),
+           [&](sqlite3_stmt* s) {
+             auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
+             snap.max_seq = std::max(snap.max_seq, seq);
+             auto it = index.find(column_string(s, 0));
+             if (it == index.end()) return;
+             auto& sess = snap.sessions[it->second];
+             if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) != sess.incarnation) return;
+             queued_record q;
+             q.seq = seq;
+             q.msg.topic = column_string(s, 3);
+             q.msg.payload = column_string(s, 4);
+             q.msg.qos = static_cast<std::uint8_t>(sqlite3_column_int(s, 5));
+             q.msg.retain = sqlite3_column_int(s, 6) != 0;
+             q.msg.props = column_string(s, 7);
+             q.msg.expiry_at_ms = sqlite3_column_int64(s, 8);
+             q.subscription_ids = split_ids(column_string(s, 9));
+             sess.queue.push_back(std::move(q));
+           });
   return snap;
 }
 
-std::vector<document> sqlite_store::load_documents(const std::string& kind) {
+std::vector<document> sqlite_store::read_documents(const std::string& kind) {
   std::vector<document> docs;
   auto* s = prepare("SELECT kind, key, body FROM documents WHERE kind=?1 ORDER BY key");
   sqlite3_bind_text(s, 1, kind.data(), static_cast<int>(kind.size()), SQLITE_TRANSIENT);
-  while (sqlite3_step(s) == SQLITE_ROW) docs.push_back({column_string(s, 0), column_string(s, 1), column_string(s, 2)});
-  sqlite3_finalize(s);
+  each_row(db_, s, [&](sqlite3_stmt* r) { docs.push_back({column_string(r, 0), column_string(r, 1), column_string(r, 2)}); });
   return docs;
 }
 
+void sqlite_store::check_not_store_thread() const { FC_CHECK(std::this_thread::get_id() != thread_.get_id()); }
+
+snapshot sqlite_store::load() {
+  check_not_store_thread();
+  auto result = std::make_shared<std::promise<snapshot>>();
+  auto ready = result->get_future();
+  enqueue({{}, {}, read_job(std::move(result), [this] { return read_snapshot(); })});
+  return ready.get();
+}
+
+std::vector<document> sqlite_store::load_documents(const std::string& kind) {
+  check_not_store_thread();
+  auto result = std::make_shared<std::promise<std::vector<document>>>();
+  auto ready = result->get_future();
+  enqueue({{}, {}, read_job(std::move(result), [this, kind] { return read_documents(kind); })});
+  return ready.get();
+}
+
 void sqlite_store::submit(std::vector<operation> ops, std::function<void(bool)> done) {
+  enqueue({std::move(ops), std::move(done), {}});
+}
+
+void sqlite_store::enqueue(job j) {
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back({std::move(ops), std::move(done)});
+    queue_.push_back(std::move(j));
     ++submitted_;
   }
   wake_.notify_one();
 }
 
 void sqlite_store::flush() {
+  check_not_store_thread();
   std::unique_lock lock(mutex_);
   std::uint64_t target = submitted_;
   flushed_.wait(lock, [&] { return committed_ >= target; });
 }
 
-void sqlite_store::apply(const operation& operation) {
+bool sqlite_store::step(std::size_t statement) {
+  int rc = binder(statements_[statement]).step();
+  if (rc == SQLITE_DONE) return true;
+  errors_.inc();
+  FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" rc={} err=\"{}\"", sql_text[statement], rc, sqlite3_errmsg(db_));
+  return false;
+}
+
+bool sqlite_store::apply(const operation& operation) {
   auto& st = statements_;
   auto check = [this](int rc) {
-    if (rc != SQLITE_DONE) {
-      errors_.inc();
-      FC_LOG_ERROR("storage.write_failed", "rc={} err=\"{}\"", rc, sqlite3_errmsg(db_));
-    }
+    if (rc == SQLITE_DONE) return true;
+    errors_.inc();
+    FC_LOG_ERROR("storage.write_failed", "rc={} err=\"{}\"", rc, sqlite3_errmsg(db_));
+    return false;
   };
-  std::visit(
+  ops_.inc();
+  return std::visit(
       [&](const auto& o) {
         using T = std::decay_t<decltype(o)>;
         if constexpr (std::is_same_v<T, op::put_retained>) {
-          check(binder(st[put_retained]).text(o.msg.topic).blob(o.msg.payload).integer(o.msg.qos)
-                    .blob(o.msg.props).integer(o.msg.expiry_at_ms).step());
+          return check(binder(st[put_retained]).text(o.msg.topic).blob(o.msg.payload).integer(o.msg.qos)
+                           .blob(o.msg.props).integer(o.msg.expiry_at_ms).step());
         } else if constexpr (std::is_same_v<T, op::delete_retained>) {
-          check(binder(st[delete_retained]).text(o.topic).step());
+          return check(binder(st[delete_retained]).text(o.topic).step());
         } else if constexpr (std::is_same_v<T, op::put_session>) {
-          check(binder(st[session_clear_subs]).text(o.client_id).step());
-          check(binder(st[session_clear_msgs]).text(o.client_id).step());
-          check(binder(st[session_put]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
-                    .integer(o.expiry_interval).integer(o.protocol).integer(o.disconnected_at_ms).step());
+          return check(binder(st[session_clear_subs]).text(o.client_id).step()) &&
+                 check(binder(st[session_clear_msgs]).text(o.client_id).step()) &&
+                 check(binder(st[session_put]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
+                           .integer(o.expiry_interval).integer(o.protocol).integer(o.disconnected_at_ms).step());
         } else if constexpr (std::is_same_v<T, op::touch_session>) {
-          check(binder(st[session_touch]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
-                    .integer(o.expiry_interval).integer(o.disconnected_at_ms).step());
+          return check(binder(st[session_touch]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
+                           .integer(o.expiry_interval).integer(o.disconnected_at_ms).step());
         } else if constexpr (std::is_same_v<T, op::delete_session>) {
           auto inc = static_cast<std::int64_t>(o.incarnation);
-          check(binder(st[session_delete]).text(o.client_id).integer(inc).step());
-          check(binder(st[session_delete_subs]).text(o.client_id).integer(inc).step());
-          check(binder(st[session_delete_msgs]).text(o.client_id).integer(inc).step());
+          return check(binder(st[session_delete]).text(o.client_id).integer(inc).step()) &&
+                 check(binder(st[session_delete_subs]).text(o.client_id).integer(inc).step()) &&
+                 check(binder(st[session_delete_msgs]).text(o.client_id).integer(inc).step());
         } else if constexpr (std::is_same_v<T, op::put_subscription>) {
-          check(binder(st[sub_put]).text(o.client_id).text(o.sub.filter).integer(o.sub.options)
-                    .integer(o.sub.subscription_id).integer(static_cast<std::int64_t>(o.incarnation)).step());
+          return check(binder(st[sub_put]).text(o.client_id).text(o.sub.filter).integer(o.sub.options)
+                           .integer(o.sub.subscription_id).integer(static_cast<std::int64_t>(o.incarnation)).step());
         } else if constexpr (std::is_same_v<T, op::delete_subscription>) {
-          check(binder(st[sub_delete]).text(o.client_id).text(o.filter)
-                    .integer(static_cast<std::int64_t>(o.incarnation)).step());
+          return check(binder(st[sub_delete]).text(o.client_id).text(o.filter)
+                           .integer(static_cast<std::int64_t>(o.incarnation)).step());
         } else if constexpr (std::is_same_v<T, op::put_message>) {
           const auto& m = o.rec.msg;
           std::string ids = join_ids(o.rec.subscription_ids);
-          check(binder(st[msg_put]).text(o.client_id).integer(static_cast<std::int64_t>(o.rec.seq))
-                    .integer(static_cast<std::int64_t>(o.incarnation)).text(m.topic).blob(m.payload)
-                    .integer(m.qos).integer(m.retain ? 1 : 0).blob(m.props).integer(m.expiry_at_ms)
-                    .text(ids).step());
+          return check(binder(st[msg_put]).text(o.client_id).integer(static_cast<std::int64_t>(o.rec.seq))
+                           .integer(static_cast<std::int64_t>(o.incarnation)).text(m.topic).blob(m.payload)
+                           .integer(m.qos).integer(m.retain ? 1 : 0).blob(m.props).integer(m.expiry_at_ms)
+                           .text(ids).step());
         } else if constexpr (std::is_same_v<T, op::delete_message>) {
-          check(binder(st[msg_delete]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq)).step());
+          return check(binder(st[msg_delete]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq)).step());
         } else if constexpr (std::is_same_v<T, op::put_document>) {
-          check(binder(st[doc_put]).text(o.doc.kind).text(o.doc.key).text(o.doc.body).step());
-        } else if constexpr (std::is_same_v<T, op::delete_document>) {
-          check(binder(st[doc_delete]).text(o.kind).text(o.key).step());
+          return check(binder(st[doc_put]).text(o.doc.kind).text(o.doc.key).text(o.doc.body).step());
+        } else {
+          static_assert(std::is_same_v<T, op::delete_document>);
+          return check(binder(st[doc_delete]).text(o.kind).text(o.key).step());
         }
       },
       operation);
-  ops_.inc();
+}
+
+bool sqlite_store::apply_batch(const job& b) {
+  if (!step(savepoint)) return false;
+  bool ok = true;
+  for (const auto& o : b.ops)
+    if (!(ok = apply(o))) break;
+  if (ok && step(release)) return true;
+  // Undo this batch only. An error that already rolled back the whole transaction (SQLite does for
+  // some I/O and full-disk errors) left no savepoint; if the savepoint cannot be undone, give up the
+  // whole transaction rather than commit half a batch. Either way the caller sees autocommit.
+  if (!sqlite3_get_autocommit(db_) && !(step(rollback_to) && step(release))) step(rollback);
+  return false;
+}
+
+void sqlite_store::commit_group(std::deque<job>::iterator first, std::deque<job>::iterator last) {
+  const auto n = static_cast<std::size_t>(last - first);
+  std::vector<char> durable(n, 0);
+  std::size_t open_from = 0;  // first batch of the open transaction
+  bool open = step(begin);
+  for (std::size_t i = 0; i < n && open; ++i) {
+    durable[i] = apply_batch(first[static_cast<std::ptrdiff_t>(i)]);
+    if (sqlite3_get_autocommit(db_)) {  // the transaction is gone, with every batch before this one
+      FC_LOG_ERROR("storage.transaction_lost", "batches={}", i + 1 - open_from);
+      std::fill(durable.begin() + static_cast<std::ptrdiff_t>(open_from),
+                durable.begin() + static_cast<std::ptrdiff_t>(i) + 1, 0);
+      open_from = i + 1;
+      open = step(begin);
+    }
+  }
+  if (open && !step(commit)) {  // logged by step()
+    std::fill(durable.begin() + static_cast<std::ptrdiff_t>(open_from), durable.end(), 0);
+    if (!sqlite3_get_autocommit(db_)) step(rollback);
+  }
+  commits_.inc();
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& b = first[static_cast<std::ptrdiff_t>(i)];
+    if (!durable[i]) failed_batches_.inc();
+    if (b.done) b.done(durable[i] != 0);
+  }
 }
 
 void sqlite_store::run() {
   common::metrics_slot = 7;
-  std::deque<batch> work;
+  std::deque<job> work;
   while (true) {
     {
       std::unique_lock lock(mutex_);
@@ -337,18 +444,18 @@ void sqlite_store::run() {
       if (queue_.empty() && stop_) return;
       work.swap(queue_);
     }
-    binder(statements_[begin]).step();
-    for (const auto& b : work)
-      for (const auto& o : b.ops) apply(o);
-    bool durable = binder(statements_[commit]).step() == SQLITE_DONE;
-    if (!durable) {
-      errors_.inc();
-      FC_LOG_ERROR("storage.commit_failed", "err=\"{}\" batches={}", sqlite3_errmsg(db_), work.size());
-      binder(statements_[rollback]).step();
+    // Consecutive batches share one commit; a read runs between commits, so it sees exactly the
+    // batches queued before it.
+    for (auto it = work.begin(); it != work.end();) {
+      if (it->read) {
+        it->read();
+        ++it;
+        continue;
+      }
+      auto end = std::find_if(it, work.end(), [](const job& j) { return static_cast<bool>(j.read); });
+      commit_group(it, end);
+      it = end;
     }
-    commits_.inc();
-    for (auto& b : work)
-      if (b.done) b.done(durable);
     {
       std::lock_guard lock(mutex_);
       committed_ += work.size();
@@ -361,7 +468,9 @@ void sqlite_store::run() {
 void sqlite_store::register_metrics(common::registry& r) const {
   r.add(commits_, "fleetcore_storage_commits_total", "", "Group commits (one fsync each).");
   r.add(ops_, "fleetcore_storage_operations_total", "", "Storage operations applied.");
-  r.add(errors_, "fleetcore_storage_errors_total", "", "Failed storage writes and commits.");
+  r.add(errors_, "fleetcore_storage_errors_total", "", "Failed storage statements and commits.");
+  r.add(failed_batches_, "fleetcore_storage_failed_batches_total", "",
+        "Batches reported not durable (a statement or the commit failed).");
 }
 
 }  // namespace fleetcore::storage

@@ -120,22 +120,30 @@ using operation = std::variant<op::put_retained, op::delete_retained, op::put_se
                                op::delete_subscription, op::put_message, op::delete_message,
                                op::put_document, op::delete_document>;
 
+/// Threads: `load`, `load_documents`, `submit` and `flush` may be called from any thread, including
+/// concurrently, except from inside a `done` callback (the store's own thread), where only `submit`
+/// is allowed. An implementation owns its connections and never shares one between threads; reads and
+/// writes are ordered as they were called: a read sees every batch submitted before it (committed or
+/// failed) and none submitted after it.
 class store {
  public:
   virtual ~store() = default;
 
-  /// Reads all state; called once at start-up before anything is submitted.
+  /// Reads all state, after everything submitted before this call. Blocks the caller until done;
+  /// meant for start-up. Throws std::runtime_error if the state cannot be read (the server cannot
+  /// start with a partial snapshot).
   virtual snapshot load() = 0;
 
-  /// Reads the documents of `kind` in key order; called at start-up before anything is submitted.
+  /// Reads the documents of `kind` in key order, like `load` (ordering, blocking, errors).
   virtual std::vector<document> load_documents(const std::string& kind) = 0;
 
   /// Queues `ops` to be applied atomically, after everything submitted before. `done`, if set, runs
-  /// on the store's own thread once the ops are durable (`true`) or failed to commit (`false`); it
-  /// must only hand work off (post), never block. Thread-safe.
+  /// on the store's own thread once the ops are durable (`true`), or once they failed (`false`): a
+  /// statement of the batch failed (the batch then leaves nothing behind, other batches of the same
+  /// commit are unaffected) or the commit failed. It must only hand work off (post), never block.
   virtual void submit(std::vector<operation> ops, std::function<void(bool durable)> done) = 0;
 
-  /// Blocks until everything submitted so far is durable.
+  /// Blocks until everything submitted so far is durable or failed. Not from a `done` callback.
   virtual void flush() = 0;
 };
 

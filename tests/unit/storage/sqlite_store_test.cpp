@@ -1,10 +1,14 @@
 #include "storage/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
 
 #include <atomic>
 #include <filesystem>
 #include <future>
+#include <thread>
 #include <unistd.h>
 
 namespace fleetcore::storage {
@@ -20,6 +24,29 @@ class sqlite_store_test : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
   std::filesystem::path dir_;
 };
+
+/// Runs `sql` on a connection of its own (as an operator's sqlite3 shell would) and returns the first
+/// column of the first row.
+std::string query(const std::filesystem::path& db, const char* sql) {
+  sqlite3* c = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(db.c_str(), &c, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  sqlite3_busy_timeout(c, 5000);
+  sqlite3_stmt* s = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(c, sql, -1, &s, nullptr), SQLITE_OK) << sqlite3_errmsg(c);
+  std::string out;
+  int rc = sqlite3_step(s);
+  if (rc == SQLITE_ROW && sqlite3_column_text(s, 0)) out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+  EXPECT_TRUE(rc == SQLITE_ROW || rc == SQLITE_DONE) << sqlite3_errmsg(c);
+  sqlite3_finalize(s);
+  sqlite3_close(c);
+  return out;
+}
+
+std::string key(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06d", i);
+  return buf;
+}
 
 stored_message m(std::string topic, std::string payload, std::uint8_t qos = 1) {
   return {std::move(topic), std::move(payload), qos, false, "\x03\x00\x01x", 0};
@@ -99,6 +126,123 @@ TEST_F(sqlite_store_test, files_have_tight_permissions) {
             std::filesystem::perms::owner_all);
   auto db = std::filesystem::status(dir_ / "fleetcore.db").permissions() & std::filesystem::perms::all;
   EXPECT_EQ(db, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+// Start-up reads (broker, shadows, registry) used to run on the caller's thread on the writer's
+// connection while the writer committed: two threads in one NOMUTEX connection corrupted the WAL.
+// Reads from several threads while batches commit must each see a prefix of what was submitted, and
+// leave a sound database.
+TEST_F(sqlite_store_test, reads_from_other_threads_while_batches_commit) {
+  constexpr int n = 400;
+  {
+    sqlite_store s(dir_);
+    std::atomic<bool> writing{true};
+    std::atomic<int> durable{0};
+    auto reader = [&](bool documents) {
+      std::size_t last = 0;
+      int reads = 0;
+      while (writing || reads < 3) {
+        std::size_t seen;
+        if (documents) {
+          auto docs = s.load_documents("thing");
+          seen = docs.size();
+          for (std::size_t i = 0; i < docs.size(); ++i) {
+            ASSERT_EQ(docs[i].key, key(static_cast<int>(i)));  // a prefix, in key order
+            ASSERT_EQ(docs[i].body, "{\"n\":" + std::to_string(i) + "}");
+          }
+        } else {
+          auto snap = s.load();
+          seen = snap.retained.size();
+          ASSERT_LE(snap.sessions.size(), 1u);
+          if (seen) {
+            ASSERT_EQ(snap.sessions.size(), 1u);
+            ASSERT_EQ(snap.sessions[0].queue.size(), seen);  // each batch is all or nothing
+          }
+        }
+        ASSERT_GE(seen, last);  // never goes back
+        last = seen;
+        ++reads;
+      }
+    };
+    std::thread docs_reader(reader, true);
+    std::thread snap_reader(reader, false);
+    s.submit({op::put_session{"dev", 1, 3600, 5, 0}}, nullptr);
+    for (int i = 0; i < n; ++i) {
+      s.submit({op::put_document{{"thing", key(i), "{\"n\":" + std::to_string(i) + "}"}},
+                op::put_retained{m("r/" + key(i), "v")},
+                op::put_message{"dev", 1, {static_cast<std::uint64_t>(i + 1), m("q", key(i)), {}}}},
+               [&](bool ok) { durable += ok; });
+      if (i % 50 == 0) std::this_thread::yield();
+    }
+    s.flush();
+    writing = false;
+    docs_reader.join();
+    snap_reader.join();
+    EXPECT_EQ(durable, n);
+    EXPECT_EQ(s.load_documents("thing").size(), static_cast<std::size_t>(n));
+  }
+  sqlite_store reopened(dir_);
+  auto snap = reopened.load();
+  EXPECT_EQ(snap.retained.size(), static_cast<std::size_t>(n));
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].queue.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(reopened.load_documents("thing").size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(query(dir_ / "fleetcore.db", "PRAGMA integrity_check"), "ok");
+}
+
+TEST_F(sqlite_store_test, a_read_sees_every_batch_submitted_before_it) {
+  sqlite_store s(dir_);
+  for (int i = 0; i < 20; ++i) {
+    s.submit({op::put_document{{"policy", key(i), "{}"}}}, nullptr);
+    EXPECT_EQ(s.load_documents("policy").size(), static_cast<std::size_t>(i + 1));  // no flush needed
+  }
+}
+
+// A statement that fails (here: a trigger an operator added) fails its own batch — reported not
+// durable, nothing of it left behind — and no other batch of the same group commit.
+TEST_F(sqlite_store_test, failed_statement_fails_only_its_batch) {
+  sqlite_store s(dir_);
+  EXPECT_EQ(query(dir_ / "fleetcore.db",
+                  "CREATE TRIGGER refuse BEFORE INSERT ON documents WHEN NEW.key = 'bad' "
+                  "BEGIN SELECT RAISE(ABORT, 'refused'); END"),
+            "");
+  // Hold the writer in a completion so the next three batches are taken as one group.
+  std::promise<void> release;
+  auto held = release.get_future().share();
+  s.submit({op::put_document{{"thing", "first", "{}"}}}, [held](bool) { held.wait(); });
+  std::promise<bool> a, b, c;
+  s.submit({op::put_document{{"thing", "a", "{}"}}}, [&](bool ok) { a.set_value(ok); });
+  s.submit({op::put_document{{"thing", "b", "{}"}}, op::put_retained{m("b/r", "x")},
+            op::put_document{{"thing", "bad", "{}"}}},
+           [&](bool ok) { b.set_value(ok); });
+  s.submit({op::put_document{{"thing", "c", "{}"}}}, [&](bool ok) { c.set_value(ok); });
+  release.set_value();
+  EXPECT_TRUE(a.get_future().get());
+  EXPECT_FALSE(b.get_future().get());
+  EXPECT_TRUE(c.get_future().get());
+  std::vector<std::string> keys;
+  for (auto& d : s.load_documents("thing")) keys.push_back(d.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "c", "first"}));
+  EXPECT_TRUE(s.load().retained.empty());
+
+  common::registry metrics;
+  s.register_metrics(metrics);
+  EXPECT_NE(metrics.render().find("fleetcore_storage_failed_batches_total 1\n"), std::string::npos)
+      << metrics.render();
+}
+
+// Waiting for a read on the store's own thread would deadlock: it is a checked error instead.
+TEST_F(sqlite_store_test, reading_from_a_completion_is_a_checked_error) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        spdlog::set_default_logger(spdlog::stderr_logger_mt("death"));
+        sqlite_store s(dir_);
+        std::promise<void> never;
+        s.submit({}, [&](bool) { s.load_documents("thing"); });
+        never.get_future().wait();
+      },
+      "check.failed");
 }
 
 }  // namespace
