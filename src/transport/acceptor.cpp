@@ -110,8 +110,7 @@ acceptor_set::acceptor_set(boost::asio::io_context& io, std::string proto, const
   throw std::runtime_error("listener " + proto_ + ": no free port common to its addresses");
 }
 
-void acceptor_set::start(place_fn place, accepted_fn accepted) {
-  place_ = std::move(place);
+void acceptor_set::start(accepted_fn accepted) {
   accepted_ = std::move(accepted);
   boost::asio::post(io_, [this] {
     for (auto& a : acceptors_) accept(*a);
@@ -135,7 +134,7 @@ std::vector<tcp::endpoint> acceptor_set::local_endpoints() const {
 }
 
 void acceptor_set::accept(one& a) {
-  a.acceptor.async_accept(place_(), [this, &a](const boost::system::error_code& ec, tcp::socket sock) {
+  a.acceptor.async_accept([this, &a](const boost::system::error_code& ec, tcp::socket sock) {
     if (ec == boost::asio::error::operation_aborted || !a.acceptor.is_open()) return;
     if (ec) {
       // Out of descriptors and the like: the pending connection stays in the backlog, so accepting

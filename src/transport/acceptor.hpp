@@ -53,11 +53,10 @@ class acceptor_set {
   acceptor_set(boost::asio::io_context& io, std::string proto, const std::vector<bind_address>& addrs,
                std::uint16_t port, int backlog = 4096);
 
-  /// Where each accepted socket goes: `place()` chooses the io_context the socket is accepted onto,
-  /// `accepted` receives it (on the acceptor's thread).
-  using place_fn = std::function<boost::asio::io_context&()>;
+  /// Accepts on every address; `accepted` receives each socket (on the acceptors' io_context, which
+  /// the socket belongs to; it may be moved elsewhere with release()/assign()).
   using accepted_fn = std::function<void(tcp::socket)>;
-  void start(place_fn place, accepted_fn accepted);
+  void start(accepted_fn accepted);
   /// Closes the acceptors (posted to their io_context).
   void stop();
 
@@ -77,7 +76,6 @@ class acceptor_set {
   boost::asio::io_context& io_;
   std::string proto_;
   std::vector<std::unique_ptr<one>> acceptors_;
-  place_fn place_;
   accepted_fn accepted_;
   common::counter errors_;
   std::chrono::steady_clock::time_point last_log_{};

@@ -55,11 +55,10 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
 http_server::http_server(boost::asio::io_context& io, const std::vector<bind_address>& addrs, std::uint16_t port,
                          handler h)
-    : io_(io), acceptors_(io, "metrics", addrs, port, 128), handler_(std::move(h)) {}
+    : acceptors_(io, "metrics", addrs, port, 128), handler_(std::move(h)) {}
 
 void http_server::start() {
-  acceptors_.start([this]() -> boost::asio::io_context& { return io_; },
-                   [this](tcp::socket s) { std::make_shared<http_session>(std::move(s), handler_)->read(); });
+  acceptors_.start([this](tcp::socket s) { std::make_shared<http_session>(std::move(s), handler_)->read(); });
 }
 
 void http_server::stop() { acceptors_.stop(); }

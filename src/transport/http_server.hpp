@@ -27,7 +27,6 @@ class http_server {
   std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const { return acceptors_.local_endpoints(); }
 
  private:
-  boost::asio::io_context& io_;
   acceptor_set acceptors_;
   handler handler_;
 };

@@ -34,14 +34,17 @@ listener::listener(broker::broker& b, listener_kind kind, const std::vector<bind
 
 void listener::start() {
   // Each socket is accepted directly onto the worker that will own it.
-  acceptors_.start([this]() -> boost::asio::io_context& { return broker_.next_worker().io(); },
-                   [this](tcp::socket sock) {
-                     auto* io = &static_cast<boost::asio::io_context&>(sock.get_executor().context());
-                     for (auto& w : broker_.workers()) {
-                       if (&w->io() != io) continue;
-                       broker::worker& home = *w;
-                       return home.post([this, &home, s = std::move(sock)]() mutable { on_accepted(std::move(s), home); });
-                     }
+  // The worker is chosen once a socket is accepted (round-robin over every address of the
+  // listener), and the socket moves to it.
+  acceptors_.start([this](tcp::socket sock) {
+                     broker::worker& home = broker_.next_worker();
+                     boost::system::error_code ec;
+                     auto protocol = sock.local_endpoint(ec).protocol();
+                     if (ec) return;
+                     tcp::socket moved(home.io());
+                     moved.assign(protocol, sock.release(), ec);
+                     if (ec) return;
+                     home.post([this, &home, s = std::move(moved)]() mutable { on_accepted(std::move(s), home); });
                    });
 }
 

@@ -67,7 +67,7 @@ class Server:
         wait_for(ready, what="fleetcore to listen")
         with open(listeners) as f:
             bound = json.load(f)
-        self.addresses = bound.pop("addresses")
+        self.addresses = bound.pop("addresses", {})
         self.ports = {k: int(v.rsplit(":", 1)[1]) for k, v in bound.items()}
         return self
 
