@@ -101,18 +101,14 @@ api_server::response error(unsigned status, std::string code, std::string_view m
 
 }  // namespace
 
-api_server::api_server(const tcp::endpoint& ep, boost::asio::ssl::context* tls, admin_keys& keys, common::clock& clock)
-    : acceptor_(io_), tls_(tls), keys_(keys), clock_(clock) {
-  acceptor_.open(ep.protocol());
-  acceptor_.set_option(tcp::acceptor::reuse_address(true));
-  acceptor_.bind(ep);
-  acceptor_.listen();
-}
+api_server::api_server(const std::vector<transport::bind_address>& addrs, std::uint16_t port,
+                       boost::asio::ssl::context* tls, admin_keys& keys, common::clock& clock)
+    : acceptors_(io_, "api", addrs, port, 512), tls_(tls), keys_(keys), clock_(clock) {}
 
 api_server::~api_server() { stop(); }
 
 void api_server::start() {
-  boost::asio::post(io_, [this] { accept(); });
+  acceptors_.start([this](tcp::socket s) { accepted(std::move(s)); });
   thread_ = std::thread([this] {
     common::metrics_slot = 6;
     io_.run();
@@ -121,29 +117,20 @@ void api_server::start() {
 
 void api_server::stop() {
   if (!thread_.joinable()) return;
-  boost::asio::post(io_, [this] {
-    boost::system::error_code ec;
-    acceptor_.close(ec);
-    io_.stop();
-  });
+  acceptors_.stop();
+  boost::asio::post(io_, [this] { io_.stop(); });
   thread_.join();
 }
 
 void api_server::post(std::function<void()> fn) { boost::asio::post(io_, std::move(fn)); }
 
-void api_server::accept() {
-  acceptor_.async_accept([this](beast::error_code ec, tcp::socket s) {
-    if (ec == boost::asio::error::operation_aborted) return;
-    if (!ec) {
-      if (tls_)
-        std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(
-            beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(s)), *tls_), *this)
-            ->start();
-      else
-        std::make_shared<session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), *this)->start();
-    }
-    accept();
-  });
+void api_server::accepted(tcp::socket s) {
+  if (tls_)
+    std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(
+        beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(s)), *tls_), *this)
+        ->start();
+  else
+    std::make_shared<session<beast::tcp_stream>>(beast::tcp_stream(std::move(s)), *this)->start();
 }
 
 api_server::response api_server::handle(std::string_view method, std::string_view target,
@@ -168,14 +155,23 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
         return error(403, "InvalidSignatureException", verdict.message);
     }
   }
+  auto refuse = [&](const bind_error& e) {
+    auth_failures_.inc();
+    FC_LOG_INFO("api.refused", "method={} target={} key={} region={} service={} reason={:q}", common::untrusted(method),
+                common::untrusted(target), common::untrusted(verdict.access_key_id), common::untrusted(verdict.region),
+                common::untrusted(verdict.service), common::untrusted(e.message));
+    return error(e.status, e.code, e.message);
+  };
   auto header = [&](std::string_view lower) -> std::optional<std::string> {
     for (const auto& [k, v] : headers)
       if (beast::iequals(k, lower)) return std::string(v);
     return std::nullopt;
   };
+  if (auto e = check_signed_path(target)) return refuse(*e);
   auto bound = bind_request(method, target, header, body);
   if (auto* e = std::get_if<bind_error>(&bound)) return error(e->status, e->code, e->message);
   auto& req = std::get<bound_request>(bound);
+  if (auto e = check_scope(*req.op, verdict.region, verdict.service, region_)) return refuse(*e);
   auto h = handlers_.find(std::string_view(req.op->service));
   if (h == handlers_.end()) return error(404, "UnknownOperationException", "this service is not enabled");
   auto out = h->second(*req.op, req.input);
@@ -185,9 +181,12 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
 }
 
 void api_server::register_metrics(common::registry& m) const {
+  m.add(acceptors_.errors(), "fleetcore_accept_errors_total", "proto=\"api\"",
+        "Failed accepts (out of file descriptors, ...); accepting resumes after a back-off.");
   m.add(requests_, "fleetcore_api_requests_total", "", "Control-plane HTTP requests.");
   m.add(auth_failures_, "fleetcore_api_unauthenticated_total", "",
-        "Control-plane requests refused: unsigned, badly signed, expired or unknown key.");
+        "Control-plane requests refused: unsigned, badly signed, expired, unknown key, signed for another "
+        "region or service, or a path other than the one signed.");
 }
 
 }  // namespace fleetcore::api

@@ -9,6 +9,7 @@
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "api/routes.hpp"
+#include "transport/acceptor.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,13 +26,13 @@ class api_server {
  public:
   /// Binds immediately; throws boost::system::system_error if it cannot. `tls` null: plain HTTP
   /// (tests and benchmarks on loopback only).
-  api_server(const boost::asio::ip::tcp::endpoint& ep, boost::asio::ssl::context* tls, admin_keys& keys,
-             common::clock& clock);
+  api_server(const std::vector<transport::bind_address>& addrs, std::uint16_t port, boost::asio::ssl::context* tls,
+             admin_keys& keys, common::clock& clock);
   ~api_server();
 
   void start();
   void stop();
-  boost::asio::ip::tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+  std::vector<boost::asio::ip::tcp::endpoint> local_endpoints() const { return acceptors_.local_endpoints(); }
   /// Runs `fn` on the API thread.
   void post(std::function<void()> fn);
   void register_metrics(common::registry& m) const;
@@ -45,19 +46,23 @@ class api_server {
   using handler = std::function<response(const route& r, const boost::json::object& input)>;
   /// Serves the routes of `service` ("iot", "iotdata") with `h`; before start().
   void serve(std::string service, handler h) { handlers_[std::move(service)] = std::move(h); }
+  /// Refuses requests signed for another region than `region` (aws.region); before start(). Until
+  /// called, any region is accepted.
+  void require_region(std::string region) { region_ = std::move(region); }
   /// Handles one request (on the API thread): authentication, routing, the operation.
   response handle(std::string_view method, std::string_view target,
                   const std::vector<std::pair<std::string_view, std::string_view>>& headers, std::string_view body);
 
  private:
-  void accept();
+  void accepted(boost::asio::ip::tcp::socket s);
 
   boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  transport::acceptor_set acceptors_;
   boost::asio::ssl::context* tls_;
   std::map<std::string, handler, std::less<>> handlers_;
   admin_keys& keys_;
   common::clock& clock_;
+  std::string region_;
   std::thread thread_;
   common::counter requests_, auth_failures_;
 };

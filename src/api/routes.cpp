@@ -14,7 +14,7 @@ const std::vector<route>& routes() {
       // fleetcore's extension: AWS IoT cannot import a CRL; this revokes the registered
       // certificates of a CA that the CRL lists.
       {"iot", "ImportCACertificateRevocationList", "POST", "/fleetcore/cacertificate/{caCertificateId}/crl", 200, "",
-       {{"caCertificateId", param_location::uri, "caCertificateId", param_type::text}}},
+       {{"caCertificateId", param_location::uri, "caCertificateId", param_type::text}}, "execute-api"},
   };
   return table;
 }
@@ -80,6 +80,26 @@ std::optional<json::value> convert(const std::string& raw, param_type type) {
 }
 
 }  // namespace
+
+std::optional<bind_error> check_signed_path(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (auth::normalize_path(path) == path) return std::nullopt;
+  // Whether AWS routes such a path normalized is not documented; refusing it is the safe reading.
+  return bind_error{400, "InvalidRequestException",
+                    "the request path must not contain empty, '.' or '..' segments: it is not the path that was signed"};
+}
+
+std::optional<bind_error> check_scope(const route& r, std::string_view scope_region, std::string_view scope_service,
+                                      std::string_view region) {
+  // AWS's answers, trailing space included.
+  if (!region.empty() && scope_region != region)
+    return bind_error{403, "InvalidSignatureException",
+                      "Credential should be scoped to a valid region, not '" + std::string(scope_region) + "'. "};
+  if (scope_service != r.signing_name)
+    return bind_error{403, "InvalidSignatureException",
+                      "Credential should be scoped to correct service: '" + std::string(r.signing_name) + "'. "};
+  return std::nullopt;
+}
 
 std::variant<bound_request, bind_error> bind_request(std::string_view method, std::string_view target,
                                             const std::function<std::optional<std::string>(std::string_view)>& header,

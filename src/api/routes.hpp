@@ -32,6 +32,7 @@ struct route {
   unsigned status;
   const char* payload;  // member that is the raw request body (a blob), or "": the body is a JSON object
   std::vector<param> params;
+  const char* signing_name = "";  // SigV4 service of the credential scope (botocore's metadata.signingName)
 };
 
 const std::vector<route>& routes();
@@ -53,5 +54,15 @@ struct bind_error {
 std::variant<bound_request, bind_error> bind_request(std::string_view method, std::string_view target,
                                                     const std::function<std::optional<std::string>(std::string_view)>& header,
                                                     std::string_view body);
+
+/// Refuses (400) a request target whose path is not the path a SigV4 signature covers: signers
+/// remove `.`, `..` and empty segments before signing, so routing such a path would route what was
+/// not signed. Percent-encoded slashes and dots are data and pass.
+std::optional<bind_error> check_signed_path(std::string_view target);
+
+/// Refuses (403, as AWS: InvalidSignatureException) a credential scope that names another region than
+/// `region` (empty: any) or another service than `r`'s signing name.
+std::optional<bind_error> check_scope(const route& r, std::string_view scope_region, std::string_view scope_service,
+                                      std::string_view region);
 
 }  // namespace fleetcore::api

@@ -277,6 +277,19 @@ bool wildcard_match(std::string_view pattern, std::string_view value, bool ignor
   return p == pattern.size();
 }
 
+namespace {
+
+/// cert-policy-variables.md, "Wildcards" and "String length": AWS leaves a certificate policy variable
+/// unreplaced when the attribute holds `*`, `$`, `+`, `?` or `#`, or is longer than 1024 characters.
+/// Left in place, the variable text matches no real resource; here the statement does not match.
+bool substitutable(std::string_view name, std::string_view value) {
+  constexpr std::size_t max_certificate_value = 1024;
+  if (!name.starts_with("iot:Certificate.")) return true;
+  return value.size() <= max_certificate_value && value.find_first_of("*$+?#") == std::string_view::npos;
+}
+
+}  // namespace
+
 std::optional<std::string> substitute(std::string_view text, const variable_resolver& vars, bool as_pattern) {
   std::string out;
   out.reserve(text.size());
@@ -293,7 +306,7 @@ std::optional<std::string> substitute(std::string_view text, const variable_reso
         literal(name[0]);
       } else {
         auto value = vars ? vars(name) : std::nullopt;
-        if (!value) return std::nullopt;
+        if (!value || !substitutable(name, *value)) return std::nullopt;
         for (char c : *value) literal(c);
       }
       i = end;

@@ -3,7 +3,8 @@
 // an explicit Deny in any statement wins, otherwise any Allow allows, otherwise it is denied
 // (implicit deny). Policy variables (${iot:ClientId}, ${iot:Connection.Thing.ThingName}, ...) are
 // substituted in Resource and Condition values; a statement whose variable cannot be resolved does
-// not match. `*` and `?` are wildcards; MQTT's `+` and `#` are literal characters.
+// not match, nor does one whose certificate variable (iot:Certificate.*) holds `*`, `$`, `+`, `?` or
+// `#` or more than 1024 characters (AWS leaves such a variable unreplaced). `*` and `?` are wildcards; MQTT's `+` and `#` are literal characters.
 #include <functional>
 #include <optional>
 #include <span>
@@ -60,7 +61,8 @@ decision evaluate(std::span<const policy_document* const> policies, std::string_
 bool wildcard_match(std::string_view pattern, std::string_view value, bool ignore_case = false);
 
 /// Replaces every ${name} in `text`; ${*}, ${?} and ${$} stand for those characters literally.
-/// Returns nullopt if a variable cannot be resolved. With `as_pattern`, the result is a pattern for
+/// Returns nullopt if a variable cannot be resolved or is a certificate variable AWS would leave
+/// unreplaced (a wildcard character in its value, or over 1024 characters). With `as_pattern`, the result is a pattern for
 /// wildcard_match in which only the `*` and `?` written in `text` are wildcards: substituted values
 /// can never widen a match.
 std::optional<std::string> substitute(std::string_view text, const variable_resolver& vars, bool as_pattern);

@@ -40,7 +40,8 @@ std::string lower(std::string_view s) {
 
 bool unreserved(unsigned char c) { return std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~'; }
 
-/// Removes "." and ".." segments like botocore's path normalization; keeps a trailing slash.
+}  // namespace
+
 std::string normalize_path(std::string_view path) {
   if (path.empty()) return "/";
   std::vector<std::string_view> out;
@@ -64,6 +65,8 @@ std::string normalize_path(std::string_view path) {
   if (result.empty() || (path.back() == '/' && !out.empty())) result += '/';
   return result;
 }
+
+namespace {
 
 std::string trim_collapse(std::string_view v) {
   std::string out;

@@ -60,6 +60,11 @@ std::string sha256_hex(std::string_view data);
 std::string authorization_header(const http_request_view& req, std::string_view access_key_id, std::string_view secret,
                                  std::string_view region, std::string_view service);
 
+/// The path as SigV4 signs it (before encoding), like botocore: "." and ".." segments resolved and
+/// empty segments removed; a trailing slash kept. A request whose path differs from this was signed
+/// for another path than the one it names.
+std::string normalize_path(std::string_view path);
+
 /// RFC 3986 percent-encoding with uppercase hex, as SigV4 requires; `/` kept when `keep_slash`.
 std::string uri_encode(std::string_view s, bool keep_slash);
 

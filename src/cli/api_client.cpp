@@ -80,15 +80,21 @@ api_client::api_client(const std::filesystem::path& data_dir, std::string endpoi
   if (host_ == "0.0.0.0") host_ = "127.0.0.1";
   const char* id = std::getenv("AWS_ACCESS_KEY_ID");
   const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
+  const auto creds_file = data_dir / "aws-credentials";
+  const std::string creds = !(id && secret) || std::filesystem::exists(creds_file) ? read_file(creds_file) : std::string();
   if (id && secret) {
     key_id_ = id;
     secret_ = secret;
   } else {
-    auto creds = read_file(data_dir / "aws-credentials");
     key_id_ = ini_value(creds, "aws_access_key_id");
     secret_ = ini_value(creds, "aws_secret_access_key");
   }
   if (key_id_.empty() || secret_.empty()) throw std::runtime_error("no admin credentials");
+  // The server refuses another region than its aws.region, which it wrote into the credentials file;
+  // the environment overrides it, as for the aws CLI.
+  if (auto r = ini_value(creds, "region"); !r.empty()) region_ = r;
+  for (const char* var : {"AWS_DEFAULT_REGION", "AWS_REGION"})
+    if (const char* r = std::getenv(var); r && *r) region_ = r;
 }
 
 api_response api_client::call(const std::string& method, const std::string& target, const json::object& body,
@@ -108,6 +114,7 @@ api_response api_client::call(const std::string& method, const std::string& targ
   std::vector<std::pair<std::string_view, std::string_view>> headers{{"host", host}, {"x-amz-date", date}};
   if (!principal_header.empty()) headers.emplace_back("x-amzn-principal", principal_header);
   auth::http_request_view view{method, target, headers, payload};
+  // Only control-plane (iot) operations: botocore's iot model signs them as execute-api.
   std::string authorization = auth::authorization_header(view, key_id_, secret_, region_, "execute-api");
 
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);

@@ -221,7 +221,14 @@ decode_result decode(std::span<const std::uint8_t> data, protocol_version versio
     if (header >= data.size()) return res;  // need more
     std::uint8_t b = data[header++];
     remaining |= std::uint32_t(b & 0x7F) << (7 * i);
-    if (!(b & 0x80)) break;
+    if (!(b & 0x80)) {
+      if (i > 0 && b == 0) {  // a longer encoding than the value needs [MQTT-1.5.5-1]
+        res.state = decode_result::status::error;
+        res.error = rc::malformed_packet;
+        return res;
+      }
+      break;
+    }
     if (i == 3) {
       res.state = decode_result::status::error;
       res.error = rc::malformed_packet;

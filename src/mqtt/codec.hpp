@@ -19,7 +19,9 @@ struct decode_result {
   packet pkt;
 };
 
-/// Decodes one packet from the front of `data`.
+/// Decodes one packet from the front of `data`, as the server reads what a client sends: a PUBLISH
+/// carrying a Subscription Identifier is a protocol error [MQTT-3.3.4-6]. Variable Byte Integers must
+/// be minimal [MQTT-1.5.5-1] (malformed otherwise).
 /// - `version` is the connection's protocol version; a CONNECT carries its own and is decoded
 ///   whatever `version` says. An unknown protocol level yields `unsupported_protocol_version`.
 /// - A packet whose total size exceeds `max_packet_size` yields `packet_too_large` as soon as its

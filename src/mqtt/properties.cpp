@@ -1,5 +1,6 @@
 #include "mqtt/properties.hpp"
 
+#include "mqtt/topic.hpp"
 #include "mqtt/wire.hpp"
 
 #include <array>
@@ -115,7 +116,8 @@ properties decode_properties(wire::reader& in, property_context c) {
       continue;
     }
     if (id == subscription_identifier_id) {
-      if (!(subscription_identifier_ctx & bit(c))) {
+      // Decoding reads what clients send: only their SUBSCRIBE may carry one [MQTT-3.3.4-6].
+      if (c != ctx::subscribe) {
         r.fail(reason_code::protocol_error);
         break;
       }
@@ -143,6 +145,8 @@ properties decode_properties(wire::reader& in, property_context c) {
         (p.maximum_packet_size && *p.maximum_packet_size == 0) ||
         (p.topic_alias && *p.topic_alias == 0))
       in.fail(reason_code::protocol_error);
+    // The Response Topic is a topic name: not empty, no wildcards [MQTT-3.3.2-14].
+    if (p.response_topic && !valid_topic_name(*p.response_topic)) in.fail(reason_code::protocol_error);
   }
   return p;
 }

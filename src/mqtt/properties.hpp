@@ -71,9 +71,10 @@ enum class property_context : std::uint8_t {
   will,
 };
 
-/// Decodes a property block (length prefix included). Unknown identifiers, properties not allowed in
-/// `ctx`, duplicates of single-valued properties and out-of-range values fail the reader with
-/// malformed_packet or protocol_error.
+/// Decodes a property block (length prefix included) of a packet a client sent. Unknown identifiers,
+/// properties not allowed in `ctx` (a Subscription Identifier outside SUBSCRIBE), duplicates of
+/// single-valued properties, out-of-range values and a Response Topic that is not a topic name fail
+/// the reader with malformed_packet or protocol_error.
 properties decode_properties(wire::reader& in, property_context ctx);
 
 /// Encodes `p` with its length prefix. Properties not allowed in `ctx` are skipped.

@@ -42,13 +42,17 @@ class reader {
     pos_ += 4;
     return v;
   }
+  /// A Variable Byte Integer of at most four bytes, in its minimal encoding.
   std::uint32_t varint() {
     std::uint32_t value = 0;
     for (int i = 0; i < 4; ++i) {
       if (!need(1)) return 0;
       std::uint8_t b = data_[pos_++];
       value |= std::uint32_t(b & 0x7F) << (7 * i);
-      if (!(b & 0x80)) return value;
+      if (!(b & 0x80)) {
+        if (i > 0 && b == 0) fail(reason_code::malformed_packet);  // not minimal [MQTT-1.5.5-1]
+        return value;
+      }
     }
     fail(reason_code::malformed_packet);
     return 0;

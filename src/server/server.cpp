@@ -197,6 +197,7 @@ int serve(const server_config& cfg) {
     api_tls.emplace(transport::make_https_context(tls));
     auto where = resolve(cfg.api);
     api_server = std::make_unique<api::api_server>(where.addrs, where.port, &*api_tls, keys, clock);
+    api_server->require_region(cfg.aws_region);
     api_server->serve("iot", api::control_plane(reg));
     api_server->serve("iotdata", api::data_plane(shadows, b));
     api_server->register_metrics(metrics);

@@ -194,7 +194,8 @@ def test_inactive_ca_and_crl_import(server, tmp_path):
     body = json.dumps({"crl": ca.crl([serial1])})
     req = botocore.awsrequest.AWSRequest(method="POST", url=f"{server.api_url}/fleetcore/cacertificate/{ca_id}/crl",
                                          data=body, headers={"Content-Type": "application/json"})
-    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key_id, secret), "iot", "us-east-1").add_auth(req)
+    # The control plane is signed as the aws CLI signs it: service execute-api (botocore's signingName).
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(key_id, secret), "execute-api", "us-east-1").add_auth(req)
     prepared = req.prepare()
     r = urllib.request.urlopen(urllib.request.Request(prepared.url, data=body.encode(), headers=dict(prepared.headers),
                                                       method="POST"),

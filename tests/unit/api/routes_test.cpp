@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace fleetcore::api {
 namespace {
 
@@ -79,6 +81,55 @@ TEST(api_routes, refusals) {
   ASSERT_TRUE(std::holds_alternative<bind_error>(bad_body));
   EXPECT_EQ(std::get<bind_error>(bad_body).status, 400u);
   EXPECT_TRUE(std::holds_alternative<bind_error>(bind("POST", "/topics/", "x")));  // empty topic
+}
+
+/// The route table's entry (static) for a request.
+const route& route_of(const char* method, const char* target) {
+  return *ok(bind(method, target, std::string_view(method) == "GET" ? "" : "{}")).op;
+}
+
+// botocore's models: the iot control plane signs as execute-api, iot-data as iotdata; fleetcore's
+// extension belongs to the control plane.
+TEST(api_routes, signing_names_from_the_models) {
+  EXPECT_STREQ(route_of("GET", "/things").signing_name, "execute-api");
+  EXPECT_STREQ(route_of("POST", "/fleetcore/cacertificate/abc/crl").signing_name, "execute-api");
+  EXPECT_STREQ(route_of("POST", "/topics/a/b").signing_name, "iotdata");
+  EXPECT_STREQ(route_of("GET", "/things/t/shadow").signing_name, "iotdata");
+  for (const auto& r : routes()) EXPECT_NE(std::string_view(r.signing_name), "") << r.operation;
+}
+
+TEST(api_routes, credential_scope_must_name_the_region_and_the_signing_name) {
+  const route& list = route_of("GET", "/things");
+  const route& publish = route_of("POST", "/topics/a");
+  EXPECT_FALSE(check_scope(list, "us-east-1", "execute-api", "us-east-1"));
+  EXPECT_FALSE(check_scope(publish, "us-east-1", "iotdata", "us-east-1"));
+  for (auto [r, region, service] : {std::tuple{&list, "us-east-1", "iot"}, std::tuple{&list, "us-east-1", "iotdata"},
+                                    std::tuple{&publish, "us-east-1", "execute-api"},
+                                    std::tuple{&publish, "us-east-1", "iot"}, std::tuple{&list, "eu-west-1", "execute-api"},
+                                    std::tuple{&publish, "eu-west-1", "iotdata"}}) {
+    auto e = check_scope(*r, region, service, "us-east-1");
+    ASSERT_TRUE(e) << r->operation << " " << region << " " << service;
+    EXPECT_EQ(e->status, 403u);
+    EXPECT_EQ(e->code, "InvalidSignatureException");
+  }
+  EXPECT_FALSE(check_scope(list, "eu-west-1", "execute-api", "eu-west-1"));
+}
+
+// A SigV4 signature covers the path with dot and empty segments removed: such a path is refused, so a
+// captured request cannot be replayed onto another route or topic.
+TEST(api_routes, paths_that_differ_from_what_was_signed) {
+  for (std::string_view replay : {"/topics/things/dev1/../dev2/cmd", "/topics/things//dev2/cmd",
+                                  "/topics/things/./dev2/cmd", "/topics/things/dev2/cmd/.", "//topics/t",
+                                  "/things/t1/..?x=1", "/things//"}) {
+    auto e = check_signed_path(replay);
+    ASSERT_TRUE(e) << replay;
+    EXPECT_EQ(e->status, 400u);
+    EXPECT_EQ(e->code, "InvalidRequestException");
+  }
+  // Encoded slashes and dots are data, signed as sent; a trailing slash is signed as sent too.
+  for (std::string_view fine : {"/topics/a%2F..%2Fb", "/topics/things/dev2/cmd?qos=1", "/things/", "/",
+                                "/topics/a/..b/c.", "/topics/%2E%2E/x"})
+    EXPECT_FALSE(check_signed_path(fine)) << fine;
 }
 
 }  // namespace

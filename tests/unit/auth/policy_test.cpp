@@ -120,6 +120,28 @@ TEST(policy, variable_values_never_act_as_wildcards) {
   EXPECT_EQ(check(p, "iot:Publish", "topic/x", v), decision::implicit_deny);
 }
 
+// cert-policy-variables.md, "Wildcards" and "String length": a certificate attribute holding `*`, `$`,
+// `+`, `?` or `#`, or longer than 1024 characters, is not substituted; the statement does not match.
+TEST(policy, certificate_variable_with_wildcard_characters_is_not_replaced) {
+  auto p = parse(doc(R"({"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/${iot:Certificate.Subject.CommonName}/*"},
+                        {"Effect":"Allow","Action":"iot:Publish","Resource":"*","Condition":{"StringEquals":{"iot:ClientId":"${iot:Certificate.Subject.CommonName}"}}})"));
+  const std::string cn = "iot:Certificate.Subject.CommonName";
+  EXPECT_EQ(check(p, "iot:Subscribe", "topicfilter/devices/dev-1/#", vars({{cn, "dev-1"}})), decision::allow);
+  EXPECT_EQ(check(p, "iot:Subscribe", "topicfilter/devices/+/#", vars({{cn, "+"}})), decision::implicit_deny);
+  for (std::string value : {"a*", "a$b", "+", "a?", "#", "x+y"}) {
+    auto v = vars({{cn, value}, {"iot:ClientId", value}});
+    EXPECT_EQ(check(p, "iot:Subscribe", "topicfilter/devices/" + value + "/x", v), decision::implicit_deny) << value;
+    EXPECT_EQ(check(p, "iot:Publish", "topic/t", v), decision::implicit_deny) << value;
+  }
+  const std::string longest(1024, 'a'), too_long(1025, 'a');
+  EXPECT_EQ(check(p, "iot:Subscribe", "topicfilter/devices/" + longest + "/x", vars({{cn, longest}})), decision::allow);
+  EXPECT_EQ(check(p, "iot:Subscribe", "topicfilter/devices/" + too_long + "/x", vars({{cn, too_long}})),
+            decision::implicit_deny);
+  // The rule is the certificate's: other variables are substituted (and never act as wildcards).
+  auto q = parse(doc(R"({"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/c/${iot:ClientId}"})"));
+  EXPECT_EQ(check(q, "iot:Publish", "topic/c/a$b", vars({{"iot:ClientId", "a$b"}})), decision::allow);
+}
+
 TEST(policy, unresolvable_variable_makes_deny_statement_not_apply) {
   auto p = parse(doc(R"({"Effect":"Allow","Action":"iot:*","Resource":"*"},
                         {"Effect":"Deny","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:Connection.Thing.ThingName}"})"));

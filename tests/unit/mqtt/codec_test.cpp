@@ -68,7 +68,6 @@ TEST_P(codec_both, publish_round_trip_all_qos) {
       p.props.response_topic = "reply/here";
       p.props.correlation_data = std::string("\x00\x01", 2);
       p.props.payload_format_indicator = 1;
-      p.props.subscription_identifiers = {1, 300000};
       p.props.user_properties = {{"a", "1"}, {"a", "2"}};
     }
     EXPECT_EQ(std::get<publish_packet>(round_trip(p, GetParam())), p);
@@ -243,6 +242,65 @@ TEST(codec_malformed, property_rules) {
   // Property length running past the packet.
   bytes overrun{0x30, 0x05, 0, 1, 't', 0x09, 0x01};
   EXPECT_EQ(decode_bytes(overrun).error, reason_code::malformed_packet);
+}
+
+// Subscription identifiers travel only from server to client: encoded, never accepted from a client.
+TEST(codec, publish_subscription_identifiers_are_encoded) {
+  publish_packet p;
+  p.topic = "t";
+  p.props.subscription_identifiers = {1, 300000};
+  EXPECT_EQ(encode(p, protocol_version::v5),
+            (bytes{0x30, 0x0A, 0, 1, 't', 0x06, 0x0B, 0x01, 0x0B, 0xE0, 0xA7, 0x12}));
+}
+
+// [MQTT-3.3.4-6]: a PUBLISH from a client must not carry a Subscription Identifier.
+TEST(codec_malformed, client_publish_with_subscription_identifier) {
+  EXPECT_EQ(decode_bytes({0x30, 0x06, 0, 1, 't', 0x02, 0x0B, 0x01}).error, reason_code::protocol_error);
+  EXPECT_EQ(decode_bytes({0x32, 0x08, 0, 1, 't', 0, 1, 0x02, 0x0B, 0x05}).error, reason_code::protocol_error);
+}
+
+// [MQTT-3.3.2-14]: the Response Topic is a topic name: no wildcards; it is not empty either.
+TEST(codec_malformed, response_topic_with_wildcards) {
+  EXPECT_EQ(decode_bytes({0x30, 0x0A, 0, 1, 't', 0x06, 0x08, 0, 3, 'r', '/', '#'}).error,
+            reason_code::protocol_error);
+  EXPECT_EQ(decode_bytes({0x30, 0x0A, 0, 1, 't', 0x06, 0x08, 0, 3, 'r', '/', '+'}).error,
+            reason_code::protocol_error);
+  EXPECT_EQ(decode_bytes({0x30, 0x07, 0, 1, 't', 0x03, 0x08, 0, 0}).error, reason_code::protocol_error);
+  auto ok = decode_bytes({0x30, 0x0A, 0, 1, 't', 0x06, 0x08, 0, 3, 'r', '/', 'x'});
+  ASSERT_EQ(ok.state, decode_result::status::ok);
+  EXPECT_EQ(std::get<publish_packet>(ok.pkt).props.response_topic, "r/x");
+  // The same rule for a will's Response Topic.
+  for (std::string topic : {"r/+", "#", "a/#"}) {
+    connect_packet c;
+    c.client_id = "x";
+    c.will = will_message{};
+    c.will->topic = "w";
+    c.will->props.response_topic = topic;
+    EXPECT_EQ(decode_bytes(encode(c, protocol_version::v5)).error, reason_code::protocol_error) << topic;
+  }
+}
+
+// [MQTT-1.5.5-1]: a Variable Byte Integer uses the fewest bytes; anything longer is malformed.
+TEST(codec_malformed, non_minimal_variable_byte_integers) {
+  // Remaining length 0 in two, three and four bytes (PINGREQ), 3 in two bytes (PUBLISH).
+  EXPECT_EQ(decode_bytes({0xC0, 0x80, 0x00}).error, reason_code::malformed_packet);
+  EXPECT_EQ(decode_bytes({0xC0, 0x80, 0x80, 0x00}).error, reason_code::malformed_packet);
+  EXPECT_EQ(decode_bytes({0xC0, 0x80, 0x80, 0x80, 0x00}).error, reason_code::malformed_packet);
+  EXPECT_EQ(decode_bytes({0x30, 0x83, 0x00, 0, 1, 't'}, protocol_version::v311).error, reason_code::malformed_packet);
+  // A prefix is still only incomplete.
+  EXPECT_EQ(decode_bytes({0xC0, 0x80}).state, decode_result::status::need_more);
+  // Property length 0 in two bytes; property id 1 in two bytes; subscription identifier 1 in two bytes.
+  EXPECT_EQ(decode_bytes({0x30, 0x05, 0, 1, 't', 0x80, 0x00}).error, reason_code::malformed_packet);
+  EXPECT_EQ(decode_bytes({0x30, 0x07, 0, 1, 't', 0x03, 0x81, 0x00, 0x00}).error, reason_code::malformed_packet);
+  EXPECT_EQ(decode_bytes({0x82, 0x0A, 0, 1, 0x03, 0x0B, 0x81, 0x00, 0, 1, 'a', 0x00}).error,
+            reason_code::malformed_packet);
+  // The largest one-, two-, three- and four-byte values are minimal.
+  EXPECT_EQ(decode_bytes({0x82, 0x09, 0, 1, 0x02, 0x0B, 0x7F, 0, 1, 'a', 0x00}).state, decode_result::status::ok);
+  EXPECT_EQ(decode_bytes({0x82, 0x0A, 0, 1, 0x03, 0x0B, 0xFF, 0x7F, 0, 1, 'a', 0x00}).state, decode_result::status::ok);
+  EXPECT_EQ(decode_bytes({0x82, 0x0B, 0, 1, 0x04, 0x0B, 0xFF, 0xFF, 0x7F, 0, 1, 'a', 0x00}).state,
+            decode_result::status::ok);
+  EXPECT_EQ(decode_bytes({0x82, 0x0C, 0, 1, 0x05, 0x0B, 0xFF, 0xFF, 0xFF, 0x7F, 0, 1, 'a', 0x00}).state,
+            decode_result::status::ok);
 }
 
 TEST(codec_malformed, subscribe_rules) {
