@@ -545,6 +545,10 @@ namespace {
 std::size_t window(const config& cfg, const session& s) {
   return std::min<std::size_t>(cfg.max_inflight, s.conn ? s.conn->client_receive_maximum() : 0);
 }
+/// Unsent bytes a congested connection may hold during its grace period (see broker::deliver).
+std::size_t congested_ceiling_bytes(const config& c) {
+  return std::max<std::size_t>(std::size_t(c.max_outbound_bytes) * 8, 4u << 20);
+}
 }  // namespace
 
 void broker::drop(session& s, const delivery& d, drop_reason why, bool accounted) {
@@ -559,7 +563,12 @@ void broker::deliver(session& s, delivery d) {
   if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) return drop(drop_reason::expired);
   if (d.qos == 0) {
     if (!s.conn) return drop(drop_reason::offline_qos0);
-    if (s.conn->outbound_bytes() > cfg_.max_outbound_bytes) return drop(drop_reason::slow_consumer);
+    // Over its unsent-bytes limit, a connection drops QoS 0 — unless it is congested and still holding
+    // its publishers back: what they sent before they paused (a whole cross-worker batch) is kept, up
+    // to a ceiling, so that back-pressure, not loss, is what a briefly slow subscriber sees.
+    if (auto out = s.conn->outbound_bytes(); out > cfg_.max_outbound_bytes &&
+        (out > congested_ceiling_bytes(cfg_) || !holds_back_publishers(s)))
+      return drop(drop_reason::slow_consumer);
     if (!may_receive(s, *d.msg)) return drop(drop_reason::not_authorized);
     if (!s.conn->send_publish(d, 0, false)) return drop(drop_reason::too_large);
     metrics_.messages_out[0].inc();

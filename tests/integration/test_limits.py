@@ -218,7 +218,12 @@ def test_connect_split_across_reads(server):
     assert r.read_packet() == b"\xd0\x00"
 
 
-def test_slow_subscriber_backpressures_its_publisher_without_loss(make_server):
+# Connections go to the 2 workers round-robin in accept order: slow (0), other-sub (1), then the
+# publisher on the slow subscriber's worker, or on the other one after a filler connection. Across
+# workers, deliveries arrive in batches after the publisher's read: what was in flight when it paused
+# must not be dropped.
+@pytest.mark.parametrize("placement", ["same_worker", "other_worker"])
+def test_slow_subscriber_backpressures_its_publisher_without_loss(make_server, placement):
     s = make_server("[limits]\nmax_outbound_bytes = 16384\nslow_consumer_grace_ms = 20000\n")
     raw = socket.create_connection(("127.0.0.1", s.port))
     raw.sendall(connect_bytes(b"slow", version=4) + subscribe_bytes(1, (b"slow/t", 0), version=4))
@@ -226,10 +231,13 @@ def test_slow_subscriber_backpressures_its_publisher_without_loss(make_server):
     other_sub.connect()
     other_sub.subscribe("other/t", 0)
     wait_for(lambda: s.metric("fleetcore_subscriptions") == 2, what="subscriptions")
+    if placement == "other_worker":
+        filler = Client(s.port, "filler")
+        filler.connect()
     pub = Client(s.port, "pub")
     pub.connect()
-    payload = b"p" * 1000
-    for _ in range(3000):  # 3 MB towards a subscriber that is not reading yet: more than the socket buffers
+    payload = b"p" * 4000
+    for _ in range(3000):  # 12 MB towards a subscriber that is not reading yet: more than the socket buffers
         pub.c.publish("slow/t", payload)
     wait_for(lambda: s.metric("fleetcore_backpressure_pauses_total") > 0, what="the publisher to be paused")
     other = Client(s.port, "other-pub")  # a publisher to another topic is not held back
