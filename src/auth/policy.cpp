@@ -282,8 +282,12 @@ namespace {
 /// cert-policy-variables.md, "Wildcards" and "String length": AWS leaves a certificate policy variable
 /// unreplaced when the attribute holds `*`, `$`, `+`, `?` or `#`, or is longer than 1024 characters.
 /// Left in place, the variable text matches no real resource; here the statement does not match.
+/// The client id is chosen by the device too: one holding an MQTT wildcard (`+`, `#`) would widen a
+/// `topicfilter/.../${iot:ClientId}/...` grant to other devices' topics, so it is not substituted
+/// either (no topic name can hold those characters, so no topic grant is lost).
 bool substitutable(std::string_view name, std::string_view value) {
   constexpr std::size_t max_certificate_value = 1024;
+  if (name == "iot:ClientId") return value.find_first_of("+#") == std::string_view::npos;
   if (!name.starts_with("iot:Certificate.")) return true;
   return value.size() <= max_certificate_value && value.find_first_of("*$+?#") == std::string_view::npos;
 }

@@ -140,6 +140,11 @@ TEST(policy, certificate_variable_with_wildcard_characters_is_not_replaced) {
   // The rule is the certificate's: other variables are substituted (and never act as wildcards).
   auto q = parse(doc(R"({"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/c/${iot:ClientId}"})"));
   EXPECT_EQ(check(q, "iot:Publish", "topic/c/a$b", vars({{"iot:ClientId", "a$b"}})), decision::allow);
+  // ... except MQTT wildcards in the client id, which would widen a topic filter grant.
+  auto f = parse(doc(R"({"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/c/${iot:ClientId}/*"})"));
+  EXPECT_EQ(check(f, "iot:Subscribe", "topicfilter/c/dev/x", vars({{"iot:ClientId", "dev"}})), decision::allow);
+  EXPECT_EQ(check(f, "iot:Subscribe", "topicfilter/c/+/x", vars({{"iot:ClientId", "+"}})), decision::implicit_deny);
+  EXPECT_EQ(check(f, "iot:Subscribe", "topicfilter/c/#", vars({{"iot:ClientId", "#"}})), decision::implicit_deny);
 }
 
 TEST(policy, unresolvable_variable_makes_deny_statement_not_apply) {
