@@ -54,20 +54,6 @@ def test_bad_tls_certificate_exits_with_the_error(tmp_path, what):
     assert str(cert) in out
 
 
-def test_empty_server_certificate_is_not_a_silent_hang(tmp_path):
-    """A kill during the first start used to leave server.crt empty; the next start then hung."""
-    s = Server(tmp_path / "d").start()
-    s.stop()
-    open(os.path.join(s.data_dir, "tls", "server.crt"), "w").close()
-    rc, out = None, None
-    try:
-        s.start()  # re-issued from the CA: acceptable, and then it works
-        s.stop()
-    except AssertionError as e:  # or refused with the file named: also acceptable, never a hang
-        out = str(e)
-        assert "server.crt" in out
-
-
 def test_new_data_dir_is_created_private(tmp_path):
     from conftest import FLEETCORE
     data = tmp_path / "fresh" / "data"
