@@ -25,6 +25,7 @@ AttachThingPrincipal DetachThingPrincipal ListThingPrincipals ListPrincipalThing
 CreatePolicy CreatePolicyVersion GetPolicy GetPolicyVersion ListPolicies ListPolicyVersions
 DeletePolicy DeletePolicyVersion SetDefaultPolicyVersion AttachPolicy DetachPolicy
 ListAttachedPolicies ListTargetsForPolicy GetEffectivePolicies DescribeEndpoint
+UpdateEventConfigurations DescribeEventConfigurations
 """.split()
 DATA_OPERATIONS = """
 GetThingShadow UpdateThingShadow DeleteThingShadow ListNamedShadowsForThing Publish
