@@ -244,7 +244,7 @@ void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
   }
   worker& w = *s.home.load();
   if (!s.persistent() || !current) {
-    if (will) publish_will(w, *will);
+    if (will) publish_will(w, s.client_id, *will);
     end_session(s);
     return;
   }
@@ -252,7 +252,7 @@ void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
   if (will) {
     std::uint32_t delay = will->props.will_delay_interval.value_or(0);
     if (delay == 0) {
-      publish_will(w, *will);
+      publish_will(w, s.client_id, *will);
     } else {
       s.pending_will = std::move(will);
       s.will_timer = std::make_unique<boost::asio::steady_timer>(w.io(), std::chrono::seconds(delay));
@@ -261,7 +261,7 @@ void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
         if (ec || !sp->pending_will) return;
         auto wm = std::move(*sp->pending_will);
         sp->pending_will.reset();
-        publish_will(*sp->home.load(), wm);
+        publish_will(*sp->home.load(), sp->client_id, wm);
       });
     }
   }
@@ -290,7 +290,7 @@ void broker::end_session(session& s) {
   if (s.pending_will) {
     auto wm = std::move(*s.pending_will);
     s.pending_will.reset();
-    publish_will(*s.home.load(), wm);
+    publish_will(*s.home.load(), s.client_id, wm);
   }
   auto sp = s.shared_from_this();
   {
@@ -341,7 +341,9 @@ void broker::publish_event(std::string topic, std::string payload, std::uint8_t 
   }
   worker& w = *workers_.front();
   w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos]() mutable {
-    auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, clock_.wall_ms(), 0);
+    const auto now = clock_.wall_ms();
+    auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, now, 0);
+    if (offer(m, {origin::server, {}, nullptr, now})) return;
     publish(w, m, nullptr);
   });
 }
@@ -355,8 +357,12 @@ void broker::publish_external(std::string topic, std::string payload, std::uint8
   worker& w = next_worker();
   w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos, retain,
           done = std::move(done)]() mutable {
-    auto m = make_message(std::move(topic), std::move(payload), qos, retain, {}, clock_.wall_ms(), 0);
-    notify_hooks(m);
+    const auto now = clock_.wall_ms();
+    auto m = make_message(std::move(topic), std::move(payload), qos, retain, {}, now, 0);
+    if (offer(m, {origin::http, {}, nullptr, now})) {
+      if (done) done(true);
+      return;
+    }
     publish(w, m, [done = std::move(done)](bool durable, std::size_t) {
       if (done) done(durable);
     });
@@ -370,25 +376,56 @@ mqtt::reason_code broker::check_publish_topic(std::string_view topic, origin o) 
   };
   if (mqtt::check_topic_name(topic, cfg_.max_topic_length, cfg_.max_topic_levels) != mqtt::topic_name_error::none)
     return refused(mqtt::reason_code::topic_name_invalid);
-  if (o != origin::server && (topic.starts_with("$SYS") || is_response_topic(topic)))
-    return refused(mqtt::reason_code::not_authorized);
+  if (o != origin::server && server_only(topic)) return refused(mqtt::reason_code::not_authorized);
   return mqtt::reason_code::success;
 }
 
-bool broker::is_response_topic(std::string_view topic) const {
+bool broker::server_only(std::string_view topic) const {
+  if (topic.starts_with("$SYS") || topic.starts_with("$aws/events/")) return true;
+  // AWS IoT's subscribe-only job notifications (reserved-topics.md), whoever serves them.
+  if (topic.starts_with("$aws/things/") && (topic.ends_with("/jobs/notify") || topic.ends_with("/jobs/notify-next")))
+    return true;
   for (auto* h : hooks_)
-    if (h->is_response_topic(topic)) return true;
+    if (h->claim(topic) == topic_claim::reserved) return true;
   return false;
 }
 
-void broker::notify_hooks(const message_ptr& m) {
-  if (!m->topic.starts_with("$aws/")) return;  // every hook today serves reserved topics
-  for (auto* h : hooks_) h->on_publish(m);
+std::uint64_t broker::next_connection_number() noexcept {
+  auto now = static_cast<std::uint64_t>(clock_.wall_ms());
+  auto last = last_connection_number_.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    next = std::max(now, last + 1);
+  } while (!last_connection_number_.compare_exchange_weak(last, next, std::memory_order_relaxed));
+  return next;
 }
 
-void broker::publish_will(worker& w, const mqtt::will_message& will) {
+std::string_view to_string(disconnect_reason r) noexcept {
+  switch (r) {
+    case disconnect_reason::client_initiated: return "CLIENT_INITIATED_DISCONNECT";
+    case disconnect_reason::duplicate_client_id: return "DUPLICATE_CLIENTID";
+    case disconnect_reason::keep_alive_timeout: return "MQTT_KEEP_ALIVE_TIMEOUT";
+    case disconnect_reason::auth_error: return "AUTH_ERROR";
+    case disconnect_reason::client_error: return "CLIENT_ERROR";
+    case disconnect_reason::connection_lost: return "CONNECTION_LOST";
+    case disconnect_reason::server_initiated: return "SERVER_INITIATED_DISCONNECT";
+    case disconnect_reason::throttled: return "THROTTLED";
+    case disconnect_reason::server_error: return "SERVER_ERROR";
+  }
+  return "SERVER_ERROR";
+}
+
+bool broker::offer(const message_ptr& m, const publish_context& ctx) {
+  bool consumed = false;
+  for (auto* h : hooks_) consumed = h->on_message(m, ctx) || consumed;
+  return consumed;
+}
+
+void broker::publish_will(worker& w, const std::string& client_id, const mqtt::will_message& will) {
   metrics_.wills.inc();
-  auto m = make_message(will.topic, will.payload, will.qos, will.retain, will.props, clock_.wall_ms(), 0);
+  const auto now = clock_.wall_ms();
+  auto m = make_message(will.topic, will.payload, will.qos, will.retain, will.props, now, 0);
+  if (offer(m, {origin::will, client_id, nullptr, now})) return;
   publish(w, m, nullptr);
 }
 

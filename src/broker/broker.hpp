@@ -58,21 +58,24 @@ class broker {
   void publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
                         std::function<void(bool)> done);
 
-  /// Where a message comes from: the topic rules are the same for all, but only the server may use
-  /// the topics its services reserve.
-  enum class origin : std::uint8_t { client, will, http, server, count };
+  using origin = publish_origin;
   /// The topic rules of every publish: MQTT's (UTF-8 without NUL or control characters, no
-  /// wildcards, limits.max_topic_length/levels) for every origin, and `$SYS` and service response
-  /// topics for the server alone. Returns success, topic_name_invalid or not_authorized; a refusal is
-  /// counted by origin. Any thread.
+  /// wildcards, limits.max_topic_length/levels) for every origin; and for all but the server, no
+  /// reserved topic: `$SYS`, `$aws/events/...` (lifecycle and registry events), the topics AWS makes
+  /// subscribe-only, and those a hook claims as reserved. Returns success, topic_name_invalid or
+  /// not_authorized; a refusal is counted by origin. Any thread.
   mqtt::reason_code check_publish_topic(std::string_view topic, origin o);
 
-  /// Adds a message hook; before start().
-  void add_hook(message_hook& h) { hooks_.push_back(&h); }
-  /// True if a hook reserves `topic` for its own responses.
-  bool is_response_topic(std::string_view topic) const;
-  /// Hands an authorized client publish to the hooks; on the publisher's worker.
-  void notify_hooks(const message_ptr& m);
+  /// A number larger than any given before, for the lifecycle events of a new connection (seeded with
+  /// the wall clock in ms, so it also grows across restarts). Any thread.
+  std::uint64_t next_connection_number() noexcept;
+
+  /// Adds a hook; before start().
+  void add_hook(broker_hook& h) { hooks_.push_back(&h); }
+  const std::vector<broker_hook*>& hooks() const noexcept { return hooks_; }
+  /// Offers an accepted message to the hooks, on the publisher's worker, before it is routed; true if
+  /// one consumed it (then it must not be routed).
+  bool offer(const message_ptr& m, const publish_context& ctx);
 
   // --- called on the connection's worker ---
 
@@ -104,7 +107,7 @@ class broker {
   void pump(session& s);
   void complete(session& s, std::uint16_t packet_id);
   /// Publishes a will message.
-  void publish_will(worker& w, const mqtt::will_message& will);
+  void publish_will(worker& w, const std::string& client_id, const mqtt::will_message& will);
   /// Stores `s`'s expiry/disconnect time when persistent.
   void touch_session(session& s, bool connected);
 
@@ -124,6 +127,8 @@ class broker {
 
  private:
   void flush_outbox(worker& from, unsigned to);
+  /// A topic only the server may publish on.
+  bool server_only(std::string_view topic) const;
   void end_session(session& s);
   void arm_expiry(session& s);
   void send_inflight(session& s, delivery d);
@@ -149,6 +154,7 @@ class broker {
   std::atomic<unsigned> next_worker_{0};
   std::atomic<std::uint64_t> next_incarnation_{1};
   std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<std::uint64_t> last_connection_number_{0};
   /// Backlog bytes of online sessions: the part of the queued bytes that publishers' pauses drain.
   std::atomic<std::int64_t> online_backlog_bytes_{0};
   /// Steady ms since the pressure episode began (0: none); the episode ends below the low mark.
@@ -174,7 +180,7 @@ class broker {
   std::mutex sessions_mutex_;  // connect/disconnect path only, never the publish path
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweep_timers_;
-  std::vector<message_hook*> hooks_;  // fixed after start()
+  std::vector<broker_hook*> hooks_;  // fixed after start()
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -14,6 +14,21 @@ using mqtt::protocol_version;
 
 namespace {
 
+/// The lifecycle-event reason of a disconnect the server initiated (or a lost connection).
+disconnect_reason disconnect_reason_of(reason_code rc) {
+  switch (rc) {
+    case reason_code::session_taken_over: return disconnect_reason::duplicate_client_id;
+    case reason_code::keep_alive_timeout: return disconnect_reason::keep_alive_timeout;
+    case reason_code::not_authorized: return disconnect_reason::auth_error;
+    case reason_code::server_shutting_down: return disconnect_reason::server_initiated;
+    case reason_code::unspecified_error: return disconnect_reason::connection_lost;  // transport closed
+    case reason_code::quota_exceeded:
+    case reason_code::message_rate_too_high: return disconnect_reason::throttled;
+    case reason_code::implementation_specific_error: return disconnect_reason::server_error;
+    default: return disconnect_reason::client_error;  // malformed packets, protocol errors, limits
+  }
+}
+
 std::string random_client_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return fmt::format("fc-{:016x}", rng());
@@ -402,6 +417,8 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
   on_authenticated();
   broker_.stats().connects[0].inc();
   send(ack);
+  connection_number_ = broker_.next_connection_number();
+  for (auto* h : broker_.hooks()) h->on_connected(hook_view());
   FC_LOG_DEBUG("mqtt.connected", "listener={} remote={} client={} v={} present={}", info_.listener, info_.remote,
                common::untrusted(client_id_), static_cast<int>(version_), session_present);
 
@@ -477,9 +494,14 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
     if (p.qos > 0) send(mqtt::ack_packet{ack_type, id, reason_code::not_authorized, {}});
     return;
   }
-  auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props,
-                        broker_.clock().wall_ms(), session_->incarnation);
-  broker_.notify_hooks(m);
+  const auto now = broker_.clock().wall_ms();
+  auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props, now, session_->incarnation);
+  if (broker_.offer(m, {broker::origin::client, client_id_, &info_, now})) {
+    // Consumed by a service (Basic Ingest): acknowledged, routed to no subscriber.
+    if (p.qos == 2) session_->inbound_qos2.insert(id);
+    if (p.qos > 0) send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});
+    return;
+  }
   std::shared_ptr<session> congested;
   if (p.qos == 0) {
     broker_.publish(worker_, m, nullptr, &congested);
@@ -595,11 +617,16 @@ void client_connection::handle_subscribe(mqtt::subscribe_packet& p) {
       if (static_cast<std::uint8_t>(rc) > 2) rc = reason_code::unspecified_error;
   }
   auto self = shared_from_this();
-  broker_.update_routes(worker_, session_, std::move(changes), [self, ack = std::move(ack), retained] {
-    if (self->state_ != state::connected) return;
-    self->send(ack);
-    for (auto& r : *retained) self->broker_.send_retained(*self->session_, r.filter, r.opts);
-  });
+  std::vector<std::string> granted;
+  for (const auto& c : changes) granted.push_back(c.filter);
+  broker_.update_routes(worker_, session_, std::move(changes),
+                        [self, ack = std::move(ack), retained, granted = std::move(granted)] {
+                          if (self->state_ != state::connected) return;
+                          self->send(ack);
+                          for (auto& r : *retained) self->broker_.send_retained(*self->session_, r.filter, r.opts);
+                          if (!granted.empty())
+                            for (auto* h : self->broker_.hooks()) h->on_subscribed(self->hook_view(), granted);
+                        });
 }
 
 void client_connection::handle_unsubscribe(mqtt::unsubscribe_packet& p) {
@@ -618,12 +645,18 @@ void client_connection::handle_unsubscribe(mqtt::unsubscribe_packet& p) {
     ack.reasons.push_back(reason_code::success);
   }
   auto self = shared_from_this();
-  broker_.update_routes(worker_, session_, std::move(changes), [self, ack = std::move(ack)] {
-    if (self->state_ == state::connected) self->send(ack);
+  std::vector<std::string> removed;
+  for (const auto& c : changes) removed.push_back(c.filter);
+  broker_.update_routes(worker_, session_, std::move(changes), [self, ack = std::move(ack), removed = std::move(removed)] {
+    if (self->state_ != state::connected) return;
+    self->send(ack);
+    if (!removed.empty())
+      for (auto* h : self->broker_.hooks()) h->on_unsubscribed(self->hook_view(), removed);
   });
 }
 
 void client_connection::handle_disconnect(const mqtt::disconnect_packet& p) {
+  client_disconnected_ = true;
   if (version_ == protocol_version::v5) {
     if (p.props.session_expiry_interval) {
       if (session_expiry_ == 0 && *p.props.session_expiry_interval != 0)
@@ -651,12 +684,20 @@ void client_connection::close(reason_code rc) {
   }
   state_ = state::closing;
   read_paused_ = true;
+  if (was_connected && session_) {
+    auto why = client_disconnected_ ? disconnect_reason::client_initiated : disconnect_reason_of(rc);
+    for (auto* h : broker_.hooks()) h->on_disconnected(hook_view(), why, client_disconnected_);
+  }
   if (session_) {
     auto s = std::move(session_);
     broker_.detach(*s, normal_disconnect_ ? nullptr : std::move(will_));
   }
   will_.reset();
   drain_and_close();
+}
+
+session_info client_connection::hook_view() const {
+  return {client_id_, info_, session_ ? session_->incarnation : 0, connection_number_};
 }
 
 void client_connection::drain_and_close() {

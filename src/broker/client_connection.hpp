@@ -3,6 +3,7 @@
 // (src/transport) derives from it, feeds received bytes into on_data() and performs the writes and the
 // close it asks for. Everything here runs on the connection's worker thread.
 #include "auth/access.hpp"
+#include "broker/hooks.hpp"
 #include "broker/message.hpp"
 #include "broker/session.hpp"
 #include "mqtt/codec.hpp"
@@ -23,7 +24,6 @@ namespace fleetcore::broker {
 class broker;
 class worker;
 
-using connection_info = auth::connection_info;
 
 class client_connection : public std::enable_shared_from_this<client_connection> {
  public:
@@ -120,6 +120,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   void drain_and_close();
   void flush();
   void protocol_violation(mqtt::reason_code rc, std::string_view what);
+  /// This connection's session as hooks see it; while a session is attached.
+  session_info hook_view() const;
 
   broker& broker_;
   worker& worker_;
@@ -130,6 +132,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::string client_id_;
   std::unique_ptr<mqtt::will_message> will_;  // only clients that set a will pay for one
   bool normal_disconnect_ = false;
+  bool client_disconnected_ = false;  // the client sent DISCONNECT (with or without its will)
   bool read_paused_ = false;
   bool in_input_ = false;  // inside on_data()/process(): attach() must not decode again
   struct input_guard {
@@ -143,6 +146,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   bool connack_sent_ = false;
   bool assigned_id_ = false;
   std::uint16_t keep_alive_ = 0;
+  std::uint64_t connection_number_ = 0;  // lifecycle events' versionNumber
   std::uint16_t client_receive_max_ = 65535;
   std::uint32_t client_max_packet_ = 0xFFFFFFFF;
   std::uint32_t session_expiry_ = 0;

@@ -1,27 +1,87 @@
 #pragma once
-// The seams other layers plug into. Authorization is auth's interface; services that answer
-// requests on reserved topics (shadows, later jobs and rules) are message hooks, so that the router
-// never calls those modules directly.
+// The seams other layers plug into. Authorization is auth's interface; services (shadows, lifecycle
+// events, later jobs, rules and provisioning) are broker hooks: a short, closed list of points fired
+// from the one path each event takes, so that the router never calls those modules directly.
 #include "auth/access.hpp"
 #include "broker/message.hpp"
 
+#include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace fleetcore::broker {
 
 using access_policy = auth::access_policy;
 using allow_all_policy = auth::allow_all_policy;
+using connection_info = auth::connection_info;
 
-/// A service listening to published messages. Registered before the broker starts.
-class message_hook {
+/// Where a message comes from. The topic rules are the same for all; only the server may publish on
+/// reserved topics.
+enum class publish_origin : std::uint8_t { client, will, http, server, count };
+
+/// Who published a message and when.
+struct publish_context {
+  publish_origin origin = publish_origin::server;
+  /// The publisher's client id and connection (client and will origins); empty / null otherwise.
+  std::string_view client_id;
+  const connection_info* connection = nullptr;
+  std::int64_t received_at_ms = 0;
+};
+
+/// How a service uses a topic.
+enum class topic_claim : std::uint8_t {
+  none,
+  /// Only the server publishes here (a service's responses and notifications): clients get 0x87,
+  /// HTTP 401, a will refuses the CONNECT.
+  reserved,
+  /// Messages here are handed to the service and reach no subscriber (AWS Basic Ingest).
+  consumed,
+};
+
+/// A connection's session, as lifecycle events describe it.
+struct session_info {
+  std::string_view client_id;
+  const connection_info& connection;
+  /// Unique for the life of the session (AWS: sessionIdentifier).
+  std::uint64_t session_id = 0;
+  /// Orders the connect and disconnect of one connection against the others of the same client id;
+  /// the disconnect carries its connect's number (AWS: versionNumber).
+  std::uint64_t connection_number = 0;
+};
+
+/// Why a connection ended, in AWS IoT's lifecycle-event vocabulary.
+enum class disconnect_reason : std::uint8_t {
+  client_initiated,  // CLIENT_INITIATED_DISCONNECT
+  duplicate_client_id,
+  keep_alive_timeout,
+  auth_error,
+  client_error,
+  connection_lost,
+  server_initiated,
+  throttled,
+  server_error,
+};
+std::string_view to_string(disconnect_reason r) noexcept;
+
+/// A service plugged into the broker. Registered before the broker starts; every call is on a worker
+/// thread (the publisher's, or the connection's) and must only hand work off, never block.
+class broker_hook {
  public:
-  virtual ~message_hook() = default;
-  /// Topics only the service publishes on (e.g. shadow /accepted): clients are refused (0x87).
-  /// Any thread.
-  virtual bool is_response_topic(std::string_view topic) const = 0;
-  /// Called for every authorized client (or HTTP) publish, on the publisher's worker, before routing;
-  /// must only hand the message off (the message is also routed as usual).
-  virtual void on_publish(const message_ptr& m) = 0;
+  virtual ~broker_hook() = default;
+  /// How this service uses `topic`. Any thread.
+  virtual topic_claim claim(std::string_view topic) const { return topic_claim::none; }
+  /// Every message of every origin that passed the topic rules and authorization, before it is
+  /// routed. Returns true to consume it (it then reaches no subscriber); only for topics it claims
+  /// as consumed.
+  virtual bool on_message(const message_ptr& m, const publish_context& ctx) { return false; }
+  /// A CONNECT was accepted (CONNACK success sent).
+  virtual void on_connected(const session_info& s) {}
+  /// A connection that had connected ended.
+  virtual void on_disconnected(const session_info& s, disconnect_reason why, bool client_initiated) {}
+  /// Subscriptions granted (SUBACK sent), or removed (UNSUBACK sent); only the filters that took effect.
+  virtual void on_subscribed(const session_info& s, std::span<const std::string> filters) {}
+  virtual void on_unsubscribed(const session_info& s, std::span<const std::string> filters) {}
 };
 
 }  // namespace fleetcore::broker

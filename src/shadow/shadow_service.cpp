@@ -114,15 +114,18 @@ void shadow_service::stop() {
   thread_.join();
 }
 
-bool shadow_service::is_response_topic(std::string_view topic) const {
-  if (!topic.starts_with(things_prefix) || topic.find("/shadow/") == std::string_view::npos) return false;
-  return topic.ends_with("/accepted") || topic.ends_with("/rejected") || topic.ends_with("/delta") ||
-         topic.ends_with("/documents");
+broker::topic_claim shadow_service::claim(std::string_view topic) const {
+  if (!topic.starts_with(things_prefix) || topic.find("/shadow/") == std::string_view::npos)
+    return broker::topic_claim::none;
+  bool response = topic.ends_with("/accepted") || topic.ends_with("/rejected") || topic.ends_with("/delta") ||
+                  topic.ends_with("/documents");
+  return response ? broker::topic_claim::reserved : broker::topic_claim::none;
 }
 
-void shadow_service::on_publish(const broker::message_ptr& m) {
+bool shadow_service::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
+  if (ctx.origin == broker::publish_origin::server) return false;  // its own responses, events
   auto p = parse_request_topic(m->topic);
-  if (!p) return;
+  if (!p) return false;
   // Admitted here, on the publisher's worker, so that a flood is refused before it queues up.
   bool admitted = admit(m->origin);
   boost::asio::post(io_, [this, p = std::move(*p), m, admitted] {
@@ -132,6 +135,7 @@ void shadow_service::on_publish(const broker::message_ptr& m) {
     r->throttled = !admitted;
     handle(p.op, p.thing, p.name, m->payload, std::move(r));
   });
+  return false;
 }
 
 std::future<reply> shadow_service::call(operation op, std::string thing, std::string shadow_name, std::string payload) {

@@ -30,7 +30,7 @@ struct reply {
   std::string body;
 };
 
-class shadow_service final : public broker::message_hook {
+class shadow_service final : public broker::broker_hook {
  public:
   /// Loads every stored shadow. Throws std::runtime_error if one is unreadable.
   shadow_service(storage::store& store, common::clock& clock, limits lim = {});
@@ -42,9 +42,9 @@ class shadow_service final : public broker::message_hook {
   void start();
   void stop();
 
-  // broker::message_hook (any worker)
-  bool is_response_topic(std::string_view topic) const override;
-  void on_publish(const broker::message_ptr& m) override;
+  // broker::broker_hook (any worker): the response topics are reserved; requests are handed off.
+  broker::topic_claim claim(std::string_view topic) const override;
+  bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
 
   /// HTTP data plane: GetThingShadow, UpdateThingShadow, DeleteThingShadow. `shadow_name` empty =
   /// the classic shadow. The future is ready once the change is durable (or refused).
