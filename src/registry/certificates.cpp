@@ -14,21 +14,21 @@ using tx = registry::tx;
 outcome cert_invalid(std::string message) { return fail("CertificateValidationException", 400, std::move(message)); }
 outcome cert_state(std::string message) { return fail("CertificateStateException", 406, std::move(message)); }
 
-bool is_cert_status(std::string_view s) {
-  return s == "ACTIVE" || s == "INACTIVE" || s == "REVOKED" || s == "PENDING_TRANSFER" || s == "REGISTER_INACTIVE" ||
-         s == "PENDING_ACTIVATION";
-}
-
 json::object validity(const auth::cert_facts& f) {
   return {{"notBefore", timestamp(static_cast<double>(f.not_before))},
           {"notAfter", timestamp(static_cast<double>(f.not_after))}};
 }
 
-certificate new_certificate(registry& r, X509* x, std::string status, std::string ca_id) {
+/// ACTIVE if the input sets `setAsActive`, else INACTIVE.
+cert_status set_as_active(const json::object& in) {
+  return boolean(in, "setAsActive").value_or(false) ? cert_status::active : cert_status::inactive;
+}
+
+certificate new_certificate(registry& r, X509* x, cert_status status, std::string ca_id) {
   certificate c;
   c.id = auth::certificate_id(x);
   c.pem = auth::to_pem(x);
-  c.status = std::move(status);
+  c.status = status;
   c.ca_id = std::move(ca_id);
   c.creation_date = c.last_modified = ops::now(r);
   c.generation_id = random_id();
@@ -37,10 +37,10 @@ certificate new_certificate(registry& r, X509* x, std::string status, std::strin
 }
 
 void put_certificate(tx& x, const certificate& c) {
-  x.put(k_certificate, c.id, to_doc(c), [c](state& st) { st.certificates[c.id] = c; });
+  x.put(k_certificate, c.id, to_doc(c));
 }
 void put_ca(tx& x, const ca_certificate& c) {
-  x.put(k_ca_certificate, c.id, to_doc(c), [c](state& st) { st.ca_certificates[c.id] = c; });
+  x.put(k_ca_certificate, c.id, to_doc(c));
 }
 
 /// The registered CA that signed `x`, if any.
@@ -58,7 +58,7 @@ outcome create_keys_and_certificate(registry& r, const json::object& in) {
   auto key = auth::generate_ec_key();
   auth::cert_request req{"AWS IoT Certificate", {}, {}, r.config().certificate_days, false, false};
   auto x = auth::make_certificate(req, key.get(), r.ca(), ops::ca_key(r));
-  auto c = new_certificate(r, x.get(), boolean(in, "setAsActive").value_or(false) ? "ACTIVE" : "INACTIVE", "");
+  auto c = new_certificate(r, x.get(), set_as_active(in), "");
   tx t;
   put_certificate(t, c);
   if (!ops::commit(r, t)) return internal();
@@ -75,7 +75,7 @@ outcome create_certificate_from_csr(registry& r, const json::object& in) {
   std::string error;
   auto x = auth::sign_csr(*csr, r.ca(), ops::ca_key(r), r.config().certificate_days, error);
   if (!x) return invalid(error);
-  auto c = new_certificate(r, x.get(), boolean(in, "setAsActive").value_or(false) ? "ACTIVE" : "INACTIVE", "");
+  auto c = new_certificate(r, x.get(), set_as_active(in), "");
   tx t;
   put_certificate(t, c);
   if (!ops::commit(r, t)) return internal();
@@ -85,17 +85,15 @@ outcome create_certificate_from_csr(registry& r, const json::object& in) {
 }
 
 outcome get_registration_code(registry& r, const json::object&) {
-  std::string& code = ops::registration_code(r);
-  if (code.empty()) {
+  if (ops::st(r).registration_code.empty()) {
     std::string fresh = auth::certificate_id(r.ca()).substr(0, 8) + random_id() + random_id();
     std::erase(fresh, '-');
     fresh.resize(64);
     tx t;
-    t.put("setting", "registration_code", json::serialize(json::object{{"value", fresh}}), [](state&) {});
+    t.put(k_setting, s_registration_code, json::serialize(json::object{{"value", fresh}}));
     if (!ops::commit(r, t)) return internal();
-    code = fresh;
   }
-  return ok({{"registrationCode", code}});
+  return ok({{"registrationCode", ops::st(r).registration_code}});
 }
 
 outcome register_ca_certificate(registry& r, const json::object& in) {
@@ -122,7 +120,7 @@ outcome register_ca_certificate(registry& r, const json::object& in) {
     std::string cn;
     for (const auto& [k, val] : auth::facts_of(v.get()).variables)
       if (k == "Subject.CommonName") cn = val;
-    const std::string& code = ops::registration_code(r);
+    const std::string& code = ops::st(r).registration_code;
     if (code.empty() || cn != code)
       return fail("RegistrationCodeValidationException", 400,
                   "the common name of verificationCertificate is not this account's registration code");
@@ -132,7 +130,7 @@ outcome register_ca_certificate(registry& r, const json::object& in) {
   if (s.ca_certificates.contains(c.id))
     return already_exists("CA certificate " + c.id + " is already registered");
   c.pem = auth::to_pem(ca.get());
-  c.status = boolean(in, "setAsActive").value_or(false) ? "ACTIVE" : "INACTIVE";
+  c.status = boolean(in, "setAsActive").value_or(false) ? ca_status::active : ca_status::inactive;
   c.auto_registration = boolean(in, "allowAutoRegistration").value_or(false) ? "ENABLE" : "DISABLE";
   if (const auto* rc = object(in, "registrationConfig")) {
     c.template_body = text(*rc, "templateBody").value_or("");
@@ -172,12 +170,15 @@ outcome register_certificate_common(registry& r, const json::object& in, bool wi
     } else if (!auth::issued_by(x.get(), r.ca())) {
       return cert_invalid("the certificate is not signed by a registered CA certificate");
     }
-    if (!ca_id.empty() && s.ca_certificates.at(ca_id).status != "ACTIVE")
+    if (!ca_id.empty() && s.ca_certificates.at(ca_id).status != ca_status::active)
       return cert_state("the CA certificate " + ca_id + " is not ACTIVE");
   }
-  std::string status = text(in, "status").value_or("");
-  if (status.empty()) status = boolean(in, "setAsActive").value_or(false) ? "ACTIVE" : "INACTIVE";
-  if (!is_cert_status(status)) return invalid("status " + status + " is not a certificate status");
+  cert_status status = set_as_active(in);
+  if (auto given = text(in, "status"); given && !given->empty()) {
+    auto parsed = parse_cert_status(*given);
+    if (!parsed) return invalid("status " + *given + " is not a certificate status");
+    status = *parsed;
+  }
   auto c = new_certificate(r, x.get(), status, ca_id);
   if (without_ca) c.mode = "SNI_ONLY";
   if (s.certificates.contains(c.id)) return already_exists("certificate " + c.id + " is already registered");
@@ -195,15 +196,17 @@ outcome register_certificate_without_ca(registry& r, const json::object& in) {
 outcome update_certificate(registry& r, const json::object& in) {
   const state& s = ops::st(r);
   auto id = text(in, "certificateId").value_or("");
-  auto status = text(in, "newStatus").value_or("");
+  auto given = text(in, "newStatus").value_or("");
   auto it = s.certificates.find(id);
   if (it == s.certificates.end()) return not_found("certificate " + id + " does not exist");
-  if (!is_cert_status(status)) return invalid("newStatus " + status + " is not a certificate status");
-  if (it->second.status == "REVOKED" && status != "REVOKED")
+  auto parsed = parse_cert_status(given);
+  if (!parsed) return invalid("newStatus " + given + " is not a certificate status");
+  cert_status status = *parsed;
+  if (it->second.status == cert_status::revoked && status != cert_status::revoked)
     return cert_state("a revoked certificate cannot change status");
-  if (status == "ACTIVE" && !it->second.ca_id.empty()) {
+  if (status == cert_status::active && !it->second.ca_id.empty()) {
     auto ca = s.ca_certificates.find(it->second.ca_id);
-    if (ca != s.ca_certificates.end() && ca->second.status != "ACTIVE")
+    if (ca != s.ca_certificates.end() && ca->second.status != ca_status::active)
       return cert_state("the CA certificate of this certificate is not ACTIVE");
   }
   certificate c = it->second;
@@ -213,9 +216,8 @@ outcome update_certificate(registry& r, const json::object& in) {
   c.generation_id = random_id();
   tx t;
   put_certificate(t, c);
-  if (status != "ACTIVE") t.disabled_certificates.push_back(id);
   if (!ops::commit(r, t)) return internal();
-  FC_LOG_INFO("registry.certificate_status", "certificate={} status={}", id, status);
+  FC_LOG_INFO("registry.certificate_status", "certificate={} status={}", id, to_string(status));
   return ok();
 }
 
@@ -226,8 +228,9 @@ outcome update_ca_certificate(registry& r, const json::object& in) {
   if (it == s.ca_certificates.end()) return not_found("CA certificate " + id + " does not exist");
   ca_certificate c = it->second;
   if (auto st = text(in, "newStatus")) {
-    if (*st != "ACTIVE" && *st != "INACTIVE") return invalid("newStatus must be ACTIVE or INACTIVE");
-    c.status = *st;
+    auto parsed = parse_ca_status(*st);
+    if (!parsed) return invalid("newStatus must be ACTIVE or INACTIVE");
+    c.status = *parsed;
   }
   if (auto ar = text(in, "newAutoRegistrationStatus")) {
     if (*ar != "ENABLE" && *ar != "DISABLE") return invalid("newAutoRegistrationStatus must be ENABLE or DISABLE");
@@ -243,9 +246,6 @@ outcome update_ca_certificate(registry& r, const json::object& in) {
   c.generation_id = random_id();
   tx t;
   put_ca(t, c);
-  if (c.status != "ACTIVE")
-    for (const auto& [cid, cert] : s.certificates)
-      if (cert.ca_id == id) t.disabled_certificates.push_back(cid);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -255,7 +255,7 @@ outcome delete_certificate(registry& r, const json::object& in) {
   auto id = text(in, "certificateId").value_or("");
   auto it = s.certificates.find(id);
   if (it == s.certificates.end()) return not_found("certificate " + id + " does not exist");
-  if (it->second.status == "ACTIVE")
+  if (it->second.status == cert_status::active)
     return cert_state("certificate " + id + " is ACTIVE; deactivate or revoke it before deleting it");
   std::string principal = cert_arn(r, id);
   if (const auto& things = s.thing_principals.lefts_of(principal); !things.empty())
@@ -264,9 +264,9 @@ outcome delete_certificate(registry& r, const json::object& in) {
   tx t;
   for (const auto& policy : s.policy_targets.lefts_of(principal)) {
     if (!force) return delete_conflict("certificate " + id + " has policy " + policy + " attached");
-    t.unlink(k_policy_target, &state::policy_targets, policy, principal);
+    t.unlink(k_policy_target, policy, principal);
   }
-  t.erase(k_certificate, id, [id](state& st) { st.certificates.erase(id); });
+  t.erase(k_certificate, id);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -276,11 +276,11 @@ outcome delete_ca_certificate(registry& r, const json::object& in) {
   auto id = text(in, "certificateId").value_or("");
   auto it = s.ca_certificates.find(id);
   if (it == s.ca_certificates.end()) return not_found("CA certificate " + id + " does not exist");
-  if (it->second.status == "ACTIVE") return cert_state("CA certificate " + id + " is ACTIVE; deactivate it first");
+  if (it->second.status == ca_status::active) return cert_state("CA certificate " + id + " is ACTIVE; deactivate it first");
   for (const auto& [cid, c] : s.certificates)
     if (c.ca_id == id) return delete_conflict("certificate " + cid + " registered with this CA still exists");
   tx t;
-  t.erase(k_ca_certificate, id, [id](state& st) { st.ca_certificates.erase(id); });
+  t.erase(k_ca_certificate, id);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -292,7 +292,7 @@ outcome describe_certificate(registry& r, const json::object& in) {
   const certificate& c = it->second;
   json::object d{{"certificateArn", cert_arn(r, c.id)},
                  {"certificateId", c.id},
-                 {"status", c.status},
+                 {"status", to_string(c.status)},
                  {"certificatePem", c.pem},
                  {"ownedBy", r.config().account_id},
                  {"creationDate", timestamp(c.creation_date)},
@@ -312,7 +312,7 @@ outcome describe_ca_certificate(registry& r, const json::object& in) {
   const ca_certificate& c = it->second;
   json::object d{{"certificateArn", r.arn("cacert", c.id)},
                  {"certificateId", c.id},
-                 {"status", c.status},
+                 {"status", to_string(c.status)},
                  {"certificatePem", c.pem},
                  {"ownedBy", r.config().account_id},
                  {"creationDate", timestamp(c.creation_date)},
@@ -356,7 +356,7 @@ outcome list_by_date(registry& r, const json::object& in, const Map& items, Pred
 json::object cert_row(const registry& r, const certificate& c) {
   return {{"certificateArn", cert_arn(r, c.id)},
           {"certificateId", c.id},
-          {"status", c.status},
+          {"status", to_string(c.status)},
           {"certificateMode", c.mode},
           {"creationDate", timestamp(c.creation_date)}};
 }
@@ -381,7 +381,7 @@ outcome list_ca_certificates(registry& r, const json::object& in) {
       [&r](const ca_certificate& c) {
         return json::object{{"certificateArn", r.arn("cacert", c.id)},
                             {"certificateId", c.id},
-                            {"status", c.status},
+                            {"status", to_string(c.status)},
                             {"creationDate", timestamp(c.creation_date)}};
       },
       "certificates");
@@ -403,13 +403,12 @@ outcome import_crl(registry& r, const json::object& in) {
   tx t;
   json::array ids;
   for (const auto& [cid, c] : s.certificates) {
-    if (c.ca_id != id || c.status == "REVOKED" || !revoked.contains(c.facts.serial)) continue;
+    if (c.ca_id != id || c.status == cert_status::revoked || !revoked.contains(c.facts.serial)) continue;
     certificate next = c;
-    next.status = "REVOKED";
+    next.status = cert_status::revoked;
     next.last_modified = ops::now(r);
     ++next.customer_version;
     put_certificate(t, next);
-    t.disabled_certificates.push_back(cid);
     ids.push_back(json::value(cid));
   }
   if (!ops::commit(r, t)) return internal();
@@ -428,17 +427,18 @@ cert_check registry::check_client_certificate(X509* leaf) {
   };
   if (auto it = st_.certificates.find(id); it != st_.certificates.end()) {
     const certificate& c = it->second;
-    if (c.status != "ACTIVE") return refuse(cert_check::inactive);
+    if (c.status != cert_status::active) return refuse(cert_check::inactive);
     if (now_s < static_cast<double>(c.facts.not_before) || now_s > static_cast<double>(c.facts.not_after))
       return refuse(cert_check::expired);
     if (!c.ca_id.empty()) {
       auto ca = st_.ca_certificates.find(c.ca_id);
-      if (ca == st_.ca_certificates.end() || ca->second.status != "ACTIVE") return refuse(cert_check::ca_inactive);
+      if (ca == st_.ca_certificates.end() || ca->second.status != ca_status::active)
+        return refuse(cert_check::ca_inactive);
     }
     return cert_check::accepted;
   }
   const ca_certificate* ca = issuing_ca(st_, leaf);
-  if (!ca || ca->status != "ACTIVE" || ca->auto_registration != "ENABLE") return refuse(cert_check::unknown);
+  if (!ca || ca->status != ca_status::active || ca->auto_registration != "ENABLE") return refuse(cert_check::unknown);
   auto facts = auth::facts_of(leaf);
   if (now_s < static_cast<double>(facts.not_before) || now_s > static_cast<double>(facts.not_after))
     return refuse(cert_check::expired);
@@ -454,7 +454,7 @@ void registry::register_pending(std::string pem, std::string ca_id) {
   std::lock_guard lock(control_mutex_);
   auto x = auth::parse_pem_cert(pem);
   if (!x) return;
-  auto c = new_certificate(*this, x.get(), "PENDING_ACTIVATION", ca_id);
+  auto c = new_certificate(*this, x.get(), cert_status::pending_activation, ca_id);
   bool fresh = !st_.certificates.contains(c.id);
   if (fresh) {
     tx t;

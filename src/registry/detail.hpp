@@ -22,30 +22,26 @@ inline std::string pair_key(std::string_view a, std::string_view b) {
   return k;
 }
 
-/// One operation's writes: documents for the store and the matching in-memory changes, applied
-/// together once the store batch is durable.
+/// One operation's writes: the documents for one store batch. Once the batch is durable, the same
+/// documents are applied to the in-memory state by `apply`/`erase`, as `load()` applies them.
 class registry::tx {
  public:
-  void put(std::string kind, std::string key, std::string body, std::function<void(state&)> fn) {
+  void put(std::string kind, std::string key, std::string body) {
     ops.push_back(storage::op::put_document{{std::move(kind), std::move(key), std::move(body)}});
-    apply.push_back(std::move(fn));
   }
-  void erase(std::string kind, std::string key, std::function<void(state&)> fn) {
+  void erase(std::string kind, std::string key) {
     ops.push_back(storage::op::delete_document{std::move(kind), std::move(key)});
-    apply.push_back(std::move(fn));
   }
-  /// Relates `left` and `right` in `rel` (stored as document `kind`).
-  void link(const char* kind, relation state::*rel, const std::string& left, const std::string& right) {
-    put(kind, pair_key(left, right), "{}", [rel, left, right](state& st) { (st.*rel).insert(left, right); });
+  /// Relates `left` and `right` (stored as document `kind`, with `body`).
+  void link(const char* kind, const std::string& left, const std::string& right, std::string body = "{}") {
+    put(kind, pair_key(left, right), std::move(body));
   }
-  void unlink(const char* kind, relation state::*rel, const std::string& left, const std::string& right) {
-    erase(kind, pair_key(left, right), [rel, left, right](state& st) { (st.*rel).erase(left, right); });
+  void unlink(const char* kind, const std::string& left, const std::string& right) {
+    erase(kind, pair_key(left, right));
   }
   bool empty() const noexcept { return ops.empty(); }
 
   std::vector<storage::operation> ops;
-  std::vector<std::function<void(state&)>> apply;
-  std::vector<std::string> disabled_certificates;  // connections to drop after commit
 };
 
 // Document kinds.
@@ -58,13 +54,29 @@ inline constexpr const char* k_policy = "policy";
 inline constexpr const char* k_thing_principal = "thing_principal";
 inline constexpr const char* k_policy_target = "policy_target";
 inline constexpr const char* k_group_member = "group_member";
+inline constexpr const char* k_setting = "setting";
+inline constexpr const char* k_all_kinds[] = {k_thing,        k_thing_type,      k_thing_group,
+                                              k_certificate,  k_ca_certificate,  k_policy,
+                                              k_thing_principal, k_policy_target, k_group_member,
+                                              k_setting};
+// Keys of `setting` documents.
+inline constexpr const char* s_registration_code = "registration_code";
+inline constexpr const char* s_event_configurations = "event_configurations";
+
+/// Applies one stored document to `st`: with `erase`, the only way the registry's state changes,
+/// on load and after a commit. Appends the typed changes it makes to `out` when given (the state
+/// before the document tells created from updated). False if the document is unreadable; `st` is
+/// then unchanged.
+bool apply(state& st, const storage::document& d, std::vector<change>* out);
+/// Removes the record `kind`/`key` from `st` (nothing if absent), appending its changes to `out`.
+void erase(state& st, std::string_view kind, std::string_view key, std::vector<change>* out);
 
 inline outcome fail(std::string code, unsigned status, std::string message) {
   return outcome{{}, api_error{std::move(code), status, std::move(message)}};
 }
 inline outcome invalid(std::string message) { return fail("InvalidRequestException", 400, std::move(message)); }
 inline outcome not_found(std::string message) { return fail("ResourceNotFoundException", 404, std::move(message)); }
-inline outcome already_exists(std::string message, std::string id = {}, std::string arn = {}) {
+inline outcome already_exists(std::string message) {
   return fail("ResourceAlreadyExistsException", 409, std::move(message));
 }
 inline outcome conflict(std::string message) { return fail("VersionConflictException", 409, std::move(message)); }
@@ -102,12 +114,14 @@ std::string to_doc(const thing_group& g);
 std::string to_doc(const certificate& c);
 std::string to_doc(const ca_certificate& c);
 std::string to_doc(const policy& p);
+std::string to_doc(const event_configurations& e);
 thing thing_from(const json::object& o);
 thing_type thing_type_from(const json::object& o);
 thing_group thing_group_from(const json::object& o);
 certificate certificate_from(const json::object& o);
 ca_certificate ca_certificate_from(const json::object& o);
 policy policy_from(const json::object& o);
+event_configurations event_configurations_from(const json::object& o);
 
 /// Operations by area; each returns the response body or an AWS error. `r` is the registry whose
 /// control mutex the caller holds.
@@ -119,7 +133,6 @@ struct registry::ops {
   static bool commit(registry& r, tx& t) { return r.commit(t); }
   static double now(const registry& r) { return r.now(); }
   static std::string new_id(registry& r) { return r.new_id(); }
-  static std::string& registration_code(registry& r) { return r.registration_code_; }
   static EVP_PKEY* ca_key(registry& r) { return r.ca_key_.get(); }
 
   // things.cpp
@@ -128,6 +141,8 @@ struct registry::ops {
   static void add_certificate_ops(std::map<std::string, fn, std::less<>>& t);
   // policies.cpp
   static void add_policy_ops(std::map<std::string, fn, std::less<>>& t);
+  // events.cpp
+  static void add_event_ops(std::map<std::string, fn, std::less<>>& t);
 };
 
 /// The thing groups of `thing` and all their ancestors, each once: whose policies the thing inherits.

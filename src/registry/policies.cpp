@@ -32,7 +32,7 @@ std::optional<outcome> check_document(const std::optional<std::string>& doc,
 }
 
 void put_policy(tx& t, const policy& p) {
-  t.put(k_policy, p.name, to_doc(p), [p](state& st) { st.policies[p.name] = p; });
+  t.put(k_policy, p.name, to_doc(p));
 }
 
 outcome create_policy(registry& r, const json::object& in) {
@@ -171,7 +171,7 @@ outcome delete_policy(registry& r, const json::object& in) {
   if (p->versions.size() > 1)
     return delete_conflict("Policy " + p->name + " has non-default versions; delete them first");
   tx t;
-  t.erase(k_policy, p->name, [name = p->name](state& st) { st.policies.erase(name); });
+  t.erase(k_policy, p->name);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -232,7 +232,7 @@ outcome attach_policy(registry& r, const json::object& in) {
     return fail("LimitExceededException", 410,
                 "at most " + std::to_string(max_policies_per_target) + " policies can be attached to a target");
   tx t;
-  t.link(k_policy_target, &state::policy_targets, p->name, target);
+  t.link(k_policy_target, p->name, target);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -244,7 +244,7 @@ outcome detach_policy(registry& r, const json::object& in) {
   if (auto e = check_target(r, target)) return *e;
   if (!ops::st(r).policy_targets.contains(p->name, target)) return ok();
   tx t;
-  t.unlink(k_policy_target, &state::policy_targets, p->name, target);
+  t.unlink(k_policy_target, p->name, target);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -329,7 +329,7 @@ outcome attach_thing_principal(registry& r, const json::object& in) {
   if (auto e = check_principal(r, principal)) return *e;
   if (ops::st(r).thing_principals.contains(name, principal)) return ok();
   tx t;
-  t.link(k_thing_principal, &state::thing_principals, name, principal);
+  t.link(k_thing_principal, name, principal);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }
@@ -341,7 +341,7 @@ outcome detach_thing_principal(registry& r, const json::object& in) {
   if (auto e = check_principal(r, principal)) return *e;
   if (!ops::st(r).thing_principals.contains(name, principal)) return ok();
   tx t;
-  t.unlink(k_thing_principal, &state::thing_principals, name, principal);
+  t.unlink(k_thing_principal, name, principal);
   if (!ops::commit(r, t)) return internal();
   return ok();
 }

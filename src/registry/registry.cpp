@@ -19,31 +19,6 @@ bool all_of(std::string_view s, std::size_t max, bool (*ok)(char)) {
 }
 bool alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
-json::object attributes_json(const std::map<std::string, std::string>& attrs) {
-  json::object o;
-  for (const auto& [k, v] : attrs) o[k] = v;
-  return o;
-}
-std::map<std::string, std::string> attributes_from(const json::value* v) {
-  std::map<std::string, std::string> m;
-  if (v && v->is_object())
-    for (const auto& [k, val] : v->as_object())
-      if (val.is_string()) m[std::string(k)] = std::string(val.as_string());
-  return m;
-}
-std::string str_of(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-double num_of(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && (v->is_double() || v->is_int64()) ? v->to_number<double>() : 0;
-}
-std::int64_t int_of(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_int64() ? v->as_int64() : 0;
-}
-
 }  // namespace
 
 std::string_view to_string(cert_check c) {
@@ -176,194 +151,47 @@ std::string cert_id_of_arn(std::string_view arn) {
   return std::string(arn.substr(pos + 6));
 }
 
-// --- serialization ---
-
-std::string to_doc(const thing& t) {
-  return json::serialize(json::object{{"name", t.name}, {"id", t.id}, {"type", t.type},
-                                      {"attributes", attributes_json(t.attributes)}, {"version", t.version}});
-}
-thing thing_from(const json::object& o) {
-  return {str_of(o, "name"), str_of(o, "id"), str_of(o, "type"), attributes_from(o.if_contains("attributes")),
-          int_of(o, "version")};
-}
-std::string to_doc(const thing_type& t) {
-  json::array searchable(t.searchable.begin(), t.searchable.end());
-  return json::serialize(json::object{{"name", t.name},
-                                      {"id", t.id},
-                                      {"description", t.description},
-                                      {"searchable", std::move(searchable)},
-                                      {"deprecated", t.deprecated},
-                                      {"deprecation_date", t.deprecation_date},
-                                      {"creation_date", t.creation_date}});
-}
-thing_type thing_type_from(const json::object& o) {
-  thing_type t{str_of(o, "name"), str_of(o, "id"), str_of(o, "description"), {}, false, 0, 0};
-  if (auto* a = o.if_contains("searchable"); a && a->is_array())
-    for (const auto& v : a->as_array())
-      if (v.is_string()) t.searchable.emplace_back(v.as_string());
-  if (auto* d = o.if_contains("deprecated"); d && d->is_bool()) t.deprecated = d->as_bool();
-  t.deprecation_date = num_of(o, "deprecation_date");
-  t.creation_date = num_of(o, "creation_date");
-  return t;
-}
-std::string to_doc(const thing_group& g) {
-  return json::serialize(json::object{{"name", g.name},
-                                      {"id", g.id},
-                                      {"parent", g.parent},
-                                      {"description", g.description},
-                                      {"attributes", attributes_json(g.attributes)},
-                                      {"version", g.version},
-                                      {"creation_date", g.creation_date}});
-}
-thing_group thing_group_from(const json::object& o) {
-  return {str_of(o, "name"), str_of(o, "id"), str_of(o, "parent"), str_of(o, "description"),
-          attributes_from(o.if_contains("attributes")), int_of(o, "version"), num_of(o, "creation_date")};
-}
-std::string to_doc(const certificate& c) {
-  return json::serialize(json::object{{"id", c.id},
-                                      {"pem", c.pem},
-                                      {"status", c.status},
-                                      {"ca_id", c.ca_id},
-                                      {"mode", c.mode},
-                                      {"creation_date", c.creation_date},
-                                      {"last_modified", c.last_modified},
-                                      {"customer_version", c.customer_version},
-                                      {"generation_id", c.generation_id}});
-}
-certificate certificate_from(const json::object& o) {
-  certificate c;
-  c.id = str_of(o, "id");
-  c.pem = str_of(o, "pem");
-  c.status = str_of(o, "status");
-  c.ca_id = str_of(o, "ca_id");
-  c.mode = str_of(o, "mode");
-  c.creation_date = num_of(o, "creation_date");
-  c.last_modified = num_of(o, "last_modified");
-  c.customer_version = int_of(o, "customer_version");
-  c.generation_id = str_of(o, "generation_id");
-  if (auto x = auth::parse_pem_cert(c.pem)) c.facts = auth::facts_of(x.get());
-  return c;
-}
-std::string to_doc(const ca_certificate& c) {
-  return json::serialize(json::object{{"id", c.id},
-                                      {"pem", c.pem},
-                                      {"status", c.status},
-                                      {"auto_registration", c.auto_registration},
-                                      {"role_arn", c.role_arn},
-                                      {"template_body", c.template_body},
-                                      {"creation_date", c.creation_date},
-                                      {"last_modified", c.last_modified},
-                                      {"customer_version", c.customer_version},
-                                      {"generation_id", c.generation_id}});
-}
-ca_certificate ca_certificate_from(const json::object& o) {
-  ca_certificate c;
-  c.id = str_of(o, "id");
-  c.pem = str_of(o, "pem");
-  c.status = str_of(o, "status");
-  c.auto_registration = str_of(o, "auto_registration");
-  c.role_arn = str_of(o, "role_arn");
-  c.template_body = str_of(o, "template_body");
-  c.creation_date = num_of(o, "creation_date");
-  c.last_modified = num_of(o, "last_modified");
-  c.customer_version = int_of(o, "customer_version");
-  c.generation_id = str_of(o, "generation_id");
-  if (auto x = auth::parse_pem_cert(c.pem)) {
-    c.facts = auth::facts_of(x.get());
-    c.x509 = std::shared_ptr<X509>(x.release(), X509_free);
-  }
-  return c;
-}
-std::string to_doc(const policy& p) {
-  json::array versions;
-  for (const auto& [id, v] : p.versions)
-    versions.push_back(json::object{{"id", id}, {"document", v.document}, {"creation_date", v.creation_date}});
-  return json::serialize(json::object{{"name", p.name},
-                                      {"versions", std::move(versions)},
-                                      {"default_version", p.default_version},
-                                      {"next_version", p.next_version},
-                                      {"creation_date", p.creation_date},
-                                      {"last_modified", p.last_modified},
-                                      {"generation_id", p.generation_id}});
-}
-policy policy_from(const json::object& o) {
-  policy p;
-  p.name = str_of(o, "name");
-  if (auto* a = o.if_contains("versions"); a && a->is_array()) {
-    for (const auto& v : a->as_array()) {
-      if (!v.is_object()) continue;
-      const auto& vo = v.as_object();
-      policy_version pv{str_of(vo, "document"), num_of(vo, "creation_date"), nullptr};
-      std::string error;
-      if (auto doc = auth::policy_document::parse(pv.document, error))
-        pv.parsed = std::make_shared<const auth::policy_document>(std::move(*doc));
-      p.versions.emplace(static_cast<int>(int_of(vo, "id")), std::move(pv));
-    }
-  }
-  p.default_version = static_cast<int>(int_of(o, "default_version"));
-  p.next_version = static_cast<int>(int_of(o, "next_version"));
-  p.creation_date = num_of(o, "creation_date");
-  p.last_modified = num_of(o, "last_modified");
-  p.generation_id = str_of(o, "generation_id");
-  return p;
-}
-
 // --- the registry ---
 
 registry::registry(settings s, storage::store& store, common::clock& clock, auth::x509_ptr ca, auth::pkey_ptr ca_key)
     : settings_(std::move(s)), store_(store), clock_(clock), ca_(std::move(ca)), ca_key_(std::move(ca_key)) {
   load();
+  // The registry's own observer: AWS registry events, for the types enabled.
+  observe([this](const std::vector<change>& changes) { publish_aws_events(changes); });
 }
 
 registry::~registry() = default;
 
 void registry::load() {
-  std::vector<storage::document> docs;
-  for (const char* kind : {k_thing, k_thing_type, k_thing_group, k_certificate, k_ca_certificate, k_policy,
-                           k_thing_principal, k_policy_target, k_group_member, "setting"}) {
-    auto some = store_.load_documents(kind);
-    std::move(some.begin(), some.end(), std::back_inserter(docs));
-  }
-  for (auto& d : docs) {
-    boost::system::error_code ec;
-    auto v = json::parse(d.body, ec);
-    if (d.kind == k_thing_principal || d.kind == k_policy_target || d.kind == k_group_member) {
-      auto tab = d.key.find('\t');
-      if (tab == std::string::npos) throw std::runtime_error("registry: bad relation key in " + d.kind);
-      (d.kind == k_thing_principal ? st_.thing_principals
-       : d.kind == k_policy_target ? st_.policy_targets
-                                   : st_.group_members)
-          .insert(d.key.substr(0, tab), d.key.substr(tab + 1));
-      continue;
-    }
-    if (ec || !v.is_object()) throw std::runtime_error("registry: unreadable " + d.kind + " '" + d.key + "'");
-    const auto& o = v.as_object();
-    if (d.kind == "setting" && d.key == "registration_code") registration_code_ = str_of(o, "value");
-    if (d.kind == k_thing) st_.things.emplace(d.key, thing_from(o));
-    else if (d.kind == k_thing_type) st_.thing_types.emplace(d.key, thing_type_from(o));
-    else if (d.kind == k_thing_group) st_.thing_groups.emplace(d.key, thing_group_from(o));
-    else if (d.kind == k_certificate) st_.certificates.emplace(d.key, certificate_from(o));
-    else if (d.kind == k_ca_certificate) st_.ca_certificates.emplace(d.key, ca_certificate_from(o));
-    else if (d.kind == k_policy) st_.policies.emplace(d.key, policy_from(o));
-  }
+  for (const char* kind : k_all_kinds)
+    for (const auto& d : store_.load_documents(kind))
+      if (!apply(st_, d, nullptr)) throw std::runtime_error("registry: unreadable " + d.kind + " '" + d.key + "'");
   FC_LOG_INFO("registry.loaded", "things={} certificates={} ca_certificates={} policies={}", st_.things.size(),
               st_.certificates.size(), st_.ca_certificates.size(), st_.policies.size());
 }
 
 bool registry::commit(tx& t) {
   if (t.empty()) return true;
+  std::vector<storage::operation> written = t.ops;
   std::promise<bool> durable;
   auto result = durable.get_future();
   store_.submit(std::move(t.ops), [&durable](bool ok) { durable.set_value(ok); });
   if (!result.get()) return false;
+  std::vector<change> changes;
   {
     std::unique_lock lock(state_mutex_);
-    for (auto& fn : t.apply) fn(st_);
+    for (const auto& op : written) {
+      if (const auto* put = std::get_if<storage::op::put_document>(&op)) {
+        // Our own serialization: unreadable only through a bug.
+        FC_CHECK(apply(st_, put->doc, &changes));
+      } else if (const auto* del = std::get_if<storage::op::delete_document>(&op)) {
+        erase(st_, del->kind, del->key, &changes);
+      }
+    }
     generation_.fetch_add(1, std::memory_order_acq_rel);
   }
-  if (certificate_disabled)
-    for (const auto& id : t.disabled_certificates) certificate_disabled(id);
-  if (changed) changed();
+  if (!changes.empty())
+    for (const auto& fn : observers_) fn(changes);
   return true;
 }
 
@@ -382,12 +210,17 @@ const std::map<std::string, registry::ops::fn, std::less<>>& registry::ops::tabl
     add_thing_ops(m);
     add_certificate_ops(m);
     add_policy_ops(m);
+    add_event_ops(m);
     return m;
   }();
   return t;
 }
 
-bool registry::knows(std::string_view op) { return ops::table().contains(op); }
+std::vector<std::string_view> registry::operations() {
+  std::vector<std::string_view> names;
+  for (const auto& [name, fn] : ops::table()) names.emplace_back(name);
+  return names;
+}
 
 outcome registry::call(std::string_view op, const boost::json::object& input) {
   auto it = ops::table().find(op);
@@ -439,6 +272,8 @@ void registry::register_metrics(common::registry& r) const {
         "Certificates registered as PENDING_ACTIVATION by just-in-time registration.");
   r.add(cert_refusals_, "fleetcore_tls_client_certificates_refused_total", "",
         "TLS clients refused because their certificate is unknown, inactive, expired or its CA is not active.");
+  r.add(events_published_, "fleetcore_registry_events_published_total", "",
+        "AWS registry events (things, thing types, thing groups, memberships) published.");
 }
 
 }  // namespace fleetcore::registry

@@ -23,6 +23,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace fleetcore::registry {
@@ -68,8 +69,27 @@ struct thing_group {
   double creation_date = 0;
 };
 
+/// A certificate's status, as AWS names it (CertificateStatus).
+enum class cert_status : std::uint8_t {
+  active,
+  inactive,
+  revoked,
+  pending_transfer,
+  register_inactive,
+  pending_activation
+};
+std::string_view to_string(cert_status s);
+std::optional<cert_status> parse_cert_status(std::string_view s);
+
+/// A CA certificate's status (CACertificateStatus).
+enum class ca_status : std::uint8_t { active, inactive };
+std::string_view to_string(ca_status s);
+std::optional<ca_status> parse_ca_status(std::string_view s);
+
 struct certificate {
-  std::string id, pem, status, ca_id;  // ca_id empty: the built-in CA or registered without a CA
+  std::string id, pem;
+  cert_status status = cert_status::inactive;
+  std::string ca_id;  // empty: the built-in CA or registered without a CA
   std::string mode = "DEFAULT";
   double creation_date = 0, last_modified = 0;
   std::int64_t customer_version = 1;
@@ -79,7 +99,9 @@ struct certificate {
 };
 
 struct ca_certificate {
-  std::string id, pem, status, auto_registration = "DISABLE";
+  std::string id, pem;
+  ca_status status = ca_status::inactive;
+  std::string auto_registration = "DISABLE";
   std::string role_arn, template_body;  // registrationConfig
   double creation_date = 0, last_modified = 0;
   std::int64_t customer_version = 1;
@@ -138,7 +160,31 @@ class relation {
   index by_left_, by_right_;
 };
 
-/// The whole registry state; copied never, read under the registry's shared lock.
+/// The AWS event types of UpdateEventConfigurations, in the order DescribeEventConfigurations lists them.
+inline constexpr std::string_view event_types[] = {"THING",
+                                                   "THING_GROUP",
+                                                   "THING_TYPE",
+                                                   "THING_GROUP_MEMBERSHIP",
+                                                   "THING_GROUP_HIERARCHY",
+                                                   "THING_TYPE_ASSOCIATION",
+                                                   "JOB",
+                                                   "JOB_EXECUTION",
+                                                   "POLICY",
+                                                   "CERTIFICATE",
+                                                   "CA_CERTIFICATE"};
+
+/// Which AWS events are published (all off until UpdateEventConfigurations turns them on).
+struct event_configurations {
+  std::map<std::string, bool, std::less<>> enabled;  // event type -> enabled; absent: off
+  double creation_date = 0, last_modified = 0;       // 0: never stored
+  bool on(std::string_view type) const {
+    auto it = enabled.find(type);
+    return it != enabled.end() && it->second;
+  }
+};
+
+/// The whole registry state; copied never, read under the registry's shared lock. It is a function
+/// of the stored documents: only `apply`/`erase` (detail.hpp) change it, on load and on commit.
 struct state {
   std::map<std::string, thing> things;
   std::map<std::string, thing_type> thing_types;
@@ -149,7 +195,84 @@ struct state {
   relation thing_principals;  // (thing, principal ARN)
   relation policy_targets;    // (policy, target ARN)
   relation group_members;     // (group, thing)
+  std::map<std::string, std::string, std::less<>> membership_ids;  // pair_key(group, thing) -> membershipId
+  std::string registration_code;
+  event_configurations events;
 };
+
+// --- typed changes, collected per transaction and published after its commit ---
+
+enum class change_op : std::uint8_t { created, updated, deleted };
+enum class link_op : std::uint8_t { added, removed };
+
+/// A thing was created, updated or deleted; `value` is the thing after the change (before a deletion).
+struct thing_changed {
+  change_op op;
+  thing value;
+};
+struct thing_type_changed {
+  change_op op;
+  thing_type value;
+};
+/// A thing got (added) or lost (removed) its thing type.
+struct thing_type_association {
+  link_op op;
+  std::string thing, thing_id, thing_type;
+};
+struct group_ref {
+  std::string name, id;
+};
+struct thing_group_changed {
+  change_op op;
+  thing_group value;
+  std::vector<group_ref> root_to_parent;  // ancestors, the root first
+};
+struct group_membership {
+  link_op op;
+  std::string group, group_id, thing, thing_id, membership_id;
+};
+/// A child group was created under (added) or deleted from (removed) its parent.
+struct group_hierarchy {
+  link_op op;
+  group_ref parent, child;
+};
+struct thing_principal_changed {
+  link_op op;
+  std::string thing, principal;
+};
+struct certificate_changed {
+  change_op op;
+  std::string id;
+  cert_status status;
+};
+struct ca_certificate_changed {
+  change_op op;
+  std::string id;
+  ca_status status;
+};
+/// A certificate can no longer connect (it left ACTIVE, was deleted, or its CA left ACTIVE): its live
+/// connections must go.
+struct certificate_disabled {
+  std::string id;
+};
+struct policy_changed {
+  change_op op;
+  std::string name;
+};
+struct policy_attachment {
+  link_op op;
+  std::string policy, target;
+};
+struct setting_changed {
+  std::string key;
+};
+using change = std::variant<thing_changed, thing_type_changed, thing_type_association, thing_group_changed,
+                            group_membership, group_hierarchy, thing_principal_changed, certificate_changed,
+                            ca_certificate_changed, certificate_disabled, policy_changed, policy_attachment,
+                            setting_changed>;
+
+/// Receives the changes of one committed transaction, in the order they were applied.
+using observer = std::function<void(const std::vector<change>& changes)>;
 
 /// A random UUID (version 4) string.
 std::string random_id();
@@ -181,9 +304,8 @@ class registry {
   /// Runs the operation `op` (an AWS IoT API name, e.g. "CreateThing") with its input members
   /// (AWS member names, as the service model declares them). Control thread.
   outcome call(std::string_view op, const boost::json::object& input);
-  /// True if `op` is implemented.
-  static bool knows(std::string_view op);
-
+  /// The operations `call` implements, sorted (for the API's route binding). Any thread.
+  static std::vector<std::string_view> operations();
   // --- any thread ---
 
   /// Checks the leaf certificate of a TLS client. An unknown certificate signed by an ACTIVE CA with
@@ -205,12 +327,15 @@ class registry {
 
   /// Runs a function on the control thread (JIT registration comes from the MQTT workers).
   std::function<void(std::function<void()>)> defer;
-  /// Publishes a server event (topic, JSON payload) into the broker.
+  /// Publishes a server event (topic, JSON payload) into the broker: the JITR event and the AWS
+  /// registry events (registry-events.md) that DescribeEventConfigurations shows enabled.
   std::function<void(std::string topic, std::string payload)> publish_event;
-  /// Called after a certificate left ACTIVE (or was deleted): live connections must go.
-  std::function<void(const std::string& certificate_id)> certificate_disabled;
-  /// Called on the control thread after every committed change.
-  std::function<void()> changed;
+
+  /// Adds an observer of committed changes. Observers run on the control thread after every
+  /// committed transaction with changes, in the order added, once the in-memory state shows the
+  /// change; no registry lock is held, so they may query the registry (not call operations). A failed
+  /// commit notifies no one. Add observers before use (wiring): the list is not locked.
+  void observe(observer fn) { observers_.push_back(std::move(fn)); }
 
   void register_metrics(common::registry& r) const;
 
@@ -226,6 +351,7 @@ class registry {
   double now() const;
   std::string new_id();
   void load();
+  void publish_aws_events(const std::vector<change>& changes);
 
   settings settings_;
   storage::store& store_;
@@ -237,11 +363,11 @@ class registry {
   mutable std::shared_mutex state_mutex_;  // guards st_ against the workers' reads
   state st_;
   std::atomic<std::uint64_t> generation_{1};
-  std::string registration_code_;
+  std::vector<observer> observers_;
   std::set<std::string> jitr_pending_;  // certificate ids being auto-registered (control thread)
   std::mutex jitr_mutex_;
 
-  common::counter api_calls_, api_errors_, jitr_registered_, cert_refusals_;
+  common::counter api_calls_, api_errors_, jitr_registered_, cert_refusals_, events_published_;
 };
 
 }  // namespace fleetcore::registry

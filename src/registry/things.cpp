@@ -83,7 +83,7 @@ outcome create_thing(registry& r, const json::object& in) {
     return already_exists("Thing " + name + " already exists with a different configuration");
   }
   tx x;
-  x.put(k_thing, name, to_doc(t), [t](state& st) { st.things[t.name] = t; });
+  x.put(k_thing, name, to_doc(t));
   if (!ops::commit(r, x)) return internal();
   return ok({{"thingName", name}, {"thingArn", r.arn("thing", name)}, {"thingId", t.id}});
 }
@@ -121,7 +121,7 @@ outcome update_thing(registry& r, const json::object& in) {
   if (auto e = check_attribute_count(t)) return *e;
   ++t.version;
   tx x;
-  x.put(k_thing, name, to_doc(t), [t](state& st) { st.things[t.name] = t; });
+  x.put(k_thing, name, to_doc(t));
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -137,8 +137,9 @@ outcome delete_thing(registry& r, const json::object& in) {
   if (!s.thing_principals.rights_of(name).empty())
     return invalid("Cannot delete thing " + name + " which has principals attached; detach them first");
   tx x;
-  x.erase(k_thing, name, [name](state& st) { st.things.erase(name); });
-  for (const auto& group : s.group_members.lefts_of(name)) x.unlink(k_group_member, &state::group_members, group, name);
+  // Memberships first: their events name the thing, which is still there.
+  for (const auto& group : s.group_members.lefts_of(name)) x.unlink(k_group_member, group, name);
+  x.erase(k_thing, name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -207,7 +208,7 @@ outcome create_thing_type(registry& r, const json::object& in) {
     return already_exists("Thing type " + name + " already exists with a different configuration");
   }
   tx x;
-  x.put(k_thing_type, name, to_doc(t), [t](state& st) { st.thing_types[t.name] = t; });
+  x.put(k_thing_type, name, to_doc(t));
   if (!ops::commit(r, x)) return internal();
   return ok({{"thingTypeName", name}, {"thingTypeArn", r.arn("thingtype", name)}, {"thingTypeId", t.id}});
 }
@@ -228,7 +229,7 @@ outcome deprecate_thing_type(registry& r, const json::object& in) {
   t.deprecated = !undo;
   t.deprecation_date = undo ? 0 : ops::now(r);
   tx x;
-  x.put(k_thing_type, name, to_doc(t), [t](state& st) { st.thing_types[t.name] = t; });
+  x.put(k_thing_type, name, to_doc(t));
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -246,7 +247,7 @@ outcome delete_thing_type(registry& r, const json::object& in) {
   for (const auto& [n, t] : s.things)
     if (t.type == name) return invalid("Thing type " + name + " is still associated with thing " + n);
   tx x;
-  x.erase(k_thing_type, name, [name](state& st) { st.thing_types.erase(name); });
+  x.erase(k_thing_type, name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -291,7 +292,7 @@ outcome create_thing_group(registry& r, const json::object& in) {
       return invalid("a thing group hierarchy can be at most " + std::to_string(max_group_depth) + " levels deep");
   }
   tx x;
-  x.put(k_thing_group, name, to_doc(g), [g](state& st) { st.thing_groups[g.name] = g; });
+  x.put(k_thing_group, name, to_doc(g));
   if (!ops::commit(r, x)) return internal();
   return ok({{"thingGroupName", name}, {"thingGroupArn", r.arn("thinggroup", name)}, {"thingGroupId", g.id}});
 }
@@ -337,7 +338,7 @@ outcome update_thing_group(registry& r, const json::object& in) {
   if (auto e = apply_attribute_payload(object(*p, "attributePayload"), g.attributes, true)) return *e;
   ++g.version;
   tx x;
-  x.put(k_thing_group, name, to_doc(g), [g](state& st) { st.thing_groups[g.name] = g; });
+  x.put(k_thing_group, name, to_doc(g));
   if (!ops::commit(r, x)) return internal();
   return ok({{"version", g.version}});
 }
@@ -352,11 +353,11 @@ outcome delete_thing_group(registry& r, const json::object& in) {
   for (const auto& [n, g] : s.thing_groups)
     if (g.parent == name) return invalid("Cannot delete thing group " + name + " when it has child groups");
   tx x;
-  x.erase(k_thing_group, name, [name](state& st) { st.thing_groups.erase(name); });
-  for (const auto& member : s.group_members.rights_of(name)) x.unlink(k_group_member, &state::group_members, name, member);
+  for (const auto& member : s.group_members.rights_of(name)) x.unlink(k_group_member, name, member);
   std::string target = r.arn("thinggroup", name);
   for (const auto& policy : s.policy_targets.lefts_of(target))
-    x.unlink(k_policy_target, &state::policy_targets, policy, target);
+    x.unlink(k_policy_target, policy, target);
+  x.erase(k_thing_group, name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -409,7 +410,7 @@ outcome add_thing_to_thing_group(registry& r, const json::object& in) {
   if (groups.size() >= max_groups_per_thing)
     return invalid("a thing can be in at most " + std::to_string(max_groups_per_thing) + " thing groups");
   tx x;
-  x.link(k_group_member, &state::group_members, *group, *name);
+  x.link(k_group_member, *group, *name, json::serialize(json::object{{"membershipId", random_id()}}));
   if (!ops::commit(r, x)) return internal();
   return ok();
 }
@@ -423,7 +424,7 @@ outcome remove_thing_from_thing_group(registry& r, const json::object& in) {
   if (!s.things.contains(*name)) return not_found("Thing " + *name + " does not exist");
   if (!s.group_members.contains(*group, *name)) return ok();
   tx x;
-  x.unlink(k_group_member, &state::group_members, *group, *name);
+  x.unlink(k_group_member, *group, *name);
   if (!ops::commit(r, x)) return internal();
   return ok();
 }

@@ -137,7 +137,7 @@ int serve(const server_config& cfg) {
       plain_policy->set_policies(std::move(docs));
     };
     refresh();
-    reg.changed = refresh;
+    reg.observe([refresh](const std::vector<registry::change>&) mutable { refresh(); });
     if (!reg.policy_named(cfg.plain_policy))
       FC_LOG_WARN("auth.plain_policy_missing", "policy={} note=\"plain-TCP clients are denied until it is created\"",
                   cfg.plain_policy);
@@ -174,11 +174,16 @@ int serve(const server_config& cfg) {
   cert_policy.register_metrics(metrics);
   if (plain_policy) plain_policy->register_metrics(metrics);
 
-  reg.publish_event = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload)); };
-  reg.certificate_disabled = [&b](const std::string& id) {
-    b.disconnect_if([id](const auth::connection_info& c) { return c.certificate_id == id; },
-                    mqtt::reason_code::not_authorized);
+  // AWS event messages are delivered at least once (iot-events.md): QoS 1.
+  reg.publish_event = [&b](std::string topic, std::string payload) {
+    b.publish_event(std::move(topic), std::move(payload), 1);
   };
+  reg.observe([&b](const std::vector<registry::change>& changes) {
+    for (const auto& c : changes)
+      if (const auto* d = std::get_if<registry::certificate_disabled>(&c))
+        b.disconnect_if([id = d->id](const auth::connection_info& conn) { return conn.certificate_id == id; },
+                        mqtt::reason_code::not_authorized);
+  });
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);
     if (verdict != registry::cert_check::accepted)

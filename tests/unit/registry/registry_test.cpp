@@ -1,6 +1,7 @@
 // The registry's operations against a real SQLite store (and one that fails on demand), on a manual
 // clock: AWS rules, atomicity, certificate checks over time, and policy decisions for connections
 // including group-inherited policies.
+#include "registry/detail.hpp"
 #include "registry/registry.hpp"
 #include "registry/registry_access.hpp"
 #include "storage/sqlite_store.hpp"
@@ -140,7 +141,10 @@ TEST_F(registry_test, certificate_check_follows_status_and_validity) {
   auto [y, arn_y] = device_cert("dev-2");
   std::string id = auth::certificate_id(y.get());
   std::vector<std::string> dropped;
-  reg_->certificate_disabled = [&](const std::string& cid) { dropped.push_back(cid); };
+  reg_->observe([&](const std::vector<change>& changes) {
+    for (const auto& c : changes)
+      if (const auto* d = std::get_if<certificate_disabled>(&c)) dropped.push_back(d->id);
+  });
   ASSERT_EQ(code(call("UpdateCertificate", {{"certificateId", id}, {"newStatus", "INACTIVE"}})), "OK");
   EXPECT_EQ(reg_->check_client_certificate(y.get()), cert_check::inactive);
   EXPECT_EQ(dropped, std::vector<std::string>{id});
@@ -159,6 +163,211 @@ TEST_F(registry_test, policy_versions_limit_and_default) {
   EXPECT_EQ(code(call("CreatePolicy", {{"policyName", "q"}, {"policyDocument", "{}"}})), "MalformedPolicyException");
   EXPECT_EQ(code(call("SetDefaultPolicyVersion", {{"policyName", "p"}, {"policyVersionId", "9"}})),
             "ResourceNotFoundException");
+}
+
+/// Every observer call: the changes of one committed transaction.
+class events_test : public registry_test {
+ protected:
+  events_test() {
+    observe();
+    reg_->publish_event = [this](std::string topic, std::string payload) {
+      published_.emplace_back(std::move(topic), json::parse(payload).as_object());
+    };
+  }
+  void observe() {
+    reg_->observe([this](const std::vector<change>& changes) { batches_.push_back(changes); });
+  }
+  std::vector<std::vector<change>> batches_;
+  std::vector<std::pair<std::string, json::object>> published_;
+};
+
+TEST_F(events_test, each_commit_hands_its_typed_changes_to_every_observer) {
+  int second = 0;
+  reg_->observe([&](const std::vector<change>&) { ++second; });
+  ASSERT_EQ(code(call("CreateThingType", {{"thingTypeName", "sensor"}})), "OK");
+  ASSERT_EQ(code(call("CreateThing", {{"thingName", "t1"}, {"thingTypeName", "sensor"}})), "OK");
+  ASSERT_EQ(batches_.size(), 2u);
+  EXPECT_EQ(second, 2);
+  ASSERT_EQ(batches_[1].size(), 2u);
+  const auto& created = std::get<thing_changed>(batches_[1][0]);
+  EXPECT_EQ(created.op, change_op::created);
+  EXPECT_EQ(created.value.name, "t1");
+  const auto& assoc = std::get<thing_type_association>(batches_[1][1]);
+  EXPECT_EQ(assoc.op, link_op::added);
+  EXPECT_EQ(assoc.thing_type, "sensor");
+  EXPECT_EQ(assoc.thing_id, created.value.id);
+
+  ASSERT_EQ(code(call("CreateThingGroup", {{"thingGroupName", "root"}})), "OK");
+  ASSERT_EQ(code(call("CreateThingGroup", {{"thingGroupName", "leaf"}, {"parentGroupName", "root"}})), "OK");
+  ASSERT_EQ(batches_.back().size(), 2u);
+  const auto& leaf = std::get<thing_group_changed>(batches_.back()[0]);
+  ASSERT_EQ(leaf.root_to_parent.size(), 1u);
+  EXPECT_EQ(leaf.root_to_parent[0].name, "root");
+  const auto& hierarchy = std::get<group_hierarchy>(batches_.back()[1]);
+  EXPECT_EQ(hierarchy.op, link_op::added);
+  EXPECT_EQ(hierarchy.parent.name, "root");
+  EXPECT_EQ(hierarchy.parent.id, leaf.root_to_parent[0].id);
+  EXPECT_EQ(hierarchy.child.name, "leaf");
+
+  ASSERT_EQ(code(call("AddThingToThingGroup", {{"thingGroupName", "leaf"}, {"thingName", "t1"}})), "OK");
+  const auto added = std::get<group_membership>(batches_.back().at(0));
+  EXPECT_EQ(added.op, link_op::added);
+  EXPECT_FALSE(added.membership_id.empty());
+  // Idempotent calls that change nothing commit nothing and tell no one.
+  auto seen = batches_.size();
+  ASSERT_EQ(code(call("AddThingToThingGroup", {{"thingGroupName", "leaf"}, {"thingName", "t1"}})), "OK");
+  EXPECT_EQ(batches_.size(), seen);
+
+  // Deleting the thing removes its membership (same id), its type association, then the thing.
+  ASSERT_EQ(code(call("DeleteThing", {{"thingName", "t1"}})), "OK");
+  const auto& gone = batches_.back();
+  ASSERT_EQ(gone.size(), 3u);
+  const auto& removed = std::get<group_membership>(gone[0]);
+  EXPECT_EQ(removed.op, link_op::removed);
+  EXPECT_EQ(removed.membership_id, added.membership_id);
+  EXPECT_EQ(removed.thing_id, created.value.id);
+  EXPECT_EQ(std::get<thing_type_association>(gone[1]).op, link_op::removed);
+  EXPECT_EQ(std::get<thing_changed>(gone[2]).op, change_op::deleted);
+}
+
+TEST_F(events_test, certificates_leaving_active_are_named_once_committed) {
+  auto [x, arn] = device_cert("dev-1");
+  std::string id = auth::certificate_id(x.get());
+  auto disabled = [this] {
+    std::vector<std::string> ids;
+    for (const auto& c : batches_.back())
+      if (const auto* d = std::get_if<certificate_disabled>(&c)) ids.push_back(d->id);
+    return ids;
+  };
+  ASSERT_EQ(code(call("UpdateCertificate", {{"certificateId", id}, {"newStatus", "INACTIVE"}})), "OK");
+  EXPECT_EQ(disabled(), std::vector<std::string>{id});
+  EXPECT_EQ(std::get<certificate_changed>(batches_.back()[0]).status, cert_status::inactive);
+  ASSERT_EQ(code(call("UpdateCertificate", {{"certificateId", id}, {"newStatus", "ACTIVE"}})), "OK");
+  EXPECT_TRUE(disabled().empty());
+}
+
+TEST_F(events_test, a_failed_commit_tells_no_observer_and_publishes_nothing) {
+  ASSERT_EQ(code(call("UpdateEventConfigurations", {{"eventConfigurations", {{"THING", {{"Enabled", true}}}}}})), "OK");
+  ASSERT_EQ(code(call("CreateThing", {{"thingName", "kept"}})), "OK");
+  auto seen = batches_.size();
+  ASSERT_EQ(published_.size(), 1u);
+  // Every kind of write fails while the store fails; loop until each has been refused once.
+  flaky_->fail = true;
+  for (auto [op, in] : std::vector<std::pair<std::string, json::object>>{
+           {"CreateThing", {{"thingName", "lost"}}},
+           {"UpdateThing", {{"thingName", "kept"}, {"attributePayload", {{"attributes", {{"a", "1"}}}}}}},
+           {"DeleteThing", {{"thingName", "kept"}}},
+           {"CreateThingGroup", {{"thingGroupName", "g"}}},
+           {"CreateKeysAndCertificate", {{"setAsActive", true}}},
+           {"UpdateEventConfigurations", {{"eventConfigurations", {{"THING", {{"Enabled", false}}}}}}}})
+    EXPECT_EQ(code(call(op, in)), "InternalFailureException") << op;
+  flaky_->fail = false;
+  EXPECT_EQ(batches_.size(), seen);
+  EXPECT_EQ(published_.size(), 1u);
+  // The configuration did not change either: the next change is still published.
+  ASSERT_EQ(code(call("UpdateThing", {{"thingName", "kept"}, {"attributePayload", {{"attributes", {{"a", "1"}}}}}})), "OK");
+  ASSERT_EQ(published_.size(), 2u);
+  EXPECT_EQ(published_.back().first, "$aws/events/thing/kept/updated");
+}
+
+TEST_F(events_test, aws_thing_events_only_once_enabled) {
+  ASSERT_EQ(code(call("CreateThing", {{"thingName", "quiet"}})), "OK");
+  EXPECT_TRUE(published_.empty());
+  auto described = call("DescribeEventConfigurations");
+  ASSERT_EQ(code(described), "OK");
+  const auto& configs = described.body["eventConfigurations"].as_object();
+  EXPECT_EQ(configs.size(), 11u);
+  for (const auto& [type, c] : configs) EXPECT_FALSE(c.as_object().at("Enabled").as_bool()) << type;
+
+  ASSERT_EQ(code(call("UpdateEventConfigurations", {{"eventConfigurations", {{"NOPE", {{"Enabled", true}}}}}})),
+            "InvalidRequestException");
+  ASSERT_EQ(code(call("UpdateEventConfigurations", {{"eventConfigurations", {{"THING", {{"Enabled", true}}}}}})), "OK");
+  clock_.advance(std::chrono::milliseconds(1500));
+  ASSERT_EQ(code(call("CreateThing", {{"thingName", "loud"}, {"attributePayload", {{"attributes", {{"k", "v"}}}}}})), "OK");
+  ASSERT_EQ(published_.size(), 1u);
+  auto& [topic, e] = published_[0];
+  EXPECT_EQ(topic, "$aws/events/thing/loud/created");
+  EXPECT_EQ(e["eventType"], "THING_EVENT");
+  EXPECT_EQ(e["operation"], "CREATED");
+  EXPECT_EQ(e["accountId"], "000000000000");
+  EXPECT_EQ(e["thingName"], "loud");
+  EXPECT_EQ(e["thingId"], call("DescribeThing", {{"thingName", "loud"}}).body["thingId"]);
+  EXPECT_EQ(e["versionNumber"], 1);
+  EXPECT_TRUE(e["thingTypeName"].is_null());
+  EXPECT_EQ(e["attributes"], (json::object{{"k", "v"}}));
+  EXPECT_EQ(e["timestamp"].as_int64(), clock_.wall_ms());
+  EXPECT_FALSE(e["eventId"].as_string().empty());
+  // Other types stay off.
+  ASSERT_EQ(code(call("CreateThingGroup", {{"thingGroupName", "g"}})), "OK");
+  EXPECT_EQ(published_.size(), 1u);
+  // The configuration is a document: it survives a restart.
+  open();
+  auto again = call("DescribeEventConfigurations").body;
+  EXPECT_TRUE(again["eventConfigurations"].as_object()["THING"].as_object()["Enabled"].as_bool());
+  EXPECT_FALSE(again["eventConfigurations"].as_object()["THING_GROUP"].as_object()["Enabled"].as_bool());
+}
+
+TEST_F(events_test, event_configuration_operations_are_listed) {
+  auto names = registry::operations();
+  EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "UpdateEventConfigurations"));
+  EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "DescribeEventConfigurations"));
+  EXPECT_TRUE(std::binary_search(names.begin(), names.end(), "CreateThing"));
+}
+
+/// Everything the state holds, written out, to compare two states.
+std::string dump(const state& st) {
+  std::string out;
+  for (const auto& [k, v] : st.things) out += to_doc(v) + "\n";
+  for (const auto& [k, v] : st.thing_types) out += to_doc(v) + "\n";
+  for (const auto& [k, v] : st.thing_groups) out += to_doc(v) + "\n";
+  for (const auto& [k, v] : st.certificates)
+    out += to_doc(v) + " facts=" + v.facts.serial + std::to_string(v.facts.not_after) + "\n";
+  for (const auto& [k, v] : st.ca_certificates) out += to_doc(v) + (v.x509 ? " x509" : " none") + "\n";
+  for (const auto& [k, v] : st.policies) {
+    out += to_doc(v);
+    for (const auto& [id, version] : v.versions) out += version.parsed ? " parsed" : " unparsed";
+    out += "\n";
+  }
+  for (const auto* rel : {&st.thing_principals, &st.policy_targets, &st.group_members})
+    for (const auto& [thing, t] : st.things) {
+      for (const auto& r : rel->rights_of(thing)) out += thing + "->" + r + "\n";
+      for (const auto& l : rel->lefts_of(thing)) out += l + "->" + thing + "\n";
+    }
+  for (const auto& [p, v] : st.policies)
+    for (const auto& t : st.policy_targets.rights_of(p)) out += p + "=>" + t + "\n";
+  for (const auto& [k, v] : st.membership_ids) out += k + "#" + v + "\n";
+  out += st.registration_code + "\n" + to_doc(st.events);
+  return out;
+}
+
+TEST_F(events_test, load_and_commit_give_the_same_state) {
+  auto [x, arn] = device_cert("dev-1");
+  ASSERT_EQ(code(call("CreateThingType", {{"thingTypeName", "tt"}})), "OK");
+  ASSERT_EQ(code(call("CreateThing", {{"thingName", "dev-1"}, {"thingTypeName", "tt"}})), "OK");
+  ASSERT_EQ(code(call("UpdateThing", {{"thingName", "dev-1"}, {"attributePayload", {{"attributes", {{"a", "1"}}}}}})), "OK");
+  ASSERT_EQ(code(call("AttachThingPrincipal", {{"thingName", "dev-1"}, {"principal", arn}})), "OK");
+  ASSERT_EQ(code(call("CreateThingGroup", {{"thingGroupName", "root"}})), "OK");
+  ASSERT_EQ(code(call("CreateThingGroup", {{"thingGroupName", "leaf"}, {"parentGroupName", "root"}})), "OK");
+  ASSERT_EQ(code(call("AddThingToThingGroup", {{"thingGroupName", "leaf"}, {"thingName", "dev-1"}})), "OK");
+  std::string doc = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]})";
+  ASSERT_EQ(code(call("CreatePolicy", {{"policyName", "p"}, {"policyDocument", doc}})), "OK");
+  ASSERT_EQ(code(call("CreatePolicyVersion", {{"policyName", "p"}, {"policyDocument", doc}, {"setAsDefault", true}})), "OK");
+  ASSERT_EQ(code(call("AttachPolicy", {{"policyName", "p"}, {"target", arn}})), "OK");
+  ASSERT_EQ(code(call("AttachPolicy", {{"policyName", "p"}, {"target", reg_->arn("thinggroup", "root")}})), "OK");
+  ASSERT_EQ(code(call("GetRegistrationCode")), "OK");
+  ASSERT_EQ(code(call("UpdateEventConfigurations", {{"eventConfigurations", {{"THING", {{"Enabled", true}}}}}})), "OK");
+  ASSERT_EQ(code(call("DeprecateThingType", {{"thingTypeName", "tt"}})), "OK");
+  auto [y, arn_y] = device_cert("dev-2");
+  ASSERT_EQ(code(call("UpdateCertificate", {{"certificateId", auth::certificate_id(y.get())}, {"newStatus", "REVOKED"}})), "OK");
+  ASSERT_EQ(code(call("CreateThing", {{"thingName", "gone"}})), "OK");
+  ASSERT_EQ(code(call("AddThingToThingGroup", {{"thingGroupName", "root"}, {"thingName", "gone"}})), "OK");
+  ASSERT_EQ(code(call("DeleteThing", {{"thingName", "gone"}})), "OK");
+
+  std::string committed = dump(registry::ops::st(*reg_));
+  open();
+  EXPECT_EQ(dump(registry::ops::st(*reg_)), committed);
+  EXPECT_NE(committed.find("parsed"), std::string::npos);
+  EXPECT_EQ(committed.find("unparsed"), std::string::npos);
 }
 
 /// Decisions for a connection of `cert` as `client`, through registry_access (as the broker asks).
