@@ -773,7 +773,7 @@ void broker::sweep(worker& w) {
   t.expires_after(std::chrono::seconds(1));
   t.async_wait([this, &w](const boost::system::error_code& ec) {
     if (ec) return;
-    auto now = std::chrono::steady_clock::now();
+    auto now = clock_.now();
     std::vector<std::shared_ptr<client_connection>> conns(w.connections().begin(), w.connections().end());
     for (auto& c : conns) c->check_timeouts(now);
     sweep(w);

@@ -84,7 +84,7 @@ void client_connection::out_batch::clear() {
 
 client_connection::client_connection(broker& b, worker& w, connection_info info)
     : broker_(b), worker_(w), info_(std::move(info)) {
-  last_rx_ = opened_ = std::chrono::steady_clock::now();
+  last_rx_ = opened_ = broker_.clock().now();
   broker_.stats().connections.add();
 }
 
@@ -223,7 +223,7 @@ bool client_connection::on_data(std::span<const std::uint8_t> data) {
   if (state_ == state::closing || state_ == state::closed) return false;
   input_guard guard(in_input_);
   broker_.stats().bytes_in.inc(data.size());
-  last_rx_ = std::chrono::steady_clock::now();
+  last_rx_ = broker_.clock().now();
   if (!rbuf_.empty()) {
     rbuf_.insert(rbuf_.end(), data.begin(), data.end());
     return process();
@@ -443,7 +443,7 @@ bool client_connection::blocked() const {
 
 bool client_connection::rate_limited() const {
   auto max = broker_.cfg().max_publish_rate;
-  return max && rate_count_ >= max && std::chrono::steady_clock::now() - rate_window_ < std::chrono::seconds(1);
+  return max && rate_count_ >= max && broker_.clock().now() - rate_window_ < std::chrono::seconds(1);
 }
 
 void client_connection::handle_publish(mqtt::publish_packet& p) {
@@ -468,7 +468,7 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   if (p.qos > 0 && inbound_pending_ + session_->inbound_qos2.size() >= cfg.receive_maximum)
     return protocol_violation(reason_code::receive_maximum_exceeded, "receive maximum");
   if (cfg.max_publish_rate) {
-    auto now = std::chrono::steady_clock::now();
+    auto now = broker_.clock().now();
     if (now - rate_window_ >= std::chrono::seconds(1)) {
       rate_window_ = now;
       rate_count_ = 0;

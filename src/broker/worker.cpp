@@ -17,6 +17,8 @@ worker::~worker() {
 
 worker* worker::current() noexcept { return current_worker; }
 
+void worker::adopt_current_thread() noexcept { current_worker = this; }
+
 void worker::start() {
   guard_ = std::make_unique<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>(
       io_.get_executor());

@@ -34,6 +34,9 @@ class worker {
 
   /// True when called on this worker's thread.
   bool on_thread() const noexcept { return current() == this; }
+  /// Tests: the calling thread acts as this worker (no thread of its own); run its handlers with
+  /// `io().poll()`.
+  void adopt_current_thread() noexcept;
   static worker* current() noexcept;
 
   template <typename Fn>

@@ -1,0 +1,245 @@
+// The protocol machine (client_connection + broker) through a fake transport: bytes in, bytes out, no
+// sockets, no threads; time is a manual clock. The test thread acts as the broker's only worker and
+// runs its handlers with poll().
+#include "broker/broker.hpp"
+#include "common/clock.hpp"
+#include "mqtt/codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/post.hpp>
+
+#include <deque>
+
+namespace fleetcore::broker {
+namespace {
+
+using mqtt::reason_code;
+
+/// Keeps nothing and acknowledges every batch at once.
+class null_store final : public storage::store {
+ public:
+  storage::snapshot load() override { return {}; }
+  std::vector<storage::document> load_documents(const std::string&) override { return {}; }
+  void submit(std::vector<storage::operation>, std::function<void(bool)> done) override {
+    if (done) done(true);
+  }
+  void flush() override {}
+};
+
+/// Records what the broker writes and whether it closed the stream.
+class fake_connection final : public client_connection {
+ public:
+  using client_connection::client_connection;
+
+  void feed(const mqtt::packet& p, mqtt::protocol_version v = mqtt::protocol_version::v5) {
+    auto bytes = mqtt::encode(p, v);
+    on_data(bytes);
+  }
+  /// The packets written so far, split on their fixed headers.
+  std::deque<std::vector<std::uint8_t>> packets() const {
+    std::deque<std::vector<std::uint8_t>> out;
+    std::size_t i = 0;
+    while (i < written.size()) {
+      std::size_t len = 0, mult = 1, j = i + 1;
+      while (true) {
+        len += (written[j] & 0x7F) * mult;
+        mult *= 128;
+        if (!(written[j++] & 0x80)) break;
+      }
+      out.emplace_back(written.begin() + i, written.begin() + j + len);
+      i = j + len;
+    }
+    return out;
+  }
+  std::vector<std::uint8_t> written;
+  bool closed = false;
+
+ protected:
+  void write_buffers(std::vector<boost::asio::const_buffer> buffers) override {
+    for (const auto& b : buffers) {
+      auto* p = static_cast<const std::uint8_t*>(b.data());
+      written.insert(written.end(), p, p + b.size());
+    }
+    boost::asio::post(home().io(), [self = shared_from_this()] {
+      static_cast<fake_connection&>(*self).on_write_done({});
+    });
+  }
+  void close_transport() override {
+    closed = true;
+    boost::asio::post(home().io(), [self = shared_from_this()] { self->on_transport_closed(); });
+  }
+  void start_reading() override {}
+};
+
+/// Records the connection hook points.
+struct recorder final : broker_hook {
+  std::vector<std::string> events;
+  void on_connected(const session_info& s) override { events.push_back("connected " + std::string(s.client_id)); }
+  void on_disconnected(const session_info& s, disconnect_reason why, bool client) override {
+    events.push_back("disconnected " + std::string(s.client_id) + " " + std::string(to_string(why)) +
+                     (client ? " client" : ""));
+  }
+  void on_subscribed(const session_info& s, std::span<const std::string> f) override {
+    events.push_back("subscribed " + std::string(s.client_id) + " " + f.front());
+  }
+};
+
+connection_info make_info() {
+  connection_info i;
+  i.listener = "mqtt";
+  i.remote = "127.0.0.1:5000";
+  return i;
+}
+
+class connection_test : public ::testing::Test {
+ protected:
+  connection_test() : b_(config{}, clock_, store_, policy_, 1) {
+    b_.add_hook(hooks_);
+    b_.workers().front()->adopt_current_thread();
+  }
+  worker& w() { return *b_.workers().front(); }
+  void run() {
+    for (int i = 0; i < 100; ++i) {
+      w().io().restart();
+      if (w().io().poll() == 0) return;
+    }
+  }
+  std::shared_ptr<fake_connection> open() {
+    auto c = std::make_shared<fake_connection>(b_, w(), make_info());
+    w().connections().insert(c);
+    return c;
+  }
+  std::shared_ptr<fake_connection> connect(const std::string& id, std::uint16_t keep_alive = 60,
+                                           mqtt::protocol_version v = mqtt::protocol_version::v5) {
+    auto c = open();
+    mqtt::connect_packet p;
+    p.version = v;
+    p.client_id = id;
+    p.keep_alive = keep_alive;
+    c->feed(p, v);
+    run();
+    auto pk = c->packets();
+    EXPECT_FALSE(pk.empty());
+    EXPECT_EQ(pk.front()[0], 0x20);  // CONNACK
+    c->written.clear();
+    return c;
+  }
+
+  common::manual_clock clock_;
+  null_store store_;
+  allow_all_policy policy_;
+  recorder hooks_;
+  broker b_;
+};
+
+TEST_F(connection_test, connect_is_acknowledged_byte_for_byte) {
+  auto c = open();
+  mqtt::connect_packet p;
+  p.version = mqtt::protocol_version::v311;
+  p.client_id = "dev";
+  c->feed(p, mqtt::protocol_version::v311);
+  run();
+  EXPECT_EQ(c->written, (std::vector<std::uint8_t>{0x20, 0x02, 0x00, 0x00}));
+  EXPECT_EQ(hooks_.events, std::vector<std::string>{"connected dev"});
+}
+
+TEST_F(connection_test, qos1_and_qos2_publish_reach_a_subscriber_and_are_acknowledged) {
+  auto sub = connect("sub");
+  mqtt::subscribe_packet s;
+  s.packet_id = 7;
+  s.subscriptions.push_back({"t/#", 2});
+  sub->feed(s);
+  run();
+  EXPECT_EQ(sub->packets().front()[0], 0x90);  // SUBACK
+  sub->written.clear();
+  auto pub = connect("pub");
+  mqtt::publish_packet m;
+  m.qos = 1;
+  m.topic = "t/a";
+  m.packet_id = 3;
+  m.payload = "hello";
+  pub->feed(m);
+  run();
+  auto acks = pub->packets();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks.front()[0], 0x40);                      // PUBACK
+  EXPECT_EQ((acks.front()[2] << 8) | acks.front()[3], 3);  // its packet id
+  auto got = sub->packets();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got.front()[0] & 0xF6, 0x32);  // PUBLISH QoS 1
+  // QoS 2: PUBREC, then PUBREL from the publisher, then PUBCOMP.
+  pub->written.clear();
+  m.qos = 2;
+  m.packet_id = 4;
+  pub->feed(m);
+  run();
+  EXPECT_EQ(pub->packets().front()[0], 0x50);  // PUBREC
+  pub->written.clear();
+  pub->feed(mqtt::ack_packet{mqtt::packet_type::pubrel, 4, reason_code::success, {}});
+  run();
+  EXPECT_EQ(pub->packets().front()[0], 0x70);  // PUBCOMP
+  EXPECT_EQ(hooks_.events[1], "subscribed sub t/#");
+}
+
+TEST_F(connection_test, takeover_disconnects_the_older_connection_with_0x8e) {
+  auto first = connect("dup");
+  auto second = connect("dup");
+  run();
+  auto pk = first->packets();
+  ASSERT_FALSE(pk.empty());
+  EXPECT_EQ(pk.back()[0], 0xE0);  // DISCONNECT
+  EXPECT_EQ(pk.back()[2], 0x8E);  // Session taken over
+  EXPECT_TRUE(first->closed);
+  EXPECT_FALSE(second->closed);
+  EXPECT_EQ(hooks_.events[1], "disconnected dup DUPLICATE_CLIENTID");
+}
+
+TEST_F(connection_test, keep_alive_expires_at_one_and_a_half_periods_on_the_manual_clock) {
+  auto c = connect("sleepy", 10);
+  clock_.advance(std::chrono::milliseconds(14'900));
+  c->check_timeouts(clock_.now());
+  run();
+  EXPECT_FALSE(c->closed);
+  clock_.advance(std::chrono::milliseconds(200));
+  c->check_timeouts(clock_.now());
+  run();
+  EXPECT_TRUE(c->closed);
+  auto pk = c->packets();
+  ASSERT_FALSE(pk.empty());
+  EXPECT_EQ(pk.back()[2], 0x8D);  // Keep alive timeout
+  EXPECT_EQ(hooks_.events.back(), "disconnected sleepy MQTT_KEEP_ALIVE_TIMEOUT");
+}
+
+TEST_F(connection_test, mqtt311_keep_alive_zero_gets_the_server_limit) {
+  auto c = connect("quiet311", 0, mqtt::protocol_version::v311);
+  clock_.advance(std::chrono::seconds(1200 * 3 / 2 + 1));  // max_keep_alive 1200 by default
+  c->check_timeouts(clock_.now());
+  run();
+  EXPECT_TRUE(c->closed);
+}
+
+TEST_F(connection_test, client_disconnect_is_client_initiated) {
+  auto c = connect("leaver");
+  c->feed(mqtt::disconnect_packet{});
+  run();
+  EXPECT_TRUE(c->closed);
+  EXPECT_EQ(hooks_.events.back(), "disconnected leaver CLIENT_INITIATED_DISCONNECT client");
+}
+
+TEST_F(connection_test, reserved_topics_are_refused_with_0x87) {
+  auto c = connect("forger");
+  mqtt::publish_packet m;
+  m.qos = 1;
+  m.topic = "$aws/events/presence/connected/x";
+  m.packet_id = 9;
+  c->feed(m);
+  run();
+  auto pk = c->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(pk.front()[0], 0x40);
+  EXPECT_EQ(pk.front()[4], 0x87);
+}
+
+}  // namespace
+}  // namespace fleetcore::broker
