@@ -1,6 +1,7 @@
 #pragma once
 // Internals shared by the registry's operation files: the transaction builder, input accessors,
 // AWS error helpers, name rules and document (de)serialization.
+#include "registry/arn.hpp"
 #include "registry/registry.hpp"
 
 #include <boost/json.hpp>

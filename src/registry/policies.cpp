@@ -214,9 +214,8 @@ std::optional<outcome> check_target(const registry& r, const std::string& target
     if (!s.certificates.contains(id)) return not_found("certificate " + id + " does not exist");
     return std::nullopt;
   }
-  if (auto pos = target.find(":thinggroup/"); pos != std::string::npos && target.starts_with("arn:")) {
-    if (!s.thing_groups.contains(target.substr(pos + 12)))
-      return not_found("thing group " + target.substr(pos + 12) + " does not exist");
+  if (auto group = aws_arn::name_of(target, "thinggroup")) {
+    if (!s.thing_groups.contains(*group)) return not_found("thing group " + *group + " does not exist");
     return std::nullopt;
   }
   return invalid("target must be a certificate ARN or a thing group ARN");
@@ -255,8 +254,8 @@ outcome list_attached_policies(registry& r, const json::object& in) {
   if (auto e = check_target(r, target)) return *e;
   std::vector<std::string> targets{target};
   if (boolean(in, "recursive").value_or(false)) {
-    if (auto pos = target.find(":thinggroup/"); pos != std::string::npos) {
-      auto g = s.thing_groups.find(target.substr(pos + 12));
+    if (auto group = aws_arn::name_of(target, "thinggroup")) {
+      auto g = s.thing_groups.find(*group);
       while (g != s.thing_groups.end() && !g->second.parent.empty()) {
         targets.push_back(r.arn("thinggroup", g->second.parent));
         g = s.thing_groups.find(g->second.parent);

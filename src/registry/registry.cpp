@@ -146,9 +146,7 @@ std::vector<std::string> groups_with_ancestors(const state& s, const std::string
 }
 
 std::string cert_id_of_arn(std::string_view arn) {
-  auto pos = arn.find(":cert/");
-  if (pos == std::string_view::npos || !arn.starts_with("arn:")) return {};
-  return std::string(arn.substr(pos + 6));
+  return aws_arn::name_of(arn, "cert").value_or("");
 }
 
 // --- the registry ---
@@ -200,8 +198,7 @@ double registry::now() const { return static_cast<double>(clock_.wall_ms()) / 10
 std::string registry::new_id() { return random_id(); }
 
 std::string registry::arn(std::string_view kind, std::string_view name) const {
-  return "arn:aws:iot:" + settings_.region + ":" + settings_.account_id + ":" + std::string(kind) + "/" +
-         std::string(name);
+  return aws_arn{"aws", settings_.region, settings_.account_id, std::string(kind), std::string(name)}.format();
 }
 
 const std::map<std::string, registry::ops::fn, std::less<>>& registry::ops::table() {

@@ -33,18 +33,12 @@ std::optional<outcome> check_attribute_count(const thing& t) {
 /// The thing group name given by name or ARN.
 std::optional<std::string> group_ref(const json::object& in) {
   if (auto n = text(in, "thingGroupName")) return n;
-  if (auto a = text(in, "thingGroupArn")) {
-    auto pos = a->find(":thinggroup/");
-    if (pos != std::string::npos) return a->substr(pos + 12);
-  }
+  if (auto a = text(in, "thingGroupArn")) return aws_arn::name_of(*a, "thinggroup");
   return std::nullopt;
 }
 std::optional<std::string> thing_ref(const json::object& in) {
   if (auto n = text(in, "thingName")) return n;
-  if (auto a = text(in, "thingArn")) {
-    auto pos = a->find(":thing/");
-    if (pos != std::string::npos) return a->substr(pos + 7);
-  }
+  if (auto a = text(in, "thingArn")) return aws_arn::name_of(*a, "thing");
   return std::nullopt;
 }
 

@@ -477,3 +477,22 @@ TEST(relation, both_sides_are_indexed_and_kept_consistent) {
 
 }  // namespace
 }  // namespace fleetcore::registry
+
+namespace fleetcore::registry {
+namespace {
+
+TEST(aws_arn, parses_and_formats_iot_resource_arns) {
+  auto a = aws_arn::parse("arn:aws:iot:eu-west-1:123456789012:thinggroup/floor-2");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(*a, (aws_arn{"aws", "eu-west-1", "123456789012", "thinggroup", "floor-2"}));
+  EXPECT_EQ(a->format(), "arn:aws:iot:eu-west-1:123456789012:thinggroup/floor-2");
+  EXPECT_EQ(aws_arn::name_of("arn:aws:iot:us-east-1:000000000000:cert/abc", "cert"), "abc");
+  EXPECT_EQ(aws_arn::name_of("arn:aws:iot:us-east-1:000000000000:thing/t:1", "thing"), "t:1");
+  EXPECT_EQ(aws_arn::name_of("arn:aws:iot:us-east-1:000000000000:thing/t", "cert"), std::nullopt);
+  for (const char* bad : {"", "thing/t", "arn:aws:s3:::bucket/key", "arn:aws:iot:r:a:thing", "arn:aws:iot:r:a:thing/",
+                          "arn:aws:iot:r:a:/t", "xrn:aws:iot:r:a:thing/t", "arn::iot:r:a:thing/t"})
+    EXPECT_FALSE(aws_arn::parse(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace fleetcore::registry
