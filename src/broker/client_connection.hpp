@@ -59,7 +59,6 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   bool rate_limited() const;
   /// True while a session this client published to holds it back (congested, within its grace).
   bool blocked() const;
-  bool connected() const noexcept { return state_ == state::connected; }
   std::size_t outbound_bytes() const noexcept { return pending_.bytes + writing_bytes_; }
   std::uint16_t client_receive_maximum() const noexcept { return client_receive_max_; }
   mqtt::protocol_version version() const noexcept { return version_; }

@@ -55,21 +55,6 @@ std::string_view to_string(reason_code rc) noexcept {
   return "unknown reason code";
 }
 
-namespace {
-class category final : public boost::system::error_category {
- public:
-  const char* name() const noexcept override { return "mqtt"; }
-  std::string message(int ev) const override {
-    return std::string(to_string(static_cast<reason_code>(ev)));
-  }
-};
-}  // namespace
-
-const boost::system::error_category& mqtt_category() noexcept {
-  static const category instance;
-  return instance;
-}
-
 std::uint8_t to_v311_connack(reason_code rc) noexcept {
   switch (rc) {
     case reason_code::success: return 0;

@@ -56,13 +56,6 @@ enum class reason_code : std::uint8_t {
 
 std::string_view to_string(reason_code rc) noexcept;
 
-/// The error category whose values are `reason_code`s; lets codec errors travel as error_code.
-const boost::system::error_category& mqtt_category() noexcept;
-
-inline boost::system::error_code make_error_code(reason_code rc) noexcept {
-  return {static_cast<int>(rc), mqtt_category()};
-}
-
 /// MQTT 3.1.1 CONNACK return code for a v5 reason (section 3.2.2.3 of 3.1.1).
 std::uint8_t to_v311_connack(reason_code rc) noexcept;
 
