@@ -57,8 +57,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   }
 
   void reply_too_large() {
-    api_server::response r{413, R"({"message":"request body too large"})", "InvalidRequestException"};
-    write(r, false, 11);
+    write(common::aws_response::error(413, "InvalidRequestException", "request body too large"), false, 11);
   }
 
   void respond() {
@@ -94,10 +93,6 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
 };
-
-api_server::response error(unsigned status, std::string code, std::string_view message) {
-  return {status, json::serialize(json::object{{"message", message}}), std::move(code)};
-}
 
 }  // namespace
 
@@ -146,13 +141,13 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
                 common::untrusted(target), common::untrusted(verdict.access_key_id), common::untrusted(verdict.message));
     switch (verdict.error) {
       case auth::sigv4_error::missing_authentication:
-        return error(403, "MissingAuthenticationTokenException", verdict.message);
+        return response::error(403, "MissingAuthenticationTokenException", verdict.message);
       case auth::sigv4_error::unknown_access_key:
-        return error(403, "UnrecognizedClientException", verdict.message);
+        return response::error(403, "UnrecognizedClientException", verdict.message);
       case auth::sigv4_error::malformed:
-        return error(400, "IncompleteSignatureException", verdict.message);
+        return response::error(400, "IncompleteSignatureException", verdict.message);
       default:
-        return error(403, "InvalidSignatureException", verdict.message);
+        return response::error(403, "InvalidSignatureException", verdict.message);
     }
   }
   auto refuse = [&](const bind_error& e) {
@@ -160,7 +155,7 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
     FC_LOG_INFO("api.refused", "method={} target={} key={} region={} service={} reason={:q}", common::untrusted(method),
                 common::untrusted(target), common::untrusted(verdict.access_key_id), common::untrusted(verdict.region),
                 common::untrusted(verdict.service), common::untrusted(e.message));
-    return error(e.status, e.code, e.message);
+    return response::from(e);
   };
   auto header = [&](std::string_view lower) -> std::optional<std::string> {
     for (const auto& [k, v] : headers)
@@ -168,13 +163,18 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
     return std::nullopt;
   };
   if (auto e = check_signed_path(target)) return refuse(*e);
-  auto bound = bind_request(method, target, header, body);
-  if (auto* e = std::get_if<bind_error>(&bound)) return error(e->status, e->code, e->message);
+  // The signed service picks the API first: two APIs may share a method and path.
+  auto bound = bind_request(verdict.service, method, target, header, body);
+  if (auto* e = std::get_if<bind_error>(&bound)) {
+    if (e->status != 404) return response::from(*e);
+    // Not an operation of the service signed for: if it is another service's, the scope is wrong.
+    if (const route* other = find_route("", method, target))
+      if (auto wrong = check_scope(*other, verdict.region, verdict.service, region_)) return refuse(*wrong);
+    return operations_.unknown(e->message);
+  }
   auto& req = std::get<bound_request>(bound);
   if (auto e = check_scope(*req.op, verdict.region, verdict.service, region_)) return refuse(*e);
-  auto h = handlers_.find(std::string_view(req.op->service));
-  if (h == handlers_.end()) return error(404, "UnknownOperationException", "this service is not enabled");
-  auto out = h->second(*req.op, req.input);
+  auto out = operations_.run(*req.op, req.input);
   FC_LOG_DEBUG("api.call", "op={} key={} status={}", req.op->operation, common::untrusted(verdict.access_key_id),
                out.status);
   return out;
@@ -184,6 +184,7 @@ void api_server::register_metrics(common::registry& m) const {
   m.add(acceptors_.errors(), "fleetcore_accept_errors_total", "proto=\"api\"",
         "Failed accepts (out of file descriptors, ...); accepting resumes after a back-off.");
   m.add(requests_, "fleetcore_api_requests_total", "", "Control-plane HTTP requests.");
+  operations_.register_metrics(m);
   m.add(auth_failures_, "fleetcore_api_unauthenticated_total", "",
         "Control-plane requests refused: unsigned, badly signed, expired, unknown key, signed for another "
         "region or service, or a path other than the one signed.");

@@ -1,14 +1,17 @@
 #pragma once
-// The AWS IoT control-plane API over HTTPS: SigV4-authenticated requests, routed as botocore's
-// service model declares them, answered by the registry with AWS-shaped JSON and errors.
+// The AWS IoT API over HTTPS: SigV4-authenticated requests, routed by the service they are signed for
+// and then by method and path, as botocore's service models declare them, to the operation handlers
+// the owning modules registered (`serve`); answered with AWS-shaped JSON and errors.
 //
 // Threads: one thread of its own runs the listener and every request; operations may wait for the
 // store's group commit without holding up the MQTT workers. It is also the registry's control
 // thread (`post` runs work there).
 #include "api/admin_keys.hpp"
+#include "api/operations.hpp"
+#include "api/routes.hpp"
+#include "common/aws_api.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
-#include "api/routes.hpp"
 #include "transport/acceptor.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -16,7 +19,6 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include <functional>
-#include <map>
 #include <string>
 #include <thread>
 
@@ -37,15 +39,11 @@ class api_server {
   void post(std::function<void()> fn);
   void register_metrics(common::registry& m) const;
 
-  struct response {
-    unsigned status = 200;
-    std::string body;
-    std::string error_type;  // x-amzn-ErrorType
-  };
-  /// Runs an authenticated, bound request of one service (on the API thread).
-  using handler = std::function<response(const route& r, const boost::json::object& input)>;
-  /// Serves the routes of `service` ("iot", "iotdata") with `h`; before start().
-  void serve(std::string service, handler h) { handlers_[std::move(service)] = std::move(h); }
+  using response = common::aws_response;
+  /// Serves the operations a module owns (see operation_table::add); before start().
+  void serve(const common::aws_operations& ops) { operations_.add(ops); }
+  /// The operations served, for the device HTTPS data plane (API thread).
+  operation_table& operations() { return operations_; }
   /// Refuses requests signed for another region than `region` (aws.region); before start(). Until
   /// called, any region is accepted.
   void require_region(std::string region) { region_ = std::move(region); }
@@ -59,7 +57,7 @@ class api_server {
   boost::asio::io_context io_;
   transport::acceptor_set acceptors_;
   boost::asio::ssl::context* tls_;
-  std::map<std::string, handler, std::less<>> handlers_;
+  operation_table operations_;
   admin_keys& keys_;
   common::clock& clock_;
   std::string region_;

@@ -85,7 +85,7 @@ std::optional<bind_error> check_signed_path(std::string_view target) {
   std::string_view path = target.substr(0, target.find('?'));
   if (auth::normalize_path(path) == path) return std::nullopt;
   // Whether AWS routes such a path normalized is not documented; refusing it is the safe reading.
-  return bind_error{400, "InvalidRequestException",
+  return bind_error{"InvalidRequestException", 400,
                     "the request path must not contain empty, '.' or '..' segments: it is not the path that was signed"};
 }
 
@@ -93,36 +93,60 @@ std::optional<bind_error> check_scope(const route& r, std::string_view scope_reg
                                       std::string_view region) {
   // AWS's answers, trailing space included.
   if (!region.empty() && scope_region != region)
-    return bind_error{403, "InvalidSignatureException",
+    return bind_error{"InvalidSignatureException", 403,
                       "Credential should be scoped to a valid region, not '" + std::string(scope_region) + "'. "};
   if (scope_service != r.signing_name)
-    return bind_error{403, "InvalidSignatureException",
+    return bind_error{"InvalidSignatureException", 403,
                       "Credential should be scoped to correct service: '" + std::string(r.signing_name) + "'. "};
   return std::nullopt;
 }
 
-std::variant<bound_request, bind_error> bind_request(std::string_view method, std::string_view target,
-                                            const std::function<std::optional<std::string>(std::string_view)>& header,
-                                            std::string_view body) {
+namespace {
+
+struct match_result {
+  const route* op = nullptr;
+  std::vector<std::pair<std::string_view, std::string>> captures;
+};
+
+/// The route of `signing_name` (empty: any) whose template matches `path` with the most literal
+/// segments.
+match_result best_route(std::string_view signing_name, std::string_view method, std::string_view path) {
+  auto segments = split_path(path);
+  match_result best;
+  int best_literals = -1;
+  std::vector<std::pair<std::string_view, std::string>> captures;
+  for (const auto& r : routes()) {
+    if (method != r.method || (!signing_name.empty() && signing_name != r.signing_name)) continue;
+    int lit = match(r.uri, segments, captures);
+    if (lit > best_literals) {
+      best.op = &r;
+      best_literals = lit;
+      best.captures = captures;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+const route* find_route(std::string_view signing_name, std::string_view method, std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.empty() || path[0] != '/') return nullptr;
+  return best_route(signing_name, method, path).op;
+}
+
+std::variant<bound_request, bind_error> bind_request(std::string_view signing_name, std::string_view method,
+                                                     std::string_view target,
+                                                     const std::function<std::optional<std::string>(std::string_view)>& header,
+                                                     std::string_view body) {
   auto q = target.find('?');
   std::string_view path = target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
-  if (path.empty() || path[0] != '/') return bind_error{400, "InvalidRequestException", "bad request target"};
-  auto segments = split_path(path);
-
-  const route* best = nullptr;
-  int best_literals = -1;
-  std::vector<std::pair<std::string_view, std::string>> captures, best_captures;
-  for (const auto& r : routes()) {
-    if (method != r.method) continue;
-    int lit = match(r.uri, segments, captures);
-    if (lit > best_literals) {
-      best = &r;
-      best_literals = lit;
-      best_captures = captures;
-    }
-  }
-  if (!best) return bind_error{404, "UnknownOperationException", "no operation at " + std::string(method) + " " + std::string(path)};
+  if (path.empty() || path[0] != '/') return bind_error{"InvalidRequestException", 400, "bad request target"};
+  auto [best, best_captures] = best_route(signing_name, method, path);
+  if (!best)
+    return bind_error{"UnknownOperationException", 404,
+                      "no operation at " + std::string(method) + " " + std::string(path)};
 
   bound_request out{best, {}};
   if (*best->payload) {
@@ -130,7 +154,7 @@ std::variant<bound_request, bind_error> bind_request(std::string_view method, st
   } else if (!body.empty()) {
     boost::system::error_code ec;
     auto v = json::parse(body, ec);
-    if (ec || !v.is_object()) return bind_error{400, "InvalidRequestException", "the request body is not a JSON object"};
+    if (ec || !v.is_object()) return bind_error{"InvalidRequestException", 400, "the request body is not a JSON object"};
     out.input = std::move(v.as_object());
   }
   std::vector<std::pair<std::string, std::string>> params;
@@ -162,7 +186,7 @@ std::variant<bound_request, bind_error> bind_request(std::string_view method, st
     }
     if (!raw) continue;
     auto v = convert(*raw, p.type);
-    if (!v) return bind_error{400, "InvalidRequestException", std::string(p.wire_name) + " has an invalid value"};
+    if (!v) return bind_error{"InvalidRequestException", 400, std::string(p.wire_name) + " has an invalid value"};
     out.input[p.member] = std::move(*v);
   }
   return out;

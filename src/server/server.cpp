@@ -2,7 +2,9 @@
 
 #include "api/api_server.hpp"
 #include "api/device_https.hpp"
-#include "api/services.hpp"
+#include "api/publish_api.hpp"
+#include "api/registry_api.hpp"
+#include "shadow/shadow_api.hpp"
 #include "shadow/shadow_service.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
@@ -203,8 +205,9 @@ int serve(const server_config& cfg) {
     auto where = resolve(cfg.api);
     api_server = std::make_unique<api::api_server>(where.addrs, where.port, &*api_tls, keys, clock);
     api_server->require_region(cfg.aws_region);
-    api_server->serve("iot", api::control_plane(reg));
-    api_server->serve("iotdata", api::data_plane(shadows, b));
+    api_server->serve(api::registry_operations(reg));
+    api_server->serve(shadow::api_operations(shadows));
+    api_server->serve(api::publish_operations(b));
     api_server->register_metrics(metrics);
     reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
   } else {
@@ -232,12 +235,11 @@ int serve(const server_config& cfg) {
   auto* wss = add(cfg.wss, transport::listener_kind::wss);
   // Devices' HTTPS requests (publish, shadows) on the wss port, authorized by their certificate;
   // answered on the API thread, which may wait for a commit.
-  api::api_server::handler device_data_plane = api::data_plane(shadows, b);
   if (wss && api_server) {
     wss->set_https_handler(
         [&](transport::https_request r, const auth::connection_info& peer, std::function<void(transport::https_reply)> reply) {
           api_server->post([&, r = std::move(r), peer = peer, reply = std::move(reply)] {
-            auto res = api::device_request(cert_policy, device_data_plane, r.method, r.target, r.headers,
+            auto res = api::device_request(cert_policy, api_server->operations(), r.method, r.target, r.headers,
                                            r.body, peer);
             reply({res.status, std::move(res.body), std::move(res.error_type)});
           });

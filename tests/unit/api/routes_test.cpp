@@ -10,10 +10,17 @@ namespace {
 
 namespace json = boost::json;
 
+/// Binds as the API does for a request signed for `signing_name`; by default the API that has the
+/// path (the control plane's execute-api, iot-data's paths as iotdata).
 std::variant<bound_request, bind_error> bind(std::string_view method, std::string_view target,
-                                             std::string_view body = {}, std::string principal = {}) {
+                                             std::string_view body = {}, std::string principal = {},
+                                             std::string_view signing_name = {}) {
+  if (signing_name.empty()) {
+    const route* any = find_route("", method, target);
+    signing_name = any ? std::string_view(any->signing_name) : "execute-api";
+  }
   return bind_request(
-      method, target,
+      signing_name, method, target,
       [&](std::string_view name) -> std::optional<std::string> {
         if (name == "x-amzn-principal" && !principal.empty()) return principal;
         return std::nullopt;
@@ -83,6 +90,30 @@ TEST(api_routes, refusals) {
   EXPECT_TRUE(std::holds_alternative<bind_error>(bind("POST", "/topics/", "x")));  // empty topic
 }
 
+// iot's ListJobExecutionsForThing and iot-jobs-data's GetPendingJobExecutions are both
+// GET /things/{thingName}/jobs: the service the request is signed for decides, before method and path.
+TEST(api_routes, the_signing_name_picks_the_api_before_method_and_path) {
+  auto control = ok(bind("GET", "/things/dev-1/jobs?maxResults=2", {}, {}, "execute-api"));
+  ASSERT_TRUE(control.op);
+  EXPECT_STREQ(control.op->operation, "ListJobExecutionsForThing");
+  EXPECT_EQ(control.input.at("maxResults"), 2);
+  auto device = ok(bind("GET", "/things/dev-1/jobs", {}, {}, "iot-jobs-data"));
+  ASSERT_TRUE(device.op);
+  EXPECT_STREQ(device.op->operation, "GetPendingJobExecutions");
+  EXPECT_STREQ(device.op->service, "iot-jobs-data");
+  EXPECT_EQ(device.input.at("thingName"), "dev-1");
+  EXPECT_STREQ(find_route("execute-api", "GET", "/things/t/jobs")->operation, "ListJobExecutionsForThing");
+  EXPECT_STREQ(find_route("iot-jobs-data", "GET", "/things/t/jobs")->operation, "GetPendingJobExecutions");
+  // A path of another API is no route of the API signed for.
+  EXPECT_EQ(find_route("iotdata", "GET", "/things/t/jobs"), nullptr);
+  EXPECT_EQ(find_route("execute-api", "POST", "/topics/a"), nullptr);
+  EXPECT_EQ(find_route("iot-jobs-data", "GET", "/things"), nullptr);
+  auto wrong = bind("GET", "/things", {}, {}, "iotdata");
+  ASSERT_TRUE(std::holds_alternative<bind_error>(wrong));
+  EXPECT_EQ(std::get<bind_error>(wrong).status, 404u);
+  EXPECT_EQ(std::get<bind_error>(wrong).code, "UnknownOperationException");
+}
+
 /// The route table's entry (static) for a request.
 const route& route_of(const char* method, const char* target) {
   return *ok(bind(method, target, std::string_view(method) == "GET" ? "" : "{}")).op;
@@ -95,6 +126,7 @@ TEST(api_routes, signing_names_from_the_models) {
   EXPECT_STREQ(route_of("POST", "/fleetcore/cacertificate/abc/crl").signing_name, "execute-api");
   EXPECT_STREQ(route_of("POST", "/topics/a/b").signing_name, "iotdata");
   EXPECT_STREQ(route_of("GET", "/things/t/shadow").signing_name, "iotdata");
+  EXPECT_STREQ(find_route("iot-jobs-data", "GET", "/things/t/jobs")->signing_name, "iot-jobs-data");
   for (const auto& r : routes()) EXPECT_NE(std::string_view(r.signing_name), "") << r.operation;
 }
 

@@ -1,0 +1,35 @@
+#include "api/operations.hpp"
+
+#include "common/log.hpp"
+
+#include <algorithm>
+
+namespace fleetcore::api {
+
+void operation_table::add(const common::aws_operations& ops) {
+  for (const auto& [name, fn] : ops) {
+    FC_CHECK(fn);
+    FC_CHECK(std::ranges::any_of(routes(), [&](const route& r) { return name == r.operation; }));
+    FC_CHECK(handlers_.emplace(name, fn).second);
+  }
+}
+
+common::aws_response operation_table::run(const route& r, const boost::json::object& input) {
+  auto h = handlers_.find(std::string_view(r.operation));
+  if (h == handlers_.end()) return unknown("operation " + std::string(r.operation) + " is not supported");
+  auto out = h->second(r.operation, input);
+  if (!out.failed() && out.status == 200) out.status = r.status;
+  return out;
+}
+
+common::aws_response operation_table::unknown(std::string_view message) {
+  unknown_.inc();
+  return common::aws_response::error(404, "UnknownOperationException", message);
+}
+
+void operation_table::register_metrics(common::registry& m) const {
+  m.add(unknown_, "fleetcore_api_unknown_operations_total", "",
+        "API requests for an operation fleetcore does not serve: no route, or a route no module owns.");
+}
+
+}  // namespace fleetcore::api
