@@ -154,6 +154,29 @@ void broker::stop() {
   for (auto& w : workers_) w->routes().clear();
 }
 
+void broker::deliver_to(const std::string& client_id, std::uint64_t session_id, message_ptr m) {
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(client_id);
+    if (it != sessions_.end() && it->second->incarnation == session_id) s = it->second;
+  }
+  if (!s) return;
+  on_home(s, [this, s, m = std::move(m)] {
+    if (s->ended) return;
+    std::optional<delivery> d;
+    for (const auto& [filter, opts] : s->subscriptions) {
+      auto shared = mqtt::parse_shared(filter);
+      if (!mqtt::topic_matches(shared ? shared->filter : std::string_view(filter), m->topic)) continue;
+      std::uint8_t qos = std::min(m->qos, opts.qos);
+      if (!d) d = delivery{m, qos, false, {}, 0};
+      d->qos = std::max(d->qos, qos);
+      if (opts.subscription_id) d->subscription_ids.push_back(opts.subscription_id);
+    }
+    if (d) deliver(*s, std::move(*d));
+  });
+}
+
 void broker::on_home(const std::shared_ptr<session>& s, std::function<void()> fn) {
   worker* home = s->home.load(std::memory_order_acquire);
   if (home->on_thread()) {

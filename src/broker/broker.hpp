@@ -70,6 +70,13 @@ class broker {
   /// the wall clock in ms, so it also grows across restarts). Any thread.
   std::uint64_t next_connection_number() noexcept;
 
+  /// Delivers a server message to one session alone: the reply to that session's request (a
+  /// provisioning key pair, a job document, a file block), which no other subscriber of the topic may
+  /// see. Delivered only if the session is still the one with `session_id` (its incarnation: a request
+  /// of a replaced session is not answered to its successor) and is subscribed to the topic (at its
+  /// subscription's QoS), subject to iot:Receive like any delivery. Any thread.
+  void deliver_to(const std::string& client_id, std::uint64_t session_id, message_ptr m);
+
   /// Adds a hook; before start().
   void add_hook(broker_hook& h) { hooks_.push_back(&h); }
   const std::vector<broker_hook*>& hooks() const noexcept { return hooks_; }

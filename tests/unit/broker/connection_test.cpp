@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include <deque>
+#include <map>
 
 namespace fleetcore::broker {
 namespace {
@@ -75,7 +76,11 @@ class fake_connection final : public client_connection {
 /// Records the connection hook points.
 struct recorder final : broker_hook {
   std::vector<std::string> events;
-  void on_connected(const session_info& s) override { events.push_back("connected " + std::string(s.client_id)); }
+  std::map<std::string, std::uint64_t> session_ids;
+  void on_connected(const session_info& s) override {
+    events.push_back("connected " + std::string(s.client_id));
+    session_ids[std::string(s.client_id)] = s.session_id;
+  }
   void on_disconnected(const session_info& s, disconnect_reason why, bool client) override {
     events.push_back("disconnected " + std::string(s.client_id) + " " + std::string(to_string(why)) +
                      (client ? " client" : ""));
@@ -239,6 +244,31 @@ TEST_F(connection_test, reserved_topics_are_refused_with_0x87) {
   ASSERT_EQ(pk.size(), 1u);
   EXPECT_EQ(pk.front()[0], 0x40);
   EXPECT_EQ(pk.front()[4], 0x87);
+}
+
+TEST_F(connection_test, deliver_to_answers_one_session_alone) {
+  auto asker = connect("asker");
+  auto other = connect("other");
+  for (auto* c : {asker.get(), other.get()}) {
+    mqtt::subscribe_packet s;
+    s.packet_id = 1;
+    s.subscriptions.push_back({"reply/#", 1});
+    c->feed(s);
+  }
+  run();
+  asker->written.clear();
+  other->written.clear();
+  b_.deliver_to("asker", hooks_.session_ids["asker"], make_message("reply/key", "secret", 1, false, {}, 0, 0));
+  run();
+  ASSERT_EQ(asker->packets().size(), 1u);
+  EXPECT_EQ(asker->packets().front()[0] & 0xF6, 0x32);  // PUBLISH QoS 1
+  EXPECT_TRUE(other->written.empty());                  // subscribed to the same topic, sees nothing
+  // A stale session id (the session was replaced) and an unsubscribed topic get nothing.
+  asker->written.clear();
+  b_.deliver_to("asker", hooks_.session_ids["asker"] + 1000, make_message("reply/key", "x", 1, false, {}, 0, 0));
+  b_.deliver_to("asker", hooks_.session_ids["asker"], make_message("elsewhere", "x", 1, false, {}, 0, 0));
+  run();
+  EXPECT_TRUE(asker->written.empty());
 }
 
 }  // namespace
