@@ -333,8 +333,9 @@ class registry {
 
   /// Adds an observer of committed changes. Observers run on the control thread after every
   /// committed transaction with changes, in the order added, once the in-memory state shows the
-  /// change; no registry lock is held, so they may query the registry (not call operations). A failed
-  /// commit notifies no one. Add observers before use (wiring): the list is not locked.
+  /// change. The state lock is free, so they may query the registry; the control mutex is held, so
+  /// they must not call operations (`defer` one instead). A failed commit notifies no one. Add
+  /// observers before use (wiring): the list is not locked.
   void observe(observer fn) { observers_.push_back(std::move(fn)); }
 
   void register_metrics(common::registry& r) const;
