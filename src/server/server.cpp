@@ -6,6 +6,7 @@
 #include "api/registry_api.hpp"
 #include "shadow/shadow_api.hpp"
 #include "shadow/shadow_service.hpp"
+#include "events/lifecycle.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
 #include "broker/broker.hpp"
@@ -167,6 +168,8 @@ int serve(const server_config& cfg) {
     b.publish_event(std::move(topic), std::move(payload), 1);
   };
   b.add_hook(shadows);
+  events::lifecycle lifecycle_events(b, clock);
+  b.add_hook(lifecycle_events);
 
   common::registry metrics;
   b.register_metrics(metrics);
