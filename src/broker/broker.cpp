@@ -605,9 +605,12 @@ namespace {
 std::size_t window(const config& cfg, const session& s) {
   return std::min<std::size_t>(cfg.max_inflight, s.conn ? s.conn->client_receive_maximum() : 0);
 }
-/// Unsent bytes a congested connection may hold during its grace period (see broker::deliver).
+/// Unsent bytes a congested connection may hold during its grace period (see broker::deliver): its
+/// limit plus what publishers on other workers can have in flight before they see the congestion —
+/// bounded by the transit pressure mark (an eighth of pressure_high_bytes pauses every publisher) and
+/// one more read of each worker (8 x 64 KiB per handler run, twice).
 std::size_t congested_ceiling_bytes(const config& c) {
-  return std::max<std::size_t>(std::size_t(c.max_outbound_bytes) * 8, 4u << 20);
+  return std::size_t(c.max_outbound_bytes) + std::size_t(c.pressure_high_bytes / 8) + (1u << 20);
 }
 }  // namespace
 

@@ -178,7 +178,7 @@ def test_slow_subscriber_qos0_dropped_not_buffered(make_server):
     pub = Client(s.port, "pub")
     pub.connect()
     payload = b"x" * 1024
-    for _ in range(5000):
+    for _ in range(12000):  # 12 MB: beyond what a congested subscriber may hold (see max_outbound_bytes)
         pub.c.publish("flood/t", payload)
     pub.publish("flood/done", b"", qos=1)
     wait_for(lambda: s.metric('fleetcore_dropped_messages_total{reason="slow_consumer"}') > 1000, what="drops")
