@@ -7,10 +7,11 @@
 namespace fleetcore::api {
 
 void operation_table::add(const common::aws_operations& ops) {
-  for (const auto& [name, fn] : ops) {
-    FC_CHECK(fn);
+  for (const auto& op : ops) {
+    const auto& name = op.first;  // not a structured binding: clang 14 cannot capture one in a lambda
+    FC_CHECK(op.second);
     FC_CHECK(std::ranges::any_of(routes(), [&](const route& r) { return name == r.operation; }));
-    FC_CHECK(handlers_.emplace(name, fn).second);
+    FC_CHECK(handlers_.emplace(name, op.second).second);
   }
 }
 
