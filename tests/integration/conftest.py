@@ -345,6 +345,13 @@ def connect_bytes(client_id=b"raw", version=5, keepalive=60, clean=True, props=b
     return bytes([0x10]) + encode_varint(len(body)) + body
 
 
+def publish_bytes(topic, payload, qos=0, packet_id=1, version=5):
+    """A raw PUBLISH (topic and payload as bytes)."""
+    body = len(topic).to_bytes(2, "big") + topic + (packet_id.to_bytes(2, "big") if qos else b"")
+    body += (b"\x00" if version == 5 else b"") + payload
+    return bytes([0x30 | qos << 1]) + encode_varint(len(body)) + body
+
+
 def granted_qos(granted):
     """SUBACK results as ints for both paho shapes (ints for 3.1.1, ReasonCodes for 5)."""
     return [getattr(g, "value", g) for g in granted]
@@ -395,5 +402,5 @@ def publish_rc(port, topic, *, client_id, cafile=None, cert=None, key=None, payl
     return 0 if rc == 0x10 else rc
 
 
-__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "publish_rc", "disconnect_reason", "encode_varint", "granted_qos", "subscribe_bytes", "mosquitto",
+__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "publish_bytes", "publish_rc", "disconnect_reason", "encode_varint", "granted_qos", "subscribe_bytes", "mosquitto",
            "wait_for", "TIMEOUT"]

@@ -3,16 +3,9 @@ own bounded backlog and may pause only the publishers feeding it, for the grace 
 every other publisher, before or after it disconnects, or across a restart."""
 import time
 
-from helpers import Client, Raw, connect_bytes, encode_varint, subscribe_bytes, wait_for
+from helpers import Client, Raw, connect_bytes, publish_bytes, subscribe_bytes, wait_for
 
 PAYLOAD = b"x" * (120 * 1024)
-
-
-def publish_bytes(topic, packet_id, payload, version=4):
-    t = topic.encode()
-    body = len(t).to_bytes(2, "big") + t + packet_id.to_bytes(2, "big") + (b"\x00" if version == 5 else b"")
-    body += payload
-    return b"\x32" + encode_varint(len(body)) + body
 
 
 def stall(port, client_id, count):
@@ -24,7 +17,7 @@ def stall(port, client_id, count):
     raw.send(subscribe_bytes(1, (f"things/{client_id}/#".encode(), 1), version=4))
     assert raw.read_packet()[0] == 0x90
     for i in range(count):
-        raw.send(publish_bytes(f"things/{client_id}/x", i + 1, PAYLOAD))
+        raw.send(publish_bytes(f"things/{client_id}/x".encode(), PAYLOAD, qos=1, packet_id=i + 1, version=4))
         while True:  # its own deliveries arrive in between: read past them, never acknowledge
             pkt = raw.read_packet()
             if pkt[0] & 0xF0 == 0x40:

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from helpers import Client, PacketTypes, Raw, connect_bytes, disconnect_reason, encode_varint, props, subscribe_bytes, wait_for
+from helpers import Client, PacketTypes, Raw, connect_bytes, disconnect_reason, encode_varint, props, publish_bytes, subscribe_bytes, wait_for
 
 
 def packet_size(data):
@@ -16,12 +16,6 @@ def packet_size(data):
         if not data[i] & 0x80:
             return i + 1 + length if len(data) >= i + 1 + length else None
     return None
-
-
-def publish_bytes(topic, payload, qos=0, packet_id=1, version=5):
-    body = len(topic).to_bytes(2, "big") + topic + (packet_id.to_bytes(2, "big") if qos else b"")
-    body += (b"\x00" if version == 5 else b"") + payload
-    return bytes([0x30 | qos << 1]) + encode_varint(len(body)) + body
 
 
 def test_oversize_packet_closes_with_0x95(make_server):
