@@ -6,15 +6,26 @@ namespace fleetcore::mqtt {
 
 topic_name_error check_topic_name(std::string_view topic, std::size_t max_bytes, std::size_t max_levels) noexcept {
   if (topic.size() > max_bytes) return topic_name_error::too_long;
-  if (!valid_topic_name(topic) || !valid_mqtt_utf8(topic)) return topic_name_error::invalid;
-  for (std::size_t i = 0; i < topic.size(); ++i) {
-    auto c = static_cast<unsigned char>(topic[i]);
-    if (c < 0x20 || c == 0x7F) return topic_name_error::invalid;
-    // U+0080-U+009F: C2 80 .. C2 9F.
-    if (c == 0xC2 && i + 1 < topic.size() && static_cast<unsigned char>(topic[i + 1]) <= 0x9F)
+  if (topic.empty()) return topic_name_error::invalid;
+  // One pass over the bytes: wildcards, ASCII control characters and levels. Topics are nearly always
+  // ASCII; only one that is not is decoded as UTF-8 (and checked for C1 controls, C2 80..C2 9F).
+  std::size_t levels = 1;
+  bool ascii = true;
+  for (unsigned char c : topic) {
+    if (c == '/') {
+      ++levels;
+    } else if (c == '+' || c == '#' || c < 0x20 || c == 0x7F) {
       return topic_name_error::invalid;
+    } else if (c >= 0x80) {
+      ascii = false;
+    }
   }
-  if (topic_levels(topic) > max_levels) return topic_name_error::too_deep;
+  if (!ascii) {
+    if (!valid_mqtt_utf8(topic)) return topic_name_error::invalid;
+    for (std::size_t at = topic.find('\xC2'); at != std::string_view::npos; at = topic.find('\xC2', at + 1))
+      if (at + 1 < topic.size() && static_cast<unsigned char>(topic[at + 1]) <= 0x9F) return topic_name_error::invalid;
+  }
+  if (levels > max_levels) return topic_name_error::too_deep;
   return topic_name_error::none;
 }
 
