@@ -404,6 +404,7 @@ mqtt::reason_code broker::check_publish_topic(std::string_view topic, origin o) 
 }
 
 bool broker::server_only(std::string_view topic) const {
+  if (!topic.starts_with('$')) return false;  // every reserved topic is a `$` topic (see broker_hook::claim)
   if (topic.starts_with("$SYS") || topic.starts_with("$aws/events/")) return true;
   // AWS IoT's subscribe-only job notifications (reserved-topics.md), whoever serves them.
   if (topic.starts_with("$aws/things/") && (topic.ends_with("/jobs/notify") || topic.ends_with("/jobs/notify-next")))

@@ -69,7 +69,8 @@ std::string_view to_string(disconnect_reason r) noexcept;
 class broker_hook {
  public:
   virtual ~broker_hook() = default;
-  /// How this service uses `topic`. Any thread.
+  /// How this service uses `topic`; asked only for topics that start with `$`, the ones MQTT leaves
+  /// to the server, so an ordinary publish costs no hook call here. Any thread.
   virtual topic_claim claim(std::string_view topic) const { return topic_claim::none; }
   /// Every message of every origin that passed the topic rules and authorization, before it is
   /// routed. Returns true to consume it (it then reaches no subscriber); only for topics it claims
