@@ -1,0 +1,136 @@
+// Delivery to one session on its home worker: the in-flight window, the queue, drops and backlog accounting.
+#include "broker/broker.hpp"
+
+#include "broker/internal.hpp"
+#include "common/log.hpp"
+
+#include <algorithm>
+
+namespace fleetcore::broker {
+
+using detail::delivery_bytes;
+
+void broker::deliver_to(const std::string& client_id, std::uint64_t session_id, message_ptr m) {
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(client_id);
+    if (it != sessions_.end() && it->second->incarnation == session_id) s = it->second;
+  }
+  if (!s) return;
+  on_home(s, [this, s, m = std::move(m)] {
+    if (s->ended) return;
+    std::optional<delivery> d;
+    for (const auto& [filter, opts] : s->subscriptions) {
+      auto shared = mqtt::parse_shared(filter);
+      if (!mqtt::topic_matches(shared ? shared->filter : std::string_view(filter), m->topic)) continue;
+      std::uint8_t qos = std::min(m->qos, opts.qos);
+      if (!d) d = delivery{m, qos, false, {}, 0};
+      d->qos = std::max(d->qos, qos);
+      if (opts.subscription_id) d->subscription_ids.push_back(opts.subscription_id);
+    }
+    if (d) deliver(*s, std::move(*d));
+  });
+}
+
+namespace {
+std::size_t window(const config& cfg, const session& s) {
+  return std::min<std::size_t>(cfg.max_inflight, s.conn ? s.conn->client_receive_maximum() : 0);
+}
+/// Unsent bytes a congested connection may hold during its grace period (see broker::deliver): its
+/// limit plus what publishers on other workers can have in flight before they see the congestion —
+/// bounded by the transit pressure mark (an eighth of pressure_high_bytes pauses every publisher) and
+/// one more read of each worker (8 x 64 KiB per handler run, twice).
+std::size_t congested_ceiling_bytes(const config& c) {
+  return std::size_t(c.max_outbound_bytes) + std::size_t(c.pressure_high_bytes / 8) + (1u << 20);
+}
+}  // namespace
+
+void broker::drop(session& s, const delivery& d, drop_reason why, bool accounted) {
+  metrics_.drops[static_cast<std::size_t>(why)].inc();
+  if (accounted) adjust_backlog(s, -1, -delivery_bytes(d));
+  if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+}
+
+void broker::deliver(session& s, delivery d) {
+  if (s.ended) return;
+  auto drop = [&](drop_reason why) { this->drop(s, d, why, false); };
+  if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) return drop(drop_reason::expired);
+  if (d.qos == 0) {
+    if (!s.conn) return drop(drop_reason::offline_qos0);
+    // Over its unsent-bytes limit, a connection drops QoS 0 — unless it is congested and still holding
+    // its publishers back: what they sent before they paused (a whole cross-worker batch) is kept, up
+    // to a ceiling, so that back-pressure, not loss, is what a briefly slow subscriber sees.
+    if (auto out = s.conn->outbound_bytes(); out > cfg_.max_outbound_bytes &&
+        (out > congested_ceiling_bytes(cfg_) || !holds_back_publishers(s)))
+      return drop(drop_reason::slow_consumer);
+    if (!may_receive(s, *d.msg)) return drop(drop_reason::not_authorized);
+    if (!s.conn->send_publish(d, 0, false)) return drop(drop_reason::too_large);
+    metrics_.messages_out[0].inc();
+    metrics_.payload_bytes_out[0].inc(d.msg->payload.size());
+    return;
+  }
+  // The session's own bounds, in messages and in bytes, queue and inflight together.
+  const std::int64_t bytes = delivery_bytes(d);
+  if (s.backlog_bytes + bytes > static_cast<std::int64_t>(cfg_.max_queued_bytes)) return drop(drop_reason::queue_full);
+  if (s.conn && s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
+    adjust_backlog(s, 1, bytes);
+    send_inflight(s, std::move(d));
+    return;
+  }
+  if (s.queue.size() >= cfg_.max_queued_messages) return drop(drop_reason::queue_full);
+  adjust_backlog(s, 1, bytes);
+  s.queue.push_back(std::move(d));
+  update_congestion(s);
+}
+
+void broker::send_inflight(session& s, delivery d) {
+  std::uint16_t id = s.next_packet_id();
+  if (id == 0) {
+    s.queue.push_front(std::move(d));
+    return;
+  }
+  if (!may_receive(s, *d.msg)) return drop(s, d, drop_reason::not_authorized, true);
+  if (!s.conn->send_publish(d, id, false)) return drop(s, d, drop_reason::too_large, true);
+  metrics_.messages_out[d.qos].inc();
+  metrics_.payload_bytes_out[d.qos].inc(d.msg->payload.size());
+  auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
+  s.inflight.emplace(id, inflight_entry{std::move(d), st});
+}
+
+bool broker::may_receive(session& s, const message& m) {
+  if (policy_.authorize_receive(s.conn->info(), s.client_id, m.topic)) return true;
+  metrics_.denied.inc();
+  return false;
+}
+
+void broker::pump(session& s) {
+  while (s.conn && !s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
+    delivery d = std::move(s.queue.front());
+    s.queue.pop_front();
+    if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) {
+      drop(s, d, drop_reason::expired, true);
+      continue;
+    }
+    send_inflight(s, std::move(d));
+  }
+  update_congestion(s);
+}
+
+void broker::complete(session& s, std::uint16_t packet_id) {
+  auto it = s.inflight.find(packet_id);
+  if (it == s.inflight.end()) return;
+  adjust_backlog(s, -1, -delivery_bytes(it->second.d));
+  if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, it->second.d.seq}}, nullptr);
+  s.inflight.erase(it);
+  pump(s);
+}
+
+void broker::adjust_backlog(session& s, std::int64_t messages, std::int64_t bytes) {
+  metrics_.queued.add(messages);
+  metrics_.queued_bytes.add(bytes);
+  s.backlog_bytes += bytes;
+  if (s.online.load(std::memory_order_relaxed)) online_backlog_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+}  // namespace fleetcore::broker

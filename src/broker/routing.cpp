@@ -1,0 +1,236 @@
+// Routing: every message (client, will, HTTP, server) passes the topic rules and the hooks once,
+// then the trie; targets are grouped per worker and posted once per worker.
+#include "broker/broker.hpp"
+
+#include "broker/internal.hpp"
+#include "common/log.hpp"
+#include "mqtt/topic.hpp"
+
+#include <algorithm>
+
+namespace fleetcore::broker {
+
+using detail::delivery_bytes;
+using detail::split_shared;
+
+void broker::publish_event(std::string topic, std::string payload, std::uint8_t qos) {
+  if (check_publish_topic(topic, origin::server) != mqtt::reason_code::success) {
+    FC_LOG_ERROR("broker.event_refused", "topic={:q} note=\"a service built an invalid topic\"", common::untrusted(topic));
+    return;
+  }
+  worker& w = *workers_.front();
+  w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos]() mutable {
+    const auto now = clock_.wall_ms();
+    auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, now, 0);
+    if (offer(m, {origin::server, {}, nullptr, now})) return;
+    publish(w, m, nullptr);
+  });
+}
+
+void broker::publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
+                              std::function<void(bool)> done) {
+  if (check_publish_topic(topic, origin::http) != mqtt::reason_code::success) {
+    if (done) done(false);  // callers check first (to answer with the reason); this is the backstop
+    return;
+  }
+  worker& w = next_worker();
+  w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos, retain,
+          done = std::move(done)]() mutable {
+    const auto now = clock_.wall_ms();
+    auto m = make_message(std::move(topic), std::move(payload), qos, retain, {}, now, 0);
+    if (offer(m, {origin::http, {}, nullptr, now})) {
+      if (done) done(true);
+      return;
+    }
+    publish(w, m, [done = std::move(done)](bool durable, std::size_t) {
+      if (done) done(durable);
+    });
+  });
+}
+
+mqtt::reason_code broker::check_publish_topic(std::string_view topic, origin o) {
+  auto refused = [&](mqtt::reason_code rc) {
+    metrics_.topics_refused[static_cast<std::size_t>(o)].inc();
+    return rc;
+  };
+  if (mqtt::check_topic_name(topic, cfg_.max_topic_length, cfg_.max_topic_levels) != mqtt::topic_name_error::none)
+    return refused(mqtt::reason_code::topic_name_invalid);
+  if (o != origin::server && server_only(topic)) return refused(mqtt::reason_code::not_authorized);
+  return mqtt::reason_code::success;
+}
+
+bool broker::server_only(std::string_view topic) const {
+  if (!topic.starts_with('$')) return false;  // every reserved topic is a `$` topic (see broker_hook::claim)
+  if (topic.starts_with("$SYS") || topic.starts_with("$aws/events/")) return true;
+  // AWS IoT's subscribe-only job notifications (reserved-topics.md), whoever serves them.
+  if (topic.starts_with("$aws/things/") && (topic.ends_with("/jobs/notify") || topic.ends_with("/jobs/notify-next")))
+    return true;
+  for (auto* h : hooks_)
+    if (h->claim(topic) == topic_claim::reserved) return true;
+  return false;
+}
+
+bool broker::offer(const message_ptr& m, const publish_context& ctx) {
+  bool consumed = false;
+  for (auto* h : hooks_) consumed = h->on_message(m, ctx) || consumed;
+  return consumed;
+}
+
+void broker::publish_will(worker& w, const std::string& client_id, const mqtt::will_message& will) {
+  metrics_.wills.inc();
+  const auto now = clock_.wall_ms();
+  auto m = make_message(will.topic, will.payload, will.qos, will.retain, will.props, now, 0);
+  if (offer(m, {origin::will, client_id, nullptr, now})) return;
+  publish(w, m, nullptr);
+}
+
+std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack,
+                            std::shared_ptr<session>* congested_target) {
+  std::vector<storage::operation> ops;
+  bool must_wait = false;
+  if (m->retain && cfg_.retain_available) {
+    metrics_.retained.add(retained_.set(m));
+    if (m->payload.empty())
+      ops.push_back(storage::op::delete_retained{m->topic});
+    else
+      ops.push_back(storage::op::put_retained{to_stored(*m, m->qos, true)});
+    must_wait = m->qos > 0;
+  }
+
+  thread_local std::vector<route_entry> targets;
+  targets.clear();
+  w.routes().match(m->topic, targets);
+  // One delivery per session for overlapping non-shared subscriptions: highest QoS, every
+  // subscription identifier [MQTT-3.3.4-3..5].
+  std::stable_sort(targets.begin(), targets.end(), [](const route_entry& a, const route_entry& b) {
+    return std::pair(a.shared, a.target.get()) < std::pair(b.shared, b.target.get());
+  });
+  thread_local std::vector<target_delivery> out;
+  out.clear();
+  for (const auto& e : targets) {
+    if (e.opts.no_local && e.target->incarnation == m->origin) continue;
+    std::uint8_t qos = std::min(m->qos, e.opts.qos);
+    bool retain = e.opts.retain_as_published && m->retain;
+    if (!e.shared && !out.empty() && out.back().s == e.target) {
+      auto& d = out.back().d;
+      d.qos = std::max(d.qos, qos);
+      d.retain = d.retain || retain;
+      if (e.opts.subscription_id) d.subscription_ids.push_back(e.opts.subscription_id);
+      continue;
+    }
+    delivery d{m, qos, retain, {}, 0};
+    if (e.opts.subscription_id) d.subscription_ids.push_back(e.opts.subscription_id);
+    out.push_back({e.target, std::move(d)});
+  }
+  for (auto& t : out) {
+    if (t.d.qos > 0 && t.s->durable.load(std::memory_order_relaxed)) {
+      t.d.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+      ops.push_back(storage::op::put_message{t.s->client_id, t.s->incarnation,
+                                             {t.d.seq, to_stored(*m, t.d.qos, t.d.retain), t.d.subscription_ids}});
+      must_wait = true;
+    }
+  }
+  const std::size_t recipients = out.size();
+  if (congested_target) {
+    for (auto& t : out) {
+      if (t.s->congested_since.load(std::memory_order_relaxed) && holds_back_publishers(*t.s)) {
+        *congested_target = t.s;
+        break;
+      }
+    }
+  }
+  // Stored before any recipient sees the message: a recipient that drops it (queue full) deletes
+  // the stored copy, and that delete must come after the put.
+  if (!ops.empty()) {
+    if (must_wait && ack) {
+      store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
+        w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
+      });
+      ack = nullptr;
+    } else {
+      store_.submit(std::move(ops), nullptr);
+    }
+  }
+  // Local recipients now; others join the outbox of their worker, flushed once per handler run.
+  for (auto& t : out) {
+    worker* home = t.s->home.load(std::memory_order_acquire);
+    if (home == &w) {
+      deliver(*t.s, std::move(t.d));
+      continue;
+    }
+    auto& box = outboxes_[w.index()][home->index()];
+    if (box.items.empty()) {
+      unsigned to = home->index();
+      w.post([this, &w, to] { flush_outbox(w, to); });
+    }
+    box.bytes += delivery_bytes(t.d);
+    box.items.push_back({std::move(t.s), std::move(t.d)});
+  }
+  if (ack) ack(true, recipients);
+  return recipients;
+}
+
+void broker::flush_outbox(worker& from, unsigned to) {
+  auto& box = outboxes_[from.index()][to];
+  if (box.items.empty()) return;
+  std::int64_t bytes = box.bytes;
+  inflight_between_workers_.fetch_add(bytes, std::memory_order_relaxed);
+  workers_[to]->post([this, bytes, batch = std::move(box.items)]() mutable {
+    for (auto& t : batch) {
+      if (t.s->home.load(std::memory_order_acquire)->on_thread()) {
+        deliver(*t.s, std::move(t.d));
+      } else {  // the session moved meanwhile: follow it
+        auto d = std::make_shared<delivery>(std::move(t.d));
+        auto s = t.s;
+        on_home(s, [this, s, d] { deliver(*s, std::move(*d)); });
+      }
+    }
+    inflight_between_workers_.fetch_sub(bytes, std::memory_order_relaxed);
+  });
+  box.items = {};
+  box.bytes = 0;
+}
+
+void broker::update_routes(worker& w, const std::shared_ptr<session>& s, std::vector<route_change> changes,
+                           std::function<void()> done) {
+  std::vector<storage::operation> ops;
+  if (s->durable) {
+    for (auto& c : changes) {
+      if (c.add)
+        ops.push_back(storage::op::put_subscription{s->client_id, s->incarnation,
+                                                    {c.filter, c.opts.to_byte(), c.opts.subscription_id}});
+      else
+        ops.push_back(storage::op::delete_subscription{s->client_id, s->incarnation, c.filter});
+    }
+  }
+  auto shared_changes = std::make_shared<const std::vector<route_change>>(std::move(changes));
+  auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(workers_.size()) + (ops.empty() ? 0 : 1));
+  auto finish = [&w, pending, done = std::move(done)] {
+    if (pending->fetch_sub(1) == 1) w.post(done);
+  };
+  for (auto& x : workers_) {
+    worker* xp = x.get();
+    xp->post([xp, s, shared_changes, finish] {
+      for (const auto& c : *shared_changes) {
+        auto [group, filter] = split_shared(c.filter);
+        if (c.add)
+          xp->routes().add(filter, group, s, c.opts);
+        else
+          xp->routes().remove(filter, group, s.get());
+      }
+      finish();
+    });
+  }
+  if (!ops.empty()) store_.submit(std::move(ops), [finish](bool) { finish(); });
+}
+
+void broker::send_retained(session& s, std::string_view filter, const subscription_options& opts) {
+  if (split_shared(filter).first.size()) return;  // no retained messages on shared subscriptions
+  for (auto& m : retained_.match(filter, clock_.wall_ms())) {
+    delivery d{m, std::min(m->qos, opts.qos), true, {}, 0};
+    if (opts.subscription_id) d.subscription_ids.push_back(opts.subscription_id);
+    deliver(s, std::move(d));
+  }
+}
+
+}  // namespace fleetcore::broker

@@ -1,0 +1,220 @@
+// Sessions: CONNECT attaches one (takeover included), DISCONNECT detaches it, expiry ends it.
+#include "broker/broker.hpp"
+
+#include "broker/internal.hpp"
+#include "common/log.hpp"
+#include "mqtt/topic.hpp"
+
+#include <algorithm>
+
+namespace fleetcore::broker {
+
+using detail::never_expires;
+using detail::split_shared;
+
+void broker::on_home(const std::shared_ptr<session>& s, std::function<void()> fn) {
+  worker* home = s->home.load(std::memory_order_acquire);
+  if (home->on_thread()) {
+    fn();
+    return;
+  }
+  home->post([this, s, fn = std::move(fn)]() mutable { on_home(s, std::move(fn)); });
+}
+
+void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry) {
+  worker& w = c->home();
+  std::shared_ptr<session> old, fresh;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(c->client_id());
+    if (it != sessions_.end()) old = it->second;
+    if (!old || clean_start) {
+      fresh = std::make_shared<session>(c->client_id(), next_incarnation_++, &w);
+      sessions_[c->client_id()] = fresh;
+    }
+  }
+  if (fresh) {
+    metrics_.sessions.add();
+    if (expiry > 0 || (old && old->durable)) {
+      fresh->durable = expiry > 0;
+      store_.submit({storage::op::put_session{fresh->client_id, fresh->incarnation, expiry,
+                                              static_cast<std::uint8_t>(c->version()), 0}},
+                    nullptr);
+    }
+    if (old) {
+      on_home(old, [this, old] {
+        if (old->conn) {
+          metrics_.takeovers.inc();
+          old->conn->close(mqtt::reason_code::session_taken_over);  // detaches and ends `old`
+        } else {
+          end_session(*old);
+        }
+      });
+    }
+    c->attach(fresh, false);
+    return;
+  }
+  on_home(old, [this, old, c, &w, expiry] {
+    if (old->ended) {  // expired meanwhile: start over, a fresh session will be created
+      w.post([this, c, expiry] {
+        if (c->state_ == client_connection::state::connecting) connect(c, false, expiry);
+      });
+      return;
+    }
+    if (old->conn) {
+      metrics_.takeovers.inc();
+      old->conn->close(mqtt::reason_code::session_taken_over);
+    }
+    if (old->ended) {  // the old connection's session was not persistent
+      w.post([this, c, expiry] {
+        if (c->state_ == client_connection::state::connecting) connect(c, false, expiry);
+      });
+      return;
+    }
+    // Resumed before the will delay elapsed: the will is not sent [MQTT-3.1.3-9].
+    old->pending_will.reset();
+    if (old->will_timer) old->will_timer->cancel();
+    if (old->expiry_timer) old->expiry_timer->cancel();
+    old->will_timer.reset();
+    old->expiry_timer.reset();
+    old->home.store(&w, std::memory_order_release);
+    w.post([c, old] { c->attach(old, true); });
+  });
+}
+
+void broker::touch_session(session& s, bool connected) {
+  if (!s.durable) return;
+  store_.submit({storage::op::touch_session{s.client_id, s.incarnation, s.expiry_interval,
+                                            connected ? 0 : s.disconnected_at_ms}},
+                nullptr);
+}
+
+void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
+  s.conn = nullptr;
+  set_online(s, false);
+  update_congestion(s);
+  s.disconnected_at_ms = clock_.wall_ms();
+  bool current;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(s.client_id);
+    current = it != sessions_.end() && it->second.get() == &s;
+  }
+  worker& w = *s.home.load();
+  if (!s.persistent() || !current) {
+    if (will) publish_will(w, s.client_id, *will);
+    end_session(s);
+    return;
+  }
+  touch_session(s, false);
+  if (will) {
+    std::uint32_t delay = will->props.will_delay_interval.value_or(0);
+    if (delay == 0) {
+      publish_will(w, s.client_id, *will);
+    } else {
+      s.pending_will = std::move(will);
+      s.will_timer = std::make_unique<boost::asio::steady_timer>(w.io(), std::chrono::seconds(delay));
+      auto sp = s.shared_from_this();
+      s.will_timer->async_wait([this, sp](const boost::system::error_code& ec) {
+        if (ec || !sp->pending_will) return;
+        auto wm = std::move(*sp->pending_will);
+        sp->pending_will.reset();
+        publish_will(*sp->home.load(), sp->client_id, wm);
+      });
+    }
+  }
+  arm_expiry(s);
+}
+
+void broker::arm_expiry(session& s) {
+  if (s.online || s.ended || s.expiry_interval == never_expires) return;
+  std::int64_t due_ms = s.disconnected_at_ms + std::int64_t(s.expiry_interval) * 1000 - clock_.wall_ms();
+  worker& w = *s.home.load();
+  s.expiry_timer = std::make_unique<boost::asio::steady_timer>(
+      w.io(), std::chrono::milliseconds(std::max<std::int64_t>(due_ms, 0)));
+  auto sp = s.shared_from_this();
+  s.expiry_timer->async_wait([this, sp](const boost::system::error_code& ec) {
+    if (ec || sp->online || sp->ended) return;
+    FC_LOG_DEBUG("session.expired", "client={}", common::untrusted(sp->client_id));
+    end_session(*sp);
+  });
+}
+
+void broker::end_session(session& s) {
+  if (s.ended) return;
+  s.ended = true;
+  s.will_timer.reset();  // destroying a timer cancels its wait
+  s.expiry_timer.reset();
+  if (s.pending_will) {
+    auto wm = std::move(*s.pending_will);
+    s.pending_will.reset();
+    publish_will(*s.home.load(), s.client_id, wm);
+  }
+  auto sp = s.shared_from_this();
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(s.client_id);
+    if (it != sessions_.end() && it->second == sp) sessions_.erase(it);
+  }
+  if (!s.subscriptions.empty()) {
+    auto filters = std::make_shared<std::vector<std::string>>();
+    for (auto& [f, o] : s.subscriptions) filters->push_back(f);
+    metrics_.subscriptions.sub(static_cast<std::int64_t>(filters->size()));
+    s.subscriptions.clear();
+    for (auto& w : workers_) {
+      worker* wp = w.get();
+      wp->post([wp, sp, filters] {
+        for (auto& f : *filters) {
+          auto [group, filter] = split_shared(f);
+          wp->routes().remove(filter, group, sp.get());
+        }
+      });
+    }
+  }
+  adjust_backlog(s, -static_cast<std::int64_t>(s.queue.size() + s.inflight.size()), -s.backlog_bytes);
+  s.queue.clear();
+  s.inflight.clear();
+  if (s.congested_since.exchange(0)) congested_.fetch_sub(1, std::memory_order_relaxed);
+  if (s.durable) store_.submit({storage::op::delete_session{s.client_id, s.incarnation}}, nullptr);
+  s.durable = false;
+  metrics_.sessions.sub();
+}
+
+void broker::disconnect_if(std::function<bool(const connection_info&)> pred, mqtt::reason_code rc) {
+  auto shared = std::make_shared<const std::function<bool(const connection_info&)>>(std::move(pred));
+  for (auto& w : workers_) {
+    w->post([w = w.get(), shared, rc] {
+      std::vector<std::shared_ptr<client_connection>> matched;
+      for (const auto& c : w->connections())
+        if ((*shared)(c->info())) matched.push_back(c);
+      for (auto& c : matched) c->close(rc);
+    });
+  }
+}
+
+std::uint64_t broker::next_connection_number() noexcept {
+  auto now = static_cast<std::uint64_t>(clock_.wall_ms());
+  auto last = last_connection_number_.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    next = std::max(now, last + 1);
+  } while (!last_connection_number_.compare_exchange_weak(last, next, std::memory_order_relaxed));
+  return next;
+}
+
+std::string_view to_string(disconnect_reason r) noexcept {
+  switch (r) {
+    case disconnect_reason::client_initiated: return "CLIENT_INITIATED_DISCONNECT";
+    case disconnect_reason::duplicate_client_id: return "DUPLICATE_CLIENTID";
+    case disconnect_reason::keep_alive_timeout: return "MQTT_KEEP_ALIVE_TIMEOUT";
+    case disconnect_reason::auth_error: return "AUTH_ERROR";
+    case disconnect_reason::client_error: return "CLIENT_ERROR";
+    case disconnect_reason::connection_lost: return "CONNECTION_LOST";
+    case disconnect_reason::server_initiated: return "SERVER_INITIATED_DISCONNECT";
+    case disconnect_reason::throttled: return "THROTTLED";
+    case disconnect_reason::server_error: return "SERVER_ERROR";
+  }
+  return "SERVER_ERROR";
+}
+
+}  // namespace fleetcore::broker
