@@ -2,11 +2,11 @@
 
 #include "api/api_server.hpp"
 #include "api/device_https.hpp"
-#include "api/publish_api.hpp"
 #include "api/registry_api.hpp"
-#include "shadow/shadow_api.hpp"
-#include "shadow/shadow_service.hpp"
-#include "events/lifecycle.hpp"
+#include "broker/publish_api.hpp"
+#include "events/module.hpp"
+#include "platform/service.hpp"
+#include "shadow/module.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
 #include "broker/broker.hpp"
@@ -160,35 +160,30 @@ int serve(const server_config& cfg) {
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   broker::broker b(cfg.broker, clock, store, policy, workers);
   b.load();
-  shadow::limits shadow_limits;
-  shadow_limits.max_document_bytes = cfg.shadow_max_document_bytes;
-  shadow_limits.max_inflight_per_client = cfg.shadow_max_inflight_per_client;
-  shadow::shadow_service shadows(store, clock, shadow_limits);
-  shadows.publish = [&b](std::string topic, std::string payload) {
-    b.publish_event(std::move(topic), std::move(payload), 1);
-  };
-  b.add_hook(shadows);
-  events::lifecycle lifecycle_events(b, clock);
-  b.add_hook(lifecycle_events);
-
   common::registry metrics;
   b.register_metrics(metrics);
   store.register_metrics(metrics);
   reg.register_metrics(metrics);
-  shadows.register_metrics(metrics);
   cert_policy.register_metrics(metrics);
   if (plain_policy) plain_policy->register_metrics(metrics);
-
-  // AWS event messages are delivered at least once (iot-events.md): QoS 1.
-  reg.publish_event = [&b](std::string topic, std::string payload) {
-    b.publish_event(std::move(topic), std::move(payload), 1);
-  };
+  // A revoked or deactivated certificate loses its connections at once, on every listener.
   reg.observe([&b](const std::vector<registry::change>& changes) {
     for (const auto& c : changes)
       if (const auto* d = std::get_if<registry::certificate_disabled>(&c))
         b.disconnect_if([id = d->id](const auth::connection_info& conn) { return conn.certificate_id == id; },
                         mqtt::reason_code::not_authorized);
   });
+
+  // The services, in order: each attaches itself to the core (hooks, observers, metrics) and names
+  // the operations it answers. A new service is one line here.
+  platform::core core{clock, store, reg, b, metrics, cfg.data_dir};
+  shadow::limits shadow_limits;
+  shadow_limits.max_document_bytes = cfg.shadow_max_document_bytes;
+  shadow_limits.max_inflight_per_client = cfg.shadow_max_inflight_per_client;
+  std::vector<std::unique_ptr<platform::service>> services;
+  services.push_back(std::make_unique<shadow::module>(core, shadow_limits));
+  services.push_back(std::make_unique<events::module>(core));
+
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);
     if (verdict != registry::cert_check::accepted)
@@ -209,8 +204,8 @@ int serve(const server_config& cfg) {
     api_server = std::make_unique<api::api_server>(where.addrs, where.port, &*api_tls, keys, clock);
     api_server->require_region(cfg.aws_region);
     api_server->serve(api::registry_operations(reg));
-    api_server->serve(shadow::api_operations(shadows));
-    api_server->serve(api::publish_operations(b));
+    api_server->serve(broker::publish_operations(b));
+    for (auto& svc : services) api_server->serve(svc->operations());
     api_server->register_metrics(metrics);
     reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
   } else {
@@ -276,7 +271,7 @@ int serve(const server_config& cfg) {
   }
 
   b.start();
-  shadows.start();
+  for (auto& svc : services) svc->start();
   // Where each listener ended up (port 0 picks a free one, the same on all of a listener's
   // addresses): logged, and written for tools and tests as {"proto": "first address", ...,
   // "addresses": {"proto": [every address], ...}}.
@@ -320,7 +315,7 @@ int serve(const server_config& cfg) {
   if (http) http->stop();
   if (api_server) api_server->stop();
   if (control_pool) control_pool->join();
-  shadows.stop();
+  for (auto it = services.rbegin(); it != services.rend(); ++it) (*it)->stop();
   b.stop();
   std::filesystem::remove(cfg.data_dir / "listeners.json");
   FC_LOG_INFO("server.stopped", "");

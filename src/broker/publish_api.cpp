@@ -1,13 +1,13 @@
-#include "api/publish_api.hpp"
+#include "broker/publish_api.hpp"
 
 #include "common/json_members.hpp"
 
 #include <future>
 #include <memory>
 
-namespace fleetcore::api {
+namespace fleetcore::broker {
 
-common::aws_operations publish_operations(broker::broker& b) {
+common::aws_operations publish_operations(broker& b) {
   auto publish = [&b](std::string_view, const boost::json::object& input) {
     using common::aws_response;
     std::string topic(common::text_member(input, "topic").value_or(""));
@@ -15,7 +15,7 @@ common::aws_operations publish_operations(broker::broker& b) {
     bool retain = common::bool_member(input, "retain").value_or(false);
     if (qos < 0 || qos > 1) return aws_response::error(400, "InvalidRequestException", "qos must be 0 or 1");
     // The same topic rules as an MQTT PUBLISH (broker::check_publish_topic).
-    switch (b.check_publish_topic(topic, broker::broker::origin::http)) {
+    switch (b.check_publish_topic(topic, broker::origin::http)) {
       case mqtt::reason_code::success: break;
       case mqtt::reason_code::not_authorized:
         return aws_response::error(401, "UnauthorizedException", "the topic is reserved");
@@ -32,4 +32,4 @@ common::aws_operations publish_operations(broker::broker& b) {
   return {{"Publish", publish}};
 }
 
-}  // namespace fleetcore::api
+}  // namespace fleetcore::broker
