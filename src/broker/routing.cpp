@@ -3,6 +3,7 @@
 #include "broker/broker.hpp"
 
 #include "broker/internal.hpp"
+#include "common/aws_names.hpp"
 #include "common/log.hpp"
 #include "mqtt/topic.hpp"
 
@@ -62,8 +63,9 @@ mqtt::reason_code broker::check_publish_topic(std::string_view topic, origin o) 
 bool broker::server_only(std::string_view topic) const {
   if (!topic.starts_with('$')) return false;  // every reserved topic is a `$` topic (see broker_hook::claim)
   if (topic.starts_with("$SYS") || topic.starts_with("$aws/events/")) return true;
-  // AWS IoT's subscribe-only job notifications (reserved-topics.md), whoever serves them.
-  if (topic.starts_with("$aws/things/") && (topic.ends_with("/jobs/notify") || topic.ends_with("/jobs/notify-next")))
+  // AWS IoT's subscribe-only job notifications (reserved-topics.md), whoever serves them — whatever
+  // stands in the thing's place, so no client can feed a wildcard subscriber a forged one.
+  if (topic.starts_with(common::things_topic_prefix) && (topic.ends_with("/jobs/notify") || topic.ends_with("/jobs/notify-next")))
     return true;
   for (auto* h : hooks_)
     if (h->claim(topic) == topic_claim::reserved) return true;

@@ -21,7 +21,7 @@ json::object validity(const auth::cert_facts& f) {
 
 /// ACTIVE if the input sets `setAsActive`, else INACTIVE.
 cert_status set_as_active(const json::object& in) {
-  return boolean(in, "setAsActive").value_or(false) ? cert_status::active : cert_status::inactive;
+  return bool_member(in, "setAsActive").value_or(false) ? cert_status::active : cert_status::inactive;
 }
 
 certificate new_certificate(registry& r, X509* x, cert_status status, std::string ca_id) {
@@ -130,9 +130,9 @@ outcome register_ca_certificate(registry& r, const json::object& in) {
   if (s.ca_certificates.contains(c.id))
     return already_exists("CA certificate " + c.id + " is already registered");
   c.pem = auth::to_pem(ca.get());
-  c.status = boolean(in, "setAsActive").value_or(false) ? ca_status::active : ca_status::inactive;
-  c.auto_registration = boolean(in, "allowAutoRegistration").value_or(false) ? "ENABLE" : "DISABLE";
-  if (const auto* rc = object(in, "registrationConfig")) {
+  c.status = bool_member(in, "setAsActive").value_or(false) ? ca_status::active : ca_status::inactive;
+  c.auto_registration = bool_member(in, "allowAutoRegistration").value_or(false) ? "ENABLE" : "DISABLE";
+  if (const auto* rc = object_member(in, "registrationConfig")) {
     c.template_body = text(*rc, "templateBody").value_or("");
     c.role_arn = text(*rc, "roleArn").value_or("");
   }
@@ -236,11 +236,11 @@ outcome update_ca_certificate(registry& r, const json::object& in) {
     if (*ar != "ENABLE" && *ar != "DISABLE") return invalid("newAutoRegistrationStatus must be ENABLE or DISABLE");
     c.auto_registration = *ar;
   }
-  if (const auto* rc = object(in, "registrationConfig")) {
+  if (const auto* rc = object_member(in, "registrationConfig")) {
     c.template_body = text(*rc, "templateBody").value_or("");
     c.role_arn = text(*rc, "roleArn").value_or("");
   }
-  if (boolean(in, "removeAutoRegistration").value_or(false)) c.template_body.clear(), c.role_arn.clear();
+  if (bool_member(in, "removeAutoRegistration").value_or(false)) c.template_body.clear(), c.role_arn.clear();
   c.last_modified = ops::now(r);
   ++c.customer_version;
   c.generation_id = random_id();
@@ -260,7 +260,7 @@ outcome delete_certificate(registry& r, const json::object& in) {
   std::string principal = cert_arn(r, id);
   if (const auto& things = s.thing_principals.lefts_of(principal); !things.empty())
     return delete_conflict("certificate " + id + " is attached to thing " + *things.begin());
-  bool force = boolean(in, "forceDelete").value_or(false);
+  bool force = bool_member(in, "forceDelete").value_or(false);
   tx t;
   for (const auto& policy : s.policy_targets.lefts_of(principal)) {
     if (!force) return delete_conflict("certificate " + id + " has policy " + policy + " attached");
@@ -333,7 +333,7 @@ template <class Map, class Pred, class Row>
 outcome list_by_date(registry& r, const json::object& in, const Map& items, Pred keep, Row row, const char* field) {
   std::int64_t max = 0;
   if (auto e = page_size(in, "pageSize", 250, max, 25)) return *e;
-  bool ascending = boolean(in, "ascendingOrder").value_or(false);
+  bool ascending = bool_member(in, "ascendingOrder").value_or(false);
   std::vector<std::pair<double, std::string>> order;
   for (const auto& [id, c] : items)
     if (keep(c)) order.emplace_back(c.creation_date, id);

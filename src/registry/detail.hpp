@@ -1,6 +1,9 @@
 #pragma once
 // Internals shared by the registry's operation files: the transaction builder, input accessors,
 // AWS error helpers, name rules and document (de)serialization.
+#include "common/aws_names.hpp"
+#include "common/aws_paging.hpp"
+#include "common/json_members.hpp"
 #include "registry/arn.hpp"
 #include "registry/registry.hpp"
 
@@ -87,20 +90,26 @@ inline outcome ok(json::object body = {}) { return outcome{std::move(body), std:
 
 // Input accessors: AWS member names; nullopt when absent; a wrong JSON type is absent too (the
 // SDKs validate types before sending).
-std::optional<std::string> text(const json::object& in, std::string_view key);
-std::optional<std::int64_t> integer(const json::object& in, std::string_view key);
-std::optional<bool> boolean(const json::object& in, std::string_view key);
-const json::object* object(const json::object& in, std::string_view key);
+// (common/json_members.hpp; `text` owns its string for the registry's records).
+inline std::optional<std::string> text(const json::object& in, std::string_view key) {
+  auto v = common::text_member(in, key);
+  return v ? std::optional<std::string>(*v) : std::nullopt;
+}
+using common::bool_member;
+using common::int_member;
+using common::object_member;
 
-/// Page of `names` (sorted) after `token`, at most `max`; sets `next` when more remain.
-std::vector<std::string> page(const std::vector<std::string>& names, const std::optional<std::string>& token,
-                              std::int64_t max, std::optional<std::string>& next);
+/// Page of `names` (sorted) after `token` (common/aws_paging.hpp).
+using common::page_after;
 /// Validates maxResults/pageSize in [1, limit]; default `def`.
-std::optional<outcome> page_size(const json::object& in, std::string_view key, std::int64_t limit, std::int64_t& out,
-                                 std::int64_t def);
+inline std::optional<outcome> page_size(const json::object& in, std::string_view key, std::int64_t limit,
+                                        std::int64_t& out, std::int64_t def) {
+  if (auto e = common::page_size(in, key, limit, def, out)) return outcome{{}, std::move(*e)};
+  return std::nullopt;
+}
 
-// AWS name rules.
-bool valid_thing_name(std::string_view s);    // [a-zA-Z0-9:_-]{1,128}
+// AWS name rules (thing names: common/aws_names.hpp).
+using common::valid_thing_name;
 bool valid_policy_name(std::string_view s);   // [\w+=,.@-]{1,128}
 bool valid_attribute_name(std::string_view s);
 bool valid_attribute_value(std::string_view s);

@@ -19,18 +19,10 @@ std::map<std::string, std::string> attributes_from(const json::value* v) {
       if (val.is_string()) m[std::string(k)] = std::string(val.as_string());
   return m;
 }
-std::string str_of(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-double num_of(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && (v->is_double() || v->is_int64()) ? v->to_number<double>() : 0;
-}
-std::int64_t int_of(const json::object& o, std::string_view k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_int64() ? v->as_int64() : 0;
-}
+// Stored documents are fleetcore's own: a missing member reads as empty or zero.
+std::string str_of(const json::object& o, std::string_view k) { return std::string(common::text_member(o, k).value_or("")); }
+double num_of(const json::object& o, std::string_view k) { return common::number_member(o, k).value_or(0); }
+std::int64_t int_of(const json::object& o, std::string_view k) { return int_member(o, k).value_or(0); }
 
 std::string_view const status_names[] = {"ACTIVE",           "INACTIVE",          "REVOKED",
                                           "PENDING_TRANSFER", "REGISTER_INACTIVE", "PENDING_ACTIVATION"};

@@ -41,7 +41,7 @@ outcome update_event_configurations(registry& r, const json::object& in) {
     for (const auto& [type, config] : v->as_object()) {
       if (!known_type(type)) return invalid("unknown event type " + std::string(type));
       if (!config.is_object()) return invalid("the configuration of " + std::string(type) + " must be an object");
-      next.enabled[std::string(type)] = boolean(config.as_object(), "Enabled").value_or(false);
+      next.enabled[std::string(type)] = bool_member(config.as_object(), "Enabled").value_or(false);
     }
   }
   if (!store(r, std::move(next))) return internal();

@@ -73,7 +73,7 @@ outcome create_policy_version(registry& r, const json::object& in) {
                     " versions; delete one first");
   policy p = *found;
   int id = p.next_version++;
-  bool as_default = boolean(in, "setAsDefault").value_or(false);
+  bool as_default = bool_member(in, "setAsDefault").value_or(false);
   p.last_modified = ops::now(r);
   p.versions[id] = {*doc, p.last_modified, parsed};
   if (as_default) p.default_version = id;
@@ -126,7 +126,7 @@ std::optional<outcome> marker_page(const json::object& in, std::vector<std::stri
                                    std::optional<std::string>& next) {
   std::int64_t max = 0;
   if (auto e = page_size(in, "pageSize", 250, max, 25)) return *e;
-  if (!boolean(in, "ascendingOrder").value_or(true)) std::reverse(names.begin(), names.end());
+  if (!bool_member(in, "ascendingOrder").value_or(true)) std::reverse(names.begin(), names.end());
   std::size_t start = 0;
   if (auto marker = text(in, "marker")) {
     auto it = std::find(names.begin(), names.end(), *marker);
@@ -253,7 +253,7 @@ outcome list_attached_policies(registry& r, const json::object& in) {
   auto target = text(in, "target").value_or("");
   if (auto e = check_target(r, target)) return *e;
   std::vector<std::string> targets{target};
-  if (boolean(in, "recursive").value_or(false)) {
+  if (bool_member(in, "recursive").value_or(false)) {
     if (auto group = aws_arn::name_of(target, "thinggroup")) {
       auto g = s.thing_groups.find(*group);
       while (g != s.thing_groups.end() && !g->second.parent.empty()) {
@@ -353,7 +353,7 @@ outcome list_thing_principals(registry& r, const json::object& in) {
   const auto& attached = ops::st(r).thing_principals.rights_of(name);
   std::vector<std::string> principals(attached.begin(), attached.end());
   std::optional<std::string> next;
-  auto shown = page(principals, text(in, "nextToken"), max, next);
+  auto shown = page_after(principals, text(in, "nextToken"), max, next);
   json::object body{{"principals", json::array(shown.begin(), shown.end())}};
   if (next) body["nextToken"] = *next;
   return ok(std::move(body));
@@ -367,7 +367,7 @@ outcome list_principal_things(registry& r, const json::object& in) {
   const auto& attached = ops::st(r).thing_principals.lefts_of(principal);
   std::vector<std::string> things(attached.begin(), attached.end());
   std::optional<std::string> next;
-  auto shown = page(things, text(in, "nextToken"), max, next);
+  auto shown = page_after(things, text(in, "nextToken"), max, next);
   json::object body{{"things", json::array(shown.begin(), shown.end())}};
   if (next) body["nextToken"] = *next;
   return ok(std::move(body));

@@ -33,50 +33,6 @@ std::string_view to_string(cert_check c) {
   return "?";
 }
 
-std::optional<std::string> text(const json::object& in, std::string_view key) {
-  auto* v = in.if_contains(key);
-  if (!v || !v->is_string()) return std::nullopt;
-  return std::string(v->as_string());
-}
-std::optional<std::int64_t> integer(const json::object& in, std::string_view key) {
-  auto* v = in.if_contains(key);
-  if (!v || !v->is_int64()) return std::nullopt;
-  return v->as_int64();
-}
-std::optional<bool> boolean(const json::object& in, std::string_view key) {
-  auto* v = in.if_contains(key);
-  if (!v || !v->is_bool()) return std::nullopt;
-  return v->as_bool();
-}
-const json::object* object(const json::object& in, std::string_view key) {
-  auto* v = in.if_contains(key);
-  return v && v->is_object() ? &v->as_object() : nullptr;
-}
-
-std::vector<std::string> page(const std::vector<std::string>& names, const std::optional<std::string>& token,
-                              std::int64_t max, std::optional<std::string>& next) {
-  auto it = names.begin();
-  if (token) it = std::upper_bound(names.begin(), names.end(), *token);
-  std::vector<std::string> out;
-  for (; it != names.end() && static_cast<std::int64_t>(out.size()) < max; ++it) out.push_back(*it);
-  if (it != names.end() && !out.empty()) next = out.back();
-  return out;
-}
-
-std::optional<outcome> page_size(const json::object& in, std::string_view key, std::int64_t limit, std::int64_t& out,
-                                 std::int64_t def) {
-  out = def;
-  if (auto v = integer(in, key)) {
-    if (*v < 1 || *v > limit)
-      return invalid(std::string(key) + " must be between 1 and " + std::to_string(limit));
-    out = *v;
-  }
-  return std::nullopt;
-}
-
-bool valid_thing_name(std::string_view s) {
-  return all_of(s, 128, [](char c) { return alnum(c) || c == ':' || c == '_' || c == '-'; });
-}
 bool valid_policy_name(std::string_view s) {
   return all_of(s, 128, [](char c) {
     return alnum(c) || c == '_' || c == '+' || c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
@@ -99,8 +55,8 @@ std::optional<outcome> apply_attribute_payload(const json::object* payload, std:
                                                bool replace_default) {
   if (!payload) return std::nullopt;
   bool merge = !replace_default;
-  if (auto m = boolean(*payload, "merge")) merge = *m;
-  const json::object* given = object(*payload, "attributes");
+  if (auto m = bool_member(*payload, "merge")) merge = *m;
+  const json::object* given = object_member(*payload, "attributes");
   if (!given) return std::nullopt;
   if (!merge) attrs.clear();
   for (const auto& [k, v] : *given) {

@@ -8,6 +8,7 @@
 // that so). Queries marked "any thread" take a shared lock and never wait for the store.
 #include "auth/pki.hpp"
 #include "auth/policy.hpp"
+#include "common/aws_api.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "storage/store.hpp"
@@ -28,12 +29,8 @@
 
 namespace fleetcore::registry {
 
-/// An AWS-shaped API error: the exception name the SDKs map to a class, its HTTP status, a message.
-struct api_error {
-  std::string code;
-  unsigned status = 400;
-  std::string message;
-};
+/// An AWS-shaped API error (one type for every module: common/aws_api.hpp).
+using api_error = common::aws_error;
 
 /// Outcome of an operation: the response body, or an error.
 struct outcome {

@@ -68,7 +68,7 @@ outcome create_thing(registry& r, const json::object& in) {
     if (tt == s.thing_types.end()) return not_found("Thing type " + t.type + " does not exist");
     if (tt->second.deprecated) return invalid("Can not create a new thing with a deprecated thing type " + t.type);
   }
-  if (auto e = apply_attribute_payload(object(in, "attributePayload"), t.attributes, false)) return *e;
+  if (auto e = apply_attribute_payload(object_member(in, "attributePayload"), t.attributes, false)) return *e;
   if (auto e = check_attribute_count(t)) return *e;
   if (auto old = s.things.find(name); old != s.things.end()) {
     // Creating the same thing again is idempotent; with a different definition it conflicts.
@@ -98,10 +98,10 @@ outcome update_thing(registry& r, const json::object& in) {
   auto it = s.things.find(name);
   if (it == s.things.end()) return not_found("Thing " + name + " does not exist");
   thing t = it->second;
-  if (auto ev = integer(in, "expectedVersion"); ev && *ev != t.version)
+  if (auto ev = int_member(in, "expectedVersion"); ev && *ev != t.version)
     return conflict("The expected version " + std::to_string(*ev) + " does not match the thing's version " +
                     std::to_string(t.version));
-  bool remove_type = boolean(in, "removeThingType").value_or(false);
+  bool remove_type = bool_member(in, "removeThingType").value_or(false);
   auto type = text(in, "thingTypeName");
   if (remove_type && type) return invalid("removeThingType and thingTypeName cannot both be given");
   if (remove_type) t.type.clear();
@@ -111,7 +111,7 @@ outcome update_thing(registry& r, const json::object& in) {
     if (tt->second.deprecated) return invalid("Can not associate a thing with a deprecated thing type " + *type);
     t.type = *type;
   }
-  if (auto e = apply_attribute_payload(object(in, "attributePayload"), t.attributes, true)) return *e;
+  if (auto e = apply_attribute_payload(object_member(in, "attributePayload"), t.attributes, true)) return *e;
   if (auto e = check_attribute_count(t)) return *e;
   ++t.version;
   tx x;
@@ -125,7 +125,7 @@ outcome delete_thing(registry& r, const json::object& in) {
   auto name = text(in, "thingName").value_or("");
   auto it = s.things.find(name);
   if (it == s.things.end()) return ok();  // deleting a thing that does not exist succeeds, as in AWS
-  if (auto ev = integer(in, "expectedVersion"); ev && *ev != it->second.version)
+  if (auto ev = int_member(in, "expectedVersion"); ev && *ev != it->second.version)
     return conflict("The expected version " + std::to_string(*ev) + " does not match the thing's version " +
                     std::to_string(it->second.version));
   if (!s.thing_principals.rights_of(name).empty())
@@ -145,7 +145,7 @@ outcome list_things(registry& r, const json::object& in) {
   auto attr_name = text(in, "attributeName");
   auto attr_value = text(in, "attributeValue");
   auto type = text(in, "thingTypeName");
-  bool prefix = boolean(in, "usePrefixAttributeValue").value_or(false);
+  bool prefix = bool_member(in, "usePrefixAttributeValue").value_or(false);
   if (prefix && !attr_value) return invalid("usePrefixAttributeValue requires attributeValue");
   std::vector<std::string> names;
   for (const auto& [name, t] : s.things) {
@@ -159,7 +159,7 @@ outcome list_things(registry& r, const json::object& in) {
   }
   std::optional<std::string> next;
   json::array things;
-  for (const auto& n : page(names, text(in, "nextToken"), max, next)) things.push_back(thing_body(r, s.things.at(n)));
+  for (const auto& n : page_after(names, text(in, "nextToken"), max, next)) things.push_back(thing_body(r, s.things.at(n)));
   json::object body{{"things", std::move(things)}};
   if (next) body["nextToken"] = *next;
   return ok(std::move(body));
@@ -185,7 +185,7 @@ outcome create_thing_type(registry& r, const json::object& in) {
   auto name = text(in, "thingTypeName").value_or("");
   if (!valid_thing_name(name)) return invalid("thingTypeName must match [a-zA-Z0-9:_-]+ and be 1-128 characters");
   thing_type t{name, ops::new_id(r), "", {}, false, 0, ops::now(r)};
-  if (const auto* p = object(in, "thingTypeProperties")) {
+  if (const auto* p = object_member(in, "thingTypeProperties")) {
     t.description = text(*p, "thingTypeDescription").value_or("");
     if (t.description.size() > 2028) return invalid("thingTypeDescription is longer than 2028 characters");
     if (auto* a = p->if_contains("searchableAttributes"); a && a->is_array()) {
@@ -219,7 +219,7 @@ outcome deprecate_thing_type(registry& r, const json::object& in) {
   auto it = ops::st(r).thing_types.find(name);
   if (it == ops::st(r).thing_types.end()) return not_found("Thing type " + name + " does not exist");
   thing_type t = it->second;
-  bool undo = boolean(in, "undoDeprecate").value_or(false);
+  bool undo = bool_member(in, "undoDeprecate").value_or(false);
   t.deprecated = !undo;
   t.deprecation_date = undo ? 0 : ops::now(r);
   tx x;
@@ -256,7 +256,7 @@ outcome list_thing_types(registry& r, const json::object& in) {
     if (!only || n == *only) names.push_back(n);
   std::optional<std::string> next;
   json::array types;
-  for (const auto& n : page(names, text(in, "nextToken"), max, next))
+  for (const auto& n : page_after(names, text(in, "nextToken"), max, next))
     types.push_back(thing_type_body(r, s.thing_types.at(n)));
   json::object body{{"thingTypes", std::move(types)}};
   if (next) body["nextToken"] = *next;
@@ -270,9 +270,9 @@ outcome create_thing_group(registry& r, const json::object& in) {
   auto name = text(in, "thingGroupName").value_or("");
   if (!valid_thing_name(name)) return invalid("thingGroupName must match [a-zA-Z0-9:_-]+ and be 1-128 characters");
   thing_group g{name, ops::new_id(r), text(in, "parentGroupName").value_or(""), "", {}, 1, ops::now(r)};
-  if (const auto* p = object(in, "thingGroupProperties")) {
+  if (const auto* p = object_member(in, "thingGroupProperties")) {
     g.description = text(*p, "thingGroupDescription").value_or("");
-    if (auto e = apply_attribute_payload(object(*p, "attributePayload"), g.attributes, false)) return *e;
+    if (auto e = apply_attribute_payload(object_member(*p, "attributePayload"), g.attributes, false)) return *e;
   }
   if (auto old = s.thing_groups.find(name); old != s.thing_groups.end()) {
     if (old->second.parent == g.parent && old->second.description == g.description &&
@@ -323,13 +323,13 @@ outcome update_thing_group(registry& r, const json::object& in) {
   auto it = ops::st(r).thing_groups.find(name);
   if (it == ops::st(r).thing_groups.end()) return not_found("Thing group " + name + " does not exist");
   thing_group g = it->second;
-  if (auto ev = integer(in, "expectedVersion"); ev && *ev != g.version)
+  if (auto ev = int_member(in, "expectedVersion"); ev && *ev != g.version)
     return conflict("The expected version " + std::to_string(*ev) + " does not match the group's version " +
                     std::to_string(g.version));
-  const auto* p = object(in, "thingGroupProperties");
+  const auto* p = object_member(in, "thingGroupProperties");
   if (!p) return invalid("thingGroupProperties is required");
   if (auto d = text(*p, "thingGroupDescription")) g.description = *d;
-  if (auto e = apply_attribute_payload(object(*p, "attributePayload"), g.attributes, true)) return *e;
+  if (auto e = apply_attribute_payload(object_member(*p, "attributePayload"), g.attributes, true)) return *e;
   ++g.version;
   tx x;
   x.put(k_thing_group, name, to_doc(g));
@@ -342,7 +342,7 @@ outcome delete_thing_group(registry& r, const json::object& in) {
   auto name = text(in, "thingGroupName").value_or("");
   auto it = s.thing_groups.find(name);
   if (it == s.thing_groups.end()) return ok();  // idempotent, as in AWS
-  if (auto ev = integer(in, "expectedVersion"); ev && *ev != it->second.version)
+  if (auto ev = int_member(in, "expectedVersion"); ev && *ev != it->second.version)
     return conflict("The expected version does not match the group's version " + std::to_string(it->second.version));
   for (const auto& [n, g] : s.thing_groups)
     if (g.parent == name) return invalid("Cannot delete thing group " + name + " when it has child groups");
@@ -362,7 +362,7 @@ outcome list_thing_groups(registry& r, const json::object& in) {
   if (auto e = page_size(in, "maxResults", 250, max, 50)) return *e;
   auto parent = text(in, "parentGroup");
   auto prefix = text(in, "namePrefixFilter");
-  bool recursive = boolean(in, "recursive").value_or(true);
+  bool recursive = bool_member(in, "recursive").value_or(true);
   if (parent && !s.thing_groups.contains(*parent)) return not_found("Thing group " + *parent + " does not exist");
   std::vector<std::string> names;
   for (const auto& [n, g] : s.thing_groups) {
@@ -381,7 +381,7 @@ outcome list_thing_groups(registry& r, const json::object& in) {
   }
   std::optional<std::string> next;
   json::array groups;
-  for (const auto& n : page(names, text(in, "nextToken"), max, next))
+  for (const auto& n : page_after(names, text(in, "nextToken"), max, next))
     groups.push_back(json::object{{"groupName", n}, {"groupArn", r.arn("thinggroup", n)}});
   json::object body{{"thingGroups", std::move(groups)}};
   if (next) body["nextToken"] = *next;
@@ -429,7 +429,7 @@ outcome list_things_in_thing_group(registry& r, const json::object& in) {
   if (auto e = page_size(in, "maxResults", 250, max, 50)) return *e;
   auto group = text(in, "thingGroupName").value_or("");
   if (!s.thing_groups.contains(group)) return not_found("Thing group " + group + " does not exist");
-  bool recursive = boolean(in, "recursive").value_or(false);
+  bool recursive = bool_member(in, "recursive").value_or(false);
   std::set<std::string> names;
   for (const auto& [g, info] : s.thing_groups) {
     if (g != group) {
@@ -441,7 +441,7 @@ outcome list_things_in_thing_group(registry& r, const json::object& in) {
   }
   std::optional<std::string> next;
   json::array things;
-  for (const auto& n : page({names.begin(), names.end()}, text(in, "nextToken"), max, next)) things.push_back(json::value(n));
+  for (const auto& n : page_after({names.begin(), names.end()}, text(in, "nextToken"), max, next)) things.push_back(json::value(n));
   json::object body{{"things", std::move(things)}};
   if (next) body["nextToken"] = *next;
   return ok(std::move(body));
@@ -457,7 +457,7 @@ outcome list_thing_groups_for_thing(registry& r, const json::object& in) {
   std::vector<std::string> groups(member_of.begin(), member_of.end());
   std::optional<std::string> next;
   json::array out;
-  for (const auto& g : page(groups, text(in, "nextToken"), max, next))
+  for (const auto& g : page_after(groups, text(in, "nextToken"), max, next))
     out.push_back(json::object{{"groupName", g}, {"groupArn", r.arn("thinggroup", g)}});
   json::object body{{"thingGroups", std::move(out)}};
   if (next) body["nextToken"] = *next;

@@ -237,9 +237,8 @@ int serve(const server_config& cfg) {
     wss->set_https_handler(
         [&](transport::https_request r, const auth::connection_info& peer, std::function<void(transport::https_reply)> reply) {
           api_server->post([&, r = std::move(r), peer = peer, reply = std::move(reply)] {
-            auto res = api::device_request(cert_policy, api_server->operations(), r.method, r.target, r.headers,
-                                           r.body, peer);
-            reply({res.status, std::move(res.body), std::move(res.error_type)});
+            reply(api::device_request(cert_policy, api_server->operations(), r.method, r.target, r.headers, r.body,
+                                      peer));
           });
         });
   }

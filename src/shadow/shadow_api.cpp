@@ -1,5 +1,7 @@
 #include "shadow/shadow_api.hpp"
 
+#include "common/aws_names.hpp"
+#include "common/aws_paging.hpp"
 #include "common/json_members.hpp"
 
 namespace fleetcore::shadow {
@@ -32,9 +34,9 @@ std::string text(const boost::json::object& in, std::string_view key) {
 
 /// The thing and shadow names of a request, or the refusal of an invalid one.
 std::optional<aws_response> check_names(const std::string& thing, const std::string& shadow) {
-  if (!shadow_service::valid_thing_name(thing))
+  if (!common::valid_thing_name(thing))
     return aws_response::error(400, "InvalidRequestException", "invalid thing name");
-  if (!shadow.empty() && !shadow_service::valid_shadow_name(shadow))
+  if (!shadow.empty() && !common::valid_shadow_name(shadow))
     return aws_response::error(400, "InvalidRequestException", "invalid shadow name");
   return std::nullopt;
 }
@@ -52,8 +54,8 @@ common::aws_operations api_operations(shadow_service& shadows) {
   auto list_named = [&shadows](std::string_view, const boost::json::object& input) {
     std::string thing = text(input, "thingName");
     if (auto refused = check_names(thing, "")) return std::move(*refused);
-    std::int64_t size = common::int_member(input, "pageSize").value_or(25);
-    if (size < 1 || size > 100) return aws_response::error(400, "InvalidRequestException", "pageSize must be 1 to 100");
+    std::int64_t size = 0;
+    if (auto e = common::page_size(input, "pageSize", 100, 25, size)) return aws_response::from(*e);
     std::optional<std::string> token;
     if (auto t = text(input, "nextToken"); !t.empty()) token = std::move(t);
     return answer(shadows.list_named(std::move(thing), std::move(token), static_cast<int>(size)).get());

@@ -1,5 +1,6 @@
 #include "shadow/shadow_service.hpp"
 
+#include "common/aws_names.hpp"
 #include "common/log.hpp"
 
 #include <boost/asio/post.hpp>
@@ -11,14 +12,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* k_shadow = "shadow";
-constexpr std::string_view things_prefix = "$aws/things/";
-
-bool name_chars(std::string_view s, std::size_t max) {
-  if (s.empty() || s.size() > max) return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ':' && c != '_' && c != '-') return false;
-  return true;
-}
 
 std::string_view op_name(operation op) {
   switch (op) {
@@ -35,28 +28,23 @@ struct parsed_topic {
   operation op;
 };
 std::optional<parsed_topic> parse_request_topic(std::string_view topic) {
-  if (!topic.starts_with(things_prefix)) return std::nullopt;
-  topic.remove_prefix(things_prefix.size());
-  auto slash = topic.find('/');
-  if (slash == std::string_view::npos) return std::nullopt;
+  auto t = common::parse_thing_topic(topic);
+  if (!t || t->service != "shadow") return std::nullopt;
   parsed_topic p;
-  p.thing = std::string(topic.substr(0, slash));
-  topic.remove_prefix(slash + 1);
-  if (!topic.starts_with("shadow/")) return std::nullopt;
-  topic.remove_prefix(7);
-  if (topic.starts_with("name/")) {
-    topic.remove_prefix(5);
-    slash = topic.find('/');
+  p.thing = std::string(t->thing);
+  std::string_view rest = t->rest;
+  if (rest.starts_with("name/")) {
+    rest.remove_prefix(5);
+    auto slash = rest.find('/');
     if (slash == std::string_view::npos) return std::nullopt;
-    p.name = std::string(topic.substr(0, slash));
-    if (!shadow_service::valid_shadow_name(p.name)) return std::nullopt;
-    topic.remove_prefix(slash + 1);
+    p.name = std::string(rest.substr(0, slash));
+    if (!common::valid_shadow_name(p.name)) return std::nullopt;
+    rest.remove_prefix(slash + 1);
   }
-  if (topic == "get") p.op = operation::get;
-  else if (topic == "update") p.op = operation::update;
-  else if (topic == "delete") p.op = operation::remove;
+  if (rest == "get") p.op = operation::get;
+  else if (rest == "update") p.op = operation::update;
+  else if (rest == "delete") p.op = operation::remove;
   else return std::nullopt;
-  if (!shadow_service::valid_thing_name(p.thing)) return std::nullopt;
   return p;
 }
 
@@ -86,8 +74,6 @@ void shadow_service::release(std::uint64_t origin) {
   if (it != inflight_.end() && --it->second == 0) inflight_.erase(it);
 }
 
-bool shadow_service::valid_thing_name(std::string_view s) { return name_chars(s, 128); }
-bool shadow_service::valid_shadow_name(std::string_view s) { return name_chars(s, 64); }
 
 shadow_service::shadow_service(storage::store& store, common::clock& clock, limits lim)
     : store_(store), clock_(clock), limits_(lim), work_(io_.get_executor()) {
@@ -115,7 +101,7 @@ void shadow_service::stop() {
 }
 
 broker::topic_claim shadow_service::claim(std::string_view topic) const {
-  if (!topic.starts_with(things_prefix) || topic.find("/shadow/") == std::string_view::npos)
+  if (!topic.starts_with(common::things_topic_prefix) || topic.find("/shadow/") == std::string_view::npos)
     return broker::topic_claim::none;
   bool response = topic.ends_with("/accepted") || topic.ends_with("/rejected") || topic.ends_with("/delta") ||
                   topic.ends_with("/documents");

@@ -54,8 +54,6 @@ class shadow_service final : public broker::broker_hook {
 
   void register_metrics(common::registry& r) const;
 
-  static bool valid_thing_name(std::string_view s);
-  static bool valid_shadow_name(std::string_view s);
 
  private:
   struct responder;

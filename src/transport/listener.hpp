@@ -1,5 +1,6 @@
 #pragma once
 #include "broker/broker.hpp"
+#include "common/aws_api.hpp"
 #include "transport/acceptor.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -21,11 +22,8 @@ struct https_request {
   std::string method, target, body;
   std::vector<std::pair<std::string, std::string>> headers;
 };
-struct https_reply {
-  unsigned status = 200;
-  std::string body;
-  std::string error_type;  // x-amzn-ErrorType
-};
+/// The answer: status, JSON body and, for an error, x-amzn-ErrorType (the AWS edge's one response type).
+using https_reply = common::aws_response;
 /// Answers a device's HTTPS request; may run anywhere, must call `reply` exactly once (any thread).
 using https_handler = std::function<void(https_request req, const auth::connection_info& peer,
                                          std::function<void(https_reply)> reply)>;
