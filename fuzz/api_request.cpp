@@ -37,7 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (name == "x-amzn-principal" && !parts[2].empty()) return std::string(parts[2]);
     return std::nullopt;
   };
-  auto bound = api::bind_request(parts[0], parts[1], header, parts[3]);
+  // Signed for the iot control plane (botocore signs `iot` as execute-api), as the API binds it.
+  auto bound = api::bind_request("execute-api", parts[0], parts[1], header, parts[3]);
   if (auto* e = std::get_if<api::bind_error>(&bound)) {
     if (e->code.empty() || e->message.empty()) std::abort();
     return 0;

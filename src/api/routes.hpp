@@ -61,14 +61,6 @@ std::variant<bound_request, bind_error> bind_request(std::string_view signing_na
                                                     std::string_view target,
                                                     const std::function<std::optional<std::string>(std::string_view)>& header,
                                                     std::string_view body);
-/// Binds to the route of any API (see find_route with an empty signing name). Only for callers that
-/// have no signature to go by (the fuzz target); the API binds by the signing service.
-// TODO(issue 10): drop once fuzz/api_request.cpp names its API ("execute-api").
-inline std::variant<bound_request, bind_error> bind_request(
-    std::string_view method, std::string_view target,
-    const std::function<std::optional<std::string>(std::string_view)>& header, std::string_view body) {
-  return bind_request("", method, target, header, body);
-}
 
 /// Refuses (400) a request target whose path is not the path a SigV4 signature covers: signers
 /// remove `.`, `..` and empty segments before signing, so routing such a path would route what was
