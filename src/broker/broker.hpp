@@ -80,21 +80,20 @@ class broker {
   /// Adds a hook; before start().
   void add_hook(broker_hook& h) { hooks_.push_back(&h); }
   const std::vector<broker_hook*>& hooks() const noexcept { return hooks_; }
-  /// Offers an accepted message to the hooks, on the publisher's worker, before it is routed; true if
-  /// one consumed it (then it must not be routed).
-  bool offer(const message_ptr& m, const publish_context& ctx);
 
   // --- called on the connection's worker ---
 
   /// Finds, resumes or creates the session for a validated CONNECT and eventually calls
   /// c->attach() on c's worker.
   void connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
-  /// Routes a message published on `w`. If any recipient needs it durable, `ack(durable, recipients)`
-  /// runs on `w` after the group commit; otherwise before this returns. Returns the recipient count.
+  /// The one path of every accepted message (client, will, HTTP, server), on the publisher's worker:
+  /// the hooks see it (and may consume it, or add storage operations), then it is routed. If anything
+  /// must be durable (a recipient's stored copy, a hook's operations), `ack(durable, recipients)` runs
+  /// on `w` after the group commit; otherwise before this returns. Returns the recipient count.
   /// If a recipient is congested and `congested_target` is given, it is set to that session: the
   /// caller pauses the publisher until it clears (targeted back-pressure).
   using publish_ack = std::function<void(bool durable, std::size_t recipients)>;
-  std::size_t publish(worker& w, const message_ptr& m, publish_ack ack,
+  std::size_t publish(worker& w, const message_ptr& m, publish_context ctx, publish_ack ack,
                       std::shared_ptr<session>* congested_target = nullptr);
   /// Applies subscription changes of `s` to every worker's trie (and storage when persistent), then
   /// runs `done` on `w`.
@@ -133,6 +132,11 @@ class broker {
   bool holds_back_publishers(const session& s) const;
 
  private:
+  /// Offers a message to the hooks; true if one consumed it.
+  bool offer(const message_ptr& m, const publish_context& ctx);
+  /// Routes a message to its subscribers, committing `ops` (hooks' operations) with its stored copies.
+  std::size_t route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
+                    std::shared_ptr<session>* congested_target);
   void flush_outbox(worker& from, unsigned to);
   /// A topic only the server may publish on.
   bool server_only(std::string_view topic) const;

@@ -69,22 +69,17 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   }
   const auto now = broker_.clock().wall_ms();
   auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props, now, session_->incarnation);
-  if (broker_.offer(m, {broker::origin::client, client_id_, &info_, now})) {
-    // Consumed by a service (Basic Ingest): acknowledged, routed to no subscriber.
-    if (p.qos == 2) session_->inbound_qos2.insert(id);
-    if (p.qos > 0) send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});
-    return;
-  }
+  const publish_context ctx{broker::origin::client, client_id_, &info_, now};
   std::shared_ptr<session> congested;
   if (p.qos == 0) {
-    broker_.publish(worker_, m, nullptr, &congested);
+    broker_.publish(worker_, m, ctx, nullptr, &congested);
     if (congested) blocked_on_ = congested;
     return;
   }
   if (p.qos == 2) session_->inbound_qos2.insert(id);
   ++inbound_pending_;
   auto self = weak_from_this();
-  broker_.publish(worker_, m, [self, id, ack_type](bool durable, std::size_t recipients) {
+  broker_.publish(worker_, m, ctx, [self, id, ack_type](bool durable, std::size_t recipients) {
     auto c = self.lock();
     if (!c || c->state_ == state::closed) return;
     --c->inbound_pending_;

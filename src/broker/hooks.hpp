@@ -4,6 +4,7 @@
 // from the one path each event takes, so that the router never calls those modules directly.
 #include "auth/access.hpp"
 #include "broker/message.hpp"
+#include "storage/store.hpp"
 
 #include <cstdint>
 #include <span>
@@ -27,6 +28,10 @@ struct publish_context {
   std::string_view client_id;
   const connection_info* connection = nullptr;
   std::int64_t received_at_ms = 0;
+  /// Storage operations a hook adds here (a rule's durable inbox entry) are committed in the same
+  /// batch as the message's stored copies, and the publisher's acknowledgement (PUBACK, PUBREC, the
+  /// HTTP answer) waits for that commit: an acknowledged message is never lost by a service either.
+  std::vector<storage::operation>* commit_with = nullptr;
 };
 
 /// How a service uses a topic.
@@ -74,7 +79,7 @@ class broker_hook {
   virtual topic_claim claim(std::string_view topic) const { return topic_claim::none; }
   /// Every message of every origin that passed the topic rules and authorization, before it is
   /// routed. Returns true to consume it (it then reaches no subscriber); only for topics it claims
-  /// as consumed.
+  /// as consumed. Storage operations appended to `ctx.commit_with` commit before the acknowledgement.
   virtual bool on_message(const message_ptr& m, const publish_context& ctx) { return false; }
   /// A CONNECT was accepted (CONNACK success sent).
   virtual void on_connected(const session_info& s) {}

@@ -23,8 +23,7 @@ void broker::publish_event(std::string topic, std::string payload, std::uint8_t 
   w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos]() mutable {
     const auto now = clock_.wall_ms();
     auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, now, 0);
-    if (offer(m, {origin::server, {}, nullptr, now})) return;
-    publish(w, m, nullptr);
+    publish(w, m, {origin::server, {}, nullptr, now}, nullptr);
   });
 }
 
@@ -39,11 +38,7 @@ void broker::publish_external(std::string topic, std::string payload, std::uint8
           done = std::move(done)]() mutable {
     const auto now = clock_.wall_ms();
     auto m = make_message(std::move(topic), std::move(payload), qos, retain, {}, now, 0);
-    if (offer(m, {origin::http, {}, nullptr, now})) {
-      if (done) done(true);
-      return;
-    }
-    publish(w, m, [done = std::move(done)](bool durable, std::size_t) {
+    publish(w, m, {origin::http, {}, nullptr, now}, [done = std::move(done)](bool durable, std::size_t) {
       if (done) done(durable);
     });
   });
@@ -82,14 +77,34 @@ void broker::publish_will(worker& w, const std::string& client_id, const mqtt::w
   metrics_.wills.inc();
   const auto now = clock_.wall_ms();
   auto m = make_message(will.topic, will.payload, will.qos, will.retain, will.props, now, 0);
-  if (offer(m, {origin::will, client_id, nullptr, now})) return;
-  publish(w, m, nullptr);
+  publish(w, m, {origin::will, client_id, nullptr, now}, nullptr);
 }
 
-std::size_t broker::publish(worker& w, const message_ptr& m, publish_ack ack,
+std::size_t broker::publish(worker& w, const message_ptr& m, publish_context ctx, publish_ack ack,
                             std::shared_ptr<session>* congested_target) {
   std::vector<storage::operation> ops;
-  bool must_wait = false;
+  ctx.commit_with = &ops;
+  if (offer(m, ctx)) {
+    // Consumed by a service (Basic Ingest), its one recipient: acknowledged once the service's
+    // operations are durable.
+    if (ops.empty()) {
+      if (ack) ack(true, 1);
+    } else if (ack && m->qos > 0) {
+      store_.submit(std::move(ops), [&w, ack = std::move(ack)](bool ok) mutable {
+        w.post([ack = std::move(ack), ok] { ack(ok, 1); });
+      });
+    } else {
+      store_.submit(std::move(ops), nullptr);
+      if (ack) ack(true, 1);
+    }
+    return 1;
+  }
+  return route(w, m, std::move(ops), std::move(ack), congested_target);
+}
+
+std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
+                          std::shared_ptr<session>* congested_target) {
+  bool must_wait = !ops.empty() && m->qos > 0;
   if (m->retain && cfg_.retain_available) {
     metrics_.retained.add(retained_.set(m));
     if (m->payload.empty())
