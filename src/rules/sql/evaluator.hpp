@@ -1,0 +1,22 @@
+#pragma once
+// Evaluation of the compiled tree against one message.
+#include "rules/sql/ast.hpp"
+#include "rules/sql/functions.hpp"
+
+#include <string>
+
+namespace fleetcore::rules::sql::detail {
+
+/// The value of expression `n` in `ctx`.
+val eval(const eval_ctx& ctx, const node& n);
+
+/// WHERE: true only when `where` is null or yields Boolean true (or the string "true").
+bool where_holds(const eval_ctx& ctx, const node* where);
+
+/// Writes the outgoing payload of top-level SELECT `s` (WHERE already held) into `out`.
+void write_select(const eval_ctx& ctx, const select_clause& s, evaluation& out);
+
+/// Parses a message payload into the arena; null when it is not JSON.
+bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out);
+
+}  // namespace fleetcore::rules::sql::detail

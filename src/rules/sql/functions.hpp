@@ -1,0 +1,63 @@
+#pragma once
+// The function library of iot-sql-functions.md: a name table for the parser, and the implementations.
+#include "rules/sql/ast.hpp"
+#include "rules/sql/value.hpp"
+
+#include <boost/container/small_vector.hpp>
+#include <boost/json/storage_ptr.hpp>
+
+#include <string_view>
+#include <vector>
+
+namespace fleetcore::rules::sql::detail {
+
+struct function_info {
+  std::string_view name;  // lower case; calls match case-insensitively
+  fn id;
+  std::uint8_t min_args;
+  std::uint8_t max_args;  // 255: any number
+  bool since_2016;        // "Supported by SQL version 2016-03-23 and later"
+};
+
+/// The function named `lower_name` (already lower-cased), or null.
+const function_info* find_function(std::string_view lower_name) noexcept;
+
+/// What one evaluation carries: the message, the current document, the arena, the error sink.
+struct eval_ctx {
+  const message_context* msg = nullptr;
+  sql_version ver = sql_version::v2015_10_08;
+  boost::json::storage_ptr sp;
+  const boost::json::value* doc = nullptr;  // current document (null: payload is not JSON)
+  bool payload_parsed = false;
+  std::vector<std::string>* errors = nullptr;
+
+  bool v1() const noexcept { return ver == sql_version::v2015_10_08; }
+  void error(std::string text) const {
+    if (errors) errors->push_back(std::move(text));
+  }
+  val integer(std::int64_t i) const { return val(json::value(i, sp)); }
+  /// A Decimal result: non-finite -> Undefined; 2016-03-23 turns whole numbers into Ints.
+  val decimal(double d) const;
+  val boolean(bool b) const { return val(json::value(b, sp)); }
+  val string(std::string_view s) const { return val(json::value(json::string(s, sp))); }
+  val null() const { return val(json::value(nullptr, sp)); }
+  /// `v` itself, or an owned copy of it in the arena.
+  val copy(const json::value& v) const { return val(json::value(v, sp)); }
+};
+
+using arg_list = boost::container::small_vector<val, 4>;
+
+/// Evaluates function call `n` (kind op::call) with its arguments already evaluated.
+val call_function(const eval_ctx& ctx, const node& n, arg_list& args);
+
+/// The arithmetic operators (+ - * / %) of iot-sql-operators.md; `k` is op::add ... op::mod.
+val arith(const eval_ctx& ctx, op k, const val& a, const val& b);
+
+/// cast(v AS t).
+val cast_value(const eval_ctx& ctx, const val& v, cast_type t);
+
+/// Base64 (RFC 4648, with padding).
+std::string base64_encode(std::string_view in);
+bool base64_decode(std::string_view in, std::string& out);
+
+}  // namespace fleetcore::rules::sql::detail
