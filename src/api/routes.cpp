@@ -149,7 +149,12 @@ std::variant<bound_request, bind_error> bind_request(std::string_view signing_na
                       "no operation at " + std::string(method) + " " + std::string(path)};
 
   bound_request out{best, {}};
-  if (*best->payload) {
+  if (*best->payload && best->payload_json) {
+    boost::system::error_code ec;
+    auto v = body.empty() ? json::value(json::object()) : json::parse(body, ec);
+    if (ec || !v.is_object()) return bind_error{"InvalidRequestException", 400, "the request body is not a JSON object"};
+    out.input[best->payload] = std::move(v);
+  } else if (*best->payload) {
     out.input[best->payload] = json::string(body);
   } else if (!body.empty()) {
     boost::system::error_code ec;

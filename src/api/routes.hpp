@@ -32,9 +32,10 @@ struct route {
   const char* method;
   const char* uri;  // template, e.g. /things/{thingName}
   unsigned status;
-  const char* payload;  // member that is the raw request body (a blob), or "": the body is a JSON object
+  const char* payload;  // member that is the request body (see payload_json), or "": the body's members are the input
   std::vector<param> params;
   const char* signing_name = "";  // SigV4 service of the credential scope (botocore's metadata.signingName)
+  bool payload_json = false;      // the payload member is a JSON structure (else raw bytes, a blob)
 };
 
 const std::vector<route>& routes();

@@ -53,6 +53,19 @@ class broker {
   /// Publishes a server-originated message (lifecycle and registry events, service responses).
   /// Messages of one caller thread are routed in call order.
   void publish_event(std::string topic, std::string payload, std::uint8_t qos = 0);
+  /// A server-originated message with MQTT 5 properties (a rule's republish), `rule_hops` rule
+  /// republishes deep; routed like publish_event. False (nothing published) if the topic is invalid.
+  struct service_message {
+    std::string topic;
+    std::string payload;
+    std::uint8_t qos = 0;
+    mqtt::properties props;
+    std::uint8_t rule_hops = 0;
+  };
+  bool publish_event(service_message m);
+  /// True if `filter` lies under a topic prefix a service consumes (Basic Ingest `$aws/rules/`),
+  /// which no subscriber can ever receive: SUBSCRIBE refuses it.
+  bool consumed_filter(std::string_view filter) const;
   /// Publishes a message that came from outside MQTT (HTTP publish): hooks see it, then it is
   /// routed; `done(durable)` runs on a worker once QoS 1 recipients have it stored.
   void publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,

@@ -40,7 +40,9 @@ void client_connection::handle_subscribe(mqtt::subscribe_packet& p) {
       rc = reason_code::shared_subscriptions_not_supported;
     } else if (!cfg.wildcard_subscription_available && filter.find_first_of("+#") != std::string_view::npos) {
       rc = reason_code::wildcard_subscriptions_not_supported;
-    } else if (broker_.policy().authorize_subscribe(info_, client_id_, r.filter) != reason_code::success) {
+    } else if (broker_.consumed_filter(filter) ||
+               broker_.policy().authorize_subscribe(info_, client_id_, r.filter) != reason_code::success) {
+      // A consumed prefix (Basic Ingest) reaches no subscriber: refused like a denied filter.
       broker_.stats().denied.inc();
       rc = reason_code::not_authorized;
     } else {

@@ -6,13 +6,14 @@ namespace fleetcore::broker {
 
 message_ptr make_message(std::string topic, std::string payload, std::uint8_t qos, bool retain,
                          const mqtt::properties& props, std::int64_t now_wall_ms,
-                         std::uint64_t origin) {
+                         std::uint64_t origin, std::uint8_t rule_hops) {
   auto m = std::make_shared<message>();
   m->topic = std::move(topic);
   m->payload = std::move(payload);
   m->qos = qos;
   m->retain = retain;
   m->origin = origin;
+  m->rule_hops = rule_hops;
   if (props.message_expiry_interval)
     m->expiry_at_ms = now_wall_ms + std::int64_t(*props.message_expiry_interval) * 1000;
   mqtt::properties fwd;

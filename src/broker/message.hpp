@@ -22,6 +22,8 @@ struct message {
   std::int64_t expiry_at_ms = 0;
   /// Incarnation of the publishing session, for no-local; 0 for server-originated messages.
   std::uint64_t origin = 0;
+  /// How many rule republishes led to this message (the rules engine's loop protection).
+  std::uint8_t rule_hops = 0;
 };
 
 using message_ptr = std::shared_ptr<const message>;
@@ -29,7 +31,7 @@ using message_ptr = std::shared_ptr<const message>;
 /// Builds a message from a decoded PUBLISH (or will), encoding its forwardable properties.
 message_ptr make_message(std::string topic, std::string payload, std::uint8_t qos, bool retain,
                          const mqtt::properties& props, std::int64_t now_wall_ms,
-                         std::uint64_t origin);
+                         std::uint64_t origin, std::uint8_t rule_hops = 0);
 
 /// Options of one subscription as the router needs them.
 struct subscription_options {

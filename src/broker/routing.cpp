@@ -19,12 +19,18 @@ void broker::publish_event(std::string topic, std::string payload, std::uint8_t 
     FC_LOG_ERROR("broker.event_refused", "topic={:q} note=\"a service built an invalid topic\"", common::untrusted(topic));
     return;
   }
+  publish_event(service_message{std::move(topic), std::move(payload), qos, {}, 0});
+}
+
+bool broker::publish_event(service_message sm) {
+  if (check_publish_topic(sm.topic, origin::server) != mqtt::reason_code::success) return false;
   worker& w = *workers_.front();
-  w.post([this, &w, topic = std::move(topic), payload = std::move(payload), qos]() mutable {
+  w.post([this, &w, sm = std::move(sm)]() mutable {
     const auto now = clock_.wall_ms();
-    auto m = make_message(std::move(topic), std::move(payload), qos, false, {}, now, 0);
+    auto m = make_message(std::move(sm.topic), std::move(sm.payload), sm.qos, false, sm.props, now, 0, sm.rule_hops);
     publish(w, m, {origin::server, {}, nullptr, now}, nullptr);
   });
+  return true;
 }
 
 void broker::publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
@@ -64,6 +70,13 @@ bool broker::server_only(std::string_view topic) const {
     return true;
   for (auto* h : hooks_)
     if (h->claim(topic) == topic_claim::reserved) return true;
+  return false;
+}
+
+bool broker::consumed_filter(std::string_view filter) const {
+  if (!filter.starts_with('$')) return false;
+  for (auto* h : hooks_)
+    if (h->claim(filter) == topic_claim::consumed) return true;
   return false;
 }
 

@@ -9,20 +9,26 @@ namespace fleetcore::common {
 void registry::add(const counter& c, std::string name, std::string labels, std::string help) {
   std::lock_guard lock(mutex_);
   metrics_.push_back({std::move(name), std::move(labels), std::move(help), metric_kind::counter,
-                      [&c] { return static_cast<double>(c.value()); }});
+                      [&c] { return static_cast<double>(c.value()); }, {}});
 }
 
 void registry::add(const gauge& g, std::string name, std::string labels, std::string help) {
   std::lock_guard lock(mutex_);
   metrics_.push_back({std::move(name), std::move(labels), std::move(help), metric_kind::gauge,
-                      [&g] { return static_cast<double>(g.value()); }});
+                      [&g] { return static_cast<double>(g.value()); }, {}});
 }
 
 void registry::add_gauge_fn(std::function<double()> fn, std::string name, std::string labels,
                             std::string help) {
   std::lock_guard lock(mutex_);
   metrics_.push_back(
-      {std::move(name), std::move(labels), std::move(help), metric_kind::gauge, std::move(fn)});
+      {std::move(name), std::move(labels), std::move(help), metric_kind::gauge, std::move(fn), {}});
+}
+
+void registry::add_samples_fn(std::function<std::vector<std::pair<std::string, double>>()> fn, std::string name,
+                              metric_kind kind, std::string help) {
+  std::lock_guard lock(mutex_);
+  metrics_.push_back({std::move(name), {}, std::move(help), kind, nullptr, std::move(fn)});
 }
 
 std::string registry::render() const {
@@ -41,6 +47,11 @@ std::string registry::render() const {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, samples.front()->help, name,
                        samples.front()->kind == metric_kind::counter ? "counter" : "gauge");
     for (const auto* m : samples) {
+      if (m->read_samples) {
+        for (const auto& [labels, value] : m->read_samples())
+          out += labels.empty() ? fmt::format("{} {}\n", name, value) : fmt::format("{}{{{}}} {}\n", name, labels, value);
+        continue;
+      }
       double v = m->read();
       if (m->labels.empty())
         out += fmt::format("{} {}\n", name, v);

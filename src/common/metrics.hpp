@@ -53,6 +53,8 @@ struct metric_desc {
   std::string help;
   metric_kind kind;
   std::function<double()> read;
+  /// A family whose label sets change at run time (one sample per rule...): read instead of `read`.
+  std::function<std::vector<std::pair<std::string, double>>()> read_samples;
 };
 
 /// Process-wide list of metrics. Registration happens at start-up; rendering may run on any thread.
@@ -61,6 +63,9 @@ class registry {
   void add(const counter& c, std::string name, std::string labels, std::string help);
   void add(const gauge& g, std::string name, std::string labels, std::string help);
   void add_gauge_fn(std::function<double()> fn, std::string name, std::string labels, std::string help);
+  /// A family whose samples (label set, value) are read at each render: per-rule metrics.
+  void add_samples_fn(std::function<std::vector<std::pair<std::string, double>>()> fn, std::string name,
+                      metric_kind kind, std::string help);
 
   /// Prometheus text exposition format 0.0.4.
   std::string render() const;

@@ -65,6 +65,8 @@ server_config load_config(const std::filesystem::path& file) {
       {"auth.plain_policy", setter(c.plain_policy, "auth.plain_policy")},
       {"shadow.max_document_bytes", setter(c.shadow_max_document_bytes, "shadow.max_document_bytes")},
       {"shadow.max_inflight_per_client", setter(c.shadow_max_inflight_per_client, "shadow.max_inflight_per_client")},
+      {"rules.max_inbox", setter(c.rules.max_inbox, "rules.max_inbox")},
+      {"rules.max_republish_depth", setter(c.rules.max_republish_depth, "rules.max_republish_depth")},
       {"aws.region", setter(c.aws_region, "aws.region")},
       {"aws.account_id", setter(c.aws_account_id, "aws.account_id")},
       {"auth.plain_policy_file", setter(plain_policy, "auth.plain_policy_file")},

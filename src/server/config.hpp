@@ -1,5 +1,6 @@
 #pragma once
 #include "broker/config.hpp"
+#include "rules/settings.hpp"
 #include "transport/acceptor.hpp"
 
 #include <filesystem>
@@ -43,6 +44,7 @@ struct server_config {
   /// Device shadow limits (AWS's by default).
   std::size_t shadow_max_document_bytes = 8 * 1024;
   int shadow_max_inflight_per_client = 10;
+  rules::settings rules;
   broker::config broker;
 };
 

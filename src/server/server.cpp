@@ -6,6 +6,7 @@
 #include "broker/publish_api.hpp"
 #include "events/module.hpp"
 #include "platform/service.hpp"
+#include "rules/engine.hpp"
 #include "shadow/module.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
@@ -180,9 +181,17 @@ int serve(const server_config& cfg) {
   shadow::limits shadow_limits;
   shadow_limits.max_document_bytes = cfg.shadow_max_document_bytes;
   shadow_limits.max_inflight_per_client = cfg.shadow_max_inflight_per_client;
+  auto shadows = std::make_unique<shadow::module>(core, shadow_limits);
+  rules::shadow_reader read_shadow = [&s = shadows->shadows()](std::string_view thing, std::string_view name) {
+    auto r = s.call(shadow::operation::get, std::string(thing), std::string(name), {}).get();
+    boost::system::error_code ec;
+    auto doc = r.status == 200 ? boost::json::parse(r.body, ec) : boost::json::value();
+    return !ec && doc.is_object() ? std::optional<boost::json::value>(std::move(doc)) : std::nullopt;
+  };
   std::vector<std::unique_ptr<platform::service>> services;
-  services.push_back(std::make_unique<shadow::module>(core, shadow_limits));
+  services.push_back(std::move(shadows));
   services.push_back(std::make_unique<events::module>(core));
+  services.push_back(std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow)));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);

@@ -109,7 +109,7 @@ broker::topic_claim shadow_service::claim(std::string_view topic) const {
 }
 
 bool shadow_service::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
-  if (ctx.origin == broker::publish_origin::server) return false;  // its own responses, events
+  // Requests of every origin, a rule's republish included; its own responses are not requests.
   auto p = parse_request_topic(m->topic);
   if (!p) return false;
   // Admitted here, on the publisher's worker, so that a flood is refused before it queues up.

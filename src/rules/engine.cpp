@@ -1,0 +1,457 @@
+#include "rules/engine.hpp"
+
+#include "common/aws_paging.hpp"
+#include "common/base64.hpp"
+#include "common/json_members.hpp"
+#include "common/log.hpp"
+#include "mqtt/topic.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <future>
+
+namespace fleetcore::rules {
+
+namespace json = boost::json;
+using common::aws_response;
+
+namespace {
+
+constexpr std::string_view k_rule_kind = "topic_rule";
+constexpr std::string_view k_inbox_kind = "rule_inbox";
+constexpr std::string_view k_ingest_prefix = "$aws/rules/";
+
+aws_response missing_rule(std::string_view name) {
+  // AWS answers a rule that does not exist (or that the caller may not see) this way, not with
+  // ResourceNotFoundException (terraform-provider-aws works around it).
+  return aws_response::error(401, "UnauthorizedException", fmt::format("Access to topic rule '{}' was denied", name));
+}
+
+std::string inbox_key(std::uint64_t seq) { return fmt::format("{:020}", seq); }
+
+}  // namespace
+
+/// Per-rule counters, kept across Replace/Enable/Disable; shared by the snapshot and the renderer.
+struct rule_counters {
+  common::counter matched, executed, failed, error_actions, dropped;
+};
+
+struct engine::rule_set {
+  struct entry {
+    rule_ptr rule;
+    std::shared_ptr<rule_counters> counters;
+  };
+  std::vector<entry> by_filter;                        // enabled rules with a FROM
+  std::map<std::string, entry, std::less<>> by_name;  // every rule (Basic Ingest)
+};
+
+struct engine::stats {
+  std::mutex mutex;
+  std::map<std::string, std::shared_ptr<rule_counters>, std::less<>> rules;
+  common::counter inbox_full, rule_not_found, loop;
+
+  std::shared_ptr<rule_counters> of(const std::string& name) {
+    std::lock_guard lock(mutex);
+    auto& c = rules[name];
+    if (!c) c = std::make_shared<rule_counters>();
+    return c;
+  }
+};
+
+/// A matched message waiting for (or in) its rule's evaluation.
+struct engine::entry {
+  std::uint64_t seq = 0;
+  rule_ptr rule;
+  std::shared_ptr<rule_counters> counters;
+  std::string topic;           // as the rule sees it (Basic Ingest prefix stripped)
+  std::string original_topic;  // as published
+  broker::message_ptr msg;
+  std::string client_id;
+  std::string principal;
+  std::int64_t received_ms = 0;
+  std::uint8_t hops = 0;
+
+  std::string to_document() const {
+    return json::serialize(json::object{{"rule", rule->name},
+                                        {"topic", topic},
+                                        {"originalTopic", original_topic},
+                                        {"payload", common::base64_encode(msg->payload)},
+                                        {"clientId", client_id},
+                                        {"principal", principal},
+                                        {"receivedAt", received_ms},
+                                        {"hops", static_cast<int>(hops)}});
+  }
+};
+
+engine::engine(platform::core& core, settings s, shadow_reader shadows)
+    : core_(core),
+      settings_(s),
+      shadows_(std::move(shadows)),
+      active_(std::make_shared<const rule_set>()),
+      stats_(std::make_unique<stats>()),
+      work_(io_.get_executor()) {
+  for (auto& d : core_.store.load_documents(std::string(k_rule_kind))) {
+    auto r = from_document(d.key, arn(d.key), d.body);
+    if (!r) {
+      FC_LOG_ERROR("rules.unreadable_rule", "rule={} note=\"stored rule does not compile; skipped\"", d.key);
+      continue;
+    }
+    rules_.emplace(d.key, std::move(*r));
+  }
+  publish_rules();
+  core_.broker.add_hook(*this);
+
+  auto& m = core_.metrics;
+  m.add(stats_->inbox_full, "fleetcore_rule_messages_dropped_total", "reason=\"inbox_full\"",
+        "Matched messages the rules engine dropped: inbox full (rules.max_inbox), Basic Ingest to a missing or "
+        "disabled rule, republish loops.");
+  m.add(stats_->rule_not_found, "fleetcore_rule_messages_dropped_total", "reason=\"rule_not_found\"", "");
+  m.add(stats_->loop, "fleetcore_rule_messages_dropped_total", "reason=\"republish_loop\"", "");
+  m.add_gauge_fn([this] { return static_cast<double>(inbox_.load()); }, "fleetcore_rule_inbox", "",
+                 "Matched messages stored and not yet run by their rule.");
+  auto family = [st = stats_.get()](common::counter rule_counters::*field) {
+    return [st, field] {
+      std::vector<std::pair<std::string, double>> out;
+      std::lock_guard lock(st->mutex);
+      for (const auto& [name, c] : st->rules)
+        out.emplace_back(fmt::format("rule=\"{}\"", name), static_cast<double>(((*c).*field).value()));
+      return out;
+    };
+  };
+  m.add_samples_fn(family(&rule_counters::matched), "fleetcore_rule_matched_total", common::metric_kind::counter,
+                   "Messages that matched a rule's topic filter (or were sent to it by Basic Ingest).");
+  m.add_samples_fn(family(&rule_counters::executed), "fleetcore_rule_executed_total", common::metric_kind::counter,
+                   "Messages whose actions all succeeded (WHERE held).");
+  m.add_samples_fn(family(&rule_counters::failed), "fleetcore_rule_failed_total", common::metric_kind::counter,
+                   "Messages with at least one failed action.");
+  m.add_samples_fn(family(&rule_counters::error_actions), "fleetcore_rule_error_actions_total",
+                   common::metric_kind::counter, "Error actions run (one per rule and failed message).");
+}
+
+engine::~engine() { stop(); }
+
+std::string engine::arn(std::string_view rule) const {
+  const auto& cfg = core_.registry.config();
+  return fmt::format("arn:aws:iot:{}:{}:rule/{}", cfg.region, cfg.account_id, rule);
+}
+
+void engine::publish_rules() {
+  auto set = std::make_shared<rule_set>();
+  for (const auto& [name, r] : rules_) {
+    rule_set::entry e{r, stats_->of(name)};
+    if (!r->disabled && !r->statement.topic_filter().empty()) set->by_filter.push_back(e);
+    set->by_name.emplace(name, std::move(e));
+  }
+  active_.store(std::move(set), std::memory_order_release);
+}
+
+void engine::start() {
+  thread_ = std::thread([this] { io_.run(); });
+  // Entries a crash left behind run again (at least once); their rule may have changed since.
+  auto pending = core_.store.load_documents(std::string(k_inbox_kind));
+  std::uint64_t max_seq = 0;
+  auto set = active_.load();
+  for (auto& d : pending) {
+    std::uint64_t seq = std::strtoull(d.key.c_str(), nullptr, 10);
+    max_seq = std::max(max_seq, seq);
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
+    auto rule_name = o ? common::text_member(*o, "rule") : std::nullopt;
+    auto it = rule_name ? set->by_name.find(*rule_name) : set->by_name.end();
+    auto payload = o ? common::base64_decode(common::text_member(*o, "payload").value_or("")) : std::nullopt;
+    if (it == set->by_name.end() || !payload) {
+      core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), d.key}}, nullptr);
+      continue;
+    }
+    auto msg = std::make_shared<broker::message>();
+    msg->topic = std::string(common::text_member(*o, "originalTopic").value_or(""));
+    msg->payload = std::move(*payload);
+    auto e = std::make_shared<entry>();
+    e->seq = seq;
+    e->rule = it->second.rule;
+    e->counters = it->second.counters;
+    e->topic = std::string(common::text_member(*o, "topic").value_or(""));
+    e->original_topic = msg->topic;
+    e->msg = std::move(msg);
+    e->client_id = std::string(common::text_member(*o, "clientId").value_or("n/a"));
+    e->principal = std::string(common::text_member(*o, "principal").value_or(""));
+    e->received_ms = common::int_member(*o, "receivedAt").value_or(core_.clock.wall_ms());
+    e->hops = static_cast<std::uint8_t>(common::int_member(*o, "hops").value_or(0));
+    inbox_.fetch_add(1, std::memory_order_relaxed);
+    boost::asio::post(io_, [this, e] { run(e); });
+  }
+  next_seq_.store(max_seq + 1);
+  if (!pending.empty()) FC_LOG_INFO("rules.inbox_resumed", "entries={}", pending.size());
+  FC_LOG_INFO("rules.loaded", "rules={}", rules_.size());
+}
+
+void engine::stop() {
+  if (!thread_.joinable()) return;
+  work_.reset();
+  thread_.join();
+}
+
+broker::topic_claim engine::claim(std::string_view topic) const {
+  return topic.starts_with(k_ingest_prefix) ? broker::topic_claim::consumed : broker::topic_claim::none;
+}
+
+bool engine::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
+  auto set = active_.load(std::memory_order_acquire);
+  const std::string_view topic = m->topic;
+  auto enqueue = [&](const rule_set::entry& r, std::string rule_topic) {
+    r.counters->matched.inc();
+    if (inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox)) {
+      stats_->inbox_full.inc();
+      r.counters->dropped.inc();
+      return;
+    }
+    auto e = std::make_shared<entry>();
+    e->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+    e->rule = r.rule;
+    e->counters = r.counters;
+    e->topic = std::move(rule_topic);
+    e->original_topic = m->topic;
+    e->msg = m;
+    e->client_id = ctx.client_id.empty() ? std::string("n/a") : std::string(ctx.client_id);
+    e->principal = ctx.connection && !ctx.connection->certificate_id.empty() ? ctx.connection->certificate_id
+                                                                             : std::string(ctx.client_id);
+    e->received_ms = ctx.received_at_ms;
+    e->hops = m->rule_hops;
+    inbox_.fetch_add(1, std::memory_order_relaxed);
+    if (ctx.commit_with)
+      ctx.commit_with->push_back(
+          storage::op::put_document{{std::string(k_inbox_kind), inbox_key(e->seq), e->to_document()}});
+    boost::asio::post(io_, [this, e] { run(e); });
+  };
+
+  if (topic.starts_with(k_ingest_prefix)) {
+    // Basic Ingest: $aws/rules/<rule>/<topic> reaches that rule alone, whatever its FROM.
+    std::string_view rest = topic.substr(k_ingest_prefix.size());
+    auto slash = rest.find('/');
+    std::string_view rule = rest.substr(0, slash);
+    std::string_view sub = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    auto it = set->by_name.find(rule);
+    if (it == set->by_name.end() || it->second.rule->disabled) {
+      stats_->rule_not_found.inc();
+      FC_LOG_DEBUG("rules.ingest_no_rule", "rule={:q} client={:q}", common::untrusted(rule),
+                   common::untrusted(ctx.client_id));
+      return true;
+    }
+    enqueue(it->second, std::string(sub));
+    return true;
+  }
+  if (set->by_filter.empty()) return false;
+  if (m->rule_hops >= settings_.max_republish_depth) {
+    stats_->loop.inc();
+    return false;
+  }
+  for (const auto& r : set->by_filter)
+    if (mqtt::topic_matches(r.rule->statement.topic_filter(), topic)) enqueue(r, std::string(topic));
+  return false;
+}
+
+void engine::run(std::shared_ptr<entry> e) {
+  const topic_rule& r = *e->rule;
+  const auto& cfg = core_.registry.config();
+  sql::message_context ctx;
+  ctx.topic = e->topic;
+  ctx.payload = e->msg->payload;
+  ctx.client_id = e->client_id;
+  ctx.principal = e->principal;
+  ctx.timestamp_ms = e->received_ms;
+  ctx.account_id = cfg.account_id;
+  ctx.shadow_reader = shadows_;
+  auto ev = r.statement.evaluate(ctx);
+  for (const auto& err : ev.errors)
+    FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
+
+  if (ev.matched) {
+    json::array failures;
+    for (const auto& a : r.actions) {
+      if (auto error = execute(a, r, *e, ev.payload, ctx))
+        failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
+                                        {"errorMessage", *error}});
+    }
+    if (failures.empty()) {
+      e->counters->executed.inc();
+    } else {
+      e->counters->failed.inc();
+      FC_LOG_WARN("rules.action_failed", "rule={} topic={:q} failures={}", r.name, common::untrusted(e->original_topic),
+                  failures.size());
+      if (r.error_action) {
+        e->counters->error_actions.inc();
+        // One message per rule and message, AWS's format (rule-error-handling.md).
+        json::object error{{"ruleName", r.name},
+                           {"topic", e->original_topic},
+                           {"cloudwatchTraceId", fmt::format("{:016x}", e->seq)},
+                           {"clientId", e->client_id},
+                           {"base64OriginalPayload", common::base64_encode(e->msg->payload)},
+                           {"failures", std::move(failures)}};
+        if (auto again = execute(*r.error_action, r, *e, json::serialize(error), ctx))
+          FC_LOG_ERROR("rules.error_action_failed", "rule={} error={:q}", r.name, common::untrusted(*again));
+      }
+    }
+  }
+  core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
+  inbox_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::optional<std::string> engine::execute(const action& a, const topic_rule& r, const entry& e,
+                                           const std::string& payload, const sql::message_context& ctx) {
+  if (!a.republish) return fmt::format("{} is not supported by fleetcore", a.failed_action);
+  const auto& rp = *a.republish;
+  broker::broker::service_message m;
+  m.topic = rp.topic.render(ctx);
+  if (m.topic.starts_with("$aws/things/") && m.topic.find("/jobs/") != std::string::npos)
+    return "republishing to a jobs topic is not supported";
+  if (e.hops + 1u >= settings_.max_republish_depth) {
+    stats_->loop.inc();
+    return "republish loop: the message is already " + std::to_string(e.hops + 1) + " republishes deep";
+  }
+  m.payload = payload;
+  m.qos = rp.qos;
+  m.rule_hops = static_cast<std::uint8_t>(e.hops + 1);
+  if (rp.content_type) m.props.content_type = rp.content_type->render(ctx);
+  if (rp.response_topic) m.props.response_topic = rp.response_topic->render(ctx);
+  if (rp.correlation_data) m.props.correlation_data = rp.correlation_data->render(ctx);
+  if (rp.payload_format) m.props.payload_format_indicator = *rp.payload_format;
+  if (rp.message_expiry_s) m.props.message_expiry_interval = *rp.message_expiry_s;
+  for (const auto& [k, v] : rp.user_properties) m.props.user_properties.emplace_back(k.render(ctx), v.render(ctx));
+  std::string topic = m.topic;
+  if (!core_.broker.publish_event(std::move(m)))
+    return fmt::format("Failed to republish to topic {}: the topic is not valid", topic);
+  return std::nullopt;
+}
+
+// --- API (API thread) ---
+
+bool engine::commit(std::vector<storage::operation> ops) {
+  std::promise<bool> done;
+  auto f = done.get_future();
+  core_.store.submit(std::move(ops), [&done](bool ok) { done.set_value(ok); });
+  return f.get();
+}
+
+common::aws_response engine::create(const json::object& in) {
+  std::string name(common::text_member(in, "ruleName").value_or(""));
+  if (!valid_rule_name(name))
+    return aws_response::error(400, "InvalidRequestException", "ruleName must match ^[a-zA-Z0-9_]+$ (1-128)");
+  const auto* payload = common::object_member(in, "topicRulePayload");
+  if (!payload) return aws_response::error(400, "InvalidRequestException", "topicRulePayload is required");
+  std::lock_guard lock(control_);
+  if (rules_.contains(name))
+    return aws_response::error(409, "ResourceAlreadyExistsException", fmt::format("Rule {} already exists", name));
+  auto c = compile(name, arn(name), *payload, static_cast<double>(core_.clock.wall_ms()) / 1000.0);
+  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
+  auto r = std::get<rule_ptr>(std::move(c));
+  if (!commit({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
+    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
+  rules_.emplace(name, std::move(r));
+  publish_rules();
+  FC_LOG_INFO("rules.created", "rule={}", name);
+  return aws_response::ok("{}");
+}
+
+common::aws_response engine::replace(const json::object& in) {
+  std::string name(common::text_member(in, "ruleName").value_or(""));
+  const auto* payload = common::object_member(in, "topicRulePayload");
+  if (!payload) return aws_response::error(400, "InvalidRequestException", "topicRulePayload is required");
+  std::lock_guard lock(control_);
+  auto it = rules_.find(name);
+  if (it == rules_.end()) return missing_rule(name);
+  auto c = compile(name, arn(name), *payload, it->second->created_at);
+  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
+  auto r = std::get<rule_ptr>(std::move(c));
+  if (!commit({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
+    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
+  it->second = std::move(r);
+  publish_rules();
+  return aws_response::ok("{}");
+}
+
+common::aws_response engine::set_enabled(const json::object& in, bool enabled) {
+  std::string name(common::text_member(in, "ruleName").value_or(""));
+  std::lock_guard lock(control_);
+  auto it = rules_.find(name);
+  if (it == rules_.end()) return missing_rule(name);
+  auto payload = it->second->payload;
+  payload["ruleDisabled"] = !enabled;
+  auto c = compile(name, arn(name), std::move(payload), it->second->created_at);
+  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
+  auto r = std::get<rule_ptr>(std::move(c));
+  if (!commit({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
+    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
+  it->second = std::move(r);
+  publish_rules();
+  return aws_response::ok("{}");
+}
+
+common::aws_response engine::remove(const json::object& in) {
+  std::string name(common::text_member(in, "ruleName").value_or(""));
+  std::lock_guard lock(control_);
+  auto it = rules_.find(name);
+  if (it == rules_.end()) return missing_rule(name);
+  if (!commit({storage::op::delete_document{std::string(k_rule_kind), name}}))
+    return aws_response::error(500, "InternalFailureException", "the rule could not be deleted");
+  rules_.erase(it);
+  publish_rules();
+  return aws_response::ok("{}");
+}
+
+common::aws_response engine::get(const json::object& in) {
+  std::string name(common::text_member(in, "ruleName").value_or(""));
+  std::lock_guard lock(control_);
+  auto it = rules_.find(name);
+  if (it == rules_.end()) return missing_rule(name);
+  return aws_response::ok(
+      json::serialize(json::object{{"ruleArn", it->second->arn}, {"rule", describe(*it->second)}}));
+}
+
+common::aws_response engine::list(const json::object& in) {
+  std::int64_t max = 0;
+  if (auto e = common::page_size(in, "maxResults", 10000, 1000, max)) return aws_response::from(*e);
+  auto topic = common::text_member(in, "topic");
+  std::optional<bool> disabled;
+  if (auto d = common::text_member(in, "ruleDisabled")) disabled = *d == "true";
+  if (auto d = common::bool_member(in, "ruleDisabled")) disabled = *d;
+  std::lock_guard lock(control_);
+  std::vector<std::string> names;
+  for (const auto& [name, r] : rules_) {
+    const auto& filter = r->statement.topic_filter();
+    if (topic && filter != *topic && !mqtt::topic_matches(filter, *topic)) continue;
+    if (disabled && r->disabled != *disabled) continue;
+    names.push_back(name);
+  }
+  std::optional<std::string> token, next;
+  if (auto t = common::text_member(in, "nextToken")) token = std::string(*t);
+  json::array rules;
+  for (const auto& name : common::page_after(names, token, max, next)) {
+    const auto& r = *rules_.at(name);
+    rules.push_back(json::object{{"ruleArn", r.arn},
+                                 {"ruleName", r.name},
+                                 {"topicPattern", r.statement.topic_filter()},
+                                 {"createdAt", r.created_at},
+                                 {"ruleDisabled", r.disabled}});
+  }
+  json::object body{{"rules", std::move(rules)}};
+  if (next) body["nextToken"] = *next;
+  return aws_response::ok(json::serialize(body));
+}
+
+common::aws_operations engine::operations() {
+  auto op = [this](common::aws_response (engine::*fn)(const json::object&)) {
+    return [this, fn](std::string_view, const json::object& in) { return (this->*fn)(in); };
+  };
+  return {{"CreateTopicRule", op(&engine::create)},
+          {"GetTopicRule", op(&engine::get)},
+          {"ListTopicRules", op(&engine::list)},
+          {"ReplaceTopicRule", op(&engine::replace)},
+          {"DeleteTopicRule", op(&engine::remove)},
+          {"EnableTopicRule", [this](std::string_view, const json::object& in) { return set_enabled(in, true); }},
+          {"DisableTopicRule", [this](std::string_view, const json::object& in) { return set_enabled(in, false); }}};
+}
+
+}  // namespace fleetcore::rules

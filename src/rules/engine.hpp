@@ -1,0 +1,92 @@
+#pragma once
+// The rules engine (AWS IoT rules): topic rules, their API, and the path of a matched message.
+//
+// A message meets the rules in the broker's single publish path (a broker hook, on the publisher's
+// worker): the FROM filters of the enabled rules are matched there, and each match becomes an inbox
+// entry written in the same storage batch as the message's stored copies — so a PUBACK (or the HTTP
+// answer) means every matching rule has the message, durably. The engine's own thread then evaluates
+// the SQL, runs the actions and, if one fails, the rule's errorAction (one message per rule and
+// message, AWS's format); the entry is deleted after that. Entries left by a crash are run again at
+// start: delivery is at least once.
+//
+// Basic Ingest: `$aws/rules/<rule>/<topic>` goes to that rule alone and to no subscriber; topic()
+// sees `<topic>`. Subscribing under `$aws/rules/` is refused by the broker's topic rules (the hook
+// claims the prefix as consumed).
+//
+// Threads: operations() handlers on the API thread (one at a time), the hook on any worker, actions
+// on the engine's thread. The active rule set is an immutable snapshot swapped atomically.
+#include "platform/service.hpp"
+#include "rules/rule.hpp"
+#include "rules/settings.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace fleetcore::rules {
+
+
+/// get_thing_shadow(): the shadow document of (thing, shadow name; empty = classic), or nullopt.
+using shadow_reader = std::function<std::optional<boost::json::value>(std::string_view, std::string_view)>;
+
+class engine final : public platform::service, public broker::broker_hook {
+ public:
+  engine(platform::core& core, settings s, shadow_reader shadows);
+  ~engine() override;
+
+  // platform::service
+  std::string_view name() const override { return "rules"; }
+  common::aws_operations operations() override;
+  void start() override;
+  void stop() override;
+
+  // broker::broker_hook (any worker)
+  broker::topic_claim claim(std::string_view topic) const override;
+  bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
+
+ private:
+  struct rule_set;
+  struct entry;
+  struct stats;
+
+  // API (API thread, under control_).
+  common::aws_response create(const boost::json::object& in);
+  common::aws_response get(const boost::json::object& in);
+  common::aws_response list(const boost::json::object& in);
+  common::aws_response replace(const boost::json::object& in);
+  common::aws_response remove(const boost::json::object& in);
+  common::aws_response set_enabled(const boost::json::object& in, bool enabled);
+  /// Stores `ops` and waits until durable; false if the store failed.
+  bool commit(std::vector<storage::operation> ops);
+  void publish_rules();  // rebuilds the active snapshot from rules_
+  std::string arn(std::string_view rule) const;
+
+  // Engine thread.
+  void run(std::shared_ptr<entry> e);
+  std::optional<std::string> execute(const action& a, const topic_rule& r, const entry& e, const std::string& payload,
+                                     const sql::message_context& ctx);
+
+  platform::core& core_;
+  settings settings_;
+  shadow_reader shadows_;
+
+  std::mutex control_;
+  std::map<std::string, rule_ptr, std::less<>> rules_;
+  std::atomic<std::shared_ptr<const rule_set>> active_;
+
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<std::int64_t> inbox_{0};
+  std::unique_ptr<stats> stats_;
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+}  // namespace fleetcore::rules
