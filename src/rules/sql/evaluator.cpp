@@ -176,6 +176,7 @@ val arith(const eval_ctx& ctx, op k, const val& a, const val& b) {
 }
 
 val eval(const eval_ctx& ctx, const node& n) {
+  if (!ctx.spend(1)) return {};
   switch (n.kind) {
     case op::literal: return val::borrow(n.literal);
     case op::field: {
@@ -329,7 +330,9 @@ void write_select(const eval_ctx& ctx, const select_clause& s, evaluation& out) 
 
 bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out) {
   unsigned char temp[1024];
-  json::parser parser(json::storage_ptr(), json::parse_options(), temp, sizeof temp);
+  json::parse_options options;
+  options.max_depth = 256;  // Boost.JSON's default (32) would turn deep but valid payloads into "non-JSON"
+  json::parser parser(json::storage_ptr(), options, temp, sizeof temp);
   parser.reset(sp);
   boost::system::error_code ec;
   parser.write(payload.data(), payload.size(), ec);

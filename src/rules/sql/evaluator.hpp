@@ -7,6 +7,10 @@
 
 namespace fleetcore::rules::sql::detail {
 
+/// Expression evaluations allowed per message (each 16 bytes of string made costs one more) before the
+/// evaluation gives up: everything evaluated after that is Undefined, and one error is reported.
+inline constexpr std::size_t evaluation_budget = 1'000'000;
+
 /// The value of expression `n` in `ctx`.
 val eval(const eval_ctx& ctx, const node& n);
 

@@ -207,7 +207,8 @@ val regex_call(const eval_ctx& ctx, const node& n, arg_list& a) {
       case fn::regexp_substr: {
         boost::match_results<std::string_view::const_iterator> m;
         if (!boost::regex_search(subject->begin(), subject->end(), m, *re)) return ctx.string("");
-        return ctx.string(std::string_view(&*m[0].first, static_cast<std::size_t>(m[0].length())));
+        const auto start = static_cast<std::size_t>(m[0].first - subject->begin());
+        return ctx.string(subject->substr(start, static_cast<std::size_t>(m[0].length())));
       }
       default: {
         auto fmt = to_string_view(a[2], s3, ctx.ver);

@@ -30,16 +30,34 @@ struct eval_ctx {
   const boost::json::value* doc = nullptr;  // current document (null: payload is not JSON)
   bool payload_parsed = false;
   std::vector<std::string>* errors = nullptr;
+  /// Expression evaluations left for this message (shared by nested contexts): a statement whose
+  /// work multiplies (nested SELECTs over arrays inside nested SELECTs) stops at the budget.
+  std::size_t* budget = nullptr;
 
   bool v1() const noexcept { return ver == sql_version::v2015_10_08; }
   void error(std::string text) const {
     if (errors) errors->push_back(std::move(text));
   }
+  /// Takes `n` units from the budget; false once it is spent (the first time, with an error).
+  bool spend(std::size_t n) const {
+    if (!budget) return true;
+    if (*budget == 0) return false;
+    if (n < *budget) {
+      *budget -= n;
+      return true;
+    }
+    *budget = 0;
+    error("evaluation stopped: the statement exceeded its budget of evaluations and bytes");
+    return false;
+  }
   val integer(std::int64_t i) const { return val(json::value(i, sp)); }
   /// A Decimal result: non-finite -> Undefined; 2016-03-23 turns whole numbers into Ints.
   val decimal(double d) const;
   val boolean(bool b) const { return val(json::value(b, sp)); }
-  val string(std::string_view s) const { return val(json::value(json::string(s, sp))); }
+  val string(std::string_view s) const {
+    spend(s.size() / 16);  // strings are charged too: a budget of 1 M evaluations is ~16 MB of text
+    return val(json::value(json::string(s, sp)));
+  }
   val null() const { return val(json::value(nullptr, sp)); }
   /// `v` itself, or an owned copy of it in the arena.
   val copy(const json::value& v) const { return val(json::value(v, sp)); }

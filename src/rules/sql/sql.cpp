@@ -34,11 +34,13 @@ struct prepared {
   boost::json::monotonic_resource mr;
   boost::json::storage_ptr sp;
   boost::json::value payload;
+  std::size_t budget = detail::evaluation_budget;
 };
 
 detail::eval_ctx make_ctx(const message_context& msg, sql_version v, bool uses_payload, prepared& p,
                           std::vector<std::string>* errors) {
   detail::eval_ctx ctx;
+  ctx.budget = &p.budget;
   ctx.msg = &msg;
   ctx.ver = v;
   ctx.sp = p.sp;

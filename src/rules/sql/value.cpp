@@ -234,9 +234,12 @@ void write_json(std::string& out, const json::value& v, sql_version ver) {
 
 bool sql_equal(const json::value& a, const json::value& b) noexcept {
   if (is_number(a) && is_number(b)) {
-    if (is_int(a) && is_int(b)) {
-      if (a.is_uint64() || b.is_uint64()) return a.to_number<double>() == b.to_number<double>() && a == b;
-      return a.get_int64() == b.get_int64();
+    if (a.is_int64() && b.is_int64()) return a.get_int64() == b.get_int64();
+    if (a.is_uint64() && b.is_uint64()) return a.get_uint64() == b.get_uint64();
+    if (is_int(a) && is_int(b)) {  // one int64, one uint64
+      const std::int64_t s = a.is_int64() ? a.get_int64() : b.get_int64();
+      const std::uint64_t u = a.is_uint64() ? a.get_uint64() : b.get_uint64();
+      return s >= 0 && static_cast<std::uint64_t>(s) == u;
     }
     return a.to_number<double>() == b.to_number<double>();
   }

@@ -316,3 +316,21 @@ TEST(SqlEvaluation, LargePayloadsSpillOutOfTheStackArena) {
 
 }  // namespace
 }  // namespace fleetcore::rules::sql::test
+
+namespace fleetcore::rules::sql::test {
+namespace {
+
+TEST(SqlEvaluation, WorkIsBounded) {
+  // 10^7 inner evaluations: stopped by the per-message budget, with one error.
+  std::string ten = "[0,1,2,3,4,5,6,7,8,9]";
+  std::string sql = "SELECT VALUE lpad('x', 100)";
+  for (int i = 0; i < 7; ++i) sql = "SELECT VALUE (" + sql + " FROM " + ten + ")";
+  sql += " FROM 't'";
+  auto e = run(sql, v2, "{}");
+  EXPECT_TRUE(e.matched);
+  ASSERT_EQ(e.errors.size(), 1u);
+  EXPECT_NE(e.errors[0].find("budget"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fleetcore::rules::sql::test
