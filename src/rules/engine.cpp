@@ -5,12 +5,16 @@
 #include "common/json_members.hpp"
 #include "common/log.hpp"
 #include "mqtt/topic.hpp"
+#include "rules/http_client.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include <future>
+#include <random>
 
 namespace fleetcore::rules {
 
@@ -35,7 +39,7 @@ std::string inbox_key(std::uint64_t seq) { return fmt::format("{:020}", seq); }
 
 /// Per-rule counters, kept across Replace/Enable/Disable; shared by the snapshot and the renderer.
 struct rule_counters {
-  common::counter matched, executed, failed, error_actions, dropped;
+  common::counter matched, executed, failed, error_actions, dropped, retried;
 };
 
 struct engine::rule_set {
@@ -91,7 +95,21 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows)
       shadows_(std::move(shadows)),
       active_(std::make_shared<const rule_set>()),
       stats_(std::make_unique<stats>()),
-      work_(io_.get_executor()) {
+      work_(io_.get_executor()),
+      tls_(boost::asio::ssl::context::tls_client) {
+  // https actions verify the sink: the system's CAs, plus rules.http_ca_file.
+  tls_.set_default_verify_paths();
+  tls_.set_verify_mode(boost::asio::ssl::verify_peer);
+  if (!settings_.http_ca_file.empty()) {
+    boost::system::error_code ec;
+    tls_.load_verify_file(settings_.http_ca_file, ec);
+    if (ec) throw std::runtime_error("rules.http_ca_file " + settings_.http_ca_file + ": " + ec.message());
+  }
+  if (settings_.allow_plain_http)
+    FC_LOG_WARN("rules.plain_http_allowed", "note=\"http actions may post without TLS (development only)\"");
+  const auto& reg = core_.registry.config();
+  destinations_ = std::make_unique<destinations>(core_.store, core_.clock,
+                                                 fmt::format("arn:aws:iot:{}:{}:", reg.region, reg.account_id), io_, tls_);
   for (auto& d : core_.store.load_documents(std::string(k_rule_kind))) {
     auto r = from_document(d.key, arn(d.key), d.body);
     if (!r) {
@@ -126,6 +144,8 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows)
                    "Messages whose actions all succeeded (WHERE held).");
   m.add_samples_fn(family(&rule_counters::failed), "fleetcore_rule_failed_total", common::metric_kind::counter,
                    "Messages with at least one failed action.");
+  m.add_samples_fn(family(&rule_counters::retried), "fleetcore_rule_retried_total", common::metric_kind::counter,
+                   "Action attempts retried (an http sink that did not answer, 429 or 5xx).");
   m.add_samples_fn(family(&rule_counters::error_actions), "fleetcore_rule_error_actions_total",
                    common::metric_kind::counter, "Error actions run (one per rule and failed message).");
 }
@@ -253,67 +273,91 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   return false;
 }
 
+/// One matched message of one rule being run: the evaluation and the actions still running.
+struct engine::job {
+  std::shared_ptr<entry> e;
+  sql::message_context ctx;  // views into *e
+  std::size_t pending = 0;
+  boost::json::array failures;
+};
+
 void engine::run(std::shared_ptr<entry> e) {
   const topic_rule& r = *e->rule;
-  const auto& cfg = core_.registry.config();
-  sql::message_context ctx;
-  ctx.topic = e->topic;
-  ctx.payload = e->msg->payload;
-  ctx.client_id = e->client_id;
-  ctx.principal = e->principal;
-  ctx.timestamp_ms = e->received_ms;
-  ctx.account_id = cfg.account_id;
-  ctx.shadow_reader = shadows_;
-  auto ev = r.statement.evaluate(ctx);
+  auto j = std::make_shared<job>();
+  j->e = e;
+  j->ctx.topic = e->topic;
+  j->ctx.payload = e->msg->payload;
+  j->ctx.client_id = e->client_id;
+  j->ctx.principal = e->principal;
+  j->ctx.timestamp_ms = e->received_ms;
+  j->ctx.account_id = core_.registry.config().account_id;
+  j->ctx.shadow_reader = shadows_;
+  auto ev = r.statement.evaluate(j->ctx);
   for (const auto& err : ev.errors)
     FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
-
-  if (ev.matched) {
-    json::array failures;
-    for (const auto& a : r.actions) {
-      if (auto error = execute(a, r, *e, ev.payload, ctx))
-        failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
-                                        {"errorMessage", *error}});
-    }
-    if (failures.empty()) {
-      e->counters->executed.inc();
-    } else {
-      e->counters->failed.inc();
-      FC_LOG_WARN("rules.action_failed", "rule={} topic={:q} failures={}", r.name, common::untrusted(e->original_topic),
-                  failures.size());
-      if (r.error_action) {
-        e->counters->error_actions.inc();
-        // One message per rule and message, AWS's format (rule-error-handling.md).
-        json::object error{{"ruleName", r.name},
-                           {"topic", e->original_topic},
-                           {"cloudwatchTraceId", fmt::format("{:016x}", e->seq)},
-                           {"clientId", e->client_id},
-                           {"base64OriginalPayload", common::base64_encode(e->msg->payload)},
-                           {"failures", std::move(failures)}};
-        if (auto again = execute(*r.error_action, r, *e, json::serialize(error), ctx))
-          FC_LOG_ERROR("rules.error_action_failed", "rule={} error={:q}", r.name, common::untrusted(*again));
-      }
-    }
+  if (!ev.matched || r.actions.empty()) return finish(j);
+  j->pending = r.actions.size();
+  for (std::size_t i = 0; i < r.actions.size(); ++i) {
+    const action& a = r.actions[i];
+    execute(a, j, ev.payload, ev.is_json, [this, j, &a](std::optional<std::string> error) {
+      if (error)
+        j->failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
+                                           {"errorMessage", *error}});
+      if (--j->pending == 0) finish(j);
+    });
   }
-  core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
-  inbox_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::optional<std::string> engine::execute(const action& a, const topic_rule& r, const entry& e,
-                                           const std::string& payload, const sql::message_context& ctx) {
-  if (!a.republish) return fmt::format("{} is not supported by fleetcore", a.failed_action);
-  const auto& rp = *a.republish;
+void engine::finish(const std::shared_ptr<job>& j) {
+  const auto& e = j->e;
+  const topic_rule& r = *e->rule;
+  auto done = [this, e] {
+    core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
+    inbox_.fetch_sub(1, std::memory_order_relaxed);
+  };
+  if (j->failures.empty()) {
+    if (!r.actions.empty()) e->counters->executed.inc();
+    return done();
+  }
+  e->counters->failed.inc();
+  FC_LOG_WARN("rules.action_failed", "rule={} topic={:q} failures={} first={:q}", r.name,
+              common::untrusted(e->original_topic), j->failures.size(),
+              common::untrusted(j->failures.front().as_object().at("errorMessage").as_string()));
+  if (!r.error_action) return done();
+  e->counters->error_actions.inc();
+  // One message per rule and message, AWS's format (rule-error-handling.md).
+  json::object error{{"ruleName", r.name},
+                     {"topic", e->original_topic},
+                     {"cloudwatchTraceId", fmt::format("{:016x}", e->seq)},
+                     {"clientId", e->client_id},
+                     {"base64OriginalPayload", common::base64_encode(e->msg->payload)},
+                     {"failures", std::move(j->failures)}};
+  execute(*r.error_action, j, json::serialize(error), true, [name = r.name, done](std::optional<std::string> again) {
+    if (again) FC_LOG_ERROR("rules.error_action_failed", "rule={} error={:q}", name, common::untrusted(*again));
+    done();
+  });
+}
+
+void engine::execute(const action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json,
+                     action_done done) {
+  if (a.republish) return done(republish(*a.republish, *j, std::move(payload)));
+  if (a.http) return http(*a.http, j, std::move(payload), is_json, std::move(done));
+  done(fmt::format("{} is not supported by fleetcore", a.failed_action));
+}
+
+std::optional<std::string> engine::republish(const republish_action& rp, const job& j, std::string payload) {
+  const auto& ctx = j.ctx;
   broker::broker::service_message m;
   m.topic = rp.topic.render(ctx);
   if (m.topic.starts_with("$aws/things/") && m.topic.find("/jobs/") != std::string::npos)
     return "republishing to a jobs topic is not supported";
-  if (e.hops + 1u >= settings_.max_republish_depth) {
+  if (j.e->hops + 1u >= settings_.max_republish_depth) {
     stats_->loop.inc();
-    return "republish loop: the message is already " + std::to_string(e.hops + 1) + " republishes deep";
+    return "republish loop: the message is already " + std::to_string(j.e->hops + 1) + " republishes deep";
   }
-  m.payload = payload;
+  m.payload = std::move(payload);
   m.qos = rp.qos;
-  m.rule_hops = static_cast<std::uint8_t>(e.hops + 1);
+  m.rule_hops = static_cast<std::uint8_t>(j.e->hops + 1);
   if (rp.content_type) m.props.content_type = rp.content_type->render(ctx);
   if (rp.response_topic) m.props.response_topic = rp.response_topic->render(ctx);
   if (rp.correlation_data) m.props.correlation_data = rp.correlation_data->render(ctx);
@@ -324,6 +368,62 @@ std::optional<std::string> engine::execute(const action& a, const topic_rule& r,
   if (!core_.broker.publish_event(std::move(m)))
     return fmt::format("Failed to republish to topic {}: the topic is not valid", topic);
   return std::nullopt;
+}
+
+void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json,
+                  action_done done) {
+  http_request req;
+  req.url = a.url.render(j->ctx);
+  if (!destinations_->enabled_for(req.url))
+    return done("no ENABLED topic rule destination confirms " + req.url);
+  if (req.url.starts_with("http://") && !settings_.allow_plain_http)
+    return done("http:// is not allowed (rules.allow_plain_http): use https");
+  bool content_type = false;
+  for (const auto& [k, v] : a.headers) {
+    req.headers.emplace_back(k, v.render(j->ctx));
+    if (boost::iequals(k, "content-type")) content_type = true;
+  }
+  if (!content_type) req.headers.emplace_back("content-type", is_json ? "application/json" : "application/octet-stream");
+  req.body = std::move(payload);
+  // Tries until the sink answers 2xx, a final status, or the retry window (rules.http_retry_for_s) ends.
+  struct attempt_state {
+    http_request req;
+    action_done done;
+    common::clock::time_point give_up;
+    std::chrono::milliseconds backoff{500};
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+  auto st = std::make_shared<attempt_state>();
+  st->req = std::move(req);
+  st->done = std::move(done);
+  st->give_up = core_.clock.now() + std::chrono::seconds(settings_.http_retry_for_s);
+  auto counters = j->e->counters;
+  auto attempt = std::make_shared<std::function<void()>>();
+  *attempt = [this, st, counters, attempt] {
+    post_http(io_, tls_, st->req, std::chrono::milliseconds(settings_.http_timeout_ms),
+              [this, st, counters, attempt](http_outcome o) {
+                if (o.status >= 200 && o.status < 300) {
+                  st->done(std::nullopt);
+                  *attempt = nullptr;  // breaks the self-reference
+                  return;
+                }
+                if (!retryable(o) || core_.clock.now() + st->backoff > st->give_up) {
+                  st->done(fmt::format("HttpAction to {} failed: {}", st->req.url, o.error));
+                  *attempt = nullptr;
+                  return;
+                }
+                counters->retried.inc();
+                // Full jitter: a random delay up to the backoff, which doubles to 30 s.
+                thread_local std::mt19937 rng{std::random_device{}()};
+                auto delay = std::chrono::milliseconds(1 + rng() % static_cast<unsigned>(st->backoff.count()));
+                st->backoff = std::min(st->backoff * 2, std::chrono::milliseconds(30'000));
+                st->timer = std::make_unique<boost::asio::steady_timer>(io_, delay);
+                st->timer->async_wait([attempt](const boost::system::error_code& ec) {
+                  if (!ec && *attempt) (*attempt)();
+                });
+              });
+  };
+  (*attempt)();
 }
 
 // --- API (API thread) ---
@@ -445,13 +545,16 @@ common::aws_operations engine::operations() {
   auto op = [this](common::aws_response (engine::*fn)(const json::object&)) {
     return [this, fn](std::string_view, const json::object& in) { return (this->*fn)(in); };
   };
-  return {{"CreateTopicRule", op(&engine::create)},
+  common::aws_operations ops{{"CreateTopicRule", op(&engine::create)},
           {"GetTopicRule", op(&engine::get)},
           {"ListTopicRules", op(&engine::list)},
           {"ReplaceTopicRule", op(&engine::replace)},
           {"DeleteTopicRule", op(&engine::remove)},
           {"EnableTopicRule", [this](std::string_view, const json::object& in) { return set_enabled(in, true); }},
           {"DisableTopicRule", [this](std::string_view, const json::object& in) { return set_enabled(in, false); }}};
+  auto more = destinations_->operations();
+  ops.insert(ops.end(), more.begin(), more.end());
+  return ops;
 }
 
 }  // namespace fleetcore::rules

@@ -16,11 +16,13 @@
 // Threads: operations() handlers on the API thread (one at a time), the hook on any worker, actions
 // on the engine's thread. The active rule set is an immutable snapshot swapped atomically.
 #include "platform/service.hpp"
+#include "rules/destinations.hpp"
 #include "rules/rule.hpp"
 #include "rules/settings.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <atomic>
 #include <functional>
@@ -54,6 +56,8 @@ class engine final : public platform::service, public broker::broker_hook {
   struct rule_set;
   struct entry;
   struct stats;
+  struct job;
+  using action_done = std::function<void(std::optional<std::string> error)>;
 
   // API (API thread, under control_).
   common::aws_response create(const boost::json::object& in);
@@ -69,8 +73,11 @@ class engine final : public platform::service, public broker::broker_hook {
 
   // Engine thread.
   void run(std::shared_ptr<entry> e);
-  std::optional<std::string> execute(const action& a, const topic_rule& r, const entry& e, const std::string& payload,
-                                     const sql::message_context& ctx);
+  /// Runs one action for `j` with `payload`; `done` gets the error message of a failure.
+  void execute(const action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json, action_done done);
+  std::optional<std::string> republish(const republish_action& a, const job& j, std::string payload);
+  void http(const http_action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json, action_done done);
+  void finish(const std::shared_ptr<job>& j);
 
   platform::core& core_;
   settings settings_;
@@ -86,6 +93,8 @@ class engine final : public platform::service, public broker::broker_hook {
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::ssl::context tls_;
+  std::unique_ptr<destinations> destinations_;
   std::thread thread_;
 };
 

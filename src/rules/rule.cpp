@@ -38,6 +38,27 @@ std::variant<action, common::aws_error> compile_action(const json::value& v, sql
   action a;
   a.kind = std::string(kind_key);
   a.failed_action = failed_action_name(a.kind);
+  if (a.kind == "http") {
+    auto url = common::text_member(o, "url");
+    if (!url || url->empty() || url->size() > 2000) return invalid("http.url is required (at most 2000 characters)");
+    auto u = compile_template(*url, version, "http.url");
+    if (auto* e = std::get_if<common::aws_error>(&u)) return *e;
+    http_action h{std::move(std::get<sql::substitution_template>(u)), {}};
+    if (auto* hs = o.if_contains("headers")) {
+      if (!hs->is_array() || hs->as_array().size() > 100) return invalid("http.headers must be a list of at most 100");
+      for (const auto& hv : hs->as_array()) {
+        auto k = hv.is_object() ? common::text_member(hv.as_object(), "key") : std::nullopt;
+        auto val = hv.is_object() ? common::text_member(hv.as_object(), "value") : std::nullopt;
+        if (!k || !val || k->empty() || k->size() > 256) return invalid("http.headers entries are {key, value}");
+        auto vt = compile_template(*val, version, "http.headers.value");
+        if (auto* e = std::get_if<common::aws_error>(&vt)) return *e;
+        h.headers.emplace_back(std::string(*k), std::move(std::get<sql::substitution_template>(vt)));
+      }
+    }
+    a.resource = *url;
+    a.http.emplace(std::move(h));
+    return a;
+  }
   if (a.kind != "republish") return a;  // stored and returned, not executed: see the engine
 
   auto topic = common::text_member(o, "topic");

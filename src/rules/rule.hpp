@@ -27,6 +27,12 @@ struct republish_action {
   std::vector<std::pair<sql::substitution_template, sql::substitution_template>> user_properties;
 };
 
+/// `http` (https-rule-action.md): the url and the header values are substitution templates.
+struct http_action {
+  sql::substitution_template url;
+  std::vector<std::pair<std::string, sql::substitution_template>> headers;
+};
+
 /// One action of a rule: the model's member name ("republish", "http", "lambda", ...) and, for the
 /// kinds fleetcore executes, their compiled form.
 struct action {
@@ -36,7 +42,8 @@ struct action {
   /// What failures[].failedResource shows (the republish topic, the URL...).
   std::string resource;
   std::optional<republish_action> republish;
-  bool executable() const noexcept { return republish.has_value(); }
+  std::optional<http_action> http;
+  bool executable() const noexcept { return republish.has_value() || http.has_value(); }
 };
 
 struct topic_rule {

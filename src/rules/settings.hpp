@@ -1,5 +1,6 @@
 #pragma once
 #include <cstddef>
+#include <string>
 
 namespace fleetcore::rules {
 
@@ -10,6 +11,16 @@ struct settings {
   std::size_t max_inbox = 100'000;
   /// A republished message that is this many republishes deep triggers no rule (loop protection).
   unsigned max_republish_depth = 8;
+  /// An http action that gets no answer, a 429 or a 5xx is retried (backoff with jitter, 0.5 s doubling
+  /// to 30 s) for this long before the errorAction runs (AWS tries 3 times; a longer window rides out
+  /// a sink's outage without losing a message).
+  unsigned http_retry_for_s = 300;
+  /// Each http request, connect to response.
+  unsigned http_timeout_ms = 3000;
+  /// Extra CA certificates (PEM file) trusted for https actions, beside the system's.
+  std::string http_ca_file;
+  /// Allows http:// action and destination URLs (development; AWS allows https only).
+  bool allow_plain_http = false;
 };
 
 }  // namespace fleetcore::rules

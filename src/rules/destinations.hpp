@@ -1,0 +1,67 @@
+#pragma once
+// Topic rule destinations (rule-destination.md): the HTTP endpoints an http action may post to, each
+// confirmed by its owner before use. Create sends AWS's confirmation request to the confirmation URL;
+// ConfirmTopicRuleDestination with the token it carried enables the destination; Update switches
+// ENABLED and DISABLED, or IN_PROGRESS to send a new confirmation. VPC destinations have no endpoint
+// to confirm here and are ENABLED at once (for the kafka action's destinationArn).
+//
+// Threads: the operations run on the API thread; `enabled_for` on the rules engine's thread; one
+// mutex guards the table. Confirmation requests are posted from the engine's io_context.
+#include "common/aws_api.hpp"
+#include "common/clock.hpp"
+#include "storage/store.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/json/object.hpp>
+
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace fleetcore::rules {
+
+class destinations {
+ public:
+  /// Loads the stored destinations. `arn_prefix` is "arn:aws:iot:<region>:<account>:".
+  destinations(storage::store& store, common::clock& clock, std::string arn_prefix, boost::asio::io_context& io,
+               boost::asio::ssl::context& tls);
+
+  /// True if `url` starts with the confirmation URL of an ENABLED HTTP destination.
+  bool enabled_for(std::string_view url) const;
+
+  common::aws_operations operations();
+
+ private:
+  struct destination {
+    std::string arn;
+    std::string status;  // ENABLED, DISABLED, IN_PROGRESS, ERROR
+    std::string status_reason;
+    std::string confirmation_url;  // empty for a VPC destination
+    boost::json::object vpc;       // vpcConfiguration as given
+    std::string token;
+    double created_at = 0, updated_at = 0;
+  };
+
+  common::aws_response create(const boost::json::object& in);
+  common::aws_response get(const boost::json::object& in);
+  common::aws_response list(const boost::json::object& in);
+  common::aws_response update(const boost::json::object& in);
+  common::aws_response remove(const boost::json::object& in);
+  common::aws_response confirm(const boost::json::object& in);
+
+  bool store_one(const destination& d);
+  void send_confirmation(const destination& d);
+  static boost::json::object describe(const destination& d);
+  static std::string to_document(const destination& d);
+
+  storage::store& store_;
+  common::clock& clock_;
+  std::string arn_prefix_;
+  boost::asio::io_context& io_;
+  boost::asio::ssl::context& tls_;
+  mutable std::mutex mutex_;
+  std::map<std::string, destination, std::less<>> by_arn_;
+};
+
+}  // namespace fleetcore::rules
