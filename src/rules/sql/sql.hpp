@@ -11,8 +11,9 @@
 // - "Characters" (length, substring, indexof, get on a String) are Unicode code points (Java counts
 //   UTF-16 units; the two differ only outside the Basic Multilingual Plane). lower/upper map ASCII only.
 // - md2 is Undefined (+ an error) when OpenSSL 3's default provider lacks MD2.
-// - parse_time/time_to_epoch take a Joda/JDK pattern subset and the zones UTC/GMT/Z and fixed offsets
-//   only (see time_format.hpp); a region id such as America/Los_Angeles yields Undefined + an error.
+// - parse_time/time_to_epoch take a Joda/JDK pattern subset (see time_format.hpp); zones are UTC, fixed
+//   offsets and the region ids of the system tz database, whose transition tables end in 2037 (after
+//   that, the last offset applies). An unknown zone yields Undefined + an error.
 // - aws_lambda, get_dynamodb, machinelearning_predict need AWS services: Undefined + an error.
 // Everything here is free of exceptions at the interface: parse errors and rule errors are values.
 #include <boost/json/value.hpp>

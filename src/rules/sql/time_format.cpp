@@ -1,5 +1,7 @@
 #include "rules/sql/time_format.hpp"
 
+#include "rules/sql/time_zone.hpp"
+
 #include <charconv>
 #include <vector>
 
@@ -150,11 +152,14 @@ std::optional<int> zone_offset(std::string_view z) noexcept {
 
 std::optional<std::string> format_time(std::string_view pattern, std::int64_t epoch_ms, std::string_view zone,
                                        std::string& error) {
-  auto off = zone_offset(zone);
-  if (!off) {
-    error = "parse_time: unsupported time zone '" + std::string(zone) + "'";
+  const std::int64_t epoch_s = epoch_ms / 1000 - (epoch_ms % 1000 < 0 ? 1 : 0);
+  auto zone_at = offset_at_utc(zone, epoch_s);
+  if (!zone_at) {
+    error = "parse_time: unknown time zone '" + std::string(zone) + "'";
     return std::nullopt;
   }
+  const bool is_region = !zone_offset(zone);
+  const std::optional<int> off = zone_at->seconds;
   std::vector<element> els;
   if (!split_pattern(pattern, els, error)) return std::nullopt;
   // Floor division, so times before 1970 land on the right day and millisecond.
@@ -211,7 +216,8 @@ std::optional<std::string> format_time(std::string_view pattern, std::int64_t ep
         break;
       }
       case 'Z':
-        if (n >= 3 && *off == 0) out += "UTC";
+        if (n >= 3 && is_region) out += zone;
+        else if (n >= 3 && *off == 0) out += "UTC";
         else write_offset(out, *off, n >= 2);
         break;
       case 'X':
@@ -220,9 +226,12 @@ std::optional<std::string> format_time(std::string_view pattern, std::int64_t ep
         else write_offset(out, *off, n >= 3);
         break;
       case 'z':
+        if (!is_region && *off == 0 && n >= 4) out += "Coordinated Universal Time";
+        else out += zone_at->abbr;
+        break;
       case 'V':
-        if (*off == 0) out += n >= 4 && e.letter == 'z' ? "Coordinated Universal Time" : "UTC";
-        else write_offset(out, *off, true);
+        if (is_region) out += zone;
+        else out += zone_at->abbr;
         break;
       default:
         error = std::string("parse_time: unsupported pattern letter '") + e.letter + "'";
@@ -238,6 +247,7 @@ std::optional<std::int64_t> parse_time_text(std::string_view text, std::string_v
   std::int64_t year = 1970;
   int month = 1, day = 1, hour = 0, minute = 0, second = 0, millis = 0, offset = 0;
   int pm = -1;
+  std::string region;  // a zone named in the text, resolved once the local time is known
   bool twelve_hour = false;
   std::size_t i = 0;
   auto fail = [&](const char* what) {
@@ -265,14 +275,17 @@ std::optional<std::int64_t> parse_time_text(std::string_view text, std::string_v
   auto read_zone = [&](bool id) -> bool {
     std::size_t start = i;
     while (i < text.size() && text[i] != ' ' && text[i] != ',' && text[i] != ']' && text[i] != ')') ++i;
-    auto z = zone_offset(text.substr(start, i - start));
-    if (!z) {
-      i = start;
-      return false;
+    const std::string_view name = text.substr(start, i - start);
+    if (auto z = zone_offset(name)) {
+      offset = *z;
+      return true;
     }
-    offset = *z;
-    (void)id;
-    return true;
+    if (id && zone_known(name)) {
+      region = std::string(name);
+      return true;
+    }
+    i = start;
+    return false;
   };
   for (std::size_t k = 0; k < els.size(); ++k) {
     const auto& e = els[k];
@@ -379,7 +392,7 @@ std::optional<std::int64_t> parse_time_text(std::string_view text, std::string_v
         if (e.letter == 'X' && i < text.size() && text[i] == 'Z') {
           ++i;
           offset = 0;
-        } else if (!read_zone(e.letter == 'V')) {
+        } else if (!read_zone(e.letter == 'V' || e.letter == 'z')) {
           return fail("expected a supported time zone");
         }
         break;
@@ -391,6 +404,11 @@ std::optional<std::int64_t> parse_time_text(std::string_view text, std::string_v
   else if (pm == 1 && hour < 12) hour += 12;
   if (year < -1000000 || year > 1000000) return fail("year out of range");
   const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  if (!region.empty()) {
+    auto z = offset_at_local(region, ((days * 24 + hour) * 60 + minute) * 60 + second);
+    if (!z) return fail("unknown time zone");
+    offset = z->seconds;
+  }
   return ((days * 24 + hour) * 60 + minute) * 60000 + second * 1000LL + millis - offset * 1000LL;
 }
 

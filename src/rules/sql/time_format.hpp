@@ -6,8 +6,9 @@
 // a (AM/PM), H (0-23), k (1-24), h (1-12), K (0-11), m, s, S (fraction of second, SSS = millis),
 // Z (+0100; ZZ +01:00; ZZZ zone id), X x (offset, X also 'Z' for zero), z (zone name; UTC or the
 // offset), V (VV zone id), text in single quotes ('' is a quote); other non-letters are literal.
-// Time zones: UTC, GMT, Z, UT, Etc/UTC, Etc/GMT, and fixed offsets (+01:00, -0500, +01, UTC+01:00,
-// GMT-5). Region ids (America/Los_Angeles) are not supported: the call is Undefined with an error.
+// Time zones: UTC, GMT, Z, UT, Etc/UTC, Etc/GMT, fixed offsets (+01:00, -0500, +01, UTC+01:00, GMT-5),
+// and region ids (America/Los_Angeles) from the system tz database (time_zone.hpp). An unknown zone
+// makes the call Undefined with an error. z prints the zone's abbreviation (CST, PDT, UTC), VV/ZZZ its id.
 #include <cstdint>
 #include <optional>
 #include <string>
