@@ -5,6 +5,7 @@
 #include "common/json_members.hpp"
 #include "common/log.hpp"
 #include "mqtt/topic.hpp"
+#include "rules/filter_index.hpp"
 #include "rules/http_client.hpp"
 
 #include <boost/algorithm/string/predicate.hpp>
@@ -48,6 +49,7 @@ struct engine::rule_set {
     std::shared_ptr<rule_counters> counters;
   };
   std::vector<entry> by_filter;                        // enabled rules with a FROM
+  filter_index index;                                  // their filters -> by_filter positions
   std::map<std::string, entry, std::less<>> by_name;  // every rule (Basic Ingest)
 };
 
@@ -161,7 +163,10 @@ void engine::publish_rules() {
   auto set = std::make_shared<rule_set>();
   for (const auto& [name, r] : rules_) {
     rule_set::entry e{r, stats_->of(name)};
-    if (!r->disabled && !r->statement.topic_filter().empty()) set->by_filter.push_back(e);
+    if (!r->disabled && !r->statement.topic_filter().empty()) {
+      set->index.add(r->statement.topic_filter(), static_cast<std::uint32_t>(set->by_filter.size()));
+      set->by_filter.push_back(e);
+    }
     set->by_name.emplace(name, std::move(e));
   }
   active_.store(std::move(set), std::memory_order_release);
@@ -268,8 +273,7 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     stats_->loop.inc();
     return false;
   }
-  for (const auto& r : set->by_filter)
-    if (mqtt::topic_matches(r.rule->statement.topic_filter(), topic)) enqueue(r, std::string(topic));
+  set->index.match(topic, [&](std::uint32_t i) { enqueue(set->by_filter[i], std::string(topic)); });
   return false;
 }
 
