@@ -282,6 +282,7 @@ struct engine::job {
   std::shared_ptr<entry> e;
   sql::message_context ctx;  // views into *e
   std::size_t pending = 0;
+  bool matched = false;  // WHERE held: the actions ran
   boost::json::array failures;
 };
 
@@ -299,6 +300,7 @@ void engine::run(std::shared_ptr<entry> e) {
   auto ev = r.statement.evaluate(j->ctx);
   for (const auto& err : ev.errors)
     FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
+  j->matched = ev.matched;
   if (!ev.matched || r.actions.empty()) return finish(j);
   j->pending = r.actions.size();
   for (std::size_t i = 0; i < r.actions.size(); ++i) {
@@ -320,7 +322,7 @@ void engine::finish(const std::shared_ptr<job>& j) {
     inbox_.fetch_sub(1, std::memory_order_relaxed);
   };
   if (j->failures.empty()) {
-    if (!r.actions.empty()) e->counters->executed.inc();
+    if (j->matched) e->counters->executed.inc();
     return done();
   }
   e->counters->failed.inc();
