@@ -19,6 +19,13 @@ constexpr std::string_view fixed_payload =
 
 void check(const evaluation& e) {
   if (!e.matched && !e.payload.empty()) std::abort();  // no output without a match
+  if (e.is_json) {  // what the engine calls JSON is JSON an action's consumer can parse
+    boost::system::error_code ec;
+    boost::json::parse_options opt;
+    opt.max_depth = 100000;
+    (void)boost::json::parse(e.payload, ec, {}, opt);
+    if (ec) std::abort();
+  }
 }
 
 }  // namespace

@@ -139,6 +139,10 @@ std::optional<std::string_view> to_string_view(const val& v, std::string& scratc
 }
 
 void write_decimal(std::string& out, double d, sql_version ver) {
+  if (!std::isfinite(d)) {  // only a payload number beyond double range gets here
+    out += "null";
+    return;
+  }
   char buf[400];
   std::to_chars_result r;
   const double a = std::fabs(d);
@@ -161,12 +165,49 @@ void write_decimal(std::string& out, double d, sql_version ver) {
   for (char c : s) out += c == 'e' ? 'E' : c;
 }
 
+namespace {
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlongs, surrogates or > U+10FFFF),
+// or 0.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  std::size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if (b(i + k) < 0x80 || b(i + k) > 0xBF) return 0;
+  return n;
+}
+}  // namespace
+
 void write_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
   std::size_t start = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {  // text from a binary payload or a decoded value may not be UTF-8: keep the JSON valid
+      if (std::size_t n = utf8_sequence(s, i)) {
+        i += n - 1;
+        continue;
+      }
+      out.append(s.data() + start, i - start);
+      start = i + 1;
+      out += "\\ufffd";
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(s.data() + start, i - start);
     start = i + 1;

@@ -334,3 +334,17 @@ TEST(SqlEvaluation, WorkIsBounded) {
 
 }  // namespace
 }  // namespace fleetcore::rules::sql::test
+
+namespace fleetcore::rules::sql::test {
+namespace {
+
+TEST(SqlPayloads, OutputIsValidJsonEvenFromBinaryText) {
+  const std::string binary("ok\xff\xc3\xa9", 5);
+  auto e = run("SELECT concat(*, '') AS s FROM 't'", v2, binary);
+  EXPECT_TRUE(e.is_json);
+  EXPECT_EQ(e.payload, "{\"s\":\"ok\\ufffd\xc3\xa9\"}");
+  EXPECT_EQ(run("SELECT * FROM 't'", v1, R"({"big":1e999})").payload, R"({"big":null})");
+}
+
+}  // namespace
+}  // namespace fleetcore::rules::sql::test
