@@ -143,6 +143,20 @@ std::variant<bound_request, bind_error> bind_request(std::string_view signing_na
   std::string_view path = target.substr(0, q);
   std::string_view query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
   if (path.empty() || path[0] != '/') return bind_error{"InvalidRequestException", 400, "bad request target"};
+  // json protocol (timestream-query): the operation is named by X-Amz-Target, the body is the input.
+  if (auto amz_target = header("x-amz-target")) {
+    for (const auto& r : routes()) {
+      if (*r.amz_target == '\0' || *amz_target != r.amz_target || method != r.method) continue;
+      if (!signing_name.empty() && signing_name != r.signing_name) continue;
+      bound_request out{&r, {}};
+      boost::system::error_code ec;
+      auto v = body.empty() ? json::value(json::object()) : json::parse(body, ec);
+      if (ec || !v.is_object()) return bind_error{"ValidationException", 400, "the request body is not a JSON object"};
+      out.input = std::move(v.as_object());
+      return out;
+    }
+    return bind_error{"UnknownOperationException", 404, "no operation " + *amz_target};
+  }
   auto [best, best_captures] = best_route(signing_name, method, path);
   if (!best)
     return bind_error{"UnknownOperationException", 404,

@@ -36,6 +36,7 @@ struct route {
   std::vector<param> params;
   const char* signing_name = "";  // SigV4 service of the credential scope (botocore's metadata.signingName)
   bool payload_json = false;      // the payload member is a JSON structure (else raw bytes, a blob)
+  const char* amz_target = "";    // json protocol: the X-Amz-Target that names the operation
 };
 
 const std::vector<route>& routes();

@@ -36,12 +36,12 @@ struct aws_response {
   /// Success with `body` (a JSON document). The API sends it with the status the model declares for
   /// the operation.
   static aws_response ok(std::string body) { return {200, std::move(body), {}}; }
-  /// AWS's rest-json error: `{"message": ...}` with the error's status and type.
-  static aws_response from(const aws_error& e) {
-    return {e.status, boost::json::serialize(boost::json::object{{"message", e.message}}), e.code};
-  }
+  /// AWS's error: `{"__type": ..., "message": ...}` with the error's status and type (rest-json clients
+  /// read the type from x-amzn-ErrorType, json-protocol clients such as timestream-query from __type).
+  static aws_response from(const aws_error& e) { return error(e.status, e.code, e.message); }
   static aws_response error(unsigned status, std::string code, std::string_view message) {
-    return {status, boost::json::serialize(boost::json::object{{"message", message}}), std::move(code)};
+    return {status, boost::json::serialize(boost::json::object{{"__type", code}, {"message", message}}),
+            std::move(code)};
   }
   bool failed() const noexcept { return !error_type.empty(); }
 };

@@ -91,10 +91,11 @@ struct engine::entry {
   }
 };
 
-engine::engine(platform::core& core, settings s, shadow_reader shadows)
+engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetry::store* telemetry)
     : core_(core),
       settings_(s),
       shadows_(std::move(shadows)),
+      telemetry_(telemetry),
       active_(std::make_shared<const rule_set>()),
       stats_(std::make_unique<stats>()),
       work_(io_.get_executor()),
@@ -348,6 +349,7 @@ void engine::execute(const action& a, const std::shared_ptr<job>& j, std::string
                      action_done done) {
   if (a.republish) return done(republish(*a.republish, *j, std::move(payload)));
   if (a.http) return http(*a.http, j, std::move(payload), is_json, std::move(done));
+  if (a.timestream) return timestream(*a.timestream, j, payload, is_json, std::move(done));
   done(fmt::format("{} is not supported by fleetcore", a.failed_action));
 }
 
@@ -374,6 +376,67 @@ std::optional<std::string> engine::republish(const republish_action& rp, const j
   if (!core_.broker.publish_event(std::move(m)))
     return fmt::format("Failed to republish to topic {}: the topic is not valid", topic);
   return std::nullopt;
+}
+
+namespace {
+bool valid_timestream_name(std::string_view s) {
+  if (s.size() < 3 || s.size() > 256) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.')) return false;
+  return true;
+}
+}  // namespace
+
+void engine::timestream(const timestream_action& a, const std::shared_ptr<job>& j, const std::string& payload,
+                        bool is_json, action_done done) {
+  if (!telemetry_) return done("TimestreamAction: the telemetry store is not running");
+  boost::system::error_code ec;
+  auto v = is_json ? json::parse(payload, ec) : json::value();
+  if (!is_json || ec || !v.is_object()) return done("TimestreamAction: the SELECT result is not a JSON object");
+  const auto& o = v.as_object();
+  if (o.size() > 100) return done("TimestreamAction: more than 100 values in one message");
+  auto db = a.database.render(j->ctx), table = a.table.render(j->ctx);
+  if (!valid_timestream_name(db) || !valid_timestream_name(table))
+    return done("TimestreamAction: invalid database or table name " + db + "." + table);
+  std::int64_t time_ns = j->e->received_ms * 1'000'000;
+  if (a.timestamp) {
+    auto t = a.timestamp->render(j->ctx);
+    char* end = nullptr;
+    long long n = std::strtoll(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0') return done("TimestreamAction: timestamp is not an epoch number: " + t);
+    time_ns = n * a.unit_ns;
+  }
+  std::vector<std::pair<std::string, std::string>> dims;
+  for (const auto& [name, value] : a.dimensions) dims.emplace_back(name, value.render(j->ctx));
+  std::vector<telemetry::record> records;
+  for (const auto& [key, val] : o) {
+    telemetry::record r{db, table, time_ns, dims, std::string(key), telemetry::record::kind::varchar, 0, 0, {}};
+    if (val.is_null()) continue;
+    if (val.is_bool()) {
+      r.type = telemetry::record::kind::boolean;
+      r.bigint = val.as_bool();
+    } else if (val.is_int64()) {
+      r.type = telemetry::record::kind::bigint;
+      r.bigint = val.as_int64();
+    } else if (val.is_uint64()) {
+      r.type = telemetry::record::kind::double_;
+      r.real = static_cast<double>(val.as_uint64());
+    } else if (val.is_double()) {
+      r.type = telemetry::record::kind::double_;
+      r.real = val.as_double();
+    } else if (val.is_string()) {
+      r.text = std::string(val.as_string());
+    } else {
+      r.text = json::serialize(val);  // objects and arrays as JSON text
+    }
+    records.push_back(std::move(r));
+  }
+  if (records.empty()) return done(std::nullopt);
+  telemetry_->write(std::move(records), [this, done = std::move(done)](bool ok) mutable {
+    boost::asio::post(io_, [done = std::move(done), ok] {
+      done(ok ? std::nullopt : std::optional<std::string>("TimestreamAction: the records could not be written"));
+    });
+  });
 }
 
 void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json,

@@ -19,6 +19,7 @@
 #include "rules/destinations.hpp"
 #include "rules/rule.hpp"
 #include "rules/settings.hpp"
+#include "telemetry/store.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -39,7 +40,8 @@ using shadow_reader = std::function<std::optional<boost::json::value>(std::strin
 
 class engine final : public platform::service, public broker::broker_hook {
  public:
-  engine(platform::core& core, settings s, shadow_reader shadows);
+  /// `telemetry` (may be null: timestream actions then fail) must outlive the engine.
+  engine(platform::core& core, settings s, shadow_reader shadows, telemetry::store* telemetry);
   ~engine() override;
 
   // platform::service
@@ -77,11 +79,14 @@ class engine final : public platform::service, public broker::broker_hook {
   void execute(const action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json, action_done done);
   std::optional<std::string> republish(const republish_action& a, const job& j, std::string payload);
   void http(const http_action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json, action_done done);
+  void timestream(const timestream_action& a, const std::shared_ptr<job>& j, const std::string& payload, bool is_json,
+                  action_done done);
   void finish(const std::shared_ptr<job>& j);
 
   platform::core& core_;
   settings settings_;
   shadow_reader shadows_;
+  telemetry::store* telemetry_;
 
   std::mutex control_;
   std::map<std::string, rule_ptr, std::less<>> rules_;

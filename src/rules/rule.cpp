@@ -59,6 +59,51 @@ std::variant<action, common::aws_error> compile_action(const json::value& v, sql
     a.http.emplace(std::move(h));
     return a;
   }
+  if (a.kind == "timestream") {
+    auto db = common::text_member(o, "databaseName");
+    auto table = common::text_member(o, "tableName");
+    if (!db || !table || db->empty() || table->empty())
+      return invalid("timestream.databaseName and timestream.tableName are required");
+    if (!common::text_member(o, "roleArn")) return invalid("timestream.roleArn is required");
+    auto dbt = compile_template(*db, version, "timestream.databaseName");
+    auto tt = compile_template(*table, version, "timestream.tableName");
+    if (auto* e = std::get_if<common::aws_error>(&dbt)) return *e;
+    if (auto* e = std::get_if<common::aws_error>(&tt)) return *e;
+    timestream_action ts{std::move(std::get<sql::substitution_template>(dbt)),
+                         std::move(std::get<sql::substitution_template>(tt)), {}, {}, 1'000'000};
+    const auto* dims = o.if_contains("dimensions");
+    if (!dims || !dims->is_array() || dims->as_array().empty() || dims->as_array().size() > 128)
+      return invalid("timestream.dimensions must list 1 to 128 dimensions");
+    for (const auto& dv : dims->as_array()) {
+      auto name = dv.is_object() ? common::text_member(dv.as_object(), "name") : std::nullopt;
+      auto val = dv.is_object() ? common::text_member(dv.as_object(), "value") : std::nullopt;
+      if (!name || !val || name->empty()) return invalid("timestream.dimensions entries are {name, value}");
+      // Reserved names (timestream-rule-action.md).
+      if (*name == "measure_name" || *name == "measure_value" || *name == "time" || name->starts_with("ts_") ||
+          name->starts_with("measure_value") || name->find(':') != std::string_view::npos ||
+          name->find('"') != std::string_view::npos)
+        return invalid("timestream dimension name " + std::string(*name) + " is reserved");
+      auto vt = compile_template(*val, version, "timestream.dimensions.value");
+      if (auto* e = std::get_if<common::aws_error>(&vt)) return *e;
+      ts.dimensions.emplace_back(std::string(*name), std::move(std::get<sql::substitution_template>(vt)));
+    }
+    if (const auto* t = common::object_member(o, "timestamp")) {
+      auto value = common::text_member(*t, "value");
+      if (!value) return invalid("timestream.timestamp.value is required");
+      auto vt = compile_template(*value, version, "timestream.timestamp.value");
+      if (auto* e = std::get_if<common::aws_error>(&vt)) return *e;
+      ts.timestamp.emplace(std::move(std::get<sql::substitution_template>(vt)));
+      auto unit = common::text_member(*t, "unit").value_or("MILLISECONDS");
+      if (unit == "SECONDS") ts.unit_ns = 1'000'000'000;
+      else if (unit == "MILLISECONDS") ts.unit_ns = 1'000'000;
+      else if (unit == "MICROSECONDS") ts.unit_ns = 1'000;
+      else if (unit == "NANOSECONDS") ts.unit_ns = 1;
+      else return invalid("timestream.timestamp.unit must be SECONDS, MILLISECONDS, MICROSECONDS or NANOSECONDS");
+    }
+    a.resource = std::string(*db) + "." + std::string(*table);
+    a.timestream.emplace(std::move(ts));
+    return a;
+  }
   if (a.kind != "republish") return a;  // stored and returned, not executed: see the engine
 
   auto topic = common::text_member(o, "topic");

@@ -33,6 +33,15 @@ struct http_action {
   std::vector<std::pair<std::string, sql::substitution_template>> headers;
 };
 
+/// `timestream` (timestream-rule-action.md), written to fleetcore's telemetry store: one record per
+/// attribute of the SELECT result.
+struct timestream_action {
+  sql::substitution_template database, table;
+  std::vector<std::pair<std::string, sql::substitution_template>> dimensions;
+  std::optional<sql::substitution_template> timestamp;
+  std::int64_t unit_ns = 1'000'000;  // timestamp.unit (MILLISECONDS by default)
+};
+
 /// One action of a rule: the model's member name ("republish", "http", "lambda", ...) and, for the
 /// kinds fleetcore executes, their compiled form.
 struct action {
@@ -43,7 +52,8 @@ struct action {
   std::string resource;
   std::optional<republish_action> republish;
   std::optional<http_action> http;
-  bool executable() const noexcept { return republish.has_value() || http.has_value(); }
+  std::optional<timestream_action> timestream;
+  bool executable() const noexcept { return republish || http || timestream; }
 };
 
 struct topic_rule {

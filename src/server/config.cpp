@@ -71,6 +71,8 @@ server_config load_config(const std::filesystem::path& file) {
       {"rules.http_timeout_ms", setter(c.rules.http_timeout_ms, "rules.http_timeout_ms")},
       {"rules.http_ca_file", setter(c.rules.http_ca_file, "rules.http_ca_file")},
       {"rules.allow_plain_http", setter(c.rules.allow_plain_http, "rules.allow_plain_http")},
+      {"telemetry.retention_hours", setter(c.telemetry.retention_hours, "telemetry.retention_hours")},
+      {"telemetry.query_timeout_ms", setter(c.telemetry.query_timeout_ms, "telemetry.query_timeout_ms")},
       {"aws.region", setter(c.aws_region, "aws.region")},
       {"aws.account_id", setter(c.aws_account_id, "aws.account_id")},
       {"auth.plain_policy_file", setter(plain_policy, "auth.plain_policy_file")},

@@ -1,6 +1,7 @@
 #pragma once
 #include "broker/config.hpp"
 #include "rules/settings.hpp"
+#include "telemetry/store.hpp"
 #include "transport/acceptor.hpp"
 
 #include <filesystem>
@@ -45,6 +46,7 @@ struct server_config {
   std::size_t shadow_max_document_bytes = 8 * 1024;
   int shadow_max_inflight_per_client = 10;
   rules::settings rules;
+  telemetry::settings telemetry;
   broker::config broker;
 };
 

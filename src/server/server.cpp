@@ -7,6 +7,7 @@
 #include "events/module.hpp"
 #include "platform/service.hpp"
 #include "rules/engine.hpp"
+#include "telemetry/module.hpp"
 #include "shadow/module.hpp"
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
@@ -191,7 +192,10 @@ int serve(const server_config& cfg) {
   std::vector<std::unique_ptr<platform::service>> services;
   services.push_back(std::move(shadows));
   services.push_back(std::make_unique<events::module>(core));
-  services.push_back(std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow)));
+  auto telemetry = std::make_unique<telemetry::module>(core, cfg.telemetry);
+  auto& telemetry_store = telemetry->store();
+  services.push_back(std::move(telemetry));
+  services.push_back(std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow), &telemetry_store));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);

@@ -28,7 +28,6 @@ struct eval_ctx {
   sql_version ver = sql_version::v2015_10_08;
   boost::json::storage_ptr sp;
   const boost::json::value* doc = nullptr;  // current document (null: payload is not JSON)
-  bool payload_parsed = false;
   std::vector<std::string>* errors = nullptr;
   /// Expression evaluations left for this message (shared by nested contexts): a statement whose
   /// work multiplies (nested SELECTs over arrays inside nested SELECTs) stops at the budget.

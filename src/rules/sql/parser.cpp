@@ -86,7 +86,7 @@ class parser {
   bool parse_statement(compiled_statement& out) {
     if (!keyword_is(cur_, "SELECT")) return fail_expecting("'SELECT'");
     advance();
-    if (!parse_select_body(out.select, /*nested=*/false)) return false;
+    if (!parse_select_body(out.select)) return false;
     if (keyword_is(cur_, "FROM")) {
       advance();
       if (cur_.t != tok::string) return fail_expecting("a quoted topic filter");
@@ -277,7 +277,7 @@ class parser {
   }
 
   // --- SELECT ---
-  bool parse_select_body(select_clause& sel, bool nested) {
+  bool parse_select_body(select_clause& sel) {
     if (keyword_is(cur_, "VALUE")) {
       sel.value = true;
       advance();
@@ -285,7 +285,6 @@ class parser {
     do {
       if (sel.items.size() > 0) advance();  // the comma
       select_item item;
-      std::size_t at = cur_.pos;
       if (cur_.t == tok::star) {
         advance();
         uses_payload_ = true;
@@ -308,7 +307,6 @@ class parser {
           item.path.push_back(default_name(*item.expr, sel.items.size()));
         }
       }
-      (void)at;
       sel.items.push_back(std::move(item));
     } while (cur_.t == tok::comma);
     if (sel.value && sel.items.size() != 1)
@@ -327,7 +325,6 @@ class parser {
         sel.flat_keys.push_back(std::move(k));
       }
     }
-    (void)nested;
     return true;
   }
 
@@ -584,7 +581,7 @@ class parser {
     advance();  // SELECT
     auto n = make(op::select, at);
     n->select = std::make_unique<select_clause>();
-    if (!parse_select_body(*n->select, true)) return nullptr;
+    if (!parse_select_body(*n->select)) return nullptr;
     if (!keyword_is(cur_, "FROM")) {
       fail_expecting("'FROM'");
       return nullptr;

@@ -47,7 +47,6 @@ detail::eval_ctx make_ctx(const message_context& msg, sql_version v, bool uses_p
   ctx.errors = errors;
   if (uses_payload && detail::parse_payload(msg.payload, p.sp, p.payload)) {
     ctx.doc = &p.payload;
-    ctx.payload_parsed = true;
   }
   return ctx;
 }
