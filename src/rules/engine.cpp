@@ -78,6 +78,7 @@ struct engine::entry {
   std::string principal;
   std::int64_t received_ms = 0;
   std::uint8_t hops = 0;
+  bool durable = true;  // has a rule_inbox document to delete when done
 
   std::string to_document() const {
     return json::serialize(json::object{{"rule", rule->name},
@@ -247,7 +248,10 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     e->received_ms = ctx.received_at_ms;
     e->hops = m->rule_hops;
     inbox_.fetch_add(1, std::memory_order_relaxed);
-    if (ctx.commit_with)
+    // An acknowledged message (QoS 1/2, HTTP, a service's QoS 1 event) is durable in the inbox before
+    // its acknowledgement; a QoS 0 message is held in memory only, as QoS 0 promises no more.
+    e->durable = m->qos > 0 && ctx.commit_with;
+    if (e->durable)
       ctx.commit_with->push_back(
           storage::op::put_document{{std::string(k_inbox_kind), inbox_key(e->seq), e->to_document()}});
     boost::asio::post(io_, [this, e] { run(e); });
@@ -319,7 +323,8 @@ void engine::finish(const std::shared_ptr<job>& j) {
   const auto& e = j->e;
   const topic_rule& r = *e->rule;
   auto done = [this, e] {
-    core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
+    if (e->durable)
+      core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
     inbox_.fetch_sub(1, std::memory_order_relaxed);
   };
   if (j->failures.empty()) {
