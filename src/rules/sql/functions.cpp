@@ -152,11 +152,14 @@ std::string to_hex(const unsigned char* p, std::size_t n) {
   return s;
 }
 
-val hash(const eval_ctx& ctx, const val& a, const char* algorithm) {
+/// `builtin` is OpenSSL's static digest (no provider lookup per call); null: fetch `algorithm` (MD2,
+/// which OpenSSL 3 offers only through the legacy provider).
+val hash(const eval_ctx& ctx, const val& a, const EVP_MD* builtin, const char* algorithm = nullptr) {
   std::string scratch;
   auto s = to_string_view(a, scratch, ctx.ver);
   if (!s) return {};
-  EVP_MD* md = EVP_MD_fetch(nullptr, algorithm, nullptr);
+  EVP_MD* fetched = builtin ? nullptr : EVP_MD_fetch(nullptr, algorithm, nullptr);
+  const EVP_MD* md = builtin ? builtin : fetched;
   if (!md) {
     ctx.error(std::string("hash algorithm ") + algorithm + " is not available");
     return {};
@@ -164,7 +167,7 @@ val hash(const eval_ctx& ctx, const val& a, const char* algorithm) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   const bool ok = EVP_Digest(s->data(), s->size(), out, &len, md, nullptr) == 1;
-  EVP_MD_free(md);
+  EVP_MD_free(fetched);
   if (!ok) return {};
   return ctx.string(to_hex(out, len));
 }
@@ -742,13 +745,13 @@ val call_function(const eval_ctx& ctx, const node& n, arg_list& a) {
     case fn::traceid: return ctx.msg->trace_id.empty() ? val{} : ctx.string(ctx.msg->trace_id);
     case fn::transform: return transform(ctx, a);
     case fn::trunc: return trunc(ctx, a);
-    case fn::md2: return hash(ctx, a[0], "MD2");
-    case fn::md5: return hash(ctx, a[0], "MD5");
-    case fn::sha1: return hash(ctx, a[0], "SHA1");
-    case fn::sha224: return hash(ctx, a[0], "SHA224");
-    case fn::sha256: return hash(ctx, a[0], "SHA256");
-    case fn::sha384: return hash(ctx, a[0], "SHA384");
-    case fn::sha512: return hash(ctx, a[0], "SHA512");
+    case fn::md2: return hash(ctx, a[0], nullptr, "MD2");
+    case fn::md5: return hash(ctx, a[0], EVP_md5());
+    case fn::sha1: return hash(ctx, a[0], EVP_sha1());
+    case fn::sha224: return hash(ctx, a[0], EVP_sha224());
+    case fn::sha256: return hash(ctx, a[0], EVP_sha256());
+    case fn::sha384: return hash(ctx, a[0], EVP_sha384());
+    case fn::sha512: return hash(ctx, a[0], EVP_sha512());
   }
   return {};
 }
