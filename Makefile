@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules clean
 
 deps:
 	@scripts/install-deps.sh
@@ -72,6 +72,10 @@ bench-identity: build
 ## Durable shadow updates/s and update-to-accepted latency with 1k and 100k things.
 bench-shadow: build
 	bench/shadow.sh
+
+## The rules engine at the broker (100 rules) and the telemetry store (writes/s, 1-hour aggregate).
+bench-rules: build
+	bench/rules.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

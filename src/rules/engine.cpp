@@ -66,24 +66,26 @@ struct engine::stats {
   }
 };
 
-/// A matched message waiting for (or in) its rule's evaluation.
+/// A matched message waiting for (or in) the evaluation of the rules it matched: one inbox entry (and
+/// one storage document) per message, however many rules it matched.
 struct engine::entry {
   std::uint64_t seq = 0;
-  rule_ptr rule;
-  std::shared_ptr<rule_counters> counters;
-  std::string topic;           // as the rule sees it (Basic Ingest prefix stripped)
-  std::string original_topic;  // as published
+  std::vector<rule_set::entry> rules;
+  std::string topic;  // as the rules see it (Basic Ingest prefix stripped)
   broker::message_ptr msg;
   std::string client_id;
   std::string principal;
   std::int64_t received_ms = 0;
   std::uint8_t hops = 0;
-  bool durable = true;  // has a rule_inbox document to delete when done
+  bool durable = true;        // has a rule_inbox document to delete when done
+  std::size_t remaining = 0;  // rules still running (engine thread)
 
   std::string to_document() const {
-    return json::serialize(json::object{{"rule", rule->name},
+    json::array names;
+    for (const auto& r : rules) names.emplace_back(r.rule->name);
+    return json::serialize(json::object{{"rules", std::move(names)},
                                         {"topic", topic},
-                                        {"originalTopic", original_topic},
+                                        {"originalTopic", msg->topic},
                                         {"payload", common::base64_encode(msg->payload)},
                                         {"clientId", client_id},
                                         {"principal", principal},
@@ -186,22 +188,21 @@ void engine::start() {
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
     const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
-    auto rule_name = o ? common::text_member(*o, "rule") : std::nullopt;
-    auto it = rule_name ? set->by_name.find(*rule_name) : set->by_name.end();
     auto payload = o ? common::base64_decode(common::text_member(*o, "payload").value_or("")) : std::nullopt;
-    if (it == set->by_name.end() || !payload) {
+    auto e = std::make_shared<entry>();
+    if (const auto* names = o ? o->if_contains("rules") : nullptr; names && names->is_array())
+      for (const auto& n : names->as_array())
+        if (auto it = n.is_string() ? set->by_name.find(n.as_string()) : set->by_name.end(); it != set->by_name.end())
+          e->rules.push_back(it->second);
+    if (e->rules.empty() || !payload) {  // its rules were deleted meanwhile, or an unreadable entry
       core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), d.key}}, nullptr);
       continue;
     }
     auto msg = std::make_shared<broker::message>();
     msg->topic = std::string(common::text_member(*o, "originalTopic").value_or(""));
     msg->payload = std::move(*payload);
-    auto e = std::make_shared<entry>();
     e->seq = seq;
-    e->rule = it->second.rule;
-    e->counters = it->second.counters;
     e->topic = std::string(common::text_member(*o, "topic").value_or(""));
-    e->original_topic = msg->topic;
     e->msg = std::move(msg);
     e->client_id = std::string(common::text_member(*o, "clientId").value_or("n/a"));
     e->principal = std::string(common::text_member(*o, "principal").value_or(""));
@@ -228,41 +229,20 @@ broker::topic_claim engine::claim(std::string_view topic) const {
 bool engine::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
   auto set = active_.load(std::memory_order_acquire);
   const std::string_view topic = m->topic;
-  auto enqueue = [&](const rule_set::entry& r, std::string rule_topic) {
+  std::shared_ptr<entry> e;
+  auto match = [&](const rule_set::entry& r) {
     r.counters->matched.inc();
-    if (inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox)) {
-      stats_->inbox_full.inc();
-      r.counters->dropped.inc();
-      return;
-    }
-    auto e = std::make_shared<entry>();
-    e->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
-    e->rule = r.rule;
-    e->counters = r.counters;
-    e->topic = std::move(rule_topic);
-    e->original_topic = m->topic;
-    e->msg = m;
-    e->client_id = ctx.client_id.empty() ? std::string("n/a") : std::string(ctx.client_id);
-    e->principal = ctx.connection && !ctx.connection->certificate_id.empty() ? ctx.connection->certificate_id
-                                                                             : std::string(ctx.client_id);
-    e->received_ms = ctx.received_at_ms;
-    e->hops = m->rule_hops;
-    inbox_.fetch_add(1, std::memory_order_relaxed);
-    // An acknowledged message (QoS 1/2, HTTP, a service's QoS 1 event) is durable in the inbox before
-    // its acknowledgement; a QoS 0 message is held in memory only, as QoS 0 promises no more.
-    e->durable = m->qos > 0 && ctx.commit_with;
-    if (e->durable)
-      ctx.commit_with->push_back(
-          storage::op::put_document{{std::string(k_inbox_kind), inbox_key(e->seq), e->to_document()}});
-    boost::asio::post(io_, [this, e] { run(e); });
+    if (!e) e = std::make_shared<entry>();
+    e->rules.push_back(r);
   };
-
-  if (topic.starts_with(k_ingest_prefix)) {
+  std::string_view rule_topic = topic;
+  const bool ingest = topic.starts_with(k_ingest_prefix);
+  if (ingest) {
     // Basic Ingest: $aws/rules/<rule>/<topic> reaches that rule alone, whatever its FROM.
     std::string_view rest = topic.substr(k_ingest_prefix.size());
     auto slash = rest.find('/');
     std::string_view rule = rest.substr(0, slash);
-    std::string_view sub = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    rule_topic = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
     auto it = set->by_name.find(rule);
     if (it == set->by_name.end() || it->second.rule->disabled) {
       stats_->rule_not_found.inc();
@@ -270,21 +250,63 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
                    common::untrusted(ctx.client_id));
       return true;
     }
-    enqueue(it->second, std::string(sub));
-    return true;
+    match(it->second);
+  } else {
+    if (set->index.empty()) return false;
+    if (m->rule_hops >= settings_.max_republish_depth) {
+      stats_->loop.inc();
+      return false;
+    }
+    set->index.match(topic, [&](std::uint32_t i) { match(set->by_filter[i]); });
   }
-  if (set->by_filter.empty()) return false;
-  if (m->rule_hops >= settings_.max_republish_depth) {
-    stats_->loop.inc();
-    return false;
+  if (!e) return ingest;
+  if (inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox)) {
+    stats_->inbox_full.inc();
+    for (const auto& r : e->rules) r.counters->dropped.inc();
+    return ingest;
   }
-  set->index.match(topic, [&](std::uint32_t i) { enqueue(set->by_filter[i], std::string(topic)); });
-  return false;
+  e->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+  e->topic = std::string(rule_topic);
+  e->msg = m;
+  e->client_id = ctx.client_id.empty() ? std::string("n/a") : std::string(ctx.client_id);
+  e->principal = ctx.connection && !ctx.connection->certificate_id.empty() ? ctx.connection->certificate_id
+                                                                           : std::string(ctx.client_id);
+  e->received_ms = ctx.received_at_ms;
+  e->hops = m->rule_hops;
+  // An acknowledged message (QoS 1/2, HTTP, a service's QoS 1 event) is durable in the inbox before
+  // its acknowledgement; a QoS 0 message is held in memory only, as QoS 0 promises no more.
+  e->durable = m->qos > 0 && ctx.commit_with;
+  if (e->durable)
+    ctx.commit_with->push_back(storage::op::put_document{{std::string(k_inbox_kind), inbox_key(e->seq), e->to_document()}});
+  inbox_.fetch_add(1, std::memory_order_relaxed);
+  hand_off(std::move(e));
+  return ingest;
+}
+
+void engine::hand_off(std::shared_ptr<entry> e) {
+  // One post per batch, not per message: the engine thread drains whatever accumulated.
+  bool first;
+  {
+    std::lock_guard lock(handoff_mutex_);
+    first = handoff_.empty();
+    handoff_.push_back(std::move(e));
+  }
+  if (first)
+    boost::asio::post(io_, [this] {
+      std::vector<std::shared_ptr<entry>> batch;
+      {
+        std::lock_guard lock(handoff_mutex_);
+        batch.swap(handoff_);
+      }
+      for (auto& x : batch) run(std::move(x));
+    });
 }
 
 /// One matched message of one rule being run: the evaluation and the actions still running.
 struct engine::job {
   std::shared_ptr<entry> e;
+  const topic_rule* rule = nullptr;
+  rule_counters* counters = nullptr;
   sql::message_context ctx;  // views into *e
   std::size_t pending = 0;
   bool matched = false;  // WHERE held: the actions ran
@@ -292,54 +314,63 @@ struct engine::job {
 };
 
 void engine::run(std::shared_ptr<entry> e) {
-  const topic_rule& r = *e->rule;
-  auto j = std::make_shared<job>();
-  j->e = e;
-  j->ctx.topic = e->topic;
-  j->ctx.payload = e->msg->payload;
-  j->ctx.client_id = e->client_id;
-  j->ctx.principal = e->principal;
-  j->ctx.timestamp_ms = e->received_ms;
-  j->ctx.account_id = core_.registry.config().account_id;
-  j->ctx.shadow_reader = shadows_;
-  auto ev = r.statement.evaluate(j->ctx);
-  for (const auto& err : ev.errors)
-    FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
-  j->matched = ev.matched;
-  if (!ev.matched || r.actions.empty()) return finish(j);
-  j->pending = r.actions.size();
-  for (std::size_t i = 0; i < r.actions.size(); ++i) {
-    const action& a = r.actions[i];
-    execute(a, j, ev.payload, ev.is_json, [this, j, &a](std::optional<std::string> error) {
-      if (error)
-        j->failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
-                                           {"errorMessage", *error}});
-      if (--j->pending == 0) finish(j);
-    });
+  e->remaining = e->rules.size();
+  for (const auto& ref : e->rules) {
+    const topic_rule& r = *ref.rule;
+    auto j = std::make_shared<job>();
+    j->e = e;
+    j->rule = &r;
+    j->counters = ref.counters.get();
+    j->ctx.topic = e->topic;
+    j->ctx.payload = e->msg->payload;
+    j->ctx.client_id = e->client_id;
+    j->ctx.principal = e->principal;
+    j->ctx.timestamp_ms = e->received_ms;
+    j->ctx.account_id = core_.registry.config().account_id;
+    j->ctx.shadow_reader = shadows_;
+    auto ev = r.statement.evaluate(j->ctx);
+    for (const auto& err : ev.errors)
+      FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
+    j->matched = ev.matched;
+    if (!ev.matched || r.actions.empty()) {
+      finish(j);
+      continue;
+    }
+    j->pending = r.actions.size();
+    for (std::size_t i = 0; i < r.actions.size(); ++i) {
+      const action& a = r.actions[i];
+      execute(a, j, ev.payload, ev.is_json, [this, j, &a](std::optional<std::string> error) {
+        if (error)
+          j->failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
+                                             {"errorMessage", *error}});
+        if (--j->pending == 0) finish(j);
+      });
+    }
   }
 }
 
 void engine::finish(const std::shared_ptr<job>& j) {
   const auto& e = j->e;
-  const topic_rule& r = *e->rule;
+  const topic_rule& r = *j->rule;
   auto done = [this, e] {
+    if (--e->remaining > 0) return;  // other rules of this message still running
     if (e->durable)
       core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
     inbox_.fetch_sub(1, std::memory_order_relaxed);
   };
   if (j->failures.empty()) {
-    if (j->matched) e->counters->executed.inc();
+    if (j->matched) j->counters->executed.inc();
     return done();
   }
-  e->counters->failed.inc();
+  j->counters->failed.inc();
   FC_LOG_WARN("rules.action_failed", "rule={} topic={:q} failures={} first={:q}", r.name,
-              common::untrusted(e->original_topic), j->failures.size(),
+              common::untrusted(e->msg->topic), j->failures.size(),
               common::untrusted(j->failures.front().as_object().at("errorMessage").as_string()));
   if (!r.error_action) return done();
-  e->counters->error_actions.inc();
+  j->counters->error_actions.inc();
   // One message per rule and message, AWS's format (rule-error-handling.md).
   json::object error{{"ruleName", r.name},
-                     {"topic", e->original_topic},
+                     {"topic", e->msg->topic},
                      {"cloudwatchTraceId", fmt::format("{:016x}", e->seq)},
                      {"clientId", e->client_id},
                      {"base64OriginalPayload", common::base64_encode(e->msg->payload)},
@@ -471,7 +502,7 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
   st->req = std::move(req);
   st->done = std::move(done);
   st->give_up = core_.clock.now() + std::chrono::seconds(settings_.http_retry_for_s);
-  auto counters = j->e->counters;
+  auto counters = j->counters;
   auto attempt = std::make_shared<std::function<void()>>();
   *attempt = [this, st, counters, attempt] {
     post_http(io_, tls_, st->req, std::chrono::milliseconds(settings_.http_timeout_ms),

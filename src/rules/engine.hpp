@@ -73,6 +73,9 @@ class engine final : public platform::service, public broker::broker_hook {
   void publish_rules();  // rebuilds the active snapshot from rules_
   std::string arn(std::string_view rule) const;
 
+  /// Queues a matched message for the engine thread (any worker).
+  void hand_off(std::shared_ptr<entry> e);
+
   // Engine thread.
   void run(std::shared_ptr<entry> e);
   /// Runs one action for `j` with `payload`; `done` gets the error message of a failure.
@@ -94,6 +97,8 @@ class engine final : public platform::service, public broker::broker_hook {
 
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::int64_t> inbox_{0};
+  std::mutex handoff_mutex_;
+  std::vector<std::shared_ptr<entry>> handoff_;
   std::unique_ptr<stats> stats_;
 
   boost::asio::io_context io_;
