@@ -99,6 +99,16 @@ api_client::api_client(const std::filesystem::path& data_dir, std::string endpoi
 
 api_response api_client::call(const std::string& method, const std::string& target, const json::object& body,
                               const std::string& principal_header) {
+  return send(method, target, body, principal_header, "execute-api", {});
+}
+
+api_response api_client::call_json(const std::string& service, const std::string& amz_target, const json::object& body) {
+  return send("POST", "/", body, {}, service, amz_target);
+}
+
+api_response api_client::send(const std::string& method, const std::string& target, const json::object& body,
+                              const std::string& principal_header, const std::string& service,
+                              const std::string& amz_target) {
   boost::asio::io_context io;
   ssl::context ctx(ssl::context::tls_client);
   ctx.load_verify_file(ca_.string());
@@ -113,14 +123,16 @@ api_response api_client::call(const std::string& method, const std::string& targ
   std::string date = amz_date();
   std::vector<std::pair<std::string_view, std::string_view>> headers{{"host", host}, {"x-amz-date", date}};
   if (!principal_header.empty()) headers.emplace_back("x-amzn-principal", principal_header);
+  if (!amz_target.empty()) headers.emplace_back("x-amz-target", amz_target);
   auth::http_request_view view{method, target, headers, payload};
-  // Only control-plane (iot) operations: botocore's iot model signs them as execute-api.
-  std::string authorization = auth::authorization_header(view, key_id_, secret_, region_, "execute-api");
+  // botocore's iot model signs control-plane operations as execute-api.
+  std::string authorization = auth::authorization_header(view, key_id_, secret_, region_, service);
 
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, host);
   req.set("x-amz-date", date);
   if (!principal_header.empty()) req.set("x-amzn-principal", principal_header);
+  if (!amz_target.empty()) req.set("x-amz-target", amz_target);
   req.set(http::field::authorization, authorization);
   req.set(http::field::content_type, "application/json");
   req.body() = payload;
@@ -138,6 +150,46 @@ api_response api_client::call(const std::string& method, const std::string& targ
   boost::system::error_code ec;
   out.body = res.body().empty() ? json::value(json::object{}) : json::parse(res.body(), ec);
   return out;
+}
+
+int telemetry_query(const std::filesystem::path& data_dir, const std::string& query) {
+  api_client api(data_dir);
+  std::optional<std::string> token;
+  bool header = true;
+  do {
+    json::object in{{"QueryString", query}};
+    if (token) in["NextToken"] = *token;
+    auto r = api.call_json("timestream", "Timestream_20181101.Query", in);
+    const auto* body = r.body.is_object() ? &r.body.as_object() : nullptr;
+    if (!r.error_type.empty() || !body) {
+      std::string message;
+      if (body)
+        if (auto* m = body->if_contains("message"); m && m->is_string()) message = m->as_string();
+      std::cerr << r.error_type << ": " << message << "\n";
+      return 1;
+    }
+    if (header) {
+      std::string line;
+      if (auto* cols = body->if_contains("ColumnInfo"); cols && cols->is_array())
+        for (const auto& c : cols->as_array()) line += (line.empty() ? "" : "\t") + std::string(c.at("Name").as_string());
+      std::cout << line << "\n";
+      header = false;
+    }
+    if (auto* rows = body->if_contains("Rows"); rows && rows->is_array())
+      for (const auto& row : rows->as_array()) {
+        std::string line;
+        bool first = true;
+        for (const auto& d : row.at("Data").as_array()) {
+          if (!first) line += '\t';
+          first = false;
+          if (auto* v = d.as_object().if_contains("ScalarValue")) line += v->as_string();
+        }
+        std::cout << line << "\n";
+      }
+    token.reset();
+    if (auto* t = body->if_contains("NextToken"); t && t->is_string()) token = std::string(t->as_string());
+  } while (token);
+  return 0;
 }
 
 int create_device(const std::filesystem::path& data_dir, const std::string& name, const std::filesystem::path& out) {

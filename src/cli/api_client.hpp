@@ -24,13 +24,21 @@ class api_client {
   /// Sends one request; throws std::runtime_error on a network or TLS failure.
   api_response call(const std::string& method, const std::string& target, const boost::json::object& body = {},
                     const std::string& principal_header = {});
+  /// A json-protocol operation (POST / with X-Amz-Target), signed for `service` (e.g. timestream).
+  api_response call_json(const std::string& service, const std::string& amz_target, const boost::json::object& body);
 
   const std::filesystem::path& ca_file() const noexcept { return ca_; }
 
  private:
+  api_response send(const std::string& method, const std::string& target, const boost::json::object& body,
+                    const std::string& principal_header, const std::string& service, const std::string& amz_target);
   std::string host_, port_, key_id_, secret_, region_ = "us-east-1";
   std::filesystem::path ca_;
 };
+
+/// `fleetcore telemetry query`: runs a Timestream query on the telemetry store and prints the rows as
+/// tab-separated text with a header line (every page). Returns the process exit code.
+int telemetry_query(const std::filesystem::path& data_dir, const std::string& query);
 
 /// `fleetcore device create`: a thing, its ACTIVE certificate and key, the standard least-privilege
 /// policy attached, and the files a device needs in `out`. Returns the process exit code.

@@ -54,6 +54,13 @@ int main(int argc, char** argv) {
       ->required();
   device_create->add_option("--data-dir", device_data_dir, "The running server's data directory");
 
+  auto* telemetry = app.add_subcommand("telemetry", "The telemetry store (through the running server's API)");
+  telemetry->require_subcommand(1);
+  auto* telemetry_query = telemetry->add_subcommand(
+      "query", "Run a Timestream query, e.g. 'SELECT * FROM \"db\".\"table\" WHERE time > ago(1h) LIMIT 10'");
+  std::string query_text, query_data_dir = "./data";
+  telemetry_query->add_option("query", query_text, "The query (Timestream SQL subset, docs/telemetry.md)")->required();
+  telemetry_query->add_option("--data-dir", query_data_dir, "The running server's data directory");
   app.add_subcommand("version", "Print the version")->callback([] { std::cout << "fleetcore 0.1.0\n"; });
 
   CLI11_PARSE(app, argc, argv);
@@ -77,6 +84,7 @@ int main(int argc, char** argv) {
       return server::serve(cfg);
     }
     if (*device_create) return cli::create_device(device_data_dir, device_name, device_out);
+    if (*telemetry_query) return cli::telemetry_query(query_data_dir, query_text);
     if (*create_key) {
       std::filesystem::create_directories(key_data_dir);
       auto k = api::admin_keys(key_data_dir).create();

@@ -3,6 +3,8 @@ query` (the documented subset: time filters, ago, bin, aggregates, GROUP BY, ORD
 typed as AWS types them, and a store that answers queries only."""
 import datetime
 import json
+import os
+import subprocess
 import time
 
 import pytest
@@ -66,6 +68,13 @@ def test_records_typed_and_queried_with_the_cli(server):
     rest = tq.query(QueryString='SELECT measure_name FROM "fleet"."env" ORDER BY measure_name LIMIT 4', MaxRows=3,
                     NextToken=page["NextToken"])
     assert len(rest["Rows"]) == 1 and "NextToken" not in rest
+    # The CLI convenience prints tab-separated rows under a header.
+    out = subprocess.run([os.environ["FLEETCORE"], "telemetry", "query", "--data-dir", server.data_dir,
+                          "SELECT device, measure_value::bigint AS n FROM \"fleet\".\"env\" "
+                          "WHERE measure_name = 'count' ORDER BY device"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["device\tn", "d0\t0", "d1\t1", "d2\t2"]
     p.disconnect()
 
 

@@ -45,6 +45,10 @@ TEST(config, the_example_file_shows_the_defaults) {
   EXPECT_EQ(c.certificate_days, d.certificate_days);
   EXPECT_EQ(c.thing_type_delete_wait_s, d.thing_type_delete_wait_s);
   EXPECT_EQ(c.broker.max_inflight, d.broker.max_inflight);
+  EXPECT_EQ(c.rules.max_inbox, d.rules.max_inbox);
+  EXPECT_EQ(c.rules.http_retry_for_s, d.rules.http_retry_for_s);
+  EXPECT_EQ(c.rules.allow_plain_http, d.rules.allow_plain_http);
+  EXPECT_EQ(c.telemetry.retention_hours, d.telemetry.retention_hours);
   EXPECT_THROW(load_config(write("[tls]\nca_key_type = \"dsa\"\n")), std::runtime_error);
   EXPECT_EQ(load_config(write("[registry]\nthing_type_delete_wait_s = 0\n")).thing_type_delete_wait_s, 0);
 }
