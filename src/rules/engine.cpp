@@ -79,6 +79,7 @@ struct engine::entry {
   std::uint8_t hops = 0;
   bool durable = true;        // has a rule_inbox document to delete when done
   std::size_t remaining = 0;  // rules still running (engine thread)
+  std::optional<json::value> parsed;  // the payload parsed once for all its rules (engine thread)
 
   std::string to_document() const {
     json::array names;
@@ -315,6 +316,7 @@ struct engine::job {
 
 void engine::run(std::shared_ptr<entry> e) {
   e->remaining = e->rules.size();
+  e->parsed = sql::parse_payload(e->msg->payload);
   for (const auto& ref : e->rules) {
     const topic_rule& r = *ref.rule;
     auto j = std::make_shared<job>();
@@ -328,6 +330,8 @@ void engine::run(std::shared_ptr<entry> e) {
     j->ctx.timestamp_ms = e->received_ms;
     j->ctx.account_id = core_.registry.config().account_id;
     j->ctx.shadow_reader = shadows_;
+    j->ctx.payload_parsed = true;
+    j->ctx.parsed_payload = e->parsed ? &*e->parsed : nullptr;
     auto ev = r.statement.evaluate(j->ctx);
     for (const auto& err : ev.errors)
       FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));

@@ -45,13 +45,21 @@ detail::eval_ctx make_ctx(const message_context& msg, sql_version v, bool uses_p
   ctx.ver = v;
   ctx.sp = p.sp;
   ctx.errors = errors;
-  if (uses_payload && detail::parse_payload(msg.payload, p.sp, p.payload)) {
+  if (uses_payload && msg.payload_parsed) {
+    ctx.doc = msg.parsed_payload;
+  } else if (uses_payload && detail::parse_payload(msg.payload, p.sp, p.payload)) {
     ctx.doc = &p.payload;
   }
   return ctx;
 }
 
 }  // namespace
+
+std::optional<boost::json::value> parse_payload(std::string_view payload) {
+  boost::json::value v;
+  if (!detail::parse_payload(payload, {}, v)) return std::nullopt;
+  return v;
+}
 
 parse_result<statement> statement::parse(std::string_view sql, sql_version v) {
   auto r = detail::parse_statement(sql, v);

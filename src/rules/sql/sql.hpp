@@ -61,7 +61,15 @@ struct message_context {
   /// get_secret(secretId, secretType[, key], roleArn): the secret (or its `key`), or nullopt (Undefined).
   /// `key` is empty when not given. May be empty (every call yields Undefined + an error).
   std::function<std::optional<std::string>(std::string_view secret_id, std::string_view key)> secret_reader;
+  /// Optional, for a caller that evaluates several statements over one message: the payload parsed once
+  /// (parse_payload). When `payload_parsed` is set, `parsed_payload` is that document, or null for a
+  /// payload that is not JSON, and statements do not parse the payload again.
+  bool payload_parsed = false;
+  const boost::json::value* parsed_payload = nullptr;
 };
+
+/// The payload as statements read it (JSON up to 256 levels deep), or nullopt if it is not JSON.
+std::optional<boost::json::value> parse_payload(std::string_view payload);
 
 /// Why a statement or template did not parse: `message` in the style of AWS's SqlParseException text
 /// ("Line 1:0 mismatched input 'SELEC' expecting 'SELECT'"), `offset` the byte offset in the input.
