@@ -30,7 +30,11 @@ start_broker() {  # $1 = fleetcore|mosquitto; sets BROKER_PID and PORT
   PORT=$(free_port)
   if [ "$1" = fleetcore ]; then
     rm -rf "$TMP/fc"
-    "$FC" serve --data-dir "$TMP/fc" --mqtt "127.0.0.1:$PORT" --mqtts off --wss off --metrics off \
+    # Every benchmark client connects from 127.0.0.1: lift the per-address admission limit (a defence
+    # against one address flooding the handshake path), which would otherwise refuse most of 1000
+    # simultaneous CONNECTs. mosquitto has no such limit.
+    printf '[limits]\nmax_pending_connections = 20000\nmax_pending_connections_per_address = 20000\n' > "$TMP/fc.toml"
+    "$FC" serve --config "$TMP/fc.toml" --data-dir "$TMP/fc" --mqtt "127.0.0.1:$PORT" --mqtts off --wss off --metrics off \
       --log-level warn --workers "$WORKERS" 2>>"$TMP/fleetcore.log" &
   else
     printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n' "$PORT" > "$TMP/mosquitto.conf"

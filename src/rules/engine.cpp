@@ -174,6 +174,7 @@ void engine::publish_rules() {
     }
     set->by_name.emplace(name, std::move(e));
   }
+  any_filter_.store(!set->by_filter.empty(), std::memory_order_relaxed);
   active_.store(std::move(set), std::memory_order_release);
 }
 
@@ -228,8 +229,12 @@ broker::topic_claim engine::claim(std::string_view topic) const {
 }
 
 bool engine::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
-  auto set = active_.load(std::memory_order_acquire);
   const std::string_view topic = m->topic;
+  const bool ingest = topic.starts_with(k_ingest_prefix);
+  // Every message of the broker passes here: without rules it costs one relaxed load, not the
+  // snapshot's shared reference count (a cache line every worker would write).
+  if (!ingest && !any_filter_.load(std::memory_order_relaxed)) return false;
+  auto set = active_.load(std::memory_order_acquire);
   std::shared_ptr<entry> e;
   auto match = [&](const rule_set::entry& r) {
     r.counters->matched.inc();
@@ -237,7 +242,6 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     e->rules.push_back(r);
   };
   std::string_view rule_topic = topic;
-  const bool ingest = topic.starts_with(k_ingest_prefix);
   if (ingest) {
     // Basic Ingest: $aws/rules/<rule>/<topic> reaches that rule alone, whatever its FROM.
     std::string_view rest = topic.substr(k_ingest_prefix.size());

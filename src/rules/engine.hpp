@@ -94,6 +94,7 @@ class engine final : public platform::service, public broker::broker_hook {
   std::mutex control_;
   std::map<std::string, rule_ptr, std::less<>> rules_;
   std::atomic<std::shared_ptr<const rule_set>> active_;
+  std::atomic<bool> any_filter_{false};  // an enabled rule has a FROM
 
   std::atomic<std::uint64_t> next_seq_{1};
   std::atomic<std::int64_t> inbox_{0};
