@@ -17,7 +17,6 @@ constexpr std::uint32_t message_ctx = bit(ctx::publish) | bit(ctx::will);
 constexpr std::uint32_t ack_ctx = bit(ctx::connack) | bit(ctx::puback) | bit(ctx::pubrec) |
                                   bit(ctx::pubrel) | bit(ctx::pubcomp) | bit(ctx::suback) |
                                   bit(ctx::unsuback) | bit(ctx::disconnect) | bit(ctx::auth);
-constexpr std::uint32_t all_ctx = 0x3FFF;
 
 enum class kind { byte, flag, u16, u32, varint, utf8, binary };
 
