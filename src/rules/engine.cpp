@@ -126,6 +126,12 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
     rules_.emplace(d.key, std::move(*r));
   }
   publish_rules();
+  // Inbox entries a crash left behind; new entries are numbered after them (the broker may route
+  // server messages before start()).
+  left_behind_ = core_.store.load_documents(std::string(k_inbox_kind));
+  std::uint64_t max_seq = 0;
+  for (const auto& d : left_behind_) max_seq = std::max<std::uint64_t>(max_seq, std::strtoull(d.key.c_str(), nullptr, 10));
+  next_seq_.store(max_seq + 1);
   core_.broker.add_hook(*this);
 
   auto& m = core_.metrics;
@@ -181,12 +187,10 @@ void engine::publish_rules() {
 void engine::start() {
   thread_ = std::thread([this] { io_.run(); });
   // Entries a crash left behind run again (at least once); their rule may have changed since.
-  auto pending = core_.store.load_documents(std::string(k_inbox_kind));
-  std::uint64_t max_seq = 0;
+  auto pending = std::move(left_behind_);
   auto set = active_.load();
   for (auto& d : pending) {
     std::uint64_t seq = std::strtoull(d.key.c_str(), nullptr, 10);
-    max_seq = std::max(max_seq, seq);
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
     const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
@@ -213,14 +217,16 @@ void engine::start() {
     inbox_.fetch_add(1, std::memory_order_relaxed);
     boost::asio::post(io_, [this, e] { run(e); });
   }
-  next_seq_.store(max_seq + 1);
   if (!pending.empty()) FC_LOG_INFO("rules.inbox_resumed", "entries={}", pending.size());
   FC_LOG_INFO("rules.loaded", "rules={}", rules_.size());
 }
 
 void engine::stop() {
   if (!thread_.joinable()) return;
+  // Actions still retrying are abandoned, not awaited: their inbox entries (acknowledged messages)
+  // are still stored and run again at the next start.
   work_.reset();
+  io_.stop();
   thread_.join();
 }
 

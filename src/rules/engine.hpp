@@ -97,6 +97,7 @@ class engine final : public platform::service, public broker::broker_hook {
   std::atomic<bool> any_filter_{false};  // an enabled rule has a FROM
 
   std::atomic<std::uint64_t> next_seq_{1};
+  std::vector<storage::document> left_behind_;  // inbox entries found at construction, run by start()
   std::atomic<std::int64_t> inbox_{0};
   std::mutex handoff_mutex_;
   std::vector<std::shared_ptr<entry>> handoff_;

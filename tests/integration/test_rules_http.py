@@ -10,6 +10,7 @@ import queue
 import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -204,5 +205,28 @@ def test_receiver_down_across_kill9_loses_nothing(make_server, tmp_path):
             seen.add(json.loads(body)["i"])  # at least once: a duplicate is allowed
         assert seen == set(range(n))
         wait_for(lambda: server.metric("fleetcore_rule_inbox") == 0, what="inbox drained")
+    finally:
+        receiver.stop()
+
+
+def test_graceful_stop_does_not_wait_for_retries(make_server, tmp_path):
+    # A sink that stays down keeps an action retrying for rules.http_retry_for_s; SIGTERM must not
+    # wait for it, and the acknowledged message still reaches the sink after the restart.
+    server = make_server(config(tmp_path, 300))
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    confirmed_destination(server, receiver)
+    http_rule(server, receiver)
+    port = receiver.port
+    receiver.stop()
+    mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-q", "1", "-t", "h/s", "-m", '{"s":1}')
+    wait_for(lambda: server.metric("fleetcore_rule_inbox") == 1, what="held in the inbox")
+    started = time.monotonic()
+    server.stop()  # raises if SIGTERM is not honoured within its timeout
+    assert time.monotonic() - started < 5
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path), port=port)
+    try:
+        server.start()
+        _, _, body = receiver.get(timeout=30)
+        assert json.loads(body) == {"s": 1}
     finally:
         receiver.stop()
