@@ -132,6 +132,14 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
                                         const std::vector<std::pair<std::string_view, std::string_view>>& headers,
                                         std::string_view body) {
   requests_.inc();
+  if (method == "GET") {
+    bool signed_request = false;
+    for (const auto& [k, v] : headers)
+      if (beast::iequals(k, "authorization")) signed_request = true;
+    if (!signed_request && target.find('?') == std::string_view::npos)
+      for (const auto& [prefix, fn] : capability_urls_)
+        if (target.starts_with(prefix) && target.size() > prefix.size()) return fn(target.substr(prefix.size()));
+  }
   auth::http_request_view view{method, target, headers, body};
   auto verdict = auth::verify_sigv4(
       view, [this](std::string_view id) { return keys_.secret_of(id); }, clock_.wall_ms() / 1000);

@@ -44,6 +44,12 @@ class api_server {
   void serve(const common::aws_operations& ops) { operations_.add(ops); }
   /// The operations served, for the device HTTPS data plane (API thread).
   operation_table& operations() { return operations_; }
+  /// Serves unsigned GETs under `path_prefix` with `fn(rest of the path)`: capability URLs such as a
+  /// topic rule destination's enableUrl, opened in a browser, whose unguessable token is the
+  /// authorization. A signed request to the same path is routed as usual. Before start().
+  void serve_capability_url(std::string path_prefix, std::function<response(std::string_view rest)> fn) {
+    capability_urls_.emplace_back(std::move(path_prefix), std::move(fn));
+  }
   /// Refuses requests signed for another region than `region` (aws.region); before start(). Until
   /// called, any region is accepted.
   void require_region(std::string region) { region_ = std::move(region); }
@@ -61,6 +67,7 @@ class api_server {
   admin_keys& keys_;
   common::clock& clock_;
   std::string region_;
+  std::vector<std::pair<std::string, std::function<response(std::string_view)>>> capability_urls_;
   std::thread thread_;
   common::counter requests_, auth_failures_;
 };

@@ -102,7 +102,7 @@ void destinations::send_confirmation(const destination& d) {
                  {"x-amz-rules-engine-destination-arn", d.arn}};
   req.body = json::serialize(json::object{{"arn", d.arn},
                                           {"confirmationToken", d.token},
-                                          {"enableUrl", "/confirmdestination/" + d.token},
+                                          {"enableUrl", api_url_ + "/confirmdestination/" + d.token},
                                           {"messageType", "DestinationConfirmation"}});
   post_http(io_, tls_, std::move(req), std::chrono::seconds(10), [arn = d.arn](http_outcome o) {
     if (o.status >= 200 && o.status < 300)
@@ -215,14 +215,19 @@ aws_response destinations::remove(const json::object& in) {
 }
 
 aws_response destinations::confirm(const json::object& in) {
-  auto token = common::text_member(in, "confirmationToken").value_or("");
+  return confirm_token(common::text_member(in, "confirmationToken").value_or(""), "ENABLED");
+}
+
+aws_response destinations::enable_by_url(std::string_view token) { return confirm_token(token, "DISABLED"); }
+
+aws_response destinations::confirm_token(std::string_view token, std::string_view status) {
   std::lock_guard lock(mutex_);
   for (auto& [arn, d] : by_arn_) {
     if (d.token.empty() || d.token != token) continue;
     if (d.status != "IN_PROGRESS")
       return aws_response::error(409, "ConflictingResourceUpdateException", "the destination is already confirmed");
     auto next = d;
-    next.status = "ENABLED";
+    next.status = std::string(status);
     next.updated_at = static_cast<double>(clock_.wall_ms()) / 1000.0;
     if (!store_one(next))
       return aws_response::error(500, "InternalFailureException", "the destination could not be stored");

@@ -31,6 +31,14 @@ class destinations {
   bool enabled_for(std::string_view url) const;
 
   common::aws_operations operations();
+  /// The enableUrl of a confirmation request (opened in a browser, unsigned): confirms the destination,
+  /// which becomes DISABLED (confirmed) until UpdateTopicRuleDestination enables it, as on AWS.
+  common::aws_response enable_by_url(std::string_view token);
+  /// The API's public base URL ("https://host:port"), for the enableUrl of confirmation requests.
+  void set_api_url(std::string url) {
+    std::lock_guard lock(mutex_);
+    api_url_ = std::move(url);
+  }
 
  private:
   struct destination {
@@ -49,6 +57,7 @@ class destinations {
   common::aws_response update(const boost::json::object& in);
   common::aws_response remove(const boost::json::object& in);
   common::aws_response confirm(const boost::json::object& in);
+  common::aws_response confirm_token(std::string_view token, std::string_view status);
 
   bool store_one(const destination& d);
   void send_confirmation(const destination& d);
@@ -62,6 +71,7 @@ class destinations {
   boost::asio::ssl::context& tls_;
   mutable std::mutex mutex_;
   std::map<std::string, destination, std::less<>> by_arn_;
+  std::string api_url_;
 };
 
 }  // namespace fleetcore::rules

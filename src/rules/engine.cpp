@@ -115,7 +115,7 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
   if (settings_.allow_plain_http)
     FC_LOG_WARN("rules.plain_http_allowed", "note=\"http actions may post without TLS (development only)\"");
   const auto& reg = core_.registry.config();
-  destinations_ = std::make_unique<destinations>(core_.store, core_.clock,
+  destinations_ = std::make_unique<rules::destinations>(core_.store, core_.clock,
                                                  fmt::format("arn:aws:iot:{}:{}:", reg.region, reg.account_id), io_, tls_);
   for (auto& d : core_.store.load_documents(std::string(k_rule_kind))) {
     auto r = from_document(d.key, arn(d.key), d.body);

@@ -50,6 +50,9 @@ class engine final : public platform::service, public broker::broker_hook {
   void start() override;
   void stop() override;
 
+  /// The topic rule destinations (the API's enableUrl capability URLs use them).
+  rules::destinations& rule_destinations() noexcept { return *destinations_; }
+
   // broker::broker_hook (any worker)
   broker::topic_claim claim(std::string_view topic) const override;
   bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
@@ -106,7 +109,7 @@ class engine final : public platform::service, public broker::broker_hook {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::ssl::context tls_;
-  std::unique_ptr<destinations> destinations_;
+  std::unique_ptr<rules::destinations> destinations_;
   std::thread thread_;
 };
 

@@ -195,7 +195,9 @@ int serve(const server_config& cfg) {
   auto telemetry = std::make_unique<telemetry::module>(core, cfg.telemetry);
   auto& telemetry_store = telemetry->store();
   services.push_back(std::move(telemetry));
-  services.push_back(std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow), &telemetry_store));
+  auto rules_engine = std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow), &telemetry_store);
+  auto& destinations = rules_engine->rule_destinations();
+  services.push_back(std::move(rules_engine));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);
@@ -219,6 +221,9 @@ int serve(const server_config& cfg) {
     api_server->serve(api::registry_operations(reg));
     api_server->serve(broker::publish_operations(b));
     for (auto& svc : services) api_server->serve(svc->operations());
+    api_server->serve_capability_url("/confirmdestination/", [&destinations](std::string_view token) {
+      return destinations.enable_by_url(token);
+    });
     api_server->register_metrics(metrics);
     reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
   } else {
@@ -303,6 +308,10 @@ int serve(const server_config& cfg) {
   if (api_server) {
     api_server->start();
     ready("api", api_server->local_endpoints());
+    // The enableUrl of destination confirmations names this API (its certificate is for localhost
+    // unless tls.cert says otherwise).
+    destinations.set_api_url(fmt::format("https://{}:{}", cfg.endpoint_host.empty() ? "localhost" : cfg.endpoint_host,
+                                         api_server->local_endpoints().front().port()));
   }
   if (http) {
     http->start();

@@ -11,6 +11,8 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -228,5 +230,33 @@ def test_graceful_stop_does_not_wait_for_retries(make_server, tmp_path):
         server.start()
         _, _, body = receiver.get(timeout=30)
         assert json.loads(body) == {"s": 1}
+    finally:
+        receiver.stop()
+
+
+def test_enable_url_then_update_to_enabled(make_server, tmp_path):
+    # The other confirmation path of rule-destination.md: open the enableUrl (unsigned, in a browser),
+    # then UpdateTopicRuleDestination ENABLED.
+    server = make_server(config(tmp_path, 30))
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    try:
+        _, created = server.aws("iot", "create-topic-rule-destination", "--destination-configuration",
+                                json.dumps({"httpUrlConfiguration": {"confirmationUrl": receiver.url("/in")}}))
+        arn = created["topicRuleDestination"]["arn"]
+        msg = json.loads(receiver.get()[2])
+        url = msg["enableUrl"]
+        assert url.startswith("https://localhost:") and url.endswith("/confirmdestination/" + msg["confirmationToken"])
+        with urllib.request.urlopen(url, context=ssl.create_default_context(cafile=server.ca), timeout=10) as r:
+            assert r.status == 200
+        _, got = server.aws("iot", "get-topic-rule-destination", "--arn", arn)
+        assert got["topicRuleDestination"]["status"] == "DISABLED"  # confirmed, not yet enabled
+        server.aws("iot", "update-topic-rule-destination", "--arn", arn, "--status", "ENABLED")
+        _, got = server.aws("iot", "get-topic-rule-destination", "--arn", arn)
+        assert got["topicRuleDestination"]["status"] == "ENABLED"
+        # A wrong token opens nothing.
+        bad = url[: url.rindex("/") + 1] + "0" * 64
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad, context=ssl.create_default_context(cafile=server.ca), timeout=10)
+        assert e.value.code == 400
     finally:
         receiver.stop()
