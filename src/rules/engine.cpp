@@ -517,20 +517,16 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
   st->done = std::move(done);
   st->give_up = core_.clock.now() + std::chrono::seconds(settings_.http_retry_for_s);
   auto counters = j->counters;
+  // The attempt function refers to itself weakly: the pending request or retry timer holds the only
+  // strong reference, so an attempt abandoned at stop() is freed with the io_context's handlers.
   auto attempt = std::make_shared<std::function<void()>>();
-  *attempt = [this, st, counters, attempt] {
+  std::weak_ptr<std::function<void()>> weak = attempt;
+  *attempt = [this, st, counters, weak] {
     post_http(io_, tls_, st->req, std::chrono::milliseconds(settings_.http_timeout_ms),
-              [this, st, counters, attempt](http_outcome o) {
-                if (o.status >= 200 && o.status < 300) {
-                  st->done(std::nullopt);
-                  *attempt = nullptr;  // breaks the self-reference
-                  return;
-                }
-                if (!retryable(o) || core_.clock.now() + st->backoff > st->give_up) {
-                  st->done(fmt::format("HttpAction to {} failed: {}", st->req.url, o.error));
-                  *attempt = nullptr;
-                  return;
-                }
+              [this, st, counters, attempt = weak.lock()](http_outcome o) {
+                if (o.status >= 200 && o.status < 300) return st->done(std::nullopt);
+                if (!retryable(o) || core_.clock.now() + st->backoff > st->give_up)
+                  return st->done(fmt::format("HttpAction to {} failed: {}", st->req.url, o.error));
                 counters->retried.inc();
                 // Full jitter: a random delay up to the backoff, which doubles to 30 s.
                 thread_local std::mt19937 rng{std::random_device{}()};

@@ -180,10 +180,11 @@ bool valid_rule_name(std::string_view name) noexcept {
 
 std::variant<rule_ptr, common::aws_error> compile(std::string name, std::string arn, json::object payload,
                                                   double created_at) {
+  // A rule without awsIotSqlVersion is 2015-10-08 (the CLI's and CloudFormation's default). Inserted
+  // before any view into `payload` is taken: an insertion may move its values.
+  if (!payload.contains("awsIotSqlVersion")) payload["awsIotSqlVersion"] = "2015-10-08";
   auto sql_text = common::text_member(payload, "sql");
   if (!sql_text) return invalid("topicRulePayload.sql is required");
-  // A rule without awsIotSqlVersion is 2015-10-08 (the CLI's and CloudFormation's default).
-  if (!payload.contains("awsIotSqlVersion")) payload["awsIotSqlVersion"] = "2015-10-08";
   auto version_text = common::text_member(payload, "awsIotSqlVersion");
   auto version = version_text ? sql::parse_version(*version_text) : std::nullopt;
   if (!version) return invalid("awsIotSqlVersion must be 2015-10-08, 2016-03-23 or beta");
