@@ -19,18 +19,22 @@ void broker::publish_event(std::string topic, std::string payload, std::uint8_t 
     FC_LOG_ERROR("broker.event_refused", "topic={:q} note=\"a service built an invalid topic\"", common::untrusted(topic));
     return;
   }
-  publish_event(service_message{std::move(topic), std::move(payload), qos, {}, 0});
+  post_event(service_message{std::move(topic), std::move(payload), qos, {}, 0});
 }
 
 bool broker::publish_event(service_message sm) {
   if (check_publish_topic(sm.topic, origin::server) != mqtt::reason_code::success) return false;
+  post_event(std::move(sm));
+  return true;
+}
+
+void broker::post_event(service_message sm) {
   worker& w = *workers_.front();
   w.post([this, &w, sm = std::move(sm)]() mutable {
     const auto now = clock_.wall_ms();
     auto m = make_message(std::move(sm.topic), std::move(sm.payload), sm.qos, false, sm.props, now, 0, sm.rule_hops);
     publish(w, m, {origin::server, {}, nullptr, now}, nullptr);
   });
-  return true;
 }
 
 void broker::publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,
@@ -100,19 +104,24 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_context ctx
   if (offer(m, ctx)) {
     // Consumed by a service (Basic Ingest), its one recipient: acknowledged once the service's
     // operations are durable.
-    if (ops.empty()) {
-      if (ack) ack(true, 1);
-    } else if (ack && m->qos > 0) {
-      store_.submit(std::move(ops), [&w, ack = std::move(ack)](bool ok) mutable {
-        w.post([ack = std::move(ack), ok] { ack(ok, 1); });
-      });
-    } else {
-      store_.submit(std::move(ops), nullptr);
-      if (ack) ack(true, 1);
-    }
+    ack = commit(w, std::move(ops), m->qos > 0, std::move(ack), 1);
+    if (ack) ack(true, 1);
     return 1;
   }
   return route(w, m, std::move(ops), std::move(ack), congested_target);
+}
+
+broker::publish_ack broker::commit(worker& w, std::vector<storage::operation> ops, bool must_wait, publish_ack ack,
+                                   std::size_t recipients) {
+  if (ops.empty()) return ack;
+  if (!must_wait || !ack) {
+    store_.submit(std::move(ops), nullptr);
+    return ack;
+  }
+  store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
+    w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
+  });
+  return nullptr;
 }
 
 std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
@@ -171,16 +180,7 @@ std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::
   }
   // Stored before any recipient sees the message: a recipient that drops it (queue full) deletes
   // the stored copy, and that delete must come after the put.
-  if (!ops.empty()) {
-    if (must_wait && ack) {
-      store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
-        w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
-      });
-      ack = nullptr;
-    } else {
-      store_.submit(std::move(ops), nullptr);
-    }
-  }
+  ack = commit(w, std::move(ops), must_wait, std::move(ack), recipients);
   // Local recipients now; others join the outbox of their worker, flushed once per handler run.
   for (auto& t : out) {
     worker* home = t.s->home.load(std::memory_order_acquire);

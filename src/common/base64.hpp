@@ -32,23 +32,29 @@ inline std::string base64_encode(std::string_view in) {
   return out;
 }
 
-/// Decodes padded or unpadded base64; nullopt on any other character.
+/// Decodes base64, padded or not, in the standard or the URL-safe alphabet, ignoring line breaks (as
+/// MIME writes it); nullopt on any other character, data after padding, or a truncated last group.
 inline std::optional<std::string> base64_decode(std::string_view in) {
   auto value = [](char c) -> int {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
     return -1;
   };
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return std::nullopt;
   std::string out;
   out.reserve(in.size() * 3 / 4);
   std::uint32_t acc = 0;
   int bits = 0;
+  std::size_t pads = 0;
   for (char c : in) {
+    if (c == '=') {
+      ++pads;
+      continue;
+    }
+    if (c == '\n' || c == '\r') continue;
+    if (pads) return std::nullopt;  // data after padding
     int v = value(c);
     if (v < 0) return std::nullopt;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
@@ -58,6 +64,7 @@ inline std::optional<std::string> base64_decode(std::string_view in) {
       out += static_cast<char>((acc >> bits) & 0xFF);
     }
   }
+  if (pads > 2 || bits >= 6) return std::nullopt;
   return out;
 }
 

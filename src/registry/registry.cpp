@@ -4,7 +4,6 @@
 
 #include <openssl/rand.h>
 
-#include <future>
 #include <stdexcept>
 
 namespace fleetcore::registry {
@@ -127,10 +126,7 @@ void registry::load() {
 bool registry::commit(tx& t) {
   if (t.empty()) return true;
   std::vector<storage::operation> written = t.ops;
-  std::promise<bool> durable;
-  auto result = durable.get_future();
-  store_.submit(std::move(t.ops), [&durable](bool ok) { durable.set_value(ok); });
-  if (!result.get()) return false;
+  if (!store_.submit_and_wait(std::move(t.ops))) return false;
   std::vector<change> changes;
   {
     std::unique_lock lock(state_mutex_);

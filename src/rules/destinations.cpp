@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 #include <openssl/rand.h>
 
-#include <future>
 
 namespace fleetcore::rules {
 
@@ -83,11 +82,7 @@ json::object destinations::describe(const destination& d) {
 }
 
 bool destinations::store_one(const destination& d) {
-  std::promise<bool> done;
-  auto f = done.get_future();
-  store_.submit({storage::op::put_document{{std::string(k_kind), d.arn, to_document(d)}}},
-                [&done](bool ok) { done.set_value(ok); });
-  return f.get();
+  return store_.submit_and_wait({storage::op::put_document{{std::string(k_kind), d.arn, to_document(d)}}});
 }
 
 void destinations::send_confirmation(const destination& d) {
@@ -205,11 +200,7 @@ aws_response destinations::remove(const json::object& in) {
   std::lock_guard lock(mutex_);
   auto it = by_arn_.find(arn);
   if (it == by_arn_.end()) return not_found(arn);
-  std::promise<bool> done;
-  auto f = done.get_future();
-  store_.submit({storage::op::delete_document{std::string(k_kind), std::string(arn)}},
-                [&done](bool ok) { done.set_value(ok); });
-  if (!f.get()) return aws_response::error(500, "InternalFailureException", "the destination could not be deleted");
+  if (!store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), std::string(arn)}})) return aws_response::error(500, "InternalFailureException", "the destination could not be deleted");
   by_arn_.erase(it);
   return aws_response::ok("{}");
 }

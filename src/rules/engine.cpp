@@ -14,7 +14,6 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
-#include <future>
 #include <random>
 
 namespace fleetcore::rules {
@@ -264,10 +263,6 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     match(it->second);
   } else {
     if (set->index.empty()) return false;
-    if (m->rule_hops >= settings_.max_republish_depth) {
-      stats_->loop.inc();
-      return false;
-    }
     set->index.match(topic, [&](std::uint32_t i) { match(set->by_filter[i]); });
   }
   if (!e) return ingest;
@@ -543,11 +538,15 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
 
 // --- API (API thread) ---
 
-bool engine::commit(std::vector<storage::operation> ops) {
-  std::promise<bool> done;
-  auto f = done.get_future();
-  core_.store.submit(std::move(ops), [&done](bool ok) { done.set_value(ok); });
-  return f.get();
+common::aws_response engine::put_rule(const std::string& name, json::object payload, double created_at) {
+  auto c = compile(name, arn(name), std::move(payload), created_at);
+  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
+  auto r = std::get<rule_ptr>(std::move(c));
+  if (!core_.store.submit_and_wait({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
+    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
+  rules_.insert_or_assign(name, std::move(r));
+  publish_rules();
+  return aws_response::ok("{}");
 }
 
 common::aws_response engine::create(const json::object& in) {
@@ -559,15 +558,9 @@ common::aws_response engine::create(const json::object& in) {
   std::lock_guard lock(control_);
   if (rules_.contains(name))
     return aws_response::error(409, "ResourceAlreadyExistsException", fmt::format("Rule {} already exists", name));
-  auto c = compile(name, arn(name), *payload, static_cast<double>(core_.clock.wall_ms()) / 1000.0);
-  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
-  auto r = std::get<rule_ptr>(std::move(c));
-  if (!commit({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
-    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
-  rules_.emplace(name, std::move(r));
-  publish_rules();
-  FC_LOG_INFO("rules.created", "rule={}", name);
-  return aws_response::ok("{}");
+  auto out = put_rule(name, *payload, static_cast<double>(core_.clock.wall_ms()) / 1000.0);
+  if (!out.failed()) FC_LOG_INFO("rules.created", "rule={}", name);
+  return out;
 }
 
 common::aws_response engine::replace(const json::object& in) {
@@ -577,14 +570,7 @@ common::aws_response engine::replace(const json::object& in) {
   std::lock_guard lock(control_);
   auto it = rules_.find(name);
   if (it == rules_.end()) return missing_rule(name);
-  auto c = compile(name, arn(name), *payload, it->second->created_at);
-  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
-  auto r = std::get<rule_ptr>(std::move(c));
-  if (!commit({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
-    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
-  it->second = std::move(r);
-  publish_rules();
-  return aws_response::ok("{}");
+  return put_rule(name, *payload, it->second->created_at);
 }
 
 common::aws_response engine::set_enabled(const json::object& in, bool enabled) {
@@ -594,14 +580,7 @@ common::aws_response engine::set_enabled(const json::object& in, bool enabled) {
   if (it == rules_.end()) return missing_rule(name);
   auto payload = it->second->payload;
   payload["ruleDisabled"] = !enabled;
-  auto c = compile(name, arn(name), std::move(payload), it->second->created_at);
-  if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
-  auto r = std::get<rule_ptr>(std::move(c));
-  if (!commit({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
-    return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
-  it->second = std::move(r);
-  publish_rules();
-  return aws_response::ok("{}");
+  return put_rule(name, std::move(payload), it->second->created_at);
 }
 
 common::aws_response engine::remove(const json::object& in) {
@@ -609,7 +588,7 @@ common::aws_response engine::remove(const json::object& in) {
   std::lock_guard lock(control_);
   auto it = rules_.find(name);
   if (it == rules_.end()) return missing_rule(name);
-  if (!commit({storage::op::delete_document{std::string(k_rule_kind), name}}))
+  if (!core_.store.submit_and_wait({storage::op::delete_document{std::string(k_rule_kind), name}}))
     return aws_response::error(500, "InternalFailureException", "the rule could not be deleted");
   rules_.erase(it);
   publish_rules();

@@ -71,8 +71,8 @@ class engine final : public platform::service, public broker::broker_hook {
   common::aws_response replace(const boost::json::object& in);
   common::aws_response remove(const boost::json::object& in);
   common::aws_response set_enabled(const boost::json::object& in, bool enabled);
-  /// Stores `ops` and waits until durable; false if the store failed.
-  bool commit(std::vector<storage::operation> ops);
+  /// Compiles `payload` as rule `name`, stores it and makes it active (control_ held).
+  common::aws_response put_rule(const std::string& name, boost::json::object payload, double created_at);
   void publish_rules();  // rebuilds the active snapshot from rules_
   std::string arn(std::string_view rule) const;
 

@@ -9,7 +9,9 @@ struct settings {
   /// Inbox entries (matched, not yet run) held at most; a match beyond it is dropped and counted
   /// (fleetcore_rule_messages_dropped_total{reason="inbox_full"}).
   std::size_t max_inbox = 100'000;
-  /// A republished message that is this many republishes deep triggers no rule (loop protection).
+  /// A chain of republishes stops at this many messages (the original and depth - 1 republishes): a
+  /// rule republishing onto its own FROM would loop forever. The refused republish is counted
+  /// (`{reason="republish_loop"}`) and fails its rule (errorAction).
   unsigned max_republish_depth = 8;
   /// An http action that gets no answer, a 429 or a 5xx is retried (backoff with jitter, 0.5 s doubling
   /// to 30 s) for this long before the errorAction runs (AWS tries 3 times; a longer window rides out

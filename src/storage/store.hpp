@@ -5,6 +5,7 @@
 // that contains it).
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <string>
 #include <variant>
 #include <vector>
@@ -145,6 +146,15 @@ class store {
 
   /// Blocks until everything submitted so far is durable or failed. Not from a `done` callback.
   virtual void flush() = 0;
+
+  /// Submits `ops` and blocks until they are durable (true) or failed: for control-plane operations
+  /// that answer after their commit. Not from a `done` callback, never on a worker.
+  bool submit_and_wait(std::vector<operation> ops) {
+    std::promise<bool> durable;
+    auto result = durable.get_future();
+    submit(std::move(ops), [&durable](bool ok) { durable.set_value(ok); });
+    return result.get();
+  }
 };
 
 }  // namespace fleetcore::storage

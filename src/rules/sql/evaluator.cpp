@@ -19,24 +19,6 @@ val child_of(const eval_ctx& ctx, const val& base, const json::value& child) {
   return base.borrowed() ? val::borrow(child) : ctx.copy(child);
 }
 
-std::optional<std::int64_t> index_of(const val& v) {
-  if (v.undefined()) return std::nullopt;
-  const auto& j = v.j();
-  if (is_int(j)) return int_of(j);
-  double d;
-  if (j.is_double()) {
-    d = std::round(j.get_double());
-  } else if (j.is_string()) {
-    auto p = parse_numeric_string(j.get_string());
-    if (!p) return std::nullopt;
-    d = std::trunc(*p);
-  } else {
-    return std::nullopt;
-  }
-  if (!(d >= -9.2e18 && d < 9.2e18)) return std::nullopt;
-  return static_cast<std::int64_t>(d);
-}
-
 val compare(const eval_ctx& ctx, op k, const val& a, const val& b) {
   if (a.undefined() || b.undefined()) return {};
   if (k == op::eq || k == op::ne) {
@@ -198,7 +180,7 @@ val eval(const eval_ctx& ctx, const node& n) {
     case op::index: {
       val base = eval(ctx, *n.args[0]);
       if (base.undefined() || !base.j().is_array()) return {};
-      auto i = index_of(eval(ctx, *n.args[1]));
+      auto i = to_int_standard(eval(ctx, *n.args[1]));
       const auto& arr = base.j().get_array();
       if (!i || *i < 0 || static_cast<std::uint64_t>(*i) >= arr.size()) return {};
       return child_of(ctx, base, arr[static_cast<std::size_t>(*i)]);

@@ -1,5 +1,7 @@
 #include "rules/sql/functions.hpp"
 
+#include "common/base64.hpp"
+
 #include "rules/sql/time_format.hpp"
 
 #include <boost/json/parse.hpp>
@@ -116,24 +118,6 @@ val int_or_decimal(const eval_ctx& ctx, double d) {
   return ctx.decimal(d);
 }
 
-/// The standard "to Int" conversion (get's index): Decimal rounded to nearest, String truncated.
-std::optional<std::int64_t> to_int_standard(const val& v) {
-  if (v.undefined()) return std::nullopt;
-  const auto& j = v.j();
-  if (is_int(j)) return int_of(j);
-  double d;
-  if (j.is_double()) {
-    d = std::round(j.get_double());
-  } else if (j.is_string()) {
-    auto p = parse_numeric_string(j.get_string());
-    if (!p) return std::nullopt;
-    d = std::trunc(*p);
-  } else {
-    return std::nullopt;
-  }
-  if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)) return std::nullopt;
-  return static_cast<std::int64_t>(d);
-}
 
 val math1(const eval_ctx& ctx, const val& a, double (*f)(double)) {
   auto d = to_decimal(a);
@@ -322,8 +306,9 @@ val decode(const eval_ctx& ctx, arg_list& a) {
     ctx.error("decode: unsupported scheme " + std::string(*scheme));
     return {};
   }
-  std::string bytes;
-  if (!base64_decode(*s, bytes)) return ctx.null();
+  auto decoded = common::base64_decode(*s);
+  if (!decoded) return ctx.null();
+  std::string bytes = std::move(*decoded);
   boost::system::error_code ec;
   json::value parsed = json::parse(bytes, ec, ctx.sp);
   if (!ec) return val(std::move(parsed));
@@ -405,6 +390,25 @@ val newuuid(const eval_ctx& ctx) {
 
 }  // namespace
 
+/// The standard "to Int" conversion (get's index): Decimal rounded to nearest, String truncated.
+std::optional<std::int64_t> to_int_standard(const val& v) {
+  if (v.undefined()) return std::nullopt;
+  const auto& j = v.j();
+  if (is_int(j)) return int_of(j);
+  double d;
+  if (j.is_double()) {
+    d = std::round(j.get_double());
+  } else if (j.is_string()) {
+    auto p = parse_numeric_string(j.get_string());
+    if (!p) return std::nullopt;
+    d = std::trunc(*p);
+  } else {
+    return std::nullopt;
+  }
+  if (!(d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)) return std::nullopt;
+  return static_cast<std::int64_t>(d);
+}
+
 const function_info* find_function(std::string_view lower_name) noexcept {
   for (const auto& f : functions)
     if (f.name == lower_name) return &f;
@@ -416,66 +420,6 @@ val eval_ctx::decimal(double d) const {
   if (!v1() && d == std::floor(d) && d >= -9.2233720368547758e18 && d < 9.2233720368547758e18)
     return integer(static_cast<std::int64_t>(d));
   return val(json::value(d, sp));
-}
-
-std::string base64_encode(std::string_view in) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                      static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += alphabet[(n >> 6) & 63];
-    out += alphabet[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += alphabet[(n >> 18) & 63];
-    out += alphabet[(n >> 12) & 63];
-    out += alphabet[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-bool base64_decode(std::string_view in, std::string& out) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  out.clear();
-  std::uint32_t acc = 0;
-  int bits = 0;
-  std::size_t pads = 0;
-  for (char c : in) {
-    if (c == '=') {
-      ++pads;
-      continue;
-    }
-    if (c == '\n' || c == '\r') continue;
-    if (pads) return false;  // data after padding
-    int v = value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return pads <= 2 && bits < 6;
 }
 
 val cast_value(const eval_ctx& ctx, const val& v, cast_type t) {
@@ -589,9 +533,9 @@ val call_function(const eval_ctx& ctx, const node& n, arg_list& a) {
         ctx.error("encode: unsupported scheme " + std::string(*scheme));
         return {};
       }
-      if (n.args[0]->kind == op::star) return ctx.string(base64_encode(ctx.msg->payload));
+      if (n.args[0]->kind == op::star) return ctx.string(common::base64_encode(ctx.msg->payload));
       auto s = str(0, s1);
-      return s ? ctx.string(base64_encode(*s)) : val{};
+      return s ? ctx.string(common::base64_encode(*s)) : val{};
     }
     case fn::endswith:
     case fn::startswith: {

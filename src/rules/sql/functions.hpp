@@ -70,11 +70,12 @@ val call_function(const eval_ctx& ctx, const node& n, arg_list& args);
 /// The arithmetic operators (+ - * / %) of iot-sql-operators.md; `k` is op::add ... op::mod.
 val arith(const eval_ctx& ctx, op k, const val& a, const val& b);
 
+/// The standard "to Int" conversion (get's index, array indexing): Decimal rounded to nearest,
+/// String truncated; nullopt for anything else or out of range.
+std::optional<std::int64_t> to_int_standard(const val& v);
+
 /// cast(v AS t).
 val cast_value(const eval_ctx& ctx, const val& v, cast_type t);
 
-/// Base64 (RFC 4648, with padding).
-std::string base64_encode(std::string_view in);
-bool base64_decode(std::string_view in, std::string& out);
 
 }  // namespace fleetcore::rules::sql::detail
