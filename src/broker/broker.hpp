@@ -147,10 +147,10 @@ class broker {
  private:
   /// Offers a message to the hooks; true if one consumed it.
   bool offer(const message_ptr& m, const publish_context& ctx);
-  /// Submits `ops`. If `must_wait` and `ack` is set, `ack(durable, recipients)` is posted to `w` after
-  /// the commit and null is returned; otherwise `ack` comes back for the caller to run now.
-  publish_ack commit(worker& w, std::vector<storage::operation> ops, bool must_wait, publish_ack ack,
-                     std::size_t recipients);
+  /// Submits `ops` (not empty). If `must_wait` and `ack` is set, `ack(durable, recipients)` is posted
+  /// to `w` after the commit and `ack` is emptied; otherwise the caller still runs it.
+  void commit(worker& w, std::vector<storage::operation>& ops, bool must_wait, publish_ack& ack,
+              std::size_t recipients);
   /// Routes a server-originated message whose topic was checked.
   void post_event(service_message sm);
   /// Routes a message to its subscribers, committing `ops` (hooks' operations) with its stored copies.

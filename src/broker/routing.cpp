@@ -104,24 +104,23 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_context ctx
   if (offer(m, ctx)) {
     // Consumed by a service (Basic Ingest), its one recipient: acknowledged once the service's
     // operations are durable.
-    ack = commit(w, std::move(ops), m->qos > 0, std::move(ack), 1);
+    if (!ops.empty()) commit(w, ops, m->qos > 0, ack, 1);
     if (ack) ack(true, 1);
     return 1;
   }
   return route(w, m, std::move(ops), std::move(ack), congested_target);
 }
 
-broker::publish_ack broker::commit(worker& w, std::vector<storage::operation> ops, bool must_wait, publish_ack ack,
-                                   std::size_t recipients) {
-  if (ops.empty()) return ack;
+void broker::commit(worker& w, std::vector<storage::operation>& ops, bool must_wait, publish_ack& ack,
+                    std::size_t recipients) {
   if (!must_wait || !ack) {
     store_.submit(std::move(ops), nullptr);
-    return ack;
+    return;
   }
   store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
     w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
   });
-  return nullptr;
+  ack = nullptr;
 }
 
 std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
@@ -180,7 +179,7 @@ std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::
   }
   // Stored before any recipient sees the message: a recipient that drops it (queue full) deletes
   // the stored copy, and that delete must come after the put.
-  ack = commit(w, std::move(ops), must_wait, std::move(ack), recipients);
+  if (!ops.empty()) commit(w, ops, must_wait, ack, recipients);
   // Local recipients now; others join the outbox of their worker, flushed once per handler run.
   for (auto& t : out) {
     worker* home = t.s->home.load(std::memory_order_acquire);
