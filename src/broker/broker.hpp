@@ -63,6 +63,9 @@ class broker {
     std::uint8_t rule_hops = 0;
   };
   bool publish_event(service_message m);
+  /// Routes messages whose topics passed check_publish_topic(topic, origin::server), in order and after
+  /// the earlier publish_event calls of the same thread: one hand-off to the broker for the batch.
+  void publish_events(std::vector<service_message> batch);
   /// True if `filter` lies under a topic prefix a service consumes (Basic Ingest `$aws/rules/`),
   /// which no subscriber can ever receive: SUBSCRIBE refuses it.
   bool consumed_filter(std::string_view filter) const;

@@ -181,6 +181,11 @@ outcome registry::call(std::string_view op, const boost::json::object& input) {
   return out;
 }
 
+bool registry::event_enabled(std::string_view type) const {
+  std::shared_lock lock(state_mutex_);
+  return st_.events.on(type);
+}
+
 std::shared_ptr<const auth::policy_document> registry::policy_named(std::string_view name) const {
   std::shared_lock lock(state_mutex_);
   auto it = st_.policies.find(std::string(name));

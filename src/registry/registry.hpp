@@ -168,7 +168,10 @@ inline constexpr std::string_view event_types[] = {"THING",
                                                    "JOB_EXECUTION",
                                                    "POLICY",
                                                    "CERTIFICATE",
-                                                   "CA_CERTIFICATE"};
+                                                   "CA_CERTIFICATE",
+                                                   // fleetcore's extension: topic rule changes
+                                                   // ($aws/events/rule/<name>/<operation>)
+                                                   "TOPIC_RULE"};
 
 /// Which AWS events are published (all off until UpdateEventConfigurations turns them on).
 struct event_configurations {
@@ -317,6 +320,8 @@ class registry {
   std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
   std::string arn(std::string_view kind, std::string_view name) const;
+  /// Whether UpdateEventConfigurations enabled event type `type` (for the services' own events).
+  bool event_enabled(std::string_view type) const;
   const settings& config() const noexcept { return settings_; }
   X509* ca() const noexcept { return ca_.get(); }
 

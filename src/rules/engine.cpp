@@ -11,9 +11,12 @@
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <random>
 
 namespace fleetcore::rules {
@@ -35,11 +38,14 @@ aws_response missing_rule(std::string_view name) {
 
 std::string inbox_key(std::uint64_t seq) { return fmt::format("{:020}", seq); }
 
+std::atomic<std::uint64_t> next_instance{1};
+
 }  // namespace
 
 /// Per-rule counters, kept across Replace/Enable/Disable; shared by the snapshot and the renderer.
 struct rule_counters {
   common::counter matched, executed, failed, error_actions, dropped, retried;
+  std::atomic<std::int64_t> queued{0};  // messages the rule holds (rules.max_rule_queue)
 };
 
 struct engine::rule_set {
@@ -55,7 +61,7 @@ struct engine::rule_set {
 struct engine::stats {
   std::mutex mutex;
   std::map<std::string, std::shared_ptr<rule_counters>, std::less<>> rules;
-  common::counter inbox_full, rule_not_found, loop;
+  common::counter inbox_full, rule_queue_full, rule_not_found, loop;
 
   std::shared_ptr<rule_counters> of(const std::string& name) {
     std::lock_guard lock(mutex);
@@ -65,11 +71,17 @@ struct engine::stats {
   }
 };
 
-/// A matched message waiting for (or in) the evaluation of the rules it matched: one inbox entry (and
-/// one storage document) per message, however many rules it matched.
+/// A message whose rules have actions to run: one inbox entry (and one storage document) per message,
+/// however many rules it matched, with each rule's SELECT output (evaluated on the publisher's worker).
 struct engine::entry {
+  struct match {
+    rule_set::entry ref;
+    bool evaluated = false;  // false: evaluated on the engine thread (get_thing_shadow, get_secret)
+    std::string payload;     // the SELECT's output
+    bool is_json = false;
+  };
   std::uint64_t seq = 0;
-  std::vector<rule_set::entry> rules;
+  std::vector<match> matches;
   std::string topic;  // as the rules see it (Basic Ingest prefix stripped)
   broker::message_ptr msg;
   std::string client_id;
@@ -78,11 +90,12 @@ struct engine::entry {
   std::uint8_t hops = 0;
   bool durable = true;        // has a rule_inbox document to delete when done
   std::size_t remaining = 0;  // rules still running (engine thread)
-  std::optional<json::value> parsed;  // the payload parsed once for all its rules (engine thread)
 
+  /// The stored form names the rules whose WHERE held; recovery evaluates them again (the SELECT output
+  /// is not stored: the document stays as small as the message).
   std::string to_document() const {
     json::array names;
-    for (const auto& r : rules) names.emplace_back(r.rule->name);
+    for (const auto& mt : matches) names.emplace_back(mt.ref.rule->name);
     return json::serialize(json::object{{"rules", std::move(names)},
                                         {"topic", topic},
                                         {"originalTopic", msg->topic},
@@ -97,9 +110,11 @@ struct engine::entry {
 engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetry::store* telemetry)
     : core_(core),
       settings_(s),
+      account_id_(core.registry.config().account_id),
       shadows_(std::move(shadows)),
       telemetry_(telemetry),
       active_(std::make_shared<const rule_set>()),
+      instance_(next_instance.fetch_add(1, std::memory_order_relaxed)),
       stats_(std::make_unique<stats>()),
       work_(io_.get_executor()),
       tls_(boost::asio::ssl::context::tls_client) {
@@ -135,30 +150,38 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
 
   auto& m = core_.metrics;
   m.add(stats_->inbox_full, "fleetcore_rule_messages_dropped_total", "reason=\"inbox_full\"",
-        "Matched messages the rules engine dropped: inbox full (rules.max_inbox), Basic Ingest to a missing or "
-        "disabled rule, republish loops.");
+        "Rule matches the rules engine dropped: inbox full (rules.max_inbox), the rule's queue full "
+        "(rules.max_rule_queue), Basic Ingest to a missing or disabled rule, republish loops.");
+  m.add(stats_->rule_queue_full, "fleetcore_rule_messages_dropped_total", "reason=\"rule_queue_full\"", "");
   m.add(stats_->rule_not_found, "fleetcore_rule_messages_dropped_total", "reason=\"rule_not_found\"", "");
   m.add(stats_->loop, "fleetcore_rule_messages_dropped_total", "reason=\"republish_loop\"", "");
   m.add_gauge_fn([this] { return static_cast<double>(inbox_.load()); }, "fleetcore_rule_inbox", "",
                  "Matched messages stored and not yet run by their rule.");
-  auto family = [st = stats_.get()](common::counter rule_counters::*field) {
-    return [st, field] {
+  auto family = [st = stats_.get()](auto value) {
+    return [st, value] {
       std::vector<std::pair<std::string, double>> out;
       std::lock_guard lock(st->mutex);
-      for (const auto& [name, c] : st->rules)
-        out.emplace_back(fmt::format("rule=\"{}\"", name), static_cast<double>(((*c).*field).value()));
+      for (const auto& [name, c] : st->rules) out.emplace_back(fmt::format("rule=\"{}\"", name), value(*c));
       return out;
     };
   };
-  m.add_samples_fn(family(&rule_counters::matched), "fleetcore_rule_matched_total", common::metric_kind::counter,
+  auto count = [&](common::counter rule_counters::*field) {
+    return family([field](const rule_counters& c) { return static_cast<double>((c.*field).value()); });
+  };
+  m.add_samples_fn(family([](const rule_counters& c) { return static_cast<double>(c.queued.load()); }),
+                   "fleetcore_rule_queued", common::metric_kind::gauge,
+                   "Messages a rule holds: waiting for or running its actions (rules.max_rule_queue).");
+  m.add_samples_fn(count(&rule_counters::dropped), "fleetcore_rule_dropped_total", common::metric_kind::counter,
+                   "Matches a rule dropped: its queue or the inbox was full.");
+  m.add_samples_fn(count(&rule_counters::matched), "fleetcore_rule_matched_total", common::metric_kind::counter,
                    "Messages that matched a rule's topic filter (or were sent to it by Basic Ingest).");
-  m.add_samples_fn(family(&rule_counters::executed), "fleetcore_rule_executed_total", common::metric_kind::counter,
+  m.add_samples_fn(count(&rule_counters::executed), "fleetcore_rule_executed_total", common::metric_kind::counter,
                    "Messages whose actions all succeeded (WHERE held).");
-  m.add_samples_fn(family(&rule_counters::failed), "fleetcore_rule_failed_total", common::metric_kind::counter,
+  m.add_samples_fn(count(&rule_counters::failed), "fleetcore_rule_failed_total", common::metric_kind::counter,
                    "Messages with at least one failed action.");
-  m.add_samples_fn(family(&rule_counters::retried), "fleetcore_rule_retried_total", common::metric_kind::counter,
+  m.add_samples_fn(count(&rule_counters::retried), "fleetcore_rule_retried_total", common::metric_kind::counter,
                    "Action attempts retried (an http sink that did not answer, 429 or 5xx).");
-  m.add_samples_fn(family(&rule_counters::error_actions), "fleetcore_rule_error_actions_total",
+  m.add_samples_fn(count(&rule_counters::error_actions), "fleetcore_rule_error_actions_total",
                    common::metric_kind::counter, "Error actions run (one per rule and failed message).");
 }
 
@@ -181,6 +204,22 @@ void engine::publish_rules() {
   }
   any_filter_.store(!set->by_filter.empty(), std::memory_order_relaxed);
   active_.store(std::move(set), std::memory_order_release);
+  active_version_.fetch_add(1, std::memory_order_release);
+}
+
+const engine::rule_set& engine::snapshot() const {
+  struct cached {
+    std::uint64_t instance = 0, version = 0;
+    std::shared_ptr<const rule_set> set;
+  };
+  thread_local cached c;
+  const auto version = active_version_.load(std::memory_order_acquire);
+  if (c.instance != instance_ || c.version != version || !c.set) {
+    c.set = active_.load(std::memory_order_acquire);
+    c.instance = instance_;
+    c.version = version;
+  }
+  return *c.set;
 }
 
 void engine::start() {
@@ -196,10 +235,15 @@ void engine::start() {
     auto payload = o ? common::base64_decode(common::text_member(*o, "payload").value_or("")) : std::nullopt;
     auto e = std::make_shared<entry>();
     if (const auto* names = o ? o->if_contains("rules") : nullptr; names && names->is_array())
-      for (const auto& n : names->as_array())
-        if (auto it = n.is_string() ? set->by_name.find(n.as_string()) : set->by_name.end(); it != set->by_name.end())
-          e->rules.push_back(it->second);
-    if (e->rules.empty() || !payload) {  // its rules were deleted meanwhile, or an unreadable entry
+      for (const auto& n : names->as_array()) {
+        auto it = n.is_string() ? set->by_name.find(n.as_string()) : set->by_name.end();
+        if (it == set->by_name.end()) continue;  // deleted meanwhile
+        entry::match mt;  // evaluated again, on the engine thread
+        mt.ref = it->second;
+        it->second.counters->queued.fetch_add(1, std::memory_order_relaxed);
+        e->matches.push_back(std::move(mt));
+      }
+    if (e->matches.empty() || !payload) {  // its rules were deleted meanwhile, or an unreadable entry
       core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), d.key}}, nullptr);
       continue;
     }
@@ -227,6 +271,7 @@ void engine::stop() {
   work_.reset();
   io_.stop();
   thread_.join();
+  flush_republishes();  // made by the last handlers (their entries may already be deleted)
 }
 
 broker::topic_claim engine::claim(std::string_view topic) const {
@@ -239,13 +284,8 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   // Every message of the broker passes here: without rules it costs one relaxed load, not the
   // snapshot's shared reference count (a cache line every worker would write).
   if (!ingest && !any_filter_.load(std::memory_order_relaxed)) return false;
-  auto set = active_.load(std::memory_order_acquire);
-  std::shared_ptr<entry> e;
-  auto match = [&](const rule_set::entry& r) {
-    r.counters->matched.inc();
-    if (!e) e = std::make_shared<entry>();
-    e->rules.push_back(r);
-  };
+  const rule_set& set = snapshot();
+  boost::container::small_vector<const rule_set::entry*, 16> hits;
   std::string_view rule_topic = topic;
   if (ingest) {
     // Basic Ingest: $aws/rules/<rule>/<topic> reaches that rule alone, whatever its FROM.
@@ -253,30 +293,77 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     auto slash = rest.find('/');
     std::string_view rule = rest.substr(0, slash);
     rule_topic = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-    auto it = set->by_name.find(rule);
-    if (it == set->by_name.end() || it->second.rule->disabled) {
+    auto it = set.by_name.find(rule);
+    if (it == set.by_name.end() || it->second.rule->disabled) {
       stats_->rule_not_found.inc();
       FC_LOG_DEBUG("rules.ingest_no_rule", "rule={:q} client={:q}", common::untrusted(rule),
                    common::untrusted(ctx.client_id));
       return true;
     }
-    match(it->second);
+    hits.push_back(&it->second);
   } else {
-    if (set->index.empty()) return false;
-    set->index.match(topic, [&](std::uint32_t i) { match(set->by_filter[i]); });
+    if (set.index.empty()) return false;
+    set.index.match(topic, [&](std::uint32_t i) { hits.push_back(&set.by_filter[i]); });
+  }
+  if (hits.empty()) return ingest;
+
+  // The SQL runs here, on the publisher's worker (statements are immutable and thread-safe): a WHERE
+  // that does not hold costs no hand-off, and the workers share the evaluations. Statements that call
+  // another service (get_thing_shadow, get_secret) wait for the engine thread instead.
+  sql::message_context mc;
+  mc.topic = rule_topic;
+  mc.payload = m->payload;
+  mc.client_id = ctx.client_id.empty() ? std::string_view("n/a") : ctx.client_id;
+  mc.principal = ctx.connection && !ctx.connection->certificate_id.empty()
+                     ? std::string_view(ctx.connection->certificate_id)
+                     : ctx.client_id;
+  mc.timestamp_ms = ctx.received_at_ms;
+  mc.account_id = account_id_;
+  // The payload parsed once for all the rules, in an arena on this stack.
+  alignas(std::max_align_t) unsigned char arena[4096];
+  boost::json::monotonic_resource mr(arena, sizeof arena);
+  boost::json::value doc;
+  for (const auto* r : hits)
+    if (r->rule->statement.uses_payload() && !r->rule->statement.reads_services()) {
+      mc.payload_parsed = true;
+      mc.parsed_payload = sql::parse_payload(m->payload, &mr, doc) ? &doc : nullptr;
+      break;
+    }
+  const bool inbox_full = inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox);
+  std::shared_ptr<entry> e;
+  for (const auto* r : hits) {
+    auto& counters = *r->counters;
+    const topic_rule& rule = *r->rule;
+    counters.matched.inc();
+    if (inbox_full || counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue)) {
+      (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
+      counters.dropped.inc();
+      continue;
+    }
+    entry::match mt;
+    if (!rule.statement.reads_services()) {
+      auto ev = rule.statement.evaluate(mc);
+      for (const auto& err : ev.errors)
+        FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", rule.name, common::untrusted(err));
+      if (!ev.matched || rule.actions.empty()) {
+        if (ev.matched) counters.executed.inc();
+        continue;
+      }
+      mt.evaluated = true;
+      mt.payload = std::move(ev.payload);
+      mt.is_json = ev.is_json;
+    }
+    mt.ref = *r;  // (references taken only for a message that goes on)
+    if (!e) e = std::make_shared<entry>();
+    counters.queued.fetch_add(1, std::memory_order_relaxed);
+    e->matches.push_back(std::move(mt));
   }
   if (!e) return ingest;
-  if (inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox)) {
-    stats_->inbox_full.inc();
-    for (const auto& r : e->rules) r.counters->dropped.inc();
-    return ingest;
-  }
   e->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   e->topic = std::string(rule_topic);
   e->msg = m;
-  e->client_id = ctx.client_id.empty() ? std::string("n/a") : std::string(ctx.client_id);
-  e->principal = ctx.connection && !ctx.connection->certificate_id.empty() ? ctx.connection->certificate_id
-                                                                           : std::string(ctx.client_id);
+  e->client_id = std::string(mc.client_id);
+  e->principal = std::string(mc.principal);
   e->received_ms = ctx.received_at_ms;
   e->hops = m->rule_hops;
   // An acknowledged message (QoS 1/2, HTTP, a service's QoS 1 event) is durable in the inbox before
@@ -320,35 +407,39 @@ struct engine::job {
 };
 
 void engine::run(std::shared_ptr<entry> e) {
-  e->remaining = e->rules.size();
-  e->parsed = sql::parse_payload(e->msg->payload);
-  for (const auto& ref : e->rules) {
-    const topic_rule& r = *ref.rule;
+  e->remaining = e->matches.size();
+  for (auto& mt : e->matches) {
+    const topic_rule& r = *mt.ref.rule;
     auto j = std::make_shared<job>();
     j->e = e;
     j->rule = &r;
-    j->counters = ref.counters.get();
+    j->counters = mt.ref.counters.get();
     j->ctx.topic = e->topic;
     j->ctx.payload = e->msg->payload;
     j->ctx.client_id = e->client_id;
     j->ctx.principal = e->principal;
     j->ctx.timestamp_ms = e->received_ms;
-    j->ctx.account_id = core_.registry.config().account_id;
+    j->ctx.account_id = account_id_;
     j->ctx.shadow_reader = shadows_;
-    j->ctx.payload_parsed = true;
-    j->ctx.parsed_payload = e->parsed ? &*e->parsed : nullptr;
-    auto ev = r.statement.evaluate(j->ctx);
-    for (const auto& err : ev.errors)
-      FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
-    j->matched = ev.matched;
-    if (!ev.matched || r.actions.empty()) {
+    if (!mt.evaluated) {
+      auto ev = r.statement.evaluate(j->ctx);
+      for (const auto& err : ev.errors)
+        FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", r.name, common::untrusted(err));
+      j->matched = ev.matched;
+      mt.payload = std::move(ev.payload);
+      mt.is_json = ev.is_json;
+    } else {
+      j->matched = true;
+    }
+    if (!j->matched || r.actions.empty()) {  // (a rule replaced since its entry was stored)
       finish(j);
       continue;
     }
     j->pending = r.actions.size();
     for (std::size_t i = 0; i < r.actions.size(); ++i) {
       const action& a = r.actions[i];
-      execute(a, j, ev.payload, ev.is_json, [this, j, &a](std::optional<std::string> error) {
+      std::string payload = i + 1 == r.actions.size() ? std::move(mt.payload) : mt.payload;
+      execute(a, j, std::move(payload), mt.is_json, [this, j, &a](std::optional<std::string> error) {
         if (error)
           j->failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
                                              {"errorMessage", *error}});
@@ -361,7 +452,8 @@ void engine::run(std::shared_ptr<entry> e) {
 void engine::finish(const std::shared_ptr<job>& j) {
   const auto& e = j->e;
   const topic_rule& r = *j->rule;
-  auto done = [this, e] {
+  auto done = [this, e, counters = j->counters] {
+    counters->queued.fetch_sub(1, std::memory_order_relaxed);
     if (--e->remaining > 0) return;  // other rules of this message still running
     if (e->durable)
       core_.store.submit({storage::op::delete_document{std::string(k_inbox_kind), inbox_key(e->seq)}}, nullptr);
@@ -417,10 +509,18 @@ std::optional<std::string> engine::republish(const republish_action& rp, const j
   if (rp.payload_format) m.props.payload_format_indicator = *rp.payload_format;
   if (rp.message_expiry_s) m.props.message_expiry_interval = *rp.message_expiry_s;
   for (const auto& [k, v] : rp.user_properties) m.props.user_properties.emplace_back(k.render(ctx), v.render(ctx));
-  std::string topic = m.topic;
-  if (!core_.broker.publish_event(std::move(m)))
-    return fmt::format("Failed to republish to topic {}: the topic is not valid", topic);
+  if (core_.broker.check_publish_topic(m.topic, broker::publish_origin::server) != mqtt::reason_code::success)
+    return fmt::format("Failed to republish to topic {}: the topic is not valid", m.topic);
+  // Handed to the broker in one batch once the current handler is done (one post, not one per message).
+  if (republishes_.empty()) boost::asio::post(io_, [this] { flush_republishes(); });
+  republishes_.push_back(std::move(m));
   return std::nullopt;
+}
+
+void engine::flush_republishes() {
+  const auto n = republishes_.size();
+  core_.broker.publish_events(std::exchange(republishes_, {}));
+  republishes_.reserve(n);  // the next batch is likely as large: no regrowth of large elements
 }
 
 namespace {
@@ -538,15 +638,36 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
 
 // --- API (API thread) ---
 
-common::aws_response engine::put_rule(const std::string& name, json::object payload, double created_at) {
+common::aws_response engine::put_rule(const std::string& name, json::object payload, double created_at,
+                                      std::string_view operation) {
   auto c = compile(name, arn(name), std::move(payload), created_at);
   if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
   auto r = std::get<rule_ptr>(std::move(c));
   if (!core_.store.submit_and_wait({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
     return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
+  FC_LOG_INFO("rules.changed", "rule={} operation={} disabled={}", name, operation, r->disabled);
+  rule_event(*r, operation);
   rules_.insert_or_assign(name, std::move(r));
   publish_rules();
   return aws_response::ok("{}");
+}
+
+void engine::rule_event(const topic_rule& r, std::string_view operation) {
+  // Shaped like AWS's registry events (registry-events.md); enabled with the other event types by
+  // UpdateEventConfigurations {"TOPIC_RULE": {"Enabled": true}}.
+  if (!core_.registry.event_enabled("TOPIC_RULE")) return;
+  json::object e{{"eventType", "TOPIC_RULE_EVENT"},
+                 {"eventId", registry::random_id()},
+                 {"timestamp", core_.clock.wall_ms()},
+                 {"operation", operation},
+                 {"accountId", account_id_},
+                 {"ruleName", r.name},
+                 {"ruleArn", r.arn},
+                 {"topicPattern", r.statement.topic_filter()},
+                 {"ruleDisabled", r.disabled}};
+  std::string op(operation);
+  std::transform(op.begin(), op.end(), op.begin(), [](unsigned char c) { return std::tolower(c); });
+  core_.broker.publish_event(fmt::format("$aws/events/rule/{}/{}", r.name, op), json::serialize(e), 1);
 }
 
 common::aws_response engine::create(const json::object& in) {
@@ -558,9 +679,7 @@ common::aws_response engine::create(const json::object& in) {
   std::lock_guard lock(control_);
   if (rules_.contains(name))
     return aws_response::error(409, "ResourceAlreadyExistsException", fmt::format("Rule {} already exists", name));
-  auto out = put_rule(name, *payload, static_cast<double>(core_.clock.wall_ms()) / 1000.0);
-  if (!out.failed()) FC_LOG_INFO("rules.created", "rule={}", name);
-  return out;
+  return put_rule(name, *payload, static_cast<double>(core_.clock.wall_ms()) / 1000.0, "CREATED");
 }
 
 common::aws_response engine::replace(const json::object& in) {
@@ -570,7 +689,7 @@ common::aws_response engine::replace(const json::object& in) {
   std::lock_guard lock(control_);
   auto it = rules_.find(name);
   if (it == rules_.end()) return missing_rule(name);
-  return put_rule(name, *payload, it->second->created_at);
+  return put_rule(name, *payload, it->second->created_at, "UPDATED");
 }
 
 common::aws_response engine::set_enabled(const json::object& in, bool enabled) {
@@ -580,7 +699,7 @@ common::aws_response engine::set_enabled(const json::object& in, bool enabled) {
   if (it == rules_.end()) return missing_rule(name);
   auto payload = it->second->payload;
   payload["ruleDisabled"] = !enabled;
-  return put_rule(name, std::move(payload), it->second->created_at);
+  return put_rule(name, std::move(payload), it->second->created_at, "UPDATED");
 }
 
 common::aws_response engine::remove(const json::object& in) {
@@ -590,6 +709,8 @@ common::aws_response engine::remove(const json::object& in) {
   if (it == rules_.end()) return missing_rule(name);
   if (!core_.store.submit_and_wait({storage::op::delete_document{std::string(k_rule_kind), name}}))
     return aws_response::error(500, "InternalFailureException", "the rule could not be deleted");
+  rule_event(*it->second, "DELETED");
+  FC_LOG_INFO("rules.changed", "rule={} operation=DELETED", name);
   rules_.erase(it);
   publish_rules();
   return aws_response::ok("{}");

@@ -72,7 +72,10 @@ class engine final : public platform::service, public broker::broker_hook {
   common::aws_response remove(const boost::json::object& in);
   common::aws_response set_enabled(const boost::json::object& in, bool enabled);
   /// Compiles `payload` as rule `name`, stores it and makes it active (control_ held).
-  common::aws_response put_rule(const std::string& name, boost::json::object payload, double created_at);
+  common::aws_response put_rule(const std::string& name, boost::json::object payload, double created_at,
+                                std::string_view operation);
+  /// Publishes fleetcore's TOPIC_RULE event of a committed change, when enabled (control_ held).
+  void rule_event(const topic_rule& r, std::string_view operation);
   void publish_rules();  // rebuilds the active snapshot from rules_
   std::string arn(std::string_view rule) const;
 
@@ -84,6 +87,8 @@ class engine final : public platform::service, public broker::broker_hook {
   /// Runs one action for `j` with `payload`; `done` gets the error message of a failure.
   void execute(const action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json, action_done done);
   std::optional<std::string> republish(const republish_action& a, const job& j, std::string payload);
+  /// Hands the republishes of the handlers run so far to the broker at once.
+  void flush_republishes();
   void http(const http_action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json, action_done done);
   void timestream(const timestream_action& a, const std::shared_ptr<job>& j, const std::string& payload, bool is_json,
                   action_done done);
@@ -91,12 +96,19 @@ class engine final : public platform::service, public broker::broker_hook {
 
   platform::core& core_;
   settings settings_;
+  std::string account_id_;
   shadow_reader shadows_;
   telemetry::store* telemetry_;
 
   std::mutex control_;
   std::map<std::string, rule_ptr, std::less<>> rules_;
   std::atomic<std::shared_ptr<const rule_set>> active_;
+  // Each worker keeps its own reference to the active snapshot and takes a new one only when the
+  // version changes: the shared reference count is not written per message by every worker.
+  const std::uint64_t instance_;                 // tells engines apart in the workers' caches
+  std::atomic<std::uint64_t> active_version_{0};
+  /// The active snapshot as this thread holds it: valid until this thread calls snapshot() again.
+  const rule_set& snapshot() const;
   std::atomic<bool> any_filter_{false};  // an enabled rule has a FROM
 
   std::atomic<std::uint64_t> next_seq_{1};
@@ -105,6 +117,7 @@ class engine final : public platform::service, public broker::broker_hook {
   std::mutex handoff_mutex_;
   std::vector<std::shared_ptr<entry>> handoff_;
   std::unique_ptr<stats> stats_;
+  std::vector<broker::broker::service_message> republishes_;  // engine thread
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

@@ -9,6 +9,10 @@ struct settings {
   /// Inbox entries (matched, not yet run) held at most; a match beyond it is dropped and counted
   /// (fleetcore_rule_messages_dropped_total{reason="inbox_full"}).
   std::size_t max_inbox = 100'000;
+  /// Messages one rule holds at most (waiting for or running its actions, an http sink retried): beyond
+  /// it that rule drops its new matches (fleetcore_rule_dropped_total{rule}), so a sink that is down
+  /// fills its own rule's queue and not the others'.
+  std::size_t max_rule_queue = 20'000;
   /// A chain of republishes stops at this many messages (the original and depth - 1 republishes): a
   /// rule republishing onto its own FROM would loop forever. The refused republish is counted
   /// (`{reason="republish_loop"}`) and fails its rule (errorAction).

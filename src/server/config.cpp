@@ -66,6 +66,7 @@ server_config load_config(const std::filesystem::path& file) {
       {"shadow.max_document_bytes", setter(c.shadow_max_document_bytes, "shadow.max_document_bytes")},
       {"shadow.max_inflight_per_client", setter(c.shadow_max_inflight_per_client, "shadow.max_inflight_per_client")},
       {"rules.max_inbox", setter(c.rules.max_inbox, "rules.max_inbox")},
+      {"rules.max_rule_queue", setter(c.rules.max_rule_queue, "rules.max_rule_queue")},
       {"rules.max_republish_depth", setter(c.rules.max_republish_depth, "rules.max_republish_depth")},
       {"rules.http_retry_for_s", setter(c.rules.http_retry_for_s, "rules.http_retry_for_s")},
       {"rules.http_timeout_ms", setter(c.rules.http_timeout_ms, "rules.http_timeout_ms")},

@@ -221,3 +221,57 @@ def test_acknowledged_messages_reach_the_rule_across_kill9(server):
     assert seen == set(range(n))
     wait_for(lambda: server.metric("fleetcore_rule_inbox") == 0, what="inbox drained")
     w.disconnect()
+
+
+def test_get_thing_shadow_reads_fleetcore_shadows(server, watcher, tmp_path):
+    # A statement that calls get_thing_shadow() is evaluated on the engine's thread (it waits for the
+    # shadow service); the others on the publisher's worker. Both paths in one rule set.
+    create(server, "withshadow",
+           f"SELECT temp, get_thing_shadow(topic(2), '{ROLE}').state.reported.setpoint AS setpoint "
+           "FROM 'gs/+/t' WHERE temp > 10", [republish("gs-out/${topic(2)}")])
+    create(server, "plain", "SELECT temp FROM 'gs/+/t' WHERE temp > 10", [republish("gs-plain/${topic(2)}")])
+    server.aws("iot-data", "update-thing-shadow", "--thing-name", "oven", "--cli-binary-format", "raw-in-base64-out",
+               "--payload", json.dumps({"state": {"reported": {"setpoint": 180}}}), str(tmp_path / "out.json"))
+    assert watcher.subscribe([("gs-out/#", 1), ("gs-plain/#", 1)]) == [1, 1]
+    p = Client(server.port, "oven")
+    p.connect()
+    p.publish("gs/oven/t", b'{"temp":5}', qos=1)  # WHERE false for both
+    p.publish("gs/oven/t", b'{"temp":20}', qos=1)
+    got = {m.topic: json.loads(m.payload) for m in (watcher.get(), watcher.get())}
+    assert got == {"gs-out/oven": {"temp": 20, "setpoint": 180}, "gs-plain/oven": {"temp": 20}}
+    watcher.no_message()
+    assert server.metric('fleetcore_rule_matched_total{rule="withshadow"}') == 2
+    assert server.metric('fleetcore_rule_executed_total{rule="withshadow"}') == 1
+    p.disconnect()
+
+
+def test_rule_changes_are_events(server, watcher):
+    # fleetcore's TOPIC_RULE event type (an extension, shaped like AWS's registry events): off until
+    # UpdateEventConfigurations enables it, like every AWS event type.
+    assert watcher.subscribe("$aws/events/rule/#", 1) == [1]
+    create(server, "quiet", "SELECT * FROM 'e/q'", [republish("e/out")])
+    watcher.no_message(0.5)
+    server.aws("iot", "update-event-configurations", "--event-configurations",
+               json.dumps({"TOPIC_RULE": {"Enabled": True}}))
+    _, described = server.aws("iot", "describe-event-configurations")
+    assert described["eventConfigurations"]["TOPIC_RULE"] == {"Enabled": True}
+    create(server, "loud", "SELECT * FROM 'e/l'", [republish("e/out")])
+    server.aws("iot", "disable-topic-rule", "--rule-name", "loud")
+    server.aws("iot", "delete-topic-rule", "--rule-name", "loud")
+    events = [(m.topic, json.loads(m.payload)) for m in (watcher.get(), watcher.get(), watcher.get())]
+    assert [t for t, _ in events] == ["$aws/events/rule/loud/created", "$aws/events/rule/loud/updated",
+                                      "$aws/events/rule/loud/deleted"]
+    assert [e["operation"] for _, e in events] == ["CREATED", "UPDATED", "DELETED"]
+    created, updated = events[0][1], events[1][1]
+    assert created["eventType"] == "TOPIC_RULE_EVENT" and created["ruleName"] == "loud"
+    assert created["ruleArn"] == "arn:aws:iot:us-east-1:000000000000:rule/loud"
+    assert created["topicPattern"] == "e/l" and created["ruleDisabled"] is False
+    assert updated["ruleDisabled"] is True
+    assert created["eventId"] != updated["eventId"] and isinstance(created["timestamp"], int)
+    # Only the server publishes under $aws/events/.
+    p = Client(server.port, "forger")
+    p.connect()
+    info = p.publish("$aws/events/rule/loud/created", b"{}", qos=1, wait=False)
+    info.wait_for_publish(timeout=TIMEOUT)
+    watcher.no_message()  # refused (0x87), never routed
+    p.disconnect()

@@ -260,3 +260,39 @@ def test_enable_url_then_update_to_enabled(make_server, tmp_path):
         assert e.value.code == 400
     finally:
         receiver.stop()
+
+
+def test_a_sink_down_fills_only_its_own_rules_queue(make_server, tmp_path):
+    # rules.max_rule_queue bounds what one rule holds: with its sink down, the http rule keeps 3 messages
+    # (retrying) and drops the rest, counted; the republish rule on the same topic loses nothing.
+    server = make_server(config(tmp_path, 300) + "max_rule_queue = 3\n")
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    confirmed_destination(server, receiver)
+    http_rule(server, receiver)
+    payload = {"sql": "SELECT * FROM 'h/#'", "awsIotSqlVersion": "2016-03-23",
+               "actions": [{"republish": {"topic": "copy/${topic()}", "roleArn": ROLE}}]}
+    server.aws("iot", "create-topic-rule", "--rule-name", "copy", "--topic-rule-payload", json.dumps(payload))
+    port = receiver.port
+    receiver.stop()
+    w = Client(server.port, "w")
+    w.connect()
+    assert list(w.subscribe("copy/#", 1)) == [1]
+    p = Client(server.port, "p")
+    p.connect()
+    for i in range(10):
+        p.publish("h/q", json.dumps({"i": i}).encode(), qos=1)
+    assert sorted(json.loads(w.get().payload)["i"] for _ in range(10)) == list(range(10))
+    wait_for(lambda: server.metric('fleetcore_rule_dropped_total{rule="tohttp"}') == 7, what="7 dropped")
+    assert server.metric('fleetcore_rule_queued{rule="tohttp"}') == 3
+    assert server.metric('fleetcore_rule_dropped_total{rule="copy"}') == 0
+    assert server.metric('fleetcore_rule_messages_dropped_total{reason="rule_queue_full"}') == 7
+    # The sink comes back: the 3 held messages arrive, and the queue empties.
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path), port=port)
+    try:
+        got = sorted(json.loads(receiver.get(timeout=60)[2])["i"] for _ in range(3))
+        assert got == [0, 1, 2]
+        wait_for(lambda: server.metric('fleetcore_rule_queued{rule="tohttp"}') == 0, what="queue drained")
+    finally:
+        receiver.stop()
+        p.disconnect()
+        w.disconnect()

@@ -93,6 +93,7 @@ struct compiled_statement {
   std::string topic_filter;
   select_clause select;
   bool uses_payload = false;  // reads fields, `*` or nested selects: the payload must be parsed
+  bool reads_services = false;  // calls get_thing_shadow or get_secret (a call into another service)
 };
 
 struct template_part {

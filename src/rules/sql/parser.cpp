@@ -81,6 +81,7 @@ class parser {
   bool failed() const { return error_.has_value(); }
   parse_error take_error() { return std::move(*error_); }
   bool uses_payload() const { return uses_payload_; }
+  bool reads_services() const { return reads_services_; }
   const token& current() const { return cur_; }
 
   bool parse_statement(compiled_statement& out) {
@@ -100,6 +101,7 @@ class parser {
     }
     if (cur_.t != tok::end) return fail_extraneous();
     out.uses_payload = uses_payload_;
+    out.reads_services = reads_services_;
     return true;
   }
 
@@ -696,6 +698,7 @@ class parser {
     auto n = make(op::call, at);
     n->name = std::move(name);
     n->function = info->id;
+    if (info->id == fn::get_thing_shadow || info->id == fn::get_secret) reads_services_ = true;
     if (cur_.t != tok::rparen) {
       while (true) {
         auto a = parse_expr();
@@ -761,6 +764,7 @@ class parser {
   token cur_;
   std::optional<parse_error> error_;
   bool uses_payload_ = false;
+  bool reads_services_ = false;
   int depth_ = 0;
 };
 

@@ -61,6 +61,10 @@ std::optional<boost::json::value> parse_payload(std::string_view payload) {
   return v;
 }
 
+bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out) {
+  return detail::parse_payload(payload, sp, out);
+}
+
 parse_result<statement> statement::parse(std::string_view sql, sql_version v) {
   auto r = detail::parse_statement(sql, v);
   if (!r) return r.error();
@@ -69,6 +73,8 @@ parse_result<statement> statement::parse(std::string_view sql, sql_version v) {
 
 const std::string& statement::topic_filter() const { return c_->topic_filter; }
 sql_version statement::version() const { return c_->version; }
+bool statement::reads_services() const { return c_->reads_services; }
+bool statement::uses_payload() const { return c_->uses_payload; }
 const std::string& statement::text() const { return c_->text; }
 
 evaluation statement::evaluate(const message_context& msg) const {

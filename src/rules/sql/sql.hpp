@@ -70,6 +70,8 @@ struct message_context {
 
 /// The payload as statements read it (JSON up to 256 levels deep), or nullopt if it is not JSON.
 std::optional<boost::json::value> parse_payload(std::string_view payload);
+/// The same into `out`, allocating from `sp` (a caller's arena); false if the payload is not JSON.
+bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out);
 
 /// Why a statement or template did not parse: `message` in the style of AWS's SqlParseException text
 /// ("Line 1:0 mismatched input 'SELEC' expecting 'SELECT'"), `offset` the byte offset in the input.
@@ -131,6 +133,11 @@ class statement {
   /// The FROM topic filter, unquoted; empty when the statement has no FROM (Basic-Ingest-only rules).
   const std::string& topic_filter() const;
   sql_version version() const;
+  /// Whether the statement calls get_thing_shadow() or get_secret(): its evaluation waits for another
+  /// service, so a caller on a latency-critical thread evaluates it elsewhere.
+  bool reads_services() const;
+  /// Whether the statement reads the payload (fields, `*`, nested SELECTs): worth parsing it for.
+  bool uses_payload() const;
   /// The SQL text as given to parse().
   const std::string& text() const;
 
