@@ -1,5 +1,7 @@
 #include "rules/destinations.hpp"
 
+#include <boost/asio/post.hpp>
+
 #include "common/aws_paging.hpp"
 #include "common/json_members.hpp"
 #include "common/log.hpp"
@@ -39,8 +41,8 @@ aws_response not_found(std::string_view arn) {
 }  // namespace
 
 destinations::destinations(storage::store& store, common::clock& clock, std::string arn_prefix,
-                           boost::asio::io_context& io, boost::asio::ssl::context& tls)
-    : store_(store), clock_(clock), arn_prefix_(std::move(arn_prefix)), io_(io), tls_(tls) {
+                           boost::asio::io_context& io, http_client& http)
+    : store_(store), clock_(clock), arn_prefix_(std::move(arn_prefix)), io_(io), http_(http) {
   for (auto& doc : store_.load_documents(std::string(k_kind))) {
     boost::system::error_code ec;
     auto v = json::parse(doc.body, ec);
@@ -99,11 +101,13 @@ void destinations::send_confirmation(const destination& d) {
                                           {"confirmationToken", d.token},
                                           {"enableUrl", api_url_ + "/confirmdestination/" + d.token},
                                           {"messageType", "DestinationConfirmation"}});
-  post_http(io_, tls_, std::move(req), std::chrono::seconds(10), [arn = d.arn](http_outcome o) {
-    if (o.status >= 200 && o.status < 300)
-      FC_LOG_INFO("rules.destination_confirmation_sent", "arn={} status={}", arn, o.status);
-    else
-      FC_LOG_WARN("rules.destination_confirmation_failed", "arn={} error={:q}", arn, common::untrusted(o.error));
+  boost::asio::post(io_, [this, req = std::move(req), arn = d.arn]() mutable {
+    http_.post(std::move(req), std::chrono::seconds(10), [arn](http_outcome o) {
+      if (o.status >= 200 && o.status < 300)
+        FC_LOG_INFO("rules.destination_confirmation_sent", "arn={} status={}", arn, o.status);
+      else
+        FC_LOG_WARN("rules.destination_confirmation_failed", "arn={} error={:q}", arn, common::untrusted(o.error));
+    });
   });
 }
 

@@ -9,10 +9,10 @@
 // mutex guards the table. Confirmation requests are posted from the engine's io_context.
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
+#include "rules/http_client.hpp"
 #include "storage/store.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/json/object.hpp>
 
 #include <map>
@@ -24,8 +24,9 @@ namespace fleetcore::rules {
 class destinations {
  public:
   /// Loads the stored destinations. `arn_prefix` is "arn:aws:iot:<region>:<account>:".
+  /// Confirmation requests are sent by `http` on `io`'s thread.
   destinations(storage::store& store, common::clock& clock, std::string arn_prefix, boost::asio::io_context& io,
-               boost::asio::ssl::context& tls);
+               http_client& http);
 
   /// True if `url` starts with the confirmation URL of an ENABLED HTTP destination.
   bool enabled_for(std::string_view url) const;
@@ -67,8 +68,8 @@ class destinations {
   storage::store& store_;
   common::clock& clock_;
   std::string arn_prefix_;
-  boost::asio::io_context& io_;
-  boost::asio::ssl::context& tls_;
+  boost::asio::io_context& io_;  // the thread of `http_`
+  http_client& http_;
   mutable std::mutex mutex_;
   std::map<std::string, destination, std::less<>> by_arn_;
   std::string api_url_;

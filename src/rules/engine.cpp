@@ -6,7 +6,6 @@
 #include "common/log.hpp"
 #include "mqtt/topic.hpp"
 #include "rules/filter_index.hpp"
-#include "rules/http_client.hpp"
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/post.hpp>
@@ -129,8 +128,9 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
   if (settings_.allow_plain_http)
     FC_LOG_WARN("rules.plain_http_allowed", "note=\"http actions may post without TLS (development only)\"");
   const auto& reg = core_.registry.config();
-  destinations_ = std::make_unique<rules::destinations>(core_.store, core_.clock,
-                                                 fmt::format("arn:aws:iot:{}:{}:", reg.region, reg.account_id), io_, tls_);
+  http_ = std::make_unique<http_client>(io_, tls_, settings_.http_connections);
+  destinations_ = std::make_unique<rules::destinations>(
+      core_.store, core_.clock, fmt::format("arn:aws:iot:{}:{}:", reg.region, reg.account_id), io_, *http_);
   for (auto& d : core_.store.load_documents(std::string(k_rule_kind))) {
     auto r = from_document(d.key, arn(d.key), d.body);
     if (!r) {
@@ -617,21 +617,21 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
   auto attempt = std::make_shared<std::function<void()>>();
   std::weak_ptr<std::function<void()>> weak = attempt;
   *attempt = [this, st, counters, weak] {
-    post_http(io_, tls_, st->req, std::chrono::milliseconds(settings_.http_timeout_ms),
-              [this, st, counters, attempt = weak.lock()](http_outcome o) {
-                if (o.status >= 200 && o.status < 300) return st->done(std::nullopt);
-                if (!retryable(o) || core_.clock.now() + st->backoff > st->give_up)
-                  return st->done(fmt::format("HttpAction to {} failed: {}", st->req.url, o.error));
-                counters->retried.inc();
-                // Full jitter: a random delay up to the backoff, which doubles to 30 s.
-                thread_local std::mt19937 rng{std::random_device{}()};
-                auto delay = std::chrono::milliseconds(1 + rng() % static_cast<unsigned>(st->backoff.count()));
-                st->backoff = std::min(st->backoff * 2, std::chrono::milliseconds(30'000));
-                st->timer = std::make_unique<boost::asio::steady_timer>(io_, delay);
-                st->timer->async_wait([attempt](const boost::system::error_code& ec) {
-                  if (!ec && *attempt) (*attempt)();
+    http_->post(st->req, std::chrono::milliseconds(settings_.http_timeout_ms),
+                [this, st, counters, attempt = weak.lock()](http_outcome o) {
+                  if (o.status >= 200 && o.status < 300) return st->done(std::nullopt);
+                  if (!retryable(o) || core_.clock.now() + st->backoff > st->give_up)
+                    return st->done(fmt::format("HttpAction to {} failed: {}", st->req.url, o.error));
+                  counters->retried.inc();
+                  // Full jitter: a random delay up to the backoff, which doubles to 30 s.
+                  thread_local std::mt19937 rng{std::random_device{}()};
+                  auto delay = std::chrono::milliseconds(1 + rng() % static_cast<unsigned>(st->backoff.count()));
+                  st->backoff = std::min(st->backoff * 2, std::chrono::milliseconds(30'000));
+                  st->timer = std::make_unique<boost::asio::steady_timer>(io_, delay);
+                  st->timer->async_wait([attempt](const boost::system::error_code& ec) {
+                    if (!ec && *attempt) (*attempt)();
+                  });
                 });
-              });
   };
   (*attempt)();
 }

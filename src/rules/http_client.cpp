@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -20,14 +19,27 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+struct http_client::connection {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
+  beast::flat_buffer buffer;  // bytes read past a response stay here for the next one
+  std::chrono::steady_clock::time_point idle_since;
+
+  beast::tcp_stream& lowest() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+};
+
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_response_bytes = 16 * 1024;
+// A kept connection unused for this long is closed rather than reused (sinks close idle
+// connections after a few seconds to a minute; a connection found closed is retried on a new one).
+constexpr auto max_idle = std::chrono::seconds(20);
 
 struct target {
   bool tls = false;
   std::string host, port, path;
+  std::string origin() const { return fmt::format("{}://{}:{}", tls ? "https" : "http", host, port); }
 };
 
 std::optional<target> parse_url(std::string_view url, std::string& error) {
@@ -53,68 +65,136 @@ std::optional<target> parse_url(std::string_view url, std::string& error) {
   return t;
 }
 
+struct result {
+  http_outcome outcome;
+  std::unique_ptr<http_client::connection> keep;  // reusable after this exchange
+  bool retry_fresh = false;                        // a kept connection the sink had closed
+  bool keep_alive = false;                         // the sink did not ask to close
+};
+
 template <class Stream>
-asio::awaitable<http_outcome> exchange(Stream& stream, const target& t, const http_request& req) {
+asio::awaitable<result> exchange(Stream& stream, http_client::connection& c, const target& t,
+                                 const http_request& req, bool reused) {
   http::request<http::string_body> r{http::verb::post, t.path, 11};
   r.set(http::field::host, t.host);
   r.set(http::field::user_agent, "fleetcore-rules");
   for (const auto& [k, v] : req.headers) r.set(k, v);
   r.body() = req.body;
   r.prepare_payload();
+  auto failed = [&](std::string what, const boost::system::error_code& ec) {
+    return result{http_outcome{0, what + ": " + ec.message(), false}, nullptr, reused && ec != beast::error::timeout};
+  };
   auto [wec, wn] = co_await http::async_write(stream, r, use_tuple);
-  if (wec) co_return http_outcome{0, "write: " + wec.message(), false};
-  beast::flat_buffer buf;
+  if (wec) co_return failed("write", wec);
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_response_bytes);
-  auto [rec, rn] = co_await http::async_read(stream, buf, parser, use_tuple);
-  if (rec == http::error::body_limit) co_return http_outcome{0, "response larger than 16 KiB", true};
-  if (rec) co_return http_outcome{0, "read: " + rec.message(), false};
+  auto [rec, rn] = co_await http::async_read(stream, c.buffer, parser, use_tuple);
+  if (rec == http::error::body_limit) co_return result{http_outcome{0, "response larger than 16 KiB", true}, nullptr, false};
+  if (rec) co_return failed("read", rec);
   const auto& res = parser.get();
-  co_return http_outcome{res.result_int(), fmt::format("HTTP {}", res.result_int()), false};
+  co_return result{http_outcome{res.result_int(), fmt::format("HTTP {}", res.result_int()), false}, nullptr, false,
+                   res.keep_alive()};
 }
 
-asio::awaitable<http_outcome> run(asio::ssl::context& tls, http_request req, std::chrono::milliseconds timeout) {
-  std::string error;
-  auto t = parse_url(req.url, error);
-  if (!t) co_return http_outcome{0, error, false};
-  auto ex = co_await asio::this_coro::executor;
-  asio::ip::tcp::resolver resolver(ex);
-  auto [ec, results] = co_await resolver.async_resolve(t->host, t->port, use_tuple);
-  if (ec) co_return http_outcome{0, "resolve: " + ec.message(), false};
-  if (!t->tls) {
-    beast::tcp_stream stream(ex);
-    stream.expires_after(timeout);
-    auto [cec, ep] = co_await stream.async_connect(results, use_tuple);
-    if (cec) co_return http_outcome{0, "connect: " + cec.message(), false};
-    auto out = co_await exchange(stream, *t, req);
-    beast::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    co_return out;
+asio::awaitable<result> attempt(asio::ssl::context& tls, const target& t, const http_request& req,
+                                std::chrono::milliseconds timeout, std::unique_ptr<http_client::connection> c) {
+  const bool reused = c != nullptr;
+  if (!c) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::ip::tcp::resolver resolver(ex);
+    auto [ec, results] = co_await resolver.async_resolve(t.host, t.port, use_tuple);
+    if (ec) co_return result{http_outcome{0, "resolve: " + ec.message(), false}, nullptr, false};
+    c = std::make_unique<http_client::connection>();
+    if (t.tls) {
+      c->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, tls);
+      if (!SSL_set_tlsext_host_name(c->secure->native_handle(), t.host.c_str()))
+        co_return result{http_outcome{0, "tls: bad host name", false}, nullptr, false};
+      c->secure->set_verify_callback(asio::ssl::host_name_verification(t.host));
+    } else {
+      c->plain = std::make_unique<beast::tcp_stream>(ex);
+    }
+    c->lowest().expires_after(timeout);
+    auto [cec, ep] = co_await c->lowest().async_connect(results, use_tuple);
+    if (cec) co_return result{http_outcome{0, "connect: " + cec.message(), false}, nullptr, false};
+    if (c->secure) {
+      auto [hec] = co_await c->secure->async_handshake(asio::ssl::stream_base::client, use_tuple);
+      if (hec) co_return result{http_outcome{0, "tls: " + hec.message(), false}, nullptr, false};
+    }
   }
-  beast::ssl_stream<beast::tcp_stream> stream(ex, tls);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), t->host.c_str()))
-    co_return http_outcome{0, "tls: bad host name", false};
-  stream.set_verify_callback(asio::ssl::host_name_verification(t->host));
-  beast::get_lowest_layer(stream).expires_after(timeout);
-  auto [cec, ep] = co_await beast::get_lowest_layer(stream).async_connect(results, use_tuple);
-  if (cec) co_return http_outcome{0, "connect: " + cec.message(), false};
-  auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
-  if (hec) co_return http_outcome{0, "tls: " + hec.message(), false};
-  auto out = co_await exchange(stream, *t, req);
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
-  co_await stream.async_shutdown(use_tuple);
-  co_return out;
+  c->lowest().expires_after(timeout);
+  result r;  // (not a conditional expression: GCC 12 miscompiles co_await inside one)
+  if (c->secure) r = co_await exchange(*c->secure, *c, t, req, reused);
+  else r = co_await exchange(*c->plain, *c, t, req, reused);
+  if (r.outcome.status != 0 && r.keep_alive) {
+    c->lowest().expires_never();
+    r.keep = std::move(c);
+  }
+  co_return r;
+}
+
+asio::awaitable<result> run(asio::ssl::context& tls, target t, http_request req, std::chrono::milliseconds timeout,
+                            std::unique_ptr<http_client::connection> kept) {
+  if (kept) {
+    auto r = co_await attempt(tls, t, req, timeout, std::move(kept));
+    if (!r.retry_fresh) co_return r;
+  }
+  co_return co_await attempt(tls, t, req, timeout, nullptr);
 }
 
 }  // namespace
 
-void post_http(asio::io_context& io, asio::ssl::context& tls, http_request req, std::chrono::milliseconds timeout,
-               std::function<void(http_outcome)> done) {
-  asio::co_spawn(io, run(tls, std::move(req), timeout),
-                 [done = std::move(done)](std::exception_ptr e, http_outcome o) {
-                   if (e) o = http_outcome{0, "internal error", false};
-                   done(std::move(o));
+http_client::http_client(asio::io_context& io, asio::ssl::context& tls, std::size_t max_per_origin)
+    : io_(io), tls_(tls), max_per_origin_(max_per_origin), alive_(std::make_shared<bool>(true)) {}
+
+http_client::~http_client() { *alive_ = false; }
+
+void http_client::post(http_request req, std::chrono::milliseconds timeout, std::function<void(http_outcome)> done) {
+  std::string error;
+  auto t = parse_url(req.url, error);
+  if (!t) return done(http_outcome{0, error, false});
+  auto key = t->origin();
+  auto& o = origins_[key];
+  pending p{std::move(req), timeout, std::move(done)};
+  if (o.busy >= max_per_origin_) {
+    o.waiting.push_back(std::move(p));
+    return;
+  }
+  start(key, std::move(p));
+}
+
+void http_client::start(const std::string& key, pending p) {
+  auto& o = origins_[key];
+  ++o.busy;
+  std::unique_ptr<connection> kept;
+  const auto now = std::chrono::steady_clock::now();
+  while (!o.idle.empty() && !kept) {
+    kept = std::move(o.idle.back());
+    o.idle.pop_back();
+    if (now - kept->idle_since > max_idle) kept.reset();
+  }
+  std::string error;
+  auto t = parse_url(p.req.url, error);  // parsed by post()
+  asio::co_spawn(io_, run(tls_, std::move(*t), std::move(p.req), p.timeout, std::move(kept)),
+                 [this, alive = alive_, key, done = std::move(p.done)](std::exception_ptr e, result r) {
+                   if (!*alive) return;
+                   if (e) r = result{http_outcome{0, "internal error", false}, nullptr, false};
+                   finished(key, std::move(r.keep));
+                   done(std::move(r.outcome));
                  });
+}
+
+void http_client::finished(const std::string& key, std::unique_ptr<connection> reusable) {
+  auto& o = origins_[key];
+  --o.busy;
+  if (reusable && o.idle.size() < max_per_origin_) {
+    reusable->idle_since = std::chrono::steady_clock::now();
+    o.idle.push_back(std::move(reusable));
+  }
+  if (!o.waiting.empty() && o.busy < max_per_origin_) {
+    auto next = std::move(o.waiting.front());
+    o.waiting.pop_front();
+    start(key, std::move(next));
+  }
 }
 
 }  // namespace fleetcore::rules

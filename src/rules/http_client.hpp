@@ -1,12 +1,20 @@
 #pragma once
-// The HTTP client of the rules engine's http action and of destination confirmations: one POST per
-// call over HTTP/1.1, HTTPS verified (peer certificate chain and host name) against the trust the
-// caller's TLS context holds. Never throws; the outcome says what the sink answered or why not.
+// The HTTP client of the rules engine's http action and of destination confirmations: POSTs over
+// HTTP/1.1, HTTPS verified (peer certificate chain and host name) against the trust the TLS context
+// holds. Connections are kept alive and reused per origin (scheme, host, port), at most
+// `max_per_origin` at once: a burst of matches queues here instead of opening a connection per
+// message (a sink, and the process's file descriptors, see a bounded number). Never throws; the
+// outcome says what the sink answered or why not. Single-threaded: call it from the io_context's
+// thread only.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,15 +36,45 @@ struct http_outcome {
   bool too_large = false;
 };
 
-/// Posts `req` on `io` (its thread runs `done`); the whole exchange is bounded by `timeout`.
-void post_http(boost::asio::io_context& io, boost::asio::ssl::context& tls, http_request req,
-               std::chrono::milliseconds timeout, std::function<void(http_outcome)> done);
-
 /// Whether AWS's http action retries after `o`: no status (a connection or TLS failure, a timeout),
 /// 429 or 5xx; never after a response it did not read.
 inline bool retryable(const http_outcome& o) {
   if (o.too_large) return false;
   return o.status == 0 || o.status == 429 || o.status >= 500;
 }
+
+class http_client {
+ public:
+  http_client(boost::asio::io_context& io, boost::asio::ssl::context& tls, std::size_t max_per_origin = 16);
+  ~http_client();
+  http_client(const http_client&) = delete;
+  http_client& operator=(const http_client&) = delete;
+
+  /// Posts `req`; `done` runs on the io_context's thread. `timeout` bounds each exchange (connect,
+  /// handshake, request and response), not the wait for a free connection.
+  void post(http_request req, std::chrono::milliseconds timeout, std::function<void(http_outcome)> done);
+
+  struct connection;
+
+ private:
+  struct pending {
+    http_request req;
+    std::chrono::milliseconds timeout;
+    std::function<void(http_outcome)> done;
+  };
+  struct origin {
+    std::vector<std::unique_ptr<connection>> idle;
+    std::size_t busy = 0;
+    std::deque<pending> waiting;
+  };
+  void start(const std::string& key, pending p);
+  void finished(const std::string& key, std::unique_ptr<connection> reusable);
+
+  boost::asio::io_context& io_;
+  boost::asio::ssl::context& tls_;
+  std::size_t max_per_origin_;
+  std::map<std::string, origin> origins_;
+  std::shared_ptr<bool> alive_;  // the coroutines' completions see whether the client still exists
+};
 
 }  // namespace fleetcore::rules

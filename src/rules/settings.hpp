@@ -23,6 +23,9 @@ struct settings {
   unsigned http_retry_for_s = 300;
   /// Each http request, connect to response.
   unsigned http_timeout_ms = 3000;
+  /// Connections to one sink (scheme, host, port) at most, kept alive between requests; more
+  /// requests wait for one of them.
+  std::size_t http_connections = 16;
   /// Extra CA certificates (PEM file) trusted for https actions, beside the system's.
   std::string http_ca_file;
   /// Allows http:// action and destination URLs (development; AWS allows https only).

@@ -69,6 +69,7 @@ server_config load_config(const std::filesystem::path& file) {
       {"rules.max_rule_queue", setter(c.rules.max_rule_queue, "rules.max_rule_queue")},
       {"rules.max_republish_depth", setter(c.rules.max_republish_depth, "rules.max_republish_depth")},
       {"rules.http_retry_for_s", setter(c.rules.http_retry_for_s, "rules.http_retry_for_s")},
+      {"rules.http_connections", setter(c.rules.http_connections, "rules.http_connections")},
       {"rules.http_timeout_ms", setter(c.rules.http_timeout_ms, "rules.http_timeout_ms")},
       {"rules.http_ca_file", setter(c.rules.http_ca_file, "rules.http_ca_file")},
       {"rules.allow_plain_http", setter(c.rules.allow_plain_http, "rules.allow_plain_http")},

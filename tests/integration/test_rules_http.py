@@ -7,6 +7,7 @@ import ipaddress
 import json
 import pathlib
 import queue
+import socket
 import ssl
 import subprocess
 import threading
@@ -47,16 +48,26 @@ def server_cert(data_dir, out_dir):
 
 
 class Receiver:
-    """An HTTPS endpoint that records every POST and answers with `status` (200 unless told)."""
+    """An HTTPS endpoint (HTTP/1.1, keep-alive) that records every POST and the client port it came
+    from, and answers with `status` (200 unless told)."""
 
     def __init__(self, cert, key, port=0):
         self.requests = queue.Queue()
         self.status = 200
+        self.client_ports = []
+        self.open = set()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                outer.open.add(self.connection)
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.client_ports.append(self.client_address[1])
                 outer.requests.put((self.path, dict((k.lower(), v) for k, v in self.headers.items()), body))
                 self.send_response(outer.status)
                 self.send_header("content-length", "0")
@@ -80,8 +91,15 @@ class Receiver:
         return self.requests.get(timeout=timeout)
 
     def stop(self):
+        """Down for good: the listener and the connections kept alive."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        for c in list(self.open):
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
 
 
 def config(tmp_path, retry_for_s):
@@ -296,3 +314,21 @@ def test_a_sink_down_fills_only_its_own_rules_queue(make_server, tmp_path):
         receiver.stop()
         p.disconnect()
         w.disconnect()
+
+
+def test_connections_to_a_sink_are_kept_alive(make_server, tmp_path):
+    server = make_server(config(tmp_path, 30))
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    try:
+        confirmed_destination(server, receiver)
+        http_rule(server, receiver)
+        p = Client(server.port, "ka")
+        p.connect()
+        for i in range(5):
+            p.publish("h/ka", json.dumps({"i": i}).encode(), qos=1)
+            assert json.loads(receiver.get()[2]) == {"i": i}
+        # The confirmation request and the 5 actions, one after the other: one connection.
+        assert len(receiver.client_ports) == 6 and len(set(receiver.client_ports)) == 1
+        p.disconnect()
+    finally:
+        receiver.stop()
