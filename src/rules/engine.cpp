@@ -45,6 +45,17 @@ std::atomic<std::uint64_t> next_instance{1};
 struct rule_counters {
   common::counter matched, executed, failed, error_actions, dropped, retried;
   std::atomic<std::int64_t> queued{0};  // messages the rule holds (rules.max_rule_queue)
+
+  /// Per action of the rule: (AWS action name, position) -> outcomes. Engine thread and renderer.
+  struct action_counters {
+    common::counter executed, failed;
+  };
+  std::mutex mutex;
+  std::map<std::pair<std::string, std::size_t>, action_counters> actions;
+  action_counters& action(const std::string& name, std::size_t index) {
+    std::lock_guard lock(mutex);
+    return actions[{name, index}];
+  }
 };
 
 struct engine::rule_set {
@@ -168,6 +179,23 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
   auto count = [&](common::counter rule_counters::*field) {
     return family([field](const rule_counters& c) { return static_cast<double>((c.*field).value()); });
   };
+  auto per_action = [st = stats_.get()](common::counter rule_counters::action_counters::*field) {
+    return [st, field] {
+      std::vector<std::pair<std::string, double>> out;
+      std::lock_guard lock(st->mutex);
+      for (const auto& [name, c] : st->rules) {
+        std::lock_guard actions_lock(c->mutex);
+        for (const auto& [key, a] : c->actions)
+          out.emplace_back(fmt::format("rule=\"{}\",action=\"{}\",index=\"{}\"", name, key.first, key.second),
+                           static_cast<double>((a.*field).value()));
+      }
+      return out;
+    };
+  };
+  m.add_samples_fn(per_action(&rule_counters::action_counters::executed), "fleetcore_rule_action_executed_total",
+                   common::metric_kind::counter, "Action runs that succeeded, per rule and action (its position).");
+  m.add_samples_fn(per_action(&rule_counters::action_counters::failed), "fleetcore_rule_action_failed_total",
+                   common::metric_kind::counter, "Action runs that failed (after retries), per rule and action.");
   m.add_samples_fn(family([](const rule_counters& c) { return static_cast<double>(c.queued.load()); }),
                    "fleetcore_rule_queued", common::metric_kind::gauge,
                    "Messages a rule holds: waiting for or running its actions (rules.max_rule_queue).");
@@ -439,7 +467,9 @@ void engine::run(std::shared_ptr<entry> e) {
     for (std::size_t i = 0; i < r.actions.size(); ++i) {
       const action& a = r.actions[i];
       std::string payload = i + 1 == r.actions.size() ? std::move(mt.payload) : mt.payload;
-      execute(a, j, std::move(payload), mt.is_json, [this, j, &a](std::optional<std::string> error) {
+      auto& outcome = j->counters->action(a.failed_action, i);
+      execute(a, j, std::move(payload), mt.is_json, [this, j, &a, &outcome](std::optional<std::string> error) {
+        (error ? outcome.failed : outcome.executed).inc();
         if (error)
           j->failures.push_back(json::object{{"failedAction", a.failed_action}, {"failedResource", a.resource},
                                              {"errorMessage", *error}});

@@ -157,6 +157,10 @@ def test_unsupported_action_goes_to_the_error_action(server, watcher):
     assert error["cloudwatchTraceId"]
     assert [f["failedAction"] for f in error["failures"]] == ["LambdaAction"]
     assert "not supported" in error["failures"][0]["errorMessage"]
+    # Per action outcomes on /metrics: the lambda (position 0) failed, the republish (1) ran.
+    assert server.metric('fleetcore_rule_action_failed_total{rule="withlambda",action="LambdaAction",index="0"}') == 1
+    assert server.metric('fleetcore_rule_action_executed_total{rule="withlambda",action="RepublishAction",index="1"}') == 1
+    assert server.metric('fleetcore_rule_failed_total{rule="withlambda"}') == 1
     p.disconnect()
 
 
