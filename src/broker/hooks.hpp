@@ -77,6 +77,9 @@ class broker_hook {
   /// How this service uses `topic`; asked only for topics that start with `$`, the ones MQTT leaves
   /// to the server, so an ordinary publish costs no hook call here. Any thread.
   virtual topic_claim claim(std::string_view topic) const { return topic_claim::none; }
+  /// For a topic it consumes: how many leading bytes do not count toward the topic length and level
+  /// limits (AWS Basic Ingest: `$aws/rules/<rule>/`). Asked like claim(), only for `$` topics.
+  virtual std::size_t uncounted_prefix(std::string_view topic) const { return 0; }
   /// Every message of every origin that passed the topic rules and authorization, before it is
   /// routed. Returns true to consume it (it then reaches no subscriber); only for topics it claims
   /// as consumed. Storage operations appended to `ctx.commit_with` commit before the acknowledgement.

@@ -71,7 +71,16 @@ mqtt::reason_code broker::check_publish_topic(std::string_view topic, origin o) 
     metrics_.topics_refused[static_cast<std::size_t>(o)].inc();
     return rc;
   };
-  if (mqtt::check_topic_name(topic, cfg_.max_topic_length, cfg_.max_topic_levels) != mqtt::topic_name_error::none)
+  std::size_t free_bytes = 0, free_levels = 0;
+  if (topic.starts_with('$'))
+    for (auto* h : hooks_)
+      if (auto n = std::min(h->uncounted_prefix(topic), topic.size())) {
+        free_bytes = n;
+        free_levels = static_cast<std::size_t>(std::count(topic.begin(), topic.begin() + static_cast<std::ptrdiff_t>(n), '/'));
+        break;
+      }
+  if (mqtt::check_topic_name(topic, cfg_.max_topic_length + free_bytes, cfg_.max_topic_levels + free_levels) !=
+      mqtt::topic_name_error::none)
     return refused(mqtt::reason_code::topic_name_invalid);
   if (o != origin::server && server_only(topic)) return refused(mqtt::reason_code::not_authorized);
   return mqtt::reason_code::success;

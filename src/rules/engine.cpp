@@ -306,6 +306,13 @@ broker::topic_claim engine::claim(std::string_view topic) const {
   return topic.starts_with(k_ingest_prefix) ? broker::topic_claim::consumed : broker::topic_claim::none;
 }
 
+std::size_t engine::uncounted_prefix(std::string_view topic) const {
+  // Basic Ingest: `$aws/rules/<rule>/` counts toward neither the length nor the level limit.
+  if (!topic.starts_with(k_ingest_prefix)) return 0;
+  auto slash = topic.find('/', k_ingest_prefix.size());
+  return slash == std::string_view::npos ? 0 : slash + 1;
+}
+
 bool engine::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
   const std::string_view topic = m->topic;
   const bool ingest = topic.starts_with(k_ingest_prefix);

@@ -56,6 +56,7 @@ class engine final : public platform::service, public broker::broker_hook {
 
   // broker::broker_hook (any worker)
   broker::topic_claim claim(std::string_view topic) const override;
+  std::size_t uncounted_prefix(std::string_view topic) const override;
   bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
 
  private:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import TIMEOUT, Client, mosquitto, wait_for
+from conftest import TIMEOUT, Client, mosquitto, publish_rc, wait_for
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 
@@ -134,6 +134,14 @@ def test_basic_ingest(server, watcher):
     m = watcher.get()
     assert m.topic == "alerts/d9" and json.loads(m.payload) == {"temp": 99, "dev": "d9"}
     watcher.no_message()  # sensors/# saw nothing
+    # `$aws/rules/hot/` counts toward neither the level nor the length limit (16 levels, 1024 bytes here).
+    deep = "/".join(["d10"] + ["l"] * 15)
+    assert publish_rc(server.port, "$aws/rules/hot/" + deep, client_id="deep", payload='{"temp":99}') == 0
+    assert watcher.get().topic == "alerts/l"
+    assert publish_rc(server.port, "$aws/rules/hot/" + deep + "/l", client_id="deep", payload="{}") != 0
+    long_topic = "x" * (1024 - 10) + "/a/b/c/d/e"  # 1024 bytes after the prefix
+    assert publish_rc(server.port, "$aws/rules/hot/" + long_topic, client_id="long", payload="{}") == 0
+    assert publish_rc(server.port, "plain/" + long_topic, client_id="long", payload="{}") != 0
     # Subscribing under $aws/rules/ is refused; a missing rule drops the message (counted).
     assert watcher.subscribe("$aws/rules/#", 1) == [0x87]
     mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-t", "$aws/rules/nope/x", "-m", "{}")
