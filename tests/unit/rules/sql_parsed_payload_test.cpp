@@ -1,5 +1,6 @@
 #include "rules/sql/sql.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <gtest/gtest.h>
 
 namespace fleetcore::rules::sql {
@@ -33,9 +34,40 @@ TEST(SqlParsedPayload, SameResultsAsParsingPerStatement) {
         EXPECT_EQ(got.matched, expected.matched) << text << " / " << payload;
         EXPECT_EQ(got.payload, expected.payload) << text << " / " << payload;
         EXPECT_EQ(got.is_json, expected.is_json) << text << " / " << payload;
+        // The same, parsed into the caller's arena (the engine's worker-side evaluation).
+        unsigned char buf[512];
+        boost::json::monotonic_resource mr(buf, sizeof buf);
+        boost::json::value doc;
+        message_context arena = plain;
+        arena.payload_parsed = true;
+        arena.parsed_payload = parse_payload(payload, &mr, doc) ? &doc : nullptr;
+        auto in_arena = st->evaluate(arena);
+        EXPECT_EQ(in_arena.payload, expected.payload) << text << " / " << payload;
+        EXPECT_EQ(in_arena.matched, expected.matched) << text << " / " << payload;
       }
     }
   }
+}
+
+// What the engine asks a statement to decide where to evaluate it and whether to parse the payload.
+TEST(SqlStatementTraits, ReadsServicesAndUsesPayload) {
+  auto v = sql_version::v2016_03_23;
+  auto shadow = statement::parse("SELECT get_thing_shadow(topic(2), 'arn:aws:iam::1:role/r') AS s FROM 'a/+'", v);
+  ASSERT_TRUE(shadow);
+  EXPECT_TRUE(shadow->reads_services());
+  auto secret = statement::parse("SELECT topic() FROM 'a' WHERE get_secret('s', 'SecretString', 'arn:aws:iam::1:role/r') = 'x'", v);
+  ASSERT_TRUE(secret);
+  EXPECT_TRUE(secret->reads_services());
+  auto plain = statement::parse("SELECT a FROM 'a' WHERE b > 1", v);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->reads_services());
+  EXPECT_TRUE(plain->uses_payload());
+  auto topic_only = statement::parse("SELECT topic(1) AS t, clientid() AS c FROM 'a/#'", v);
+  ASSERT_TRUE(topic_only);
+  EXPECT_FALSE(topic_only->uses_payload());
+  auto star = statement::parse("SELECT * FROM 'a'", v);
+  ASSERT_TRUE(star);
+  EXPECT_TRUE(star->uses_payload());
 }
 
 }  // namespace
