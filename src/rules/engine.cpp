@@ -357,7 +357,7 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   // The payload parsed once for all the rules, in an arena on this stack.
   alignas(std::max_align_t) unsigned char arena[4096];
   boost::json::monotonic_resource mr(arena, sizeof arena);
-  boost::json::value doc;
+  boost::json::value doc(&mr);  // on the arena too: the parse result moves in, no copy
   for (const auto* r : hits)
     if (r->rule->statement.uses_payload() && !r->rule->statement.reads_services()) {
       mc.payload_parsed = true;

@@ -319,7 +319,7 @@ bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp,
   boost::system::error_code ec;
   parser.write(payload.data(), payload.size(), ec);
   if (ec) return false;
-  out = parser.release();
+  out = parser.release();  // a move when `out` uses `sp` (the callers' arenas), a copy otherwise
   return true;
 }
 

@@ -30,10 +30,10 @@ namespace {
 constexpr std::size_t arena_bytes = 4096;
 
 struct prepared {
-  explicit prepared(unsigned char* buf) : mr(buf, arena_bytes), sp(&mr) {}
+  explicit prepared(unsigned char* buf) : mr(buf, arena_bytes), sp(&mr), payload(sp) {}
   boost::json::monotonic_resource mr;
   boost::json::storage_ptr sp;
-  boost::json::value payload;
+  boost::json::value payload;  // on the arena: the parsed tree is moved in, not copied to the heap
   std::size_t budget = detail::evaluation_budget;
 };
 

@@ -71,6 +71,7 @@ struct message_context {
 /// The payload as statements read it (JSON up to 256 levels deep), or nullopt if it is not JSON.
 std::optional<boost::json::value> parse_payload(std::string_view payload);
 /// The same into `out`, allocating from `sp` (a caller's arena); false if the payload is not JSON.
+/// `out` must use `sp` too (`boost::json::value out(sp)`): assigning across storages copies the tree.
 bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out);
 
 /// Why a statement or template did not parse: `message` in the style of AWS's SqlParseException text

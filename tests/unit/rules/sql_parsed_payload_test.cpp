@@ -37,7 +37,7 @@ TEST(SqlParsedPayload, SameResultsAsParsingPerStatement) {
         // The same, parsed into the caller's arena (the engine's worker-side evaluation).
         unsigned char buf[512];
         boost::json::monotonic_resource mr(buf, sizeof buf);
-        boost::json::value doc;
+        boost::json::value doc(&mr);
         message_context arena = plain;
         arena.payload_parsed = true;
         arena.parsed_payload = parse_payload(payload, &mr, doc) ? &doc : nullptr;
