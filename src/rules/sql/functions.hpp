@@ -24,6 +24,14 @@ const function_info* find_function(std::string_view lower_name) noexcept;
 
 /// What one evaluation carries: the message, the current document, the arena, the error sink.
 struct eval_ctx {
+  struct constant_values {
+    const json::value yes = json::value(true), no = json::value(false), null = json::value(nullptr);
+  };
+  static const constant_values& constants() noexcept {
+    static const constant_values c;
+    return c;
+  }
+
   const message_context* msg = nullptr;
   sql_version ver = sql_version::v2015_10_08;
   boost::json::storage_ptr sp;
@@ -52,12 +60,13 @@ struct eval_ctx {
   val integer(std::int64_t i) const { return val(json::value(i, sp)); }
   /// A Decimal result: non-finite -> Undefined; 2016-03-23 turns whole numbers into Ints.
   val decimal(double d) const;
-  val boolean(bool b) const { return val(json::value(b, sp)); }
+  /// Booleans and Null are borrowed constants: the commonest results (every comparison) build no value.
+  val boolean(bool b) const { return val::borrow(b ? constants().yes : constants().no); }
   val string(std::string_view s) const {
     spend(s.size() / 16);  // strings are charged too: a budget of 1 M evaluations is ~16 MB of text
     return val(json::value(json::string(s, sp)));
   }
-  val null() const { return val(json::value(nullptr, sp)); }
+  val null() const { return val::borrow(constants().null); }
   /// `v` itself, or an owned copy of it in the arena.
   val copy(const json::value& v) const { return val(json::value(v, sp)); }
 };

@@ -32,12 +32,12 @@ class val {
   bool undefined() const noexcept { return !defined_; }
   bool borrowed() const noexcept { return ref_ != nullptr; }
   /// Precondition: !undefined().
-  const json::value& j() const noexcept { return ref_ ? *ref_ : own_; }
+  const json::value& j() const noexcept { return ref_ ? *ref_ : *own_; }
   type kind() const noexcept;
 
  private:
   const json::value* ref_ = nullptr;
-  json::value own_;
+  std::optional<json::value> own_;  // engaged only when owned: borrowed and Undefined values build none
   bool defined_ = false;
 };
 
