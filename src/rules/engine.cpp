@@ -62,6 +62,8 @@ struct engine::rule_set {
   struct entry {
     rule_ptr rule;
     std::shared_ptr<rule_counters> counters;
+    bool on_engine_thread = false;  // the statement calls another service (reads_services)
+    bool uses_payload = false;
   };
   std::vector<entry> by_filter;                        // enabled rules with a FROM
   filter_index index;                                  // their filters -> by_filter positions
@@ -223,7 +225,7 @@ std::string engine::arn(std::string_view rule) const {
 void engine::publish_rules() {
   auto set = std::make_shared<rule_set>();
   for (const auto& [name, r] : rules_) {
-    rule_set::entry e{r, stats_->of(name)};
+    rule_set::entry e{r, stats_->of(name), r->statement.reads_services(), r->statement.uses_payload()};
     if (!r->disabled && !r->statement.topic_filter().empty()) {
       set->index.add(r->statement.topic_filter(), static_cast<std::uint32_t>(set->by_filter.size()));
       set->by_filter.push_back(e);
@@ -359,7 +361,7 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   boost::json::monotonic_resource mr(arena, sizeof arena);
   boost::json::value doc(&mr);  // on the arena too: the parse result moves in, no copy
   for (const auto* r : hits)
-    if (r->rule->statement.uses_payload() && !r->rule->statement.reads_services()) {
+    if (r->uses_payload && !r->on_engine_thread) {
       mc.payload_parsed = true;
       mc.parsed_payload = sql::parse_payload(m->payload, &mr, doc) ? &doc : nullptr;
       break;
@@ -375,20 +377,24 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
       counters.dropped.inc();
       continue;
     }
-    entry::match mt;
-    if (!rule.statement.reads_services()) {
-      auto ev = rule.statement.evaluate(mc);
-      for (const auto& err : ev.errors)
+    std::optional<sql::evaluation> ev;
+    if (!r->on_engine_thread) {
+      ev = rule.statement.evaluate(mc);
+      for (const auto& err : ev->errors)
         FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", rule.name, common::untrusted(err));
-      if (!ev.matched || rule.actions.empty()) {
-        if (ev.matched) counters.executed.inc();
+      if (!ev->matched || rule.actions.empty()) {
+        if (ev->matched) counters.executed.inc();
         continue;
       }
-      mt.evaluated = true;
-      mt.payload = std::move(ev.payload);
-      mt.is_json = ev.is_json;
     }
-    mt.ref = *r;  // (references taken only for a message that goes on)
+    // A message that goes on (references taken only now).
+    entry::match mt;
+    mt.ref = *r;
+    if (ev) {
+      mt.evaluated = true;
+      mt.payload = std::move(ev->payload);
+      mt.is_json = ev->is_json;
+    }
     if (!e) e = std::make_shared<entry>();
     counters.queued.fetch_add(1, std::memory_order_relaxed);
     e->matches.push_back(std::move(mt));
