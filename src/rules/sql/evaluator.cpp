@@ -264,6 +264,18 @@ bool where_holds(const eval_ctx& ctx, const node* where) {
   return b && *b;
 }
 
+bool where_may_hold(const compiled_statement& c, const boost::json::value* doc) {
+  const node& w = *c.select.where;
+  if (!doc || !doc->is_object()) return false;  // the field is Undefined: so is the comparison
+  const json::value* v = doc->get_object().if_contains(w.args[0]->name);
+  if (!v) return false;
+  eval_ctx ctx;  // comparisons need no arena: their results are borrowed constants
+  ctx.ver = c.version;
+  const val field = child_of(ctx, val::borrow(*doc), *v);
+  auto b = to_boolean(compare(ctx, w.kind, field, val::borrow(w.args[1]->literal)));
+  return b && *b;
+}
+
 void write_select(const eval_ctx& ctx, const select_clause& s, evaluation& out) {
   std::string& p = out.payload;
   if (s.value) {

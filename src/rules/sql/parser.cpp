@@ -102,6 +102,12 @@ class parser {
     if (cur_.t != tok::end) return fail_extraneous();
     out.uses_payload = uses_payload_;
     out.reads_services = reads_services_;
+    if (const node* w = out.select.where.get()) {
+      const bool comparison = w->kind == op::eq || w->kind == op::ne || w->kind == op::lt || w->kind == op::le ||
+                              w->kind == op::gt || w->kind == op::ge;
+      out.simple_where = comparison && w->args.size() == 2 && w->args[0]->kind == op::field &&
+                         w->args[1]->kind == op::literal;
+    }
     return true;
   }
 

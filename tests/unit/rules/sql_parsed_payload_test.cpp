@@ -49,6 +49,39 @@ TEST(SqlParsedPayload, SameResultsAsParsingPerStatement) {
   }
 }
 
+// A WHERE of the form `field <comparison> literal` is decided over a pre-parsed payload without the
+// general evaluator: the decisions must be the general evaluator's, for every type on either side.
+TEST(SqlParsedPayload, SimpleWhereDecidesAsTheGeneralEvaluator) {
+  const char* ops[] = {"=", "<>", "<", "<=", ">", ">="};
+  const char* literals[] = {"10", "10.0", "9.5", "'10'", "'abc'", "true", "-3"};
+  const char* values[] = {"10", "10.0", "11", "9.5", "-3", "\"10\"", "\"1e1\"", "\"abc\"", "true", "null", "{}", "[1]",
+                          "12345678901234567890", "1e300"};
+  for (auto v : {sql_version::v2015_10_08, sql_version::v2016_03_23}) {
+    for (const char* op : ops) {
+      for (const char* lit : literals) {
+        std::string sql = std::string("SELECT c FROM 't' WHERE c ") + op + " " + lit;
+        auto st = statement::parse(sql, v);
+        ASSERT_TRUE(st) << sql;
+        std::vector<std::string> payloads = {R"({"d":1})", "[1,2]", "not json", "7"};
+        for (const char* value : values) payloads.push_back(std::string(R"({"c":)") + value + "}");
+        for (const auto& payload : payloads) {
+          message_context plain;
+          plain.topic = "t";
+          plain.payload = payload;
+          auto expected = st->evaluate(plain);
+          auto parsed = parse_payload(payload);
+          message_context pre = plain;
+          pre.payload_parsed = true;
+          pre.parsed_payload = parsed ? &*parsed : nullptr;
+          auto got = st->evaluate(pre);
+          EXPECT_EQ(got.matched, expected.matched) << sql << " over " << payload;
+          EXPECT_EQ(got.payload, expected.payload) << sql << " over " << payload;
+        }
+      }
+    }
+  }
+}
+
 // What the engine asks a statement to decide where to evaluate it and whether to parse the payload.
 TEST(SqlStatementTraits, ReadsServicesAndUsesPayload) {
   auto v = sql_version::v2016_03_23;
