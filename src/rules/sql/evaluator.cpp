@@ -323,10 +323,12 @@ void write_select(const eval_ctx& ctx, const select_clause& s, evaluation& out) 
 }
 
 bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out) {
-  unsigned char temp[1024];
-  json::parse_options options;
-  options.max_depth = 256;  // Boost.JSON's default (32) would turn deep but valid payloads into "non-JSON"
-  json::parser parser(json::storage_ptr(), options, temp, sizeof temp);
+  // One parser per thread, reset per payload (constructing one is a good part of parsing a small one).
+  thread_local json::parser parser = [] {
+    json::parse_options options;
+    options.max_depth = 256;  // Boost.JSON's default (32) would turn deep but valid payloads into "non-JSON"
+    return json::parser(json::storage_ptr(), options);
+  }();
   parser.reset(sp);
   boost::system::error_code ec;
   parser.write(payload.data(), payload.size(), ec);
