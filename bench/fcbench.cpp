@@ -52,6 +52,7 @@ struct options {
   std::size_t window = 64;  // QoS 1 publisher inflight
   double rate = 0;          // messages/s per publisher, 0 = as fast as possible
   bool latency = false;
+  bool json = false;  // JSON telemetry payloads ({"temp":..,"hum":..}, padded) instead of bytes (throughput)
 };
 
 /// One MQTT 3.1.1 client: publisher, subscriber, or idle.
@@ -190,8 +191,13 @@ class client : public std::enable_shared_from_this<client> {
       ++inflight_;
     }
     std::size_t at = out_.size();
-    out_.resize(at + opt_.size, 'x');
-    if (opt_.size >= 8) {
+    out_.resize(at + opt_.size, opt_.json ? ' ' : 'x');
+    if (opt_.json) {  // what devices send and rules read; whitespace pads it to --size
+      char doc[64];
+      int n = std::snprintf(doc, sizeof doc, R"({"temp":%u,"hum":%u})", static_cast<unsigned>(published_ % 100),
+                            static_cast<unsigned>(published_ % 60));
+      std::memcpy(out_.data() + at, doc, std::min<std::size_t>(static_cast<std::size_t>(n), opt_.size));
+    } else if (opt_.size >= 8) {
       std::int64_t t = now_ns();
       std::memcpy(out_.data() + at, &t, 8);
     }
@@ -447,6 +453,7 @@ int main(int argc, char** argv) {
     sub->add_option("--port", o.port)->required();
     sub->add_option("--qos", qos)->check(CLI::Range(0, 1));
     sub->add_option("--size", o.size);
+    sub->add_flag("--json", o.json, "JSON payloads ({\"temp\":N,\"hum\":N} padded with spaces), throughput only");
     sub->add_option("--clients", clients);
     sub->add_option("--seconds", seconds);
     sub->add_option("--warmup", warmup);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The rules engine's cost at the broker and its throughput, beside mosquitto (no rules engine) and
-# fleetcore without rules, on the same fan-in load (10 publishers, QoS 0 and 1, 64 B, one subscriber):
+# fleetcore without rules, on the same fan-in load (10 publishers, QoS 0 and 1, 64 B JSON telemetry
+# `{"temp":N,"hum":N}` padded with spaces, one subscriber):
 #   1. no rules;
 #   2. 100 rules matching 10% of the messages each (every message matches 10 rules), WHERE false:
 #      the cost of matching, the inbox and SQL evaluation;
@@ -67,7 +68,7 @@ PY
 run_load() {  # $1 = label, $2 = qos
   local before_m before_d line after_m after_d
   before_m=$(metric_sum fleetcore_rule_matched_total); before_d=$(metric_sum fleetcore_rule_messages_dropped_total)
-  line=$(timeout 120 "$FCB" throughput --port "$PORT" --scenario fanin --clients 10 --qos "$2" --size 64 --seconds "$SECS" --threads 2)
+  line=$(timeout 120 "$FCB" throughput --port "$PORT" --scenario fanin --clients 10 --qos "$2" --size 64 --json --seconds "$SECS" --threads 2)
   sleep 1
   after_m=$(metric_sum fleetcore_rule_matched_total); after_d=$(metric_sum fleetcore_rule_messages_dropped_total)
   log "broker=fleetcore rules=$1 qos=$2 $line rule_matches=$((after_m - before_m)) rule_drops=$((after_d - before_d)) rule_matches_per_s=$(( (after_m - before_m) / (SECS + 1) ))"
@@ -102,7 +103,7 @@ PY
 run_durable() {  # $1 = label: QoS 1 load, then the drain; actions completed per second over both
   local start line done_at executed dropped
   start=$(date +%s.%N)
-  line=$(timeout 120 "$FCB" throughput --port "$PORT" --scenario fanin --clients 10 --qos 1 --size 64 --seconds "$SECS" --threads 2)
+  line=$(timeout 120 "$FCB" throughput --port "$PORT" --scenario fanin --clients 10 --qos 1 --size 64 --json --seconds "$SECS" --threads 2)
   for _ in $(seq 600); do [ "$(metric_sum fleetcore_rule_inbox)" = 0 ] && break; sleep 0.1; done
   done_at=$(date +%s.%N)
   executed=$(metric_sum fleetcore_rule_executed_total); dropped=$(metric_sum fleetcore_rule_dropped_total)
@@ -115,7 +116,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -su
 if [[ " $ONLY " == *" rules "* ]]; then
   for qos in 0 1; do
     start_mosquitto
-    log "broker=mosquitto rules=none qos=$qos $(timeout 120 "$FCB" throughput --port "$PORT" --scenario fanin --clients 10 --qos "$qos" --size 64 --seconds "$SECS" --threads 2)"
+    log "broker=mosquitto rules=none qos=$qos $(timeout 120 "$FCB" throughput --port "$PORT" --scenario fanin --clients 10 --qos "$qos" --size 64 --json --seconds "$SECS" --threads 2)"
     stop
     start_fleetcore; run_load none "$qos"; stop
     start_fleetcore; rules where; run_load "100x10%-where-false" "$qos"; stop

@@ -64,6 +64,8 @@ struct engine::rule_set {
     std::shared_ptr<rule_counters> counters;
     bool on_engine_thread = false;  // the statement calls another service (reads_services)
     bool uses_payload = false;
+    bool simple_where = false;  // decided from the payload's scanned fields when it does not hold
+    std::string_view where_field;  // (simple_where) the field it compares; views the rule's statement
   };
   std::vector<entry> by_filter;                        // enabled rules with a FROM
   filter_index index;                                  // their filters -> by_filter positions
@@ -225,7 +227,12 @@ std::string engine::arn(std::string_view rule) const {
 void engine::publish_rules() {
   auto set = std::make_shared<rule_set>();
   for (const auto& [name, r] : rules_) {
-    rule_set::entry e{r, stats_->of(name), r->statement.reads_services(), r->statement.uses_payload()};
+    rule_set::entry e{r,
+                      stats_->of(name),
+                      r->statement.reads_services(),
+                      r->statement.uses_payload(),
+                      r->statement.simple_where() && !r->statement.reads_services(),
+                      r->statement.where_field()};
     if (!r->disabled && !r->statement.topic_filter().empty()) {
       set->index.add(r->statement.topic_filter(), static_cast<std::uint32_t>(set->by_filter.size()));
       set->by_filter.push_back(e);
@@ -356,19 +363,43 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
                      : ctx.client_id;
   mc.timestamp_ms = ctx.received_at_ms;
   mc.account_id = account_id_;
-  // The payload parsed once for all the rules, in an arena on this stack.
+  // The payload is read at most once for all the rules, and only as far as they need: its top-level
+  // fields for the simple WHEREs (`temp > 50`: most messages stop there), its document for the rest,
+  // parsed into an arena on this stack.
+  sql::payload_fields fields;
+  enum { not_scanned, scanned, not_json } scan = not_scanned;
   alignas(std::max_align_t) unsigned char arena[4096];
   boost::json::monotonic_resource mr(arena, sizeof arena);
   boost::json::value doc(&mr);  // on the arena too: the parse result moves in, no copy
-  for (const auto* r : hits)
-    if (r->uses_payload && !r->on_engine_thread) {
-      mc.payload_parsed = true;
-      mc.parsed_payload = sql::parse_payload(m->payload, &mr, doc) ? &doc : nullptr;
-      break;
+  // The distinct fields the simple WHEREs compare, each looked up once in the scanned payload.
+  boost::container::small_vector<std::string_view, 4> wanted;
+  boost::container::small_vector<const sql::payload_fields::member*, 4> found;
+  boost::container::small_vector<std::size_t, 16> slot(hits.size(), 0);
+  auto rejected_by_fields = [&](std::size_t k) {
+    if (scan == not_scanned) {
+      for (std::size_t h = 0; h < hits.size(); ++h) {
+        if (!hits[h]->simple_where) continue;
+        auto f = hits[h]->where_field;
+        auto it = std::find(wanted.begin(), wanted.end(), f);
+        if (it == wanted.end()) it = wanted.insert(wanted.end(), f);
+        slot[h] = static_cast<std::size_t>(it - wanted.begin());
+      }
+      scan = fields.scan(m->payload, wanted) ? scanned : not_json;
+      if (scan == scanned)
+        for (auto f : wanted) found.push_back(fields.find(f));
     }
+    if (scan == not_json) return true;  // every field is Undefined: so is the comparison
+    return hits[k]->rule->statement.where_rejects(&fields, found[slot[k]]);
+  };
+  auto need_document = [&] {
+    if (mc.payload_parsed) return;
+    mc.payload_parsed = true;
+    mc.parsed_payload = sql::parse_payload(m->payload, &mr, doc) ? &doc : nullptr;
+  };
   const bool inbox_full = inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox);
   std::shared_ptr<entry> e;
-  for (const auto* r : hits) {
+  for (std::size_t k = 0; k < hits.size(); ++k) {
+    const auto* r = hits[k];
     auto& counters = *r->counters;
     const topic_rule& rule = *r->rule;
     counters.matched.inc();
@@ -379,6 +410,8 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     }
     std::optional<sql::evaluation> ev;
     if (!r->on_engine_thread) {
+      if (r->simple_where && rejected_by_fields(k)) continue;
+      if (r->uses_payload) need_document();
       ev = rule.statement.evaluate(mc);
       for (const auto& err : ev->errors)
         FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", rule.name, common::untrusted(err));

@@ -268,10 +268,14 @@ bool where_may_hold(const compiled_statement& c, const boost::json::value* doc) 
   const node& w = *c.select.where;
   if (!doc || !doc->is_object()) return false;  // the field is Undefined: so is the comparison
   const json::value* v = doc->get_object().if_contains(w.args[0]->name);
-  if (!v) return false;
+  return v && compare_holds(c, *v);
+}
+
+bool compare_holds(const compiled_statement& c, const json::value& v) {
+  const node& w = *c.select.where;
   eval_ctx ctx;  // comparisons need no arena: their results are borrowed constants
   ctx.ver = c.version;
-  const val field = child_of(ctx, val::borrow(*doc), *v);
+  const val field = child_of(ctx, val::borrow(v), v);
   auto b = to_boolean(compare(ctx, w.kind, field, val::borrow(w.args[1]->literal)));
   return b && *b;
 }

@@ -19,6 +19,8 @@ bool where_holds(const eval_ctx& ctx, const node* where);
 /// For a statement with simple_where: false when WHERE does not hold over `doc` (the parsed payload,
 /// null if not JSON), exactly as where_holds would decide; true when it holds.
 bool where_may_hold(const compiled_statement& c, const boost::json::value* doc);
+/// For a statement with simple_where: whether its comparison holds for the field's value `v`.
+bool compare_holds(const compiled_statement& c, const boost::json::value& v);
 
 /// Writes the outgoing payload of top-level SELECT `s` (WHERE already held) into `out`.
 void write_select(const eval_ctx& ctx, const select_clause& s, evaluation& out);

@@ -75,6 +75,19 @@ const std::string& statement::topic_filter() const { return c_->topic_filter; }
 sql_version statement::version() const { return c_->version; }
 bool statement::reads_services() const { return c_->reads_services; }
 bool statement::uses_payload() const { return c_->uses_payload; }
+bool statement::simple_where() const { return c_->simple_where; }
+std::string_view statement::where_field() const {
+  return c_->simple_where ? std::string_view(c_->select.where->args[0]->name) : std::string_view();
+}
+bool statement::where_rejects(const payload_fields* fields) const {
+  return where_rejects(fields, fields && c_->simple_where ? fields->find(c_->select.where->args[0]->name) : nullptr);
+}
+bool statement::where_rejects(const payload_fields* fields, const payload_fields::member* m) const {
+  if (!c_->simple_where) return false;
+  if (!fields || !fields->is_object() || !m) return true;  // the field is Undefined: so is the comparison
+  if (m->complex) return false;  // an object or array: the evaluator decides, over the document
+  return !detail::compare_holds(*c_, m->value);
+}
 const std::string& statement::text() const { return c_->text; }
 
 evaluation statement::evaluate(const message_context& msg) const {

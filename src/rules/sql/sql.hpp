@@ -16,6 +16,8 @@
 //   that, the last offset applies). An unknown zone yields Undefined + an error.
 // - aws_lambda, get_dynamodb, machinelearning_predict need AWS services: Undefined + an error.
 // Everything here is free of exceptions at the interface: parse errors and rule errors are values.
+#include <boost/container/small_vector.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstddef>
@@ -24,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -73,6 +76,39 @@ std::optional<boost::json::value> parse_payload(std::string_view payload);
 /// The same into `out`, allocating from `sp` (a caller's arena); false if the payload is not JSON.
 /// `out` must use `sp` too (`boost::json::value out(sp)`): assigning across storages copies the tree.
 bool parse_payload(std::string_view payload, const boost::json::storage_ptr& sp, boost::json::value& out);
+
+/// The top-level members of a payload, read without building its document (Boost.JSON's SAX parser,
+/// the options of parse_payload): what a simple WHERE (a top-level field compared with a literal)
+/// needs to reject a message cheaply. Object and array members are marked, not kept. Lives on the
+/// caller's stack; not copyable.
+class payload_fields {
+ public:
+  struct member {
+    std::string key;
+    boost::json::value value;  // a scalar or string; null when `complex`
+    bool complex = false;      // an object or array
+  };
+  payload_fields();
+  payload_fields(const payload_fields&) = delete;
+  payload_fields& operator=(const payload_fields&) = delete;
+  /// Reads `payload`, keeping the top-level members named in `wanted` (which must outlive the call);
+  /// false if it is not JSON (parse_payload would say the same).
+  bool scan(std::string_view payload, std::span<const std::string_view> wanted);
+  /// Whether the payload is a JSON object (members exist only then).
+  bool is_object() const noexcept { return object_; }
+  /// The member `key` (the last one of duplicates, as the parsed document keeps), or null.
+  const member* find(std::string_view key) const noexcept;
+
+ private:
+  struct scanner;
+  void set(std::string_view key, boost::json::value v, bool complex);
+  alignas(std::max_align_t) unsigned char buf_[512];
+  boost::json::monotonic_resource mr_;
+  boost::json::storage_ptr sp_;
+  boost::container::small_vector<member, 4> members_;
+  std::span<const std::string_view> wanted_;
+  bool object_ = false;
+};
 
 /// Why a statement or template did not parse: `message` in the style of AWS's SqlParseException text
 /// ("Line 1:0 mismatched input 'SELEC' expecting 'SELECT'"), `offset` the byte offset in the input.
@@ -139,6 +175,16 @@ class statement {
   bool reads_services() const;
   /// Whether the statement reads the payload (fields, `*`, nested SELECTs): worth parsing it for.
   bool uses_payload() const;
+  /// True when the WHERE is a top-level field compared with a literal (`temp > 50`): then
+  /// where_rejects can decide most messages from their scanned fields alone.
+  bool simple_where() const;
+  /// For a simple_where() statement: true when WHERE certainly does not hold for a payload whose
+  /// fields are `fields` (null: the payload is not JSON); false when it holds or needs the document.
+  bool where_rejects(const payload_fields* fields) const;
+  /// The same with the member already looked up (`fields->find(where_field())`, null if absent).
+  bool where_rejects(const payload_fields* fields, const payload_fields::member* m) const;
+  /// For a simple_where() statement: the top-level field its WHERE compares.
+  std::string_view where_field() const;
   /// The SQL text as given to parse().
   const std::string& text() const;
 

@@ -82,6 +82,50 @@ TEST(SqlParsedPayload, SimpleWhereDecidesAsTheGeneralEvaluator) {
   }
 }
 
+// The engine rejects a message for a simple WHERE from its scanned top-level fields, without the
+// document: a rejection must be exactly a WHERE the general evaluator finds false, whatever the payload
+// (escaped keys, duplicates, nesting, a top level that is not an object, invalid JSON).
+TEST(SqlPayloadFields, RejectionsAreTheGeneralEvaluatorsOnly) {
+  const char* wheres[] = {"c > 10", "c = 'x y'", "c <> 10", "c < '9.5'", "c >= true", "c = 10.0", "c <= -1"};
+  const char* payloads[] = {
+      R"({"c":11})", R"({"c":10})", R"({"c":10.0})", R"({"c":"11"})", R"({"c":"x y"})", R"({"c":"x\u0020y"})",
+      R"({"\u0063":11})", R"({"c":1,"c":20})", R"({"c":20,"c":1})", R"({"c":{"d":1}})", R"({"c":[11]})",
+      R"({"d":{"c":11}})", R"({"c":null})", R"({"c":true})", R"({"c":-1})", R"({"c":18446744073709551615})",
+      R"([{"c":11}])", "11", R"("c")", "not json", R"({"c":11)", R"({"c":11} x)", "", R"({"c":1e400})",
+      R"({"a":[[[[[[{"c":1}]]]]]],"c":12})", R"({"c":"a\"b","e":"\ud83d\ude00"})"};
+  for (auto v : {sql_version::v2015_10_08, sql_version::v2016_03_23}) {
+    for (const char* where : wheres) {
+      auto st = statement::parse(std::string("SELECT * FROM 't' WHERE ") + where, v);
+      ASSERT_TRUE(st) << where;
+      ASSERT_TRUE(st->simple_where()) << where;
+      ASSERT_EQ(st->where_field(), "c");
+      for (const char* payload : payloads) {
+        message_context m;
+        m.topic = "t";
+        m.payload = payload;
+        const bool holds = st->evaluate(m).matched;
+        payload_fields fields;
+        std::string_view wanted[] = {"d", st->where_field()};
+        const bool json = fields.scan(payload, wanted);
+        EXPECT_EQ(json, parse_payload(payload).has_value()) << payload;
+        const bool rejected = st->where_rejects(json ? &fields : nullptr);
+        if (rejected) {
+          EXPECT_FALSE(holds) << where << " over " << payload;
+        }
+        // Only an object or array member is left undecided; every other case is decided here.
+        const auto* member = json ? fields.find("c") : nullptr;
+        if (!(member && member->complex)) {
+          EXPECT_EQ(rejected, !holds) << where << " over " << payload;
+        }
+      }
+    }
+  }
+  auto not_simple = statement::parse("SELECT * FROM 't' WHERE c > 10 AND d < 2", sql_version::v2016_03_23);
+  ASSERT_TRUE(not_simple);
+  EXPECT_FALSE(not_simple->simple_where());
+  EXPECT_FALSE(not_simple->where_rejects(nullptr));  // never decided here
+}
+
 // What the engine asks a statement to decide where to evaluate it and whether to parse the payload.
 TEST(SqlStatementTraits, ReadsServicesAndUsesPayload) {
   auto v = sql_version::v2016_03_23;
