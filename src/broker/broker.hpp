@@ -154,8 +154,10 @@ class broker {
   /// to `w` after the commit and `ack` is emptied; otherwise the caller still runs it.
   void commit(worker& w, std::vector<storage::operation>& ops, bool must_wait, publish_ack& ack,
               std::size_t recipients);
-  /// Routes a server-originated message whose topic was checked.
+  /// Routes a server-originated message whose topic was checked (on the first worker).
   void post_event(service_message sm);
+  /// Publishes `sm` on `w` (its topic checked): the one body of post_event and publish_events.
+  void route_event(worker& w, service_message& sm);
   /// Routes a message to its subscribers, committing `ops` (hooks' operations) with its stored copies.
   std::size_t route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
                     std::shared_ptr<session>* congested_target);

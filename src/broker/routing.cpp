@@ -32,21 +32,19 @@ void broker::publish_events(std::vector<service_message> batch) {
   if (batch.empty()) return;
   worker& w = *workers_.front();  // the worker of post_event: one order for a thread's events
   w.post([this, &w, batch = std::move(batch)]() mutable {
-    const auto now = clock_.wall_ms();
-    for (auto& sm : batch) {
-      auto m = make_message(std::move(sm.topic), std::move(sm.payload), sm.qos, false, sm.props, now, 0, sm.rule_hops);
-      publish(w, m, {origin::server, {}, nullptr, now}, nullptr);
-    }
+    for (auto& sm : batch) route_event(w, sm);
   });
 }
 
 void broker::post_event(service_message sm) {
   worker& w = *workers_.front();
-  w.post([this, &w, sm = std::move(sm)]() mutable {
-    const auto now = clock_.wall_ms();
-    auto m = make_message(std::move(sm.topic), std::move(sm.payload), sm.qos, false, sm.props, now, 0, sm.rule_hops);
-    publish(w, m, {origin::server, {}, nullptr, now}, nullptr);
-  });
+  w.post([this, &w, sm = std::move(sm)]() mutable { route_event(w, sm); });
+}
+
+void broker::route_event(worker& w, service_message& sm) {
+  const auto now = clock_.wall_ms();
+  auto m = make_message(std::move(sm.topic), std::move(sm.payload), sm.qos, false, sm.props, now, 0, sm.rule_hops);
+  publish(w, m, {origin::server, {}, nullptr, now}, nullptr);
 }
 
 void broker::publish_external(std::string topic, std::string payload, std::uint8_t qos, bool retain,

@@ -2,19 +2,21 @@
 // The rules engine (AWS IoT rules): topic rules, their API, and the path of a matched message.
 //
 // A message meets the rules in the broker's single publish path (a broker hook, on the publisher's
-// worker): the FROM filters of the enabled rules are matched there, and each match becomes an inbox
-// entry written in the same storage batch as the message's stored copies — so a PUBACK (or the HTTP
-// answer) means every matching rule has the message, durably. The engine's own thread then evaluates
-// the SQL, runs the actions and, if one fails, the rule's errorAction (one message per rule and
-// message, AWS's format); the entry is deleted after that. Entries left by a crash are run again at
-// start: delivery is at least once.
+// worker): the FROM filters of the enabled rules are matched there and their SQL evaluated (simple
+// WHEREs from the payload's scanned fields first). A message some rule acts on becomes one inbox
+// entry, written in the same storage batch as the message's stored copies — so a PUBACK (or the HTTP
+// answer) means every such rule has the message, durably. The engine's own thread then runs the
+// actions and, if one fails, the rule's errorAction (one message per rule and message, AWS's format);
+// the entry is deleted after that. Entries left by a crash are evaluated and run again at start:
+// delivery is at least once.
 //
 // Basic Ingest: `$aws/rules/<rule>/<topic>` goes to that rule alone and to no subscriber; topic()
 // sees `<topic>`. Subscribing under `$aws/rules/` is refused by the broker's topic rules (the hook
 // claims the prefix as consumed).
 //
-// Threads: operations() handlers on the API thread (one at a time), the hook on any worker, actions
-// on the engine's thread. The active rule set is an immutable snapshot swapped atomically.
+// Threads: operations() handlers on the API thread (one at a time), the hook and the SQL on any
+// worker (statements calling get_thing_shadow/get_secret on the engine's thread), actions on the
+// engine's thread. The active rule set is an immutable snapshot swapped atomically.
 #include "platform/service.hpp"
 #include "rules/destinations.hpp"
 #include "rules/http_client.hpp"

@@ -134,6 +134,15 @@ def http_rule(server, receiver, name="tohttp", error_topic="errors/${topic()}"):
     server.aws("iot", "create-topic-rule", "--rule-name", name, "--topic-rule-payload", json.dumps(payload))
 
 
+def sink_and_rule(make_server, tmp_path, retry_for_s, extra=""):
+    """A server, a receiver whose destination is confirmed, and the `tohttp` rule posting `h/#` to it."""
+    server = make_server(config(tmp_path, retry_for_s) + extra)
+    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    confirmed_destination(server, receiver)
+    http_rule(server, receiver)
+    return server, receiver
+
+
 def test_destination_confirmation_and_http_delivery(make_server, tmp_path):
     server = make_server(config(tmp_path, 30))
     receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
@@ -176,11 +185,8 @@ def test_destination_confirmation_and_http_delivery(make_server, tmp_path):
 
 
 def test_retries_then_error_action(make_server, tmp_path):
-    server = make_server(config(tmp_path, 2))
-    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    server, receiver = sink_and_rule(make_server, tmp_path, 2)
     try:
-        confirmed_destination(server, receiver)
-        http_rule(server, receiver)
         w = Client(server.port, "w")
         w.connect()
         assert list(w.subscribe("errors/#", 1)) == [1]
@@ -203,10 +209,7 @@ def test_retries_then_error_action(make_server, tmp_path):
 
 
 def test_receiver_down_across_kill9_loses_nothing(make_server, tmp_path):
-    server = make_server(config(tmp_path, 300))
-    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
-    confirmed_destination(server, receiver)
-    http_rule(server, receiver)
+    server, receiver = sink_and_rule(make_server, tmp_path, 300)
     port = receiver.port
     receiver.stop()  # the sink goes down
     n = 50
@@ -232,10 +235,7 @@ def test_receiver_down_across_kill9_loses_nothing(make_server, tmp_path):
 def test_graceful_stop_does_not_wait_for_retries(make_server, tmp_path):
     # A sink that stays down keeps an action retrying for rules.http_retry_for_s; SIGTERM must not
     # wait for it, and the acknowledged message still reaches the sink after the restart.
-    server = make_server(config(tmp_path, 300))
-    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
-    confirmed_destination(server, receiver)
-    http_rule(server, receiver)
+    server, receiver = sink_and_rule(make_server, tmp_path, 300)
     port = receiver.port
     receiver.stop()
     mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-q", "1", "-t", "h/s", "-m", '{"s":1}')
@@ -283,10 +283,7 @@ def test_enable_url_then_update_to_enabled(make_server, tmp_path):
 def test_a_sink_down_fills_only_its_own_rules_queue(make_server, tmp_path):
     # rules.max_rule_queue bounds what one rule holds: with its sink down, the http rule keeps 3 messages
     # (retrying) and drops the rest, counted; the republish rule on the same topic loses nothing.
-    server = make_server(config(tmp_path, 300) + "max_rule_queue = 3\n")
-    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
-    confirmed_destination(server, receiver)
-    http_rule(server, receiver)
+    server, receiver = sink_and_rule(make_server, tmp_path, 300, "max_rule_queue = 3\n")
     payload = {"sql": "SELECT * FROM 'h/#'", "awsIotSqlVersion": "2016-03-23",
                "actions": [{"republish": {"topic": "copy/${topic()}", "roleArn": ROLE}}]}
     server.aws("iot", "create-topic-rule", "--rule-name", "copy", "--topic-rule-payload", json.dumps(payload))
@@ -317,11 +314,8 @@ def test_a_sink_down_fills_only_its_own_rules_queue(make_server, tmp_path):
 
 
 def test_connections_to_a_sink_are_kept_alive(make_server, tmp_path):
-    server = make_server(config(tmp_path, 30))
-    receiver = Receiver(*server_cert(pathlib.Path(server.data_dir), tmp_path))
+    server, receiver = sink_and_rule(make_server, tmp_path, 30)
     try:
-        confirmed_destination(server, receiver)
-        http_rule(server, receiver)
         p = Client(server.port, "ka")
         p.connect()
         for i in range(5):

@@ -94,8 +94,8 @@ struct compiled_statement {
   select_clause select;
   bool uses_payload = false;  // reads fields, `*` or nested selects: the payload must be parsed
   bool reads_services = false;  // calls get_thing_shadow or get_secret (a call into another service)
-  /// WHERE is `<top-level field> <comparison> <literal>`, the commonest filter: decided over a parsed
-  /// payload without the evaluation's arena and context (where_may_hold), with the same semantics.
+  /// WHERE is `<top-level field> <comparison> <literal>`, the commonest filter: the rules engine
+  /// rejects most messages from the payload's scanned fields (statement::where_rejects, compare_holds).
   bool simple_where = false;
 };
 

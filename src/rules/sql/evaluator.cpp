@@ -264,13 +264,6 @@ bool where_holds(const eval_ctx& ctx, const node* where) {
   return b && *b;
 }
 
-bool where_may_hold(const compiled_statement& c, const boost::json::value* doc) {
-  const node& w = *c.select.where;
-  if (!doc || !doc->is_object()) return false;  // the field is Undefined: so is the comparison
-  const json::value* v = doc->get_object().if_contains(w.args[0]->name);
-  return v && compare_holds(c, *v);
-}
-
 bool compare_holds(const compiled_statement& c, const json::value& v) {
   const node& w = *c.select.where;
   eval_ctx ctx;  // comparisons need no arena: their results are borrowed constants

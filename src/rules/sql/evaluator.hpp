@@ -16,9 +16,6 @@ val eval(const eval_ctx& ctx, const node& n);
 
 /// WHERE: true only when `where` is null or yields Boolean true (or the string "true").
 bool where_holds(const eval_ctx& ctx, const node* where);
-/// For a statement with simple_where: false when WHERE does not hold over `doc` (the parsed payload,
-/// null if not JSON), exactly as where_holds would decide; true when it holds.
-bool where_may_hold(const compiled_statement& c, const boost::json::value* doc);
 /// For a statement with simple_where: whether its comparison holds for the field's value `v`.
 bool compare_holds(const compiled_statement& c, const boost::json::value& v);
 

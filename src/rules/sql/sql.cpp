@@ -92,8 +92,6 @@ const std::string& statement::text() const { return c_->text; }
 
 evaluation statement::evaluate(const message_context& msg) const {
   evaluation out;
-  // The commonest filter, over a payload the caller parsed: a WHERE that does not hold costs no arena.
-  if (c_->simple_where && msg.payload_parsed && !detail::where_may_hold(*c_, msg.parsed_payload)) return out;
   alignas(std::max_align_t) unsigned char buf[arena_bytes];
   prepared p(buf);
   // Boost.JSON allocates through the arena and may throw std::bad_alloc only; nothing else throws here.

@@ -6,13 +6,49 @@
 namespace fleetcore::rules::sql {
 namespace {
 
+message_context context_of(std::string_view topic, std::string_view payload) {
+  message_context m;
+  m.topic = topic;
+  m.payload = payload;
+  return m;
+}
+
+/// `st` over `m`'s payload as the rules engine evaluates it: parsed once beforehand, into an arena.
+evaluation evaluate_preparsed(const statement& st, message_context m) {
+  unsigned char buf[512];
+  boost::json::monotonic_resource mr(buf, sizeof buf);
+  boost::json::value doc(&mr);
+  m.payload_parsed = true;
+  m.parsed_payload = parse_payload(m.payload, &mr, doc) ? &doc : nullptr;
+  return st.evaluate(m);
+}
+
+/// Checks the engine's rejection of `payload` for the simple WHERE of `st` against the general
+/// evaluator: a rejection only where WHERE is false, and a decision in every case but an object or
+/// array member (left to the evaluator).
+void expect_rejection_as_evaluated(const statement& st, std::string_view payload, const std::string& what) {
+  const bool holds = st.evaluate(context_of("t", payload)).matched;
+  payload_fields fields;
+  std::string_view wanted[] = {"d", st.where_field()};
+  const bool json = fields.scan(payload, wanted);
+  EXPECT_EQ(json, parse_payload(payload).has_value()) << payload;
+  const bool rejected = st.where_rejects(json ? &fields : nullptr);
+  if (rejected) {
+    EXPECT_FALSE(holds) << what << " over " << payload;
+  }
+  const auto* member = json ? fields.find(st.where_field()) : nullptr;
+  if (!(member && member->complex)) {
+    EXPECT_EQ(rejected, !holds) << what << " over " << payload;
+  }
+}
+
 // A payload parsed once by the caller (the rules engine, for all the rules of one message) gives
 // exactly what each statement would get by parsing it itself.
 TEST(SqlParsedPayload, SameResultsAsParsingPerStatement) {
   const char* statements[] = {"SELECT a, b.c AS d FROM 't/+' WHERE a > 1", "SELECT * FROM 't'",
                               "SELECT VALUE b FROM 't'", "SELECT get(arr, 1) AS x, topic(1) AS t FROM 't'",
-                              "SELECT encode(*, 'base64') AS raw FROM 't'"};
-  const char* payloads[] = {R"({"a":2,"b":{"c":[1,2]},"arr":["x","y"]})", R"({"a":0})", "not json", "",
+                              "SELECT encode(*, 'base64') AS raw FROM 't'", "SELECT c FROM 't' WHERE c > 1"};
+  const char* payloads[] = {R"({"a":2,"b":{"c":[1,2]},"arr":["x","y"],"c":2})", R"({"a":0})", "not json", "",
                             R"([1,2,3])"};
   for (auto v : {sql_version::v2015_10_08, sql_version::v2016_03_23}) {
     for (const char* text : statements) {
@@ -22,70 +58,41 @@ TEST(SqlParsedPayload, SameResultsAsParsingPerStatement) {
         continue;
       }
       for (const char* payload : payloads) {
-        message_context plain;
-        plain.topic = "t/1";
-        plain.payload = payload;
-        auto expected = st->evaluate(plain);
-        auto parsed = parse_payload(payload);
-        message_context pre = plain;
-        pre.payload_parsed = true;
-        pre.parsed_payload = parsed ? &*parsed : nullptr;
-        auto got = st->evaluate(pre);
+        auto expected = st->evaluate(context_of("t/1", payload));
+        auto got = evaluate_preparsed(*st, context_of("t/1", payload));
         EXPECT_EQ(got.matched, expected.matched) << text << " / " << payload;
         EXPECT_EQ(got.payload, expected.payload) << text << " / " << payload;
         EXPECT_EQ(got.is_json, expected.is_json) << text << " / " << payload;
-        // The same, parsed into the caller's arena (the engine's worker-side evaluation).
-        unsigned char buf[512];
-        boost::json::monotonic_resource mr(buf, sizeof buf);
-        boost::json::value doc(&mr);
-        message_context arena = plain;
-        arena.payload_parsed = true;
-        arena.parsed_payload = parse_payload(payload, &mr, doc) ? &doc : nullptr;
-        auto in_arena = st->evaluate(arena);
-        EXPECT_EQ(in_arena.payload, expected.payload) << text << " / " << payload;
-        EXPECT_EQ(in_arena.matched, expected.matched) << text << " / " << payload;
       }
     }
   }
 }
 
-// A WHERE of the form `field <comparison> literal` is decided over a pre-parsed payload without the
-// general evaluator: the decisions must be the general evaluator's, for every type on either side.
-TEST(SqlParsedPayload, SimpleWhereDecidesAsTheGeneralEvaluator) {
+// A WHERE of the form `field <comparison> literal` is rejected by the engine from the payload's
+// scanned fields: its decisions must be the general evaluator's, for every type on either side.
+TEST(SqlPayloadFields, SimpleWhereRejectsAsTheGeneralEvaluator) {
   const char* ops[] = {"=", "<>", "<", "<=", ">", ">="};
   const char* literals[] = {"10", "10.0", "9.5", "'10'", "'abc'", "true", "-3"};
   const char* values[] = {"10", "10.0", "11", "9.5", "-3", "\"10\"", "\"1e1\"", "\"abc\"", "true", "null", "{}", "[1]",
                           "12345678901234567890", "1e300"};
+  std::vector<std::string> payloads = {R"({"d":1})", "[1,2]", "not json", "7"};
+  for (const char* value : values) payloads.push_back(std::string(R"({"c":)") + value + "}");
   for (auto v : {sql_version::v2015_10_08, sql_version::v2016_03_23}) {
     for (const char* op : ops) {
       for (const char* lit : literals) {
         std::string sql = std::string("SELECT c FROM 't' WHERE c ") + op + " " + lit;
         auto st = statement::parse(sql, v);
         ASSERT_TRUE(st) << sql;
-        std::vector<std::string> payloads = {R"({"d":1})", "[1,2]", "not json", "7"};
-        for (const char* value : values) payloads.push_back(std::string(R"({"c":)") + value + "}");
-        for (const auto& payload : payloads) {
-          message_context plain;
-          plain.topic = "t";
-          plain.payload = payload;
-          auto expected = st->evaluate(plain);
-          auto parsed = parse_payload(payload);
-          message_context pre = plain;
-          pre.payload_parsed = true;
-          pre.parsed_payload = parsed ? &*parsed : nullptr;
-          auto got = st->evaluate(pre);
-          EXPECT_EQ(got.matched, expected.matched) << sql << " over " << payload;
-          EXPECT_EQ(got.payload, expected.payload) << sql << " over " << payload;
-        }
+        ASSERT_TRUE(st->simple_where()) << sql;
+        for (const auto& payload : payloads) expect_rejection_as_evaluated(*st, payload, sql);
       }
     }
   }
 }
 
-// The engine rejects a message for a simple WHERE from its scanned top-level fields, without the
-// document: a rejection must be exactly a WHERE the general evaluator finds false, whatever the payload
-// (escaped keys, duplicates, nesting, a top level that is not an object, invalid JSON).
-TEST(SqlPayloadFields, RejectionsAreTheGeneralEvaluatorsOnly) {
+// The same over payloads that test the scan itself: escaped keys and values, duplicate keys (the last
+// one counts, as in the document), nesting, a top level that is not an object, invalid JSON.
+TEST(SqlPayloadFields, RejectionsOverAwkwardPayloads) {
   const char* wheres[] = {"c > 10", "c = 'x y'", "c <> 10", "c < '9.5'", "c >= true", "c = 10.0", "c <= -1"};
   const char* payloads[] = {
       R"({"c":11})", R"({"c":10})", R"({"c":10.0})", R"({"c":"11"})", R"({"c":"x y"})", R"({"c":"x\u0020y"})",
@@ -99,25 +106,7 @@ TEST(SqlPayloadFields, RejectionsAreTheGeneralEvaluatorsOnly) {
       ASSERT_TRUE(st) << where;
       ASSERT_TRUE(st->simple_where()) << where;
       ASSERT_EQ(st->where_field(), "c");
-      for (const char* payload : payloads) {
-        message_context m;
-        m.topic = "t";
-        m.payload = payload;
-        const bool holds = st->evaluate(m).matched;
-        payload_fields fields;
-        std::string_view wanted[] = {"d", st->where_field()};
-        const bool json = fields.scan(payload, wanted);
-        EXPECT_EQ(json, parse_payload(payload).has_value()) << payload;
-        const bool rejected = st->where_rejects(json ? &fields : nullptr);
-        if (rejected) {
-          EXPECT_FALSE(holds) << where << " over " << payload;
-        }
-        // Only an object or array member is left undecided; every other case is decided here.
-        const auto* member = json ? fields.find("c") : nullptr;
-        if (!(member && member->complex)) {
-          EXPECT_EQ(rejected, !holds) << where << " over " << payload;
-        }
-      }
+      for (const char* payload : payloads) expect_rejection_as_evaluated(*st, payload, where);
     }
   }
   auto not_simple = statement::parse("SELECT * FROM 't' WHERE c > 10 AND d < 2", sql_version::v2016_03_23);
