@@ -318,6 +318,10 @@ int serve(const server_config& cfg) {
     ready("metrics", http->local_endpoints());
   }
   first["addresses"] = std::move(all);
+  // The handler is installed before listeners.json announces readiness: a supervisor (or a test) that
+  // sends SIGTERM as soon as it sees the file must get a clean stop, not the default action.
+  boost::asio::io_context signals_io;
+  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
   {
     auto tmp = cfg.data_dir / "listeners.json.tmp";
     std::ofstream(tmp) << boost::json::serialize(first) << "\n";
@@ -325,8 +329,6 @@ int serve(const server_config& cfg) {
   }
   FC_LOG_INFO("server.ready", "data_dir={} workers={}", cfg.data_dir.string(), workers);
 
-  boost::asio::io_context signals_io;
-  boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
   signals.async_wait([](const boost::system::error_code&, int sig) {
     FC_LOG_INFO("server.stopping", "signal={}", sig);
   });
