@@ -66,6 +66,7 @@ struct engine::rule_set {
     bool uses_payload = false;
     bool simple_where = false;  // decided from the payload's scanned fields when it does not hold
     std::string_view where_field;  // (simple_where) the field it compares; views the rule's statement
+    std::uint32_t condition = 0;   // (simple_where) equal for rules whose WHEREs decide alike (where_key)
   };
   std::vector<entry> by_filter;                        // enabled rules with a FROM
   filter_index index;                                  // their filters -> by_filter positions
@@ -226,6 +227,7 @@ std::string engine::arn(std::string_view rule) const {
 
 void engine::publish_rules() {
   auto set = std::make_shared<rule_set>();
+  std::map<std::string, std::uint32_t> conditions;
   for (const auto& [name, r] : rules_) {
     rule_set::entry e{r,
                       stats_->of(name),
@@ -233,6 +235,8 @@ void engine::publish_rules() {
                       r->statement.uses_payload(),
                       r->statement.simple_where() && !r->statement.reads_services(),
                       r->statement.where_field()};
+    if (e.simple_where)
+      e.condition = conditions.emplace(r->statement.where_key(), static_cast<std::uint32_t>(conditions.size())).first->second;
     if (!r->disabled && !r->statement.topic_filter().empty()) {
       set->index.add(r->statement.topic_filter(), static_cast<std::uint32_t>(set->by_filter.size()));
       set->by_filter.push_back(e);
@@ -391,6 +395,16 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     if (scan == not_json) return true;  // every field is Undefined: so is the comparison
     return hits[k]->rule->statement.where_rejects(&fields, found[slot[k]]);
   };
+  // Rules that share a simple WHERE (`temp > 50` on the same topic, each with its own actions) decide
+  // it once per message.
+  boost::container::small_vector<std::pair<std::uint32_t, bool>, 8> decided;
+  auto rejected = [&](std::size_t k) {
+    for (auto [condition, rejects] : decided)
+      if (condition == hits[k]->condition) return rejects;
+    bool rejects = rejected_by_fields(k);
+    decided.emplace_back(hits[k]->condition, rejects);
+    return rejects;
+  };
   auto need_document = [&] {
     if (mc.payload_parsed) return;
     mc.payload_parsed = true;
@@ -403,14 +417,9 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     auto& counters = *r->counters;
     const topic_rule& rule = *r->rule;
     counters.matched.inc();
-    if (inbox_full || counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue)) {
-      (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
-      counters.dropped.inc();
-      continue;
-    }
     std::optional<sql::evaluation> ev;
     if (!r->on_engine_thread) {
-      if (r->simple_where && rejected_by_fields(k)) continue;
+      if (r->simple_where && rejected(k)) continue;
       if (r->uses_payload) need_document();
       ev = rule.statement.evaluate(mc);
       for (const auto& err : ev->errors)
@@ -419,6 +428,13 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
         if (ev->matched) counters.executed.inc();
         continue;
       }
+    }
+    // Only a message that would be queued can be dropped (statements evaluated on the engine thread
+    // cannot be decided here: theirs are dropped before their WHERE).
+    if (inbox_full || counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue)) {
+      (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
+      counters.dropped.inc();
+      continue;
     }
     // A message that goes on (references taken only now).
     entry::match mt;

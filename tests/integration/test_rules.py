@@ -55,6 +55,33 @@ def test_issue_acceptance_republish_with_where_and_templates(server, watcher):
     assert server.metric('fleetcore_rule_executed_total{rule="hot"}') == 1
 
 
+def test_rules_sharing_a_where_each_run_their_actions(server, watcher):
+    # The engine decides a WHERE shared by several rules once per message: each rule still gets what its
+    # own statement says, and a rule with another WHERE on the same topic is decided on its own.
+    create(server, "shared1", "SELECT temp FROM 'share/+' WHERE temp > 50", [republish("out/shared1")])
+    create(server, "shared2", "SELECT temp, topic(2) AS dev FROM 'share/#' WHERE temp>50", [republish("out/shared2")])
+    create(server, "other", "SELECT temp FROM 'share/+' WHERE temp > '50'", [republish("out/other")])
+    assert watcher.subscribe("out/#", 1) == [1]
+    mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-t", "share/d1", "-m", '{"temp":60}', "-q", "1")
+    got = {}
+    for _ in range(3):
+        m = watcher.get()
+        got[m.topic] = json.loads(m.payload)
+    assert got == {"out/shared1": {"temp": 60}, "out/shared2": {"temp": 60, "dev": "d1"}, "out/other": {"temp": 60}}
+    mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-t", "share/d1", "-m", '{"temp":40}', "-q", "1")
+    mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-t", "share/d2", "-m", '{"temp":"5e1x"}', "-q", "1")
+    mosquitto("mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-t", "share/d3", "-m", '{"temp":50.5}', "-q", "1")
+    got = []
+    for _ in range(3):
+        m = watcher.get()
+        got.append((m.topic, json.loads(m.payload)))
+    assert sorted(got, key=lambda t: t[0]) == [("out/other", {"temp": 50.5}), ("out/shared1", {"temp": 50.5}),
+                                                ("out/shared2", {"temp": 50.5, "dev": "d3"})]
+    watcher.no_message()
+    assert server.metric('fleetcore_rule_matched_total{rule="shared1"}') == 4
+    assert server.metric('fleetcore_rule_executed_total{rule="shared2"}') == 2
+
+
 def test_api_errors_and_listing(server):
     iot = server.iot()
     # Invalid SQL fails at create time, with AWS's exception, in the CLI as in boto3.

@@ -4,6 +4,7 @@
 #include "rules/sql/parser.hpp"
 
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace fleetcore::rules::sql {
 
@@ -78,6 +79,15 @@ bool statement::uses_payload() const { return c_->uses_payload; }
 bool statement::simple_where() const { return c_->simple_where; }
 std::string_view statement::where_field() const {
   return c_->simple_where ? std::string_view(c_->select.where->args[0]->name) : std::string_view();
+}
+std::string statement::where_key() const {
+  if (!c_->simple_where) return {};
+  const detail::node& w = *c_->select.where;
+  // serialize() tells the literal's kinds apart where comparisons do (5 and 5.0 convert alike anyway).
+  std::string key = std::to_string(static_cast<int>(c_->version)) + '\x1f' + std::to_string(static_cast<int>(w.kind)) +
+                    '\x1f' + w.args[0]->name + '\x1f';
+  key += boost::json::serialize(w.args[1]->literal);
+  return key;
 }
 bool statement::where_rejects(const payload_fields* fields) const {
   return where_rejects(fields, fields && c_->simple_where ? fields->find(c_->select.where->args[0]->name) : nullptr);

@@ -185,6 +185,9 @@ class statement {
   bool where_rejects(const payload_fields* fields, const payload_fields::member* m) const;
   /// For a simple_where() statement: the top-level field its WHERE compares.
   std::string_view where_field() const;
+  /// For a simple_where() statement: equal for two statements whose WHEREs decide every payload alike
+  /// (same SQL version, comparison, field and literal), so that rules sharing one decide it once.
+  std::string where_key() const;
   /// The SQL text as given to parse().
   const std::string& text() const;
 

@@ -2,6 +2,9 @@
 
 #include <boost/json/monotonic_resource.hpp>
 #include <gtest/gtest.h>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace fleetcore::rules::sql {
 namespace {
@@ -113,6 +116,38 @@ TEST(SqlPayloadFields, RejectionsOverAwkwardPayloads) {
   ASSERT_TRUE(not_simple);
   EXPECT_FALSE(not_simple->simple_where());
   EXPECT_FALSE(not_simple->where_rejects(nullptr));  // never decided here
+}
+
+// Rules whose WHEREs share a key decide once per message for all of them: the key must be equal only
+// where the decisions are, whatever the spelling of the statement.
+TEST(SqlPayloadFields, WhereKeySharedOnlyByWheresThatDecideAlike) {
+  const char* wheres[] = {"c > 10", "c>10", "(c > 10)", "c > 10.0", "c > '10'", "c >= 10", "d > 10", "c > 11"};
+  const char* payloads[] = {R"({"c":11,"d":1})", R"({"c":10,"d":11})", R"({"c":"10.5"})", R"({"c":10.5})", R"({})"};
+  std::vector<std::pair<std::string, statement>> all;
+  for (auto v : {sql_version::v2015_10_08, sql_version::v2016_03_23})
+    for (const char* where : wheres) {
+      auto st = statement::parse(std::string("SELECT a FROM 't/#' WHERE ") + where, v);
+      ASSERT_TRUE(st && st->simple_where()) << where;
+      all.emplace_back(where, std::move(*st));
+    }
+  for (const auto& [w1, s1] : all)
+    for (const auto& [w2, s2] : all) {
+      if (s1.where_key() != s2.where_key()) continue;
+      EXPECT_EQ(s1.version(), s2.version()) << w1 << " / " << w2;
+      for (const char* payload : payloads) {
+        payload_fields fields;
+        std::string_view wanted[] = {s1.where_field(), s2.where_field()};
+        ASSERT_TRUE(fields.scan(payload, wanted));
+        EXPECT_EQ(s1.where_rejects(&fields), s2.where_rejects(&fields)) << w1 << " / " << w2 << " over " << payload;
+      }
+    }
+  auto key = [](const char* sql) { return statement::parse(sql, sql_version::v2016_03_23)->where_key(); };
+  EXPECT_EQ(key("SELECT a FROM 'x' WHERE c > 10"), key("SELECT b, * FROM 'y/+' WHERE c>10"));  // FROM, SELECT apart
+  EXPECT_NE(key("SELECT a FROM 'x' WHERE c > 10"), key("SELECT a FROM 'x' WHERE c > '10'"));
+  EXPECT_NE(key("SELECT a FROM 'x' WHERE c > 10"), key("SELECT a FROM 'x' WHERE c >= 10"));
+  EXPECT_NE(key("SELECT a FROM 'x' WHERE c > 10"), key("SELECT a FROM 'x' WHERE d > 10"));
+  EXPECT_NE(statement::parse("SELECT a FROM 'x' WHERE c > 10", sql_version::v2015_10_08)->where_key(),
+            key("SELECT a FROM 'x' WHERE c > 10"));
 }
 
 // What the engine asks a statement to decide where to evaluate it and whether to parse the payload.
