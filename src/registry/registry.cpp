@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace fleetcore::registry {
@@ -179,6 +180,32 @@ outcome registry::call(std::string_view op, const boost::json::object& input) {
   outcome out = it->second(*this, input);
   if (out.error) api_errors_.inc();
   return out;
+}
+
+bool registry::has_thing(std::string_view name) const {
+  std::shared_lock lock(state_mutex_);
+  return st_.things.contains(std::string(name));
+}
+
+std::optional<std::vector<std::string>> registry::things_in_group_tree(std::string_view group) const {
+  std::shared_lock lock(state_mutex_);
+  if (!st_.thing_groups.contains(std::string(group))) return std::nullopt;
+  std::set<std::string> names;
+  for (const auto& [g, info] : st_.thing_groups) {
+    bool inside = g == group;
+    for (auto it = st_.thing_groups.find(info.parent); !inside && it != st_.thing_groups.end();
+         it = st_.thing_groups.find(it->second.parent))
+      inside = it->first == group;  // group depth is bounded (max_group_depth)
+    if (inside) names.insert(st_.group_members.rights_of(g).begin(), st_.group_members.rights_of(g).end());
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
+std::vector<std::string> registry::group_tree_of(std::string_view thing) const {
+  std::shared_lock lock(state_mutex_);
+  auto groups = groups_with_ancestors(st_, std::string(thing));
+  std::sort(groups.begin(), groups.end());
+  return groups;
 }
 
 bool registry::event_enabled(std::string_view type) const {

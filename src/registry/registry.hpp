@@ -319,6 +319,15 @@ class registry {
   /// Bumped after every change that can change a decision or a certificate check.
   std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
+  /// Whether thing `name` exists.
+  bool has_thing(std::string_view name) const;
+  /// The things of group `group` and of its descendant groups, sorted, each once; nullopt if there is
+  /// no such group (a job's group target).
+  std::optional<std::vector<std::string>> things_in_group_tree(std::string_view group) const;
+  /// The groups `thing` belongs to, directly or through a descendant group (the groups whose jobs it
+  /// is a target of).
+  std::vector<std::string> group_tree_of(std::string_view thing) const;
+
   std::string arn(std::string_view kind, std::string_view name) const;
   /// Whether UpdateEventConfigurations enabled event type `type` (for the services' own events).
   bool event_enabled(std::string_view type) const;

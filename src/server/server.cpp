@@ -6,6 +6,7 @@
 #include "broker/publish_api.hpp"
 #include "events/module.hpp"
 #include "platform/service.hpp"
+#include "jobs/module.hpp"
 #include "rules/engine.hpp"
 #include "telemetry/module.hpp"
 #include "shadow/module.hpp"
@@ -198,6 +199,7 @@ int serve(const server_config& cfg) {
   auto rules_engine = std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow), &telemetry_store);
   auto& destinations = rules_engine->rule_destinations();
   services.push_back(std::move(rules_engine));
+  services.push_back(std::make_unique<jobs::module>(core, jobs::settings{}));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);

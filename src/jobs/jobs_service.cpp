@@ -1,0 +1,942 @@
+#include "jobs/jobs_service.hpp"
+
+#include "common/aws_names.hpp"
+#include "common/aws_paging.hpp"
+#include "common/json_members.hpp"
+#include "common/log.hpp"
+#include "registry/arn.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+
+namespace fleetcore::jobs {
+
+namespace json = boost::json;
+using common::aws_response;
+
+namespace {
+
+constexpr std::size_t k_max_document = 32768;
+constexpr std::size_t k_max_description = 2028;
+constexpr std::int64_t k_max_timeout_min = 10080;  // 7 days, AWS's limit for both timers
+constexpr std::int64_t k_minute_ms = 60'000;
+
+aws_response invalid(std::string_view msg) { return aws_response::error(400, "InvalidRequestException", msg); }
+aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
+aws_response bad_transition(std::string_view msg) {
+  return aws_response::error(409, "InvalidStateTransitionException", msg);
+}
+
+std::size_t index(exec_status s) { return static_cast<std::size_t>(s); }
+/// Device-side times are epoch seconds (the Python v2 SDK reads them with fromtimestamp); the control
+/// plane's are seconds with a fraction.
+std::int64_t device_time(std::int64_t ms) { return ms / 1000; }
+double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
+
+std::string text(const json::object& in, std::string_view key) {
+  return std::string(common::text_member(in, key).value_or(""));
+}
+
+/// A whole number given as a JSON number or a digit string (the embedded-C SDK sends expectedVersion
+/// as "2"); nullopt when absent, an error message when malformed.
+std::optional<std::int64_t> lenient_int(const json::object& in, std::string_view key, std::string& error) {
+  const auto* v = in.if_contains(key);
+  if (!v) return std::nullopt;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(v->get_uint64());
+  if (v->is_string()) {
+    std::string_view s = v->get_string();
+    std::int64_t n = 0;
+    bool digits = !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) {
+      for (char c : s) n = n * 10 + (c - '0');
+      return n;
+    }
+  }
+  error = std::string(key) + " must be a whole number";
+  return std::nullopt;
+}
+
+/// statusDetails: an object of string values, keys `[a-zA-Z0-9:_-]{1,128}`, values 1-1024 characters.
+std::optional<std::string> read_details(const json::value& v, status_details& out, std::size_t max_pairs) {
+  if (!v.is_object()) return "statusDetails must be an object of strings";
+  const auto& o = v.get_object();
+  if (o.size() > max_pairs) return "statusDetails has more than " + std::to_string(max_pairs) + " entries";
+  for (const auto& [k, val] : o) {
+    if (!valid_details_key(k)) return "statusDetails key '" + std::string(k) + "' must match [a-zA-Z0-9:_-]{1,128}";
+    if (!val.is_string() || val.get_string().empty() || val.get_string().size() > 1024)
+      return "statusDetails value of '" + std::string(k) + "' must be a string of 1 to 1024 characters";
+    out[std::string(k)] = std::string(val.get_string());
+  }
+  return std::nullopt;
+}
+
+json::object details_json(const status_details& d) {
+  json::object o;
+  for (const auto& [k, v] : d) o[k] = v;
+  return o;
+}
+
+/// The pending order: IN_PROGRESS before QUEUED, each oldest first (then by job id).
+bool pending_before(const execution* a, const execution* b) {
+  if (a->status != b->status) return a->status == exec_status::in_progress;
+  if (a->queued_ms != b->queued_ms) return a->queued_ms < b->queued_ms;
+  return a->job_id < b->job_id;
+}
+
+/// The summary of a pending execution in get replies and notify messages.
+json::object device_summary(const execution& e) {
+  json::object o{{"jobId", e.job_id}, {"queuedAt", device_time(e.queued_ms)}};
+  if (e.started_ms) o["startedAt"] = device_time(e.started_ms);
+  o["lastUpdatedAt"] = device_time(e.updated_ms);
+  o["versionNumber"] = e.version;
+  o["executionNumber"] = e.execution_number;
+  return o;
+}
+
+json::object execution_state(const execution& e) {
+  return {{"status", to_string(e.status)}, {"statusDetails", details_json(e.details)}, {"versionNumber", e.version}};
+}
+
+}  // namespace
+
+/// One request's effects: its storage operations, the things whose pending lists it may change (with
+/// the list before), and what it answers the device that asked.
+struct jobs_service::batch {
+  std::vector<storage::operation> ops;
+  std::map<std::string, std::vector<std::string>> before;  // thing -> pending job ids before the request
+  std::vector<std::pair<std::string, std::string>> broadcasts;  // notify, notify-next
+  std::vector<std::pair<std::string, std::string>> replies;     // to the requesting session
+  std::string client_id;
+  std::uint64_t session = 0;
+};
+
+struct jobs_service::device_request {
+  std::string topic, thing, rest, payload, client_id;
+  std::uint64_t session = 0;
+};
+
+jobs_service::jobs_service(storage::store& store, common::clock& clock, directory dir, std::string arn_prefix, settings s)
+    : store_(store), clock_(clock), dir_(std::move(dir)), arn_prefix_(std::move(arn_prefix)), settings_(s),
+      work_(io_.get_executor()) {
+  for (auto& d : store_.load_documents(std::string(k_job_kind))) {
+    auto j = job::parse(d.body);
+    if (!j) throw std::runtime_error("jobs: unreadable job '" + d.key + "'");
+    counts_[j->id] = {};
+    jobs_.emplace(j->id, std::move(*j));
+  }
+  for (auto& d : store_.load_documents(std::string(k_execution_kind))) {
+    auto e = execution::parse(d.body);
+    if (!e || !jobs_.contains(e->job_id)) throw std::runtime_error("jobs: unreadable execution '" + d.key + "'");
+    ++counts_[e->job_id][index(e->status)];
+    thing_jobs_[e->thing].insert(e->job_id);
+    arm_timer(*e);
+    executions_.emplace(d.key, std::move(*e));
+  }
+  FC_LOG_INFO("jobs.loaded", "jobs={} executions={} timers={}", jobs_.size(), executions_.size(), deadlines_.size());
+}
+
+jobs_service::~jobs_service() { stop(); }
+
+void jobs_service::start() {
+  schedule_tick();
+  thread_ = std::thread([this] {
+    common::metrics_slot = 6;
+    io_.run();
+  });
+}
+
+void jobs_service::stop() {
+  if (!thread_.joinable()) return;
+  boost::asio::post(io_, [this] { tick_.cancel(); });
+  work_.reset();
+  thread_.join();
+}
+
+void jobs_service::schedule_tick() {
+  tick_.expires_after(std::chrono::milliseconds(settings_.timer_tick_ms));
+  tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    expire_timers();
+    schedule_tick();
+  });
+}
+
+// --- the device side ---------------------------------------------------------------------------
+
+namespace {
+/// A request topic's rest after `$aws/things/<thing>/jobs/`: get, start-next, <jobId>/get, <jobId>/update.
+bool is_request(std::string_view rest) {
+  if (rest == "get" || rest == "start-next") return true;
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  auto op = rest.substr(slash + 1);
+  return op == "get" || op == "update";
+}
+}  // namespace
+
+broker::topic_claim jobs_service::claim(std::string_view topic) const {
+  auto t = common::parse_thing_topic(topic);
+  if (!t || t->service != "jobs") return broker::topic_claim::none;
+  if (topic.ends_with("/accepted") || topic.ends_with("/rejected")) return broker::topic_claim::reserved;
+  // Requests are the service's alone (AWS: publish-only topics): no subscriber sees a device's
+  // statusDetails, and SUBSCRIBE to them is refused.
+  return is_request(t->rest) ? broker::topic_claim::consumed : broker::topic_claim::none;
+}
+
+bool jobs_service::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
+  auto t = common::parse_thing_topic(m->topic);
+  if (!t || t->service != "jobs") return false;
+  if (t->rest == "notify" || t->rest == "notify-next" || t->rest.ends_with("/accepted") || t->rest.ends_with("/rejected"))
+    return false;  // the service's own messages
+  const bool request = is_request(t->rest);
+  // The reply goes to the session that asked: a request without one (HTTP publish, a rule's
+  // republish) has nobody to answer.
+  if (m->origin == 0 || ctx.client_id.empty()) {
+    FC_LOG_DEBUG("jobs.request_without_session", "topic={:q}", common::untrusted(m->topic));
+    return request;
+  }
+  device_request r{m->topic, std::string(t->thing), std::string(t->rest), m->payload, std::string(ctx.client_id), m->origin};
+  boost::asio::post(io_, [this, r = std::move(r)] { handle_device(r); });
+  return request;
+}
+
+void jobs_service::handle_device(const device_request& r) {
+  device_requests_.inc();
+  batch b;
+  b.client_id = r.client_id;
+  b.session = r.session;
+  const std::int64_t now = now_ms();
+  json::object in;
+  std::string client_token;
+  std::optional<execution> state_for_rejection;
+  auto reject = [&](std::string_view code, std::string_view message) {
+    device_rejected_.inc();
+    json::object o{{"code", code}, {"message", message}, {"timestamp", device_time(now)}};
+    if (!client_token.empty()) o["clientToken"] = client_token;
+    if (state_for_rejection) o["executionState"] = execution_state(*state_for_rejection);
+    b.replies.emplace_back(r.topic + "/rejected", json::serialize(o));
+    FC_LOG_DEBUG("jobs.device_rejected", "thing={} topic={:q} code={} message={:q}", r.thing,
+                 common::untrusted(r.topic), code, common::untrusted(message));
+  };
+  auto accept = [&](json::object o) {
+    o["timestamp"] = device_time(now);
+    if (!client_token.empty()) o["clientToken"] = client_token;
+    b.replies.emplace_back(r.topic + "/accepted", json::serialize(o));
+  };
+  auto document_of = [&](const execution& e) -> const json::value& { return jobs_.at(e.job_id).document_json; };
+  auto device_execution = [&](const execution& e, bool with_document) {
+    json::object o{{"jobId", e.job_id}, {"thingName", e.thing}};
+    if (with_document) o["jobDocument"] = document_of(e);
+    o["status"] = to_string(e.status);
+    if (!e.details.empty()) o["statusDetails"] = details_json(e.details);
+    o["queuedAt"] = device_time(e.queued_ms);
+    if (e.started_ms) o["startedAt"] = device_time(e.started_ms);
+    o["lastUpdatedAt"] = device_time(e.updated_ms);
+    o["versionNumber"] = e.version;
+    o["executionNumber"] = e.execution_number;
+    if (auto d = e.deadline_ms()) o["approximateSecondsBeforeTimedOut"] = std::max<std::int64_t>(0, (d - now) / 1000);
+    return o;
+  };
+
+  [&] {
+    // The request: a JSON object (an empty payload reads as {}).
+    if (!r.payload.empty()) {
+      boost::system::error_code ec;
+      auto v = json::parse(r.payload, ec);
+      if (ec || !v.is_object()) return reject("InvalidJson", "the payload must be a JSON object");
+      in = std::move(v.get_object());
+    }
+    if (const auto* ct = in.if_contains("clientToken")) {
+      if (!ct->is_string() || ct->get_string().size() > 64) return reject("InvalidRequest", "clientToken must be a string of at most 64 bytes");
+      client_token = ct->get_string();
+    }
+    std::string err;
+    std::optional<std::int64_t> step;
+    auto read_step = [&] {
+      step = lenient_int(in, "stepTimeoutInMinutes", err);
+      if (err.empty() && step && (*step < 1 || *step > k_max_timeout_min))
+        err = "stepTimeoutInMinutes must be between 1 and 10080";
+      return err.empty();
+    };
+    status_details details;
+    bool has_details = false;
+    auto read_status_details = [&] {
+      const auto* d = in.if_contains("statusDetails");
+      if (!d) return true;
+      has_details = true;
+      if (auto e = read_details(*d, details, 1000)) {
+        err = *e;
+        return false;
+      }
+      return true;
+    };
+    const auto pending = pending_of(r.thing);
+
+    if (r.rest == "get") {  // GetPendingJobExecutions
+      json::array in_progress, queued;
+      std::size_t listed = 0;
+      for (const auto* e : pending) {
+        if (listed++ == settings_.max_listed) break;
+        (e->status == exec_status::in_progress ? in_progress : queued).push_back(device_summary(*e));
+      }
+      return accept({{"inProgressJobs", std::move(in_progress)}, {"queuedJobs", std::move(queued)}});
+    }
+    if (r.rest == "start-next") {  // StartNextPendingJobExecution
+      if (!read_step() || !read_status_details()) return reject("InvalidRequest", err);
+      if (pending.empty()) return accept({});  // nothing pending: no execution member at all
+      auto& e = executions_.at(execution_key(pending.front()->job_id, r.thing));
+      if (e.status == exec_status::queued) {
+        if (has_details) e.details = std::move(details);
+        set_status(e, exec_status::in_progress, b, step);
+      }
+      return accept({{"execution", device_execution(e, true)}});
+    }
+    auto slash = r.rest.find('/');
+    std::string job_id = r.rest.substr(0, slash);
+    std::string op = slash == std::string::npos ? std::string() : r.rest.substr(slash + 1);
+    if (op == "get") {  // DescribeJobExecution
+      auto number = lenient_int(in, "executionNumber", err);
+      if (!err.empty()) return reject("InvalidRequest", err);
+      bool with_document = common::bool_member(in, "includeJobDocument").value_or(true);
+      const execution* e = nullptr;
+      if (job_id == "$next") {
+        if (pending.empty()) return accept({});
+        e = pending.front();
+      } else if (auto it = executions_.find(execution_key(job_id, r.thing)); it != executions_.end()) {
+        e = &it->second;
+      }
+      if (!e || (number && *number != e->execution_number))
+        return reject("ResourceNotFound", "No job execution of job " + job_id + " for thing " + r.thing);
+      return accept({{"execution", device_execution(*e, with_document)}});
+    }
+    if (op == "update" && valid_job_id(job_id)) {  // UpdateJobExecution
+      auto status = parse_exec_status(text(in, "status"));
+      if (!status || (*status != exec_status::in_progress && *status != exec_status::succeeded &&
+                      *status != exec_status::failed && *status != exec_status::rejected))
+        return reject("InvalidRequest", "status must be one of IN_PROGRESS, SUCCEEDED, FAILED, REJECTED");
+      auto expected = lenient_int(in, "expectedVersion", err);
+      auto number = err.empty() ? lenient_int(in, "executionNumber", err) : std::nullopt;
+      if (!err.empty() || !read_step() || !read_status_details()) return reject("InvalidRequest", err);
+      auto it = executions_.find(execution_key(job_id, r.thing));
+      if (it == executions_.end() || (number && *number != it->second.execution_number))
+        return reject("ResourceNotFound", "No job execution of job " + job_id + " for thing " + r.thing);
+      auto& e = it->second;
+      if (expected && *expected != e.version) {
+        state_for_rejection = e;
+        return reject("VersionMismatch", "expectedVersion " + std::to_string(*expected) + " is not the current version " +
+                                             std::to_string(e.version));
+      }
+      if (terminal(e.status)) {
+        state_for_rejection = e;
+        return reject("InvalidStateTransition", "the job execution is already " + std::string(to_string(e.status)));
+      }
+      if (has_details) e.details = std::move(details);
+      set_status(e, *status, b, step);
+      json::object o;
+      if (common::bool_member(in, "includeJobExecutionState").value_or(false)) o["executionState"] = execution_state(e);
+      if (common::bool_member(in, "includeJobDocument").value_or(false)) o["jobDocument"] = document_of(e);
+      return accept(std::move(o));
+    }
+    return reject("InvalidTopic", "no jobs operation is published on this topic");
+  }();
+  commit(b, nullptr);
+}
+
+std::vector<const execution*> jobs_service::pending_of(const std::string& thing) const {
+  std::vector<const execution*> out;
+  auto it = thing_jobs_.find(thing);
+  if (it == thing_jobs_.end()) return out;
+  for (const auto& job_id : it->second) {
+    const auto& e = executions_.at(execution_key(job_id, thing));
+    if (!terminal(e.status)) out.push_back(&e);
+  }
+  std::sort(out.begin(), out.end(), pending_before);
+  return out;
+}
+
+void jobs_service::touch(batch& b, const std::string& thing) {
+  if (b.before.contains(thing)) return;
+  std::vector<std::string> ids;
+  for (const auto* e : pending_of(thing)) ids.push_back(e->job_id);
+  b.before.emplace(thing, std::move(ids));
+}
+
+void jobs_service::notifications(batch& b) {
+  // notify when the set of pending jobs changed; notify-next when the head changed (AWS's triggers:
+  // an execution that only changes status, or one that goes IN_PROGRESS without overtaking, sends
+  // neither).
+  const std::int64_t ts = device_time(now_ms());
+  for (auto& [thing, before] : b.before) {
+    const auto after = pending_of(thing);
+    std::vector<std::string> ids;
+    for (const auto* e : after) ids.push_back(e->job_id);
+    std::string prefix = std::string(common::things_topic_prefix) + thing + "/jobs/";
+    auto sorted_before = before, sorted_after = ids;
+    std::sort(sorted_before.begin(), sorted_before.end());
+    std::sort(sorted_after.begin(), sorted_after.end());
+    if (sorted_before != sorted_after) {
+      json::array in_progress, queued;
+      std::size_t listed = 0;
+      for (const auto* e : after) {
+        if (listed++ == settings_.max_listed) break;
+        (e->status == exec_status::in_progress ? in_progress : queued).push_back(device_summary(*e));
+      }
+      json::object jobs;
+      if (!in_progress.empty()) jobs["IN_PROGRESS"] = std::move(in_progress);
+      if (!queued.empty()) jobs["QUEUED"] = std::move(queued);
+      b.broadcasts.emplace_back(prefix + "notify", json::serialize(json::object{{"timestamp", ts}, {"jobs", std::move(jobs)}}));
+    }
+    std::string head_before = before.empty() ? std::string() : before.front();
+    std::string head_after = ids.empty() ? std::string() : ids.front();
+    if (head_before != head_after) {
+      json::object o{{"timestamp", ts}};
+      if (!after.empty()) {
+        const auto& e = *after.front();
+        json::object x{{"jobId", e.job_id},
+                       {"thingName", e.thing},
+                       {"jobDocument", jobs_.at(e.job_id).document_json},
+                       {"status", to_string(e.status)}};
+        if (!e.details.empty()) x["statusDetails"] = details_json(e.details);
+        x["queuedAt"] = device_time(e.queued_ms);
+        if (e.started_ms) x["startedAt"] = device_time(e.started_ms);
+        x["lastUpdatedAt"] = device_time(e.updated_ms);
+        x["versionNumber"] = e.version;
+        x["executionNumber"] = e.execution_number;
+        o["execution"] = std::move(x);
+      }
+      b.broadcasts.emplace_back(prefix + "notify-next", json::serialize(o));
+    }
+  }
+}
+
+void jobs_service::commit(batch& b, std::function<void(bool)> then) {
+  notifications(b);
+  store_.submit(std::move(b.ops), [this, replies = std::move(b.replies), broadcasts = std::move(b.broadcasts),
+                                   client = std::move(b.client_id), session = b.session,
+                                   then = std::move(then)](bool durable) mutable {
+    if (durable) {
+      if (reply)
+        for (auto& [topic, payload] : replies) reply(client, session, std::move(topic), std::move(payload));
+      if (publish)
+        for (auto& [topic, payload] : broadcasts) publish(std::move(topic), std::move(payload));
+    } else {
+      FC_LOG_ERROR("jobs.store_failed", "client={:q} replies={} notifications={}", common::untrusted(client),
+                   replies.size(), broadcasts.size());
+    }
+    if (then) then(durable);
+  });
+}
+
+// --- executions ------------------------------------------------------------------------------
+
+void jobs_service::set_status(execution& e, exec_status to, batch& b, std::optional<std::int64_t> step_min) {
+  touch(b, e.thing);
+  disarm_timer(e);
+  const std::int64_t now = now_ms();
+  if (e.status != to) {
+    auto& c = counts_[e.job_id];
+    --c[index(e.status)];
+    ++c[index(to)];
+    e.status = to;
+  }
+  ++e.version;
+  e.updated_ms = now;
+  if (to == exec_status::in_progress) {
+    if (!e.started_ms) {
+      e.started_ms = now;
+      if (auto minutes = jobs_.at(e.job_id).in_progress_timeout_min) e.timeout_at_ms = now + minutes * k_minute_ms;
+    }
+    // A step timer replaces the previous one and never outlasts the in-progress timer.
+    if (step_min) {
+      e.step_timeout_at_ms = now + *step_min * k_minute_ms;
+      if (e.timeout_at_ms) e.step_timeout_at_ms = std::min(e.step_timeout_at_ms, e.timeout_at_ms);
+    }
+  } else if (terminal(to)) {
+    e.timeout_at_ms = e.step_timeout_at_ms = 0;
+  }
+  arm_timer(e);
+  store_execution(e, b);
+  if (terminal(to)) maybe_complete(jobs_.at(e.job_id), b);
+}
+
+void jobs_service::store_execution(const execution& e, batch& b) {
+  b.ops.push_back(storage::op::put_document{{std::string(k_execution_kind), execution_key(e.job_id, e.thing), e.serialize()}});
+}
+
+void jobs_service::store_job(job& j, batch& b) {
+  j.updated_ms = now_ms();
+  b.ops.push_back(storage::op::put_document{{std::string(k_job_kind), j.id, j.serialize()}});
+}
+
+void jobs_service::erase_execution(std::map<std::string, execution>::iterator it, batch& b) {
+  const execution& e = it->second;
+  touch(b, e.thing);
+  disarm_timer(e);
+  --counts_[e.job_id][index(e.status)];
+  if (auto t = thing_jobs_.find(e.thing); t != thing_jobs_.end()) {
+    t->second.erase(e.job_id);
+    if (t->second.empty()) thing_jobs_.erase(t);
+  }
+  b.ops.push_back(storage::op::delete_document{std::string(k_execution_kind), it->first});
+  executions_.erase(it);
+}
+
+void jobs_service::arm_timer(const execution& e) {
+  if (auto d = e.deadline_ms(); d && e.status == exec_status::in_progress)
+    deadlines_.emplace(d, execution_key(e.job_id, e.thing));
+}
+
+void jobs_service::disarm_timer(const execution& e) {
+  if (auto d = e.deadline_ms()) deadlines_.erase({d, execution_key(e.job_id, e.thing)});
+}
+
+void jobs_service::maybe_complete(job& j, batch& b) {
+  // A SNAPSHOT job is done when none of its executions is pending (a CONTINUOUS one never is).
+  if (j.continuous || j.status != job_status::in_progress) return;
+  const auto& c = counts_[j.id];
+  if (c[index(exec_status::queued)] || c[index(exec_status::in_progress)]) return;
+  j.status = job_status::completed;
+  j.completed_ms = now_ms();
+  store_job(j, b);
+  FC_LOG_INFO("jobs.completed", "job={}", j.id);
+}
+
+void jobs_service::expire_timers() {
+  boost::asio::post(io_, [this] {
+    batch b;
+    const std::int64_t now = now_ms();
+    while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+      auto key = deadlines_.begin()->second;
+      deadlines_.erase(deadlines_.begin());
+      auto& e = executions_.at(key);
+      timed_out_.inc();
+      FC_LOG_INFO("jobs.timed_out", "job={} thing={}", e.job_id, e.thing);
+      set_status(e, exec_status::timed_out, b);
+    }
+    if (!b.ops.empty()) commit(b, nullptr);
+  });
+}
+
+void jobs_service::thing_deleted(std::string thing) {
+  boost::asio::post(io_, [this, thing = std::move(thing)] {
+    batch b;
+    for (const auto* p : pending_of(thing)) {
+      auto& e = executions_.at(execution_key(p->job_id, thing));
+      FC_LOG_INFO("jobs.removed", "job={} thing={} reason=thing_deleted", e.job_id, thing);
+      set_status(e, exec_status::removed, b);
+    }
+    if (!b.ops.empty()) commit(b, nullptr);
+  });
+}
+
+void jobs_service::drain() {
+  std::promise<void> done;
+  boost::asio::post(io_, [this, &done] { store_.submit({}, [&done](bool) { done.set_value(); }); });
+  done.get_future().wait();
+}
+
+// --- the control plane -------------------------------------------------------------------------
+
+std::vector<std::string_view> jobs_service::operations() {
+  return {"CreateJob",  "DescribeJob",           "ListJobs",           "UpdateJob",
+          "CancelJob",  "DeleteJob",             "GetJobDocument",     "DescribeJobExecution",
+          "ListJobExecutionsForJob", "ListJobExecutionsForThing", "CancelJobExecution", "DeleteJobExecution"};
+}
+
+std::future<aws_response> jobs_service::call(std::string op, json::object input) {
+  auto promise = std::make_shared<std::promise<aws_response>>();
+  auto f = promise->get_future();
+  boost::asio::post(io_, [this, op = std::move(op), input = std::move(input), promise] {
+    api_calls_.inc();
+    batch b;
+    auto response = run(op, input, b);
+    commit(b, [promise, response = std::move(response)](bool durable) mutable {
+      promise->set_value(durable ? std::move(response)
+                                 : aws_response::error(500, "InternalFailureException", "the change could not be stored"));
+    });
+  });
+  return f;
+}
+
+aws_response jobs_service::run(const std::string& op, const json::object& in, batch& b) {
+  if (op == "CreateJob") return create_job(in, b);
+  if (op == "DescribeJob") return describe_job(in);
+  if (op == "ListJobs") return list_jobs(in);
+  if (op == "UpdateJob") return update_job(in, b);
+  if (op == "CancelJob") return cancel_job(in, b);
+  if (op == "DeleteJob") return delete_job(in, b);
+  if (op == "GetJobDocument") return get_job_document(in);
+  if (op == "DescribeJobExecution") return describe_execution(in);
+  if (op == "ListJobExecutionsForJob") return list_executions_for_job(in);
+  if (op == "ListJobExecutionsForThing") return list_executions_for_thing(in);
+  if (op == "CancelJobExecution") return cancel_execution(in, b);
+  if (op == "DeleteJobExecution") return delete_execution(in, b);
+  return aws_response::error(404, "UnknownOperationException", "jobs has no operation " + op);
+}
+
+namespace {
+/// The timeoutConfig member, validated: minutes (0 when absent).
+std::optional<aws_response> read_timeout(const json::object& in, std::int64_t& minutes) {
+  const auto* t = common::object_member(in, "timeoutConfig");
+  if (!t) return std::nullopt;
+  auto m = common::int_member(*t, "inProgressTimeoutInMinutes");
+  if (!m || *m < 1 || *m > k_max_timeout_min)
+    return invalid("timeoutConfig.inProgressTimeoutInMinutes must be between 1 and 10080");
+  minutes = *m;
+  return std::nullopt;
+}
+
+/// Members of CreateJob / UpdateJob this version does not implement yet: refused, not ignored.
+std::optional<aws_response> refuse_unimplemented(const json::object& in) {
+  for (std::string_view key : {"documentSource", "presignedUrlConfig", "jobExecutionsRolloutConfig", "abortConfig",
+                               "jobExecutionsRetryConfig", "schedulingConfig", "jobTemplateArn", "documentParameters",
+                               "destinationPackageVersions"})
+    if (in.contains(key)) return invalid(std::string(key) + " is not supported by fleetcore yet");
+  if (auto ns = common::text_member(in, "namespaceId"); ns && !ns->empty())
+    return invalid("namespaceId is not supported by fleetcore yet");
+  return std::nullopt;
+}
+}  // namespace
+
+aws_response jobs_service::create_job(const json::object& in, batch& b) {
+  const std::string id = text(in, "jobId");
+  if (!valid_job_id(id)) return invalid("jobId must match [a-zA-Z0-9_-]{1,64}");
+  if (auto e = refuse_unimplemented(in)) return *e;
+  if (jobs_.contains(id))
+    return {409,
+            json::serialize(json::object{{"__type", "ResourceAlreadyExistsException"},
+                                         {"message", "Job " + id + " already exists"},
+                                         {"resourceId", id},
+                                         {"resourceArn", job_arn(id)}}),
+            "ResourceAlreadyExistsException"};
+  job j;
+  j.id = id;
+  auto selection = text(in, "targetSelection");
+  if (selection == "CONTINUOUS") return invalid("targetSelection CONTINUOUS is not supported by fleetcore yet");
+  if (!selection.empty() && selection != "SNAPSHOT") return invalid("targetSelection must be SNAPSHOT or CONTINUOUS");
+  j.description = text(in, "description");
+  if (j.description.size() > k_max_description) return invalid("description is longer than 2028 characters");
+  auto document = common::text_member(in, "document");
+  if (!document) return invalid("document is required");
+  if (document->size() > k_max_document) return invalid("document is larger than 32768 bytes");
+  boost::system::error_code ec;
+  j.document_json = json::parse(*document, ec);
+  if (ec || !j.document_json.is_object()) return invalid("document must be a JSON object");
+  j.document = *document;
+  if (auto e = read_timeout(in, j.in_progress_timeout_min)) return *e;
+
+  // The targets, resolved now (SNAPSHOT): things, and the things of groups and their descendants.
+  const auto* targets = in.if_contains("targets");
+  if (!targets || !targets->is_array() || targets->get_array().empty()) return invalid("targets must list at least one ARN");
+  std::set<std::string> things;
+  for (const auto& t : targets->get_array()) {
+    if (!t.is_string()) return invalid("targets must be ARNs");
+    std::string_view arn = t.get_string();
+    if (auto thing = registry::aws_arn::name_of(arn, "thing")) {
+      if (!dir_.thing_exists || !dir_.thing_exists(*thing)) return not_found("Thing " + *thing + " does not exist");
+      things.insert(*thing);
+    } else if (auto group = registry::aws_arn::name_of(arn, "thinggroup")) {
+      auto members = dir_.group_things ? dir_.group_things(*group) : std::nullopt;
+      if (!members) return not_found("Thing group " + *group + " does not exist");
+      things.insert(members->begin(), members->end());
+    } else {
+      return invalid("target " + std::string(arn) + " is neither a thing nor a thing group ARN");
+    }
+    j.targets.emplace_back(arn);
+  }
+
+  const std::int64_t now = now_ms();
+  j.created_ms = now;
+  counts_[id] = {};
+  auto& stored = jobs_.emplace(id, std::move(j)).first->second;
+  for (const auto& thing : things) {
+    touch(b, thing);
+    execution e;
+    e.job_id = id;
+    e.thing = thing;
+    e.queued_ms = e.updated_ms = now;
+    store_execution(e, b);
+    thing_jobs_[thing].insert(id);
+    ++counts_[id][index(exec_status::queued)];
+    executions_.emplace(execution_key(id, thing), std::move(e));
+  }
+  store_job(stored, b);
+  maybe_complete(stored, b);
+  FC_LOG_INFO("jobs.created", "job={} things={}", id, things.size());
+  json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
+  if (!stored.description.empty()) out["description"] = stored.description;
+  return aws_response::ok(json::serialize(out));
+}
+
+aws_response jobs_service::describe_job(const json::object& in) {
+  auto id = text(in, "jobId");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
+  const job& j = it->second;
+  const auto& c = counts_[j.id];
+  json::array targets;
+  for (const auto& t : j.targets) targets.emplace_back(t);
+  json::object o{{"jobArn", job_arn(j.id)},
+                 {"jobId", j.id},
+                 {"targetSelection", j.continuous ? "CONTINUOUS" : "SNAPSHOT"},
+                 {"status", to_string(j.status)},
+                 {"forceCanceled", j.force_canceled},
+                 {"targets", std::move(targets)},
+                 {"createdAt", api_time(j.created_ms)},
+                 {"lastUpdatedAt", api_time(j.updated_ms)},
+                 {"isConcurrent", false},
+                 {"jobProcessDetails",
+                  {{"numberOfCanceledThings", c[index(exec_status::canceled)]},
+                   {"numberOfSucceededThings", c[index(exec_status::succeeded)]},
+                   {"numberOfFailedThings", c[index(exec_status::failed)]},
+                   {"numberOfRejectedThings", c[index(exec_status::rejected)]},
+                   {"numberOfQueuedThings", c[index(exec_status::queued)]},
+                   {"numberOfInProgressThings", c[index(exec_status::in_progress)]},
+                   {"numberOfRemovedThings", c[index(exec_status::removed)]},
+                   {"numberOfTimedOutThings", c[index(exec_status::timed_out)]}}}};
+  if (!j.description.empty()) o["description"] = j.description;
+  if (!j.reason_code.empty()) o["reasonCode"] = j.reason_code;
+  if (!j.comment.empty()) o["comment"] = j.comment;
+  if (j.completed_ms) o["completedAt"] = api_time(j.completed_ms);
+  if (j.in_progress_timeout_min) o["timeoutConfig"] = {{"inProgressTimeoutInMinutes", j.in_progress_timeout_min}};
+  return aws_response::ok(json::serialize(json::object{{"job", std::move(o)}}));
+}
+
+aws_response jobs_service::list_jobs(const json::object& in) {
+  std::int64_t max = 0;
+  if (auto e = common::page_size(in, "maxResults", 250, 50, max)) return aws_response::from(*e);
+  auto status = common::text_member(in, "status");
+  auto selection = common::text_member(in, "targetSelection");
+  auto group = common::text_member(in, "thingGroupName");
+  std::vector<std::string> ids;
+  for (const auto& [id, j] : jobs_) {
+    if (status && to_string(j.status) != *status) continue;
+    if (selection && (j.continuous ? "CONTINUOUS" : "SNAPSHOT") != *selection) continue;
+    if (group && std::none_of(j.targets.begin(), j.targets.end(), [&](const std::string& t) {
+          return registry::aws_arn::name_of(t, "thinggroup") == std::string(*group);
+        }))
+      continue;
+    ids.push_back(id);
+  }
+  std::optional<std::string> token, next;
+  if (auto t = common::text_member(in, "nextToken")) token = std::string(*t);
+  json::array jobs;
+  for (const auto& id : common::page_after(ids, token, max, next)) {
+    const job& j = jobs_.at(id);
+    json::object s{{"jobArn", job_arn(id)},
+                   {"jobId", id},
+                   {"targetSelection", j.continuous ? "CONTINUOUS" : "SNAPSHOT"},
+                   {"status", to_string(j.status)},
+                   {"createdAt", api_time(j.created_ms)},
+                   {"lastUpdatedAt", api_time(j.updated_ms)},
+                   {"isConcurrent", false}};
+    if (j.completed_ms) s["completedAt"] = api_time(j.completed_ms);
+    jobs.push_back(std::move(s));
+  }
+  json::object body{{"jobs", std::move(jobs)}};
+  if (next) body["nextToken"] = *next;
+  return aws_response::ok(json::serialize(body));
+}
+
+aws_response jobs_service::update_job(const json::object& in, batch& b) {
+  auto id = text(in, "jobId");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
+  if (auto e = refuse_unimplemented(in)) return *e;
+  job& j = it->second;
+  if (auto d = common::text_member(in, "description")) {
+    if (d->size() > k_max_description) return invalid("description is longer than 2028 characters");
+    j.description = *d;
+  }
+  // A new timeout applies to the executions that go IN_PROGRESS from now on.
+  if (auto e = read_timeout(in, j.in_progress_timeout_min)) return *e;
+  store_job(j, b);
+  return aws_response::ok("{}");
+}
+
+aws_response jobs_service::cancel_job(const json::object& in, batch& b) {
+  auto id = text(in, "jobId");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
+  job& j = it->second;
+  const bool force = common::bool_member(in, "force").value_or(false);
+  auto reason = text(in, "reasonCode");
+  auto comment = text(in, "comment");
+  if (reason.size() > 128 || !std::all_of(reason.begin(), reason.end(), [](unsigned char c) {
+        return std::isupper(c) || std::isdigit(c) || c == '_';
+      }))
+    return invalid("reasonCode must match [A-Z0-9_]{0,128}");
+  if (comment.size() > k_max_description) return invalid("comment is longer than 2028 characters");
+  // A job canceled without force can still be canceled with force (its IN_PROGRESS executions then).
+  if (j.status == job_status::completed || (j.status == job_status::canceled && (!force || j.force_canceled)))
+    return invalid("Job " + id + " is " + std::string(to_string(j.status)) + " and cannot be canceled");
+  j.status = job_status::canceled;
+  j.force_canceled = j.force_canceled || force;
+  if (!reason.empty()) j.reason_code = reason;
+  if (!comment.empty()) j.comment = comment;
+  for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id; ++e) {
+    auto& x = e->second;
+    if (x.status == exec_status::queued || (force && x.status == exec_status::in_progress)) {
+      x.force_canceled = x.status == exec_status::in_progress;
+      set_status(x, exec_status::canceled, b);
+    }
+  }
+  store_job(j, b);
+  FC_LOG_INFO("jobs.canceled", "job={} force={}", id, force);
+  json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
+  if (!j.description.empty()) out["description"] = j.description;
+  return aws_response::ok(json::serialize(out));
+}
+
+aws_response jobs_service::delete_job(const json::object& in, batch& b) {
+  auto id = text(in, "jobId");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
+  if (it->second.status == job_status::in_progress && !common::bool_member(in, "force").value_or(false))
+    return bad_transition("Job " + id + " is IN_PROGRESS: cancel it first, or delete it with force");
+  for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id;)
+    erase_execution(e++, b);
+  b.ops.push_back(storage::op::delete_document{std::string(k_job_kind), id});
+  counts_.erase(id);
+  jobs_.erase(it);
+  FC_LOG_INFO("jobs.deleted", "job={}", id);
+  return aws_response::ok("{}");
+}
+
+aws_response jobs_service::get_job_document(const json::object& in) {
+  auto id = text(in, "jobId");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
+  return aws_response::ok(json::serialize(json::object{{"document", it->second.document}}));
+}
+
+namespace {
+json::object execution_summary(const execution& e) {
+  json::object o{{"status", to_string(e.status)}, {"queuedAt", api_time(e.queued_ms)}};
+  if (e.started_ms) o["startedAt"] = api_time(e.started_ms);
+  o["lastUpdatedAt"] = api_time(e.updated_ms);
+  o["executionNumber"] = e.execution_number;
+  o["retryAttempt"] = 0;
+  return o;
+}
+}  // namespace
+
+aws_response jobs_service::describe_execution(const json::object& in) {
+  auto id = text(in, "jobId");
+  auto thing = text(in, "thingName");
+  auto it = executions_.find(execution_key(id, thing));
+  auto number = common::int_member(in, "executionNumber");
+  if (it == executions_.end() || (number && *number != it->second.execution_number))
+    return not_found("No job execution of job " + id + " for thing " + thing);
+  const execution& e = it->second;
+  json::object o{{"jobId", e.job_id},
+                 {"status", to_string(e.status)},
+                 {"forceCanceled", e.force_canceled},
+                 {"statusDetails", {{"detailsMap", details_json(e.details)}}},
+                 {"thingArn", thing_arn(e.thing)},
+                 {"queuedAt", api_time(e.queued_ms)}};
+  if (e.started_ms) o["startedAt"] = api_time(e.started_ms);
+  o["lastUpdatedAt"] = api_time(e.updated_ms);
+  o["executionNumber"] = e.execution_number;
+  o["versionNumber"] = e.version;
+  if (auto d = e.deadline_ms()) o["approximateSecondsBeforeTimedOut"] = std::max<std::int64_t>(0, (d - now_ms()) / 1000);
+  return aws_response::ok(json::serialize(json::object{{"execution", std::move(o)}}));
+}
+
+aws_response jobs_service::list_executions_for_job(const json::object& in) {
+  auto id = text(in, "jobId");
+  if (!jobs_.contains(id)) return not_found("Job " + id + " does not exist");
+  std::int64_t max = 0;
+  if (auto e = common::page_size(in, "maxResults", 250, 50, max)) return aws_response::from(*e);
+  auto status = common::text_member(in, "status");
+  std::vector<std::string> things;
+  for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id; ++e)
+    if (!status || to_string(e->second.status) == *status) things.push_back(e->second.thing);
+  std::optional<std::string> token, next;
+  if (auto t = common::text_member(in, "nextToken")) token = std::string(*t);
+  json::array out;
+  for (const auto& thing : common::page_after(things, token, max, next))
+    out.push_back(json::object{{"thingArn", thing_arn(thing)},
+                               {"jobExecutionSummary", execution_summary(executions_.at(execution_key(id, thing)))}});
+  json::object body{{"executionSummaries", std::move(out)}};
+  if (next) body["nextToken"] = *next;
+  return aws_response::ok(json::serialize(body));
+}
+
+aws_response jobs_service::list_executions_for_thing(const json::object& in) {
+  auto thing = text(in, "thingName");
+  std::int64_t max = 0;
+  if (auto e = common::page_size(in, "maxResults", 250, 50, max)) return aws_response::from(*e);
+  if (auto ns = common::text_member(in, "namespaceId"); ns && !ns->empty())
+    return invalid("namespaceId is not supported by fleetcore yet");
+  auto status = common::text_member(in, "status");
+  auto job_filter = common::text_member(in, "jobId");
+  std::vector<std::string> ids;
+  if (auto it = thing_jobs_.find(thing); it != thing_jobs_.end())
+    for (const auto& id : it->second) {
+      if (job_filter && id != *job_filter) continue;
+      if (status && to_string(executions_.at(execution_key(id, thing)).status) != *status) continue;
+      ids.push_back(id);
+    }
+  std::optional<std::string> token, next;
+  if (auto t = common::text_member(in, "nextToken")) token = std::string(*t);
+  json::array out;
+  for (const auto& id : common::page_after(ids, token, max, next))
+    out.push_back(json::object{{"jobId", id}, {"jobExecutionSummary", execution_summary(executions_.at(execution_key(id, thing)))}});
+  json::object body{{"executionSummaries", std::move(out)}};
+  if (next) body["nextToken"] = *next;
+  return aws_response::ok(json::serialize(body));
+}
+
+aws_response jobs_service::cancel_execution(const json::object& in, batch& b) {
+  auto id = text(in, "jobId");
+  auto thing = text(in, "thingName");
+  auto it = executions_.find(execution_key(id, thing));
+  if (it == executions_.end()) return not_found("No job execution of job " + id + " for thing " + thing);
+  execution& e = it->second;
+  const bool force = common::bool_member(in, "force").value_or(false);
+  status_details details;
+  const auto* d = in.if_contains("statusDetails");
+  if (d)
+    if (auto err = read_details(*d, details, 10)) return invalid(*err);
+  if (auto expected = common::int_member(in, "expectedVersion"); expected && *expected != e.version)
+    return aws_response::error(409, "VersionConflictException",
+                               "expectedVersion " + std::to_string(*expected) + " is not the current version " +
+                                   std::to_string(e.version));
+  if (terminal(e.status)) return bad_transition("The job execution is already " + std::string(to_string(e.status)));
+  if (e.status == exec_status::in_progress && !force)
+    return bad_transition("The job execution is IN_PROGRESS: cancel it with force");
+  if (d) e.details = std::move(details);
+  e.force_canceled = e.status == exec_status::in_progress;
+  set_status(e, exec_status::canceled, b);
+  return aws_response::ok("{}");
+}
+
+aws_response jobs_service::delete_execution(const json::object& in, batch& b) {
+  auto id = text(in, "jobId");
+  auto thing = text(in, "thingName");
+  auto it = executions_.find(execution_key(id, thing));
+  auto number = common::int_member(in, "executionNumber");
+  if (it == executions_.end() || !number || *number != it->second.execution_number)
+    return not_found("No job execution of job " + id + " for thing " + thing);
+  if (!terminal(it->second.status) && !common::bool_member(in, "force").value_or(false))
+    return bad_transition("The job execution is " + std::string(to_string(it->second.status)) +
+                          ": delete it with force, or once it is terminal");
+  auto& j = jobs_.at(id);
+  erase_execution(it, b);
+  maybe_complete(j, b);
+  return aws_response::ok("{}");
+}
+
+void jobs_service::register_metrics(common::registry& r) const {
+  r.add(device_requests_, "fleetcore_jobs_device_requests_total", "", "Jobs requests of devices over MQTT.");
+  r.add(device_rejected_, "fleetcore_jobs_device_rejected_total", "", "Device jobs requests answered on /rejected.");
+  r.add(api_calls_, "fleetcore_jobs_api_calls_total", "", "Jobs control-plane operations.");
+  r.add(timed_out_, "fleetcore_jobs_timed_out_total", "", "Job executions timed out by their timers.");
+}
+
+}  // namespace fleetcore::jobs

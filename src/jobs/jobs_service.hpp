@@ -1,0 +1,149 @@
+#pragma once
+// AWS IoT Jobs: the control-plane operations (CreateJob, DescribeJob, CancelJob, the executions...)
+// and the device side on `$aws/things/<thing>/jobs/...` (get, start-next, <jobId>/get, <jobId>/update;
+// notify and notify-next), with the executions' state machine and their timers.
+//
+// Threads: every request (an API call, a device's MQTT request, a timer tick) is posted to the
+// service's own thread and applied there, one at a time, in arrival order. Its changes are stored in
+// one batch; its answers (the promise of an API call, the reply to a device) and the notifications it
+// causes leave only once that batch is durable, so nothing acknowledged is lost across kill -9.
+// A device's replies go to its session alone (they never pass through the broker's routing: no other
+// client and no rule sees them); notify and notify-next are published to every subscriber.
+#include "broker/hooks.hpp"
+#include "common/aws_api.hpp"
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+#include "jobs/model.hpp"
+#include "storage/store.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <functional>
+#include <future>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace fleetcore::jobs {
+
+struct settings {
+  /// How often the execution timers (in-progress and step timeouts) are checked.
+  std::int64_t timer_tick_ms = 1000;
+  /// Executions listed at most in a notify message and in a get reply's lists (AWS: 10).
+  std::size_t max_listed = 10;
+};
+
+/// What the service asks the registry.
+struct directory {
+  std::function<bool(std::string_view thing)> thing_exists;
+  /// The things of a group and of its descendants; nullopt if there is no such group.
+  std::function<std::optional<std::vector<std::string>>(std::string_view group)> group_things;
+};
+
+class jobs_service final : public broker::broker_hook {
+ public:
+  /// Loads every stored job and execution; throws std::runtime_error if one is unreadable.
+  /// `arn_prefix` is `arn:aws:iot:<region>:<account>:`.
+  jobs_service(storage::store& store, common::clock& clock, directory dir, std::string arn_prefix, settings s = {});
+  ~jobs_service() override;
+
+  // --- wiring, set before start() ---
+  /// Publishes a server message to every subscriber (notify, notify-next). Called in order, from the
+  /// store's thread.
+  std::function<void(std::string topic, std::string payload)> publish;
+  /// Delivers a reply to the session (client id, incarnation) that made the request, and to no one else.
+  std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
+
+  void start();
+  void stop();
+
+  // broker::broker_hook (any worker): replies are reserved to the service; requests are handed off.
+  broker::topic_claim claim(std::string_view topic) const override;
+  bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
+
+  /// The control-plane operations it answers (AWS names).
+  static std::vector<std::string_view> operations();
+  /// Runs operation `op` with its input members; ready once its changes are durable. Any thread but
+  /// the service's and the store's.
+  std::future<common::aws_response> call(std::string op, boost::json::object input);
+
+  /// A thing was deleted: its pending executions become REMOVED. Any thread.
+  void thing_deleted(std::string thing);
+
+  /// Times out the executions whose timers expired at the clock's time. The service's timer calls it
+  /// every timer_tick_ms; tests call it after moving a manual clock. Any thread.
+  void expire_timers();
+  /// Returns once every request posted before has been applied and its changes are durable (tests).
+  void drain();
+
+  void register_metrics(common::registry& r) const;
+
+ private:
+  struct batch;
+  struct device_request;
+
+  // The service's thread.
+  common::aws_response run(const std::string& op, const boost::json::object& in, batch& b);
+  void handle_device(const device_request& r);
+  void commit(batch& b, std::function<void(bool durable)> then);
+
+  common::aws_response create_job(const boost::json::object& in, batch& b);
+  common::aws_response describe_job(const boost::json::object& in);
+  common::aws_response list_jobs(const boost::json::object& in);
+  common::aws_response update_job(const boost::json::object& in, batch& b);
+  common::aws_response cancel_job(const boost::json::object& in, batch& b);
+  common::aws_response delete_job(const boost::json::object& in, batch& b);
+  common::aws_response get_job_document(const boost::json::object& in);
+  common::aws_response describe_execution(const boost::json::object& in);
+  common::aws_response list_executions_for_job(const boost::json::object& in);
+  common::aws_response list_executions_for_thing(const boost::json::object& in);
+  common::aws_response cancel_execution(const boost::json::object& in, batch& b);
+  common::aws_response delete_execution(const boost::json::object& in, batch& b);
+
+  /// The thing's pending executions (IN_PROGRESS first, then QUEUED, each oldest first).
+  std::vector<const execution*> pending_of(const std::string& thing) const;
+  /// Records the thing's pending list before the batch changes it (for notify / notify-next).
+  void touch(batch& b, const std::string& thing);
+  void notifications(batch& b);
+  /// Moves `e` to `to` (versionNumber, counts, timers, storage, job completion).
+  /// `step_min`: the step timer a device asked for with this change (IN_PROGRESS only).
+  void set_status(execution& e, exec_status to, batch& b, std::optional<std::int64_t> step_min = {});
+  void store_execution(const execution& e, batch& b);
+  void store_job(job& j, batch& b);
+  void erase_execution(std::map<std::string, execution>::iterator it, batch& b);
+  void arm_timer(const execution& e);
+  void disarm_timer(const execution& e);
+  void maybe_complete(job& j, batch& b);
+  void schedule_tick();
+
+  std::int64_t now_ms() const { return clock_.wall_ms(); }
+  std::string thing_arn(std::string_view thing) const { return arn_prefix_ + "thing/" + std::string(thing); }
+  std::string job_arn(std::string_view id) const { return arn_prefix_ + "job/" + std::string(id); }
+
+  storage::store& store_;
+  common::clock& clock_;
+  directory dir_;
+  std::string arn_prefix_;
+  settings settings_;
+
+  // Service thread only.
+  std::map<std::string, job> jobs_;
+  std::map<std::string, execution> executions_;                  // execution_key(job, thing)
+  std::map<std::string, std::set<std::string>> thing_jobs_;      // thing -> job ids with an execution
+  std::map<std::string, std::array<std::int64_t, exec_status_count>> counts_;  // job -> executions by status
+  std::set<std::pair<std::int64_t, std::string>> deadlines_;     // (deadline ms, execution key)
+
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  boost::asio::steady_timer tick_{io_};
+  std::thread thread_;
+  common::counter device_requests_, device_rejected_, api_calls_, timed_out_;
+};
+
+}  // namespace fleetcore::jobs

@@ -1,0 +1,79 @@
+#pragma once
+// AWS IoT Jobs' records: a job and its executions (one per targeted thing), their statuses and their
+// stored form. The state machine and the wire shapes live in jobs_service.cpp; this is the data.
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fleetcore::jobs {
+
+enum class job_status : std::uint8_t { in_progress, canceled, completed };
+std::string_view to_string(job_status s);
+std::optional<job_status> parse_job_status(std::string_view s);
+
+/// An execution's status. QUEUED and IN_PROGRESS are pending; the others are terminal.
+enum class exec_status : std::uint8_t { queued, in_progress, succeeded, failed, timed_out, rejected, removed, canceled };
+inline constexpr std::size_t exec_status_count = 8;
+std::string_view to_string(exec_status s);
+std::optional<exec_status> parse_exec_status(std::string_view s);
+inline bool terminal(exec_status s) { return s != exec_status::queued && s != exec_status::in_progress; }
+
+using status_details = std::map<std::string, std::string>;
+
+struct job {
+  std::string id;
+  std::string description;
+  std::string document;         // the job document as given (a JSON text)
+  boost::json::value document_json;  // parsed once: what devices get over MQTT (an object)
+  std::vector<std::string> targets;  // thing and thing-group ARNs
+  bool continuous = false;      // targetSelection CONTINUOUS
+  job_status status = job_status::in_progress;
+  bool force_canceled = false;
+  std::string reason_code, comment;
+  std::int64_t created_ms = 0, updated_ms = 0, completed_ms = 0;
+  std::int64_t in_progress_timeout_min = 0;  // timeoutConfig; 0: none
+
+  std::string serialize() const;
+  static std::optional<job> parse(std::string_view body);
+};
+
+/// One thing's execution of one job.
+struct execution {
+  std::string job_id, thing;
+  exec_status status = exec_status::queued;
+  status_details details;
+  bool force_canceled = false;
+  std::int64_t queued_ms = 0, started_ms = 0, updated_ms = 0;  // started_ms 0: never IN_PROGRESS
+  std::int64_t execution_number = 1;
+  std::int64_t version = 1;
+  /// While IN_PROGRESS: when the in-progress timer and the step timer expire (0: not running).
+  std::int64_t timeout_at_ms = 0, step_timeout_at_ms = 0;
+
+  /// The earlier of the running timers, 0 if none.
+  std::int64_t deadline_ms() const;
+  std::string serialize() const;
+  static std::optional<execution> parse(std::string_view body);
+};
+
+/// Storage collections and keys.
+inline constexpr std::string_view k_job_kind = "job";
+inline constexpr std::string_view k_execution_kind = "job_execution";
+inline std::string execution_key(std::string_view job_id, std::string_view thing) {
+  std::string k(job_id);
+  k += '\t';
+  k += thing;
+  return k;
+}
+
+/// AWS's identifier rules: jobId `[a-zA-Z0-9_-]{1,64}`; statusDetails keys `[a-zA-Z0-9:_-]{1,128}`,
+/// values 1-1024 characters.
+bool valid_job_id(std::string_view id);
+bool valid_details_key(std::string_view k);
+
+}  // namespace fleetcore::jobs

@@ -1,0 +1,39 @@
+#include "jobs/module.hpp"
+
+namespace fleetcore::jobs {
+
+namespace {
+directory directory_of(registry::registry& reg) {
+  return {[&reg](std::string_view thing) { return reg.has_thing(thing); },
+          [&reg](std::string_view group) { return reg.things_in_group_tree(group); }};
+}
+}  // namespace
+
+module::module(platform::core& core, settings s)
+    : jobs_(core.store, core.clock, directory_of(core.registry),
+            "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":", s) {
+  auto& b = core.broker;
+  jobs_.publish = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload), 1); };
+  jobs_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
+                                          std::string payload) {
+    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock.wall_ms(), 0));
+  };
+  b.add_hook(jobs_);
+  core.registry.observe([this](const std::vector<registry::change>& changes) {
+    for (const auto& c : changes)
+      if (const auto* t = std::get_if<registry::thing_changed>(&c); t && t->op == registry::change_op::deleted)
+        jobs_.thing_deleted(t->value.name);
+  });
+  jobs_.register_metrics(core.metrics);
+}
+
+common::aws_operations module::operations() {
+  common::aws_operations ops;
+  for (auto name : jobs_service::operations())
+    ops.emplace_back(std::string(name), [this](std::string_view op, const boost::json::object& in) {
+      return jobs_.call(std::string(op), in).get();
+    });
+  return ops;
+}
+
+}  // namespace fleetcore::jobs

@@ -1,0 +1,197 @@
+"""AWS IoT Jobs: the control plane through the aws CLI and boto3, devices through paho and the npm
+aws-iot-device-sdk jobs client. A device's replies reach its session alone (another client subscribed
+to the same topics sees the notifications only), and what was acknowledged survives kill -9."""
+import json
+import os
+import queue
+import subprocess
+import threading
+
+import pytest
+
+from conftest import TIMEOUT, Client
+
+JS = os.path.join(os.path.dirname(__file__), "js")
+
+
+def create_thing(server, name):
+    return server.aws("iot", "create-thing", "--thing-name", name)[1]["thingArn"]
+
+
+def messages(client, count):
+    """The next `count` messages, by topic (replies and notifications travel different paths)."""
+    got = {}
+    for _ in range(count):
+        m = client.get()
+        got[m.topic] = json.loads(m.payload)
+    return got
+
+
+def test_device_runs_a_job_over_mqtt_and_its_replies_reach_it_alone(server):
+    arn = create_thing(server, "t1")
+    jobs = "$aws/things/t1/jobs/"
+    dev = Client(server.port, "dev-t1")
+    dev.connect()
+    # As the Python v2 SDK subscribes: the update replies through a wildcard.
+    for topic in ("notify-next", "start-next/accepted", "+/update/accepted", "+/update/rejected"):
+        assert dev.subscribe(jobs + topic, 1) == [1]
+    spy = Client(server.port, "spy")
+    spy.connect()
+    assert spy.subscribe(jobs + "#", 1) == [1]
+
+    _, out = server.aws("iot", "create-job", "--job-id", "j1", "--targets", arn, "--document",
+                        '{"operation":"reboot"}', "--timeout-config", "inProgressTimeoutInMinutes=10")
+    assert out["jobId"] == "j1" and out["jobArn"].endswith(":job/j1")
+    nxt = json.loads(dev.get().payload)
+    assert nxt["execution"]["jobId"] == "j1" and nxt["execution"]["jobDocument"] == {"operation": "reboot"}
+    assert nxt["execution"]["status"] == "QUEUED" and nxt["execution"]["versionNumber"] == 1
+
+    dev.publish(jobs + "start-next", json.dumps({"clientToken": "c1", "statusDetails": {"step": "1"}}), qos=1)
+    started = json.loads(dev.get().payload)
+    assert started["clientToken"] == "c1"
+    ex = started["execution"]
+    assert (ex["status"], ex["versionNumber"], ex["statusDetails"]) == ("IN_PROGRESS", 2, {"step": "1"})
+    assert 590 <= ex["approximateSecondsBeforeTimedOut"] <= 600
+    assert isinstance(ex["startedAt"], int) and ex["startedAt"] < 10**10  # epoch seconds
+
+    dev.publish(jobs + "j1/update", json.dumps({"status": "SUCCEEDED", "expectedVersion": "2",
+                                                "statusDetails": {"result": "ok"},
+                                                "includeJobExecutionState": True}), qos=1)
+    done = messages(dev, 2)
+    assert done[jobs + "j1/update/accepted"]["executionState"]["status"] == "SUCCEEDED"
+    assert list(done[jobs + "notify-next"]) == ["timestamp"]  # nothing pending any more
+    dev.publish(jobs + "j1/update", json.dumps({"status": "FAILED", "clientToken": "late"}), qos=1)
+    late = json.loads(dev.get().payload)
+    assert late["code"] == "InvalidStateTransition" and late["executionState"]["status"] == "SUCCEEDED"
+    assert late["clientToken"] == "late"
+
+    # The other client saw the notifications and none of the replies.
+    seen = []
+    while True:
+        try:
+            seen.append(spy.get(timeout=1).topic)
+        except queue.Empty:
+            break
+    assert seen and all(t.endswith("/notify") or t.endswith("/notify-next") for t in seen), seen
+    assert seen.count(jobs + "notify-next") == 2
+
+    job = server.aws("iot", "describe-job", "--job-id", "j1")[1]["job"]
+    assert job["status"] == "COMPLETED" and job["jobProcessDetails"]["numberOfSucceededThings"] == 1
+    execution = server.aws("iot", "describe-job-execution", "--job-id", "j1", "--thing-name", "t1")[1]["execution"]
+    assert (execution["status"], execution["versionNumber"]) == ("SUCCEEDED", 3)
+    assert execution["statusDetails"] == {"detailsMap": {"result": "ok"}}
+    listed = server.aws("iot", "list-job-executions-for-thing", "--thing-name", "t1")[1]["executionSummaries"]
+    assert [(e["jobId"], e["jobExecutionSummary"]["status"]) for e in listed] == [("j1", "SUCCEEDED")]
+
+
+def test_a_client_cannot_publish_replies_or_notifications(server):
+    create_thing(server, "t2")
+    dev = Client(server.port, "dev-t2")
+    dev.connect()
+    assert dev.subscribe("$aws/things/t2/jobs/#", 1) == [1]
+    forger = Client(server.port, "forger")
+    forger.connect()
+    # Requests are the service's alone (publish-only topics, as on AWS): nobody subscribes to them.
+    assert forger.subscribe("$aws/things/t2/jobs/start-next", 1) == [0x87]
+    assert forger.subscribe("$aws/things/t2/jobs/+/update", 1) == [0x87]
+    for topic in ("$aws/things/t2/jobs/notify-next", "$aws/things/t2/jobs/j1/update/accepted",
+                  "$aws/things/t2/jobs/start-next/rejected"):
+        forger.publish(topic, '{"execution":{"jobId":"evil"}}', qos=1)
+    dev.no_message()
+
+
+# Node connects over mutual TLS with a certificate of the built-in CA, as a fleet device would.
+def test_aws_iot_device_sdk_jobs_client(server, tmp_path):
+    from conftest import FLEETCORE
+    r = subprocess.run([FLEETCORE, "device", "create", "--name", "js-jobs", "--out", str(tmp_path), "--data-dir",
+                        server.data_dir], capture_output=True, text=True, check=True)
+    info = json.loads(r.stdout)
+    spy = Client(server.port, "spy-js")
+    spy.connect()
+    assert spy.subscribe("$aws/things/js-jobs/jobs/$next/get/accepted", 1) == [1]
+    proc = subprocess.Popen(["node", os.path.join(JS, "jobs_device.js"), "127.0.0.1", str(server.ports["mqtts"]),
+                             info["rootCAFile"], info["certificateFile"], info["privateKeyFile"], "js-jobs", "install"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events = queue.Queue()
+    threading.Thread(target=lambda: [events.put(json.loads(line)) for line in proc.stdout], daemon=True).start()
+
+    def next_event(kind):
+        while True:
+            e = events.get(timeout=TIMEOUT)
+            if e["event"] in ("error", "close"):
+                raise AssertionError(f"device SDK: {e}\n{proc.stderr.read() if proc.poll() is not None else ''}")
+            if e["event"] == kind:
+                return e
+
+    def command(cmd):
+        proc.stdin.write(cmd + "\n")
+        proc.stdin.flush()
+
+    try:
+        next_event("notifications_started")
+        arn = server.iot().describe_thing(thingName="js-jobs")["thingArn"]
+        for job_id, version in (("install-1", "1.0"), ("install-2", "2.0")):
+            server.aws("iot", "create-job", "--job-id", job_id, "--targets", arn, "--document",
+                       json.dumps({"operation": "install", "version": version}))
+        first = next_event("job")
+        assert (first["id"], first["operation"], first["document"]["version"]) == ("install-1", "install", "1.0")
+        command("succeed")
+        next_event("updated")
+        second = next_event("job")  # notify-next brought the next job
+        assert (second["id"], second["status"]) == ("install-2", "QUEUED")
+        command("fail")
+        next_event("updated")
+        server_side = server.iot().describe_job_execution(jobId="install-2", thingName="js-jobs")["execution"]
+        assert server_side["status"] == "FAILED" and server_side["statusDetails"]["detailsMap"] == {"reason": "test"}
+        assert server.iot().describe_job(jobId="install-1")["job"]["status"] == "COMPLETED"
+        spy.no_message()  # the SDK's $next/get reply went to the SDK alone
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_boto3_control_plane_errors_and_listing(server):
+    iot = server.iot()
+    arns = [create_thing(server, f"b{i}") for i in range(3)]
+    iot.create_job(jobId="bj", targets=arns, document=json.dumps({"operation": "x"}))
+    with pytest.raises(iot.exceptions.ResourceAlreadyExistsException):
+        iot.create_job(jobId="bj", targets=arns, document="{}")
+    with pytest.raises(iot.exceptions.ResourceNotFoundException):
+        iot.describe_job(jobId="missing")
+    with pytest.raises(iot.exceptions.InvalidStateTransitionException):
+        iot.delete_job(jobId="bj")
+    with pytest.raises(iot.exceptions.InvalidRequestException):
+        iot.create_job(jobId="bad", targets=arns, document="{}", jobExecutionsRetryConfig={
+            "criteriaList": [{"failureType": "FAILED", "numberOfRetries": 1}]})  # refused until implemented
+    page = iot.list_job_executions_for_job(jobId="bj", maxResults=2)
+    assert [s["thingArn"] for s in page["executionSummaries"]] == arns[:2]
+    rest = iot.list_job_executions_for_job(jobId="bj", maxResults=2, nextToken=page["nextToken"])
+    assert [s["thingArn"] for s in rest["executionSummaries"]] == arns[2:]
+    iot.cancel_job(jobId="bj", reasonCode="OPERATOR", comment="enough")
+    job = iot.describe_job(jobId="bj")["job"]
+    assert (job["status"], job["reasonCode"], job["jobProcessDetails"]["numberOfCanceledThings"]) == ("CANCELED", "OPERATOR", 3)
+    assert iot.get_job_document(jobId="bj")["document"] == '{"operation": "x"}'
+    iot.delete_job(jobId="bj")
+    assert iot.list_jobs()["jobs"] == []
+
+
+def test_acknowledged_updates_survive_kill9(server):
+    arn = create_thing(server, "k1")
+    jobs = "$aws/things/k1/jobs/"
+    server.aws("iot", "create-job", "--job-id", "kj", "--targets", arn, "--document", '{"operation":"reboot"}')
+    dev = Client(server.port, "dev-k1")
+    dev.connect()
+    assert dev.subscribe(jobs + "kj/update/accepted", 1) == [1]
+    dev.publish(jobs + "kj/update", json.dumps({"status": "IN_PROGRESS", "statusDetails": {"ota": "step-3"}}), qos=1)
+    dev.get()  # accepted: stored
+    dev.drop()
+    server.kill9()
+    server.restart()
+    execution = server.iot().describe_job_execution(jobId="kj", thingName="k1")["execution"]
+    assert execution["status"] == "IN_PROGRESS" and execution["statusDetails"]["detailsMap"] == {"ota": "step-3"}
+    dev = Client(server.port, "dev-k1b")
+    dev.connect()
+    assert dev.subscribe(jobs + "kj/get/accepted", 1) == [1]
+    dev.publish(jobs + "kj/get", "{}", qos=1)
+    got = json.loads(dev.get().payload)["execution"]
+    assert got["statusDetails"] == {"ota": "step-3"} and got["versionNumber"] == 2  # what the agent stored

@@ -1,0 +1,378 @@
+#include "jobs/jobs_service.hpp"
+
+#include "broker/message.hpp"
+#include "storage/sqlite_store.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace fleetcore::jobs {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+constexpr const char* k_arn = "arn:aws:iot:us-east-1:123456789012:";
+
+struct sent {
+  std::string client;  // empty: published to every subscriber
+  std::uint64_t session = 0;
+  std::string topic;
+  json::value body;
+};
+
+class jobs_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fc-jobs-" + std::to_string(::getpid()) + "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    open();
+  }
+  void TearDown() override {
+    service_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void open() {
+    store_ = std::make_unique<storage::sqlite_store>(dir_);
+    directory dir{[this](std::string_view t) { return things_.contains(std::string(t)); },
+                  [this](std::string_view g) -> std::optional<std::vector<std::string>> {
+                    if (g != "fleet") return std::nullopt;
+                    return std::vector<std::string>{"t2", "t3"};
+                  }};
+    settings s;
+    s.timer_tick_ms = 3'600'000;  // the test moves the clock and expires the timers itself
+    service_ = std::make_unique<jobs_service>(*store_, clock_, dir, k_arn, s);
+    service_->publish = [this](std::string topic, std::string payload) { record({}, 0, topic, payload); };
+    service_->reply = [this](const std::string& client, std::uint64_t session, std::string topic, std::string payload) {
+      record(client, session, topic, payload);
+    };
+    service_->start();
+  }
+  void restart() {
+    service_.reset();
+    store_.reset();
+    open();
+  }
+
+  void record(std::string client, std::uint64_t session, const std::string& topic, const std::string& payload) {
+    std::lock_guard lock(mutex_);
+    sent_.push_back({std::move(client), session, topic, json::parse(payload)});
+  }
+  /// What was sent since the last call.
+  std::vector<sent> take() {
+    service_->drain();
+    std::lock_guard lock(mutex_);
+    return std::exchange(sent_, {});
+  }
+  std::vector<sent> take_topic(std::string_view topic) {
+    std::vector<sent> out;
+    for (auto& s : take())
+      if (s.topic == topic) out.push_back(std::move(s));
+    return out;
+  }
+
+  common::aws_response api(std::string op, std::string input) {
+    return service_->call(std::move(op), json::parse(input).as_object()).get();
+  }
+  json::object ok(std::string op, std::string input) {
+    auto r = api(op, input);
+    EXPECT_FALSE(r.failed()) << op << " " << input << " -> " << r.body;
+    return r.body.empty() ? json::object() : json::parse(r.body).as_object();
+  }
+  void create(const std::string& id, std::string targets, std::string extra = "") {
+    ok("CreateJob", R"({"jobId":")" + id + R"(","targets":)" + targets + R"(,"document":"{\"operation\":\")" + id +
+                        R"(\"}")" + extra + "}");
+  }
+  /// A device's request on $aws/things/<thing>/jobs/<suffix>, from session (client, session).
+  void device(const std::string& thing, const std::string& suffix, std::string payload, std::string client = "dev",
+              std::uint64_t session = 7) {
+    auto m = broker::make_message("$aws/things/" + thing + "/jobs/" + suffix, std::move(payload), 1, false, {}, 0, session);
+    broker::publish_context ctx;
+    ctx.origin = broker::publish_origin::client;
+    ctx.client_id = client;
+    // Requests are consumed (no subscriber sees them); a topic that is none is routed and rejected.
+    EXPECT_EQ(service_->on_message(m, ctx), suffix.find("frobnicate") == std::string::npos);
+  }
+  json::object job_details(const std::string& id) {
+    return ok("DescribeJob", R"({"jobId":")" + id + R"("})").at("job").as_object();
+  }
+  std::string execution_status(const std::string& id, const std::string& thing) {
+    auto e = ok("DescribeJobExecution", R"({"jobId":")" + id + R"(","thingName":")" + thing + R"("})");
+    return std::string(e.at("execution").at("status").as_string());
+  }
+
+  std::filesystem::path dir_;
+  common::manual_clock clock_;
+  std::set<std::string> things_{"t1", "t2", "t3"};
+  std::unique_ptr<storage::sqlite_store> store_;
+  std::unique_ptr<jobs_service> service_;
+  std::mutex mutex_;
+  std::vector<sent> sent_;
+};
+
+/// An ARN of the test account, as a JSON value to compare with.
+json::value arn_of(const std::string& resource) { return json::value(std::string(k_arn) + resource); }
+
+std::string thing_arn(const char* t) { return std::string("\"") + k_arn + "thing/" + t + "\""; }
+
+// AWS's walk-through: a device takes its jobs one by one; notify-next announces each new head, and the
+// replies go to the session that asked alone.
+TEST_F(jobs_test, device_takes_its_jobs_in_order_with_notify_next_on_each_new_head) {
+  create("j1", "[" + thing_arn("t1") + "]");
+  auto first = take();
+  ASSERT_EQ(first.size(), 2u);  // notify and notify-next, to every subscriber
+  EXPECT_EQ(first[0].topic, "$aws/things/t1/jobs/notify");
+  EXPECT_EQ(first[0].body.at("jobs").at("QUEUED").at(0).at("jobId"), "j1");
+  EXPECT_EQ(first[1].topic, "$aws/things/t1/jobs/notify-next");
+  EXPECT_TRUE(first[1].client.empty());
+  EXPECT_EQ(first[1].body.at("execution").at("jobDocument").at("operation"), "j1");  // an object, not a string
+  clock_.advance(2s);
+  create("j2", "[" + thing_arn("t1") + "]");
+  auto second = take();
+  ASSERT_EQ(second.size(), 1u);  // the head did not change: notify only
+  EXPECT_EQ(second[0].topic, "$aws/things/t1/jobs/notify");
+
+  device("t1", "start-next", R"({"clientToken":"ct1","statusDetails":{"step":"download"},"stepTimeoutInMinutes":"5"})");
+  auto started = take();
+  ASSERT_EQ(started.size(), 1u);  // QUEUED -> IN_PROGRESS of the head: neither notify nor notify-next
+  EXPECT_EQ(started[0].client, "dev");
+  EXPECT_EQ(started[0].session, 7u);
+  EXPECT_EQ(started[0].topic, "$aws/things/t1/jobs/start-next/accepted");
+  const auto& x = started[0].body.at("execution");
+  EXPECT_EQ(x.at("jobId"), "j1");
+  EXPECT_EQ(x.at("status"), "IN_PROGRESS");
+  EXPECT_EQ(x.at("versionNumber"), 2);
+  EXPECT_EQ(x.at("statusDetails").at("step"), "download");
+  EXPECT_EQ(x.at("queuedAt"), 1'700'000'000);  // epoch seconds on the device side
+  EXPECT_EQ(x.at("approximateSecondsBeforeTimedOut"), 300);
+  EXPECT_EQ(started[0].body.at("clientToken"), "ct1");
+
+  device("t1", "j1/update", R"({"status":"SUCCEEDED","expectedVersion":"2","includeJobExecutionState":true})");
+  auto done = take();
+  ASSERT_EQ(done.size(), 3u);
+  EXPECT_EQ(done[0].topic, "$aws/things/t1/jobs/j1/update/accepted");
+  EXPECT_EQ(done[0].client, "dev");
+  EXPECT_EQ(done[0].body.at("executionState").at("status"), "SUCCEEDED");
+  EXPECT_EQ(done[0].body.at("executionState").at("statusDetails").at("step"), "download");  // unchanged
+  EXPECT_EQ(done[1].topic, "$aws/things/t1/jobs/notify");
+  EXPECT_EQ(done[2].topic, "$aws/things/t1/jobs/notify-next");
+  EXPECT_EQ(done[2].body.at("execution").at("jobId"), "j2");
+  EXPECT_EQ(job_details("j1").at("status"), "COMPLETED");
+
+  device("t1", "$next/get", "{}");
+  auto next = take();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].topic, "$aws/things/t1/jobs/$next/get/accepted");
+  EXPECT_EQ(next[0].body.at("execution").at("jobId"), "j2");
+  device("t1", "j2/update", R"({"status":"REJECTED"})");  // straight from QUEUED
+  auto last = take_topic("$aws/things/t1/jobs/notify-next");
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].body.as_object().size(), 1u);  // {"timestamp": ...} alone: nothing pending
+  device("t1", "start-next", "");
+  auto empty = take();
+  ASSERT_EQ(empty.size(), 1u);
+  EXPECT_FALSE(empty[0].body.as_object().contains("execution"));  // no member at all
+}
+
+TEST_F(jobs_test, get_lists_pending_executions_in_progress_first) {
+  create("a", "[" + thing_arn("t1") + "]");
+  clock_.advance(1s);
+  create("b", "[" + thing_arn("t1") + "]");
+  take();
+  device("t1", "b/update", R"({"status":"IN_PROGRESS"})");
+  auto overtaking = take_topic("$aws/things/t1/jobs/notify-next");
+  ASSERT_EQ(overtaking.size(), 1u);  // b overtook a: a new head
+  EXPECT_EQ(overtaking[0].body.at("execution").at("jobId"), "b");
+  device("t1", "get", R"({"clientToken":"x"})");
+  auto r = take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].topic, "$aws/things/t1/jobs/get/accepted");
+  EXPECT_EQ(r[0].body.at("inProgressJobs").at(0).at("jobId"), "b");
+  EXPECT_EQ(r[0].body.at("queuedJobs").at(0).at("jobId"), "a");
+  EXPECT_EQ(r[0].body.at("clientToken"), "x");
+}
+
+TEST_F(jobs_test, device_requests_rejected_as_aws_does) {
+  create("j1", "[" + thing_arn("t1") + "]");
+  take();
+  auto rejected = [&](const std::string& suffix, const std::string& payload) {
+    device("t1", suffix, payload);
+    auto r = take();
+    EXPECT_EQ(r.size(), 1u) << suffix << " " << payload;
+    if (r.empty()) return json::object();
+    EXPECT_EQ(r[0].topic, "$aws/things/t1/jobs/" + suffix + "/rejected");
+    EXPECT_EQ(r[0].client, "dev");
+    return r[0].body.as_object();
+  };
+  EXPECT_EQ(rejected("j1/update", "not json").at("code"), "InvalidJson");
+  EXPECT_EQ(rejected("j1/update", R"({"status":"CANCELED"})").at("code"), "InvalidRequest");
+  EXPECT_EQ(rejected("j1/update", R"({"status":"IN_PROGRESS","statusDetails":{"k":1}})").at("code"), "InvalidRequest");
+  EXPECT_EQ(rejected("j1/update", R"({"status":"IN_PROGRESS","clientToken":")" + std::string(65, 'x') + "\"}").at("code"),
+            "InvalidRequest");
+  EXPECT_EQ(rejected("nope/update", R"({"status":"IN_PROGRESS"})").at("code"), "ResourceNotFound");
+  EXPECT_EQ(rejected("j1/frobnicate", "{}").at("code"), "InvalidTopic");
+  auto mismatch = rejected("j1/update", R"({"status":"IN_PROGRESS","expectedVersion":5,"clientToken":"c"})");
+  EXPECT_EQ(mismatch.at("code"), "VersionMismatch");
+  EXPECT_EQ(mismatch.at("clientToken"), "c");
+  EXPECT_EQ(mismatch.at("executionState").at("versionNumber"), 1);
+  device("t1", "j1/update", R"({"status":"FAILED"})");
+  take();
+  auto terminal = rejected("j1/update", R"({"status":"IN_PROGRESS"})");
+  EXPECT_EQ(terminal.at("code"), "InvalidStateTransition");
+  EXPECT_EQ(terminal.at("executionState").at("status"), "FAILED");
+  EXPECT_EQ(job_details("j1").at("jobProcessDetails").at("numberOfFailedThings"), 1);
+}
+
+TEST_F(jobs_test, timers_time_out_in_progress_executions_once_across_restart) {
+  create("j1", "[" + thing_arn("t1") + "," + thing_arn("t2") + "]", R"(,"timeoutConfig":{"inProgressTimeoutInMinutes":20})");
+  device("t1", "start-next", R"({"stepTimeoutInMinutes":7})");  // step timer: 7 min
+  device("t2", "start-next", "{}");                              // the in-progress timer alone: 20 min
+  take();
+  clock_.advance(5min);
+  device("t1", "j1/update", R"({"status":"IN_PROGRESS","stepTimeoutInMinutes":30})");  // clamped to 20 min
+  take();
+  clock_.advance(14min);  // 19 min
+  service_->expire_timers();
+  EXPECT_TRUE(take().empty());
+  restart();  // the deadlines are stored
+  clock_.advance(61s);
+  service_->expire_timers();
+  take();
+  EXPECT_EQ(execution_status("j1", "t1"), "TIMED_OUT");
+  EXPECT_EQ(execution_status("j1", "t2"), "TIMED_OUT");
+  auto job = job_details("j1");
+  EXPECT_EQ(job.at("status"), "COMPLETED");
+  EXPECT_EQ(job.at("jobProcessDetails").at("numberOfTimedOutThings"), 2);
+  restart();
+  clock_.advance(1h);
+  service_->expire_timers();
+  EXPECT_TRUE(take().empty());  // fired once
+  EXPECT_EQ(execution_status("j1", "t1"), "TIMED_OUT");
+}
+
+TEST_F(jobs_test, step_timer_expires_before_the_job_timer) {
+  create("j1", "[" + thing_arn("t1") + "]", R"(,"timeoutConfig":{"inProgressTimeoutInMinutes":60})");
+  device("t1", "start-next", R"({"stepTimeoutInMinutes":2})");
+  take();
+  clock_.advance(119s);
+  service_->expire_timers();
+  take();
+  EXPECT_EQ(execution_status("j1", "t1"), "IN_PROGRESS");
+  clock_.advance(1s);
+  service_->expire_timers();
+  auto n = take_topic("$aws/things/t1/jobs/notify-next");
+  ASSERT_EQ(n.size(), 1u);  // the head left the pending list
+  EXPECT_EQ(execution_status("j1", "t1"), "TIMED_OUT");
+}
+
+TEST_F(jobs_test, cancel_without_force_leaves_in_progress_executions_running) {
+  create("j1", "[" + thing_arn("t1") + R"(,")" + k_arn + R"(thinggroup/fleet"])");
+  device("t1", "start-next", "{}");
+  auto r = ok("CancelJob", R"({"jobId":"j1","reasonCode":"BAD_BUILD","comment":"stop"})");
+  EXPECT_EQ(r.at("jobArn"), arn_of("job/j1"));
+  EXPECT_EQ(execution_status("j1", "t1"), "IN_PROGRESS");
+  EXPECT_EQ(execution_status("j1", "t2"), "CANCELED");
+  auto job = job_details("j1");
+  EXPECT_EQ(job.at("status"), "CANCELED");
+  EXPECT_EQ(job.at("reasonCode"), "BAD_BUILD");
+  EXPECT_EQ(job.at("forceCanceled"), false);
+  EXPECT_EQ(api("CancelJob", R"({"jobId":"j1"})").error_type, "InvalidRequestException");
+  ok("CancelJob", R"({"jobId":"j1","force":true})");  // force cancels the IN_PROGRESS one too
+  EXPECT_EQ(execution_status("j1", "t1"), "CANCELED");
+  take();
+  device("t1", "j1/update", R"({"status":"SUCCEEDED"})");
+  auto late = take();
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].body.at("code"), "InvalidStateTransition");
+  EXPECT_EQ(job_details("j1").at("forceCanceled"), true);
+}
+
+TEST_F(jobs_test, executions_cancel_and_delete_follow_the_state_machine) {
+  create("j1", "[" + thing_arn("t1") + "," + thing_arn("t2") + "]");
+  device("t1", "start-next", "{}");
+  EXPECT_EQ(api("CancelJobExecution", R"({"jobId":"j1","thingName":"t1"})").error_type, "InvalidStateTransitionException");
+  EXPECT_EQ(api("CancelJobExecution", R"({"jobId":"j1","thingName":"t1","force":true,"expectedVersion":1})").error_type,
+            "VersionConflictException");
+  ok("CancelJobExecution", R"({"jobId":"j1","thingName":"t1","force":true,"statusDetails":{"why":"operator"}})");
+  auto e = ok("DescribeJobExecution", R"({"jobId":"j1","thingName":"t1"})").at("execution").as_object();
+  EXPECT_EQ(e.at("status"), "CANCELED");
+  EXPECT_EQ(e.at("forceCanceled"), true);
+  EXPECT_EQ(e.at("statusDetails").at("detailsMap").at("why"), "operator");
+  EXPECT_EQ(e.at("thingArn"), arn_of("thing/t1"));
+  EXPECT_EQ(api("DeleteJobExecution", R"({"jobId":"j1","thingName":"t2","executionNumber":1})").error_type,
+            "InvalidStateTransitionException");
+  EXPECT_EQ(api("DeleteJobExecution", R"({"jobId":"j1","thingName":"t1","executionNumber":2})").error_type,
+            "ResourceNotFoundException");
+  ok("DeleteJobExecution", R"({"jobId":"j1","thingName":"t1","executionNumber":1})");
+  take();
+  ok("DeleteJobExecution", R"({"jobId":"j1","thingName":"t2","executionNumber":1,"force":true})");
+  auto n = take_topic("$aws/things/t2/jobs/notify-next");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(job_details("j1").at("status"), "COMPLETED");  // nothing pending any more
+  EXPECT_EQ(ok("ListJobExecutionsForJob", R"({"jobId":"j1"})").at("executionSummaries").as_array().size(), 0u);
+}
+
+TEST_F(jobs_test, control_plane_errors_and_lists) {
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"bad id","targets":[],"document":"{}"})").error_type, "InvalidRequestException");
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j","targets":[],"document":"{}"})").error_type, "InvalidRequestException");
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j","targets":[")" + std::string(k_arn) + R"(thing/ghost"],"document":"{}"})").error_type,
+            "ResourceNotFoundException");
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j","targets":[)" + thing_arn("t1") + R"(],"document":"[1]"})").error_type,
+            "InvalidRequestException");
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j","targets":[)" + thing_arn("t1") +
+                                 R"(],"document":"{}","abortConfig":{"criteriaList":[]}})").error_type,
+            "InvalidRequestException");  // not implemented yet: refused, never ignored
+  create("j1", "[" + thing_arn("t1") + "]");
+  auto dup = api("CreateJob", R"({"jobId":"j1","targets":[)" + thing_arn("t1") + R"(],"document":"{}"})");
+  EXPECT_EQ(dup.status, 409u);
+  EXPECT_EQ(json::parse(dup.body).at("resourceArn"), arn_of("job/j1"));
+  EXPECT_EQ(api("DescribeJob", R"({"jobId":"nope"})").error_type, "ResourceNotFoundException");
+  EXPECT_EQ(api("DeleteJob", R"({"jobId":"j1"})").error_type, "InvalidStateTransitionException");
+  EXPECT_EQ(ok("GetJobDocument", R"({"jobId":"j1"})").at("document"), R"({"operation":"j1"})");
+  create("j2", R"([")" + std::string(k_arn) + R"(thinggroup/fleet"])");
+  create("j3", "[" + thing_arn("t2") + "]");
+  auto page = ok("ListJobs", R"({"maxResults":2})");
+  ASSERT_EQ(page.at("jobs").as_array().size(), 2u);
+  auto rest = ok("ListJobs", R"({"maxResults":2,"nextToken":")" + std::string(page.at("nextToken").as_string()) + "\"}");
+  EXPECT_EQ(rest.at("jobs").at(0).at("jobId"), "j3");
+  EXPECT_EQ(ok("ListJobs", R"({"thingGroupName":"fleet"})").at("jobs").as_array().size(), 1u);
+  auto for_thing = ok("ListJobExecutionsForThing", R"({"thingName":"t2"})").at("executionSummaries").as_array();
+  ASSERT_EQ(for_thing.size(), 2u);
+  EXPECT_EQ(for_thing[0].at("jobId"), "j2");
+  EXPECT_EQ(for_thing[0].at("jobExecutionSummary").at("status"), "QUEUED");
+  auto for_job = ok("ListJobExecutionsForJob", R"({"jobId":"j2","status":"QUEUED"})").at("executionSummaries").as_array();
+  ASSERT_EQ(for_job.size(), 2u);
+  EXPECT_EQ(for_job[1].at("thingArn"), arn_of("thing/t3"));
+  ok("DeleteJob", R"({"jobId":"j2","force":true})");
+  EXPECT_EQ(ok("ListJobExecutionsForThing", R"({"thingName":"t3"})").at("executionSummaries").as_array().size(), 0u);
+  restart();
+  EXPECT_EQ(api("DescribeJob", R"({"jobId":"j2"})").error_type, "ResourceNotFoundException");
+  EXPECT_EQ(job_details("j3").at("jobProcessDetails").at("numberOfQueuedThings"), 1);
+}
+
+TEST_F(jobs_test, deleted_thing_loses_its_pending_executions) {
+  create("j1", "[" + thing_arn("t1") + "]");
+  take();
+  service_->thing_deleted("t1");
+  auto n = take_topic("$aws/things/t1/jobs/notify-next");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(execution_status("j1", "t1"), "REMOVED");
+  auto job = job_details("j1");
+  EXPECT_EQ(job.at("jobProcessDetails").at("numberOfRemovedThings"), 1);
+  EXPECT_EQ(job.at("status"), "COMPLETED");
+}
+
+}  // namespace
+}  // namespace fleetcore::jobs
