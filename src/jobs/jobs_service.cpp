@@ -5,6 +5,7 @@
 #include "common/json_members.hpp"
 #include "common/log.hpp"
 #include "registry/arn.hpp"
+#include "registry/registry.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
@@ -460,7 +461,56 @@ void jobs_service::set_status(execution& e, exec_status to, batch& b, std::optio
   }
   arm_timer(e);
   store_execution(e, b);
-  if (terminal(to)) maybe_complete(jobs_.at(e.job_id), b);
+  if (terminal(to)) {
+    std::string operation(to_string(to));
+    std::transform(operation.begin(), operation.end(), operation.begin(), [](unsigned char c) { return std::tolower(c); });
+    execution_event(e, operation, b);
+    maybe_complete(jobs_.at(e.job_id), b);
+  }
+}
+
+void jobs_service::job_event(const job& j, std::string_view operation, batch& b) {
+  // events-jobs.md: `timestamp` in seconds, the job's times in milliseconds.
+  if (!dir_.event_enabled || !dir_.event_enabled("JOB")) return;
+  std::string status(operation);
+  std::transform(status.begin(), status.end(), status.begin(), [](unsigned char c) { return std::toupper(c); });
+  json::array targets;
+  for (const auto& t : j.targets) targets.emplace_back(t);
+  json::object o{{"eventType", "JOB"},
+                 {"eventId", registry::random_id()},
+                 {"timestamp", device_time(now_ms())},
+                 {"operation", operation},
+                 {"jobId", j.id},
+                 {"status", status},
+                 {"targetSelection", j.continuous ? "CONTINUOUS" : "SNAPSHOT"},
+                 {"targets", std::move(targets)},
+                 {"description", j.description},
+                 {"createdAt", j.created_ms},
+                 {"lastUpdatedAt", j.updated_ms}};
+  if (operation == "completed") {
+    const auto& c = counts_[j.id];
+    o["completedAt"] = j.completed_ms;
+    o["jobProcessDetails"] = {{"numberOfCanceledThings", c[index(exec_status::canceled)]},
+                              {"numberOfRejectedThings", c[index(exec_status::rejected)]},
+                              {"numberOfFailedThings", c[index(exec_status::failed)]},
+                              {"numberOfRemovedThings", c[index(exec_status::removed)]},
+                              {"numberOfSucceededThings", c[index(exec_status::succeeded)]}};
+  }
+  if (!j.comment.empty()) o["comment"] = j.comment;
+  b.broadcasts.emplace_back("$aws/events/job/" + j.id + "/" + std::string(operation), json::serialize(o));
+}
+
+void jobs_service::execution_event(const execution& e, std::string_view operation, batch& b) {
+  if (!dir_.event_enabled || !dir_.event_enabled("JOB_EXECUTION")) return;
+  json::object o{{"eventType", "JOB_EXECUTION"},
+                 {"eventId", registry::random_id()},
+                 {"timestamp", device_time(now_ms())},
+                 {"operation", operation},
+                 {"jobId", e.job_id},
+                 {"thingArn", thing_arn(e.thing)},
+                 {"status", to_string(e.status)},
+                 {"statusDetails", details_json(e.details)}};
+  b.broadcasts.emplace_back("$aws/events/jobExecution/" + e.job_id + "/" + std::string(operation), json::serialize(o));
 }
 
 void jobs_service::store_execution(const execution& e, batch& b) {
@@ -482,6 +532,7 @@ void jobs_service::erase_execution(std::map<std::string, execution>::iterator it
     if (t->second.empty()) thing_jobs_.erase(t);
   }
   b.ops.push_back(storage::op::delete_document{std::string(k_execution_kind), it->first});
+  execution_event(e, "deleted", b);
   executions_.erase(it);
 }
 
@@ -502,6 +553,7 @@ void jobs_service::maybe_complete(job& j, batch& b) {
   j.status = job_status::completed;
   j.completed_ms = now_ms();
   store_job(j, b);
+  job_event(j, "completed", b);
   FC_LOG_INFO("jobs.completed", "job={}", j.id);
 }
 
@@ -778,6 +830,7 @@ aws_response jobs_service::cancel_job(const json::object& in, batch& b) {
   j.force_canceled = j.force_canceled || force;
   if (!reason.empty()) j.reason_code = reason;
   if (!comment.empty()) j.comment = comment;
+  job_event(j, "cancellation_in_progress", b);
   for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id; ++e) {
     auto& x = e->second;
     if (x.status == exec_status::queued || (force && x.status == exec_status::in_progress)) {
@@ -786,6 +839,7 @@ aws_response jobs_service::cancel_job(const json::object& in, batch& b) {
     }
   }
   store_job(j, b);
+  job_event(j, "canceled", b);
   FC_LOG_INFO("jobs.canceled", "job={} force={}", id, force);
   json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
   if (!j.description.empty()) out["description"] = j.description;
@@ -798,9 +852,11 @@ aws_response jobs_service::delete_job(const json::object& in, batch& b) {
   if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
   if (it->second.status == job_status::in_progress && !common::bool_member(in, "force").value_or(false))
     return bad_transition("Job " + id + " is IN_PROGRESS: cancel it first, or delete it with force");
+  job_event(it->second, "deletion_in_progress", b);
   for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id;)
     erase_execution(e++, b);
   b.ops.push_back(storage::op::delete_document{std::string(k_job_kind), id});
+  job_event(it->second, "deleted", b);
   counts_.erase(id);
   jobs_.erase(it);
   FC_LOG_INFO("jobs.deleted", "job={}", id);

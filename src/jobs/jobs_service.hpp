@@ -44,6 +44,8 @@ struct directory {
   std::function<bool(std::string_view thing)> thing_exists;
   /// The things of a group and of its descendants; nullopt if there is no such group.
   std::function<std::optional<std::vector<std::string>>(std::string_view group)> group_things;
+  /// Whether UpdateEventConfigurations enabled event type "JOB" or "JOB_EXECUTION".
+  std::function<bool(std::string_view type)> event_enabled;
 };
 
 class jobs_service final : public broker::broker_hook {
@@ -120,6 +122,9 @@ class jobs_service final : public broker::broker_hook {
   void arm_timer(const execution& e);
   void disarm_timer(const execution& e);
   void maybe_complete(job& j, batch& b);
+  /// The JOB event `operation` ($aws/events/job/<jobId>/<operation>) and the JOB_EXECUTION one, when enabled.
+  void job_event(const job& j, std::string_view operation, batch& b);
+  void execution_event(const execution& e, std::string_view operation, batch& b);
   void schedule_tick();
 
   std::int64_t now_ms() const { return clock_.wall_ms(); }

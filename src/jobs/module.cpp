@@ -5,7 +5,8 @@ namespace fleetcore::jobs {
 namespace {
 directory directory_of(registry::registry& reg) {
   return {[&reg](std::string_view thing) { return reg.has_thing(thing); },
-          [&reg](std::string_view group) { return reg.things_in_group_tree(group); }};
+          [&reg](std::string_view group) { return reg.things_in_group_tree(group); },
+          [&reg](std::string_view type) { return reg.event_enabled(type); }};
 }
 }  // namespace
 

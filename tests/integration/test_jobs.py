@@ -38,6 +38,10 @@ def test_device_runs_a_job_over_mqtt_and_its_replies_reach_it_alone(server):
     spy = Client(server.port, "spy")
     spy.connect()
     assert spy.subscribe(jobs + "#", 1) == [1]
+    server.aws("iot", "update-event-configurations", "--event-configurations", '{"JOB":{"Enabled":true}}')
+    events = Client(server.port, "events")
+    events.connect()
+    assert events.subscribe("$aws/events/job/#", 1) == [1]
 
     _, out = server.aws("iot", "create-job", "--job-id", "j1", "--targets", arn, "--document",
                         '{"operation":"reboot"}', "--timeout-config", "inProgressTimeoutInMinutes=10")
@@ -75,6 +79,10 @@ def test_device_runs_a_job_over_mqtt_and_its_replies_reach_it_alone(server):
     assert seen and all(t.endswith("/notify") or t.endswith("/notify-next") for t in seen), seen
     assert seen.count(jobs + "notify-next") == 2
 
+    completed = json.loads(events.get().payload)
+    assert (completed["operation"], completed["jobId"], completed["status"]) == ("completed", "j1", "COMPLETED")
+    assert completed["jobProcessDetails"]["numberOfSucceededThings"] == 1
+    events.no_message()  # once
     job = server.aws("iot", "describe-job", "--job-id", "j1")[1]["job"]
     assert job["status"] == "COMPLETED" and job["jobProcessDetails"]["numberOfSucceededThings"] == 1
     execution = server.aws("iot", "describe-job-execution", "--job-id", "j1", "--thing-name", "t1")[1]["execution"]

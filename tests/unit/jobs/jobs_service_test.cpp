@@ -50,7 +50,8 @@ class jobs_test : public ::testing::Test {
                   [this](std::string_view g) -> std::optional<std::vector<std::string>> {
                     if (g != "fleet") return std::nullopt;
                     return std::vector<std::string>{"t2", "t3"};
-                  }};
+                  },
+                  [this](std::string_view type) { return events_.contains(std::string(type)); }};
     settings s;
     s.timer_tick_ms = 3'600'000;  // the test moves the clock and expires the timers itself
     service_ = std::make_unique<jobs_service>(*store_, clock_, dir, k_arn, s);
@@ -116,6 +117,7 @@ class jobs_test : public ::testing::Test {
   std::filesystem::path dir_;
   common::manual_clock clock_;
   std::set<std::string> things_{"t1", "t2", "t3"};
+  std::set<std::string> events_;  // event types enabled
   std::unique_ptr<storage::sqlite_store> store_;
   std::unique_ptr<jobs_service> service_;
   std::mutex mutex_;
@@ -372,6 +374,45 @@ TEST_F(jobs_test, deleted_thing_loses_its_pending_executions) {
   auto job = job_details("j1");
   EXPECT_EQ(job.at("jobProcessDetails").at("numberOfRemovedThings"), 1);
   EXPECT_EQ(job.at("status"), "COMPLETED");
+}
+
+TEST_F(jobs_test, job_and_execution_events_when_enabled) {
+  create("quiet", "[" + thing_arn("t1") + "]");
+  device("t1", "quiet/update", R"({"status":"SUCCEEDED"})");
+  for (const auto& m : take()) EXPECT_FALSE(m.topic.starts_with("$aws/events/")) << m.topic;  // off by default
+  events_ = {"JOB", "JOB_EXECUTION"};
+  clock_.advance(1s);
+  create("j1", "[" + thing_arn("t1") + "," + thing_arn("t2") + "]");
+  device("t1", "j1/update", R"({"status":"FAILED","statusDetails":{"why":"disk"}})");
+  auto failed = take_topic("$aws/events/jobExecution/j1/failed");
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].body.at("eventType"), "JOB_EXECUTION");
+  EXPECT_EQ(failed[0].body.at("status"), "FAILED");
+  EXPECT_EQ(failed[0].body.at("thingArn"), arn_of("thing/t1"));
+  EXPECT_EQ(failed[0].body.at("statusDetails").at("why"), "disk");
+  EXPECT_EQ(failed[0].body.at("timestamp"), 1'700'000'001);  // seconds
+  device("t2", "j1/update", R"({"status":"SUCCEEDED"})");
+  auto completed = take_topic("$aws/events/job/j1/completed");
+  ASSERT_EQ(completed.size(), 1u);
+  const auto& c = completed[0].body;
+  EXPECT_EQ(c.at("status"), "COMPLETED");
+  EXPECT_EQ(c.at("createdAt"), 1'700'000'001'000);  // milliseconds
+  EXPECT_EQ(c.at("jobProcessDetails").at("numberOfFailedThings"), 1);
+  EXPECT_EQ(c.at("jobProcessDetails").at("numberOfSucceededThings"), 1);
+  create("j2", "[" + thing_arn("t1") + "]");
+  take();
+  ok("CancelJob", R"({"jobId":"j2","comment":"no"})");
+  std::vector<std::string> topics;
+  for (const auto& m : take())
+    if (m.topic.starts_with("$aws/events/")) topics.push_back(m.topic);
+  EXPECT_EQ(topics, (std::vector<std::string>{"$aws/events/job/j2/cancellation_in_progress",
+                                              "$aws/events/jobExecution/j2/canceled", "$aws/events/job/j2/canceled"}));
+  ok("DeleteJob", R"({"jobId":"j2"})");
+  topics.clear();
+  for (const auto& m : take())
+    if (m.topic.starts_with("$aws/events/")) topics.push_back(m.topic);
+  EXPECT_EQ(topics, (std::vector<std::string>{"$aws/events/job/j2/deletion_in_progress",
+                                              "$aws/events/jobExecution/j2/deleted", "$aws/events/job/j2/deleted"}));
 }
 
 }  // namespace
