@@ -465,8 +465,69 @@ void jobs_service::set_status(execution& e, exec_status to, batch& b, std::optio
     std::string operation(to_string(to));
     std::transform(operation.begin(), operation.end(), operation.begin(), [](unsigned char c) { return std::tolower(c); });
     execution_event(e, operation, b);
-    maybe_complete(jobs_.at(e.job_id), b);
+    job& j = jobs_.at(e.job_id);
+    if (to == exec_status::succeeded || to == exec_status::failed || to == exec_status::rejected || to == exec_status::timed_out) {
+      ++j.finished;
+      j.failed += to == exec_status::failed;
+      j.rejected += to == exec_status::rejected;
+      j.timed_out += to == exec_status::timed_out;
+      store_job(j, b);
+      check_abort(j, b);
+    }
+    if ((to == exec_status::failed || to == exec_status::timed_out) && retry(e, b)) return;
+    maybe_complete(j, b);
   }
+}
+
+void jobs_service::check_abort(job& j, batch& b) {
+  if (j.status != job_status::in_progress) return;
+  for (const auto& c : j.abort) {
+    const std::int64_t failures = c.failure_type == "FAILED"      ? j.failed
+                                  : c.failure_type == "REJECTED"  ? j.rejected
+                                  : c.failure_type == "TIMED_OUT" ? j.timed_out
+                                                                  : j.failed + j.rejected + j.timed_out;
+    if (j.finished < c.min_executed || static_cast<double>(failures) * 100.0 < c.threshold_percentage * static_cast<double>(j.finished))
+      continue;
+    FC_LOG_INFO("jobs.aborted", "job={} failure_type={} failures={} finished={}", j.id, c.failure_type, failures, j.finished);
+    cancel(j, false, "FAILURE_THRESHOLD_EXCEEDED",
+           fmt::format("abortConfig: {} of {} finished executions {} (threshold {}%)", failures, j.finished,
+                       c.failure_type == "ALL" ? std::string("failed") : c.failure_type, c.threshold_percentage),
+           b);
+    return;
+  }
+}
+
+bool jobs_service::retry(execution& e, batch& b) {
+  // jobExecutionsRetryConfig: the execution is queued again, as a new execution (its number + 1),
+  // while the job runs and the failure type has retries left.
+  const job& j = jobs_.at(e.job_id);
+  if (j.status != job_status::in_progress) return false;
+  const std::string type(to_string(e.status));
+  const retry_criterion* c = nullptr;
+  for (const auto& x : j.retry)
+    if (x.failure_type == type) c = &x;
+  if (!c)
+    for (const auto& x : j.retry)
+      if (x.failure_type == "ALL") c = &x;
+  if (!c) return false;
+  std::int64_t& used_of_type = e.status == exec_status::failed ? e.retries_failed : e.retries_timed_out;
+  const std::int64_t used = c->failure_type == "ALL" ? e.retry_attempt : used_of_type;
+  if (used >= c->retries) return false;
+  ++used_of_type;
+  ++e.retry_attempt;
+  ++e.execution_number;
+  auto& counts = counts_[e.job_id];
+  --counts[index(e.status)];
+  ++counts[index(exec_status::queued)];
+  e.status = exec_status::queued;
+  e.version = 1;
+  e.queued_ms = e.updated_ms = now_ms();
+  e.started_ms = 0;
+  e.details.clear();
+  e.force_canceled = false;
+  store_execution(e, b);
+  FC_LOG_INFO("jobs.retried", "job={} thing={} attempt={}", e.job_id, e.thing, e.retry_attempt);
+  return true;
 }
 
 void jobs_service::job_event(const job& j, std::string_view operation, batch& b) {
@@ -642,11 +703,28 @@ std::optional<aws_response> read_timeout(const json::object& in, std::int64_t& m
   return std::nullopt;
 }
 
+/// abortConfig and jobExecutionsRetryConfig, validated into `j` (a TIMED_OUT retry needs a timeout).
+std::optional<aws_response> read_configs(const json::object& in, job& j) {
+  if (const auto* a = in.if_contains("abortConfig")) {
+    std::vector<abort_criterion> abort;
+    if (auto e = parse_abort(*a, abort)) return invalid(*e);
+    j.abort = std::move(abort);
+  }
+  if (const auto* r = in.if_contains("jobExecutionsRetryConfig")) {
+    std::vector<retry_criterion> retry;
+    if (auto e = parse_retry(*r, retry)) return invalid(*e);
+    for (const auto& c : retry)
+      if (c.failure_type == "TIMED_OUT" && j.in_progress_timeout_min == 0)
+        return invalid("retrying TIMED_OUT executions needs a timeoutConfig");
+    j.retry = std::move(retry);
+  }
+  return std::nullopt;
+}
+
 /// Members of CreateJob / UpdateJob this version does not implement yet: refused, not ignored.
 std::optional<aws_response> refuse_unimplemented(const json::object& in) {
-  for (std::string_view key : {"documentSource", "presignedUrlConfig", "jobExecutionsRolloutConfig", "abortConfig",
-                               "jobExecutionsRetryConfig", "schedulingConfig", "jobTemplateArn", "documentParameters",
-                               "destinationPackageVersions"})
+  for (std::string_view key : {"documentSource", "presignedUrlConfig", "jobExecutionsRolloutConfig", "schedulingConfig",
+                               "jobTemplateArn", "documentParameters", "destinationPackageVersions"})
     if (in.contains(key)) return invalid(std::string(key) + " is not supported by fleetcore yet");
   if (auto ns = common::text_member(in, "namespaceId"); ns && !ns->empty())
     return invalid("namespaceId is not supported by fleetcore yet");
@@ -680,6 +758,7 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
   if (ec || !j.document_json.is_object()) return invalid("document must be a JSON object");
   j.document = *document;
   if (auto e = read_timeout(in, j.in_progress_timeout_min)) return *e;
+  if (auto e = read_configs(in, j)) return *e;
 
   // The targets, resolved now (SNAPSHOT): things, and the things of groups and their descendants.
   const auto* targets = in.if_contains("targets");
@@ -755,6 +834,8 @@ aws_response jobs_service::describe_job(const json::object& in) {
   if (!j.comment.empty()) o["comment"] = j.comment;
   if (j.completed_ms) o["completedAt"] = api_time(j.completed_ms);
   if (j.in_progress_timeout_min) o["timeoutConfig"] = {{"inProgressTimeoutInMinutes", j.in_progress_timeout_min}};
+  if (!j.retry.empty()) o["jobExecutionsRetryConfig"] = retry_json(j.retry);
+  if (!j.abort.empty()) o["abortConfig"] = abort_json(j.abort);
   return aws_response::ok(json::serialize(json::object{{"job", std::move(o)}}));
 }
 
@@ -805,7 +886,10 @@ aws_response jobs_service::update_job(const json::object& in, batch& b) {
     j.description = *d;
   }
   // A new timeout applies to the executions that go IN_PROGRESS from now on.
-  if (auto e = read_timeout(in, j.in_progress_timeout_min)) return *e;
+  job changed = j;
+  if (auto e = read_timeout(in, changed.in_progress_timeout_min)) return *e;
+  if (auto e = read_configs(in, changed)) return *e;
+  j = std::move(changed);
   store_job(j, b);
   return aws_response::ok("{}");
 }
@@ -826,12 +910,19 @@ aws_response jobs_service::cancel_job(const json::object& in, batch& b) {
   // A job canceled without force can still be canceled with force (its IN_PROGRESS executions then).
   if (j.status == job_status::completed || (j.status == job_status::canceled && (!force || j.force_canceled)))
     return invalid("Job " + id + " is " + std::string(to_string(j.status)) + " and cannot be canceled");
+  cancel(j, force, reason, comment, b);
+  json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
+  if (!j.description.empty()) out["description"] = j.description;
+  return aws_response::ok(json::serialize(out));
+}
+
+void jobs_service::cancel(job& j, bool force, const std::string& reason, const std::string& comment, batch& b) {
   j.status = job_status::canceled;
   j.force_canceled = j.force_canceled || force;
   if (!reason.empty()) j.reason_code = reason;
   if (!comment.empty()) j.comment = comment;
   job_event(j, "cancellation_in_progress", b);
-  for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id; ++e) {
+  for (auto e = executions_.lower_bound(execution_key(j.id, "")); e != executions_.end() && e->second.job_id == j.id; ++e) {
     auto& x = e->second;
     if (x.status == exec_status::queued || (force && x.status == exec_status::in_progress)) {
       x.force_canceled = x.status == exec_status::in_progress;
@@ -840,10 +931,7 @@ aws_response jobs_service::cancel_job(const json::object& in, batch& b) {
   }
   store_job(j, b);
   job_event(j, "canceled", b);
-  FC_LOG_INFO("jobs.canceled", "job={} force={}", id, force);
-  json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
-  if (!j.description.empty()) out["description"] = j.description;
-  return aws_response::ok(json::serialize(out));
+  FC_LOG_INFO("jobs.canceled", "job={} force={} reason={}", j.id, force, j.reason_code);
 }
 
 aws_response jobs_service::delete_job(const json::object& in, batch& b) {
@@ -876,7 +964,7 @@ json::object execution_summary(const execution& e) {
   if (e.started_ms) o["startedAt"] = api_time(e.started_ms);
   o["lastUpdatedAt"] = api_time(e.updated_ms);
   o["executionNumber"] = e.execution_number;
-  o["retryAttempt"] = 0;
+  o["retryAttempt"] = e.retry_attempt;
   return o;
 }
 }  // namespace

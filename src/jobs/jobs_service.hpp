@@ -122,6 +122,12 @@ class jobs_service final : public broker::broker_hook {
   void arm_timer(const execution& e);
   void disarm_timer(const execution& e);
   void maybe_complete(job& j, batch& b);
+  /// CancelJob's effect (also abortConfig's): QUEUED executions canceled, IN_PROGRESS ones with force.
+  void cancel(job& j, bool force, const std::string& reason, const std::string& comment, batch& b);
+  /// abortConfig: cancels the job when a criterion is met.
+  void check_abort(job& j, batch& b);
+  /// jobExecutionsRetryConfig: queues a FAILED or TIMED_OUT execution again; false if it stays terminal.
+  bool retry(execution& e, batch& b);
   /// The JOB event `operation` ($aws/events/job/<jobId>/<operation>) and the JOB_EXECUTION one, when enabled.
   void job_event(const job& j, std::string_view operation, batch& b);
   void execution_event(const execution& e, std::string_view operation, batch& b);

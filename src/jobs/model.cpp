@@ -69,7 +69,70 @@ std::string job::serialize() const {
                                       {"createdAt", created_ms},
                                       {"lastUpdatedAt", updated_ms},
                                       {"completedAt", completed_ms},
-                                      {"inProgressTimeoutInMinutes", in_progress_timeout_min}});
+                                      {"inProgressTimeoutInMinutes", in_progress_timeout_min},
+                                      {"retry", retry_json(retry)},
+                                      {"abort", abort_json(abort)},
+                                      {"attempts", {{"finished", finished}, {"failed", failed}, {"rejected", rejected}, {"timedOut", timed_out}}}});
+}
+
+json::value retry_json(const std::vector<retry_criterion>& r) {
+  if (r.empty()) return nullptr;
+  json::array list;
+  for (const auto& c : r) list.push_back(json::object{{"failureType", c.failure_type}, {"numberOfRetries", c.retries}});
+  return json::object{{"criteriaList", std::move(list)}};
+}
+
+json::value abort_json(const std::vector<abort_criterion>& a) {
+  if (a.empty()) return nullptr;
+  json::array list;
+  for (const auto& c : a)
+    list.push_back(json::object{{"failureType", c.failure_type},
+                                {"action", "CANCEL"},
+                                {"thresholdPercentage", c.threshold_percentage},
+                                {"minNumberOfExecutedThings", c.min_executed}});
+  return json::object{{"criteriaList", std::move(list)}};
+}
+
+std::optional<std::string> parse_retry(const json::value& v, std::vector<retry_criterion>& out) {
+  const auto* o = v.if_object();
+  const auto* list = o ? o->if_contains("criteriaList") : nullptr;
+  if (!list || !list->is_array() || list->get_array().empty() || list->get_array().size() > 2)
+    return "jobExecutionsRetryConfig.criteriaList must have 1 or 2 criteria";
+  std::int64_t total = 0;
+  for (const auto& c : list->get_array()) {
+    const auto* co = c.if_object();
+    auto type = co ? common::text_member(*co, "failureType") : std::nullopt;
+    auto n = co ? common::int_member(*co, "numberOfRetries") : std::nullopt;
+    if (!type || (*type != "FAILED" && *type != "TIMED_OUT" && *type != "ALL"))
+      return "retry failureType must be FAILED, TIMED_OUT or ALL";
+    if (!n || *n < 0 || *n > 10) return "numberOfRetries must be between 0 and 10";
+    if (std::any_of(out.begin(), out.end(), [&](const retry_criterion& x) { return x.failure_type == *type; }))
+      return "retry failureType " + std::string(*type) + " is given twice";
+    total += *n;
+    out.push_back({std::string(*type), *n});
+  }
+  if (total > 10) return "at most 10 retries per device, all failure types together";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_abort(const json::value& v, std::vector<abort_criterion>& out) {
+  const auto* o = v.if_object();
+  const auto* list = o ? o->if_contains("criteriaList") : nullptr;
+  if (!list || !list->is_array() || list->get_array().empty()) return "abortConfig.criteriaList must have a criterion";
+  for (const auto& c : list->get_array()) {
+    const auto* co = c.if_object();
+    if (!co) return "abortConfig criteria must be objects";
+    auto type = common::text_member(*co, "failureType");
+    if (!type || (*type != "FAILED" && *type != "REJECTED" && *type != "TIMED_OUT" && *type != "ALL"))
+      return "abort failureType must be FAILED, REJECTED, TIMED_OUT or ALL";
+    if (common::text_member(*co, "action") != std::optional<std::string_view>("CANCEL")) return "abort action must be CANCEL";
+    auto pct = common::number_member(*co, "thresholdPercentage");
+    if (!pct || *pct <= 0 || *pct > 100) return "thresholdPercentage must be greater than 0 and at most 100";
+    auto min = common::int_member(*co, "minNumberOfExecutedThings");
+    if (!min || *min < 1) return "minNumberOfExecutedThings must be at least 1";
+    out.push_back({std::string(*type), *pct, *min});
+  }
+  return std::nullopt;
 }
 
 std::optional<job> job::parse(std::string_view body) {
@@ -95,6 +158,14 @@ std::optional<job> job::parse(std::string_view body) {
   j.updated_ms = integer(*o, "lastUpdatedAt");
   j.completed_ms = integer(*o, "completedAt");
   j.in_progress_timeout_min = integer(*o, "inProgressTimeoutInMinutes");
+  if (const auto* r = o->if_contains("retry"); r && !r->is_null() && parse_retry(*r, j.retry)) return std::nullopt;
+  if (const auto* a = o->if_contains("abort"); a && !a->is_null() && parse_abort(*a, j.abort)) return std::nullopt;
+  if (const auto* a = common::object_member(*o, "attempts")) {
+    j.finished = integer(*a, "finished");
+    j.failed = integer(*a, "failed");
+    j.rejected = integer(*a, "rejected");
+    j.timed_out = integer(*a, "timedOut");
+  }
   return j;
 }
 
@@ -117,7 +188,10 @@ std::string execution::serialize() const {
                                       {"executionNumber", execution_number},
                                       {"versionNumber", version},
                                       {"timeoutAt", timeout_at_ms},
-                                      {"stepTimeoutAt", step_timeout_at_ms}});
+                                      {"stepTimeoutAt", step_timeout_at_ms},
+                                      {"retryAttempt", retry_attempt},
+                                      {"retriesFailed", retries_failed},
+                                      {"retriesTimedOut", retries_timed_out}});
 }
 
 std::optional<execution> execution::parse(std::string_view body) {
@@ -140,6 +214,9 @@ std::optional<execution> execution::parse(std::string_view body) {
   e.version = integer(*o, "versionNumber");
   e.timeout_at_ms = integer(*o, "timeoutAt");
   e.step_timeout_at_ms = integer(*o, "stepTimeoutAt");
+  e.retry_attempt = integer(*o, "retryAttempt");
+  e.retries_failed = integer(*o, "retriesFailed");
+  e.retries_timed_out = integer(*o, "retriesTimedOut");
   return e;
 }
 

@@ -26,6 +26,18 @@ inline bool terminal(exec_status s) { return s != exec_status::queued && s != ex
 
 using status_details = std::map<std::string, std::string>;
 
+/// jobExecutionsRetryConfig: how many times a FAILED or TIMED_OUT execution is queued again.
+struct retry_criterion {
+  std::string failure_type;  // FAILED, TIMED_OUT or ALL
+  std::int64_t retries = 0;
+};
+/// abortConfig: the job is canceled once that share of its finished executions failed that way.
+struct abort_criterion {
+  std::string failure_type;  // FAILED, REJECTED, TIMED_OUT or ALL
+  double threshold_percentage = 0;
+  std::int64_t min_executed = 1;
+};
+
 struct job {
   std::string id;
   std::string description;
@@ -38,6 +50,10 @@ struct job {
   std::string reason_code, comment;
   std::int64_t created_ms = 0, updated_ms = 0, completed_ms = 0;
   std::int64_t in_progress_timeout_min = 0;  // timeoutConfig; 0: none
+  std::vector<retry_criterion> retry;
+  std::vector<abort_criterion> abort;
+  /// Attempts that ended by the device or a timer (retried ones included): what abortConfig weighs.
+  std::int64_t finished = 0, failed = 0, rejected = 0, timed_out = 0;
 
   std::string serialize() const;
   static std::optional<job> parse(std::string_view body);
@@ -52,6 +68,8 @@ struct execution {
   std::int64_t queued_ms = 0, started_ms = 0, updated_ms = 0;  // started_ms 0: never IN_PROGRESS
   std::int64_t execution_number = 1;
   std::int64_t version = 1;
+  std::int64_t retry_attempt = 0;                    // retries so far, all failure types
+  std::int64_t retries_failed = 0, retries_timed_out = 0;
   /// While IN_PROGRESS: when the in-progress timer and the step timer expire (0: not running).
   std::int64_t timeout_at_ms = 0, step_timeout_at_ms = 0;
 
@@ -60,6 +78,13 @@ struct execution {
   std::string serialize() const;
   static std::optional<execution> parse(std::string_view body);
 };
+
+/// The AWS shapes of the configurations (null when empty), and their validation: an error message for
+/// the InvalidRequestException, or nullopt with `out` filled.
+boost::json::value retry_json(const std::vector<retry_criterion>& r);
+boost::json::value abort_json(const std::vector<abort_criterion>& a);
+std::optional<std::string> parse_retry(const boost::json::value& v, std::vector<retry_criterion>& out);
+std::optional<std::string> parse_abort(const boost::json::value& v, std::vector<abort_criterion>& out);
 
 /// Storage collections and keys.
 inline constexpr std::string_view k_job_kind = "job";

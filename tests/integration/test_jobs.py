@@ -169,8 +169,8 @@ def test_boto3_control_plane_errors_and_listing(server):
     with pytest.raises(iot.exceptions.InvalidStateTransitionException):
         iot.delete_job(jobId="bj")
     with pytest.raises(iot.exceptions.InvalidRequestException):
-        iot.create_job(jobId="bad", targets=arns, document="{}", jobExecutionsRetryConfig={
-            "criteriaList": [{"failureType": "FAILED", "numberOfRetries": 1}]})  # refused until implemented
+        iot.create_job(jobId="bad", targets=arns, document="{}", presignedUrlConfig={
+            "roleArn": "arn:aws:iam::123456789012:role/s3", "expiresInSec": 60})  # refused until the object store exists
     page = iot.list_job_executions_for_job(jobId="bj", maxResults=2)
     assert [s["thingArn"] for s in page["executionSummaries"]] == arns[:2]
     rest = iot.list_job_executions_for_job(jobId="bj", maxResults=2, nextToken=page["nextToken"])
@@ -203,3 +203,30 @@ def test_acknowledged_updates_survive_kill9(server):
     dev.publish(jobs + "kj/get", "{}", qos=1)
     got = json.loads(dev.get().payload)["execution"]
     assert got["statusDetails"] == {"ota": "step-3"} and got["versionNumber"] == 2  # what the agent stored
+
+
+def test_abort_and_retry_configurations_with_the_cli(server):
+    # The scenario: a SNAPSHOT job on 4 things, abort at FAILED >= 50 % once 2 finished.
+    arns = [create_thing(server, f"a{i}") for i in range(4)]
+    server.aws("iot", "create-job", "--job-id", "ab", "--targets", *arns, "--document", '{"operation":"flash"}',
+               "--abort-config", json.dumps({"criteriaList": [{"failureType": "FAILED", "action": "CANCEL",
+                                                               "thresholdPercentage": 50, "minNumberOfExecutedThings": 2}]}),
+               "--job-executions-retry-config", json.dumps({"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 1}]}))
+    dev = Client(server.port, "abort-devs")
+    dev.connect()
+    for i in range(3):
+        assert dev.subscribe(f"$aws/things/a{i}/jobs/ab/update/accepted", 1) == [1]
+    dev.publish("$aws/things/a2/jobs/ab/update", '{"status":"IN_PROGRESS"}', qos=1)
+    dev.get()
+    dev.publish("$aws/things/a0/jobs/ab/update", '{"status":"FAILED"}', qos=1)
+    dev.get()
+    first = server.aws("iot", "describe-job-execution", "--job-id", "ab", "--thing-name", "a0")[1]["execution"]
+    assert (first["status"], first["executionNumber"]) == ("QUEUED", 2)  # retried: 1 finished, below the minimum
+    dev.publish("$aws/things/a1/jobs/ab/update", '{"status":"FAILED"}', qos=1)
+    dev.get()
+    job = server.aws("iot", "describe-job", "--job-id", "ab")[1]["job"]
+    assert (job["status"], job["reasonCode"]) == ("CANCELED", "FAILURE_THRESHOLD_EXCEEDED")
+    summaries = server.aws("iot", "list-job-executions-for-job", "--job-id", "ab")[1]["executionSummaries"]
+    states = {s["thingArn"].rsplit("/", 1)[1]: (s["jobExecutionSummary"]["status"], s["jobExecutionSummary"]["retryAttempt"])
+              for s in summaries}
+    assert states == {"a0": ("CANCELED", 1), "a1": ("FAILED", 0), "a2": ("IN_PROGRESS", 0), "a3": ("CANCELED", 0)}

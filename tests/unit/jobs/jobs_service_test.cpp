@@ -415,5 +415,69 @@ TEST_F(jobs_test, job_and_execution_events_when_enabled) {
                                               "$aws/events/jobExecution/j2/deleted", "$aws/events/job/j2/deleted"}));
 }
 
+// jobExecutionsRetryConfig: a FAILED or TIMED_OUT execution comes back QUEUED as a new execution while
+// its failure type has retries left; REJECTED never does.
+TEST_F(jobs_test, retries_queue_failed_and_timed_out_executions_again_within_their_budget) {
+  create("j1", "[" + thing_arn("t1") + "," + thing_arn("t2") + "]",
+         R"(,"timeoutConfig":{"inProgressTimeoutInMinutes":1},"jobExecutionsRetryConfig":{"criteriaList":[)"
+         R"({"failureType":"FAILED","numberOfRetries":1},{"failureType":"TIMED_OUT","numberOfRetries":1}]})");
+  auto job = job_details("j1");
+  EXPECT_EQ(job.at("jobExecutionsRetryConfig").at("criteriaList").as_array().size(), 2u);
+  device("t1", "j1/update", R"({"status":"FAILED","statusDetails":{"try":"1"}})");
+  take();
+  auto e = ok("DescribeJobExecution", R"({"jobId":"j1","thingName":"t1"})").at("execution").as_object();
+  EXPECT_EQ(e.at("status"), "QUEUED");
+  EXPECT_EQ(e.at("executionNumber"), 2);
+  EXPECT_EQ(e.at("versionNumber"), 1);
+  EXPECT_TRUE(e.at("statusDetails").at("detailsMap").as_object().empty());
+  auto summary = ok("ListJobExecutionsForJob", R"({"jobId":"j1"})").at("executionSummaries").at(0);
+  EXPECT_EQ(summary.at("jobExecutionSummary").at("retryAttempt"), 1);
+  device("t1", "start-next", "{}");
+  clock_.advance(61s);
+  service_->expire_timers();  // TIMED_OUT: its own budget
+  take();
+  EXPECT_EQ(execution_status("j1", "t1"), "QUEUED");
+  device("t1", "j1/update", R"({"status":"FAILED"})");  // FAILED budget spent
+  device("t2", "j1/update", R"({"status":"REJECTED"})");
+  take();
+  EXPECT_EQ(execution_status("j1", "t1"), "FAILED");
+  EXPECT_EQ(execution_status("j1", "t2"), "REJECTED");
+  EXPECT_EQ(job_details("j1").at("status"), "COMPLETED");
+  restart();  // what was used of the budget is stored
+  EXPECT_EQ(ok("DescribeJobExecution", R"({"jobId":"j1","thingName":"t1"})").at("execution").at("executionNumber"), 3);
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j2","targets":[)" + thing_arn("t1") +
+                                 R"(],"document":"{}","jobExecutionsRetryConfig":{"criteriaList":[{"failureType":"TIMED_OUT","numberOfRetries":1}]}})")
+                .error_type,
+            "InvalidRequestException");  // a TIMED_OUT retry needs a timeout
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j2","targets":[)" + thing_arn("t1") +
+                                 R"(],"document":"{}","jobExecutionsRetryConfig":{"criteriaList":[{"failureType":"ALL","numberOfRetries":11}]}})")
+                .error_type,
+            "InvalidRequestException");
+}
+
+// abortConfig (the issue's scenario): 4 things, FAILED >= 50% once 2 finished -> two FAILED cancel the
+// job; the QUEUED executions are canceled, the IN_PROGRESS one keeps running; no retry is queued.
+TEST_F(jobs_test, abort_cancels_the_job_once_the_failure_threshold_is_met) {
+  things_.insert("t4");
+  create("j1", "[" + thing_arn("t1") + "," + thing_arn("t2") + "," + thing_arn("t3") + "," + thing_arn("t4") + "]",
+         R"(,"abortConfig":{"criteriaList":[{"failureType":"FAILED","action":"CANCEL","thresholdPercentage":50,)"
+         R"("minNumberOfExecutedThings":2}]},"jobExecutionsRetryConfig":{"criteriaList":[{"failureType":"FAILED","numberOfRetries":2}]})");
+  device("t3", "start-next", "{}");
+  device("t1", "j1/update", R"({"status":"FAILED"})");  // 1 of 1, below the minimum: retried
+  take();
+  EXPECT_EQ(job_details("j1").at("status"), "IN_PROGRESS");
+  EXPECT_EQ(execution_status("j1", "t1"), "QUEUED");
+  device("t2", "j1/update", R"({"status":"FAILED"})");  // 2 of 2: abort
+  take();
+  auto job = job_details("j1");
+  EXPECT_EQ(job.at("status"), "CANCELED");
+  EXPECT_EQ(job.at("reasonCode"), "FAILURE_THRESHOLD_EXCEEDED");
+  EXPECT_EQ(execution_status("j1", "t1"), "CANCELED");  // its queued retry too
+  EXPECT_EQ(execution_status("j1", "t2"), "FAILED");    // not retried once the job is canceled
+  EXPECT_EQ(execution_status("j1", "t3"), "IN_PROGRESS");
+  EXPECT_EQ(execution_status("j1", "t4"), "CANCELED");
+  EXPECT_EQ(job.at("abortConfig").at("criteriaList").at(0).at("minNumberOfExecutedThings"), 2);
+}
+
 }  // namespace
 }  // namespace fleetcore::jobs
