@@ -81,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (total != 1) std::abort();
   if (++n % 8 == 0) {
     h.clock.advance(std::chrono::seconds(50));
-    h.service.expire_timers();
+    h.service.tick();
     h.service.drain();
   }
   if (n % 64 == 0) h.recreate();

@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cmath>
 
 namespace fleetcore::jobs {
 
@@ -137,7 +138,18 @@ jobs_service::jobs_service(storage::store& store, common::clock& clock, director
     arm_timer(*e);
     executions_.emplace(d.key, std::move(*e));
   }
-  FC_LOG_INFO("jobs.loaded", "jobs={} executions={} timers={}", jobs_.size(), executions_.size(), deadlines_.size());
+  for (auto& d : store_.load_documents(std::string(k_targets_kind))) {
+    auto it = jobs_.find(d.key);
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    if (it == jobs_.end() || ec || !v.is_array()) throw std::runtime_error("jobs: unreadable targets of '" + d.key + "'");
+    if (!it->second.rolling_out()) continue;
+    auto& list = targets_[d.key];
+    for (const auto& t : v.get_array())
+      if (t.is_string()) list.emplace_back(t.get_string());
+  }
+  FC_LOG_INFO("jobs.loaded", "jobs={} executions={} timers={} rollouts={}", jobs_.size(), executions_.size(),
+              deadlines_.size(), targets_.size());
 }
 
 jobs_service::~jobs_service() { stop(); }
@@ -161,7 +173,7 @@ void jobs_service::schedule_tick() {
   tick_.expires_after(std::chrono::milliseconds(settings_.timer_tick_ms));
   tick_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
-    expire_timers();
+    tick();
     schedule_tick();
   });
 }
@@ -608,7 +620,7 @@ void jobs_service::disarm_timer(const execution& e) {
 
 void jobs_service::maybe_complete(job& j, batch& b) {
   // A SNAPSHOT job is done when none of its executions is pending (a CONTINUOUS one never is).
-  if (j.continuous || j.status != job_status::in_progress) return;
+  if (j.continuous || j.status != job_status::in_progress || j.rolling_out()) return;
   const auto& c = counts_[j.id];
   if (c[index(exec_status::queued)] || c[index(exec_status::in_progress)]) return;
   j.status = job_status::completed;
@@ -618,7 +630,7 @@ void jobs_service::maybe_complete(job& j, batch& b) {
   FC_LOG_INFO("jobs.completed", "job={}", j.id);
 }
 
-void jobs_service::expire_timers() {
+void jobs_service::tick() {
   boost::asio::post(io_, [this] {
     batch b;
     const std::int64_t now = now_ms();
@@ -630,8 +642,85 @@ void jobs_service::expire_timers() {
       FC_LOG_INFO("jobs.timed_out", "job={} thing={}", e.job_id, e.thing);
       set_status(e, exec_status::timed_out, b);
     }
+    for (auto& [id, j] : jobs_) {
+      apply_schedule(j, b);
+      if (j.status == job_status::in_progress && j.rolling_out()) rollout_step(j, b);
+    }
     if (!b.ops.empty()) commit(b, nullptr);
   });
+}
+
+void jobs_service::create_execution(const job& j, const std::string& thing, batch& b) {
+  touch(b, thing);
+  execution e;
+  e.job_id = j.id;
+  e.thing = thing;
+  e.queued_ms = e.updated_ms = now_ms();
+  store_execution(e, b);
+  thing_jobs_[thing].insert(j.id);
+  ++counts_[j.id][index(exec_status::queued)];
+  executions_.insert_or_assign(execution_key(j.id, thing), std::move(e));
+}
+
+std::int64_t jobs_service::rollout_rate(const job& j) const {
+  const auto& r = j.rollout;
+  if (!r.base_per_minute) return r.maximum_per_minute;
+  // exponentialRate: ×factor for each `step` things notified (or succeeded) so far, up to the maximum.
+  const std::int64_t progress = r.notified_step ? j.rollout_done / r.notified_step
+                                                : counts_.at(j.id)[index(exec_status::succeeded)] / r.succeeded_step;
+  const double cap = static_cast<double>(r.maximum_per_minute ? r.maximum_per_minute : 1000);
+  return static_cast<std::int64_t>(std::min(cap, static_cast<double>(r.base_per_minute) * std::pow(r.factor, static_cast<double>(progress))));
+}
+
+void jobs_service::rollout_step(job& j, batch& b) {
+  if (j.status != job_status::in_progress || !j.rolling_out()) return;
+  const std::int64_t now = now_ms();
+  std::int64_t allowed = j.rollout_total - j.rollout_done;
+  if (j.rollout.limited()) {
+    if (now >= j.window_start_ms + k_minute_ms) {
+      j.window_start_ms = now;
+      j.window_created = 0;
+    }
+    allowed = std::min(allowed, std::max<std::int64_t>(0, rollout_rate(j) - j.window_created));
+  }
+  if (allowed == 0) return;
+  const auto& list = targets_.at(j.id);
+  for (std::int64_t i = 0; i < allowed; ++i) create_execution(j, list[static_cast<std::size_t>(j.rollout_done + i)], b);
+  j.rollout_done += allowed;
+  j.window_created += allowed;
+  if (!j.rolling_out()) {
+    targets_.erase(j.id);
+    b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), j.id});
+    FC_LOG_INFO("jobs.rolled_out", "job={} things={}", j.id, j.rollout_total);
+  }
+  store_job(j, b);
+}
+
+void jobs_service::apply_schedule(job& j, batch& b) {
+  const std::int64_t now = now_ms();
+  auto& s = j.schedule;
+  if (j.status == job_status::scheduled && now >= s.start_ms) {
+    j.status = job_status::in_progress;
+    store_job(j, b);
+    FC_LOG_INFO("jobs.started", "job={} scheduled_at={}", j.id, s.start_time);
+  }
+  if (!s.end_ms || s.ended || now < s.end_ms || (j.status != job_status::in_progress && j.status != job_status::scheduled))
+    return;
+  s.ended = true;
+  FC_LOG_INFO("jobs.schedule_ended", "job={} end_behavior={}", j.id, s.end_behavior.empty() ? "STOP_ROLLOUT" : s.end_behavior);
+  if (s.end_behavior == "CANCEL" || s.end_behavior == "FORCE_CANCEL") {
+    cancel(j, s.end_behavior == "FORCE_CANCEL", "", "schedulingConfig endTime " + s.end_time, b);
+    return;
+  }
+  // STOP_ROLLOUT: no more executions; those created run to their end.
+  if (j.status == job_status::scheduled) j.status = job_status::in_progress;
+  if (j.rolling_out()) {
+    j.rollout_stopped = true;
+    targets_.erase(j.id);
+    b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), j.id});
+  }
+  store_job(j, b);
+  maybe_complete(j, b);
 }
 
 void jobs_service::thing_deleted(std::string thing) {
@@ -718,13 +807,18 @@ std::optional<aws_response> read_configs(const json::object& in, job& j) {
         return invalid("retrying TIMED_OUT executions needs a timeoutConfig");
     j.retry = std::move(retry);
   }
+  if (const auto* r = in.if_contains("jobExecutionsRolloutConfig")) {
+    rollout_config rollout;
+    if (auto e = parse_rollout(*r, rollout)) return invalid(*e);
+    j.rollout = rollout;
+  }
   return std::nullopt;
 }
 
 /// Members of CreateJob / UpdateJob this version does not implement yet: refused, not ignored.
 std::optional<aws_response> refuse_unimplemented(const json::object& in) {
-  for (std::string_view key : {"documentSource", "presignedUrlConfig", "jobExecutionsRolloutConfig", "schedulingConfig",
-                               "jobTemplateArn", "documentParameters", "destinationPackageVersions"})
+  for (std::string_view key : {"documentSource", "presignedUrlConfig", "jobTemplateArn", "documentParameters",
+                               "destinationPackageVersions"})
     if (in.contains(key)) return invalid(std::string(key) + " is not supported by fleetcore yet");
   if (auto ns = common::text_member(in, "namespaceId"); ns && !ns->empty())
     return invalid("namespaceId is not supported by fleetcore yet");
@@ -759,6 +853,17 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
   j.document = *document;
   if (auto e = read_timeout(in, j.in_progress_timeout_min)) return *e;
   if (auto e = read_configs(in, j)) return *e;
+  const std::int64_t now = now_ms();
+  if (const auto* sc = in.if_contains("schedulingConfig")) {
+    if (auto e = parse_scheduling(*sc, j.schedule)) return invalid(*e);
+    constexpr std::int64_t half_hour = 30 * k_minute_ms, day = 24 * 60 * k_minute_ms;
+    const auto& t = j.schedule;
+    if (t.start_ms && (t.start_ms < now + half_hour || t.start_ms > now + 366 * day))
+      return invalid("startTime must be at least 30 minutes and at most a year ahead");
+    if (t.end_ms && (t.end_ms < std::max(now, t.start_ms) + half_hour || t.end_ms > now + 2 * 366 * day))
+      return invalid("endTime must be at least 30 minutes after startTime and at most two years ahead");
+    if (t.start_ms) j.status = job_status::scheduled;
+  }
 
   // The targets, resolved now (SNAPSHOT): things, and the things of groups and their descendants.
   const auto* targets = in.if_contains("targets");
@@ -780,24 +885,25 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
     j.targets.emplace_back(arn);
   }
 
-  const std::int64_t now = now_ms();
   j.created_ms = now;
+  j.rollout_total = static_cast<std::int64_t>(things.size());
   counts_[id] = {};
   auto& stored = jobs_.emplace(id, std::move(j)).first->second;
-  for (const auto& thing : things) {
-    touch(b, thing);
-    execution e;
-    e.job_id = id;
-    e.thing = thing;
-    e.queued_ms = e.updated_ms = now;
-    store_execution(e, b);
-    thing_jobs_[thing].insert(id);
-    ++counts_[id][index(exec_status::queued)];
-    executions_.emplace(execution_key(id, thing), std::move(e));
+  if (stored.rollout.limited() || stored.status == job_status::scheduled) {
+    // Rolled out over time (or later): the things are kept in order for the rollout to take.
+    auto& list = targets_[id];
+    list.assign(things.begin(), things.end());
+    json::array a;
+    for (const auto& t : list) a.emplace_back(t);
+    b.ops.push_back(storage::op::put_document{{std::string(k_targets_kind), id, json::serialize(a)}});
+    rollout_step(stored, b);
+  } else {
+    for (const auto& thing : things) create_execution(stored, thing, b);
+    stored.rollout_done = stored.rollout_total;
   }
   store_job(stored, b);
   maybe_complete(stored, b);
-  FC_LOG_INFO("jobs.created", "job={} things={}", id, things.size());
+  FC_LOG_INFO("jobs.created", "job={} things={} status={}", id, things.size(), to_string(stored.status));
   json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
   if (!stored.description.empty()) out["description"] = stored.description;
   return aws_response::ok(json::serialize(out));
@@ -819,7 +925,7 @@ aws_response jobs_service::describe_job(const json::object& in) {
                  {"targets", std::move(targets)},
                  {"createdAt", api_time(j.created_ms)},
                  {"lastUpdatedAt", api_time(j.updated_ms)},
-                 {"isConcurrent", false},
+                 {"isConcurrent", j.rolling_out() && j.status == job_status::in_progress},
                  {"jobProcessDetails",
                   {{"numberOfCanceledThings", c[index(exec_status::canceled)]},
                    {"numberOfSucceededThings", c[index(exec_status::succeeded)]},
@@ -836,6 +942,13 @@ aws_response jobs_service::describe_job(const json::object& in) {
   if (j.in_progress_timeout_min) o["timeoutConfig"] = {{"inProgressTimeoutInMinutes", j.in_progress_timeout_min}};
   if (!j.retry.empty()) o["jobExecutionsRetryConfig"] = retry_json(j.retry);
   if (!j.abort.empty()) o["abortConfig"] = abort_json(j.abort);
+  if (j.rollout.limited()) o["jobExecutionsRolloutConfig"] = rollout_json(j.rollout);
+  if (!j.schedule.start_time.empty() || !j.schedule.end_time.empty()) o["schedulingConfig"] = scheduling_json(j.schedule);
+  if (j.rolling_out()) {
+    json::array processing;
+    for (const auto& t : j.targets) processing.emplace_back(t);
+    o["jobProcessDetails"].as_object()["processingTargets"] = std::move(processing);
+  }
   return aws_response::ok(json::serialize(json::object{{"job", std::move(o)}}));
 }
 
@@ -866,7 +979,7 @@ aws_response jobs_service::list_jobs(const json::object& in) {
                    {"status", to_string(j.status)},
                    {"createdAt", api_time(j.created_ms)},
                    {"lastUpdatedAt", api_time(j.updated_ms)},
-                   {"isConcurrent", false}};
+                   {"isConcurrent", j.rolling_out() && j.status == job_status::in_progress}};
     if (j.completed_ms) s["completedAt"] = api_time(j.completed_ms);
     jobs.push_back(std::move(s));
   }
@@ -918,6 +1031,11 @@ aws_response jobs_service::cancel_job(const json::object& in, batch& b) {
 
 void jobs_service::cancel(job& j, bool force, const std::string& reason, const std::string& comment, batch& b) {
   j.status = job_status::canceled;
+  if (j.rolling_out()) {  // the things not reached yet never get an execution
+    j.rollout_stopped = true;
+    targets_.erase(j.id);
+    b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), j.id});
+  }
   j.force_canceled = j.force_canceled || force;
   if (!reason.empty()) j.reason_code = reason;
   if (!comment.empty()) j.comment = comment;
@@ -944,6 +1062,7 @@ aws_response jobs_service::delete_job(const json::object& in, batch& b) {
   for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id;)
     erase_execution(e++, b);
   b.ops.push_back(storage::op::delete_document{std::string(k_job_kind), id});
+  if (targets_.erase(id)) b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), id});
   job_event(it->second, "deleted", b);
   counts_.erase(id);
   jobs_.erase(it);

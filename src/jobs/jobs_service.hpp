@@ -78,9 +78,10 @@ class jobs_service final : public broker::broker_hook {
   /// A thing was deleted: its pending executions become REMOVED. Any thread.
   void thing_deleted(std::string thing);
 
-  /// Times out the executions whose timers expired at the clock's time. The service's timer calls it
-  /// every timer_tick_ms; tests call it after moving a manual clock. Any thread.
-  void expire_timers();
+  /// Does what is due at the clock's time: timed-out executions, rollouts (the next minute's things),
+  /// scheduled starts and ends. The service's timer calls it every timer_tick_ms; tests call it after
+  /// moving a manual clock. Any thread.
+  void tick();
   /// Returns once every request posted before has been applied and its changes are durable (tests).
   void drain();
 
@@ -122,6 +123,12 @@ class jobs_service final : public broker::broker_hook {
   void arm_timer(const execution& e);
   void disarm_timer(const execution& e);
   void maybe_complete(job& j, batch& b);
+  /// Gives the next things of a rolling-out job their execution, as many as its rate allows now.
+  void rollout_step(job& j, batch& b);
+  std::int64_t rollout_rate(const job& j) const;
+  void create_execution(const job& j, const std::string& thing, batch& b);
+  /// A scheduled job's start and end at the clock's time.
+  void apply_schedule(job& j, batch& b);
   /// CancelJob's effect (also abortConfig's): QUEUED executions canceled, IN_PROGRESS ones with force.
   void cancel(job& j, bool force, const std::string& reason, const std::string& comment, batch& b);
   /// abortConfig: cancels the job when a criterion is met.
@@ -149,6 +156,7 @@ class jobs_service final : public broker::broker_hook {
   std::map<std::string, std::set<std::string>> thing_jobs_;      // thing -> job ids with an execution
   std::map<std::string, std::array<std::int64_t, exec_status_count>> counts_;  // job -> executions by status
   std::set<std::pair<std::int64_t, std::string>> deadlines_;     // (deadline ms, execution key)
+  std::map<std::string, std::vector<std::string>> targets_;      // rolling-out job -> its things in order
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

@@ -7,13 +7,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <ctime>
 
 namespace fleetcore::jobs {
 
 namespace json = boost::json;
 
 namespace {
-constexpr std::array<std::string_view, 3> k_job_status = {"IN_PROGRESS", "CANCELED", "COMPLETED"};
+constexpr std::array<std::string_view, 4> k_job_status = {"IN_PROGRESS", "CANCELED", "COMPLETED", "SCHEDULED"};
 constexpr std::array<std::string_view, exec_status_count> k_exec_status = {
     "QUEUED", "IN_PROGRESS", "SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "REMOVED", "CANCELED"};
 
@@ -72,7 +74,116 @@ std::string job::serialize() const {
                                       {"inProgressTimeoutInMinutes", in_progress_timeout_min},
                                       {"retry", retry_json(retry)},
                                       {"abort", abort_json(abort)},
-                                      {"attempts", {{"finished", finished}, {"failed", failed}, {"rejected", rejected}, {"timedOut", timed_out}}}});
+                                      {"attempts", {{"finished", finished}, {"failed", failed}, {"rejected", rejected}, {"timedOut", timed_out}}},
+                                      {"rollout", rollout_json(rollout)},
+                                      {"scheduling", scheduling_json(schedule)},
+                                      {"schedulingEnded", schedule.ended},
+                                      {"rolloutDone", rollout_done},
+                                      {"rolloutTotal", rollout_total},
+                                      {"windowStart", window_start_ms},
+                                      {"windowCreated", window_created},
+                                      {"rolloutStopped", rollout_stopped}});
+}
+
+json::value rollout_json(const rollout_config& r) {
+  if (!r.limited()) return nullptr;
+  json::object o;
+  if (r.maximum_per_minute) o["maximumPerMinute"] = r.maximum_per_minute;
+  if (r.base_per_minute) {
+    json::object criteria;
+    if (r.notified_step) criteria["numberOfNotifiedThings"] = r.notified_step;
+    if (r.succeeded_step) criteria["numberOfSucceededThings"] = r.succeeded_step;
+    o["exponentialRate"] = {{"baseRatePerMinute", r.base_per_minute},
+                            {"incrementFactor", r.factor},
+                            {"rateIncreaseCriteria", std::move(criteria)}};
+  }
+  return o;
+}
+
+std::optional<std::string> parse_rollout(const json::value& v, rollout_config& out) {
+  const auto* o = v.if_object();
+  if (!o) return "jobExecutionsRolloutConfig must be an object";
+  rollout_config r;
+  if (o->contains("maximumPerMinute")) {
+    auto m = common::int_member(*o, "maximumPerMinute");
+    if (!m || *m < 1 || *m > 1000) return "maximumPerMinute must be between 1 and 1000";
+    r.maximum_per_minute = *m;
+  }
+  if (const auto* e = o->if_contains("exponentialRate")) {
+    const auto* eo = e->if_object();
+    auto base = eo ? common::int_member(*eo, "baseRatePerMinute") : std::nullopt;
+    auto factor = eo ? common::number_member(*eo, "incrementFactor") : std::nullopt;
+    const auto* criteria = eo ? common::object_member(*eo, "rateIncreaseCriteria") : nullptr;
+    if (!base || *base < 1 || *base > 1000) return "baseRatePerMinute must be between 1 and 1000";
+    if (!factor || *factor < 1.1 || *factor > 5) return "incrementFactor must be between 1.1 and 5";
+    auto notified = criteria ? common::int_member(*criteria, "numberOfNotifiedThings") : std::nullopt;
+    auto succeeded = criteria ? common::int_member(*criteria, "numberOfSucceededThings") : std::nullopt;
+    if (!notified == !succeeded || (notified && *notified < 1) || (succeeded && *succeeded < 1))
+      return "rateIncreaseCriteria must give numberOfNotifiedThings or numberOfSucceededThings (at least 1)";
+    r.base_per_minute = *base;
+    r.factor = *factor;
+    r.notified_step = notified.value_or(0);
+    r.succeeded_step = succeeded.value_or(0);
+  }
+  out = r;
+  return std::nullopt;
+}
+
+json::value scheduling_json(const scheduling& s) {
+  if (s.start_time.empty() && s.end_time.empty()) return nullptr;
+  json::object o;
+  if (!s.start_time.empty()) o["startTime"] = s.start_time;
+  if (!s.end_time.empty()) o["endTime"] = s.end_time;
+  if (!s.end_behavior.empty()) o["endBehavior"] = s.end_behavior;
+  return o;
+}
+
+std::optional<std::int64_t> parse_schedule_time(std::string_view text) {
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, used = 0;
+  std::string t(text);
+  if (std::sscanf(t.c_str(), "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5 || used != 16) return std::nullopt;
+  std::string_view rest = text.substr(16);
+  if (rest.size() >= 3 && rest[0] == ':') {
+    if (std::sscanf(t.c_str() + 16, ":%2d", &sec) != 1 || !std::isdigit(static_cast<unsigned char>(rest[1])) ||
+        !std::isdigit(static_cast<unsigned char>(rest[2])))
+      return std::nullopt;
+    rest.remove_prefix(3);
+  }
+  if (rest == "Z") rest = {};
+  if (!rest.empty() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+std::optional<std::string> parse_scheduling(const json::value& v, scheduling& out) {
+  const auto* o = v.if_object();
+  if (!o) return "schedulingConfig must be an object";
+  scheduling s;
+  if (auto t = common::text_member(*o, "startTime")) {
+    auto ms = parse_schedule_time(*t);
+    if (!ms) return "startTime must be YYYY-MM-DDTHH:MM (UTC)";
+    s.start_time = *t;
+    s.start_ms = *ms;
+  }
+  if (auto t = common::text_member(*o, "endTime")) {
+    auto ms = parse_schedule_time(*t);
+    if (!ms) return "endTime must be YYYY-MM-DDTHH:MM (UTC)";
+    s.end_time = *t;
+    s.end_ms = *ms;
+  }
+  if (auto b = common::text_member(*o, "endBehavior")) {
+    if (*b != "STOP_ROLLOUT" && *b != "CANCEL" && *b != "FORCE_CANCEL")
+      return "endBehavior must be STOP_ROLLOUT, CANCEL or FORCE_CANCEL";
+    s.end_behavior = *b;
+  }
+  out = std::move(s);
+  return std::nullopt;
 }
 
 json::value retry_json(const std::vector<retry_criterion>& r) {
@@ -160,6 +271,15 @@ std::optional<job> job::parse(std::string_view body) {
   j.in_progress_timeout_min = integer(*o, "inProgressTimeoutInMinutes");
   if (const auto* r = o->if_contains("retry"); r && !r->is_null() && parse_retry(*r, j.retry)) return std::nullopt;
   if (const auto* a = o->if_contains("abort"); a && !a->is_null() && parse_abort(*a, j.abort)) return std::nullopt;
+  if (const auto* r = o->if_contains("rollout"); r && !r->is_null() && parse_rollout(*r, j.rollout)) return std::nullopt;
+  if (const auto* sc = o->if_contains("scheduling"); sc && !sc->is_null() && parse_scheduling(*sc, j.schedule))
+    return std::nullopt;
+  j.schedule.ended = common::bool_member(*o, "schedulingEnded").value_or(false);
+  j.rollout_done = integer(*o, "rolloutDone");
+  j.rollout_total = integer(*o, "rolloutTotal");
+  j.window_start_ms = integer(*o, "windowStart");
+  j.window_created = integer(*o, "windowCreated");
+  j.rollout_stopped = common::bool_member(*o, "rolloutStopped").value_or(false);
   if (const auto* a = common::object_member(*o, "attempts")) {
     j.finished = integer(*a, "finished");
     j.failed = integer(*a, "failed");

@@ -13,7 +13,7 @@
 
 namespace fleetcore::jobs {
 
-enum class job_status : std::uint8_t { in_progress, canceled, completed };
+enum class job_status : std::uint8_t { in_progress, canceled, completed, scheduled };
 std::string_view to_string(job_status s);
 std::optional<job_status> parse_job_status(std::string_view s);
 
@@ -38,6 +38,25 @@ struct abort_criterion {
   std::int64_t min_executed = 1;
 };
 
+/// jobExecutionsRolloutConfig: how many things get their execution per minute.
+struct rollout_config {
+  std::int64_t maximum_per_minute = 0;  // 0: no maximum
+  // exponentialRate (base 0: none): the rate is multiplied by `factor` each time `notified_step` more
+  // things were notified, or `succeeded_step` more succeeded.
+  std::int64_t base_per_minute = 0;
+  double factor = 1;
+  std::int64_t notified_step = 0, succeeded_step = 0;
+  bool limited() const { return maximum_per_minute || base_per_minute; }
+};
+
+/// schedulingConfig: the job starts rolling out at `start_ms`, and at `end_ms` does `end_behavior`.
+struct scheduling {
+  std::string start_time, end_time;  // as given (AWS echoes them)
+  std::int64_t start_ms = 0, end_ms = 0;
+  std::string end_behavior;  // STOP_ROLLOUT (default), CANCEL, FORCE_CANCEL
+  bool ended = false;        // end_behavior was applied
+};
+
 struct job {
   std::string id;
   std::string description;
@@ -52,6 +71,14 @@ struct job {
   std::int64_t in_progress_timeout_min = 0;  // timeoutConfig; 0: none
   std::vector<retry_criterion> retry;
   std::vector<abort_criterion> abort;
+  rollout_config rollout;
+  scheduling schedule;
+  /// The rollout: `rollout_done` of the targeted things (job_targets, in order) have their execution;
+  /// `window_*` count those created in the current minute.
+  std::int64_t rollout_done = 0, rollout_total = 0;
+  std::int64_t window_start_ms = 0, window_created = 0;
+  bool rollout_stopped = false;  // schedulingConfig's end time stopped it
+  bool rolling_out() const { return !rollout_stopped && rollout_done < rollout_total; }
   /// Attempts that ended by the device or a timer (retried ones included): what abortConfig weighs.
   std::int64_t finished = 0, failed = 0, rejected = 0, timed_out = 0;
 
@@ -85,10 +112,19 @@ boost::json::value retry_json(const std::vector<retry_criterion>& r);
 boost::json::value abort_json(const std::vector<abort_criterion>& a);
 std::optional<std::string> parse_retry(const boost::json::value& v, std::vector<retry_criterion>& out);
 std::optional<std::string> parse_abort(const boost::json::value& v, std::vector<abort_criterion>& out);
+boost::json::value rollout_json(const rollout_config& r);
+std::optional<std::string> parse_rollout(const boost::json::value& v, rollout_config& out);
+boost::json::value scheduling_json(const scheduling& s);
+/// schedulingConfig: times as `YYYY-MM-DDTHH:MM` (UTC; seconds and a trailing Z accepted).
+std::optional<std::string> parse_scheduling(const boost::json::value& v, scheduling& out);
+/// `YYYY-MM-DDTHH:MM[:SS][Z]` in UTC as epoch ms; nullopt if malformed.
+std::optional<std::int64_t> parse_schedule_time(std::string_view text);
 
 /// Storage collections and keys.
 inline constexpr std::string_view k_job_kind = "job";
 inline constexpr std::string_view k_execution_kind = "job_execution";
+/// The things a rolled-out job targets, in rollout order (a JSON array), written once at creation.
+inline constexpr std::string_view k_targets_kind = "job_targets";
 inline std::string execution_key(std::string_view job_id, std::string_view thing) {
   std::string k(job_id);
   k += '\t';

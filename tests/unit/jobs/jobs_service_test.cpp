@@ -96,7 +96,7 @@ class jobs_test : public ::testing::Test {
     ok("CreateJob", R"({"jobId":")" + id + R"(","targets":)" + targets + R"(,"document":"{\"operation\":\")" + id +
                         R"(\"}")" + extra + "}");
   }
-  /// A device's request on $aws/things/<thing>/jobs/<suffix>, from session (client, session).
+  /// A device's request on $aws/things/<thing>/jobs/<suffix>, from session (client, session), applied.
   void device(const std::string& thing, const std::string& suffix, std::string payload, std::string client = "dev",
               std::uint64_t session = 7) {
     auto m = broker::make_message("$aws/things/" + thing + "/jobs/" + suffix, std::move(payload), 1, false, {}, 0, session);
@@ -105,6 +105,7 @@ class jobs_test : public ::testing::Test {
     ctx.client_id = client;
     // Requests are consumed (no subscriber sees them); a topic that is none is routed and rejected.
     EXPECT_EQ(service_->on_message(m, ctx), suffix.find("frobnicate") == std::string::npos);
+    service_->drain();  // applied before the test moves the clock
   }
   json::object job_details(const std::string& id) {
     return ok("DescribeJob", R"({"jobId":")" + id + R"("})").at("job").as_object();
@@ -246,11 +247,11 @@ TEST_F(jobs_test, timers_time_out_in_progress_executions_once_across_restart) {
   device("t1", "j1/update", R"({"status":"IN_PROGRESS","stepTimeoutInMinutes":30})");  // clamped to 20 min
   take();
   clock_.advance(14min);  // 19 min
-  service_->expire_timers();
+  service_->tick();
   EXPECT_TRUE(take().empty());
   restart();  // the deadlines are stored
   clock_.advance(61s);
-  service_->expire_timers();
+  service_->tick();
   take();
   EXPECT_EQ(execution_status("j1", "t1"), "TIMED_OUT");
   EXPECT_EQ(execution_status("j1", "t2"), "TIMED_OUT");
@@ -259,7 +260,7 @@ TEST_F(jobs_test, timers_time_out_in_progress_executions_once_across_restart) {
   EXPECT_EQ(job.at("jobProcessDetails").at("numberOfTimedOutThings"), 2);
   restart();
   clock_.advance(1h);
-  service_->expire_timers();
+  service_->tick();
   EXPECT_TRUE(take().empty());  // fired once
   EXPECT_EQ(execution_status("j1", "t1"), "TIMED_OUT");
 }
@@ -269,11 +270,11 @@ TEST_F(jobs_test, step_timer_expires_before_the_job_timer) {
   device("t1", "start-next", R"({"stepTimeoutInMinutes":2})");
   take();
   clock_.advance(119s);
-  service_->expire_timers();
+  service_->tick();
   take();
   EXPECT_EQ(execution_status("j1", "t1"), "IN_PROGRESS");
   clock_.advance(1s);
-  service_->expire_timers();
+  service_->tick();
   auto n = take_topic("$aws/things/t1/jobs/notify-next");
   ASSERT_EQ(n.size(), 1u);  // the head left the pending list
   EXPECT_EQ(execution_status("j1", "t1"), "TIMED_OUT");
@@ -434,7 +435,7 @@ TEST_F(jobs_test, retries_queue_failed_and_timed_out_executions_again_within_the
   EXPECT_EQ(summary.at("jobExecutionSummary").at("retryAttempt"), 1);
   device("t1", "start-next", "{}");
   clock_.advance(61s);
-  service_->expire_timers();  // TIMED_OUT: its own budget
+  service_->tick();  // TIMED_OUT: its own budget
   take();
   EXPECT_EQ(execution_status("j1", "t1"), "QUEUED");
   device("t1", "j1/update", R"({"status":"FAILED"})");  // FAILED budget spent
@@ -477,6 +478,108 @@ TEST_F(jobs_test, abort_cancels_the_job_once_the_failure_threshold_is_met) {
   EXPECT_EQ(execution_status("j1", "t3"), "IN_PROGRESS");
   EXPECT_EQ(execution_status("j1", "t4"), "CANCELED");
   EXPECT_EQ(job.at("abortConfig").at("criteriaList").at(0).at("minNumberOfExecutedThings"), 2);
+}
+
+/// How many of `id`'s executions exist (rolled out so far).
+#define ROLLED_OUT(id) (ok("ListJobExecutionsForJob", R"({"jobId":")" id R"("})").at("executionSummaries").as_array().size())
+
+TEST_F(jobs_test, rollout_gives_executions_at_most_maximum_per_minute_across_restart) {
+  for (int i = 4; i <= 12; ++i) things_.insert("t" + std::to_string(i));
+  std::string targets = "[";
+  for (int i = 1; i <= 12; ++i) targets += (i > 1 ? "," : "") + thing_arn(("t" + std::to_string(i)).c_str());
+  create("r1", targets + "]", R"(,"jobExecutionsRolloutConfig":{"maximumPerMinute":5})");
+  EXPECT_EQ(ROLLED_OUT("r1"), 5u);
+  auto job = job_details("r1");
+  EXPECT_EQ(job.at("isConcurrent"), true);
+  EXPECT_EQ(job.at("jobProcessDetails").at("processingTargets").as_array().size(), 12u);
+  EXPECT_EQ(job.at("jobExecutionsRolloutConfig").at("maximumPerMinute"), 5);
+  clock_.advance(59s);
+  service_->tick();
+  EXPECT_EQ(ROLLED_OUT("r1"), 5u);  // still the first minute
+  restart();
+  clock_.advance(1s);
+  service_->tick();
+  EXPECT_EQ(ROLLED_OUT("r1"), 10u);
+  auto succeed_rolled_out = [&] {
+    auto queued = ok("ListJobExecutionsForJob", R"({"jobId":"r1","status":"QUEUED"})");
+    for (const auto& e : queued.at("executionSummaries").as_array()) {
+      std::string arn(e.at("thingArn").as_string());
+      device(arn.substr(arn.rfind('/') + 1), "r1/update", R"({"status":"SUCCEEDED"})");
+    }
+  };
+  succeed_rolled_out();
+  EXPECT_EQ(job_details("r1").at("status"), "IN_PROGRESS");  // two things still to reach
+  clock_.advance(60s);
+  service_->tick();
+  take();
+  EXPECT_EQ(ROLLED_OUT("r1"), 12u);
+  EXPECT_FALSE(job_details("r1").at("jobProcessDetails").as_object().contains("processingTargets"));
+  succeed_rolled_out();
+  EXPECT_EQ(job_details("r1").at("status"), "COMPLETED");
+}
+
+// The Guide's example, scaled down: base 2/min, x2 each 2 notified things, at most 6/min.
+TEST_F(jobs_test, exponential_rollout_grows_with_the_things_notified) {
+  for (int i = 4; i <= 20; ++i) things_.insert("t" + std::to_string(i));
+  std::string targets = "[";
+  for (int i = 1; i <= 20; ++i) targets += (i > 1 ? "," : "") + thing_arn(("t" + std::to_string(i)).c_str());
+  create("x", targets + "]",
+         R"(,"jobExecutionsRolloutConfig":{"maximumPerMinute":6,"exponentialRate":{"baseRatePerMinute":2,"incrementFactor":2,)"
+         R"("rateIncreaseCriteria":{"numberOfNotifiedThings":2}}})");
+  std::vector<std::size_t> rolled;
+  for (int minute = 0; minute < 5; ++minute) {
+    rolled.push_back(ROLLED_OUT("x"));
+    clock_.advance(60s);
+    service_->tick();
+  }
+  // 2 (rate 2), then 2 notified -> 4/min: 6, then 6 notified -> 2*2^3 capped at 6: 12, 18, 20.
+  EXPECT_EQ(rolled, (std::vector<std::size_t>{2, 6, 12, 18, 20}));
+}
+
+TEST_F(jobs_test, scheduled_job_starts_and_stops_its_rollout_on_time) {
+  // The manual clock starts at 2023-11-14T22:13:20Z.
+  create("s1", "[" + thing_arn("t1") + "," + thing_arn("t2") + "]",
+         R"(,"jobExecutionsRolloutConfig":{"maximumPerMinute":1},)"
+         R"("schedulingConfig":{"startTime":"2023-11-14T23:00","endTime":"2023-11-14T23:30","endBehavior":"STOP_ROLLOUT"})");
+  auto job = job_details("s1");
+  EXPECT_EQ(job.at("status"), "SCHEDULED");
+  EXPECT_EQ(job.at("schedulingConfig").at("startTime"), "2023-11-14T23:00");
+  EXPECT_EQ(ROLLED_OUT("s1"), 0u);
+  clock_.advance(46min);  // 22:59:20
+  service_->tick();
+  EXPECT_EQ(job_details("s1").at("status"), "SCHEDULED");
+  clock_.advance(40s);  // 23:00:00
+  service_->tick();
+  take();
+  EXPECT_EQ(job_details("s1").at("status"), "IN_PROGRESS");
+  EXPECT_EQ(ROLLED_OUT("s1"), 1u);
+  device("t1", "s1/update", R"({"status":"SUCCEEDED"})");
+  clock_.advance(30min);  // the end: the second thing is never reached
+  service_->tick();
+  take();
+  EXPECT_EQ(ROLLED_OUT("s1"), 1u);
+  EXPECT_EQ(job_details("s1").at("status"), "COMPLETED");
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"late","targets":[)" + thing_arn("t1") +
+                                 R"(],"document":"{}","schedulingConfig":{"startTime":"2023-11-14T22:20"}})")
+                .error_type,
+            "InvalidRequestException");  // less than 30 minutes ahead
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"late","targets":[)" + thing_arn("t1") +
+                                 R"(],"document":"{}","schedulingConfig":{"startTime":"tomorrow"}})")
+                .error_type,
+            "InvalidRequestException");
+}
+
+TEST_F(jobs_test, schedule_end_cancels_with_force_when_told) {
+  create("s2", "[" + thing_arn("t1") + "," + thing_arn("t2") + "]",
+         R"(,"schedulingConfig":{"endTime":"2023-11-14T23:00","endBehavior":"FORCE_CANCEL"})");
+  EXPECT_EQ(job_details("s2").at("status"), "IN_PROGRESS");  // no start time: now
+  device("t1", "start-next", "{}");
+  clock_.advance(47min);
+  service_->tick();
+  take();
+  EXPECT_EQ(job_details("s2").at("status"), "CANCELED");
+  EXPECT_EQ(execution_status("s2", "t1"), "CANCELED");
+  EXPECT_EQ(execution_status("s2", "t2"), "CANCELED");
 }
 
 }  // namespace
