@@ -723,6 +723,48 @@ void jobs_service::apply_schedule(job& j, batch& b) {
   maybe_complete(j, b);
 }
 
+bool jobs_service::reaches(const job& j, const std::string& thing, const std::vector<std::string>& groups) const {
+  for (const auto& t : j.targets) {
+    if (auto name = registry::aws_arn::name_of(t, "thing"); name && *name == thing) return true;
+    if (auto g = registry::aws_arn::name_of(t, "thinggroup"); g && std::binary_search(groups.begin(), groups.end(), *g))
+      return true;
+  }
+  return false;
+}
+
+void jobs_service::join(const job& j, const std::string& thing, batch& b) {
+  auto it = executions_.find(execution_key(j.id, thing));
+  if (it != executions_.end() && it->second.status != exec_status::removed) return;
+  // Rejoining after a removal starts over: a new execution, its retries counted from zero.
+  const std::int64_t number = it == executions_.end() ? 1 : it->second.execution_number + 1;
+  if (it != executions_.end()) --counts_[j.id][index(exec_status::removed)];
+  create_execution(j, thing, b);
+  auto& e = executions_.at(execution_key(j.id, thing));
+  e.execution_number = number;
+  store_execution(e, b);
+  FC_LOG_INFO("jobs.joined", "job={} thing={} execution={}", j.id, thing, number);
+}
+
+void jobs_service::thing_groups_changed(std::string thing) {
+  boost::asio::post(io_, [this, thing = std::move(thing)] {
+    batch b;
+    auto groups = dir_.groups_of ? dir_.groups_of(thing) : std::vector<std::string>{};
+    std::sort(groups.begin(), groups.end());
+    for (auto& [id, j] : jobs_) {
+      if (!j.continuous || j.status != job_status::in_progress) continue;
+      const bool reached = reaches(j, thing, groups);
+      auto it = executions_.find(execution_key(id, thing));
+      if (reached) {
+        join(j, thing, b);
+      } else if (it != executions_.end() && !terminal(it->second.status)) {
+        FC_LOG_INFO("jobs.removed", "job={} thing={} reason=left_target_group", id, thing);
+        set_status(it->second, exec_status::removed, b);
+      }
+    }
+    if (!b.ops.empty()) commit(b, nullptr);
+  });
+}
+
 void jobs_service::thing_deleted(std::string thing) {
   boost::asio::post(io_, [this, thing = std::move(thing)] {
     batch b;
@@ -744,9 +786,11 @@ void jobs_service::drain() {
 // --- the control plane -------------------------------------------------------------------------
 
 std::vector<std::string_view> jobs_service::operations() {
-  return {"CreateJob",  "DescribeJob",           "ListJobs",           "UpdateJob",
-          "CancelJob",  "DeleteJob",             "GetJobDocument",     "DescribeJobExecution",
-          "ListJobExecutionsForJob", "ListJobExecutionsForThing", "CancelJobExecution", "DeleteJobExecution"};
+  return {"CreateJob",          "DescribeJob",          "ListJobs",
+          "UpdateJob",          "CancelJob",            "DeleteJob",
+          "GetJobDocument",     "AssociateTargetsWithJob", "DescribeJobExecution",
+          "ListJobExecutionsForJob", "ListJobExecutionsForThing", "CancelJobExecution",
+          "DeleteJobExecution"};
 }
 
 std::future<aws_response> jobs_service::call(std::string op, json::object input) {
@@ -772,6 +816,7 @@ aws_response jobs_service::run(const std::string& op, const json::object& in, ba
   if (op == "CancelJob") return cancel_job(in, b);
   if (op == "DeleteJob") return delete_job(in, b);
   if (op == "GetJobDocument") return get_job_document(in);
+  if (op == "AssociateTargetsWithJob") return associate_targets(in, b);
   if (op == "DescribeJobExecution") return describe_execution(in);
   if (op == "ListJobExecutionsForJob") return list_executions_for_job(in);
   if (op == "ListJobExecutionsForThing") return list_executions_for_thing(in);
@@ -840,8 +885,9 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
   job j;
   j.id = id;
   auto selection = text(in, "targetSelection");
-  if (selection == "CONTINUOUS") return invalid("targetSelection CONTINUOUS is not supported by fleetcore yet");
-  if (!selection.empty() && selection != "SNAPSHOT") return invalid("targetSelection must be SNAPSHOT or CONTINUOUS");
+  if (!selection.empty() && selection != "SNAPSHOT" && selection != "CONTINUOUS")
+    return invalid("targetSelection must be SNAPSHOT or CONTINUOUS");
+  j.continuous = selection == "CONTINUOUS";
   j.description = text(in, "description");
   if (j.description.size() > k_max_description) return invalid("description is longer than 2028 characters");
   auto document = common::text_member(in, "document");
@@ -1068,6 +1114,46 @@ aws_response jobs_service::delete_job(const json::object& in, batch& b) {
   jobs_.erase(it);
   FC_LOG_INFO("jobs.deleted", "job={}", id);
   return aws_response::ok("{}");
+}
+
+aws_response jobs_service::associate_targets(const json::object& in, batch& b) {
+  auto id = text(in, "jobId");
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
+  if (auto ns = common::text_member(in, "namespaceId"); ns && !ns->empty())
+    return invalid("namespaceId is not supported by fleetcore yet");
+  job& j = it->second;
+  if (!j.continuous || j.status != job_status::in_progress)
+    return invalid("targets can be added only to an IN_PROGRESS job whose targetSelection is CONTINUOUS");
+  const auto* targets = in.if_contains("targets");
+  if (!targets || !targets->is_array() || targets->get_array().empty()) return invalid("targets must list at least one ARN");
+  auto comment = text(in, "comment");
+  if (comment.size() > k_max_description) return invalid("comment is longer than 2028 characters");
+  std::set<std::string> things;
+  std::vector<std::string> added;
+  for (const auto& t : targets->get_array()) {
+    if (!t.is_string()) return invalid("targets must be ARNs");
+    std::string arn(t.get_string());
+    if (auto thing = registry::aws_arn::name_of(arn, "thing")) {
+      if (!dir_.thing_exists || !dir_.thing_exists(*thing)) return not_found("Thing " + *thing + " does not exist");
+      things.insert(*thing);
+    } else if (auto group = registry::aws_arn::name_of(arn, "thinggroup")) {
+      auto members = dir_.group_things ? dir_.group_things(*group) : std::nullopt;
+      if (!members) return not_found("Thing group " + *group + " does not exist");
+      things.insert(members->begin(), members->end());
+    } else {
+      return invalid("target " + arn + " is neither a thing nor a thing group ARN");
+    }
+    if (std::find(j.targets.begin(), j.targets.end(), arn) == j.targets.end()) added.push_back(std::move(arn));
+  }
+  if (j.targets.size() + added.size() > 100) return aws_response::error(410, "LimitExceededException", "a job has at most 100 targets");
+  j.targets.insert(j.targets.end(), added.begin(), added.end());
+  if (!comment.empty()) j.comment = comment;
+  for (const auto& thing : things) join(j, thing, b);
+  store_job(j, b);
+  json::object out{{"jobArn", job_arn(id)}, {"jobId", id}};
+  if (!j.description.empty()) out["description"] = j.description;
+  return aws_response::ok(json::serialize(out));
 }
 
 aws_response jobs_service::get_job_document(const json::object& in) {

@@ -44,6 +44,8 @@ struct directory {
   std::function<bool(std::string_view thing)> thing_exists;
   /// The things of a group and of its descendants; nullopt if there is no such group.
   std::function<std::optional<std::vector<std::string>>(std::string_view group)> group_things;
+  /// The groups a thing belongs to, directly or through a descendant group (a CONTINUOUS job's reach).
+  std::function<std::vector<std::string>(std::string_view thing)> groups_of;
   /// Whether UpdateEventConfigurations enabled event type "JOB" or "JOB_EXECUTION".
   std::function<bool(std::string_view type)> event_enabled;
 };
@@ -77,6 +79,9 @@ class jobs_service final : public broker::broker_hook {
 
   /// A thing was deleted: its pending executions become REMOVED. Any thread.
   void thing_deleted(std::string thing);
+  /// A thing joined or left a thing group: CONTINUOUS jobs that now reach it queue an execution at
+  /// once (outside their rollout rate), those that no longer do mark its pending one REMOVED. Any thread.
+  void thing_groups_changed(std::string thing);
 
   /// Does what is due at the clock's time: timed-out executions, rollouts (the next minute's things),
   /// scheduled starts and ends. The service's timer calls it every timer_tick_ms; tests call it after
@@ -103,6 +108,11 @@ class jobs_service final : public broker::broker_hook {
   common::aws_response cancel_job(const boost::json::object& in, batch& b);
   common::aws_response delete_job(const boost::json::object& in, batch& b);
   common::aws_response get_job_document(const boost::json::object& in);
+  common::aws_response associate_targets(const boost::json::object& in, batch& b);
+  /// Whether CONTINUOUS job `j` targets `thing` (directly, or through one of `groups`).
+  bool reaches(const job& j, const std::string& thing, const std::vector<std::string>& groups) const;
+  /// A thing a CONTINUOUS job now reaches: a new execution unless it has one (a REMOVED one is replaced).
+  void join(const job& j, const std::string& thing, batch& b);
   common::aws_response describe_execution(const boost::json::object& in);
   common::aws_response list_executions_for_job(const boost::json::object& in);
   common::aws_response list_executions_for_thing(const boost::json::object& in);

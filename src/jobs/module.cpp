@@ -6,6 +6,7 @@ namespace {
 directory directory_of(registry::registry& reg) {
   return {[&reg](std::string_view thing) { return reg.has_thing(thing); },
           [&reg](std::string_view group) { return reg.things_in_group_tree(group); },
+          [&reg](std::string_view thing) { return reg.group_tree_of(thing); },
           [&reg](std::string_view type) { return reg.event_enabled(type); }};
 }
 }  // namespace
@@ -24,6 +25,8 @@ module::module(platform::core& core, settings s)
     for (const auto& c : changes)
       if (const auto* t = std::get_if<registry::thing_changed>(&c); t && t->op == registry::change_op::deleted)
         jobs_.thing_deleted(t->value.name);
+      else if (const auto* m = std::get_if<registry::group_membership>(&c))
+        jobs_.thing_groups_changed(m->thing);
   });
   jobs_.register_metrics(core.metrics);
 }

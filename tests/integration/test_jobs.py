@@ -230,3 +230,25 @@ def test_abort_and_retry_configurations_with_the_cli(server):
     states = {s["thingArn"].rsplit("/", 1)[1]: (s["jobExecutionSummary"]["status"], s["jobExecutionSummary"]["retryAttempt"])
               for s in summaries}
     assert states == {"a0": ("CANCELED", 1), "a1": ("FAILED", 0), "a2": ("IN_PROGRESS", 0), "a3": ("CANCELED", 0)}
+
+
+def test_continuous_job_follows_thing_group_membership(server):
+    # The scenario: a thing added to the group gets its execution (and notify-next) at once;
+    # removed, its execution is REMOVED.
+    group_arn = server.aws("iot", "create-thing-group", "--thing-group-name", "field")[1]["thingGroupArn"]
+    create_thing(server, "c1")
+    server.aws("iot", "create-job", "--job-id", "cj", "--targets", group_arn, "--target-selection", "CONTINUOUS",
+               "--document", '{"operation":"configure"}')
+    dev = Client(server.port, "dev-c1")
+    dev.connect()
+    assert dev.subscribe("$aws/things/c1/jobs/notify-next", 1) == [1]
+    server.aws("iot", "add-thing-to-thing-group", "--thing-group-name", "field", "--thing-name", "c1")
+    nxt = json.loads(dev.get(timeout=1.5).payload)
+    assert nxt["execution"]["jobId"] == "cj" and nxt["execution"]["jobDocument"] == {"operation": "configure"}
+    server.aws("iot", "remove-thing-from-thing-group", "--thing-group-name", "field", "--thing-name", "c1")
+    assert list(json.loads(dev.get().payload)) == ["timestamp"]
+    execution = server.iot().describe_job_execution(jobId="cj", thingName="c1")["execution"]
+    assert execution["status"] == "REMOVED"
+    job = server.iot().describe_job(jobId="cj")["job"]
+    assert (job["status"], job["targetSelection"], job["jobProcessDetails"]["numberOfRemovedThings"]) == \
+        ("IN_PROGRESS", "CONTINUOUS", 1)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -48,8 +49,17 @@ class jobs_test : public ::testing::Test {
     store_ = std::make_unique<storage::sqlite_store>(dir_);
     directory dir{[this](std::string_view t) { return things_.contains(std::string(t)); },
                   [this](std::string_view g) -> std::optional<std::vector<std::string>> {
-                    if (g != "fleet") return std::nullopt;
-                    return std::vector<std::string>{"t2", "t3"};
+                    std::lock_guard lock(mutex_);
+                    auto it = groups_.find(std::string(g));
+                    if (it == groups_.end()) return std::nullopt;
+                    return std::vector<std::string>(it->second.begin(), it->second.end());
+                  },
+                  [this](std::string_view t) {
+                    std::lock_guard lock(mutex_);
+                    std::vector<std::string> out;
+                    for (const auto& [g, members] : groups_)
+                      if (members.contains(std::string(t))) out.push_back(g);
+                    return out;
                   },
                   [this](std::string_view type) { return events_.contains(std::string(type)); }};
     settings s;
@@ -119,6 +129,7 @@ class jobs_test : public ::testing::Test {
   common::manual_clock clock_;
   std::set<std::string> things_{"t1", "t2", "t3"};
   std::set<std::string> events_;  // event types enabled
+  std::map<std::string, std::set<std::string>> groups_{{"fleet", {"t2", "t3"}}, {"lab", {}}};  // group -> things
   std::unique_ptr<storage::sqlite_store> store_;
   std::unique_ptr<jobs_service> service_;
   std::mutex mutex_;
@@ -580,6 +591,50 @@ TEST_F(jobs_test, schedule_end_cancels_with_force_when_told) {
   EXPECT_EQ(job_details("s2").at("status"), "CANCELED");
   EXPECT_EQ(execution_status("s2", "t1"), "CANCELED");
   EXPECT_EQ(execution_status("s2", "t2"), "CANCELED");
+}
+
+// CONTINUOUS: things that join a target group get their execution at once, those that leave lose a
+// pending one (REMOVED), and rejoining starts a new execution.
+TEST_F(jobs_test, continuous_job_follows_its_groups) {
+  const std::string fleet = std::string("\"") + k_arn + "thinggroup/fleet\"";
+  create("c1", "[" + fleet + "]", R"(,"targetSelection":"CONTINUOUS")");
+  take();
+  auto join = [&](const std::string& group, const std::string& thing, bool in) {
+    {
+      std::lock_guard lock(mutex_);
+      if (in) groups_[group].insert(thing);
+      else groups_[group].erase(thing);
+    }
+    service_->thing_groups_changed(thing);
+  };
+  join("fleet", "t1", true);
+  auto n = take_topic("$aws/things/t1/jobs/notify-next");
+  ASSERT_EQ(n.size(), 1u);
+  EXPECT_EQ(n[0].body.at("execution").at("jobId"), "c1");
+  device("t2", "c1/update", R"({"status":"SUCCEEDED"})");
+  EXPECT_EQ(job_details("c1").at("status"), "IN_PROGRESS");  // a CONTINUOUS job never completes
+  join("fleet", "t1", false);
+  join("fleet", "t2", false);  // a finished execution stays as it is
+  take();
+  EXPECT_EQ(execution_status("c1", "t1"), "REMOVED");
+  EXPECT_EQ(execution_status("c1", "t2"), "SUCCEEDED");
+  join("fleet", "t1", true);
+  take();
+  auto e = ok("DescribeJobExecution", R"({"jobId":"c1","thingName":"t1"})").at("execution").as_object();
+  EXPECT_EQ(e.at("status"), "QUEUED");
+  EXPECT_EQ(e.at("executionNumber"), 2);
+  EXPECT_EQ(job_details("c1").at("jobProcessDetails").at("numberOfRemovedThings"), 0);
+
+  // AssociateTargetsWithJob: CONTINUOUS jobs only; the new group's things are queued at once.
+  things_.insert("t9");
+  groups_["lab"] = {"t9"};
+  auto r = ok("AssociateTargetsWithJob", R"({"jobId":"c1","targets":[")" + std::string(k_arn) + R"(thinggroup/lab"],"comment":"more"})");
+  EXPECT_EQ(r.at("jobId"), "c1");
+  EXPECT_EQ(execution_status("c1", "t9"), "QUEUED");
+  EXPECT_EQ(job_details("c1").at("targets").as_array().size(), 2u);
+  create("snap", "[" + thing_arn("t1") + "]");
+  EXPECT_EQ(api("AssociateTargetsWithJob", R"({"jobId":"snap","targets":[)" + thing_arn("t2") + "]}").error_type,
+            "InvalidRequestException");
 }
 
 }  // namespace
