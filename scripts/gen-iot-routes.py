@@ -40,7 +40,7 @@ GetThingShadow UpdateThingShadow DeleteThingShadow ListNamedShadowsForThing Publ
 # The jobs data plane shares GET /things/{thingName}/jobs with iot's ListJobExecutionsForThing: the
 # signing name tells them apart.
 JOBS_DATA_OPERATIONS = """
-GetPendingJobExecutions
+GetPendingJobExecutions StartNextPendingJobExecution DescribeJobExecution UpdateJobExecution
 """.split()
 # The telemetry store's query path (json protocol: POST / with X-Amz-Target).
 TIMESTREAM_QUERY_OPERATIONS = """

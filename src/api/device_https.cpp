@@ -9,11 +9,10 @@ namespace fleetcore::api {
 
 namespace {
 
-/// The API a device's request may reach: it carries no signature, so the port decides (AWS serves the
-/// device data plane on 8443).
-// TODO(issue 10): iot-jobs-data joins when jobs exist; its paths (/things/{thingName}/jobs...) are
-// disjoint from iot-data's.
-constexpr std::string_view device_api = "iotdata";
+/// The APIs a device's request may reach: it carries no signature, so the port decides (AWS serves the
+/// device data plane on 8443). Their paths are disjoint: iot-data's /topics and /things/{t}/shadow,
+/// iot-jobs-data's /things/{t}/jobs.
+constexpr std::string_view device_apis[] = {"iotdata", "iot-jobs-data"};
 
 std::string text(const boost::json::object& in, std::string_view key) {
   return std::string(common::text_member(in, key).value_or(""));
@@ -30,7 +29,9 @@ common::aws_response device_request(const auth::arn_access& access, operation_ta
       if (boost::beast::iequals(k, lower)) return v;
     return std::nullopt;
   };
-  auto bound = bind_request(device_api, method, target, header, body);
+  auto bound = bind_request(device_apis[0], method, target, header, body);
+  if (auto* e = std::get_if<bind_error>(&bound); e && e->status == 404)
+    bound = bind_request(device_apis[1], method, target, header, body);
   if (auto* e = std::get_if<bind_error>(&bound))
     return e->status == 404 ? operations.unknown(e->message) : common::aws_response::from(*e);
   auto& req = std::get<bound_request>(bound);

@@ -2,7 +2,9 @@
 // The data plane for devices over HTTPS with their client certificate, as AWS IoT serves it on
 // port 8443: no SigV4; each request is authorized by the policies of the certificate
 // (iot:Publish and iot:RetainPublish on topic/..., iot:GetThingShadow, iot:UpdateThingShadow,
-// iot:DeleteThingShadow on thing/<thing>[/<shadow>], iot:ListNamedShadowsForThing on thing/<thing>).
+// iot:DeleteThingShadow on thing/<thing>[/<shadow>], iot:ListNamedShadowsForThing on thing/<thing>;
+// iot:GetPendingJobExecutions, iot:StartNextPendingJobExecution, iot:DescribeJobExecution,
+// iot:UpdateJobExecution on thing/<thing>).
 #include "api/operations.hpp"
 #include "auth/arn_access.hpp"
 #include "common/aws_api.hpp"
@@ -14,7 +16,7 @@
 
 namespace fleetcore::api {
 
-/// Binds a device request to a route of the iot-data API, authorizes it and runs it with the
+/// Binds a device request to a route of the iot-data or iot-jobs-data API, authorizes it and runs it with the
 /// operation its module registered in `operations`. Blocks until the operation completes: call it on
 /// the API thread.
 common::aws_response device_request(const auth::arn_access& access, operation_table& operations,

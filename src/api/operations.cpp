@@ -6,19 +6,25 @@
 
 namespace fleetcore::api {
 
+namespace {
+/// A handler's name for route `r`: its operation, or `<service>:<operation>` (see operation_table::add).
+std::string qualified(const route& r) { return std::string(r.service) + ":" + r.operation; }
+}  // namespace
+
 void operation_table::add(const common::aws_operations& ops) {
   for (const auto& op : ops) {
     const auto& name = op.first;  // not a structured binding: clang 14 cannot capture one in a lambda
     FC_CHECK(op.second);
-    FC_CHECK(std::ranges::any_of(routes(), [&](const route& r) { return name == r.operation; }));
+    FC_CHECK(std::ranges::any_of(routes(), [&](const route& r) { return name == r.operation || name == qualified(r); }));
     FC_CHECK(handlers_.emplace(name, op.second).second);
   }
 }
 
 common::aws_response operation_table::run(const route& r, const boost::json::object& input) {
-  auto h = handlers_.find(std::string_view(r.operation));
+  auto h = handlers_.find(qualified(r));
+  if (h == handlers_.end()) h = handlers_.find(std::string_view(r.operation));
   if (h == handlers_.end()) return unknown("operation " + std::string(r.operation) + " is not supported");
-  auto out = h->second(r.operation, input);
+  auto out = h->second(h->first, input);
   if (!out.failed() && out.status == 200) out.status = r.status;
   return out;
 }

@@ -15,7 +15,9 @@ namespace fleetcore::api {
 class operation_table {
  public:
   /// Registers the operations a module owns. Each must be an operation of the route table and owned
-  /// by one module only (checked: a wiring bug aborts). Before the API starts.
+  /// by one module only (checked: a wiring bug aborts). Before the API starts. A name may be qualified
+  /// by its model, `<service>:<operation>` (`iot-jobs-data:DescribeJobExecution`), for an operation
+  /// whose name another API also uses; the qualified handler wins for that model's routes.
   void add(const common::aws_operations& ops);
   bool owns(std::string_view operation) const { return handlers_.contains(operation); }
 

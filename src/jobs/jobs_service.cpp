@@ -217,30 +217,28 @@ bool jobs_service::on_message(const broker::message_ptr& m, const broker::publis
   return request;
 }
 
-void jobs_service::handle_device(const device_request& r) {
-  device_requests_.inc();
-  batch b;
-  b.client_id = r.client_id;
-  b.session = r.session;
+/// A device request's outcome, whichever way it came (MQTT or the iot-jobs-data HTTPS API).
+struct jobs_service::device_answer {
+  std::string code;  // empty: accepted; else the MQTT rejection code (InvalidRequest, ResourceNotFound...)
+  std::string message;
+  std::optional<execution> state;  // the executionState of a VersionMismatch / InvalidStateTransition
+  json::object body;               // accepted: the response members
+};
+
+jobs_service::device_answer jobs_service::device_call(device_op op, const std::string& thing, const std::string& job_id,
+                                                      const json::object& in, bool mqtt, batch& b) {
   const std::int64_t now = now_ms();
-  json::object in;
-  std::string client_token;
-  std::optional<execution> state_for_rejection;
-  auto reject = [&](std::string_view code, std::string_view message) {
-    device_rejected_.inc();
-    json::object o{{"code", code}, {"message", message}, {"timestamp", device_time(now)}};
-    if (!client_token.empty()) o["clientToken"] = client_token;
-    if (state_for_rejection) o["executionState"] = execution_state(*state_for_rejection);
-    b.replies.emplace_back(r.topic + "/rejected", json::serialize(o));
-    FC_LOG_DEBUG("jobs.device_rejected", "thing={} topic={:q} code={} message={:q}", r.thing,
-                 common::untrusted(r.topic), code, common::untrusted(message));
+  device_answer a;
+  auto reject = [&](std::string_view code, std::string message) {
+    a.code = code;
+    a.message = std::move(message);
+    return std::move(a);
   };
-  auto accept = [&](json::object o) {
-    o["timestamp"] = device_time(now);
-    if (!client_token.empty()) o["clientToken"] = client_token;
-    b.replies.emplace_back(r.topic + "/accepted", json::serialize(o));
+  // Over MQTT the job document is a JSON object; over HTTP a string (JobDocument).
+  auto document_of = [&](const execution& e) -> json::value {
+    const job& j = jobs_.at(e.job_id);
+    return mqtt ? j.document_json : json::value(j.document);
   };
-  auto document_of = [&](const execution& e) -> const json::value& { return jobs_.at(e.job_id).document_json; };
   auto device_execution = [&](const execution& e, bool with_document) {
     json::object o{{"jobId", e.job_id}, {"thingName", e.thing}};
     if (with_document) o["jobDocument"] = document_of(e);
@@ -254,79 +252,67 @@ void jobs_service::handle_device(const device_request& r) {
     if (auto d = e.deadline_ms()) o["approximateSecondsBeforeTimedOut"] = std::max<std::int64_t>(0, (d - now) / 1000);
     return o;
   };
-
-  [&] {
-    // The request: a JSON object (an empty payload reads as {}).
-    if (!r.payload.empty()) {
-      boost::system::error_code ec;
-      auto v = json::parse(r.payload, ec);
-      if (ec || !v.is_object()) return reject("InvalidJson", "the payload must be a JSON object");
-      in = std::move(v.get_object());
+  std::string err;
+  std::optional<std::int64_t> step;
+  auto read_step = [&] {
+    step = lenient_int(in, "stepTimeoutInMinutes", err);
+    if (err.empty() && step && (*step < 1 || *step > k_max_timeout_min)) err = "stepTimeoutInMinutes must be between 1 and 10080";
+    return err.empty();
+  };
+  status_details details;
+  bool has_details = false;
+  auto read_status_details = [&] {
+    const auto* d = in.if_contains("statusDetails");
+    if (!d) return true;
+    has_details = true;
+    if (auto e = read_details(*d, details, 1000)) {
+      err = *e;
+      return false;
     }
-    if (const auto* ct = in.if_contains("clientToken")) {
-      if (!ct->is_string() || ct->get_string().size() > 64) return reject("InvalidRequest", "clientToken must be a string of at most 64 bytes");
-      client_token = ct->get_string();
-    }
-    std::string err;
-    std::optional<std::int64_t> step;
-    auto read_step = [&] {
-      step = lenient_int(in, "stepTimeoutInMinutes", err);
-      if (err.empty() && step && (*step < 1 || *step > k_max_timeout_min))
-        err = "stepTimeoutInMinutes must be between 1 and 10080";
-      return err.empty();
-    };
-    status_details details;
-    bool has_details = false;
-    auto read_status_details = [&] {
-      const auto* d = in.if_contains("statusDetails");
-      if (!d) return true;
-      has_details = true;
-      if (auto e = read_details(*d, details, 1000)) {
-        err = *e;
-        return false;
-      }
-      return true;
-    };
-    const auto pending = pending_of(r.thing);
+    return true;
+  };
+  const auto pending = pending_of(thing);
 
-    if (r.rest == "get") {  // GetPendingJobExecutions
+  switch (op) {
+    case device_op::get_pending: {
       json::array in_progress, queued;
       std::size_t listed = 0;
       for (const auto* e : pending) {
         if (listed++ == settings_.max_listed) break;
         (e->status == exec_status::in_progress ? in_progress : queued).push_back(device_summary(*e));
       }
-      return accept({{"inProgressJobs", std::move(in_progress)}, {"queuedJobs", std::move(queued)}});
+      a.body = {{"inProgressJobs", std::move(in_progress)}, {"queuedJobs", std::move(queued)}};
+      return a;
     }
-    if (r.rest == "start-next") {  // StartNextPendingJobExecution
+    case device_op::start_next: {
       if (!read_step() || !read_status_details()) return reject("InvalidRequest", err);
-      if (pending.empty()) return accept({});  // nothing pending: no execution member at all
-      auto& e = executions_.at(execution_key(pending.front()->job_id, r.thing));
+      if (pending.empty()) return a;  // nothing pending: no execution member at all
+      auto& e = executions_.at(execution_key(pending.front()->job_id, thing));
       if (e.status == exec_status::queued) {
         if (has_details) e.details = std::move(details);
         set_status(e, exec_status::in_progress, b, step);
       }
-      return accept({{"execution", device_execution(e, true)}});
+      a.body = {{"execution", device_execution(e, true)}};
+      return a;
     }
-    auto slash = r.rest.find('/');
-    std::string job_id = r.rest.substr(0, slash);
-    std::string op = slash == std::string::npos ? std::string() : r.rest.substr(slash + 1);
-    if (op == "get") {  // DescribeJobExecution
+    case device_op::describe: {
       auto number = lenient_int(in, "executionNumber", err);
       if (!err.empty()) return reject("InvalidRequest", err);
       bool with_document = common::bool_member(in, "includeJobDocument").value_or(true);
       const execution* e = nullptr;
       if (job_id == "$next") {
-        if (pending.empty()) return accept({});
+        if (pending.empty()) return a;
         e = pending.front();
-      } else if (auto it = executions_.find(execution_key(job_id, r.thing)); it != executions_.end()) {
+      } else if (auto it = executions_.find(execution_key(job_id, thing)); it != executions_.end()) {
         e = &it->second;
       }
       if (!e || (number && *number != e->execution_number))
-        return reject("ResourceNotFound", "No job execution of job " + job_id + " for thing " + r.thing);
-      return accept({{"execution", device_execution(*e, with_document)}});
+        return reject("ResourceNotFound", "No job execution of job " + job_id + " for thing " + thing);
+      a.body = {{"execution", device_execution(*e, with_document)}};
+      return a;
     }
-    if (op == "update" && valid_job_id(job_id)) {  // UpdateJobExecution
+    case device_op::update: {
+      if (!valid_job_id(job_id)) return reject("InvalidRequest", "jobId must match [a-zA-Z0-9_-]{1,64}");
       auto status = parse_exec_status(text(in, "status"));
       if (!status || (*status != exec_status::in_progress && *status != exec_status::succeeded &&
                       *status != exec_status::failed && *status != exec_status::rejected))
@@ -334,29 +320,95 @@ void jobs_service::handle_device(const device_request& r) {
       auto expected = lenient_int(in, "expectedVersion", err);
       auto number = err.empty() ? lenient_int(in, "executionNumber", err) : std::nullopt;
       if (!err.empty() || !read_step() || !read_status_details()) return reject("InvalidRequest", err);
-      auto it = executions_.find(execution_key(job_id, r.thing));
+      auto it = executions_.find(execution_key(job_id, thing));
       if (it == executions_.end() || (number && *number != it->second.execution_number))
-        return reject("ResourceNotFound", "No job execution of job " + job_id + " for thing " + r.thing);
+        return reject("ResourceNotFound", "No job execution of job " + job_id + " for thing " + thing);
       auto& e = it->second;
       if (expected && *expected != e.version) {
-        state_for_rejection = e;
-        return reject("VersionMismatch", "expectedVersion " + std::to_string(*expected) + " is not the current version " +
-                                             std::to_string(e.version));
+        a.state = e;
+        return reject("VersionMismatch",
+                      "expectedVersion " + std::to_string(*expected) + " is not the current version " + std::to_string(e.version));
       }
       if (terminal(e.status)) {
-        state_for_rejection = e;
+        a.state = e;
         return reject("InvalidStateTransition", "the job execution is already " + std::string(to_string(e.status)));
       }
       if (has_details) e.details = std::move(details);
       set_status(e, *status, b, step);
-      json::object o;
-      if (common::bool_member(in, "includeJobExecutionState").value_or(false)) o["executionState"] = execution_state(e);
-      if (common::bool_member(in, "includeJobDocument").value_or(false)) o["jobDocument"] = document_of(e);
-      return accept(std::move(o));
+      if (common::bool_member(in, "includeJobExecutionState").value_or(false)) a.body["executionState"] = execution_state(e);
+      if (common::bool_member(in, "includeJobDocument").value_or(false)) a.body["jobDocument"] = document_of(e);
+      return a;
     }
-    return reject("InvalidTopic", "no jobs operation is published on this topic");
+  }
+  return a;
+}
+
+void jobs_service::handle_device(const device_request& r) {
+  device_requests_.inc();
+  batch b;
+  b.client_id = r.client_id;
+  b.session = r.session;
+  const std::int64_t now = now_ms();
+  json::object in;
+  std::string client_token;
+  device_answer a;
+  [&] {
+    // The request: a JSON object (an empty payload reads as {}).
+    if (!r.payload.empty()) {
+      boost::system::error_code ec;
+      auto v = json::parse(r.payload, ec);
+      if (ec || !v.is_object()) {
+        a.code = "InvalidJson";
+        a.message = "the payload must be a JSON object";
+        return;
+      }
+      in = std::move(v.get_object());
+    }
+    if (const auto* ct = in.if_contains("clientToken")) {
+      if (!ct->is_string() || ct->get_string().size() > 64) {
+        a.code = "InvalidRequest";
+        a.message = "clientToken must be a string of at most 64 bytes";
+        return;
+      }
+      client_token = ct->get_string();
+    }
+    auto slash = r.rest.find('/');
+    std::string job_id = r.rest.substr(0, slash);
+    std::string op = slash == std::string::npos ? std::string() : r.rest.substr(slash + 1);
+    if (r.rest == "get") a = device_call(device_op::get_pending, r.thing, {}, in, true, b);
+    else if (r.rest == "start-next") a = device_call(device_op::start_next, r.thing, {}, in, true, b);
+    else if (op == "get") a = device_call(device_op::describe, r.thing, job_id, in, true, b);
+    else if (op == "update") a = device_call(device_op::update, r.thing, job_id, in, true, b);
+    else {
+      a.code = "InvalidTopic";
+      a.message = "no jobs operation is published on this topic";
+    }
   }();
+  if (a.code.empty()) {
+    a.body["timestamp"] = device_time(now);
+    if (!client_token.empty()) a.body["clientToken"] = client_token;
+    b.replies.emplace_back(r.topic + "/accepted", json::serialize(a.body));
+  } else {
+    device_rejected_.inc();
+    json::object o{{"code", a.code}, {"message", a.message}, {"timestamp", device_time(now)}};
+    if (!client_token.empty()) o["clientToken"] = client_token;
+    if (a.state) o["executionState"] = execution_state(*a.state);
+    b.replies.emplace_back(r.topic + "/rejected", json::serialize(o));
+    FC_LOG_DEBUG("jobs.device_rejected", "thing={} topic={:q} code={} message={:q}", r.thing, common::untrusted(r.topic),
+                 a.code, common::untrusted(a.message));
+  }
   commit(b, nullptr);
+}
+
+aws_response jobs_service::data_plane(device_op op, const json::object& in, batch& b) {
+  // iot-jobs-data over HTTPS: the same requests, AWS's HTTP errors (a version mismatch is an
+  // InvalidStateTransitionException there: the API has no VersionConflict).
+  auto a = device_call(op, text(in, "thingName"), text(in, "jobId"), in, false, b);
+  if (a.code.empty()) return aws_response::ok(json::serialize(a.body));
+  device_rejected_.inc();
+  if (a.code == "ResourceNotFound") return not_found(a.message);
+  if (a.code == "VersionMismatch" || a.code == "InvalidStateTransition") return bad_transition(a.message);
+  return invalid(a.message);
 }
 
 std::vector<const execution*> jobs_service::pending_of(const std::string& thing) const {
@@ -790,7 +842,10 @@ std::vector<std::string_view> jobs_service::operations() {
           "UpdateJob",          "CancelJob",            "DeleteJob",
           "GetJobDocument",     "AssociateTargetsWithJob", "DescribeJobExecution",
           "ListJobExecutionsForJob", "ListJobExecutionsForThing", "CancelJobExecution",
-          "DeleteJobExecution"};
+          "DeleteJobExecution",
+          // The device data plane over HTTPS, beside iot's operations of the same names and paths.
+          "iot-jobs-data:GetPendingJobExecutions", "iot-jobs-data:StartNextPendingJobExecution",
+          "iot-jobs-data:DescribeJobExecution", "iot-jobs-data:UpdateJobExecution"};
 }
 
 std::future<aws_response> jobs_service::call(std::string op, json::object input) {
@@ -817,6 +872,10 @@ aws_response jobs_service::run(const std::string& op, const json::object& in, ba
   if (op == "DeleteJob") return delete_job(in, b);
   if (op == "GetJobDocument") return get_job_document(in);
   if (op == "AssociateTargetsWithJob") return associate_targets(in, b);
+  if (op == "iot-jobs-data:GetPendingJobExecutions") return data_plane(device_op::get_pending, in, b);
+  if (op == "iot-jobs-data:StartNextPendingJobExecution") return data_plane(device_op::start_next, in, b);
+  if (op == "iot-jobs-data:DescribeJobExecution") return data_plane(device_op::describe, in, b);
+  if (op == "iot-jobs-data:UpdateJobExecution") return data_plane(device_op::update, in, b);
   if (op == "DescribeJobExecution") return describe_execution(in);
   if (op == "ListJobExecutionsForJob") return list_executions_for_job(in);
   if (op == "ListJobExecutionsForThing") return list_executions_for_thing(in);

@@ -71,7 +71,8 @@ class jobs_service final : public broker::broker_hook {
   broker::topic_claim claim(std::string_view topic) const override;
   bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
 
-  /// The control-plane operations it answers (AWS names).
+  /// The operations it answers: AWS names of the control plane, and `iot-jobs-data:<name>` for the
+  /// device data plane over HTTPS (whose names iot also uses, with other shapes).
   static std::vector<std::string_view> operations();
   /// Runs operation `op` with its input members; ready once its changes are durable. Any thread but
   /// the service's and the store's.
@@ -95,10 +96,16 @@ class jobs_service final : public broker::broker_hook {
  private:
   struct batch;
   struct device_request;
+  struct device_answer;
+  enum class device_op { get_pending, start_next, describe, update };
 
   // The service's thread.
   common::aws_response run(const std::string& op, const boost::json::object& in, batch& b);
   void handle_device(const device_request& r);
+  /// A device's request, over MQTT (`mqtt`: the job document as an object) or HTTPS (as a string).
+  device_answer device_call(device_op op, const std::string& thing, const std::string& job_id,
+                            const boost::json::object& in, bool mqtt, batch& b);
+  common::aws_response data_plane(device_op op, const boost::json::object& in, batch& b);
   void commit(batch& b, std::function<void(bool durable)> then);
 
   common::aws_response create_job(const boost::json::object& in, batch& b);

@@ -252,3 +252,59 @@ def test_continuous_job_follows_thing_group_membership(server):
     job = server.iot().describe_job(jobId="cj")["job"]
     assert (job["status"], job["targetSelection"], job["jobProcessDetails"]["numberOfRemovedThings"]) == \
         ("IN_PROGRESS", "CONTINUOUS", 1)
+
+
+def test_jobs_data_plane_over_https_with_sigv4_and_with_the_device_certificate(server, tmp_path):
+    # The aws CLI's iot-jobs-data (signed for iot-jobs-data) and iot's list-job-executions-for-thing share
+    # GET /things/{t}/jobs: the signing name tells them apart.
+    arn = create_thing(server, "h1")
+    for job_id in ("h-a", "h-b"):
+        server.aws("iot", "create-job", "--job-id", job_id, "--targets", arn, "--document", '{"operation":"x"}')
+    pending = server.aws("iot-jobs-data", "get-pending-job-executions", "--thing-name", "h1")[1]
+    assert [j["jobId"] for j in pending["queuedJobs"]] == ["h-a", "h-b"] and pending["inProgressJobs"] == []
+    listed = server.aws("iot", "list-job-executions-for-thing", "--thing-name", "h1")[1]
+    assert len(listed["executionSummaries"]) == 2
+    started = server.aws("iot-jobs-data", "start-next-pending-job-execution", "--thing-name", "h1",
+                         "--status-details", "step=download", "--step-timeout-in-minutes", "5")[1]["execution"]
+    assert (started["jobId"], started["status"], started["statusDetails"]) == ("h-a", "IN_PROGRESS", {"step": "download"})
+    assert started["jobDocument"] == '{"operation":"x"}'  # a string over HTTP
+    described = server.aws("iot-jobs-data", "describe-job-execution", "--thing-name", "h1", "--job-id", "$next")[1]
+    assert described["execution"]["jobId"] == "h-a"
+    updated = server.aws("iot-jobs-data", "update-job-execution", "--thing-name", "h1", "--job-id", "h-a", "--status",
+                         "SUCCEEDED", "--expected-version", "2", "--include-job-execution-state")[1]
+    assert updated["executionState"]["status"] == "SUCCEEDED" and updated["executionState"]["versionNumber"] == 3
+    rc, err = server.aws("iot-jobs-data", "update-job-execution", "--thing-name", "h1", "--job-id", "h-a", "--status",
+                         "FAILED", check=False)
+    assert rc != 0 and "InvalidStateTransitionException" in err
+
+    # The device itself, with its certificate on the HTTPS port, as far as its policy lets it.
+    from test_identity import device
+    cert, key, cid = device(server, tmp_path, "h2", policy=None)
+    iot = server.iot()
+    prefix = "arn:aws:iot:us-east-1:000000000000"
+    iot.create_policy(policyName="h2-jobs", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iot:GetPendingJobExecutions", "iot:StartNextPendingJobExecution",
+                                       "iot:UpdateJobExecution"], "Resource": f"{prefix}:thing/h2"}]}))
+    iot.attach_policy(policyName="h2-jobs",
+                      target=iot.describe_certificate(certificateId=cid)["certificateDescription"]["certificateArn"])
+    iot.create_job(jobId="h-c", targets=[f"{prefix}:thing/h2"], document='{"operation":"y"}')
+    base = f"https://localhost:{server.ports['wss']}"
+
+    def curl(method, path, body=None):
+        args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", server.ca, "--cert", cert, "--key", key,
+                "-X", method, base + path]
+        if body is not None:
+            args += ["--data-binary", body]
+        out = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT).stdout
+        text, code = out.rsplit("\n", 1)
+        return int(code), text
+
+    code, text = curl("GET", "/things/h2/jobs")
+    assert code == 200 and [j["jobId"] for j in json.loads(text)["queuedJobs"]] == ["h-c"]
+    code, text = curl("PUT", "/things/h2/jobs/$next", "{}")
+    assert code == 200 and json.loads(text)["execution"]["status"] == "IN_PROGRESS"
+    code, text = curl("POST", "/things/h2/jobs/h-c", '{"status":"SUCCEEDED","expectedVersion":2}')
+    assert code == 200, text
+    assert curl("GET", "/things/h2/jobs/h-c")[0] == 403  # no iot:DescribeJobExecution
+    assert curl("GET", "/things/h1/jobs")[0] == 403      # another thing
+    assert iot.describe_job(jobId="h-c")["job"]["status"] == "COMPLETED"

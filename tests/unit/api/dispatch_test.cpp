@@ -72,6 +72,20 @@ TEST_F(dispatch, the_signing_service_picks_the_operation_of_a_shared_path) {
   EXPECT_EQ(data.error_type, "InvalidSignatureException");
 }
 
+// iot and iot-jobs-data both have a DescribeJobExecution on GET /things/{t}/jobs/{jobId}, with other
+// shapes: a handler registered under the model-qualified name gets that model's requests only.
+TEST_F(dispatch, a_model_qualified_handler_takes_its_models_operation_of_a_shared_name) {
+  server_->serve({{"DescribeJobExecution", echo("control")}, {"iot-jobs-data:DescribeJobExecution", echo("device")}});
+  auto control = json::parse(send("execute-api", "GET", "/things/t/jobs/j1").body).as_object();
+  EXPECT_EQ(control.at("who"), "control");
+  EXPECT_EQ(control.at("op"), "DescribeJobExecution");
+  auto device = json::parse(send("iot-jobs-data", "GET", "/things/t/jobs/%24next?includeJobDocument=false").body).as_object();
+  EXPECT_EQ(device.at("who"), "device");
+  EXPECT_EQ(device.at("op"), "iot-jobs-data:DescribeJobExecution");
+  EXPECT_EQ(device.at("input").at("jobId"), "$next");
+  EXPECT_EQ(device.at("input").at("includeJobDocument"), false);
+}
+
 TEST_F(dispatch, unowned_and_unknown_operations_never_fall_through) {
   // Only GetThingShadow is owned: the other shadow routes, on the same path, answer
   // UnknownOperationException instead of reaching it (the old if-chain fell through to delete).
