@@ -14,6 +14,7 @@
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "jobs/model.hpp"
+#include "jobs/templates.hpp"
 #include "storage/store.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -116,6 +117,15 @@ class jobs_service final : public broker::broker_hook {
   common::aws_response delete_job(const boost::json::object& in, batch& b);
   common::aws_response get_job_document(const boost::json::object& in);
   common::aws_response associate_targets(const boost::json::object& in, batch& b);
+  common::aws_response create_template(const boost::json::object& in, batch& b);
+  common::aws_response describe_template(const boost::json::object& in);
+  common::aws_response list_templates(const boost::json::object& in);
+  common::aws_response delete_template(const boost::json::object& in, batch& b);
+  common::aws_response describe_managed(const boost::json::object& in);
+  common::aws_response list_managed(const boost::json::object& in);
+  /// CreateJob's jobTemplateArn: the template's document and configurations into `j` (CreateJob's own
+  /// members then override them); a managed template's document with documentParameters filled in.
+  std::optional<common::aws_response> apply_template(const boost::json::object& in, job& j);
   /// Whether CONTINUOUS job `j` targets `thing` (directly, or through one of `groups`).
   bool reaches(const job& j, const std::string& thing, const std::vector<std::string>& groups) const;
   /// A thing a CONTINUOUS job now reaches: a new execution unless it has one (a REMOVED one is replaced).
@@ -174,6 +184,7 @@ class jobs_service final : public broker::broker_hook {
   std::map<std::string, std::array<std::int64_t, exec_status_count>> counts_;  // job -> executions by status
   std::set<std::pair<std::int64_t, std::string>> deadlines_;     // (deadline ms, execution key)
   std::map<std::string, std::vector<std::string>> targets_;      // rolling-out job -> its things in order
+  std::map<std::string, job_template> templates_;
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

@@ -74,6 +74,8 @@ std::string job::serialize() const {
                                       {"inProgressTimeoutInMinutes", in_progress_timeout_min},
                                       {"retry", retry_json(retry)},
                                       {"abort", abort_json(abort)},
+                                      {"jobTemplateArn", template_arn},
+                                      {"documentParameters", parameters_json(document_parameters)},
                                       {"attempts", {{"finished", finished}, {"failed", failed}, {"rejected", rejected}, {"timedOut", timed_out}}},
                                       {"rollout", rollout_json(rollout)},
                                       {"scheduling", scheduling_json(schedule)},
@@ -186,6 +188,12 @@ std::optional<std::string> parse_scheduling(const json::value& v, scheduling& ou
   return std::nullopt;
 }
 
+json::object parameters_json(const std::map<std::string, std::string>& p) {
+  json::object o;
+  for (const auto& [k, v] : p) o[k] = v;
+  return o;
+}
+
 json::value retry_json(const std::vector<retry_criterion>& r) {
   if (r.empty()) return nullptr;
   json::array list;
@@ -275,6 +283,10 @@ std::optional<job> job::parse(std::string_view body) {
   if (const auto* sc = o->if_contains("scheduling"); sc && !sc->is_null() && parse_scheduling(*sc, j.schedule))
     return std::nullopt;
   j.schedule.ended = common::bool_member(*o, "schedulingEnded").value_or(false);
+  j.template_arn = text(*o, "jobTemplateArn");
+  if (const auto* p = common::object_member(*o, "documentParameters"))
+    for (const auto& [k, v] : *p)
+      if (v.is_string()) j.document_parameters.emplace(std::string(k), std::string(v.get_string()));
   j.rollout_done = integer(*o, "rolloutDone");
   j.rollout_total = integer(*o, "rolloutTotal");
   j.window_start_ms = integer(*o, "windowStart");

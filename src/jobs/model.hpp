@@ -69,6 +69,8 @@ struct job {
   std::string reason_code, comment;
   std::int64_t created_ms = 0, updated_ms = 0, completed_ms = 0;
   std::int64_t in_progress_timeout_min = 0;  // timeoutConfig; 0: none
+  std::string template_arn;                  // jobTemplateArn it was created from
+  std::map<std::string, std::string> document_parameters;  // a managed template's parameters
   std::vector<retry_criterion> retry;
   std::vector<abort_criterion> abort;
   rollout_config rollout;
@@ -108,6 +110,7 @@ struct execution {
 
 /// The AWS shapes of the configurations (null when empty), and their validation: an error message for
 /// the InvalidRequestException, or nullopt with `out` filled.
+boost::json::object parameters_json(const std::map<std::string, std::string>& p);
 boost::json::value retry_json(const std::vector<retry_criterion>& r);
 boost::json::value abort_json(const std::vector<abort_criterion>& a);
 std::optional<std::string> parse_retry(const boost::json::value& v, std::vector<retry_criterion>& out);

@@ -308,3 +308,27 @@ def test_jobs_data_plane_over_https_with_sigv4_and_with_the_device_certificate(s
     assert curl("GET", "/things/h2/jobs/h-c")[0] == 403  # no iot:DescribeJobExecution
     assert curl("GET", "/things/h1/jobs")[0] == 403      # another thing
     assert iot.describe_job(jobId="h-c")["job"]["status"] == "COMPLETED"
+
+
+def test_job_templates_with_the_cli(server):
+    arn = create_thing(server, "tp1")
+    out = server.aws("iot", "create-job-template", "--job-template-id", "reboot-tpl", "--description", "nightly reboot",
+                     "--document", '{"operation":"reboot"}', "--timeout-config", "inProgressTimeoutInMinutes=15")[1]
+    server.aws("iot", "create-job", "--job-id", "from-tpl", "--targets", arn, "--job-template-arn", out["jobTemplateArn"])
+    job = server.aws("iot", "describe-job", "--job-id", "from-tpl")[1]["job"]
+    assert (job["description"], job["timeoutConfig"]["inProgressTimeoutInMinutes"]) == ("nightly reboot", 15)
+    assert server.aws("iot", "get-job-document", "--job-id", "from-tpl")[1]["document"] == '{"operation":"reboot"}'
+    rc, err = server.aws("iot", "create-job-template", "--job-template-id", "reboot-tpl", "--description", "x",
+                         "--document", "{}", check=False)
+    assert rc != 0 and "ConflictException" in err
+    listed = server.aws("iot", "list-job-templates")[1]["jobTemplates"]
+    assert [t["jobTemplateId"] for t in listed] == ["reboot-tpl"]
+
+    managed = server.aws("iot", "describe-managed-job-template", "--template-name", "AWS-Install-Application")[1]
+    assert [p["key"] for p in managed["documentParameters"]] == ["packages", "runAsUser", "pathToHandler"]
+    server.aws("iot", "create-job", "--job-id", "install", "--targets", arn, "--job-template-arn", managed["templateArn"],
+               "--document-parameters", "packages=nginx curl")
+    doc = json.loads(server.aws("iot", "get-job-document", "--job-id", "install")[1]["document"])
+    assert doc["steps"][0]["action"]["input"]["args"] == ["nginx curl"]
+    names = [t["templateName"] for t in server.aws("iot", "list-managed-job-templates")[1]["managedJobTemplates"]]
+    assert "AWS-Reboot" in names and len(names) == 7

@@ -637,5 +637,65 @@ TEST_F(jobs_test, continuous_job_follows_its_groups) {
             "InvalidRequestException");
 }
 
+TEST_F(jobs_test, custom_templates_give_jobs_their_document_and_configurations) {
+  auto r = ok("CreateJobTemplate", R"({"jobTemplateId":"fw","description":"firmware","document":"{\"operation\":\"fw\"}",)"
+                                   R"("timeoutConfig":{"inProgressTimeoutInMinutes":30},)"
+                                   R"("jobExecutionsRetryConfig":{"criteriaList":[{"failureType":"FAILED","numberOfRetries":2}]}})");
+  EXPECT_EQ(r.at("jobTemplateArn"), arn_of("jobtemplate/fw"));
+  EXPECT_EQ(api("CreateJobTemplate", R"({"jobTemplateId":"fw","description":"again","document":"{}"})").error_type,
+            "ConflictException");
+  EXPECT_EQ(api("CreateJobTemplate", R"({"jobTemplateId":"nodesc","document":"{}"})").error_type, "InvalidRequestException");
+  ok("CreateJob", R"({"jobId":"j1","targets":[)" + thing_arn("t1") + R"(],"jobTemplateArn":")" + std::string(k_arn) +
+                      R"(jobtemplate/fw","timeoutConfig":{"inProgressTimeoutInMinutes":5}})");
+  auto job = job_details("j1");
+  EXPECT_EQ(job.at("description"), "firmware");
+  EXPECT_EQ(job.at("jobTemplateArn"), arn_of("jobtemplate/fw"));
+  EXPECT_EQ(job.at("timeoutConfig").at("inProgressTimeoutInMinutes"), 5);  // the job's own wins
+  EXPECT_EQ(job.at("jobExecutionsRetryConfig").at("criteriaList").at(0).at("numberOfRetries"), 2);
+  EXPECT_EQ(ok("GetJobDocument", R"({"jobId":"j1"})").at("document"), R"({"operation":"fw"})");
+  // A template from a job: its document and configurations.
+  ok("CreateJobTemplate", R"({"jobTemplateId":"copy","description":"from j1","jobArn":")" + std::string(k_arn) + R"(job/j1"})");
+  restart();
+  auto t = ok("DescribeJobTemplate", R"({"jobTemplateId":"copy"})");
+  EXPECT_EQ(t.at("document"), R"({"operation":"fw"})");
+  EXPECT_EQ(t.at("timeoutConfig").at("inProgressTimeoutInMinutes"), 5);
+  EXPECT_EQ(ok("ListJobTemplates", "{}").at("jobTemplates").as_array().size(), 2u);
+  ok("DeleteJobTemplate", R"({"jobTemplateId":"copy"})");
+  EXPECT_EQ(api("DescribeJobTemplate", R"({"jobTemplateId":"copy"})").error_type, "ResourceNotFoundException");
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"j2","targets":[)" + thing_arn("t1") + R"(],"jobTemplateArn":")" +
+                                 std::string(k_arn) + R"(jobtemplate/copy"})").error_type,
+            "ResourceNotFoundException");
+}
+
+TEST_F(jobs_test, managed_templates_fill_their_parameters) {
+  auto list = ok("ListManagedJobTemplates", "{}").at("managedJobTemplates").as_array();
+  ASSERT_EQ(list.size(), 7u);
+  auto d = ok("DescribeManagedJobTemplate", R"({"templateName":"AWS-Download-File"})");
+  EXPECT_EQ(d.at("templateArn"), "arn:aws:iot:us-east-1::jobtemplate/AWS-Download-File:1.0");
+  EXPECT_EQ(d.at("documentParameters").as_array().size(), 4u);
+  EXPECT_EQ(d.at("environments").at(0), "LINUX");
+  const std::string arn = R"("jobTemplateArn":"arn:aws:iot:us-east-1::jobtemplate/AWS-Download-File:1.0")";
+  ok("CreateJob", R"({"jobId":"dl","targets":[)" + thing_arn("t1") + "]," + arn +
+                      R"(,"documentParameters":{"downloadUrl":"https://h/f \"x\"","filePath":"/tmp/f"}})");
+  auto doc = json::parse(std::string(ok("GetJobDocument", R"({"jobId":"dl"})").at("document").as_string()));
+  const auto& input = doc.at("steps").at(0).at("action").at("input");
+  EXPECT_EQ(input.at("handler"), "download-file.sh");
+  EXPECT_EQ(input.at("args").at(0), "https://h/f \"x\"");  // a value cannot break out of its string
+  EXPECT_EQ(input.at("args").at(1), "/tmp/f");
+  EXPECT_EQ(input.at("path"), "");  // optional, left out
+  EXPECT_EQ(job_details("dl").at("documentParameters").at("filePath"), "/tmp/f");
+  auto refused = [&](const std::string& extra) {
+    return api("CreateJob", R"({"jobId":"bad","targets":[)" + thing_arn("t1") + "]," + extra + "}").error_type;
+  };
+  EXPECT_EQ(refused(arn + R"(,"documentParameters":{"filePath":"/tmp/f"})"), "InvalidRequestException");  // required
+  EXPECT_EQ(refused(arn + R"(,"documentParameters":{"downloadUrl":"u","filePath":"f","evil":"x"})"), "InvalidRequestException");
+  EXPECT_EQ(refused(R"("document":"{}","documentParameters":{"a":"b"})"), "InvalidRequestException");  // no managed template
+  EXPECT_EQ(refused(R"("jobTemplateArn":"arn:aws:iot:us-east-1::jobtemplate/AWS-Nope:1.0")"), "ResourceNotFoundException");
+  ok("CreateJob", R"({"jobId":"boot","targets":[)" + thing_arn("t1") +
+                      R"(],"jobTemplateArn":"arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot:1.0"})");
+  auto reboot = json::parse(std::string(ok("GetJobDocument", R"({"jobId":"boot"})").at("document").as_string()));
+  EXPECT_FALSE(reboot.at("steps").at(0).at("action").at("input").as_object().contains("args"));
+}
+
 }  // namespace
 }  // namespace fleetcore::jobs
