@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs clean
 
 deps:
 	@scripts/install-deps.sh
@@ -76,6 +76,11 @@ bench-shadow: build
 ## The rules engine at the broker (100 rules) and the telemetry store (writes/s, 1-hour aggregate).
 bench-rules: build
 	bench/rules.sh
+
+## A job for 100,000 things with 19,000 devices connected: CreateJob latency, time to every
+## notify-next, durable execution updates/s.
+bench-jobs: build
+	bench/jobs.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
