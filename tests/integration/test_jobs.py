@@ -332,3 +332,27 @@ def test_job_templates_with_the_cli(server):
     assert doc["steps"][0]["action"]["input"]["args"] == ["nginx curl"]
     names = [t["templateName"] for t in server.aws("iot", "list-managed-job-templates")[1]["managedJobTemplates"]]
     assert "AWS-Reboot" in names and len(names) == 7
+
+
+def test_readme_flow_with_mosquitto_clients(server):
+    # The README's example: mosquitto_sub sees the notifications, mosquitto_rr asks and gets its reply
+    # (a request and its reply share one connection: the reply goes to that session alone).
+    from conftest import mosquitto
+    arn = create_thing(server, "device-1")
+    port = str(server.port)
+    watch = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", port, "-t", "$aws/things/device-1/jobs/notify-next",
+                              "-C", "2", "-W", str(TIMEOUT), "-q", "1"], stdout=subprocess.PIPE, text=True)
+    from conftest import wait_for
+    wait_for(lambda: server.metric("fleetcore_subscriptions") == 1, what="mosquitto_sub subscribed")
+    server.aws("iot", "create-job", "--job-id", "reboot-1", "--targets", arn, "--document", '{"operation":"reboot"}')
+    started = mosquitto("mosquitto_rr", "-h", "127.0.0.1", "-p", port, "-i", "device-1", "-t",
+                        "$aws/things/device-1/jobs/start-next", "-e", "$aws/things/device-1/jobs/start-next/accepted",
+                        "-m", "{}", "-W", str(TIMEOUT))
+    assert json.loads(started.stdout)["execution"]["status"] == "IN_PROGRESS"
+    done = mosquitto("mosquitto_rr", "-h", "127.0.0.1", "-p", port, "-i", "device-1", "-t",
+                     "$aws/things/device-1/jobs/reboot-1/update", "-e", "$aws/things/device-1/jobs/reboot-1/update/accepted",
+                     "-m", '{"status":"SUCCEEDED"}', "-W", str(TIMEOUT))
+    assert "timestamp" in json.loads(done.stdout)
+    lines = watch.communicate(timeout=TIMEOUT)[0].splitlines()
+    assert json.loads(lines[0])["execution"]["jobId"] == "reboot-1" and list(json.loads(lines[1])) == ["timestamp"]
+    assert server.aws("iot", "describe-job", "--job-id", "reboot-1")[1]["job"]["status"] == "COMPLETED"
