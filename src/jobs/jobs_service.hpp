@@ -107,6 +107,16 @@ class jobs_service final : public broker::broker_hook {
   device_answer device_call(device_op op, const std::string& thing, const std::string& job_id,
                             const boost::json::object& in, bool mqtt, batch& b);
   common::aws_response data_plane(device_op op, const boost::json::object& in, batch& b);
+  /// A job document as devices get it: an object over MQTT, a string over HTTPS.
+  static boost::json::value device_document(const job& j, bool mqtt);
+  /// An execution as devices get it (start-next, describe, notify-next); `document` null: without it.
+  boost::json::object device_execution(const execution& e, boost::json::value document) const;
+  /// The `targets` member: its ARNs as given, and the things they reach now (groups with their
+  /// descendants); an AWS error for a malformed or missing target.
+  std::optional<common::aws_response> resolve_targets(const boost::json::object& in, std::vector<std::string>& arns,
+                                                      std::set<std::string>& things) const;
+  /// What CreateJob, CancelJob and AssociateTargetsWithJob answer: jobArn, jobId, description.
+  common::aws_response job_answer(const job& j) const;
   void commit(batch& b, std::function<void(bool durable)> then);
 
   common::aws_response create_job(const boost::json::object& in, batch& b);
