@@ -51,6 +51,25 @@ bool jobs_service::on_message(const broker::message_ptr& m, const broker::publis
     FC_LOG_DEBUG("jobs.request_without_session", "topic={:q}", common::untrusted(m->topic));
     return request;
   }
+  // Admitted here, on the publisher's worker: a flood is answered at once and queues nothing.
+  bool admitted = false;
+  {
+    std::lock_guard lock(inflight_mutex_);
+    int& n = inflight_[m->origin];
+    admitted = n < settings_.max_inflight_per_session;
+    if (admitted) ++n;
+    else if (n == 0) inflight_.erase(m->origin);
+  }
+  if (!admitted) {
+    throttled_.inc();
+    device_rejected_.inc();
+    if (reply)
+      reply(std::string(ctx.client_id), m->origin, m->topic + "/rejected",
+            json::serialize(json::object{{"code", "RequestThrottled"},
+                                         {"message", "too many jobs requests in flight on this connection"},
+                                         {"timestamp", device_time(now_ms())}}));
+    return request;
+  }
   device_request r{m->topic, std::string(t->thing), std::string(t->rest), m->payload, std::string(ctx.client_id), m->origin};
   boost::asio::post(io_, [this, r = std::move(r)] { handle_device(r); });
   return request;
@@ -233,7 +252,11 @@ void jobs_service::handle_device(const device_request& r) {
     FC_LOG_DEBUG("jobs.device_rejected", "thing={} topic={:q} code={} message={:q}", r.thing, common::untrusted(r.topic),
                  a.code, common::untrusted(a.message));
   }
-  commit(b, nullptr);
+  commit(b, [this, session = r.session](bool) {
+    std::lock_guard lock(inflight_mutex_);
+    auto it = inflight_.find(session);
+    if (it != inflight_.end() && --it->second == 0) inflight_.erase(it);
+  });
 }
 
 aws_response jobs_service::data_plane(device_op op, const json::object& in, batch& b) {

@@ -537,6 +537,8 @@ void jobs_service::register_metrics(common::registry& r) const {
   r.add(device_rejected_, "fleetcore_jobs_device_rejected_total", "", "Device jobs requests answered on /rejected.");
   r.add(api_calls_, "fleetcore_jobs_api_calls_total", "", "Jobs control-plane operations.");
   r.add(timed_out_, "fleetcore_jobs_timed_out_total", "", "Job executions timed out by their timers.");
+  r.add(throttled_, "fleetcore_jobs_device_throttled_total", "",
+        "Device jobs requests refused with RequestThrottled: the session had max_inflight_per_session in flight.");
 }
 
 }  // namespace fleetcore::jobs

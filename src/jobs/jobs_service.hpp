@@ -25,10 +25,12 @@
 #include <functional>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace fleetcore::jobs {
@@ -38,6 +40,9 @@ struct settings {
   std::int64_t timer_tick_ms = 1000;
   /// Executions listed at most in a notify message and in a get reply's lists (AWS: 10).
   std::size_t max_listed = 10;
+  /// Requests of one MQTT session waiting or being applied at once; more are answered
+  /// RequestThrottled at once, on the publisher's worker, so a flood queues nothing (AWS: 10).
+  int max_inflight_per_session = 10;
 };
 
 /// What the service asks the registry.
@@ -200,7 +205,9 @@ class jobs_service final : public broker::broker_hook {
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer tick_{io_};
   std::thread thread_;
-  common::counter device_requests_, device_rejected_, api_calls_, timed_out_;
+  std::mutex inflight_mutex_;
+  std::unordered_map<std::uint64_t, int> inflight_;  // MQTT session incarnation -> requests in flight
+  common::counter device_requests_, device_rejected_, throttled_, api_calls_, timed_out_;
 };
 
 }  // namespace fleetcore::jobs

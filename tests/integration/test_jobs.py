@@ -356,3 +356,38 @@ def test_readme_flow_with_mosquitto_clients(server):
     lines = watch.communicate(timeout=TIMEOUT)[0].splitlines()
     assert json.loads(lines[0])["execution"]["jobId"] == "reboot-1" and list(json.loads(lines[1])) == ["timestamp"]
     assert server.aws("iot", "describe-job", "--job-id", "reboot-1")[1]["job"]["status"] == "COMPLETED"
+
+
+def test_a_request_flood_is_throttled_on_the_connection(server):
+    # More than 10 requests in flight on one connection are answered RequestThrottled at once (AWS's
+    # limit); nothing queues up for them, and the connection keeps working.
+    from conftest import Raw, connect_bytes, encode_varint, subscribe_bytes
+    create_thing(server, "flood")
+    raw = Raw(server.port)
+    raw.send(connect_bytes(b"flooder", version=4))
+    assert raw.read_packet()[:2] == b"\x20\x02"
+    prefix = b"$aws/things/flood/jobs/get"
+    raw.send(subscribe_bytes(1, (prefix + b"/accepted", 0), (prefix + b"/rejected", 0), version=4))
+    assert raw.read_packet()[0] == 0x90
+    burst = b""
+    for i in range(60):
+        body = len(prefix).to_bytes(2, "big") + prefix + json.dumps({"clientToken": f"c{i}"}).encode()
+        burst += b"\x30" + encode_varint(len(body)) + body
+    raw.send(burst)  # one read on the server: they all arrive before the first is answered
+    accepted, throttled = 0, 0
+    while accepted + throttled < 60:
+        pkt = raw.read_packet()
+        assert pkt[0] >> 4 == 3
+        i = 1
+        while pkt[i] & 0x80:
+            i += 1
+        tlen = int.from_bytes(pkt[i + 1:i + 3], "big")
+        topic, payload = pkt[i + 3:i + 3 + tlen].decode(), json.loads(pkt[i + 3 + tlen:])
+        if topic.endswith("/accepted"):
+            accepted += 1
+        else:
+            assert payload["code"] == "RequestThrottled", payload
+            throttled += 1
+    assert accepted >= 10 and throttled >= 1
+    assert server.metric("fleetcore_jobs_device_throttled_total") == throttled
+    raw.close()
