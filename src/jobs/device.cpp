@@ -120,7 +120,7 @@ jobs_service::device_answer jobs_service::device_call(device_op op, const std::s
     const auto* d = in.if_contains("statusDetails");
     if (!d) return true;
     has_details = true;
-    if (auto e = read_details(*d, details, 1000)) {
+    if (auto e = read_details(*d, details, k_max_details)) {
       err = *e;
       return false;
     }

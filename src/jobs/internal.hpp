@@ -50,6 +50,9 @@ constexpr std::size_t k_max_document = 32768;
 constexpr std::size_t k_max_description = 2028;
 constexpr std::int64_t k_max_timeout_min = 10080;  // 7 days, AWS's limit for both timers
 constexpr std::int64_t k_minute_ms = 60'000;
+/// statusDetails pairs a device may store per execution: AWS sets no number, each value is at most 1 KiB,
+/// and every update rewrites the execution's stored document: fleetcore's bound.
+constexpr std::size_t k_max_details = 100;
 
 inline aws_response invalid(std::string_view msg) { return aws_response::error(400, "InvalidRequestException", msg); }
 inline aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
