@@ -109,6 +109,8 @@ void jobs_service::stop() {
   boost::asio::post(io_, [this] { tick_.cancel(); });
   work_.reset();
   thread_.join();
+  // The last requests' commits call back into this service (their answers): done before it goes.
+  store_.flush();
 }
 
 void jobs_service::schedule_tick() {

@@ -98,6 +98,8 @@ void shadow_service::stop() {
   if (!thread_.joinable()) return;
   work_.reset();
   thread_.join();
+  // The last requests' commits call back into this service (their responses): done before it goes.
+  store_.flush();
 }
 
 broker::topic_claim shadow_service::claim(std::string_view topic) const {
