@@ -1,0 +1,195 @@
+#include "objects/blob_store.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+
+namespace fleetcore::objects {
+
+namespace fs = std::filesystem;
+using boost::system::error_code;
+
+namespace {
+
+error_code last_error() { return {errno, boost::system::system_category()}; }
+error_code errc(boost::system::errc::errc_t e) { return boost::system::errc::make_error_code(e); }
+
+std::string hex(const unsigned char* p, unsigned n) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (unsigned i = 0; i < n; ++i) {
+    out[2 * i] = digits[p[i] >> 4];
+    out[2 * i + 1] = digits[p[i] & 15];
+  }
+  return out;
+}
+
+bool valid_address(std::string_view sha256) {
+  return sha256.size() == 64 && std::all_of(sha256.begin(), sha256.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+void fsync_dir(const fs::path& dir) {
+  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+struct md_ctx_deleter {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using md_ctx = std::unique_ptr<EVP_MD_CTX, md_ctx_deleter>;
+
+}  // namespace
+
+struct blob_store::writer::state {
+  fs::path dir, tmp;
+  int fd = -1;
+  md_ctx sha{EVP_MD_CTX_new()}, md5{EVP_MD_CTX_new()};
+  std::uint64_t size = 0;
+  bool committed = false;
+
+  ~state() {
+    if (fd >= 0) ::close(fd);
+    if (!committed && !tmp.empty()) ::unlink(tmp.c_str());
+  }
+};
+
+blob_store::writer::writer(std::unique_ptr<state> s) : s_(std::move(s)) {}
+blob_store::writer::writer(writer&&) noexcept = default;
+blob_store::writer& blob_store::writer::operator=(writer&&) noexcept = default;
+blob_store::writer::~writer() = default;
+std::uint64_t blob_store::writer::size() const noexcept { return s_ ? s_->size : 0; }
+
+error_code blob_store::writer::write(std::string_view bytes) {
+  if (!s_ || s_->fd < 0 || s_->committed) return errc(boost::system::errc::bad_file_descriptor);
+  EVP_DigestUpdate(s_->sha.get(), bytes.data(), bytes.size());
+  EVP_DigestUpdate(s_->md5.get(), bytes.data(), bytes.size());
+  while (!bytes.empty()) {
+    ssize_t n = ::write(s_->fd, bytes.data(), bytes.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return last_error();
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+    s_->size += static_cast<std::uint64_t>(n);
+  }
+  return {};
+}
+
+boost::system::result<blob> blob_store::writer::commit() {
+  if (!s_ || s_->fd < 0 || s_->committed) return errc(boost::system::errc::bad_file_descriptor);
+  unsigned char sha[EVP_MAX_MD_SIZE], md5[EVP_MAX_MD_SIZE];
+  unsigned sha_n = 0, md5_n = 0;
+  EVP_DigestFinal_ex(s_->sha.get(), sha, &sha_n);
+  EVP_DigestFinal_ex(s_->md5.get(), md5, &md5_n);
+  blob b{hex(sha, sha_n), hex(md5, md5_n), s_->size};
+  if (::fsync(s_->fd) != 0) return last_error();
+  ::close(s_->fd);
+  s_->fd = -1;
+  // Its address: the same bytes stored before are the same file (the rename replaces it atomically).
+  fs::path shard = s_->dir / b.sha256.substr(0, 2);
+  std::error_code ec;
+  fs::create_directory(shard, ec);
+  if (ec) return error_code(ec.value(), boost::system::system_category());
+  fs::path final_path = shard / b.sha256;
+  if (::rename(s_->tmp.c_str(), final_path.c_str()) != 0) return last_error();
+  s_->committed = true;
+  fsync_dir(shard);
+  fsync_dir(s_->dir);
+  return b;
+}
+
+blob_store::blob_store(fs::path dir) : dir_(std::move(dir)) {
+  fs::create_directories(dir_ / "tmp");
+  fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
+}
+
+fs::path blob_store::path_of(std::string_view sha256) const {
+  return dir_ / std::string(sha256.substr(0, 2)) / std::string(sha256);
+}
+
+boost::system::result<blob_store::writer> blob_store::create() {
+  auto s = std::make_unique<writer::state>();
+  s->dir = dir_;
+  std::array<unsigned char, 16> id{};
+  RAND_bytes(id.data(), static_cast<int>(id.size()));
+  s->tmp = dir_ / "tmp" / hex(id.data(), static_cast<unsigned>(id.size()));
+  s->fd = ::open(s->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (s->fd < 0) return last_error();
+  if (!s->sha || !s->md5 || EVP_DigestInit_ex(s->sha.get(), EVP_sha256(), nullptr) != 1 ||
+      EVP_DigestInit_ex(s->md5.get(), EVP_md5(), nullptr) != 1)
+    return errc(boost::system::errc::not_enough_memory);
+  return writer(std::move(s));
+}
+
+error_code blob_store::read(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
+                            const std::function<bool(std::string_view)>& fn) const {
+  if (!valid_address(sha256)) return errc(boost::system::errc::no_such_file_or_directory);
+  int fd = ::open(path_of(sha256).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return last_error();
+  struct stat st {};
+  error_code result;
+  if (::fstat(fd, &st) != 0) {
+    result = last_error();
+  } else if (offset > static_cast<std::uint64_t>(st.st_size) || length > static_cast<std::uint64_t>(st.st_size) - offset) {
+    result = errc(boost::system::errc::invalid_argument);
+  } else {
+    std::array<char, 64 * 1024> buf;
+    while (length > 0) {
+      ssize_t n = ::pread(fd, buf.data(), std::min<std::uint64_t>(length, buf.size()), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        result = n < 0 ? last_error() : errc(boost::system::errc::io_error);  // the file shrank: damaged
+        break;
+      }
+      offset += static_cast<std::uint64_t>(n);
+      length -= static_cast<std::uint64_t>(n);
+      if (!fn(std::string_view(buf.data(), static_cast<std::size_t>(n)))) break;
+    }
+  }
+  ::close(fd);
+  return result;
+}
+
+std::optional<std::uint64_t> blob_store::size(std::string_view sha256) const {
+  if (!valid_address(sha256)) return std::nullopt;
+  std::error_code ec;
+  auto n = fs::file_size(path_of(sha256), ec);
+  if (ec) return std::nullopt;
+  return n;
+}
+
+void blob_store::remove(std::string_view sha256) {
+  if (!valid_address(sha256)) return;
+  std::error_code ec;
+  fs::remove(path_of(sha256), ec);
+}
+
+std::size_t blob_store::collect(const std::set<std::string, std::less<>>& keep) {
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& shard : fs::directory_iterator(dir_, ec)) {
+    if (!shard.is_directory()) continue;
+    const bool uploads = shard.path().filename() == "tmp";
+    for (const auto& f : fs::directory_iterator(shard.path(), ec)) {
+      const auto name = f.path().filename().string();
+      if (uploads || !valid_address(name) || !keep.contains(name)) {
+        std::error_code rm;
+        if (fs::remove(f.path(), rm)) ++removed;
+      }
+    }
+  }
+  return removed;
+}
+
+}  // namespace fleetcore::objects
