@@ -167,7 +167,7 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
   j.rollout_total = static_cast<std::int64_t>(things.size());
   counts_[id] = {};
   auto& stored = jobs_.emplace(id, std::move(j)).first->second;
-  if (stored.rollout.limited() || stored.status == job_status::scheduled) {
+  if ((stored.rollout.limited() || stored.status == job_status::scheduled) && stored.rolling_out()) {
     // Rolled out over time (or later): the things are kept in order for the rollout to take.
     auto& list = targets_[id];
     list.assign(things.begin(), things.end());
@@ -301,12 +301,12 @@ aws_response jobs_service::update_job(const json::object& in, batch& b) {
   if (it == jobs_.end()) return not_found("Job " + id + " does not exist");
   if (auto e = refuse_unimplemented(in)) return *e;
   job& j = it->second;
+  job changed = j;  // applied only once every member is valid
   if (auto d = common::text_member(in, "description")) {
     if (d->size() > k_max_description) return invalid("description is longer than 2028 characters");
-    j.description = *d;
+    changed.description = *d;
   }
   // A new timeout applies to the executions that go IN_PROGRESS from now on.
-  job changed = j;
   if (auto e = read_timeout(in, changed.in_progress_timeout_min)) return *e;
   if (auto e = read_configs(in, changed)) return *e;
   j = std::move(changed);
@@ -367,7 +367,8 @@ aws_response jobs_service::delete_job(const json::object& in, batch& b) {
   for (auto e = executions_.lower_bound(execution_key(id, "")); e != executions_.end() && e->second.job_id == id;)
     erase_execution(e++, b);
   b.ops.push_back(storage::op::delete_document{std::string(k_job_kind), id});
-  if (targets_.erase(id)) b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), id});
+  targets_.erase(id);
+  b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), id});
   job_event(it->second, "deleted", b);
   counts_.erase(id);
   jobs_.erase(it);

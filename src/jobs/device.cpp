@@ -189,8 +189,10 @@ jobs_service::device_answer jobs_service::device_call(device_op op, const std::s
         return reject("InvalidStateTransition", "the job execution is already " + std::string(to_string(e.status)));
       }
       if (has_details) e.details = std::move(details);
-      set_status(e, *status, b, step);
-      if (common::bool_member(in, "includeJobExecutionState").value_or(false)) a.body["executionState"] = execution_state(e);
+      execution reached;
+      set_status(e, *status, b, step, &reached);
+      // The state this update reached (FAILED, even when a retry queued a new execution since).
+      if (common::bool_member(in, "includeJobExecutionState").value_or(false)) a.body["executionState"] = execution_state(reached);
       if (common::bool_member(in, "includeJobDocument").value_or(false)) a.body["jobDocument"] = document_of(e);
       return a;
     }

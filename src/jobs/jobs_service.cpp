@@ -80,16 +80,21 @@ jobs_service::jobs_service(storage::store& store, common::clock& clock, director
     if (!t) throw std::runtime_error("jobs: unreadable job template '" + d.key + "'");
     templates_.emplace(t->id, std::move(*t));
   }
+  std::vector<storage::operation> orphans;
   for (auto& d : store_.load_documents(std::string(k_targets_kind))) {
     auto it = jobs_.find(d.key);
+    if (it == jobs_.end() || !it->second.rolling_out()) {  // left by a crash between two batches: unused
+      orphans.push_back(storage::op::delete_document{std::string(k_targets_kind), d.key});
+      continue;
+    }
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
-    if (it == jobs_.end() || ec || !v.is_array()) throw std::runtime_error("jobs: unreadable targets of '" + d.key + "'");
-    if (!it->second.rolling_out()) continue;
+    if (ec || !v.is_array()) throw std::runtime_error("jobs: unreadable targets of '" + d.key + "'");
     auto& list = targets_[d.key];
     for (const auto& t : v.get_array())
       if (t.is_string()) list.emplace_back(t.get_string());
   }
+  if (!orphans.empty()) store_.submit(std::move(orphans), nullptr);
   FC_LOG_INFO("jobs.loaded", "jobs={} executions={} timers={} rollouts={}", jobs_.size(), executions_.size(),
               deadlines_.size(), targets_.size());
 }
@@ -106,6 +111,7 @@ void jobs_service::start() {
 
 void jobs_service::stop() {
   if (!thread_.joinable()) return;
+  stopping_ = true;  // a tick already due must not arm the timer again
   boost::asio::post(io_, [this] { tick_.cancel(); });
   work_.reset();
   thread_.join();
@@ -116,7 +122,7 @@ void jobs_service::stop() {
 void jobs_service::schedule_tick() {
   tick_.expires_after(std::chrono::milliseconds(settings_.timer_tick_ms));
   tick_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) return;
+    if (ec || stopping_) return;
     tick();
     schedule_tick();
   });
@@ -134,10 +140,15 @@ std::vector<const execution*> jobs_service::pending_of(const std::string& thing)
   return out;
 }
 
+namespace {
+/// An execution's identity in a pending list: a retry is a new execution of the same job.
+std::string pending_identity(const execution& e) { return e.job_id + '#' + std::to_string(e.execution_number); }
+}  // namespace
+
 void jobs_service::touch(batch& b, const std::string& thing) {
   if (b.before.contains(thing)) return;
   std::vector<std::string> ids;
-  for (const auto* e : pending_of(thing)) ids.push_back(e->job_id);
+  for (const auto* e : pending_of(thing)) ids.push_back(pending_identity(*e));
   b.before.emplace(thing, std::move(ids));
 }
 
@@ -149,7 +160,7 @@ void jobs_service::notifications(batch& b) {
   for (auto& [thing, before] : b.before) {
     const auto after = pending_of(thing);
     std::vector<std::string> ids;
-    for (const auto* e : after) ids.push_back(e->job_id);
+    for (const auto* e : after) ids.push_back(pending_identity(*e));
     std::string prefix = std::string(common::things_topic_prefix) + thing + "/jobs/";
     auto sorted_before = before, sorted_after = ids;
     std::sort(sorted_before.begin(), sorted_before.end());
@@ -197,7 +208,8 @@ void jobs_service::commit(batch& b, std::function<void(bool)> then) {
 
 // --- executions ------------------------------------------------------------------------------
 
-void jobs_service::set_status(execution& e, exec_status to, batch& b, std::optional<std::int64_t> step_min) {
+void jobs_service::set_status(execution& e, exec_status to, batch& b, std::optional<std::int64_t> step_min,
+                              execution* reached) {
   touch(b, e.thing);
   disarm_timer(e);
   const std::int64_t now = now_ms();
@@ -224,6 +236,7 @@ void jobs_service::set_status(execution& e, exec_status to, batch& b, std::optio
   }
   arm_timer(e);
   store_execution(e, b);
+  if (reached) *reached = e;  // before a retry replaces it
   if (terminal(to)) {
     std::string operation(to_string(to));
     std::transform(operation.begin(), operation.end(), operation.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -388,7 +401,9 @@ void jobs_service::tick() {
     while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
       auto key = deadlines_.begin()->second;
       deadlines_.erase(deadlines_.begin());
-      auto& e = executions_.at(key);
+      auto it = executions_.find(key);
+      if (it == executions_.end() || it->second.status != exec_status::in_progress) continue;
+      auto& e = it->second;
       timed_out_.inc();
       FC_LOG_INFO("jobs.timed_out", "job={} thing={}", e.job_id, e.thing);
       set_status(e, exec_status::timed_out, b);
@@ -410,7 +425,8 @@ void jobs_service::create_execution(const job& j, const std::string& thing, batc
   store_execution(e, b);
   thing_jobs_[thing].insert(j.id);
   ++counts_[j.id][index(exec_status::queued)];
-  executions_.insert_or_assign(execution_key(j.id, thing), std::move(e));
+  auto [it, inserted] = executions_.try_emplace(execution_key(j.id, thing), std::move(e));
+  FC_CHECK(inserted);  // callers replace an old execution (join) or pass over a thing that has one
 }
 
 std::int64_t jobs_service::rollout_rate(const job& j) const {
@@ -436,15 +452,23 @@ void jobs_service::rollout_step(job& j, batch& b) {
   }
   if (allowed == 0) return;
   const auto& list = targets_.at(j.id);
-  for (std::int64_t i = 0; i < allowed; ++i) create_execution(j, list[static_cast<std::size_t>(j.rollout_done + i)], b);
-  j.rollout_done += allowed;
-  j.window_created += allowed;
+  std::int64_t created = 0;
+  while (created < allowed && j.rollout_done < j.rollout_total) {
+    const auto& thing = list[static_cast<std::size_t>(j.rollout_done++)];
+    // A thing that got its execution already (a CONTINUOUS job's member that joined, or one added by
+    // AssociateTargetsWithJob) or that was deleted since is passed over.
+    if (executions_.contains(execution_key(j.id, thing)) || !dir_.thing_exists || !dir_.thing_exists(thing)) continue;
+    create_execution(j, thing, b);
+    ++created;
+  }
+  j.window_created += created;
+  store_job(j, b);
   if (!j.rolling_out()) {
     targets_.erase(j.id);
     b.ops.push_back(storage::op::delete_document{std::string(k_targets_kind), j.id});
     FC_LOG_INFO("jobs.rolled_out", "job={} things={}", j.id, j.rollout_total);
+    maybe_complete(j, b);  // the last things may all have been passed over
   }
-  store_job(j, b);
 }
 
 void jobs_service::apply_schedule(job& j, batch& b) {
@@ -453,6 +477,7 @@ void jobs_service::apply_schedule(job& j, batch& b) {
   if (j.status == job_status::scheduled && now >= s.start_ms) {
     j.status = job_status::in_progress;
     store_job(j, b);
+    maybe_complete(j, b);  // a job whose targets had no thing is done at once
     FC_LOG_INFO("jobs.started", "job={} scheduled_at={}", j.id, s.start_time);
   }
   if (!s.end_ms || s.ended || now < s.end_ms || (j.status != job_status::in_progress && j.status != job_status::scheduled))
@@ -488,7 +513,11 @@ void jobs_service::join(const job& j, const std::string& thing, batch& b) {
   if (it != executions_.end() && it->second.status != exec_status::removed) return;
   // Rejoining after a removal starts over: a new execution, its retries counted from zero.
   const std::int64_t number = it == executions_.end() ? 1 : it->second.execution_number + 1;
-  if (it != executions_.end()) --counts_[j.id][index(exec_status::removed)];
+  if (it != executions_.end()) {  // the new execution's document replaces the REMOVED one's
+    touch(b, thing);                // the pending list before, while the old execution is listed
+    --counts_[j.id][index(exec_status::removed)];
+    executions_.erase(it);
+  }
   create_execution(j, thing, b);
   auto& e = executions_.at(execution_key(j.id, thing));
   e.execution_number = number;

@@ -22,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <future>
 #include <map>
@@ -157,8 +158,10 @@ class jobs_service final : public broker::broker_hook {
   void touch(batch& b, const std::string& thing);
   void notifications(batch& b);
   /// Moves `e` to `to` (versionNumber, counts, timers, storage, job completion).
-  /// `step_min`: the step timer a device asked for with this change (IN_PROGRESS only).
-  void set_status(execution& e, exec_status to, batch& b, std::optional<std::int64_t> step_min = {});
+  /// `step_min`: the step timer a device asked for with this change (IN_PROGRESS only). `reached`, if
+  /// set, gets the execution as this change left it (a retry may then queue a new one in its place).
+  void set_status(execution& e, exec_status to, batch& b, std::optional<std::int64_t> step_min = {},
+                  execution* reached = nullptr);
   void store_execution(const execution& e, batch& b);
   void store_job(job& j, batch& b);
   void erase_execution(std::map<std::string, execution>::iterator it, batch& b);
@@ -204,6 +207,7 @@ class jobs_service final : public broker::broker_hook {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::steady_timer tick_{io_};
+  std::atomic<bool> stopping_{false};
   std::thread thread_;
   std::mutex inflight_mutex_;
   std::unordered_map<std::uint64_t, int> inflight_;  // MQTT session incarnation -> requests in flight
