@@ -23,7 +23,9 @@ struct harness {
   common::manual_clock clock;
   jobs::jobs_service service{store, clock,
                              jobs::directory{[](std::string_view t) { return t == "t1"; },
-                                             [](std::string_view) { return std::nullopt; }},
+                                             [](std::string_view) { return std::nullopt; },
+                                             [](std::string_view) { return std::vector<std::string>{}; },
+                                             [](std::string_view) { return false; }},  // no events: their ids need OpenSSL's per-thread state
                              "arn:aws:iot:us-east-1:123456789012:", jobs::settings{3'600'000, 10}};
   std::mutex mutex;
   std::vector<std::pair<std::string, std::string>> replies;  // (client, topic)

@@ -44,9 +44,12 @@ common::aws_response device_request(const auth::arn_access& access, operation_ta
     if (common::bool_member(req.input, "retain").value_or(false))
       checks.emplace_back("iot:RetainPublish", arn_prefix + "topic/" + topic);
   } else {
+    // The resource is the thing the operation acts on: a named shadow's for the three shadow
+    // operations, the thing's for the others (a jobs request that carries a `shadowName` in its body
+    // must not be checked against another resource than the one it changes).
     std::string resource = arn_prefix + "thing/" + text(req.input, "thingName");
-    if (auto name = text(req.input, "shadowName"); !name.empty() && op != "ListNamedShadowsForThing")
-      resource += "/" + name;
+    const bool shadow = op == "GetThingShadow" || op == "UpdateThingShadow" || op == "DeleteThingShadow";
+    if (auto name = text(req.input, "shadowName"); shadow && !name.empty()) resource += "/" + name;
     checks.emplace_back("iot:" + std::string(op), resource);
   }
   for (const auto& [action, resource] : checks) {

@@ -22,7 +22,13 @@ void operation_table::add(const common::aws_operations& ops) {
 
 common::aws_response operation_table::run(const route& r, const boost::json::object& input) {
   auto h = handlers_.find(qualified(r));
-  if (h == handlers_.end()) h = handlers_.find(std::string_view(r.operation));
+  // A plain name is the handler of the model that has that operation alone, or of iot's when two
+  // models share the name: another model's route never reaches it.
+  const bool shared = std::ranges::any_of(routes(), [&](const route& x) {
+    return std::string_view(x.operation) == r.operation && std::string_view(x.service) != r.service;
+  });
+  if (h == handlers_.end() && (!shared || std::string_view(r.service) == "iot"))
+    h = handlers_.find(std::string_view(r.operation));
   if (h == handlers_.end()) return unknown("operation " + std::string(r.operation) + " is not supported");
   auto out = h->second(h->first, input);
   if (!out.failed() && out.status == 200) out.status = r.status;

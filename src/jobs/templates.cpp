@@ -92,9 +92,11 @@ const managed_template* find_managed(std::string_view name) {
 
 std::optional<std::string> substitute(const managed_template& t, const std::map<std::string, std::string>& parameters,
                                       std::string& document) {
-  for (const auto& [key, value] : parameters)
+  for (const auto& given : parameters) {  // not a structured binding: clang 14 cannot capture one in a lambda
+    const std::string& key = given.first;
     if (std::none_of(t.parameters.begin(), t.parameters.end(), [&](const managed_parameter& p) { return p.key == key; }))
       return "documentParameters has " + key + ", which " + std::string(t.name) + " does not take";
+  }
   // The values go into JSON strings of the document: substituted in the parsed document, escaped by
   // the serializer, never spliced into its text.
   auto doc = json::parse(t.document());

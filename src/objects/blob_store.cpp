@@ -37,11 +37,13 @@ bool valid_address(std::string_view sha256) {
          });
 }
 
-void fsync_dir(const fs::path& dir) {
-  if (int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+error_code fsync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return last_error();
+  error_code ec;
+  if (::fsync(fd) != 0) ec = last_error();
+  ::close(fd);
+  return ec;
 }
 
 struct md_ctx_deleter {
@@ -57,6 +59,7 @@ struct blob_store::writer::state {
   md_ctx sha{EVP_MD_CTX_new()}, md5{EVP_MD_CTX_new()};
   std::uint64_t size = 0;
   bool committed = false;
+  bool failed = false;  // a write or the commit failed: the bytes are not what was hashed, never named
 
   ~state() {
     if (fd >= 0) ::close(fd);
@@ -71,15 +74,17 @@ blob_store::writer::~writer() = default;
 std::uint64_t blob_store::writer::size() const noexcept { return s_ ? s_->size : 0; }
 
 error_code blob_store::writer::write(std::string_view bytes) {
-  if (!s_ || s_->fd < 0 || s_->committed) return errc(boost::system::errc::bad_file_descriptor);
-  EVP_DigestUpdate(s_->sha.get(), bytes.data(), bytes.size());
-  EVP_DigestUpdate(s_->md5.get(), bytes.data(), bytes.size());
+  if (!s_ || s_->fd < 0 || s_->committed || s_->failed) return errc(boost::system::errc::bad_file_descriptor);
   while (!bytes.empty()) {
     ssize_t n = ::write(s_->fd, bytes.data(), bytes.size());
     if (n < 0) {
       if (errno == EINTR) continue;
+      s_->failed = true;  // part of `bytes` may be on disk: this upload can never be named
       return last_error();
     }
+    // Hashed once written, so that the address always covers exactly the file's bytes.
+    EVP_DigestUpdate(s_->sha.get(), bytes.data(), static_cast<std::size_t>(n));
+    EVP_DigestUpdate(s_->md5.get(), bytes.data(), static_cast<std::size_t>(n));
     bytes.remove_prefix(static_cast<std::size_t>(n));
     s_->size += static_cast<std::uint64_t>(n);
   }
@@ -87,7 +92,8 @@ error_code blob_store::writer::write(std::string_view bytes) {
 }
 
 boost::system::result<blob> blob_store::writer::commit() {
-  if (!s_ || s_->fd < 0 || s_->committed) return errc(boost::system::errc::bad_file_descriptor);
+  if (!s_ || s_->fd < 0 || s_->committed || s_->failed) return errc(boost::system::errc::bad_file_descriptor);
+  s_->failed = true;  // until named: a commit is tried once (a failed fsync cannot be retried safely)
   unsigned char sha[EVP_MAX_MD_SIZE], md5[EVP_MAX_MD_SIZE];
   unsigned sha_n = 0, md5_n = 0;
   EVP_DigestFinal_ex(s_->sha.get(), sha, &sha_n);
@@ -101,11 +107,13 @@ boost::system::result<blob> blob_store::writer::commit() {
   std::error_code ec;
   fs::create_directory(shard, ec);
   if (ec) return error_code(ec.value(), boost::system::system_category());
+  if (auto e = fsync_dir(s_->dir)) return e;  // the shard directory's entry
   fs::path final_path = shard / b.sha256;
   if (::rename(s_->tmp.c_str(), final_path.c_str()) != 0) return last_error();
   s_->committed = true;
-  fsync_dir(shard);
-  fsync_dir(s_->dir);
+  if (auto e = fsync_dir(shard)) return e;  // the blob's name
+  if (auto e = fsync_dir(s_->dir / "tmp")) return e;  // the temporary name gone
+  s_->failed = false;
   return b;
 }
 
@@ -122,7 +130,7 @@ boost::system::result<blob_store::writer> blob_store::create() {
   auto s = std::make_unique<writer::state>();
   s->dir = dir_;
   std::array<unsigned char, 16> id{};
-  RAND_bytes(id.data(), static_cast<int>(id.size()));
+  if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1) return errc(boost::system::errc::resource_unavailable_try_again);
   s->tmp = dir_ / "tmp" / hex(id.data(), static_cast<unsigned>(id.size()));
   s->fd = ::open(s->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (s->fd < 0) return last_error();
@@ -178,14 +186,16 @@ void blob_store::remove(std::string_view sha256) {
 std::size_t blob_store::collect(const std::set<std::string, std::less<>>& keep) {
   std::size_t removed = 0;
   std::error_code ec;
-  for (const auto& shard : fs::directory_iterator(dir_, ec)) {
-    if (!shard.is_directory()) continue;
-    const bool uploads = shard.path().filename() == "tmp";
-    for (const auto& f : fs::directory_iterator(shard.path(), ec)) {
-      const auto name = f.path().filename().string();
+  for (fs::directory_iterator shard(dir_, ec), end; !ec && shard != end; shard.increment(ec)) {
+    // Shards are real directories: a symbolic link here is not followed out of the store.
+    if (!fs::is_directory(shard->symlink_status())) continue;
+    const bool uploads = shard->path().filename() == "tmp";
+    std::error_code inner;
+    for (fs::directory_iterator f(shard->path(), inner); !inner && f != end; f.increment(inner)) {
+      const auto name = f->path().filename().string();
       if (uploads || !valid_address(name) || !keep.contains(name)) {
         std::error_code rm;
-        if (fs::remove(f.path(), rm)) ++removed;
+        if (fs::remove(f->path(), rm)) ++removed;
       }
     }
   }

@@ -38,8 +38,9 @@ class blob_store {
     writer(writer&&) noexcept;
     writer& operator=(writer&&) noexcept;
     ~writer();
+    /// Appends `bytes`. After a failed write the upload is spoiled: later writes and the commit fail.
     boost::system::error_code write(std::string_view bytes);
-    /// Makes the bytes durable under their content address and returns what was stored.
+    /// Makes the bytes durable under their content address and returns what was stored. Tried once.
     boost::system::result<blob> commit();
     std::uint64_t size() const noexcept;
 
@@ -58,6 +59,8 @@ class blob_store {
                                  const std::function<bool(std::string_view)>& fn) const;
   /// The size of blob `sha256`, if it exists.
   std::optional<std::uint64_t> size(std::string_view sha256) const;
+  /// Removes blob `sha256`. Blobs are shared by identical content: the metadata counts references
+  /// and removes a blob only when none is left.
   void remove(std::string_view sha256);
   /// Removes every blob not in `keep` and every upload left unfinished (a crash mid-upload); returns
   /// how many files went. At start, once the metadata is loaded.

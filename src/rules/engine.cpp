@@ -417,9 +417,18 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     auto& counters = *r->counters;
     const topic_rule& rule = *r->rule;
     counters.matched.inc();
+    // A simple WHERE that rejects the message is decided first, from the scanned fields.
+    if (!r->on_engine_thread && r->simple_where && rejected(k)) continue;
+    // What the rule's queue (or the inbox) has no room for is dropped before its SELECT is evaluated:
+    // an overloaded engine spends nothing on what it cannot keep. A rule without actions queues nothing.
+    if (!rule.actions.empty() &&
+        (inbox_full || counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue))) {
+      (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
+      counters.dropped.inc();
+      continue;
+    }
     std::optional<sql::evaluation> ev;
     if (!r->on_engine_thread) {
-      if (r->simple_where && rejected(k)) continue;
       if (r->uses_payload) need_document();
       ev = rule.statement.evaluate(mc);
       for (const auto& err : ev->errors)
@@ -428,13 +437,6 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
         if (ev->matched) counters.executed.inc();
         continue;
       }
-    }
-    // Only a message that would be queued can be dropped (statements evaluated on the engine thread
-    // cannot be decided here: theirs are dropped before their WHERE).
-    if (inbox_full || counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue)) {
-      (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
-      counters.dropped.inc();
-      continue;
     }
     // A message that goes on (references taken only now).
     entry::match mt;

@@ -308,6 +308,16 @@ def test_jobs_data_plane_over_https_with_sigv4_and_with_the_device_certificate(s
     assert curl("GET", "/things/h2/jobs/h-c")[0] == 403  # no iot:DescribeJobExecution
     assert curl("GET", "/things/h1/jobs")[0] == 403      # another thing
     assert iot.describe_job(jobId="h-c")["job"]["status"] == "COMPLETED"
+    # A body member cannot move the checked resource: allowed on every thing but h1, a request on h1
+    # that carries a shadowName is still checked against thing/h1.
+    iot.create_job(jobId="h-d", targets=[f"{prefix}:thing/h1"], document='{"operation":"z"}')
+    iot.create_policy(policyName="h2-all-but-h1", policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:UpdateJobExecution", "Resource": f"{prefix}:thing/*"},
+        {"Effect": "Deny", "Action": "iot:UpdateJobExecution", "Resource": f"{prefix}:thing/h1"}]}))
+    iot.attach_policy(policyName="h2-all-but-h1",
+                      target=iot.describe_certificate(certificateId=cid)["certificateDescription"]["certificateArn"])
+    assert curl("POST", "/things/h1/jobs/h-d", '{"status":"SUCCEEDED","shadowName":"x"}')[0] == 403
+    assert iot.describe_job_execution(jobId="h-d", thingName="h1")["execution"]["status"] == "QUEUED"
 
 
 def test_job_templates_with_the_cli(server):

@@ -86,6 +86,16 @@ TEST_F(dispatch, a_model_qualified_handler_takes_its_models_operation_of_a_share
   EXPECT_EQ(device.at("input").at("includeJobDocument"), false);
 }
 
+// Without the qualified handler, the other model's request is no operation at all: it never reaches
+// iot's handler of the same name.
+TEST_F(dispatch, a_plain_handler_never_takes_another_models_operation_of_its_name) {
+  server_->serve({{"DescribeJobExecution", echo("control")}});
+  EXPECT_EQ(send("execute-api", "GET", "/things/t/jobs/j1").status, 200u);
+  auto device = send("iot-jobs-data", "GET", "/things/t/jobs/j1");
+  EXPECT_EQ(device.status, 404u);
+  EXPECT_EQ(device.error_type, "UnknownOperationException");
+}
+
 TEST_F(dispatch, unowned_and_unknown_operations_never_fall_through) {
   // Only GetThingShadow is owned: the other shadow routes, on the same path, answer
   // UnknownOperationException instead of reaching it (the old if-chain fell through to delete).

@@ -1,7 +1,11 @@
 #include "objects/blob_store.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <string>
 
@@ -94,6 +98,33 @@ TEST_F(blob_store_test, same_content_is_one_file_and_unfinished_uploads_leave_no
   EXPECT_TRUE(after_restart.size(a.sha256));
   EXPECT_FALSE(after_restart.size(b.sha256));
   EXPECT_TRUE(fs::is_empty(dir_ / "tmp"));
+}
+
+// A write that failed part-way spoils the upload: its bytes are no longer what was hashed, so it can
+// never be named (a disk that filled up is the usual cause; a file size limit stands in for it here).
+TEST_F(blob_store_test, a_failed_write_spoils_the_upload) {
+  blob_store s(dir_);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{5, 5};
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    auto w = s.create();
+    bool write_failed = w && w->write("0123456789");
+    bool commit_failed = w && !w->commit();
+    bool later_write_failed = w && w->write("x");
+    ::_exit(write_failed && commit_failed && later_write_failed ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(s.collect({}), 1u);  // only the spoiled upload's temporary file: nothing was named
+  auto w = s.create();
+  ASSERT_TRUE(w);
+  EXPECT_TRUE(w->commit());
+  EXPECT_FALSE(w->commit());  // once
+  EXPECT_TRUE(w->write("late"));
 }
 
 }  // namespace
