@@ -3,12 +3,27 @@
 #include "common/log.hpp"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 namespace fleetcore::api {
 
 namespace {
 /// A handler's name for route `r`: its operation, or `<service>:<operation>` (see operation_table::add).
 std::string qualified(const route& r) { return std::string(r.service) + ":" + r.operation; }
+
+/// The operation names that routes of two models share (DescribeJobExecution...), found once.
+const std::set<std::string, std::less<>>& shared_names() {
+  static const auto names = [] {
+    std::map<std::string_view, std::string_view> model_of;
+    std::set<std::string, std::less<>> out;
+    for (const auto& r : routes())
+      if (auto [it, first] = model_of.emplace(r.operation, r.service); !first && it->second != r.service)
+        out.emplace(r.operation);
+    return out;
+  }();
+  return names;
+}
 }  // namespace
 
 void operation_table::add(const common::aws_operations& ops) {
@@ -24,10 +39,7 @@ common::aws_response operation_table::run(const route& r, const boost::json::obj
   auto h = handlers_.find(qualified(r));
   // A plain name is the handler of the model that has that operation alone, or of iot's when two
   // models share the name: another model's route never reaches it.
-  const bool shared = std::ranges::any_of(routes(), [&](const route& x) {
-    return std::string_view(x.operation) == r.operation && std::string_view(x.service) != r.service;
-  });
-  if (h == handlers_.end() && (!shared || std::string_view(r.service) == "iot"))
+  if (h == handlers_.end() && (std::string_view(r.service) == "iot" || !shared_names().contains(r.operation)))
     h = handlers_.find(std::string_view(r.operation));
   if (h == handlers_.end()) return unknown("operation " + std::string(r.operation) + " is not supported");
   auto out = h->second(h->first, input);

@@ -244,10 +244,7 @@ aws_response jobs_service::describe_job(const json::object& in) {
   if (!j.reason_code.empty()) o["reasonCode"] = j.reason_code;
   if (!j.comment.empty()) o["comment"] = j.comment;
   if (j.completed_ms) o["completedAt"] = api_time(j.completed_ms);
-  if (j.in_progress_timeout_min) o["timeoutConfig"] = {{"inProgressTimeoutInMinutes", j.in_progress_timeout_min}};
-  if (!j.retry.empty()) o["jobExecutionsRetryConfig"] = retry_json(j.retry);
-  if (!j.abort.empty()) o["abortConfig"] = abort_json(j.abort);
-  if (j.rollout.limited()) o["jobExecutionsRolloutConfig"] = rollout_json(j.rollout);
+  j.describe(o);
   if (!j.template_arn.empty()) o["jobTemplateArn"] = j.template_arn;
   if (!j.document_parameters.empty()) o["documentParameters"] = parameters_json(j.document_parameters);
   if (!j.schedule.start_time.empty() || !j.schedule.end_time.empty()) o["schedulingConfig"] = scheduling_json(j.schedule);

@@ -12,6 +12,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 namespace fleetcore::jobs {
@@ -32,11 +33,8 @@ std::optional<std::int64_t> lenient_int(const json::object& in, std::string_view
   if (v->is_string()) {
     std::string_view s = v->get_string();
     std::int64_t n = 0;
-    bool digits = !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (digits) {
-      for (char c : s) n = n * 10 + (c - '0');
-      return n;
-    }
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+    if (!s.empty() && s[0] != '-' && ec == std::errc() && end == s.data() + s.size()) return n;
   }
   error = std::string(key) + " must be a whole number";
   return std::nullopt;

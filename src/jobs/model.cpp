@@ -59,32 +59,52 @@ bool valid_details_key(std::string_view k) {
 std::string job::serialize() const {
   json::array t;
   for (const auto& a : targets) t.emplace_back(a);
-  return json::serialize(json::object{{"jobId", id},
-                                      {"description", description},
-                                      {"document", document},
-                                      {"targets", std::move(t)},
-                                      {"continuous", continuous},
-                                      {"status", to_string(status)},
-                                      {"forceCanceled", force_canceled},
-                                      {"reasonCode", reason_code},
-                                      {"comment", comment},
-                                      {"createdAt", created_ms},
-                                      {"lastUpdatedAt", updated_ms},
-                                      {"completedAt", completed_ms},
-                                      {"inProgressTimeoutInMinutes", in_progress_timeout_min},
-                                      {"retry", retry_json(retry)},
-                                      {"abort", abort_json(abort)},
-                                      {"jobTemplateArn", template_arn},
-                                      {"documentParameters", parameters_json(document_parameters)},
-                                      {"attempts", {{"finished", finished}, {"failed", failed}, {"rejected", rejected}, {"timedOut", timed_out}}},
-                                      {"rollout", rollout_json(rollout)},
-                                      {"scheduling", scheduling_json(schedule)},
-                                      {"schedulingEnded", schedule.ended},
-                                      {"rolloutDone", rollout_done},
-                                      {"rolloutTotal", rollout_total},
-                                      {"windowStart", window_start_ms},
-                                      {"windowCreated", window_created},
-                                      {"rolloutStopped", rollout_stopped}});
+  json::object o{{"jobId", id},
+                 {"description", description},
+                 {"document", document},
+                 {"targets", std::move(t)},
+                 {"continuous", continuous},
+                 {"status", to_string(status)},
+                 {"forceCanceled", force_canceled},
+                 {"reasonCode", reason_code},
+                 {"comment", comment},
+                 {"createdAt", created_ms},
+                 {"lastUpdatedAt", updated_ms},
+                 {"completedAt", completed_ms},
+                 {"jobTemplateArn", template_arn},
+                 {"documentParameters", parameters_json(document_parameters)},
+                 {"attempts", {{"finished", finished}, {"failed", failed}, {"rejected", rejected}, {"timedOut", timed_out}}},
+                 {"scheduling", scheduling_json(schedule)},
+                 {"schedulingEnded", schedule.ended},
+                 {"rolloutDone", rollout_done},
+                 {"rolloutTotal", rollout_total},
+                 {"windowStart", window_start_ms},
+                 {"windowCreated", window_created},
+                 {"rolloutStopped", rollout_stopped}};
+  store(o);
+  return json::serialize(o);
+}
+
+void job_configs::store(json::object& o) const {
+  o["inProgressTimeoutInMinutes"] = in_progress_timeout_min;
+  o["retry"] = retry_json(retry);
+  o["abort"] = abort_json(abort);
+  o["rollout"] = rollout_json(rollout);
+}
+
+bool job_configs::load(const json::object& o) {
+  in_progress_timeout_min = common::int_member(o, "inProgressTimeoutInMinutes").value_or(0);
+  if (const auto* r = o.if_contains("retry"); r && !r->is_null() && parse_retry(*r, retry)) return false;
+  if (const auto* a = o.if_contains("abort"); a && !a->is_null() && parse_abort(*a, abort)) return false;
+  if (const auto* r = o.if_contains("rollout"); r && !r->is_null() && parse_rollout(*r, rollout)) return false;
+  return true;
+}
+
+void job_configs::describe(json::object& o) const {
+  if (in_progress_timeout_min) o["timeoutConfig"] = {{"inProgressTimeoutInMinutes", in_progress_timeout_min}};
+  if (!retry.empty()) o["jobExecutionsRetryConfig"] = retry_json(retry);
+  if (!abort.empty()) o["abortConfig"] = abort_json(abort);
+  if (rollout.limited()) o["jobExecutionsRolloutConfig"] = rollout_json(rollout);
 }
 
 json::value rollout_json(const rollout_config& r) {
@@ -276,10 +296,7 @@ std::optional<job> job::parse(std::string_view body) {
   j.created_ms = integer(*o, "createdAt");
   j.updated_ms = integer(*o, "lastUpdatedAt");
   j.completed_ms = integer(*o, "completedAt");
-  j.in_progress_timeout_min = integer(*o, "inProgressTimeoutInMinutes");
-  if (const auto* r = o->if_contains("retry"); r && !r->is_null() && parse_retry(*r, j.retry)) return std::nullopt;
-  if (const auto* a = o->if_contains("abort"); a && !a->is_null() && parse_abort(*a, j.abort)) return std::nullopt;
-  if (const auto* r = o->if_contains("rollout"); r && !r->is_null() && parse_rollout(*r, j.rollout)) return std::nullopt;
+  if (!j.load(*o)) return std::nullopt;
   if (const auto* sc = o->if_contains("scheduling"); sc && !sc->is_null() && parse_scheduling(*sc, j.schedule))
     return std::nullopt;
   j.schedule.ended = common::bool_member(*o, "schedulingEnded").value_or(false);
@@ -311,12 +328,12 @@ std::string execution::serialize() const {
   for (const auto& [k, v] : details) d[k] = v;
   return json::serialize(json::object{{"jobId", job_id},
                                       {"thingName", thing},
-                                      {"status", to_string(status)},
+                 {"status", to_string(status)},
                                       {"statusDetails", std::move(d)},
-                                      {"forceCanceled", force_canceled},
+                 {"forceCanceled", force_canceled},
                                       {"queuedAt", queued_ms},
                                       {"startedAt", started_ms},
-                                      {"lastUpdatedAt", updated_ms},
+                 {"lastUpdatedAt", updated_ms},
                                       {"executionNumber", execution_number},
                                       {"versionNumber", version},
                                       {"timeoutAt", timeout_at_ms},

@@ -57,7 +57,21 @@ struct scheduling {
   bool ended = false;        // end_behavior was applied
 };
 
-struct job {
+/// What a job and a job template share: how the executions run (timeoutConfig, retries, abort, rollout).
+struct job_configs {
+  std::int64_t in_progress_timeout_min = 0;  // timeoutConfig; 0: none
+  std::vector<retry_criterion> retry;
+  std::vector<abort_criterion> abort;
+  rollout_config rollout;
+
+  /// Their stored form, as members of the job's or template's document; false if unreadable.
+  void store(boost::json::object& o) const;
+  bool load(const boost::json::object& o);
+  /// As DescribeJob and DescribeJobTemplate show them: the members that are set.
+  void describe(boost::json::object& o) const;
+};
+
+struct job : job_configs {
   std::string id;
   std::string description;
   std::string document;         // the job document as given (a JSON text)
@@ -68,12 +82,8 @@ struct job {
   bool force_canceled = false;
   std::string reason_code, comment;
   std::int64_t created_ms = 0, updated_ms = 0, completed_ms = 0;
-  std::int64_t in_progress_timeout_min = 0;  // timeoutConfig; 0: none
   std::string template_arn;                  // jobTemplateArn it was created from
   std::map<std::string, std::string> document_parameters;  // a managed template's parameters
-  std::vector<retry_criterion> retry;
-  std::vector<abort_criterion> abort;
-  rollout_config rollout;
   scheduling schedule;
   /// The rollout: `rollout_done` of the targeted things (job_targets, in order) have their execution;
   /// `window_*` count those created in the current minute.

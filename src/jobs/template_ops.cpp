@@ -47,10 +47,7 @@ std::optional<aws_response> jobs_service::apply_template(const json::object& in,
   const job_template& t = it->second;
   j.document = t.document;
   j.description = t.description;
-  j.in_progress_timeout_min = t.in_progress_timeout_min;
-  j.retry = t.retry;
-  j.abort = t.abort;
-  j.rollout = t.rollout;
+  static_cast<job_configs&>(j) = t;
   return std::nullopt;
 }
 
@@ -82,10 +79,7 @@ aws_response jobs_service::create_template(const json::object& in, batch& b) {
   if (auto e = read_timeout(in, j.in_progress_timeout_min)) return *e;
   if (auto e = read_configs(in, j)) return *e;
   t.document = j.document;
-  t.in_progress_timeout_min = j.in_progress_timeout_min;
-  t.retry = j.retry;
-  t.abort = j.abort;
-  t.rollout = j.rollout;
+  static_cast<job_configs&>(t) = j;
   t.created_ms = now_ms();
   b.ops.push_back(storage::op::put_document{{std::string(k_template_kind), id, t.serialize()}});
   templates_.emplace(id, std::move(t));
@@ -102,10 +96,7 @@ aws_response jobs_service::describe_template(const json::object& in) {
                  {"description", t.description},
                  {"document", t.document},
                  {"createdAt", api_time(t.created_ms)}};
-  if (t.in_progress_timeout_min) o["timeoutConfig"] = {{"inProgressTimeoutInMinutes", t.in_progress_timeout_min}};
-  if (!t.retry.empty()) o["jobExecutionsRetryConfig"] = retry_json(t.retry);
-  if (!t.abort.empty()) o["abortConfig"] = abort_json(t.abort);
-  if (t.rollout.limited()) o["jobExecutionsRolloutConfig"] = rollout_json(t.rollout);
+  t.describe(o);
   return aws_response::ok(json::serialize(o));
 }
 

@@ -11,14 +11,9 @@ namespace fleetcore::jobs {
 namespace json = boost::json;
 
 std::string job_template::serialize() const {
-  return json::serialize(json::object{{"jobTemplateId", id},
-                                      {"description", description},
-                                      {"document", document},
-                                      {"createdAt", created_ms},
-                                      {"inProgressTimeoutInMinutes", in_progress_timeout_min},
-                                      {"retry", retry_json(retry)},
-                                      {"abort", abort_json(abort)},
-                                      {"rollout", rollout_json(rollout)}});
+  json::object o{{"jobTemplateId", id}, {"description", description}, {"document", document}, {"createdAt", created_ms}};
+  store(o);
+  return json::serialize(o);
 }
 
 std::optional<job_template> job_template::parse(std::string_view body) {
@@ -31,11 +26,7 @@ std::optional<job_template> job_template::parse(std::string_view body) {
   t.description = common::text_member(o, "description").value_or("");
   t.document = common::text_member(o, "document").value_or("");
   t.created_ms = common::int_member(o, "createdAt").value_or(0);
-  t.in_progress_timeout_min = common::int_member(o, "inProgressTimeoutInMinutes").value_or(0);
-  if (!valid_template_id(t.id)) return std::nullopt;
-  if (const auto* r = o.if_contains("retry"); r && !r->is_null() && parse_retry(*r, t.retry)) return std::nullopt;
-  if (const auto* a = o.if_contains("abort"); a && !a->is_null() && parse_abort(*a, t.abort)) return std::nullopt;
-  if (const auto* r = o.if_contains("rollout"); r && !r->is_null() && parse_rollout(*r, t.rollout)) return std::nullopt;
+  if (!valid_template_id(t.id) || !t.load(o)) return std::nullopt;
   return t;
 }
 

@@ -15,13 +15,9 @@
 namespace fleetcore::jobs {
 
 /// A custom job template: what CreateJob takes from it when given its ARN.
-struct job_template {
+struct job_template : job_configs {
   std::string id, description, document;
   std::int64_t created_ms = 0;
-  std::int64_t in_progress_timeout_min = 0;
-  std::vector<retry_criterion> retry;
-  std::vector<abort_criterion> abort;
-  rollout_config rollout;
 
   std::string serialize() const;
   static std::optional<job_template> parse(std::string_view body);

@@ -147,6 +147,21 @@ class Server:
         out = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else r.stderr
         return r.returncode, out
 
+    def device_https(self, cert, key):
+        """curl with a device's certificate on the device HTTPS data plane (the wss port, as AWS's 8443):
+        a function (method, path, body=None) -> (HTTP status, response text)."""
+        base = f"https://localhost:{self.ports['wss']}"
+
+        def curl(method, path, body=None):
+            args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", self.ca, "--cert", cert, "--key", key,
+                    "-X", method, base + path]
+            if body is not None:
+                args += ["--data-binary", body]
+            out = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT).stdout
+            text, code = out.rsplit("\n", 1)
+            return int(code), text
+        return curl
+
     def issue_cert(self, cn, out_dir, policy="dev-allow-all"):
         """A client certificate with CN `cn` from the built-in CA, registered ACTIVE with `policy`
         attached (an allow-all policy unless told otherwise)."""

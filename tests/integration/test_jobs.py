@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from conftest import TIMEOUT, Client
+from conftest import TIMEOUT, Client, publish_rc
 
 JS = os.path.join(os.path.dirname(__file__), "js")
 
@@ -102,9 +102,11 @@ def test_a_client_cannot_publish_replies_or_notifications(server):
     # Requests are the service's alone (publish-only topics, as on AWS): nobody subscribes to them.
     assert forger.subscribe("$aws/things/t2/jobs/start-next", 1) == [0x87]
     assert forger.subscribe("$aws/things/t2/jobs/+/update", 1) == [0x87]
-    for topic in ("$aws/things/t2/jobs/notify-next", "$aws/things/t2/jobs/j1/update/accepted",
-                  "$aws/things/t2/jobs/start-next/rejected"):
-        forger.publish(topic, '{"execution":{"jobId":"evil"}}', qos=1)
+    # Replies and notifications are the server's alone: the publish itself is refused (PUBACK 0x87),
+    # and the device subscribed to them all receives nothing.
+    for topic in ("$aws/things/t2/jobs/notify-next", "$aws/things/t2/jobs/notify", "$aws/things/t2/jobs/j1/update/accepted",
+                  "$aws/things/t2/jobs/start-next/rejected", "$aws/things/t2/jobs/$next/get/accepted"):
+        assert publish_rc(server.port, topic, client_id="forger-pub", payload='{"execution":{"jobId":"evil"}}') == 0x87, topic
     dev.no_message()
 
 
@@ -288,16 +290,7 @@ def test_jobs_data_plane_over_https_with_sigv4_and_with_the_device_certificate(s
     iot.attach_policy(policyName="h2-jobs",
                       target=iot.describe_certificate(certificateId=cid)["certificateDescription"]["certificateArn"])
     iot.create_job(jobId="h-c", targets=[f"{prefix}:thing/h2"], document='{"operation":"y"}')
-    base = f"https://localhost:{server.ports['wss']}"
-
-    def curl(method, path, body=None):
-        args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", server.ca, "--cert", cert, "--key", key,
-                "-X", method, base + path]
-        if body is not None:
-            args += ["--data-binary", body]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT).stdout
-        text, code = out.rsplit("\n", 1)
-        return int(code), text
+    curl = server.device_https(cert, key)
 
     code, text = curl("GET", "/things/h2/jobs")
     assert code == 200 and [j["jobId"] for j in json.loads(text)["queuedJobs"]] == ["h-c"]

@@ -368,15 +368,7 @@ def test_device_https_with_client_certificate(server, tmp_path):
     iot.attach_policy(policyName="dev-h-http",
                       target=iot.describe_certificate(certificateId=cid)["certificateDescription"]["certificateArn"])
     base = f"https://localhost:{server.ports['wss']}"
-
-    def curl(method, path, body=None):
-        args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--cacert", server.ca, "--cert", cert, "--key", key,
-                "-X", method, base + path]
-        if body is not None:
-            args += ["--data-binary", body]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=TIMEOUT).stdout
-        text, code = out.rsplit("\n", 1)
-        return int(code), text
+    curl = server.device_https(cert, key)
 
     sub = Client(server.port, "tele-sub")
     sub.connect()

@@ -120,6 +120,10 @@ class jobs_test : public ::testing::Test {
   json::object job_details(const std::string& id) {
     return ok("DescribeJob", R"({"jobId":")" + id + R"("})").at("job").as_object();
   }
+  /// How many of `id`'s executions exist (rolled out so far).
+  std::size_t rolled_out(const std::string& id) {
+    return ok("ListJobExecutionsForJob", R"({"jobId":")" + id + R"("})").at("executionSummaries").as_array().size();
+  }
   std::string execution_status(const std::string& id, const std::string& thing) {
     auto e = ok("DescribeJobExecution", R"({"jobId":")" + id + R"(","thingName":")" + thing + R"("})");
     return std::string(e.at("execution").at("status").as_string());
@@ -491,26 +495,23 @@ TEST_F(jobs_test, abort_cancels_the_job_once_the_failure_threshold_is_met) {
   EXPECT_EQ(job.at("abortConfig").at("criteriaList").at(0).at("minNumberOfExecutedThings"), 2);
 }
 
-/// How many of `id`'s executions exist (rolled out so far).
-#define ROLLED_OUT(id) (ok("ListJobExecutionsForJob", R"({"jobId":")" id R"("})").at("executionSummaries").as_array().size())
-
 TEST_F(jobs_test, rollout_gives_executions_at_most_maximum_per_minute_across_restart) {
   for (int i = 4; i <= 12; ++i) things_.insert("t" + std::to_string(i));
   std::string targets = "[";
   for (int i = 1; i <= 12; ++i) targets += (i > 1 ? "," : "") + thing_arn(("t" + std::to_string(i)).c_str());
   create("r1", targets + "]", R"(,"jobExecutionsRolloutConfig":{"maximumPerMinute":5})");
-  EXPECT_EQ(ROLLED_OUT("r1"), 5u);
+  EXPECT_EQ(rolled_out("r1"), 5u);
   auto job = job_details("r1");
   EXPECT_EQ(job.at("isConcurrent"), true);
   EXPECT_EQ(job.at("jobProcessDetails").at("processingTargets").as_array().size(), 12u);
   EXPECT_EQ(job.at("jobExecutionsRolloutConfig").at("maximumPerMinute"), 5);
   clock_.advance(59s);
   service_->tick();
-  EXPECT_EQ(ROLLED_OUT("r1"), 5u);  // still the first minute
+  EXPECT_EQ(rolled_out("r1"), 5u);  // still the first minute
   restart();
   clock_.advance(1s);
   service_->tick();
-  EXPECT_EQ(ROLLED_OUT("r1"), 10u);
+  EXPECT_EQ(rolled_out("r1"), 10u);
   auto succeed_rolled_out = [&] {
     auto queued = ok("ListJobExecutionsForJob", R"({"jobId":"r1","status":"QUEUED"})");
     for (const auto& e : queued.at("executionSummaries").as_array()) {
@@ -523,7 +524,7 @@ TEST_F(jobs_test, rollout_gives_executions_at_most_maximum_per_minute_across_res
   clock_.advance(60s);
   service_->tick();
   take();
-  EXPECT_EQ(ROLLED_OUT("r1"), 12u);
+  EXPECT_EQ(rolled_out("r1"), 12u);
   EXPECT_FALSE(job_details("r1").at("jobProcessDetails").as_object().contains("processingTargets"));
   succeed_rolled_out();
   EXPECT_EQ(job_details("r1").at("status"), "COMPLETED");
@@ -539,7 +540,7 @@ TEST_F(jobs_test, exponential_rollout_grows_with_the_things_notified) {
          R"("rateIncreaseCriteria":{"numberOfNotifiedThings":2}}})");
   std::vector<std::size_t> rolled;
   for (int minute = 0; minute < 5; ++minute) {
-    rolled.push_back(ROLLED_OUT("x"));
+    rolled.push_back(rolled_out("x"));
     clock_.advance(60s);
     service_->tick();
   }
@@ -555,7 +556,7 @@ TEST_F(jobs_test, scheduled_job_starts_and_stops_its_rollout_on_time) {
   auto job = job_details("s1");
   EXPECT_EQ(job.at("status"), "SCHEDULED");
   EXPECT_EQ(job.at("schedulingConfig").at("startTime"), "2023-11-14T23:00");
-  EXPECT_EQ(ROLLED_OUT("s1"), 0u);
+  EXPECT_EQ(rolled_out("s1"), 0u);
   clock_.advance(46min);  // 22:59:20
   service_->tick();
   EXPECT_EQ(job_details("s1").at("status"), "SCHEDULED");
@@ -563,12 +564,12 @@ TEST_F(jobs_test, scheduled_job_starts_and_stops_its_rollout_on_time) {
   service_->tick();
   take();
   EXPECT_EQ(job_details("s1").at("status"), "IN_PROGRESS");
-  EXPECT_EQ(ROLLED_OUT("s1"), 1u);
+  EXPECT_EQ(rolled_out("s1"), 1u);
   device("t1", "s1/update", R"({"status":"SUCCEEDED"})");
   clock_.advance(30min);  // the end: the second thing is never reached
   service_->tick();
   take();
-  EXPECT_EQ(ROLLED_OUT("s1"), 1u);
+  EXPECT_EQ(rolled_out("s1"), 1u);
   EXPECT_EQ(job_details("s1").at("status"), "COMPLETED");
   EXPECT_EQ(api("CreateJob", R"({"jobId":"late","targets":[)" + thing_arn("t1") +
                                  R"(],"document":"{}","schedulingConfig":{"startTime":"2023-11-14T22:20"}})")
@@ -706,7 +707,7 @@ TEST_F(jobs_test, rollout_passes_over_things_that_already_have_their_execution) 
   create("c", "[" + fleet + "]",
          R"(,"targetSelection":"CONTINUOUS","jobExecutionsRolloutConfig":{"maximumPerMinute":1},)"
          R"("timeoutConfig":{"inProgressTimeoutInMinutes":10})");
-  EXPECT_EQ(ROLLED_OUT("c"), 1u);  // t2
+  EXPECT_EQ(rolled_out("c"), 1u);  // t2
   {
     std::lock_guard lock(mutex_);
     groups_["lab"].insert("t3");  // t3 joins another group: the job reaches it at once, outside the rate
