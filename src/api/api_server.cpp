@@ -105,7 +105,6 @@ api_server::~api_server() { stop(); }
 void api_server::start() {
   acceptors_.start([this](tcp::socket s) { accepted(std::move(s)); });
   thread_ = std::thread([this] {
-    common::metrics_slot = 6;
     io_.run();
   });
 }

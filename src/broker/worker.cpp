@@ -24,7 +24,7 @@ void worker::start() {
       io_.get_executor());
   thread_ = std::thread([this] {
     current_worker = this;
-    common::metrics_slot = index_;
+    common::claim_metrics_slot();
     io_.run();
     current_worker = nullptr;
   });

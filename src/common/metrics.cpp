@@ -6,6 +6,12 @@
 
 namespace fleetcore::common {
 
+void claim_metrics_slot() noexcept {
+  static std::atomic<unsigned> next{0};
+  if (metrics_slot != k_owned_metrics_slots) return;  // has one
+  if (auto i = next.fetch_add(1, std::memory_order_relaxed); i < k_owned_metrics_slots) metrics_slot = i;
+}
+
 void registry::add(const counter& c, std::string name, std::string labels, std::string help) {
   std::lock_guard lock(mutex_);
   metrics_.push_back({std::move(name), std::move(labels), std::move(help), metric_kind::counter,

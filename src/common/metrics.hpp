@@ -12,13 +12,23 @@
 
 namespace fleetcore::common {
 
-/// Index of the calling thread's counter slot; workers set it once when they start.
-inline thread_local unsigned metrics_slot = 0;
+/// Counter slots: the first `k_owned_metrics_slots` belong to one thread each (claim_metrics_slot), the
+/// last one is shared by every other thread.
+inline constexpr unsigned k_owned_metrics_slots = 7;
+/// The calling thread's counter slot: the shared one unless it claimed its own.
+inline thread_local unsigned metrics_slot = k_owned_metrics_slots;
+/// Gives the calling thread a slot of its own while one is left (the workers: their counters are the
+/// hot ones); otherwise it keeps the shared slot. For the life of the process.
+void claim_metrics_slot() noexcept;
 
 class counter {
  public:
   void inc(std::uint64_t n = 1) noexcept {
-    slots_[metrics_slot % slots_.size()].v.fetch_add(n, std::memory_order_relaxed);
+    auto& v = slots_[metrics_slot].v;
+    if (metrics_slot < k_owned_metrics_slots)  // its only writer: no locked instruction
+      v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    else
+      v.fetch_add(n, std::memory_order_relaxed);
   }
   std::uint64_t value() const noexcept {
     std::uint64_t sum = 0;
@@ -30,7 +40,7 @@ class counter {
   struct alignas(64) slot {
     std::atomic<std::uint64_t> v{0};
   };
-  std::array<slot, 8> slots_{};
+  std::array<slot, k_owned_metrics_slots + 1> slots_{};
 };
 
 class gauge {

@@ -102,7 +102,6 @@ jobs_service::~jobs_service() { stop(); }
 void jobs_service::start() {
   schedule_tick();
   thread_ = std::thread([this] {
-    common::metrics_slot = 6;
     io_.run();
   });
 }

@@ -58,19 +58,28 @@ struct rule_counters {
   }
 };
 
-struct engine::rule_set {
+/// Rules that decide alike before their SELECT, so that a message matches them, and a simple WHERE
+/// rejects them, once for all: the enabled rules of one FROM filter sharing a simple WHERE
+/// (where_key), or else one rule alone.
+struct engine::rule_group {
   struct entry {
     rule_ptr rule;
     std::shared_ptr<rule_counters> counters;
     bool on_engine_thread = false;  // the statement calls another service (reads_services)
     bool uses_payload = false;
-    bool simple_where = false;  // decided from the payload's scanned fields when it does not hold
-    std::string_view where_field;  // (simple_where) the field it compares; views the rule's statement
-    std::uint32_t condition = 0;   // (simple_where) equal for rules whose WHEREs decide alike (where_key)
   };
-  std::vector<entry> by_filter;                        // enabled rules with a FROM
+  std::vector<entry> rules;
+  bool simple_where = false;  // decided from the payload's scanned fields when it does not hold
+  std::string_view where_field;  // (simple_where) the field it compares; views a rule's statement
+  std::uint32_t condition = 0;   // (simple_where) equal for groups whose WHEREs decide alike
+};
+
+struct engine::rule_set {
+  using entry = rule_group::entry;
+  using group = rule_group;
+  std::vector<group> by_filter;                        // enabled rules with a FROM
   filter_index index;                                  // their filters -> by_filter positions
-  std::map<std::string, entry, std::less<>> by_name;  // every rule (Basic Ingest)
+  std::map<std::string, group, std::less<>> by_name;  // every rule alone (Basic Ingest)
 };
 
 struct engine::stats {
@@ -227,21 +236,27 @@ std::string engine::arn(std::string_view rule) const {
 
 void engine::publish_rules() {
   auto set = std::make_shared<rule_set>();
-  std::map<std::string, std::uint32_t> conditions;
+  std::map<std::string, std::uint32_t> conditions;                        // where_key -> condition
+  std::map<std::pair<std::string, std::uint32_t>, std::size_t> shared;   // (filter, condition) -> group
   for (const auto& [name, r] : rules_) {
-    rule_set::entry e{r,
-                      stats_->of(name),
-                      r->statement.reads_services(),
-                      r->statement.uses_payload(),
-                      r->statement.simple_where() && !r->statement.reads_services(),
-                      r->statement.where_field()};
-    if (e.simple_where)
-      e.condition = conditions.emplace(r->statement.where_key(), static_cast<std::uint32_t>(conditions.size())).first->second;
-    if (!r->disabled && !r->statement.topic_filter().empty()) {
-      set->index.add(r->statement.topic_filter(), static_cast<std::uint32_t>(set->by_filter.size()));
-      set->by_filter.push_back(e);
+    const auto& st = r->statement;
+    rule_set::group g{{{r, stats_->of(name), st.reads_services(), st.uses_payload()}},
+                      st.simple_where() && !st.reads_services(),
+                      st.where_field()};
+    if (g.simple_where)
+      g.condition = conditions.emplace(st.where_key(), static_cast<std::uint32_t>(conditions.size())).first->second;
+    if (!r->disabled && !st.topic_filter().empty()) {
+      auto [it, added] = g.simple_where ? shared.emplace(std::pair(std::string(st.topic_filter()), g.condition),
+                                                         set->by_filter.size())
+                                        : std::pair(shared.end(), true);
+      if (added) {
+        set->index.add(st.topic_filter(), static_cast<std::uint32_t>(set->by_filter.size()));
+        set->by_filter.push_back(g);
+      } else {
+        set->by_filter[it->second].rules.push_back(g.rules.front());
+      }
     }
-    set->by_name.emplace(name, std::move(e));
+    set->by_name.emplace(name, std::move(g));
   }
   any_filter_.store(!set->by_filter.empty(), std::memory_order_relaxed);
   active_.store(std::move(set), std::memory_order_release);
@@ -280,8 +295,8 @@ void engine::start() {
         auto it = n.is_string() ? set->by_name.find(n.as_string()) : set->by_name.end();
         if (it == set->by_name.end()) continue;  // deleted meanwhile
         entry::match mt;  // evaluated again, on the engine thread
-        mt.ref = it->second;
-        it->second.counters->queued.fetch_add(1, std::memory_order_relaxed);
+        mt.ref = it->second.rules.front();
+        mt.ref.counters->queued.fetch_add(1, std::memory_order_relaxed);
         e->matches.push_back(std::move(mt));
       }
     if (e->matches.empty() || !payload) {  // its rules were deleted meanwhile, or an unreadable entry
@@ -333,7 +348,7 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   // snapshot's shared reference count (a cache line every worker would write).
   if (!ingest && !any_filter_.load(std::memory_order_relaxed)) return false;
   const rule_set& set = snapshot();
-  boost::container::small_vector<const rule_set::entry*, 16> hits;
+  boost::container::small_vector<const rule_set::group*, 16> hits;
   std::string_view rule_topic = topic;
   if (ingest) {
     // Basic Ingest: $aws/rules/<rule>/<topic> reaches that rule alone, whatever its FROM.
@@ -342,7 +357,7 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     std::string_view rule = rest.substr(0, slash);
     rule_topic = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
     auto it = set.by_name.find(rule);
-    if (it == set.by_name.end() || it->second.rule->disabled) {
+    if (it == set.by_name.end() || it->second.rules.front().rule->disabled) {
       stats_->rule_not_found.inc();
       FC_LOG_DEBUG("rules.ingest_no_rule", "rule={:q} client={:q}", common::untrusted(rule),
                    common::untrusted(ctx.client_id));
@@ -355,6 +370,39 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   }
   if (hits.empty()) return ingest;
 
+  // Groups whose simple WHERE (`temp > 50`) rejects the message are settled first, from the payload's
+  // top-level fields scanned once for all of them: most messages stop here.
+  boost::container::small_vector<std::string_view, 4> wanted;  // the distinct fields they compare
+  for (const auto* g : hits)
+    if (g->simple_where && std::find(wanted.begin(), wanted.end(), g->where_field) == wanted.end())
+      wanted.push_back(g->where_field);
+  if (!wanted.empty()) {
+    thread_local sql::payload_fields fields;  // its arena reused, message after message
+    const bool json = fields.scan(m->payload, wanted);  // not JSON: every field is Undefined, so is the comparison
+    // Groups that share a simple WHERE (on other topics) decide it once.
+    boost::container::small_vector<std::pair<std::uint32_t, bool>, 8> decided;
+    auto rejects = [&](const rule_set::group& g) {
+      for (auto [condition, rejected] : decided)
+        if (condition == g.condition) return rejected;
+      bool rejected = !json || g.rules.front().rule->statement.where_rejects(&fields, fields.find(g.where_field));
+      decided.emplace_back(g.condition, rejected);
+      return rejected;
+    };
+    hits.erase(std::remove_if(hits.begin(), hits.end(),
+                              [&](const rule_set::group* g) {
+                                if (!g->simple_where || !rejects(*g)) return false;
+                                for (const auto& r : g->rules) r.counters->matched.inc();
+                                return true;
+                              }),
+               hits.end());
+    if (hits.empty()) return ingest;
+  }
+  evaluate(m, ctx, rule_topic, hits);
+  return ingest;
+}
+
+void engine::evaluate(const broker::message_ptr& m, const broker::publish_context& ctx, std::string_view rule_topic,
+                      std::span<const rule_group* const> groups) {
   // The SQL runs here, on the publisher's worker (statements are immutable and thread-safe): a WHERE
   // that does not hold costs no hand-off, and the workers share the evaluations. Statements that call
   // another service (get_thing_shadow, get_secret) wait for the engine thread instead.
@@ -367,44 +415,10 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
                      : ctx.client_id;
   mc.timestamp_ms = ctx.received_at_ms;
   mc.account_id = account_id_;
-  // The payload is read at most once for all the rules, and only as far as they need: its top-level
-  // fields for the simple WHEREs (`temp > 50`: most messages stop there), its document for the rest,
-  // parsed into an arena on this stack.
-  sql::payload_fields fields;
-  enum { not_scanned, scanned, not_json } scan = not_scanned;
+  // The payload's document is parsed at most once for all the rules, into an arena on this stack.
   alignas(std::max_align_t) unsigned char arena[4096];
   boost::json::monotonic_resource mr(arena, sizeof arena);
   boost::json::value doc(&mr);  // on the arena too: the parse result moves in, no copy
-  // The distinct fields the simple WHEREs compare, each looked up once in the scanned payload.
-  boost::container::small_vector<std::string_view, 4> wanted;
-  boost::container::small_vector<const sql::payload_fields::member*, 4> found;
-  boost::container::small_vector<std::size_t, 16> slot(hits.size(), 0);
-  auto rejected_by_fields = [&](std::size_t k) {
-    if (scan == not_scanned) {
-      for (std::size_t h = 0; h < hits.size(); ++h) {
-        if (!hits[h]->simple_where) continue;
-        auto f = hits[h]->where_field;
-        auto it = std::find(wanted.begin(), wanted.end(), f);
-        if (it == wanted.end()) it = wanted.insert(wanted.end(), f);
-        slot[h] = static_cast<std::size_t>(it - wanted.begin());
-      }
-      scan = fields.scan(m->payload, wanted) ? scanned : not_json;
-      if (scan == scanned)
-        for (auto f : wanted) found.push_back(fields.find(f));
-    }
-    if (scan == not_json) return true;  // every field is Undefined: so is the comparison
-    return hits[k]->rule->statement.where_rejects(&fields, found[slot[k]]);
-  };
-  // Rules that share a simple WHERE (`temp > 50` on the same topic, each with its own actions) decide
-  // it once per message.
-  boost::container::small_vector<std::pair<std::uint32_t, bool>, 8> decided;
-  auto rejected = [&](std::size_t k) {
-    for (auto [condition, rejects] : decided)
-      if (condition == hits[k]->condition) return rejects;
-    bool rejects = rejected_by_fields(k);
-    decided.emplace_back(hits[k]->condition, rejects);
-    return rejects;
-  };
   auto need_document = [&] {
     if (mc.payload_parsed) return;
     mc.payload_parsed = true;
@@ -412,45 +426,45 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
   };
   const bool inbox_full = inbox_.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_inbox);
   std::shared_ptr<entry> e;
-  for (std::size_t k = 0; k < hits.size(); ++k) {
-    const auto* r = hits[k];
-    auto& counters = *r->counters;
-    const topic_rule& rule = *r->rule;
-    counters.matched.inc();
-    // A simple WHERE that rejects the message is decided first, from the scanned fields.
-    if (!r->on_engine_thread && r->simple_where && rejected(k)) continue;
-    // What the rule's queue (or the inbox) has no room for is dropped before its SELECT is evaluated:
-    // an overloaded engine spends nothing on what it cannot keep. A rule without actions queues nothing.
-    if (!rule.actions.empty() &&
-        (inbox_full || counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue))) {
-      (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
-      counters.dropped.inc();
-      continue;
-    }
-    std::optional<sql::evaluation> ev;
-    if (!r->on_engine_thread) {
-      if (r->uses_payload) need_document();
-      ev = rule.statement.evaluate(mc);
-      for (const auto& err : ev->errors)
-        FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", rule.name, common::untrusted(err));
-      if (!ev->matched || rule.actions.empty()) {
-        if (ev->matched) counters.executed.inc();
+  for (const auto* g : groups) {
+    for (const auto& r : g->rules) {
+      auto& counters = *r.counters;
+      const topic_rule& rule = *r.rule;
+      counters.matched.inc();
+      // What the rule's queue (or the inbox) has no room for is dropped before its SELECT is evaluated:
+      // an overloaded engine spends nothing on what it cannot keep. A rule without actions queues nothing.
+      if (!rule.actions.empty() &&
+          (inbox_full ||
+           counters.queued.load(std::memory_order_relaxed) >= static_cast<std::int64_t>(settings_.max_rule_queue))) {
+        (inbox_full ? stats_->inbox_full : stats_->rule_queue_full).inc();
+        counters.dropped.inc();
         continue;
       }
+      std::optional<sql::evaluation> ev;
+      if (!r.on_engine_thread) {
+        if (r.uses_payload) need_document();
+        ev = rule.statement.evaluate(mc);
+        for (const auto& err : ev->errors)
+          FC_LOG_WARN("rules.sql_error", "rule={} error={:q}", rule.name, common::untrusted(err));
+        if (!ev->matched || rule.actions.empty()) {
+          if (ev->matched) counters.executed.inc();
+          continue;
+        }
+      }
+      // A message that goes on (references taken only now).
+      entry::match mt;
+      mt.ref = r;
+      if (ev) {
+        mt.evaluated = true;
+        mt.payload = std::move(ev->payload);
+        mt.is_json = ev->is_json;
+      }
+      if (!e) e = std::make_shared<entry>();
+      counters.queued.fetch_add(1, std::memory_order_relaxed);
+      e->matches.push_back(std::move(mt));
     }
-    // A message that goes on (references taken only now).
-    entry::match mt;
-    mt.ref = *r;
-    if (ev) {
-      mt.evaluated = true;
-      mt.payload = std::move(ev->payload);
-      mt.is_json = ev->is_json;
-    }
-    if (!e) e = std::make_shared<entry>();
-    counters.queued.fetch_add(1, std::memory_order_relaxed);
-    e->matches.push_back(std::move(mt));
   }
-  if (!e) return ingest;
+  if (!e) return;
   e->seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
   e->topic = std::string(rule_topic);
   e->msg = m;
@@ -465,7 +479,6 @@ bool engine::on_message(const broker::message_ptr& m, const broker::publish_cont
     ctx.commit_with->push_back(storage::op::put_document{{std::string(k_inbox_kind), inbox_key(e->seq), e->to_document()}});
   inbox_.fetch_add(1, std::memory_order_relaxed);
   hand_off(std::move(e));
-  return ingest;
 }
 
 void engine::hand_off(std::shared_ptr<entry> e) {

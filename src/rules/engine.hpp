@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 
 namespace fleetcore::rules {
@@ -63,6 +64,7 @@ class engine final : public platform::service, public broker::broker_hook {
 
  private:
   struct rule_set;
+  struct rule_group;
   struct entry;
   struct stats;
   struct job;
@@ -83,6 +85,10 @@ class engine final : public platform::service, public broker::broker_hook {
   void publish_rules();  // rebuilds the active snapshot from rules_
   std::string arn(std::string_view rule) const;
 
+  /// Evaluates the rules of `groups` (those a simple WHERE did not reject) for `m` and hands the
+  /// matches with actions to the engine thread (any worker).
+  void evaluate(const broker::message_ptr& m, const broker::publish_context& ctx, std::string_view rule_topic,
+                std::span<const rule_group* const> groups);
   /// Queues a matched message for the engine thread (any worker).
   void hand_off(std::shared_ptr<entry> e);
 

@@ -89,7 +89,6 @@ shadow_service::~shadow_service() { stop(); }
 
 void shadow_service::start() {
   thread_ = std::thread([this] {
-    common::metrics_slot = 5;
     io_.run();
   });
 }

@@ -435,7 +435,6 @@ void sqlite_store::commit_group(std::deque<job>::iterator first, std::deque<job>
 }
 
 void sqlite_store::run() {
-  common::metrics_slot = 7;
   std::deque<job> work;
   while (true) {
     {

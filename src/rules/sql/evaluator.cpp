@@ -266,6 +266,18 @@ bool where_holds(const eval_ctx& ctx, const node* where) {
 
 bool compare_holds(const compiled_statement& c, const json::value& v) {
   const node& w = *c.select.where;
+  const json::value& literal = w.args[1]->literal;
+  if (v.is_int64() && literal.is_int64()) {  // the common case, decided as compare() would, directly
+    const std::int64_t a = v.get_int64(), b = literal.get_int64();
+    switch (w.kind) {
+      case op::eq: return a == b;
+      case op::ne: return a != b;
+      case op::lt: return a < b;
+      case op::le: return a <= b;
+      case op::gt: return a > b;
+      default: return a >= b;
+    }
+  }
   eval_ctx ctx;  // comparisons need no arena: their results are borrowed constants
   ctx.ver = c.version;
   const val field = child_of(ctx, val::borrow(v), v);

@@ -144,6 +144,7 @@ json::parse_options scan_options() {
 bool payload_fields::scan(std::string_view payload, std::span<const std::string_view> wanted) {
   wanted_ = wanted;
   members_.clear();
+  mr_.release();  // back to the inline buffer: the object may be reused for the next payload
   object_ = false;
   // One parser per thread, reset per payload (as parse_payload's).
   thread_local json::basic_parser<scanner> p(scan_options());

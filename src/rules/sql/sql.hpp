@@ -92,7 +92,7 @@ class payload_fields {
   payload_fields(const payload_fields&) = delete;
   payload_fields& operator=(const payload_fields&) = delete;
   /// Reads `payload`, keeping the top-level members named in `wanted` (which must outlive the call);
-  /// false if it is not JSON (parse_payload would say the same).
+  /// false if it is not JSON (parse_payload would say the same). Forgets the previous payload's.
   bool scan(std::string_view payload, std::span<const std::string_view> wanted);
   /// Whether the payload is a JSON object (members exist only then).
   bool is_object() const noexcept { return object_; }
