@@ -1,6 +1,8 @@
 #pragma once
 // AWS Signature Version 4 verification for the control-plane and data-plane HTTP APIs
-// (Authorization header form, as the aws CLI and boto3 sign). The caller supplies the request as
+// (Authorization header form, as the aws CLI and boto3 sign), and S3's variants: the path signed as
+// sent, the payload line as declared (so that a body can be streamed), presigned URLs (SigV4 query
+// parameters, and the SigV2 ones boto3 makes by default in us-east-1). The caller supplies the request as
 // received and a lookup of secret keys; the clock is passed in, so tests need no sleeping.
 #include <cstdint>
 #include <functional>
@@ -29,6 +31,7 @@ enum class sigv4_error {
   unknown_access_key,      // UnrecognizedClientException
   expired,                 // outside the clock-skew window: InvalidSignatureException "Signature expired"
   signature_mismatch,      // InvalidSignatureException
+  unsupported,             // a form of signing fleetcore does not take (S3's signed aws-chunked payloads)
 };
 
 struct sigv4_result {
@@ -37,6 +40,10 @@ struct sigv4_result {
   std::string access_key_id;  // set once the Authorization header parsed
   std::string region;
   std::string service;
+  /// S3: the lowercase hex SHA-256 the body must have (x-amz-content-sha256), empty when the payload is
+  /// unsigned; the caller checks it once the body has been read.
+  std::string content_sha256;
+  bool presigned = false;  // S3: authenticated by query parameters (a presigned URL)
   bool ok() const noexcept { return error == sigv4_error::none; }
 };
 
@@ -44,6 +51,12 @@ struct sigv4_result {
 /// X-Amz-Date differs by more than `max_skew_s` are refused.
 sigv4_result verify_sigv4(const http_request_view& req, const secret_lookup& secrets, std::int64_t now_epoch_s,
                           std::int64_t max_skew_s = 300);
+
+/// Verifies an S3 request: the Authorization header (SigV4, S3's rules), else a presigned URL's query
+/// parameters (SigV4: expiry by X-Amz-Date + X-Amz-Expires; SigV2: Expires); neither is
+/// missing_authentication. The clock skew applies to the header form only.
+sigv4_result verify_s3(const http_request_view& req, const secret_lookup& secrets, std::int64_t now_epoch_s,
+                       std::int64_t max_skew_s = 300);
 
 /// The canonical request of SigV4 for `req` with the given signed header names (lowercase, sorted);
 /// exposed for tests and diagnostics.

@@ -8,7 +8,8 @@ namespace fleetcore::common {
 
 void claim_metrics_slot() noexcept {
   static std::atomic<unsigned> next{0};
-  if (metrics_slot != k_owned_metrics_slots) return;  // has one
+  if (metrics_slot != k_owned_metrics_slots) return;               // has one
+  if (next.load(std::memory_order_relaxed) >= k_owned_metrics_slots) return;  // none left (and no wrap-around)
   if (auto i = next.fetch_add(1, std::memory_order_relaxed); i < k_owned_metrics_slots) metrics_slot = i;
 }
 

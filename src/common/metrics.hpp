@@ -14,7 +14,7 @@ namespace fleetcore::common {
 
 /// Counter slots: the first `k_owned_metrics_slots` belong to one thread each (claim_metrics_slot), the
 /// last one is shared by every other thread.
-inline constexpr unsigned k_owned_metrics_slots = 7;
+inline constexpr unsigned k_owned_metrics_slots = 15;
 /// The calling thread's counter slot: the shared one unless it claimed its own.
 inline thread_local unsigned metrics_slot = k_owned_metrics_slots;
 /// Gives the calling thread a slot of its own while one is left (the workers: their counters are the

@@ -615,7 +615,7 @@ std::optional<std::string> engine::republish(const republish_action& rp, const j
   if (rp.correlation_data) m.props.correlation_data = rp.correlation_data->render(ctx);
   if (rp.payload_format) m.props.payload_format_indicator = *rp.payload_format;
   if (rp.message_expiry_s) m.props.message_expiry_interval = *rp.message_expiry_s;
-  for (const auto& [k, v] : rp.user_properties) m.props.user_properties.emplace_back(k.render(ctx), v.render(ctx));
+  for (const auto& [k, v] : rp.user_properties) m.props.user_properties.push_back({k.render(ctx), v.render(ctx)});
   if (core_.broker.check_publish_topic(m.topic, broker::publish_origin::server) != mqtt::reason_code::success)
     return fmt::format("Failed to republish to topic {}: the topic is not valid", m.topic);
   // Handed to the broker in one batch once the current handler is done (one post, not one per message).
