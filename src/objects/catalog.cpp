@@ -1,0 +1,275 @@
+#include "objects/catalog.hpp"
+
+#include "common/json_members.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+
+namespace fleetcore::objects {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view k_bucket_kind = "s3_bucket";
+constexpr std::string_view k_object_kind = "s3_object";
+
+std::string object_doc_key(std::string_view bucket, std::string_view key) {
+  return std::string(bucket) + '\t' + std::string(key);  // bucket names have no tab
+}
+
+json::object map_json(const std::map<std::string, std::string>& m) {
+  json::object o;
+  for (const auto& [k, v] : m) o[k] = v;
+  return o;
+}
+
+std::map<std::string, std::string> json_map(const json::object& o, std::string_view member) {
+  std::map<std::string, std::string> out;
+  if (const auto* v = o.if_contains(member); v && v->is_object())
+    for (const auto& kv : v->as_object())
+      if (kv.value().is_string()) out.emplace(kv.key(), kv.value().as_string());
+  return out;
+}
+
+std::string to_hex(std::string_view s) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view s) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (s.size() % 2) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); i += 2) {
+    int hi = nibble(s[i]), lo = nibble(s[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi << 4 | lo);
+  }
+  return out;
+}
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    std::uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 2) return false;
+      cp = cp << 6 | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t min_of[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min_of[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool catalog::valid_bucket_name(std::string_view name) {
+  if (name.size() < 3 || name.size() > 63) return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-')) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back())) return false;
+  if (name.find("..") != std::string_view::npos) return false;
+  // Not an IPv4 address (four dot-separated groups of digits).
+  if (std::count(name.begin(), name.end(), '.') == 3 &&
+      std::all_of(name.begin(), name.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); }))
+    return false;
+  for (auto prefix : {"xn--", "sthree-", "amzn-s3-demo-"})
+    if (name.starts_with(prefix)) return false;
+  for (auto suffix : {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"})
+    if (name.ends_with(suffix)) return false;
+  return true;
+}
+
+bool catalog::valid_key(std::string_view key) { return !key.empty() && key.size() <= 1024 && valid_utf8(key); }
+
+void catalog::load(const std::vector<storage::document>& documents) {
+  buckets_.clear();
+  references_.clear();
+  for (const auto& d : documents) {
+    if (d.kind != k_bucket_kind) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    bucket_entry b;
+    b.name = d.key;
+    if (!ec && v.is_object()) b.created_ms = common::int_member(v.as_object(), "created").value_or(0);
+    buckets_.emplace(d.key, std::move(b));
+  }
+  for (const auto& d : documents) {
+    if (d.kind != k_object_kind) continue;
+    auto tab = d.key.find('\t');
+    auto b = tab == std::string::npos ? buckets_.end() : buckets_.find(std::string_view(d.key).substr(0, tab));
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    if (b == buckets_.end() || ec || !v.is_object()) continue;  // its bucket went first (never: deleted empty)
+    const auto& o = v.as_object();
+    object_entry e;
+    e.key = d.key.substr(tab + 1);
+    e.blob = std::string(common::text_member(o, "blob").value_or(""));
+    e.etag = std::string(common::text_member(o, "etag").value_or(""));
+    e.size = static_cast<std::uint64_t>(common::int_member(o, "size").value_or(0));
+    e.last_modified_ms = common::int_member(o, "lastModified").value_or(0);
+    e.headers = json_map(o, "headers");
+    e.metadata = json_map(o, "metadata");
+    reference(e.blob);
+    b->second.objects.insert_or_assign(e.key, std::move(e));
+  }
+}
+
+catalog_error catalog::create_bucket(std::string_view name, std::int64_t now_ms, std::vector<storage::operation>& ops) {
+  if (!valid_bucket_name(name)) return catalog_error::invalid_bucket_name;
+  if (buckets_.contains(name)) return catalog_error::bucket_already_owned;
+  bucket_entry b;
+  b.name = std::string(name);
+  b.created_ms = now_ms;
+  ops.push_back(storage::op::put_document{
+      {std::string(k_bucket_kind), b.name, json::serialize(json::object{{"created", now_ms}})}});
+  buckets_.emplace(b.name, std::move(b));
+  return catalog_error::none;
+}
+
+catalog_error catalog::delete_bucket(std::string_view name, std::vector<storage::operation>& ops) {
+  auto it = buckets_.find(name);
+  if (it == buckets_.end()) return catalog_error::no_such_bucket;
+  if (!it->second.objects.empty()) return catalog_error::bucket_not_empty;
+  ops.push_back(storage::op::delete_document{std::string(k_bucket_kind), it->first});
+  buckets_.erase(it);
+  return catalog_error::none;
+}
+
+const bucket_entry* catalog::bucket(std::string_view name) const {
+  auto it = buckets_.find(name);
+  return it == buckets_.end() ? nullptr : &it->second;
+}
+
+std::vector<const bucket_entry*> catalog::buckets() const {
+  std::vector<const bucket_entry*> out;
+  for (const auto& [name, b] : buckets_) out.push_back(&b);
+  return out;
+}
+
+catalog_error catalog::put_object(std::string_view bucket, object_entry o, std::vector<storage::operation>& ops,
+                                  std::optional<std::string>& released) {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return catalog_error::no_such_bucket;
+  if (!valid_key(o.key)) return catalog_error::invalid_key;
+  json::object doc{{"blob", o.blob},
+                   {"etag", o.etag},
+                   {"size", o.size},
+                   {"lastModified", o.last_modified_ms},
+                   {"headers", map_json(o.headers)},
+                   {"metadata", map_json(o.metadata)}};
+  ops.push_back(storage::op::put_document{
+      {std::string(k_object_kind), object_doc_key(bucket, o.key), json::serialize(doc)}});
+  reference(o.blob);
+  auto [it, added] = b->second.objects.try_emplace(o.key);
+  released = added ? std::nullopt : release(it->second.blob);
+  it->second = std::move(o);
+  return catalog_error::none;
+}
+
+const object_entry* catalog::object(std::string_view bucket, std::string_view key) const {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return nullptr;
+  auto it = b->second.objects.find(key);
+  return it == b->second.objects.end() ? nullptr : &it->second;
+}
+
+catalog_error catalog::delete_object(std::string_view bucket, std::string_view key,
+                                     std::vector<storage::operation>& ops, std::optional<std::string>& released) {
+  released.reset();
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return catalog_error::no_such_bucket;
+  auto it = b->second.objects.find(key);
+  if (it == b->second.objects.end()) return catalog_error::none;
+  ops.push_back(storage::op::delete_document{std::string(k_object_kind), object_doc_key(bucket, key)});
+  released = release(it->second.blob);
+  b->second.objects.erase(it);
+  return catalog_error::none;
+}
+
+catalog_error catalog::list(std::string_view bucket, const list_request& req, list_result& out) const {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return catalog_error::no_such_bucket;
+  const auto& objects = b->second.objects;
+  // Where this page starts: strictly after the token's position ("k" + the last key listed, or "p" +
+  // the last common prefix listed: every key under it is skipped), else after start-after.
+  auto it = objects.begin();
+  std::string skip_prefix;
+  if (req.continuation_token) {
+    auto position = from_hex(*req.continuation_token);
+    if (!position || position->empty() || ((*position)[0] != 'k' && (*position)[0] != 'p'))
+      return catalog_error::invalid_continuation;
+    const std::string_view after = std::string_view(*position).substr(1);
+    it = objects.upper_bound(after);
+    if ((*position)[0] == 'p') skip_prefix = std::string(after);
+  } else if (!req.start_after.empty()) {
+    it = objects.upper_bound(std::string_view(req.start_after));
+  }
+  // ... and not before the first key with the prefix.
+  if (auto from_prefix = objects.lower_bound(std::string_view(req.prefix));
+      it != objects.end() && (from_prefix == objects.end() || it->first < from_prefix->first))
+    it = from_prefix;
+  const std::size_t max_keys = static_cast<std::size_t>(std::clamp(req.max_keys, 0, 1000));
+  if (max_keys == 0) return catalog_error::none;
+  std::string last;  // "k<key>" or "p<prefix>" of the last entry listed
+  for (; it != objects.end(); ++it) {
+    std::string_view key = it->first;
+    if (!key.starts_with(req.prefix)) break;  // keys are ordered: none further down has the prefix
+    if (!skip_prefix.empty() && key.starts_with(skip_prefix)) continue;
+    std::string_view common;
+    if (!req.delimiter.empty()) {
+      auto d = key.find(req.delimiter, req.prefix.size());
+      if (d != std::string_view::npos) common = key.substr(0, d + req.delimiter.size());
+    }
+    if (out.key_count() == max_keys) {
+      out.truncated = true;
+      out.next_continuation_token = to_hex(last);
+      return catalog_error::none;
+    }
+    if (!common.empty()) {
+      out.common_prefixes.emplace_back(common);
+      skip_prefix = std::string(common);
+      last = "p" + skip_prefix;
+    } else {
+      out.contents.push_back(&it->second);
+      last = "k" + std::string(key);
+    }
+  }
+  return catalog_error::none;
+}
+
+std::set<std::string, std::less<>> catalog::blob_references() const {
+  std::set<std::string, std::less<>> out;
+  for (const auto& [blob, n] : references_) out.insert(blob);
+  return out;
+}
+
+void catalog::reference(const std::string& blob) { ++references_[blob]; }
+
+std::optional<std::string> catalog::release(const std::string& blob) {
+  auto it = references_.find(blob);
+  if (it == references_.end()) return std::nullopt;
+  if (--it->second > 0) return std::nullopt;
+  references_.erase(it);
+  return blob;
+}
+
+}  // namespace fleetcore::objects

@@ -1,0 +1,110 @@
+#pragma once
+// The object store's metadata: buckets and the objects in them (key, blob, ETag, size, time, content
+// headers, user metadata), S3's naming rules, and ListObjectsV2's listing (prefix, delimiter, pages).
+// A plain value type without I/O: each change returns the storage operations that make it durable,
+// for the caller to commit in one batch, and `load` rebuilds it from the stored documents. The bytes
+// themselves are the blob_store's; `blob_references` says which blobs are in use.
+//
+// Threads: none of its own; one owner thread (the object service) uses it.
+#include "storage/store.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace fleetcore::objects {
+
+/// One stored object (the current version of a key).
+struct object_entry {
+  std::string key;
+  std::string blob;  // the blob's SHA-256 (hex)
+  std::string etag;  // hex MD5 of the bytes (without quotes)
+  std::uint64_t size = 0;
+  std::int64_t last_modified_ms = 0;
+  /// Content-Type, Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires, as
+  /// sent (header names lowercase).
+  std::map<std::string, std::string> headers;
+  std::map<std::string, std::string> metadata;  // x-amz-meta-<name> (name lowercase, without the prefix)
+};
+
+struct bucket_entry {
+  std::string name;
+  std::int64_t created_ms = 0;
+  std::map<std::string, object_entry, std::less<>> objects;  // by key, in byte order
+};
+
+/// ListObjectsV2's request (decoded parameters).
+struct list_request {
+  std::string prefix;
+  std::string delimiter;
+  int max_keys = 1000;  // clamped to 0..1000
+  std::optional<std::string> continuation_token;
+  std::string start_after;
+};
+
+struct list_result {
+  std::vector<const object_entry*> contents;
+  std::vector<std::string> common_prefixes;
+  bool truncated = false;
+  std::string next_continuation_token;  // opaque, URL-safe; set when truncated
+  std::size_t key_count() const { return contents.size() + common_prefixes.size(); }
+};
+
+enum class catalog_error {
+  none,
+  no_such_bucket,            // 404 NoSuchBucket
+  bucket_already_owned,      // 409 BucketAlreadyOwnedByYou
+  bucket_not_empty,          // 409 BucketNotEmpty
+  invalid_bucket_name,       // 400 InvalidBucketName
+  no_such_key,               // 404 NoSuchKey
+  invalid_key,               // 400 KeyTooLongError (or an empty/invalid UTF-8 key)
+  invalid_continuation,      // 400 InvalidArgument: a continuation token we did not issue
+};
+
+class catalog {
+ public:
+  /// S3's bucket naming rules (3-63 of [a-z0-9.-], letter or digit at both ends, no "..", not an IPv4
+  /// address, none of AWS's reserved prefixes and suffixes).
+  static bool valid_bucket_name(std::string_view name);
+  /// 1-1024 bytes of UTF-8.
+  static bool valid_key(std::string_view key);
+
+  /// Rebuilds the catalog from its stored documents (kinds s3_bucket, s3_object).
+  void load(const std::vector<storage::document>& documents);
+
+  catalog_error create_bucket(std::string_view name, std::int64_t now_ms, std::vector<storage::operation>& ops);
+  catalog_error delete_bucket(std::string_view name, std::vector<storage::operation>& ops);
+  const bucket_entry* bucket(std::string_view name) const;
+  /// Every bucket, by name.
+  std::vector<const bucket_entry*> buckets() const;
+
+  /// Stores `o` under its key, replacing the current object; `released` gets the blob the old one
+  /// referenced when no object references it any more (the caller removes it from the blob_store
+  /// once `ops` are committed).
+  catalog_error put_object(std::string_view bucket, object_entry o, std::vector<storage::operation>& ops,
+                           std::optional<std::string>& released);
+  const object_entry* object(std::string_view bucket, std::string_view key) const;
+  /// Deletes `key` (deleting a missing key is no error, as in S3); `released` as put_object.
+  catalog_error delete_object(std::string_view bucket, std::string_view key, std::vector<storage::operation>& ops,
+                              std::optional<std::string>& released);
+
+  /// ListObjectsV2 over `bucket`.
+  catalog_error list(std::string_view bucket, const list_request& req, list_result& out) const;
+
+  /// The blobs some object references (the blob_store's `collect` keeps them).
+  std::set<std::string, std::less<>> blob_references() const;
+
+ private:
+  void reference(const std::string& blob);
+  /// Drops one reference; the blob if none is left.
+  std::optional<std::string> release(const std::string& blob);
+
+  std::map<std::string, bucket_entry, std::less<>> buckets_;
+  std::map<std::string, std::size_t, std::less<>> references_;  // blob -> objects referencing it
+};
+
+}  // namespace fleetcore::objects

@@ -1,0 +1,179 @@
+#include "objects/catalog.hpp"
+
+#include <gtest/gtest.h>
+
+#include <variant>
+
+namespace fleetcore::objects {
+namespace {
+
+object_entry obj(std::string key, std::string blob = "blob1") {
+  object_entry o;
+  o.key = std::move(key);
+  o.blob = std::move(blob);
+  o.etag = "5d41402abc4b2a76b9719d911017c592";
+  o.size = 5;
+  o.last_modified_ms = 1000;
+  o.headers["content-type"] = "text/plain";
+  o.metadata["owner"] = "ops";
+  return o;
+}
+
+/// The documents `ops` leave behind, applied in order to `docs` (as the store would).
+void replay(std::vector<storage::document>& docs, const std::vector<storage::operation>& ops) {
+  for (const auto& op : ops) {
+    if (const auto* put = std::get_if<storage::op::put_document>(&op)) {
+      std::erase_if(docs, [&](const auto& d) { return d.kind == put->doc.kind && d.key == put->doc.key; });
+      docs.push_back(put->doc);
+    } else if (const auto* del = std::get_if<storage::op::delete_document>(&op)) {
+      std::erase_if(docs, [&](const auto& d) { return d.kind == del->kind && d.key == del->key; });
+    }
+  }
+}
+
+std::vector<std::string> keys_of(const list_result& r) {
+  std::vector<std::string> out;
+  for (const auto* o : r.contents) out.push_back(o->key);
+  return out;
+}
+
+TEST(ObjectsCatalog, BucketNamesFollowS3Rules) {
+  for (const std::string good : {"abc", "my-bucket.v1", "a1b", "123", "a.b-c"})
+    EXPECT_TRUE(catalog::valid_bucket_name(good)) << good;
+  EXPECT_TRUE(catalog::valid_bucket_name(std::string(63, 'a')));
+  EXPECT_FALSE(catalog::valid_bucket_name(std::string(64, 'a')));
+  for (const std::string bad : {"ab", "MyBucket", "a_b", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "sthree-x",
+                                "abc-s3alias", "abc--ol-s3", ""})
+    EXPECT_FALSE(catalog::valid_bucket_name(bad)) << bad;
+  EXPECT_TRUE(catalog::valid_key("a/b c+ü//../."));
+  EXPECT_FALSE(catalog::valid_key(""));
+  EXPECT_FALSE(catalog::valid_key(std::string(1025, 'k')));
+  EXPECT_TRUE(catalog::valid_key(std::string(1024, 'k')));
+  EXPECT_FALSE(catalog::valid_key("\xff\xfe"));      // not UTF-8
+  EXPECT_FALSE(catalog::valid_key("\xed\xa0\x80"));  // a surrogate
+}
+
+TEST(ObjectsCatalog, BucketsAndObjectsSurviveAReload) {
+  catalog c;
+  std::vector<storage::operation> ops;
+  std::optional<std::string> released;
+  ASSERT_EQ(c.create_bucket("bk1", 42, ops), catalog_error::none);
+  EXPECT_EQ(c.create_bucket("bk1", 43, ops), catalog_error::bucket_already_owned);
+  EXPECT_EQ(c.create_bucket("BK1", 43, ops), catalog_error::invalid_bucket_name);
+  ASSERT_EQ(c.put_object("bk1", obj("dir/a b+c"), ops, released), catalog_error::none);
+  EXPECT_EQ(c.put_object("nope", obj("k"), ops, released), catalog_error::no_such_bucket);
+  EXPECT_EQ(c.put_object("bk1", obj(std::string(1025, 'k')), ops, released), catalog_error::invalid_key);
+  std::vector<storage::document> docs;
+  replay(docs, ops);
+
+  catalog again;
+  again.load(docs);
+  ASSERT_NE(again.bucket("bk1"), nullptr);
+  EXPECT_EQ(again.bucket("bk1")->created_ms, 42);
+  const auto* o = again.object("bk1", "dir/a b+c");
+  ASSERT_NE(o, nullptr);
+  EXPECT_EQ(o->etag, "5d41402abc4b2a76b9719d911017c592");
+  EXPECT_EQ(o->size, 5u);
+  EXPECT_EQ(o->headers.at("content-type"), "text/plain");
+  EXPECT_EQ(o->metadata.at("owner"), "ops");
+  EXPECT_EQ(again.blob_references(), (std::set<std::string, std::less<>>{"blob1"}));
+}
+
+// A blob is released when the last object referencing it is replaced or deleted, not before.
+TEST(ObjectsCatalog, SharedBlobsAreReleasedWithTheirLastObject) {
+  catalog c;
+  std::vector<storage::operation> ops;
+  std::optional<std::string> released;
+  c.create_bucket("bk1", 0, ops);
+  c.put_object("bk1", obj("x", "same"), ops, released);
+  c.put_object("bk1", obj("y", "same"), ops, released);
+  c.put_object("bk1", obj("x", "other"), ops, released);  // x replaced: "same" still used by y
+  EXPECT_FALSE(released);
+  EXPECT_EQ(c.delete_object("bk1", "y", ops, released), catalog_error::none);
+  EXPECT_EQ(released, "same");
+  EXPECT_EQ(c.delete_object("bk1", "y", ops, released), catalog_error::none);  // missing: no error
+  EXPECT_FALSE(released);
+  EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::bucket_not_empty);
+  c.delete_object("bk1", "x", ops, released);
+  EXPECT_EQ(released, "other");
+  EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::none);
+  EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::no_such_bucket);
+  std::vector<storage::document> docs;
+  replay(docs, ops);
+  EXPECT_TRUE(docs.empty());
+}
+
+class ObjectsListing : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<storage::operation> ops;
+    std::optional<std::string> released;
+    c.create_bucket("bkt", 0, ops);
+    for (auto k : {"a", "dir/1", "dir/2", "dir/sub/3", "dir/sub/4", "dir2/x", "e", "f/g"})
+      c.put_object("bkt", obj(k), ops, released);
+  }
+  /// Every page of a listing, joined: keys and common prefixes in the order listed.
+  std::vector<std::string> all_pages(list_request req, int* pages = nullptr) {
+    std::vector<std::string> out;
+    int n = 0;
+    while (true) {
+      list_result r;
+      EXPECT_EQ(c.list("bkt", req, r), catalog_error::none);
+      ++n;
+      EXPECT_LE(r.key_count(), static_cast<std::size_t>(req.max_keys));
+      for (auto& k : keys_of(r)) out.push_back(k);
+      for (auto& p : r.common_prefixes) out.push_back(p);
+      if (!r.truncated) break;
+      EXPECT_FALSE(r.next_continuation_token.empty());
+      req.continuation_token = r.next_continuation_token;
+      if (n > 20) break;
+    }
+    if (pages) *pages = n;
+    return out;
+  }
+  catalog c;
+};
+
+TEST_F(ObjectsListing, PrefixAndDelimiterAsAwsS3Ls) {
+  list_result r;
+  ASSERT_EQ(c.list("bkt", {"", "/", 1000, std::nullopt, ""}, r), catalog_error::none);
+  EXPECT_EQ(keys_of(r), (std::vector<std::string>{"a", "e"}));
+  EXPECT_EQ(r.common_prefixes, (std::vector<std::string>{"dir/", "dir2/", "f/"}));
+  EXPECT_EQ(r.key_count(), 5u);
+  EXPECT_FALSE(r.truncated);
+
+  list_result sub;
+  c.list("bkt", {"dir/", "/", 1000, std::nullopt, ""}, sub);
+  EXPECT_EQ(keys_of(sub), (std::vector<std::string>{"dir/1", "dir/2"}));
+  EXPECT_EQ(sub.common_prefixes, (std::vector<std::string>{"dir/sub/"}));
+
+  list_result recursive;
+  c.list("bkt", {"dir", "", 1000, std::nullopt, ""}, recursive);
+  EXPECT_EQ(keys_of(recursive), (std::vector<std::string>{"dir/1", "dir/2", "dir/sub/3", "dir/sub/4", "dir2/x"}));
+
+  list_result after;
+  c.list("bkt", {"", "", 1000, std::nullopt, "dir/sub/3"}, after);
+  EXPECT_EQ(keys_of(after), (std::vector<std::string>{"dir/sub/4", "dir2/x", "e", "f/g"}));
+  EXPECT_EQ(c.list("nope", {}, after), catalog_error::no_such_bucket);
+}
+
+// Pages of any size list every key and common prefix exactly once, in order; a common prefix counts
+// as one toward max-keys and its keys are never listed after it.
+TEST_F(ObjectsListing, PagesListEverythingOnce) {
+  const std::vector<std::string> flat = {"a", "dir/1", "dir/2", "dir/sub/3", "dir/sub/4", "dir2/x", "e", "f/g"};
+  for (int size = 1; size <= 9; ++size) {
+    int pages = 0;
+    EXPECT_EQ(all_pages({"", "", size, std::nullopt, ""}, &pages), flat) << size;
+    EXPECT_EQ(pages, (8 + size - 1) / size) << size;  // no empty last page
+    auto grouped = all_pages({"", "/", size, std::nullopt, ""});
+    std::sort(grouped.begin(), grouped.end());
+    EXPECT_EQ(grouped, (std::vector<std::string>{"a", "dir/", "dir2/", "e", "f/"})) << size;
+  }
+  list_result r;
+  list_request bad;
+  bad.continuation_token = "zz";
+  EXPECT_EQ(c.list("bkt", bad, r), catalog_error::invalid_continuation);
+}
+
+}  // namespace
+}  // namespace fleetcore::objects
