@@ -10,6 +10,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <charconv>
+
 namespace fleetcore::api {
 
 namespace beast = boost::beast;
@@ -28,7 +30,7 @@ std::string request_id() {
 
 
 template <class Stream>
-class session : public std::enable_shared_from_this<session<Stream>> {
+class session : public std::enable_shared_from_this<session<Stream>>, public common::http_exchange {
  public:
   session(Stream s, api_server& server) : stream_(std::move(s)), server_(server) {}
 
@@ -44,15 +46,125 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     }
   }
 
- private:
-  void read() {
-    parser_.emplace();
-    parser_->body_limit(max_body);
+  // common::http_exchange (a streamed request: its head read, its body not yet)
+  std::string_view method() const override { return head().method_string(); }
+  std::string_view target() const override { return head().target(); }
+  const std::vector<std::pair<std::string_view, std::string_view>>& request_headers() const override {
+    return headers_;
+  }
+  std::optional<std::uint64_t> content_length() const override {
+    if (head().chunked()) return std::nullopt;
+    auto v = head()[http::field::content_length];
+    std::uint64_t n = 0;
+    if (v.empty()) return head().method() == http::verb::get || head().method() == http::verb::head ? 0 : std::optional<std::uint64_t>();
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    return ec == std::errc() && end == v.data() + v.size() ? std::optional<std::uint64_t>(n) : std::nullopt;
+  }
+
+  void read_body(std::function<bool(std::string_view)> piece, done_fn done) override {
+    body_.emplace(std::move(*head_));
+    head_.reset();
+    body_->body_limit(boost::none);  // the handler bounds what it keeps
+    collect_headers(body_->get());
+    piece_ = std::move(piece);
+    body_done_ = std::move(done);
+    if (beast::iequals(body_->get()[http::field::expect], "100-continue") && !body_->is_done()) {
+      auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, body_->get().version());
+      http::async_write(stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, std::size_t) {
+        if (ec) return self->body_done_(ec);
+        self->read_piece();
+      });
+      return;
+    }
+    read_piece();
+  }
+
+  void send_head(unsigned status, headers h, std::uint64_t length, done_fn done) override {
+    res_.emplace(static_cast<http::status>(status), head().version());
+    res_->set(http::field::server, "fleetcore");
+    for (auto& [k, v] : h) res_->insert(k, v);
+    if (status != 204 && status != 304) res_->content_length(length);
+    res_->keep_alive(head().keep_alive());
+    sr_.emplace(*res_);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
-    http::async_read(stream_, buffer_, *parser_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-      if (ec == http::error::body_limit) return self->reply_too_large();
+    http::async_write_header(stream_, *sr_, [self = this->shared_from_this(), done = std::move(done)](
+                                               beast::error_code ec, std::size_t) { done(ec); });
+  }
+
+  void send_body(std::string piece, done_fn done) override {
+    out_ = std::move(piece);
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
+    boost::asio::async_write(stream_, boost::asio::buffer(out_),
+                             [self = this->shared_from_this(), done = std::move(done)](beast::error_code ec,
+                                                                                       std::size_t) { done(ec); });
+  }
+
+  void finish(bool keep_alive) override {
+    // A body left unread (an error answered before it) cannot be skipped safely: close.
+    const bool body_read = body_ ? body_->is_done() : head_ && head_->is_done();
+    if (!keep_alive || !body_read || !head().keep_alive()) {
+      beast::error_code ignored;
+      beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    read();
+  }
+
+ private:
+  const http::request<http::empty_body>& head() const { return body_ ? body_stub() : head_->get(); }
+  // A buffer_body request shares its head with the empty_body one it was made from.
+  const http::request<http::empty_body>& body_stub() const {
+    if (!stub_) {
+      stub_.emplace();
+      static_cast<http::request_header<>&>(*stub_) = static_cast<const http::request_header<>&>(body_->get());
+    }
+    return *stub_;
+  }
+
+  template <class Message>
+  void collect_headers(const Message& m) {
+    headers_.clear();
+    for (const auto& f : m) headers_.emplace_back(std::string_view(f.name_string()), std::string_view(f.value()));
+  }
+
+  void read() {
+    body_.reset();
+    stub_.reset();
+    res_.reset();
+    sr_.reset();
+    head_.emplace();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
+    http::async_read_header(stream_, buffer_, *head_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return;
-      self->respond();
+      const auto& req = self->head_->get();
+      self->collect_headers(req);
+      if (self->server_.streamed(std::string_view(req.method_string()), std::string_view(req.target()), self->headers_))
+        return self->server_.stream(self);
+      self->parser_.emplace(std::move(*self->head_));
+      self->head_.reset();
+      self->parser_->body_limit(max_body);
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, std::size_t) {
+                         if (ec == http::error::body_limit) return self->reply_too_large();
+                         if (ec) return;
+                         self->respond();
+                       });
+    });
+  }
+
+  void read_piece() {
+    if (body_->is_done()) return body_done_({});
+    chunk_.resize(64 * 1024);
+    body_->get().body().data = chunk_.data();
+    body_->get().body().size = chunk_.size();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
+    http::async_read_some(stream_, buffer_, *body_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) return self->body_done_(ec);
+      const std::size_t got = self->chunk_.size() - self->body_->get().body().size;
+      if (got && !self->piece_(std::string_view(self->chunk_.data(), got)))
+        return self->body_done_(boost::asio::error::operation_aborted);
+      self->read_piece();
     });
   }
 
@@ -62,9 +174,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   void respond() {
     const auto& req = parser_->get();
-    std::vector<std::pair<std::string_view, std::string_view>> headers;
-    for (const auto& f : req) headers.emplace_back(std::string_view(f.name_string()), std::string_view(f.value()));
-    auto r = server_.handle(std::string_view(req.method_string()), std::string_view(req.target()), headers,
+    collect_headers(req);
+    auto r = server_.handle(std::string_view(req.method_string()), std::string_view(req.target()), headers_,
                             std::string_view(req.body()));
     write(r, req.keep_alive(), req.version());
   }
@@ -91,7 +202,18 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   Stream stream_;
   api_server& server_;
   beast::flat_buffer buffer_;
+  std::vector<std::pair<std::string_view, std::string_view>> headers_;
+  std::optional<http::request_parser<http::empty_body>> head_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  // A streamed request and its response.
+  std::optional<http::request_parser<http::buffer_body>> body_;
+  mutable std::optional<http::request<http::empty_body>> stub_;
+  std::vector<char> chunk_;
+  std::function<bool(std::string_view)> piece_;
+  done_fn body_done_;
+  std::optional<http::response<http::empty_body>> res_;
+  std::optional<http::response_serializer<http::empty_body>> sr_;
+  std::string out_;
 };
 
 }  // namespace

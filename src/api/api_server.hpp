@@ -11,6 +11,7 @@
 #include "api/routes.hpp"
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
+#include "common/http_exchange.hpp"
 #include "common/metrics.hpp"
 #include "transport/acceptor.hpp"
 
@@ -50,6 +51,19 @@ class api_server {
   void serve_capability_url(std::string path_prefix, std::function<response(std::string_view rest)> fn) {
     capability_urls_.emplace_back(std::move(path_prefix), std::move(fn));
   }
+  /// Hands the requests `accepts` takes (by their head: method, target, headers) to `handle` as
+  /// streams, before any body is read: APIs whose bodies may exceed memory (the object store). They
+  /// authenticate the request themselves. Before start().
+  using head_view = std::vector<std::pair<std::string_view, std::string_view>>;
+  void serve_streams(std::function<bool(std::string_view method, std::string_view target, const head_view& headers)> accepts,
+                     std::function<void(std::shared_ptr<common::http_exchange>)> handle) {
+    stream_accepts_ = std::move(accepts);
+    stream_handler_ = std::move(handle);
+  }
+  bool streamed(std::string_view method, std::string_view target, const head_view& headers) const {
+    return stream_accepts_ && stream_accepts_(method, target, headers);
+  }
+  void stream(std::shared_ptr<common::http_exchange> x) { stream_handler_(std::move(x)); }
   /// Refuses requests signed for another region than `region` (aws.region); before start(). Until
   /// called, any region is accepted.
   void require_region(std::string region) { region_ = std::move(region); }
@@ -68,6 +82,8 @@ class api_server {
   common::clock& clock_;
   std::string region_;
   std::vector<std::pair<std::string, std::function<response(std::string_view)>>> capability_urls_;
+  std::function<bool(std::string_view, std::string_view, const head_view&)> stream_accepts_;
+  std::function<void(std::shared_ptr<common::http_exchange>)> stream_handler_;
   std::thread thread_;
   common::counter requests_, auth_failures_;
 };

@@ -97,6 +97,7 @@ class catalog {
 
   /// The blobs some object references (the blob_store's `collect` keeps them).
   std::set<std::string, std::less<>> blob_references() const;
+  bool referenced(std::string_view blob) const { return references_.contains(blob); }
 
  private:
   void reference(const std::string& blob);

@@ -7,6 +7,7 @@
 #include "events/module.hpp"
 #include "platform/service.hpp"
 #include "jobs/module.hpp"
+#include "objects/s3_api.hpp"
 #include "rules/engine.hpp"
 #include "telemetry/module.hpp"
 #include "shadow/module.hpp"
@@ -213,6 +214,7 @@ int serve(const server_config& cfg) {
   std::optional<boost::asio::thread_pool> control_pool;
   std::unique_ptr<api::api_server> api_server;
   std::optional<boost::asio::ssl::context> api_tls;
+  std::unique_ptr<objects::s3_api> s3;
   if (!cfg.api.empty()) {
     if (keys.ensure_initial(cfg.aws_region))
       FC_LOG_INFO("api.admin_key_created", "credentials={}", (cfg.data_dir / "aws-credentials").string());
@@ -226,6 +228,17 @@ int serve(const server_config& cfg) {
     api_server->serve_capability_url("/confirmdestination/", [&destinations](std::string_view token) {
       return destinations.enable_by_url(token);
     });
+    // The object store (S3 API) answers the requests signed for s3 on the same listener.
+    s3 = std::make_unique<objects::s3_api>(
+        store, clock, [&keys](std::string_view id) { return keys.secret_of(id); }, cfg.data_dir / "objects",
+        objects::s3_settings{cfg.aws_region});
+    s3->load();
+    s3->register_metrics(metrics);
+    api_server->serve_streams(
+        [](std::string_view, std::string_view target, const api::api_server::head_view& headers) {
+          return objects::s3_api::is_s3(target, headers);
+        },
+        [&s3](std::shared_ptr<common::http_exchange> x) { s3->handle(std::move(x)); });
     api_server->register_metrics(metrics);
     reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
   } else {

@@ -131,9 +131,13 @@ class Server:
 
     def iot(self, **kw):
         """A boto3 `iot` client on the control-plane API."""
+        return self.client("iot", **kw)
+
+    def client(self, service, **kw):
+        """A boto3 client of `service` on the API listener."""
         import boto3
         key, secret = self.credentials()
-        return boto3.client("iot", endpoint_url=self.api_url, region_name="us-east-1", aws_access_key_id=key,
+        return boto3.client(service, endpoint_url=self.api_url, region_name="us-east-1", aws_access_key_id=key,
                             aws_secret_access_key=secret, verify=self.ca, **kw)
 
     def aws(self, *args, check=True):
@@ -144,8 +148,12 @@ class Server:
                             "--output", "json", *args], capture_output=True, text=True, env=env, timeout=60)
         if check:
             assert r.returncode == 0, r.stderr
-        out = json.loads(r.stdout) if r.returncode == 0 and r.stdout.strip() else r.stderr
-        return r.returncode, out
+        if r.returncode != 0 or not r.stdout.strip():
+            return r.returncode, r.stderr
+        try:
+            return r.returncode, json.loads(r.stdout)
+        except json.JSONDecodeError:  # `aws s3 ...` prints text
+            return r.returncode, r.stdout
 
     def device_https(self, cert, key):
         """curl with a device's certificate on the device HTTPS data plane (the wss port, as AWS's 8443):

@@ -1,0 +1,565 @@
+#include "objects/s3_api.hpp"
+
+#include "common/base64.hpp"
+#include "common/log.hpp"
+
+#include <boost/asio/error.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <charconv>
+#include <ctime>
+#include <map>
+
+namespace fleetcore::objects {
+
+namespace {
+
+using headers = common::http_exchange::headers;
+
+constexpr std::string_view k_xmlns = "http://s3.amazonaws.com/doc/2006-03-01/";
+constexpr std::uint64_t k_piece = 256 * 1024;  // bytes read from a blob per write
+
+std::string request_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return fmt::format("{:016X}", next.fetch_add(1) * 0x9E3779B97F4A7C15ull);
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string iso_time(std::int64_t ms) {
+  std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms % 1000));
+}
+
+std::string http_time(std::int64_t ms) {
+  std::time_t t = ms / 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  return fmt::format("{}, {:02d} {} {} {:02d}:{:02d}:{:02d} GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+                     tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+std::string hex_of(std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+/// The content headers an object keeps (lowercase names).
+constexpr std::string_view k_content_headers[] = {"content-type", "cache-control", "content-disposition",
+                                                  "content-encoding", "content-language", "expires"};
+
+/// A Range header's single byte range over `size` bytes: [first, end), nullopt to ignore the header,
+/// or first == end == size + 1 for an unsatisfiable range.
+struct byte_range {
+  std::uint64_t first = 0, end = 0;
+  bool unsatisfiable = false;
+};
+std::optional<byte_range> parse_range(std::string_view h, std::uint64_t size) {
+  if (!h.starts_with("bytes=")) return std::nullopt;
+  h.remove_prefix(6);
+  if (h.find(',') != std::string_view::npos) return std::nullopt;  // several ranges: ignored
+  auto dash = h.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  auto number = [](std::string_view s) -> std::optional<std::uint64_t> {
+    std::uint64_t v = 0;
+    if (s.empty()) return std::nullopt;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+    return v;
+  };
+  auto a = number(h.substr(0, dash)), b = number(h.substr(dash + 1));
+  byte_range r;
+  if (!a) {  // bytes=-n: the last n bytes
+    if (!b) return std::nullopt;
+    if (*b == 0 || size == 0) return byte_range{0, 0, true};
+    r.first = size - std::min(*b, size);
+    r.end = size;
+    return r;
+  }
+  if (!h.substr(dash + 1).empty() && (!b || *b < *a)) return std::nullopt;
+  if (*a >= size) return byte_range{0, 0, true};
+  r.first = *a;
+  r.end = b ? std::min(*b + 1, size) : size;
+  return r;
+}
+
+/// The decoded query parameters (the first of each name); a parameter without `=` has an empty value.
+std::map<std::string, std::string, std::less<>> query_of(std::string_view query) {
+  std::map<std::string, std::string, std::less<>> out;
+  std::size_t start = 0;
+  while (start <= query.size() && !query.empty()) {
+    auto amp = query.find('&', start);
+    auto pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+    if (!pair.empty()) {
+      auto eq = pair.find('=');
+      out.emplace(auth::uri_decode(pair.substr(0, eq)),
+                  eq == std::string_view::npos ? std::string() : auth::uri_decode(pair.substr(eq + 1)));
+    }
+    if (amp == std::string_view::npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+/// One S3 request being answered.
+struct s3_api::request {
+  std::shared_ptr<common::http_exchange> x;
+  std::string id = request_id();
+  std::string path;    // as received
+  std::string bucket;  // decoded
+  std::string key;     // decoded; empty: a bucket (or the service) request
+  std::map<std::string, std::string, std::less<>> query;
+  auth::sigv4_result auth;
+  bool head = false;
+
+  void reply(unsigned status, headers h, std::string body, std::string_view content_type = "application/xml") {
+    h.emplace_back("x-amz-request-id", id);
+    if (!body.empty()) h.emplace_back("Content-Type", std::string(content_type));
+    if (head) body.clear();
+    const auto length = body.size();
+    auto self = x;
+    x->send_head(status, std::move(h), length, [self, body = std::move(body)](boost::system::error_code ec) mutable {
+      if (ec) return;
+      if (body.empty()) return self->finish(true);
+      self->send_body(std::move(body), [self](boost::system::error_code ec) {
+        if (!ec) self->finish(true);
+      });
+    });
+  }
+  void error(unsigned status, std::string_view code, std::string_view message, headers h = {}) {
+    FC_LOG_INFO("s3.error", "method={} path={} code={} message={:q}", common::untrusted(x->method()),
+                common::untrusted(path), code, common::untrusted(message));
+    reply(status, std::move(h),
+          fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message>"
+                      "<Resource>{}</Resource><RequestId>{}</RequestId></Error>",
+                      code, xml_escape(message), xml_escape(path), id));
+  }
+  void no_such_bucket() { error(404, "NoSuchBucket", "The specified bucket does not exist"); }
+};
+
+s3_api::s3_api(storage::store& store, common::clock& clock, auth::secret_lookup secrets, std::filesystem::path dir,
+               s3_settings settings)
+    : store_(store), clock_(clock), secrets_(std::move(secrets)), settings_(std::move(settings)), blobs_(dir) {}
+
+void s3_api::load() {
+  std::vector<storage::document> docs = store_.load_documents("s3_bucket");
+  auto objects = store_.load_documents("s3_object");
+  docs.insert(docs.end(), std::make_move_iterator(objects.begin()), std::make_move_iterator(objects.end()));
+  catalog_.load(docs);
+  if (auto removed = blobs_.collect(catalog_.blob_references()))
+    FC_LOG_INFO("s3.collected", "blobs={}", removed);
+}
+
+bool s3_api::is_s3(std::string_view target, const std::vector<std::pair<std::string_view, std::string_view>>& headers) {
+  for (const auto& [k, v] : headers)
+    if (k.size() == 13 && std::equal(k.begin(), k.end(), "authorization", [](char a, char b) { return (a | 0x20) == b; }))
+      return v.find("/s3/aws4_request") != std::string_view::npos;
+  auto q = target.find('?');
+  if (q == std::string_view::npos) return false;
+  auto query = target.substr(q + 1);
+  return query.find("X-Amz-Credential=") != std::string_view::npos
+             ? query.find("%2Fs3%2Faws4_request") != std::string_view::npos ||
+                   query.find("/s3/aws4_request") != std::string_view::npos
+             : query.find("AWSAccessKeyId=") != std::string_view::npos;
+}
+
+void s3_api::register_metrics(common::registry& m) const {
+  m.add(requests_, "fleetcore_s3_requests_total", "", "Object store (S3 API) requests.");
+  m.add(errors_, "fleetcore_s3_errors_total", "", "Object store requests answered with an error.");
+  m.add(bytes_in_, "fleetcore_s3_bytes_in_total", "", "Object bytes uploaded.");
+  m.add(bytes_out_, "fleetcore_s3_bytes_out_total", "", "Object bytes downloaded.");
+}
+
+void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
+  requests_.inc();
+  auto r = std::make_shared<request>();
+  r->x = x;
+  const std::string_view target = x->target();
+  const auto q = target.find('?');
+  r->path = std::string(target.substr(0, q));
+  if (q != std::string_view::npos) r->query = query_of(target.substr(q + 1));
+  r->head = x->method() == "HEAD";
+  {
+    std::string_view p = r->path;
+    if (p.starts_with('/')) p.remove_prefix(1);
+    auto slash = p.find('/');
+    r->bucket = auth::uri_decode(p.substr(0, slash));
+    if (slash != std::string_view::npos) r->key = auth::uri_decode(p.substr(slash + 1));
+  }
+
+  auth::http_request_view view{x->method(), target, x->request_headers(), ""};
+  r->auth = auth::verify_s3(view, secrets_, clock_.wall_ms() / 1000);
+  if (!r->auth.ok()) {
+    errors_.inc();
+    FC_LOG_INFO("s3.unauthenticated", "method={} path={} key={} reason={:q}", common::untrusted(x->method()),
+                common::untrusted(r->path), common::untrusted(r->auth.access_key_id),
+                common::untrusted(r->auth.message));
+    switch (r->auth.error) {
+      case auth::sigv4_error::missing_authentication: return r->error(403, "AccessDenied", "Access Denied");
+      case auth::sigv4_error::unknown_access_key:
+        return r->error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+      case auth::sigv4_error::malformed:
+        return r->error(400, r->auth.presigned ? "AuthorizationQueryParametersError" : "AuthorizationHeaderMalformed",
+                        r->auth.message);
+      case auth::sigv4_error::expired:
+        return r->auth.presigned ? r->error(403, "AccessDenied", r->auth.message)
+                                 : r->error(403, "RequestTimeTooSkewed",
+                                            "The difference between the request time and the current time is too large.");
+      case auth::sigv4_error::unsupported: return r->error(501, "NotImplemented", r->auth.message);
+      default: return r->error(403, "SignatureDoesNotMatch", r->auth.message);
+    }
+  }
+  if (!r->auth.region.empty() && r->auth.region != settings_.region) {
+    errors_.inc();
+    return r->error(400, "AuthorizationHeaderMalformed",
+                    fmt::format("The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
+                                r->auth.region, settings_.region),
+                    {{"x-amz-bucket-region", settings_.region}});
+  }
+
+  const std::string_view method = x->method();
+  for (auto unsupported : {"uploads", "uploadId", "acl", "tagging", "delete", "policy", "cors", "lifecycle", "versions"})
+    if (r->query.contains(unsupported))
+      return r->error(501, "NotImplemented", fmt::format("fleetcore does not implement the ?{} sub-resource", unsupported));
+  if (r->bucket.empty()) {
+    if (method == "GET") return list_buckets(r);
+    return r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+  }
+  if (r->key.empty()) {
+    if (method == "PUT") return create_bucket(r);
+    if (method == "DELETE") return delete_bucket(r);
+    if (method == "HEAD") return head_bucket(r);
+    if (method == "GET") {
+      if (r->query.contains("location")) {
+        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+        return r->reply(200, {},
+                        fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{}"
+                                    "</LocationConstraint>",
+                                    k_xmlns, settings_.region == "us-east-1" ? "" : xml_escape(settings_.region)));
+      }
+      if (r->query.contains("versioning")) {
+        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+        return r->reply(200, {},
+                        fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"{}\"/>",
+                                    k_xmlns));
+      }
+      if (r->query.contains("list-type")) return list_objects(r);
+      return r->error(501, "NotImplemented", "fleetcore lists objects with ListObjectsV2 (list-type=2) only");
+    }
+    return r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+  }
+  if (method == "PUT") return put_object(r);
+  if (method == "GET") return get_object(r, false);
+  if (method == "HEAD") return get_object(r, true);
+  if (method == "DELETE") return delete_object(r);
+  r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+}
+
+bool s3_api::commit(const std::shared_ptr<request>& r, std::vector<storage::operation> ops) {
+  if (ops.empty() || store_.submit_and_wait(std::move(ops))) return true;
+  errors_.inc();
+  r->error(500, "InternalError", "We encountered an internal error. Please try again.");
+  return false;
+}
+
+void s3_api::list_buckets(const std::shared_ptr<request>& r) {
+  std::string body = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"{}\"><Owner><ID>fleetcore</ID>"
+      "<DisplayName>fleetcore</DisplayName></Owner><Buckets>",
+      k_xmlns);
+  for (const auto* b : catalog_.buckets())
+    body += fmt::format("<Bucket><Name>{}</Name><CreationDate>{}</CreationDate></Bucket>", xml_escape(b->name),
+                        iso_time(b->created_ms));
+  body += "</Buckets></ListAllMyBucketsResult>";
+  r->reply(200, {}, std::move(body));
+}
+
+void s3_api::create_bucket(const std::shared_ptr<request>& r) {
+  // The body, if any, is a CreateBucketConfiguration: its LocationConstraint must be ours.
+  auto body = std::make_shared<std::string>();
+  r->x->read_body(
+      [body](std::string_view piece) {
+        body->append(piece);
+        return body->size() <= 64 * 1024;
+      },
+      [this, r, body](boost::system::error_code ec) {
+        if (ec) return r->x->finish(false);
+        constexpr std::string_view open = "<LocationConstraint>", close = "</LocationConstraint>";
+        if (auto at = body->find(open); at != std::string::npos) {
+          auto end = body->find(close, at);
+          auto region = body->substr(at + open.size(), end == std::string::npos ? 0 : end - at - open.size());
+          if (!region.empty() && region != settings_.region) {
+            errors_.inc();
+            return r->error(400, "IllegalLocationConstraintException",
+                            fmt::format("The {} location constraint is incompatible for the region specific endpoint "
+                                        "this request was sent to.",
+                                        region));
+          }
+        }
+        std::vector<storage::operation> ops;
+        switch (catalog_.create_bucket(r->bucket, clock_.wall_ms(), ops)) {
+          case catalog_error::none: break;
+          case catalog_error::invalid_bucket_name:
+            errors_.inc();
+            return r->error(400, "InvalidBucketName", "The specified bucket is not valid.");
+          default:
+            errors_.inc();
+            return r->error(409, "BucketAlreadyOwnedByYou",
+                            "Your previous request to create the named bucket succeeded and you already own it.");
+        }
+        if (!commit(r, std::move(ops))) return;
+        FC_LOG_INFO("s3.bucket_created", "bucket={}", r->bucket);
+        r->reply(200, {{"Location", "/" + r->bucket}}, "");
+      });
+}
+
+void s3_api::delete_bucket(const std::shared_ptr<request>& r) {
+  std::vector<storage::operation> ops;
+  switch (catalog_.delete_bucket(r->bucket, ops)) {
+    case catalog_error::none: break;
+    case catalog_error::bucket_not_empty:
+      errors_.inc();
+      return r->error(409, "BucketNotEmpty", "The bucket you tried to delete is not empty");
+    default: errors_.inc(); return r->no_such_bucket();
+  }
+  if (!commit(r, std::move(ops))) return;
+  FC_LOG_INFO("s3.bucket_deleted", "bucket={}", r->bucket);
+  r->reply(204, {}, "");
+}
+
+void s3_api::head_bucket(const std::shared_ptr<request>& r) {
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  r->reply(200, {{"x-amz-bucket-region", settings_.region}}, "");
+}
+
+void s3_api::list_objects(const std::shared_ptr<request>& r) {
+  if (r->query.at("list-type") != "2") return r->error(400, "InvalidArgument", "list-type must be 2");
+  list_request req;
+  auto param = [&](std::string_view k) -> const std::string* {
+    auto it = r->query.find(k);
+    return it == r->query.end() ? nullptr : &it->second;
+  };
+  if (const auto* p = param("prefix")) req.prefix = *p;
+  if (const auto* p = param("delimiter")) req.delimiter = *p;
+  if (const auto* p = param("start-after")) req.start_after = *p;
+  if (const auto* p = param("continuation-token")) req.continuation_token = *p;
+  if (const auto* p = param("max-keys")) {
+    int n = -1;
+    auto [end, ec] = std::from_chars(p->data(), p->data() + p->size(), n);
+    if (ec != std::errc() || end != p->data() + p->size() || n < 0)
+      return r->error(400, "InvalidArgument", "Provided max-keys not an integer or within integer range");
+    req.max_keys = n;
+  }
+  const auto* encoding = param("encoding-type");
+  if (encoding && *encoding != "url") return r->error(400, "InvalidArgument", "Invalid Encoding Method specified in Request");
+  const bool url = encoding != nullptr;
+  auto text = [&](std::string_view s) { return xml_escape(url ? auth::uri_encode(s, true) : std::string(s)); };
+  list_result res;
+  switch (catalog_.list(r->bucket, req, res)) {
+    case catalog_error::none: break;
+    case catalog_error::no_such_bucket: return r->no_such_bucket();
+    default: return r->error(400, "InvalidArgument", "The continuation token provided is incorrect");
+  }
+  std::string body = fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult xmlns=\"{}\"><Name>{}"
+                                 "</Name><Prefix>{}</Prefix>",
+                                 k_xmlns, xml_escape(r->bucket), text(req.prefix));
+  if (req.continuation_token) body += fmt::format("<ContinuationToken>{}</ContinuationToken>", xml_escape(*req.continuation_token));
+  if (!req.start_after.empty()) body += fmt::format("<StartAfter>{}</StartAfter>", text(req.start_after));
+  body += fmt::format("<KeyCount>{}</KeyCount><MaxKeys>{}</MaxKeys>", res.key_count(), req.max_keys);
+  if (!req.delimiter.empty()) body += fmt::format("<Delimiter>{}</Delimiter>", text(req.delimiter));
+  if (url) body += "<EncodingType>url</EncodingType>";
+  body += fmt::format("<IsTruncated>{}</IsTruncated>", res.truncated ? "true" : "false");
+  if (res.truncated) body += fmt::format("<NextContinuationToken>{}</NextContinuationToken>", res.next_continuation_token);
+  for (const auto* o : res.contents)
+    body += fmt::format("<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size>"
+                        "<StorageClass>STANDARD</StorageClass></Contents>",
+                        text(o->key), iso_time(o->last_modified_ms), o->etag, o->size);
+  for (const auto& p : res.common_prefixes) body += fmt::format("<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>", text(p));
+  body += "</ListBucketResult>";
+  r->reply(200, {}, std::move(body));
+}
+
+void s3_api::put_object(const std::shared_ptr<request>& r) {
+  auto& x = *r->x;
+  if (!x.header("x-amz-copy-source").empty()) return r->error(501, "NotImplemented", "CopyObject is not implemented");
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  if (!catalog::valid_key(r->key)) return r->error(400, "KeyTooLongError", "Your key is too long");
+  const auto length = x.content_length();
+  if (!length) return r->error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+  if (*length > settings_.max_object_bytes)
+    return r->error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
+  // What the object keeps of the request, read before its body.
+  object_entry o;
+  o.key = r->key;
+  for (const auto& [k, v] : x.request_headers()) {
+    std::string name(k);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.starts_with("x-amz-meta-")) o.metadata[name.substr(11)] = std::string(v);
+    else if (std::find(std::begin(k_content_headers), std::end(k_content_headers), name) != std::end(k_content_headers))
+      o.headers[name] = std::string(v);
+  }
+  std::string md5_header(x.header("content-md5"));
+  auto created = blobs_.create();
+  if (!created) {
+    errors_.inc();
+    return r->error(500, "InternalError", "We encountered an internal error. Please try again.");
+  }
+  auto writer = std::make_shared<blob_store::writer>(std::move(*created));
+  x.read_body(
+      [this, writer](std::string_view piece) {
+        bytes_in_.inc(piece.size());
+        return !writer->write(piece);
+      },
+      [this, r, writer, o = std::move(o), md5_header](boost::system::error_code ec) mutable {
+        if (ec) {
+          FC_LOG_INFO("s3.upload_failed", "path={} reason={:q}", common::untrusted(r->path), common::untrusted(ec.message()));
+          if (ec == boost::asio::error::operation_aborted) {
+            errors_.inc();
+            return r->error(500, "InternalError", "The object could not be written.");
+          }
+          return r->x->finish(false);
+        }
+        auto stored = writer->commit();
+        if (!stored) {
+          errors_.inc();
+          return r->error(500, "InternalError", "The object could not be written.");
+        }
+        auto drop_unreferenced = [&] {
+          if (!catalog_.referenced(stored->sha256)) blobs_.remove(stored->sha256);
+        };
+        if (!r->auth.content_sha256.empty() && r->auth.content_sha256 != stored->sha256) {
+          drop_unreferenced();
+          errors_.inc();
+          return r->error(400, "XAmzContentSHA256Mismatch",
+                          "The provided 'x-amz-content-sha256' header does not match what was computed.");
+        }
+        if (!md5_header.empty()) {
+          auto md5 = common::base64_decode(md5_header);
+          if (!md5 || md5->size() != 16) {
+            drop_unreferenced();
+            errors_.inc();
+            return r->error(400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+          }
+          if (hex_of(*md5) != stored->md5) {
+            drop_unreferenced();
+            errors_.inc();
+            return r->error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+          }
+        }
+        o.blob = stored->sha256;
+        o.etag = stored->md5;
+        o.size = stored->size;
+        o.last_modified_ms = clock_.wall_ms();
+        std::vector<storage::operation> ops;
+        std::optional<std::string> released;
+        if (catalog_.put_object(r->bucket, o, ops, released) != catalog_error::none) {  // deleted meanwhile
+          drop_unreferenced();
+          return r->no_such_bucket();
+        }
+        if (!commit(r, std::move(ops))) return;
+        if (released) blobs_.remove(*released);
+        r->reply(200, {{"ETag", "\"" + o.etag + "\""}}, "");
+      });
+}
+
+void s3_api::get_object(const std::shared_ptr<request>& r, bool head) {
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  const object_entry* o = catalog_.object(r->bucket, r->key);
+  if (!o) return r->error(404, "NoSuchKey", "The specified key does not exist.");
+  headers h{{"ETag", "\"" + o->etag + "\""},
+            {"Last-Modified", http_time(o->last_modified_ms)},
+            {"Accept-Ranges", "bytes"}};
+  bool typed = false;
+  for (const auto& [name, value] : o->headers) {
+    // response-content-type & co. override what was stored.
+    auto over = r->query.find("response-" + name);
+    h.emplace_back(name, over == r->query.end() ? value : over->second);
+    typed |= name == "content-type";
+  }
+  for (auto name : k_content_headers)
+    if (!o->headers.contains(std::string(name)))
+      if (auto over = r->query.find("response-" + std::string(name)); over != r->query.end()) {
+        h.emplace_back(std::string(name), over->second);
+        typed |= name == "content-type";
+      }
+  if (!typed) h.emplace_back("Content-Type", "binary/octet-stream");
+  for (const auto& [name, value] : o->metadata) h.emplace_back("x-amz-meta-" + name, value);
+  std::uint64_t first = 0, end = o->size;
+  unsigned status = 200;
+  if (auto range_header = r->x->header("range"); !range_header.empty())
+    if (auto range = parse_range(range_header, o->size)) {
+      if (range->unsatisfiable)
+        return r->error(416, "InvalidRange", "The requested range is not satisfiable",
+                        {{"Content-Range", fmt::format("bytes */{}", o->size)}});
+      first = range->first;
+      end = range->end;
+      status = 206;
+      h.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", first, end - 1, o->size));
+    }
+  h.emplace_back("x-amz-request-id", r->id);
+  auto blob = o->blob;
+  r->x->send_head(status, std::move(h), end - first, [this, r, head, blob, first, end](boost::system::error_code ec) {
+    if (ec) return;
+    if (head || first == end) return r->x->finish(true);
+    stream_blob(r, blob, first, end);
+  });
+}
+
+void s3_api::stream_blob(const std::shared_ptr<request>& r, std::string blob, std::uint64_t offset, std::uint64_t end) {
+  std::string piece;
+  const std::uint64_t n = std::min(k_piece, end - offset);
+  auto ec = blobs_.read(blob, offset, n, [&piece](std::string_view bytes) {
+    piece.append(bytes);
+    return true;
+  });
+  if (ec || piece.size() != n) {  // the head is sent: all that is left is to cut the connection
+    FC_LOG_WARN("s3.read_failed", "blob={} offset={} reason={:q}", blob, offset, common::untrusted(ec.message()));
+    return r->x->finish(false);
+  }
+  bytes_out_.inc(n);
+  r->x->send_body(std::move(piece), [this, r, blob = std::move(blob), next = offset + n, end](boost::system::error_code ec) mutable {
+    if (ec) return;
+    if (next == end) return r->x->finish(true);
+    stream_blob(r, std::move(blob), next, end);
+  });
+}
+
+void s3_api::delete_object(const std::shared_ptr<request>& r) {
+  std::vector<storage::operation> ops;
+  std::optional<std::string> released;
+  if (catalog_.delete_object(r->bucket, r->key, ops, released) == catalog_error::no_such_bucket)
+    return r->no_such_bucket();
+  if (!commit(r, std::move(ops))) return;
+  if (released) blobs_.remove(*released);
+  r->reply(204, {}, "");
+}
+
+}  // namespace fleetcore::objects

@@ -1,0 +1,69 @@
+#pragma once
+// The object store's S3 API on the api listener (path style: /<bucket>/<key>), the subset the aws
+// CLI, boto3 and curl use: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
+// ListObjectsV2, PutObject, GetObject (Range), HeadObject, DeleteObject, and presigned GET/PUT URLs.
+// Requests signed for service `s3` (or presigned) come here as streams: an upload goes to the
+// blob_store as it arrives and is named in the catalog once its bytes are durable; a download is
+// read from its blob in pieces. Answers and errors in S3's XML. docs/design/objects-reference.md has
+// the wire-level notes this follows.
+//
+// Threads: everything on the API server's thread (the catalog has no lock).
+#include "auth/sigv4.hpp"
+#include "common/clock.hpp"
+#include "common/http_exchange.hpp"
+#include "common/metrics.hpp"
+#include "objects/blob_store.hpp"
+#include "objects/catalog.hpp"
+#include "storage/store.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace fleetcore::objects {
+
+struct s3_settings {
+  std::string region = "us-east-1";
+  std::uint64_t max_object_bytes = 5ull << 30;  // PutObject's limit (S3's: 5 GiB)
+};
+
+class s3_api {
+ public:
+  s3_api(storage::store& store, common::clock& clock, auth::secret_lookup secrets, std::filesystem::path dir,
+         s3_settings settings);
+
+  /// Loads the catalog and removes the blobs nothing references (an upload a crash interrupted).
+  void load();
+
+  /// Whether a request is S3's, from its head: signed for service `s3` (header or query SigV4) or a
+  /// SigV2 presigned URL.
+  static bool is_s3(std::string_view target, const std::vector<std::pair<std::string_view, std::string_view>>& headers);
+
+  void handle(std::shared_ptr<common::http_exchange> x);
+  void register_metrics(common::registry& m) const;
+
+ private:
+  struct request;
+  void list_buckets(const std::shared_ptr<request>& r);
+  void create_bucket(const std::shared_ptr<request>& r);
+  void delete_bucket(const std::shared_ptr<request>& r);
+  void head_bucket(const std::shared_ptr<request>& r);
+  void list_objects(const std::shared_ptr<request>& r);
+  void put_object(const std::shared_ptr<request>& r);
+  void get_object(const std::shared_ptr<request>& r, bool head);
+  void delete_object(const std::shared_ptr<request>& r);
+  /// Sends blob bytes [offset, end) in pieces, then finishes the exchange.
+  void stream_blob(const std::shared_ptr<request>& r, std::string blob, std::uint64_t offset, std::uint64_t end);
+  /// Commits catalog changes; false (and an InternalError answered) if the store failed.
+  bool commit(const std::shared_ptr<request>& r, std::vector<storage::operation> ops);
+
+  storage::store& store_;
+  common::clock& clock_;
+  auth::secret_lookup secrets_;
+  s3_settings settings_;
+  blob_store blobs_;
+  catalog catalog_;
+  common::counter requests_, errors_, bytes_in_, bytes_out_;
+};
+
+}  // namespace fleetcore::objects

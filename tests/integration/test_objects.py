@@ -1,0 +1,144 @@
+"""The object store's S3 API (issue 13), driven by Debian's aws CLI, boto3 and curl."""
+import datetime
+import hashlib
+import os
+import subprocess
+import unittest.mock
+
+import botocore.auth
+import botocore.config
+import botocore.credentials
+import botocore.exceptions
+import pytest
+from botocore.awsrequest import AWSRequest
+
+
+def curl(server, url, *args):
+    """(HTTP status, body) of a curl request to the API listener."""
+    r = subprocess.run(["curl", "-s", "--cacert", server.ca, "-o", "-", "-w", "\n%{http_code}", *args,
+                        server.api_url + url], capture_output=True, timeout=30)
+    body, _, status = r.stdout.rpartition(b"\n")
+    return int(status), body
+
+
+def test_cli_round_trip(server, tmp_path):
+    data = os.urandom(100_000)
+    src = tmp_path / "f.bin"
+    src.write_bytes(data)
+    server.aws("s3", "mb", "s3://fleet-images")
+    server.aws("s3", "cp", str(src), "s3://fleet-images/dir/f w+ü.bin")
+    _, listing = server.aws("s3", "ls", "s3://fleet-images/")
+    assert listing.split() == ["PRE", "dir/"]
+    _, listed = server.aws("s3api", "list-objects-v2", "--bucket", "fleet-images")
+    assert [(o["Key"], o["Size"]) for o in listed["Contents"]] == [("dir/f w+ü.bin", len(data))]
+    assert listed["Contents"][0]["ETag"] == '"%s"' % hashlib.md5(data).hexdigest()
+
+    dst = tmp_path / "g.bin"
+    server.aws("s3", "cp", "s3://fleet-images/dir/f w+ü.bin", str(dst))
+    assert dst.read_bytes() == data
+    _, head = server.aws("s3api", "head-object", "--bucket", "fleet-images", "--key", "dir/f w+ü.bin")
+    assert head["ContentLength"] == len(data) and head["AcceptRanges"] == "bytes"
+    part = tmp_path / "part.bin"
+    _, got = server.aws("s3api", "get-object", "--bucket", "fleet-images", "--key", "dir/f w+ü.bin",
+                        "--range", "bytes=99990-", str(part))
+    assert got["ContentRange"] == "bytes 99990-99999/100000"
+    assert part.read_bytes() == data[99990:]
+
+    rc, err = server.aws("s3", "rb", "s3://fleet-images", check=False)
+    assert rc != 0 and "BucketNotEmpty" in err
+    server.aws("s3", "rm", "s3://fleet-images/dir/f w+ü.bin")
+    rc, err = server.aws("s3api", "head-object", "--bucket", "fleet-images", "--key", "dir/f w+ü.bin", check=False)
+    assert rc != 0 and "404" in err
+    server.aws("s3", "rb", "s3://fleet-images")
+    _, buckets = server.aws("s3api", "list-buckets")
+    assert buckets["Buckets"] == []
+
+
+def test_boto3_pages_metadata_and_errors(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="fleet-logs")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.create_bucket(Bucket="fleet-logs")
+    assert e.value.response["Error"]["Code"] == "BucketAlreadyOwnedByYou"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.create_bucket(Bucket="Not_Valid")
+    assert e.value.response["Error"]["Code"] == "InvalidBucketName"
+
+    keys = [f"d{i % 3}/k{i:02d}" for i in range(20)] + ["top1", "top2"]
+    for k in keys:
+        s3.put_object(Bucket="fleet-logs", Key=k, Body=k.encode())
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="fleet-logs", PaginationConfig={"PageSize": 4})
+    listed = [o["Key"] for p in pages for o in p.get("Contents", [])]
+    assert listed == sorted(keys)
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="fleet-logs", Delimiter="/",
+                                                         PaginationConfig={"PageSize": 2})
+    prefixes, top = [], []
+    for p in pages:
+        prefixes += [c["Prefix"] for c in p.get("CommonPrefixes", [])]
+        top += [o["Key"] for o in p.get("Contents", [])]
+    assert prefixes == ["d0/", "d1/", "d2/"] and top == ["top1", "top2"]
+
+    s3.put_object(Bucket="fleet-logs", Key="meta", Body=b"{}", ContentType="application/json",
+                  Metadata={"Firmware": "1.2.3"}, CacheControl="no-cache")
+    got = s3.get_object(Bucket="fleet-logs", Key="meta")
+    assert got["Body"].read() == b"{}"
+    assert got["ContentType"] == "application/json" and got["CacheControl"] == "no-cache"
+    assert got["Metadata"] == {"firmware": "1.2.3"}
+    got = s3.get_object(Bucket="fleet-logs", Key="meta", ResponseContentType="text/plain")
+    assert got["ContentType"] == "text/plain"
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.put_object(Bucket="fleet-logs", Key="x", Body=b"abc", ContentMD5="XUFAKrxLKna5cZ2REBfFkg==")
+    assert e.value.response["Error"]["Code"] == "BadDigest"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket="fleet-logs", Key="x")
+    assert e.value.response["Error"]["Code"] == "NoSuchKey"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.put_object(Bucket="no-such-bucket", Key="x", Body=b"abc")
+    assert e.value.response["Error"]["Code"] == "NoSuchBucket"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket="fleet-logs", Key="meta", Range="bytes=5-")
+    assert e.value.response["Error"]["Code"] == "InvalidRange"
+    assert server.metric("fleetcore_s3_requests_total") > 0
+
+
+def test_presigned_urls_work_until_they_expire(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="fleet-ota")
+    s3.put_object(Bucket="fleet-ota", Key="fw/image 1.bin", Body=b"firmware-bytes")
+    for signature in ("s3", "s3v4"):  # boto3's default in us-east-1 is SigV2 ("s3")
+        signer = server.client("s3", config=botocore.config.Config(signature_version=signature))
+        url = signer.generate_presigned_url("get_object", Params={"Bucket": "fleet-ota", "Key": "fw/image 1.bin"},
+                                            ExpiresIn=300)
+        path = url[len(server.api_url):]
+        assert curl(server, path) == (200, b"firmware-bytes"), signature
+        status, body = curl(server, path.replace("image%201", "image%202"))
+        assert status == 403 and b"SignatureDoesNotMatch" in body, signature
+
+    # A SigV4 URL signed an hour ago for 60 seconds has expired.
+    key, secret = server.credentials()
+    hour_ago = datetime.datetime.utcnow() - datetime.timedelta(hours=1)
+
+    class Then(datetime.datetime):
+        @classmethod
+        def utcnow(cls):
+            return hour_ago
+
+    with unittest.mock.patch("botocore.auth.datetime.datetime", Then):
+        req = AWSRequest(method="GET", url=server.api_url + "/fleet-ota/fw/image%201.bin")
+        botocore.auth.S3SigV4QueryAuth(botocore.credentials.Credentials(key, secret), "s3", "us-east-1",
+                                       expires=60).add_auth(req)
+    status, body = curl(server, req.url[len(server.api_url):])
+    assert status == 403 and b"<Code>AccessDenied</Code>" in body and b"expired" in body
+
+
+def test_objects_survive_kill9(server, tmp_path):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="fleet-keep")
+    data = os.urandom(300_000)
+    s3.put_object(Bucket="fleet-keep", Key="a", Body=data)
+    server.kill9()
+    server.restart()
+    s3 = server.client("s3")
+    assert s3.get_object(Bucket="fleet-keep", Key="a")["Body"].read() == data
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["fleet-keep"]
