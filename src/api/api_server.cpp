@@ -133,6 +133,7 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
     res_.reset();
     sr_.reset();
     head_.emplace();
+    head_->body_limit(boost::none);  // a streamed body has its handler's limit; the others max_body, below
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
     http::async_read_header(stream_, buffer_, *head_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec) return;
@@ -140,6 +141,7 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
       self->collect_headers(req);
       if (self->server_.streamed(std::string_view(req.method_string()), std::string_view(req.target()), self->headers_))
         return self->server_.stream(self);
+      if (auto n = self->head_->content_length(); n && *n > max_body) return self->reply_too_large();
       self->parser_.emplace(std::move(*self->head_));
       self->head_.reset();
       self->parser_->body_limit(max_body);

@@ -3,6 +3,7 @@
 #include "common/json_members.hpp"
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
@@ -15,6 +16,10 @@ namespace {
 
 constexpr std::string_view k_bucket_kind = "s3_bucket";
 constexpr std::string_view k_object_kind = "s3_object";
+constexpr std::string_view k_upload_kind = "s3_upload";
+constexpr std::string_view k_part_kind = "s3_part";
+
+std::string part_doc_key(std::string_view upload, int number) { return fmt::format("{}\t{:05d}", upload, number); }
 
 std::string object_doc_key(std::string_view bucket, std::string_view key) {
   return std::string(bucket) + '\t' + std::string(key);  // bucket names have no tab
@@ -131,6 +136,36 @@ void catalog::load(const std::vector<storage::document>& documents) {
     reference(e.blob);
     b->second.objects.insert_or_assign(e.key, std::move(e));
   }
+  for (const auto& d : documents) {
+    if (d.kind != k_upload_kind) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    if (ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    upload_entry u;
+    u.id = d.key;
+    u.bucket = std::string(common::text_member(o, "bucket").value_or(""));
+    u.key = std::string(common::text_member(o, "key").value_or(""));
+    u.created_ms = common::int_member(o, "created").value_or(0);
+    u.headers = json_map(o, "headers");
+    u.metadata = json_map(o, "metadata");
+    if (buckets_.contains(u.bucket)) uploads_.emplace(u.id, std::move(u));
+  }
+  for (const auto& d : documents) {
+    if (d.kind != k_part_kind) continue;
+    auto tab = d.key.find('\t');
+    auto u = tab == std::string::npos ? uploads_.end() : uploads_.find(std::string_view(d.key).substr(0, tab));
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    if (u == uploads_.end() || ec || !v.is_object()) continue;
+    const auto& o = v.as_object();
+    upload_entry::part p;
+    p.blob = std::string(common::text_member(o, "blob").value_or(""));
+    p.etag = std::string(common::text_member(o, "etag").value_or(""));
+    p.size = static_cast<std::uint64_t>(common::int_member(o, "size").value_or(0));
+    reference(p.blob);
+    u->second.parts.insert_or_assign(std::atoi(d.key.c_str() + tab + 1), std::move(p));
+  }
 }
 
 catalog_error catalog::create_bucket(std::string_view name, std::int64_t now_ms, std::vector<storage::operation>& ops) {
@@ -149,6 +184,8 @@ catalog_error catalog::delete_bucket(std::string_view name, std::vector<storage:
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return catalog_error::no_such_bucket;
   if (!it->second.objects.empty()) return catalog_error::bucket_not_empty;
+  for (const auto& [id, u] : uploads_)
+    if (u.bucket == name) return catalog_error::bucket_not_empty;
   ops.push_back(storage::op::delete_document{std::string(k_bucket_kind), it->first});
   buckets_.erase(it);
   return catalog_error::none;
@@ -202,6 +239,59 @@ catalog_error catalog::delete_object(std::string_view bucket, std::string_view k
   ops.push_back(storage::op::delete_document{std::string(k_object_kind), object_doc_key(bucket, key)});
   released = release(it->second.blob);
   b->second.objects.erase(it);
+  return catalog_error::none;
+}
+
+catalog_error catalog::create_upload(upload_entry u, std::vector<storage::operation>& ops) {
+  if (!buckets_.contains(u.bucket)) return catalog_error::no_such_bucket;
+  if (!valid_key(u.key)) return catalog_error::invalid_key;
+  u.parts.clear();
+  json::object doc{{"bucket", u.bucket},
+                   {"key", u.key},
+                   {"created", u.created_ms},
+                   {"headers", map_json(u.headers)},
+                   {"metadata", map_json(u.metadata)}};
+  ops.push_back(storage::op::put_document{{std::string(k_upload_kind), u.id, json::serialize(doc)}});
+  uploads_.emplace(u.id, std::move(u));
+  return catalog_error::none;
+}
+
+const upload_entry* catalog::upload(std::string_view id, std::string_view bucket, std::string_view key) const {
+  auto it = uploads_.find(id);
+  if (it == uploads_.end() || it->second.bucket != bucket || it->second.key != key) return nullptr;
+  return &it->second;
+}
+
+catalog_error catalog::put_part(std::string_view id, int number, upload_entry::part p,
+                                std::vector<storage::operation>& ops, std::optional<std::string>& released) {
+  released.reset();
+  auto it = uploads_.find(id);
+  if (it == uploads_.end()) return catalog_error::no_such_upload;
+  json::object doc{{"blob", p.blob}, {"etag", p.etag}, {"size", p.size}};
+  ops.push_back(storage::op::put_document{{std::string(k_part_kind), part_doc_key(id, number), json::serialize(doc)}});
+  reference(p.blob);
+  auto [part, added] = it->second.parts.try_emplace(number);
+  if (!added) released = release(part->second.blob);
+  part->second = std::move(p);
+  return catalog_error::none;
+}
+
+catalog_error catalog::end_upload(std::string_view id, std::optional<object_entry> o,
+                                  std::vector<storage::operation>& ops, std::vector<std::string>& released) {
+  auto it = uploads_.find(id);
+  if (it == uploads_.end()) return catalog_error::no_such_upload;
+  const std::string bucket = it->second.bucket;
+  if (o) {
+    std::optional<std::string> old;
+    if (auto e = put_object(bucket, std::move(*o), ops, old); e != catalog_error::none) return e;
+    if (old) released.push_back(std::move(*old));
+  }
+  for (const auto& [number, p] : it->second.parts) {
+    ops.push_back(storage::op::delete_document{std::string(k_part_kind), part_doc_key(id, number)});
+    if (auto gone = release(p.blob)) released.push_back(std::move(*gone));
+  }
+  ops.push_back(storage::op::delete_document{std::string(k_upload_kind), it->first});
+  uploads_.erase(it);
   return catalog_error::none;
 }
 

@@ -37,6 +37,23 @@ struct bucket_entry {
   std::map<std::string, object_entry, std::less<>> objects;  // by key, in byte order
 };
 
+/// A multipart upload in progress: the object's key and headers (given at its creation) and the parts
+/// uploaded so far.
+struct upload_entry {
+  struct part {
+    std::string blob;
+    std::string etag;  // hex MD5 of the part
+    std::uint64_t size = 0;
+  };
+  std::string id;
+  std::string bucket;
+  std::string key;
+  std::int64_t created_ms = 0;
+  std::map<std::string, std::string> headers;   // as object_entry
+  std::map<std::string, std::string> metadata;  // as object_entry
+  std::map<int, part> parts;                    // by part number (1..10000)
+};
+
 /// ListObjectsV2's request (decoded parameters).
 struct list_request {
   std::string prefix;
@@ -63,6 +80,7 @@ enum class catalog_error {
   no_such_key,               // 404 NoSuchKey
   invalid_key,               // 400 KeyTooLongError (or an empty/invalid UTF-8 key)
   invalid_continuation,      // 400 InvalidArgument: a continuation token we did not issue
+  no_such_upload,            // 404 NoSuchUpload
 };
 
 class catalog {
@@ -73,10 +91,11 @@ class catalog {
   /// 1-1024 bytes of UTF-8.
   static bool valid_key(std::string_view key);
 
-  /// Rebuilds the catalog from its stored documents (kinds s3_bucket, s3_object).
+  /// Rebuilds the catalog from its stored documents (kinds s3_bucket, s3_object, s3_upload, s3_part).
   void load(const std::vector<storage::document>& documents);
 
   catalog_error create_bucket(std::string_view name, std::int64_t now_ms, std::vector<storage::operation>& ops);
+  /// Refused while objects or uploads in progress remain.
   catalog_error delete_bucket(std::string_view name, std::vector<storage::operation>& ops);
   const bucket_entry* bucket(std::string_view name) const;
   /// Every bucket, by name.
@@ -92,6 +111,18 @@ class catalog {
   catalog_error delete_object(std::string_view bucket, std::string_view key, std::vector<storage::operation>& ops,
                               std::optional<std::string>& released);
 
+  /// Starts a multipart upload of `u.key` in `u.bucket` (u.id chosen by the caller, unique).
+  catalog_error create_upload(upload_entry u, std::vector<storage::operation>& ops);
+  /// The upload `id` of `bucket`/`key`, or null.
+  const upload_entry* upload(std::string_view id, std::string_view bucket, std::string_view key) const;
+  /// Stores part `number` of upload `id` (replacing one of the same number); `released` as put_object.
+  catalog_error put_part(std::string_view id, int number, upload_entry::part p, std::vector<storage::operation>& ops,
+                         std::optional<std::string>& released);
+  /// Ends upload `id`: its parts go (their blobs into `released` when nothing else references them)
+  /// and, when `o` is given (CompleteMultipartUpload), `o` becomes the object.
+  catalog_error end_upload(std::string_view id, std::optional<object_entry> o, std::vector<storage::operation>& ops,
+                           std::vector<std::string>& released);
+
   /// ListObjectsV2 over `bucket`.
   catalog_error list(std::string_view bucket, const list_request& req, list_result& out) const;
 
@@ -105,7 +136,8 @@ class catalog {
   std::optional<std::string> release(const std::string& blob);
 
   std::map<std::string, bucket_entry, std::less<>> buckets_;
-  std::map<std::string, std::size_t, std::less<>> references_;  // blob -> objects referencing it
+  std::map<std::string, upload_entry, std::less<>> uploads_;    // by id
+  std::map<std::string, std::size_t, std::less<>> references_;  // blob -> objects and parts referencing it
 };
 
 }  // namespace fleetcore::objects

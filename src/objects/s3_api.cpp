@@ -2,6 +2,10 @@
 
 #include "common/base64.hpp"
 #include "common/log.hpp"
+#include "objects/s3_xml.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <boost/asio/error.hpp>
 #include <fmt/format.h>
@@ -246,7 +250,7 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
   }
 
   const std::string_view method = x->method();
-  for (auto unsupported : {"uploads", "uploadId", "acl", "tagging", "delete", "policy", "cors", "lifecycle", "versions"})
+  for (auto unsupported : {"acl", "tagging", "delete", "policy", "cors", "lifecycle", "versions"})
     if (r->query.contains(unsupported))
       return r->error(501, "NotImplemented", fmt::format("fleetcore does not implement the ?{} sub-resource", unsupported));
   if (r->bucket.empty()) {
@@ -275,6 +279,16 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
       return r->error(501, "NotImplemented", "fleetcore lists objects with ListObjectsV2 (list-type=2) only");
     }
     return r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+  }
+  if (r->query.contains("uploadId")) {
+    if (method == "PUT") return upload_part(r);
+    if (method == "POST") return complete_upload(r);
+    if (method == "DELETE") return abort_upload(r);
+    return r->error(501, "NotImplemented", "fleetcore does not implement ListParts");
+  }
+  if (r->query.contains("uploads")) {
+    if (method == "POST") return create_upload(r);
+    return r->error(501, "NotImplemented", "fleetcore does not implement ListMultipartUploads");
   }
   if (method == "PUT") return put_object(r);
   if (method == "GET") return get_object(r, false);
@@ -312,17 +326,18 @@ void s3_api::create_bucket(const std::shared_ptr<request>& r) {
       },
       [this, r, body](boost::system::error_code ec) {
         if (ec) return r->x->finish(false);
-        constexpr std::string_view open = "<LocationConstraint>", close = "</LocationConstraint>";
-        if (auto at = body->find(open); at != std::string::npos) {
-          auto end = body->find(close, at);
-          auto region = body->substr(at + open.size(), end == std::string::npos ? 0 : end - at - open.size());
-          if (!region.empty() && region != settings_.region) {
-            errors_.inc();
-            return r->error(400, "IllegalLocationConstraintException",
-                            fmt::format("The {} location constraint is incompatible for the region specific endpoint "
-                                        "this request was sent to.",
-                                        region));
-          }
+        auto region = parse_location_constraint(*body);
+        if (!region) {
+          errors_.inc();
+          return r->error(400, "MalformedXML",
+                          "The XML you provided was not well-formed or did not validate against our published schema");
+        }
+        if (!region->empty() && *region != settings_.region) {
+          errors_.inc();
+          return r->error(400, "IllegalLocationConstraintException",
+                          fmt::format("The {} location constraint is incompatible for the region specific endpoint "
+                                      "this request was sent to.",
+                                      *region));
         }
         std::vector<storage::operation> ops;
         switch (catalog_.create_bucket(r->bucket, clock_.wall_ms(), ops)) {
@@ -407,25 +422,27 @@ void s3_api::list_objects(const std::shared_ptr<request>& r) {
   r->reply(200, {}, std::move(body));
 }
 
-void s3_api::put_object(const std::shared_ptr<request>& r) {
+namespace {
+/// What an object keeps of its PUT (or CreateMultipartUpload) request: content headers, user metadata.
+void keep_headers(const common::http_exchange& x, std::map<std::string, std::string>& headers,
+                  std::map<std::string, std::string>& metadata) {
+  for (const auto& [k, v] : x.request_headers()) {
+    std::string name(k);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name.starts_with("x-amz-meta-"))
+      metadata[name.substr(11)] = std::string(v);
+    else if (std::find(std::begin(k_content_headers), std::end(k_content_headers), name) != std::end(k_content_headers))
+      headers[name] = std::string(v);
+  }
+}
+}  // namespace
+
+void s3_api::receive_blob(const std::shared_ptr<request>& r, std::function<void(blob)> done) {
   auto& x = *r->x;
-  if (!x.header("x-amz-copy-source").empty()) return r->error(501, "NotImplemented", "CopyObject is not implemented");
-  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
-  if (!catalog::valid_key(r->key)) return r->error(400, "KeyTooLongError", "Your key is too long");
   const auto length = x.content_length();
   if (!length) return r->error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.");
   if (*length > settings_.max_object_bytes)
     return r->error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size");
-  // What the object keeps of the request, read before its body.
-  object_entry o;
-  o.key = r->key;
-  for (const auto& [k, v] : x.request_headers()) {
-    std::string name(k);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (name.starts_with("x-amz-meta-")) o.metadata[name.substr(11)] = std::string(v);
-    else if (std::find(std::begin(k_content_headers), std::end(k_content_headers), name) != std::end(k_content_headers))
-      o.headers[name] = std::string(v);
-  }
   std::string md5_header(x.header("content-md5"));
   auto created = blobs_.create();
   if (!created) {
@@ -438,10 +455,11 @@ void s3_api::put_object(const std::shared_ptr<request>& r) {
         bytes_in_.inc(piece.size());
         return !writer->write(piece);
       },
-      [this, r, writer, o = std::move(o), md5_header](boost::system::error_code ec) mutable {
+      [this, r, writer, md5_header, done = std::move(done)](boost::system::error_code ec) {
         if (ec) {
-          FC_LOG_INFO("s3.upload_failed", "path={} reason={:q}", common::untrusted(r->path), common::untrusted(ec.message()));
-          if (ec == boost::asio::error::operation_aborted) {
+          FC_LOG_INFO("s3.upload_failed", "path={} reason={:q}", common::untrusted(r->path),
+                      common::untrusted(ec.message()));
+          if (ec == boost::asio::error::operation_aborted) {  // the blob store refused a write
             errors_.inc();
             return r->error(500, "InternalError", "The object could not be written.");
           }
@@ -452,42 +470,186 @@ void s3_api::put_object(const std::shared_ptr<request>& r) {
           errors_.inc();
           return r->error(500, "InternalError", "The object could not be written.");
         }
-        auto drop_unreferenced = [&] {
-          if (!catalog_.referenced(stored->sha256)) blobs_.remove(stored->sha256);
-        };
-        if (!r->auth.content_sha256.empty() && r->auth.content_sha256 != stored->sha256) {
-          drop_unreferenced();
+        auto refuse = [&](unsigned status, std::string_view code, std::string_view message) {
+          drop_unreferenced(stored->sha256);
           errors_.inc();
-          return r->error(400, "XAmzContentSHA256Mismatch",
-                          "The provided 'x-amz-content-sha256' header does not match what was computed.");
-        }
+          r->error(status, code, message);
+        };
+        if (!r->auth.content_sha256.empty() && r->auth.content_sha256 != stored->sha256)
+          return refuse(400, "XAmzContentSHA256Mismatch",
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.");
         if (!md5_header.empty()) {
           auto md5 = common::base64_decode(md5_header);
-          if (!md5 || md5->size() != 16) {
-            drop_unreferenced();
-            errors_.inc();
-            return r->error(400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
-          }
-          if (hex_of(*md5) != stored->md5) {
-            drop_unreferenced();
-            errors_.inc();
-            return r->error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
-          }
+          if (!md5 || md5->size() != 16) return refuse(400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
+          if (hex_of(*md5) != stored->md5)
+            return refuse(400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
         }
+        done(*stored);
+      });
+}
+
+void s3_api::drop_unreferenced(const std::string& blob) {
+  if (!catalog_.referenced(blob)) blobs_.remove(blob);
+}
+
+void s3_api::put_object(const std::shared_ptr<request>& r) {
+  if (!r->x->header("x-amz-copy-source").empty()) return r->error(501, "NotImplemented", "CopyObject is not implemented");
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  if (!catalog::valid_key(r->key)) return r->error(400, "KeyTooLongError", "Your key is too long");
+  object_entry o;
+  o.key = r->key;
+  keep_headers(*r->x, o.headers, o.metadata);
+  receive_blob(r, [this, r, o = std::move(o)](blob stored) mutable {
+    o.blob = stored.sha256;
+    o.etag = stored.md5;
+    o.size = stored.size;
+    o.last_modified_ms = clock_.wall_ms();
+    std::vector<storage::operation> ops;
+    std::optional<std::string> released;
+    if (catalog_.put_object(r->bucket, o, ops, released) != catalog_error::none) {  // deleted meanwhile
+      drop_unreferenced(stored.sha256);
+      return r->no_such_bucket();
+    }
+    if (!commit(r, std::move(ops))) return;
+    if (released) blobs_.remove(*released);
+    r->reply(200, {{"ETag", "\"" + o.etag + "\""}}, "");
+  });
+}
+
+void s3_api::create_upload(const std::shared_ptr<request>& r) {
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  if (!catalog::valid_key(r->key)) return r->error(400, "KeyTooLongError", "Your key is too long");
+  upload_entry u;
+  unsigned char id[16];
+  RAND_bytes(id, sizeof id);
+  u.id = hex_of(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  u.bucket = r->bucket;
+  u.key = r->key;
+  u.created_ms = clock_.wall_ms();
+  keep_headers(*r->x, u.headers, u.metadata);
+  std::vector<storage::operation> ops;
+  const std::string upload_id = u.id;
+  catalog_.create_upload(std::move(u), ops);
+  if (!commit(r, std::move(ops))) return;
+  r->reply(200, {},
+           fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InitiateMultipartUploadResult xmlns=\"{}\">"
+                       "<Bucket>{}</Bucket><Key>{}</Key><UploadId>{}</UploadId></InitiateMultipartUploadResult>",
+                       k_xmlns, xml_escape(r->bucket), xml_escape(r->key), upload_id));
+}
+
+void s3_api::upload_part(const std::shared_ptr<request>& r) {
+  const std::string& id = r->query.at("uploadId");
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  if (!catalog_.upload(id, r->bucket, r->key))
+    return r->error(404, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the "
+                                         "upload may have been aborted or completed.");
+  int number = 0;
+  const std::string& n = r->query.contains("partNumber") ? r->query.at("partNumber") : std::string();
+  auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), number);
+  if (ec != std::errc() || end != n.data() + n.size() || number < 1 || number > 10000)
+    return r->error(400, "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive");
+  receive_blob(r, [this, r, id, number](blob stored) {
+    std::vector<storage::operation> ops;
+    std::optional<std::string> released;
+    if (catalog_.put_part(id, number, {stored.sha256, stored.md5, stored.size}, ops, released) !=
+        catalog_error::none) {  // aborted meanwhile
+      drop_unreferenced(stored.sha256);
+      return r->error(404, "NoSuchUpload", "The specified upload does not exist.");
+    }
+    if (!commit(r, std::move(ops))) return;
+    if (released) blobs_.remove(*released);
+    r->reply(200, {{"ETag", "\"" + stored.md5 + "\""}}, "");
+  });
+}
+
+void s3_api::complete_upload(const std::shared_ptr<request>& r) {
+  auto body = std::make_shared<std::string>();
+  r->x->read_body(
+      [body](std::string_view piece) {
+        body->append(piece);
+        return body->size() <= (1 << 20);
+      },
+      [this, r, body](boost::system::error_code ec) {
+        if (ec) return r->x->finish(false);
+        const std::string& id = r->query.at("uploadId");
+        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+        const upload_entry* u = catalog_.upload(id, r->bucket, r->key);
+        if (!u) return r->error(404, "NoSuchUpload", "The specified upload does not exist.");
+        auto listed = parse_complete_multipart_upload(*body);
+        if (!listed)
+          return r->error(400, "MalformedXML",
+                          "The XML you provided was not well-formed or did not validate against our published schema");
+        // The parts as listed: ascending, each uploaded with that ETag, all but the last at least 5 MiB.
+        std::vector<const upload_entry::part*> parts;
+        for (std::size_t i = 0; i < listed->size(); ++i) {
+          const auto& want = (*listed)[i];
+          if (i > 0 && want.number <= (*listed)[i - 1].number)
+            return r->error(400, "InvalidPartOrder", "The list of parts was not in ascending order.");
+          auto it = u->parts.find(want.number);
+          if (it == u->parts.end() || it->second.etag != want.etag)
+            return r->error(400, "InvalidPart", "One or more of the specified parts could not be found. The part may "
+                                                "not have been uploaded, or the specified entity tag may not match the "
+                                                "part's entity tag.");
+          parts.push_back(&it->second);
+        }
+        for (std::size_t i = 0; i + 1 < parts.size(); ++i)
+          if (parts[i]->size < 5 * 1024 * 1024)
+            return r->error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size");
+        // The object is the parts' bytes, one after the other, in a blob of its own.
+        auto created = blobs_.create();
+        if (!created) return r->error(500, "InternalError", "We encountered an internal error. Please try again.");
+        std::string md5s;
+        for (const auto* p : parts) {
+          boost::system::error_code write_error;
+          auto read_error = blobs_.read(p->blob, 0, p->size, [&](std::string_view piece) {
+            write_error = created->write(piece);
+            return !write_error;
+          });
+          if (read_error || write_error) {
+            errors_.inc();
+            return r->error(500, "InternalError", "The object could not be assembled.");
+          }
+          for (std::size_t k = 0; k + 1 < p->etag.size(); k += 2)
+            md5s += static_cast<char>(std::stoi(p->etag.substr(k, 2), nullptr, 16));
+        }
+        auto stored = created->commit();
+        if (!stored) return r->error(500, "InternalError", "The object could not be assembled.");
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int digest_size = 0;
+        EVP_Digest(md5s.data(), md5s.size(), digest, &digest_size, EVP_md5(), nullptr);
+        object_entry o;
+        o.key = r->key;
         o.blob = stored->sha256;
-        o.etag = stored->md5;
+        o.etag = hex_of(std::string_view(reinterpret_cast<const char*>(digest), digest_size)) + "-" +
+                 std::to_string(parts.size());
         o.size = stored->size;
         o.last_modified_ms = clock_.wall_ms();
+        o.headers = u->headers;
+        o.metadata = u->metadata;
+        const std::string etag = o.etag;
         std::vector<storage::operation> ops;
-        std::optional<std::string> released;
-        if (catalog_.put_object(r->bucket, o, ops, released) != catalog_error::none) {  // deleted meanwhile
-          drop_unreferenced();
-          return r->no_such_bucket();
-        }
+        std::vector<std::string> released;
+        catalog_.end_upload(id, std::move(o), ops, released);
         if (!commit(r, std::move(ops))) return;
-        if (released) blobs_.remove(*released);
-        r->reply(200, {{"ETag", "\"" + o.etag + "\""}}, "");
+        for (const auto& b : released) drop_unreferenced(b);
+        r->reply(200, {},
+                 fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"{}\">"
+                             "<Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
+                             "</CompleteMultipartUploadResult>",
+                             k_xmlns, xml_escape(r->path), xml_escape(r->bucket), xml_escape(r->key), etag));
       });
+}
+
+void s3_api::abort_upload(const std::shared_ptr<request>& r) {
+  if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+  const std::string& id = r->query.at("uploadId");
+  if (!catalog_.upload(id, r->bucket, r->key)) return r->error(404, "NoSuchUpload", "The specified upload does not exist.");
+  std::vector<storage::operation> ops;
+  std::vector<std::string> released;
+  catalog_.end_upload(id, std::nullopt, ops, released);
+  if (!commit(r, std::move(ops))) return;
+  for (const auto& b : released) drop_unreferenced(b);
+  r->reply(204, {}, "");
 }
 
 void s3_api::get_object(const std::shared_ptr<request>& r, bool head) {

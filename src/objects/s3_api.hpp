@@ -1,7 +1,8 @@
 #pragma once
 // The object store's S3 API on the api listener (path style: /<bucket>/<key>), the subset the aws
 // CLI, boto3 and curl use: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
-// ListObjectsV2, PutObject, GetObject (Range), HeadObject, DeleteObject, and presigned GET/PUT URLs.
+// ListObjectsV2, PutObject, GetObject (Range), HeadObject, DeleteObject, multipart uploads (Create,
+// UploadPart, Complete, Abort), and presigned GET/PUT URLs.
 // Requests signed for service `s3` (or presigned) come here as streams: an upload goes to the
 // blob_store as it arrives and is named in the catalog once its bytes are durable; a download is
 // read from its blob in pieces. Answers and errors in S3's XML. docs/design/objects-reference.md has
@@ -17,6 +18,7 @@
 #include "storage/store.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -50,6 +52,15 @@ class s3_api {
   void head_bucket(const std::shared_ptr<request>& r);
   void list_objects(const std::shared_ptr<request>& r);
   void put_object(const std::shared_ptr<request>& r);
+  void create_upload(const std::shared_ptr<request>& r);
+  void upload_part(const std::shared_ptr<request>& r);
+  void complete_upload(const std::shared_ptr<request>& r);
+  void abort_upload(const std::shared_ptr<request>& r);
+  /// Streams the request body into a new blob, checked against x-amz-content-sha256 and Content-MD5;
+  /// `done` gets it (every refusal is answered here).
+  void receive_blob(const std::shared_ptr<request>& r, std::function<void(blob)> done);
+  /// Removes `blob` unless the catalog references it.
+  void drop_unreferenced(const std::string& blob);
   void get_object(const std::shared_ptr<request>& r, bool head);
   void delete_object(const std::shared_ptr<request>& r);
   /// Sends blob bytes [offset, end) in pieces, then finishes the exchange.

@@ -99,3 +99,15 @@ def test_boto3_in_another_region_is_refused_and_the_clients_still_work(server):
                "--payload", "cli")
     assert [(m.topic, m.payload) for m in (sub.get(), sub.get())] == [("alerts/a", b"boto3"), ("alerts/b", b"cli")]
     sub.disconnect()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(server):
+    # Only the object store streams bodies; an IoT API request declaring more than 1 MiB gets 413 at
+    # once, whether signed or not, and an S3 request of the same size goes through.
+    body = b"x" * (2 * 1024 * 1024)
+    status, error, _ = send(server, "POST", "/topics/t", signed(server, "POST", "/topics/t", body), body)
+    assert (status, error) == (413, "InvalidRequestException")
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="big-bodies")
+    s3.put_object(Bucket="big-bodies", Key="k", Body=body)
+    assert s3.head_object(Bucket="big-bodies", Key="k")["ContentLength"] == len(body)

@@ -142,3 +142,61 @@ def test_objects_survive_kill9(server, tmp_path):
     s3 = server.client("s3")
     assert s3.get_object(Bucket="fleet-keep", Key="a")["Body"].read() == data
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["fleet-keep"]
+
+
+def test_cli_multipart_upload_of_a_large_file(server, tmp_path):
+    # The CLI switches to multipart uploads at 8 MB: 20 MB go up as parts of 8, 8 and 4 MiB.
+    data = os.urandom(20_000_000)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    server.aws("s3", "mb", "s3://fleet-big")
+    server.aws("s3", "cp", str(src), "s3://fleet-big/fw/big.bin")
+    _, head = server.aws("s3api", "head-object", "--bucket", "fleet-big", "--key", "fw/big.bin")
+    mib = 8 * 1024 * 1024
+    parts = [data[i:i + mib] for i in range(0, len(data), mib)]
+    expected = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in parts)).hexdigest() + "-3"
+    assert head["ContentLength"] == len(data) and head["ETag"] == f'"{expected}"'
+    dst = tmp_path / "back.bin"
+    server.aws("s3", "cp", "s3://fleet-big/fw/big.bin", str(dst))  # ranged parallel downloads
+    assert dst.read_bytes() == data
+
+
+def test_multipart_rules_and_abort(server):
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="fleet-parts")
+    up = s3.create_multipart_upload(Bucket="fleet-parts", Key="obj", ContentType="application/octet-stream",
+                                    Metadata={"build": "7"})["UploadId"]
+    small = s3.upload_part(Bucket="fleet-parts", Key="obj", UploadId=up, PartNumber=1, Body=b"a" * 100)["ETag"]
+    last = s3.upload_part(Bucket="fleet-parts", Key="obj", UploadId=up, PartNumber=2, Body=b"b" * 10)["ETag"]
+
+    def complete(parts):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            s3.complete_multipart_upload(Bucket="fleet-parts", Key="obj", UploadId=up,
+                                         MultipartUpload={"Parts": parts})
+        return e.value.response["Error"]["Code"]
+
+    assert complete([{"PartNumber": 1, "ETag": small}, {"PartNumber": 2, "ETag": last}]) == "EntityTooSmall"
+    assert complete([{"PartNumber": 2, "ETag": last}, {"PartNumber": 1, "ETag": small}]) == "InvalidPartOrder"
+    assert complete([{"PartNumber": 1, "ETag": last}]) == "InvalidPart"
+    assert complete([{"PartNumber": 3, "ETag": last}]) == "InvalidPart"
+    # One part of any size is a whole object.
+    done = s3.complete_multipart_upload(Bucket="fleet-parts", Key="obj", UploadId=up,
+                                        MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": last}]})
+    assert done["ETag"] == '"%s-1"' % hashlib.md5(hashlib.md5(b"b" * 10).digest()).hexdigest()
+    got = s3.get_object(Bucket="fleet-parts", Key="obj")
+    assert got["Body"].read() == b"b" * 10 and got["Metadata"] == {"build": "7"}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.upload_part(Bucket="fleet-parts", Key="obj", UploadId=up, PartNumber=1, Body=b"x")
+    assert e.value.response["Error"]["Code"] == "NoSuchUpload"
+
+    # An aborted upload leaves nothing behind, and a bucket with an upload in progress is not empty.
+    up = s3.create_multipart_upload(Bucket="fleet-parts", Key="gone")["UploadId"]
+    s3.upload_part(Bucket="fleet-parts", Key="gone", UploadId=up, PartNumber=1, Body=b"z" * 1000)
+    s3.delete_object(Bucket="fleet-parts", Key="obj")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.delete_bucket(Bucket="fleet-parts")
+    assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
+    s3.abort_multipart_upload(Bucket="fleet-parts", Key="gone", UploadId=up)
+    s3.delete_bucket(Bucket="fleet-parts")
+    blobs = [f for _, _, files in os.walk(os.path.join(server.data_dir, "objects")) for f in files]
+    assert blobs == []

@@ -177,3 +177,55 @@ TEST_F(ObjectsListing, PagesListEverythingOnce) {
 
 }  // namespace
 }  // namespace fleetcore::objects
+
+namespace fleetcore::objects {
+namespace {
+
+// An upload in progress, its parts and their blobs survive a reload; completing it makes the object
+// and releases the parts' blobs that nothing else references.
+TEST(ObjectsCatalog, UploadsSurviveAReloadAndEndOnce) {
+  catalog c;
+  std::vector<storage::operation> ops;
+  std::optional<std::string> released;
+  c.create_bucket("bkt", 0, ops);
+  upload_entry u;
+  u.id = "u1";
+  u.bucket = "bkt";
+  u.key = "big";
+  u.metadata["build"] = "7";
+  ASSERT_EQ(c.create_upload(u, ops), catalog_error::none);
+  ASSERT_EQ(c.put_part("u1", 1, {"p1", "e1", 10}, ops, released), catalog_error::none);
+  ASSERT_EQ(c.put_part("u1", 2, {"p2", "e2", 5}, ops, released), catalog_error::none);
+  ASSERT_EQ(c.put_part("u1", 2, {"p3", "e3", 6}, ops, released), catalog_error::none);  // replaced
+  EXPECT_EQ(released, "p2");
+  EXPECT_EQ(c.put_part("u2", 1, {"p9", "e9", 1}, ops, released), catalog_error::no_such_upload);
+  std::vector<storage::document> docs;
+  replay(docs, ops);
+  ops.clear();
+
+  catalog again;
+  again.load(docs);
+  const auto* got = again.upload("u1", "bkt", "big");
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->metadata.at("build"), "7");
+  ASSERT_EQ(got->parts.size(), 2u);
+  EXPECT_EQ(got->parts.at(2).blob, "p3");
+  EXPECT_EQ(again.upload("u1", "bkt", "other"), nullptr);
+  EXPECT_EQ(again.blob_references(), (std::set<std::string, std::less<>>{"p1", "p3"}));
+  EXPECT_EQ(again.delete_bucket("bkt", ops), catalog_error::bucket_not_empty);
+
+  object_entry o = obj("big", "whole");
+  std::vector<std::string> gone;
+  ASSERT_EQ(again.end_upload("u1", o, ops, gone), catalog_error::none);
+  EXPECT_EQ(gone, (std::vector<std::string>{"p1", "p3"}));
+  EXPECT_EQ(again.end_upload("u1", std::nullopt, ops, gone), catalog_error::no_such_upload);
+  ASSERT_NE(again.object("bkt", "big"), nullptr);
+  replay(docs, ops);
+  catalog third;
+  third.load(docs);
+  EXPECT_EQ(third.upload("u1", "bkt", "big"), nullptr);
+  EXPECT_EQ(third.blob_references(), (std::set<std::string, std::less<>>{"whole"}));
+}
+
+}  // namespace
+}  // namespace fleetcore::objects
