@@ -483,6 +483,26 @@ sigv4_result verify_s3_presigned_v2(const http_request_view& req, const std::map
 
 }  // namespace
 
+std::string presign_s3_get(std::string_view host, std::string_view path, std::string_view access_key_id,
+                           std::string_view secret, std::string_view region, std::int64_t now_epoch_s,
+                           std::int64_t expires_s) {
+  std::time_t t = static_cast<std::time_t>(now_epoch_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char date[17];
+  std::strftime(date, sizeof date, "%Y%m%dT%H%M%SZ", &tm);
+  const std::string day(date, 8);
+  const std::string scope = day + "/" + std::string(region) + "/s3/aws4_request";
+  std::string query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" +
+                      uri_encode(std::string(access_key_id) + "/" + scope, false) + "&X-Amz-Date=" + date +
+                      "&X-Amz-Expires=" + std::to_string(expires_s) + "&X-Amz-SignedHeaders=host";
+  const std::string target = std::string(path) + "?" + query;
+  http_request_view req{"GET", target, {{"host", host}}, ""};
+  const std::string string_to_sign = "AWS4-HMAC-SHA256\n" + std::string(date) + "\n" + scope + "\n" +
+                                     sha256_hex(canonical(req, path, canonical_query(query), {"host"}, "UNSIGNED-PAYLOAD"));
+  return target + "&X-Amz-Signature=" + sigv4_signature(secret, day, region, "s3", string_to_sign);
+}
+
 sigv4_result verify_sigv4(const http_request_view& req, const secret_lookup& secrets, std::int64_t now_epoch_s,
                           std::int64_t max_skew_s) {
   return verify_header_form(req, secrets, now_epoch_s, max_skew_s, false);

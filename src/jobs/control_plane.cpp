@@ -106,12 +106,23 @@ std::optional<aws_response> read_configs(const json::object& in, job& j) {
     if (auto e = parse_rollout(*r, rollout)) return invalid(*e);
     j.rollout = rollout;
   }
+  if (const auto* p = in.if_contains("presignedUrlConfig")) {
+    const auto* o = p->if_object();
+    auto role = o ? common::text_member(*o, "roleArn") : std::nullopt;
+    if (!o || (role && (role->size() < 20 || role->size() > 2048)))
+      return invalid("presignedUrlConfig.roleArn must be an IAM role ARN");
+    auto expires = common::int_member(*o, "expiresInSec");
+    if (o->contains("expiresInSec") && (!expires || *expires < 60 || *expires > 3600))
+      return invalid("presignedUrlConfig.expiresInSec must be between 60 and 3600");
+    j.presigned_role_arn = std::string(role.value_or(""));
+    j.presigned_expires_s = expires.value_or(3600);
+  }
   return std::nullopt;
 }
 
 /// Members of CreateJob / UpdateJob this version does not implement yet: refused, not ignored.
 std::optional<aws_response> refuse_unimplemented(const json::object& in) {
-  for (std::string_view key : {"documentSource", "presignedUrlConfig", "destinationPackageVersions"})
+  for (std::string_view key : {"destinationPackageVersions"})
     if (in.contains(key)) return invalid(std::string(key) + " is not supported by fleetcore yet");
   if (auto ns = common::text_member(in, "namespaceId"); ns && !ns->empty())
     return invalid("namespaceId is not supported by fleetcore yet");
@@ -140,7 +151,10 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
   if (auto d = common::text_member(in, "description")) j.description = *d;
   if (j.description.size() > k_max_description) return invalid("description is longer than 2028 characters");
   if (auto document = common::text_member(in, "document")) j.document = *document;
-  if (j.document.empty()) return invalid("document is required (or a jobTemplateArn that has one)");
+  // A documentSource was read from the object store before this ran (the module puts its content in
+  // `document`); the URL is kept for DescribeJob.
+  if (auto source = common::text_member(in, "documentSource")) j.document_source = *source;
+  if (j.document.empty()) return invalid("document is required (or a documentSource or a jobTemplateArn that has one)");
   if (j.document.size() > k_max_document) return invalid("document is larger than 32768 bytes");
   boost::system::error_code ec;
   j.document_json = json::parse(j.document, ec);
@@ -253,7 +267,9 @@ aws_response jobs_service::describe_job(const json::object& in) {
     for (const auto& t : j.targets) processing.emplace_back(t);
     o["jobProcessDetails"].as_object()["processingTargets"] = std::move(processing);
   }
-  return aws_response::ok(json::serialize(json::object{{"job", std::move(o)}}));
+  json::object body{{"job", std::move(o)}};
+  if (!j.document_source.empty()) body["documentSource"] = j.document_source;
+  return aws_response::ok(json::serialize(body));
 }
 
 aws_response jobs_service::list_jobs(const json::object& in) {

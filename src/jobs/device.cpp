@@ -76,9 +76,32 @@ bool jobs_service::on_message(const broker::message_ptr& m, const broker::publis
 }
 
 
-json::value jobs_service::device_document(const job& j, bool mqtt) {
+json::value jobs_service::device_document(const job& j, bool mqtt) const {
   // Over MQTT the job document is a JSON object; over HTTP a string (JobDocument).
-  return mqtt ? j.document_json : json::value(j.document);
+  constexpr std::string_view placeholder = "${aws:iot:s3-presigned-url:";
+  if (!objects.presign || j.document.find(placeholder) == std::string::npos)
+    return mqtt ? j.document_json : json::value(j.document);
+  // `${aws:iot:s3-presigned-url:<S3 URL>}` becomes a URL of the object, valid for presignedUrlConfig's
+  // time. URLs are made of characters a JSON string holds as they are.
+  std::string text;
+  std::size_t from = 0;
+  while (true) {
+    auto at = j.document.find(placeholder, from);
+    auto end = at == std::string::npos ? at : j.document.find('}', at);
+    if (end == std::string::npos) break;
+    text.append(j.document, from, at - from);
+    const std::string_view url = std::string_view(j.document).substr(at + placeholder.size(), end - at - placeholder.size());
+    if (auto signed_url = objects.presign(url, j.presigned_expires_s ? j.presigned_expires_s : 3600))
+      text += *signed_url;
+    else
+      text.append(j.document, at, end + 1 - at);  // not an object URL: left as written
+    from = end + 1;
+  }
+  text.append(j.document, from);
+  if (!mqtt) return json::value(text);
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  return ec ? j.document_json : v;
 }
 
 json::object jobs_service::device_execution(const execution& e, json::value document) const {

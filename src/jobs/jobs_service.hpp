@@ -46,6 +46,15 @@ struct settings {
   int max_inflight_per_session = 10;
 };
 
+/// The object store, when one serves (job documents from it, presigned URLs to it).
+struct object_links {
+  /// The content of a documentSource URL (at most `max_bytes`), or nullopt with `error` set. Called on
+  /// the API thread, before CreateJob or CreateJobTemplate runs.
+  std::function<std::optional<std::string>(std::string_view url, std::size_t max_bytes, std::string& error)> read;
+  /// A presigned GET URL of an S3 URL, valid for `expires_s`, or nullopt. Any thread.
+  std::function<std::optional<std::string>(std::string_view url, std::int64_t expires_s)> presign;
+};
+
 /// What the service asks the registry.
 struct directory {
   std::function<bool(std::string_view thing)> thing_exists;
@@ -70,6 +79,8 @@ class jobs_service final : public broker::broker_hook {
   std::function<void(std::string topic, std::string payload)> publish;
   /// Delivers a reply to the session (client id, incarnation) that made the request, and to no one else.
   std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
+  /// The object store, if one serves: presigned URLs for the documents' placeholders.
+  object_links objects;
 
   void start();
   void stop();
@@ -114,7 +125,9 @@ class jobs_service final : public broker::broker_hook {
                             const boost::json::object& in, bool mqtt, batch& b);
   common::aws_response data_plane(device_op op, const boost::json::object& in, batch& b);
   /// A job document as devices get it: an object over MQTT, a string over HTTPS.
-  static boost::json::value device_document(const job& j, bool mqtt);
+  /// The document a device gets: an object over MQTT, a string over HTTP; its presigned-URL
+  /// placeholders replaced by URLs made now.
+  boost::json::value device_document(const job& j, bool mqtt) const;
   /// An execution as devices get it (start-next, describe, notify-next); `document` null: without it.
   boost::json::object device_execution(const execution& e, boost::json::value document) const;
   /// The `targets` member: its ARNs as given, and the things they reach now (groups with their

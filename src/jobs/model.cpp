@@ -62,6 +62,7 @@ std::string job::serialize() const {
   json::object o{{"jobId", id},
                  {"description", description},
                  {"document", document},
+                 {"documentSource", document_source},
                  {"targets", std::move(t)},
                  {"continuous", continuous},
                  {"status", to_string(status)},
@@ -90,6 +91,7 @@ void job_configs::store(json::object& o) const {
   o["retry"] = retry_json(retry);
   o["abort"] = abort_json(abort);
   o["rollout"] = rollout_json(rollout);
+  if (presigned_expires_s) o["presigned"] = {{"roleArn", presigned_role_arn}, {"expiresInSec", presigned_expires_s}};
 }
 
 bool job_configs::load(const json::object& o) {
@@ -97,6 +99,10 @@ bool job_configs::load(const json::object& o) {
   if (const auto* r = o.if_contains("retry"); r && !r->is_null() && parse_retry(*r, retry)) return false;
   if (const auto* a = o.if_contains("abort"); a && !a->is_null() && parse_abort(*a, abort)) return false;
   if (const auto* r = o.if_contains("rollout"); r && !r->is_null() && parse_rollout(*r, rollout)) return false;
+  if (const auto* p = common::object_member(o, "presigned")) {
+    presigned_role_arn = std::string(common::text_member(*p, "roleArn").value_or(""));
+    presigned_expires_s = common::int_member(*p, "expiresInSec").value_or(0);
+  }
   return true;
 }
 
@@ -105,6 +111,8 @@ void job_configs::describe(json::object& o) const {
   if (!retry.empty()) o["jobExecutionsRetryConfig"] = retry_json(retry);
   if (!abort.empty()) o["abortConfig"] = abort_json(abort);
   if (rollout.limited()) o["jobExecutionsRolloutConfig"] = rollout_json(rollout);
+  if (presigned_expires_s)
+    o["presignedUrlConfig"] = {{"roleArn", presigned_role_arn}, {"expiresInSec", presigned_expires_s}};
 }
 
 json::value rollout_json(const rollout_config& r) {
@@ -281,6 +289,7 @@ std::optional<job> job::parse(std::string_view body) {
   j.id = text(*o, "jobId");
   j.description = text(*o, "description");
   j.document = text(*o, "document");
+  j.document_source = text(*o, "documentSource");
   boost::system::error_code ec;
   j.document_json = json::parse(j.document, ec);
   auto status = parse_job_status(text(*o, "status"));

@@ -63,6 +63,10 @@ struct job_configs {
   std::vector<retry_criterion> retry;
   std::vector<abort_criterion> abort;
   rollout_config rollout;
+  /// presignedUrlConfig: the role (kept, not assumed) and how long the URLs that replace a document's
+  /// `${aws:iot:s3-presigned-url:...}` placeholders are valid (0: no config, 3600 s then).
+  std::string presigned_role_arn;
+  std::int64_t presigned_expires_s = 0;
 
   /// Their stored form, as members of the job's or template's document; false if unreadable.
   void store(boost::json::object& o) const;
@@ -75,6 +79,7 @@ struct job : job_configs {
   std::string id;
   std::string description;
   std::string document;         // the job document as given (a JSON text)
+  std::string document_source;  // the S3 URL it was read from, if any
   boost::json::value document_json;  // parsed once: what devices get over MQTT (an object)
   std::vector<std::string> targets;  // thing and thing-group ARNs
   bool continuous = false;      // targetSelection CONTINUOUS

@@ -1,5 +1,7 @@
 #include "jobs/module.hpp"
 
+#include "common/json_members.hpp"
+
 namespace fleetcore::jobs {
 
 namespace {
@@ -11,9 +13,11 @@ directory directory_of(registry::registry& reg) {
 }
 }  // namespace
 
-module::module(platform::core& core, settings s)
+module::module(platform::core& core, settings s, object_links objects)
     : jobs_(core.store, core.clock, directory_of(core.registry),
-            "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":", s) {
+            "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":", s),
+      objects_(std::move(objects)) {
+  jobs_.objects = objects_;
   auto& b = core.broker;
   jobs_.publish = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload), 1); };
   jobs_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
@@ -35,6 +39,24 @@ common::aws_operations module::operations() {
   common::aws_operations ops;
   for (auto name : jobs_service::operations())
     ops.emplace_back(std::string(name), [this](std::string_view op, const boost::json::object& in) {
+      // A documentSource is read here, on the API thread the object store answers on, and handed to
+      // the operation as its document.
+      if ((op == "CreateJob" || op == "CreateJobTemplate") && in.contains("documentSource")) {
+        auto invalid = [](std::string message) {
+          return common::aws_response::error(400, "InvalidRequestException", std::move(message));
+        };
+        auto source = common::text_member(in, "documentSource");
+        if (!source || source->empty() || source->size() > 1350) return invalid("documentSource must be an S3 URL");
+        if (in.contains("document")) return invalid("document and documentSource cannot both be given");
+        if (!objects_.read) return invalid("documentSource needs the object store (the api listener)");
+        std::string error;
+        auto content = objects_.read(*source, 32768, error);
+        if (!content) return invalid("documentSource: " + error);
+        boost::json::object with = in;
+        with["document"] = std::move(*content);
+        if (op == "CreateJobTemplate") with.erase("documentSource");
+        return jobs_.call(std::string(op), std::move(with)).get();
+      }
       return jobs_.call(std::string(op), in).get();
     });
   return ops;

@@ -9,7 +9,8 @@ namespace fleetcore::jobs {
 
 class module final : public platform::service {
  public:
-  module(platform::core& core, settings s);
+  /// `objects`: the object store's links, when one serves (documentSource, presigned URLs).
+  module(platform::core& core, settings s, object_links objects = {});
 
   std::string_view name() const override { return "jobs"; }
   common::aws_operations operations() override;
@@ -18,6 +19,7 @@ class module final : public platform::service {
 
  private:
   jobs_service jobs_;
+  object_links objects_;
 };
 
 }  // namespace fleetcore::jobs

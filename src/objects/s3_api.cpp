@@ -10,7 +10,11 @@
 #include <boost/asio/error.hpp>
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
 #include <charconv>
 #include <ctime>
 #include <map>
@@ -171,7 +175,88 @@ struct s3_api::request {
 
 s3_api::s3_api(storage::store& store, common::clock& clock, auth::secret_lookup secrets, std::filesystem::path dir,
                s3_settings settings)
-    : store_(store), clock_(clock), secrets_(std::move(secrets)), settings_(std::move(settings)), blobs_(dir) {}
+    : store_(store), clock_(clock), secrets_(std::move(secrets)), settings_(std::move(settings)), blobs_(dir) {
+  // The key of the server's own presigned URLs, kept across restarts (URLs in job documents stay valid).
+  const auto file = dir / "presign.key";
+  if (std::ifstream in(file); in) std::getline(in, presign_secret_);
+  if (presign_secret_.size() != 64) {
+    unsigned char raw[32];
+    RAND_bytes(raw, sizeof raw);
+    presign_secret_ = hex_of(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, presign_secret_.data(), presign_secret_.size()) != static_cast<ssize_t>(presign_secret_.size()) ||
+        ::fsync(fd) != 0)
+      FC_LOG_WARN("s3.presign_key_not_saved", "file={} note=\"presigned URLs end with this process\"", file.string());
+    if (fd >= 0) ::close(fd);
+  }
+  presign_id_ = "FCPRESIGN" + auth::sha256_hex(presign_secret_).substr(0, 11);  // names it, reveals nothing
+}
+
+namespace {
+/// (bucket, key) of an S3 URL in one of the forms read_object documents.
+std::optional<std::pair<std::string, std::string>> parse_s3_url(std::string_view url) {
+  std::string_view rest;
+  if (url.starts_with("s3://")) {
+    rest = url.substr(5);
+  } else if (url.starts_with("https://")) {
+    url.remove_prefix(8);
+    auto slash = url.find('/');
+    if (slash == std::string_view::npos) return std::nullopt;
+    std::string_view host = url.substr(0, slash);
+    std::string_view path = url.substr(slash + 1);
+    if (host.ends_with(".amazonaws.com")) host.remove_suffix(14);
+    else return std::nullopt;
+    if (host == "s3" || (host.starts_with("s3.") && host.find('.', 3) == std::string_view::npos)) {
+      rest = path;  // path style
+    } else if (auto at = host.find(".s3"); at != std::string_view::npos &&
+                                            (host.size() == at + 3 || host[at + 3] == '.')) {
+      return std::pair(std::string(host.substr(0, at)), auth::uri_decode(path));  // virtual-hosted style
+    } else {
+      return std::nullopt;
+    }
+  } else {
+    return std::nullopt;
+  }
+  auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) return std::nullopt;
+  return std::pair(auth::uri_decode(rest.substr(0, slash)), auth::uri_decode(rest.substr(slash + 1)));
+}
+}  // namespace
+
+std::optional<std::string> s3_api::read_object(std::string_view url, std::size_t max_bytes, std::string& error) {
+  auto named = parse_s3_url(url);
+  if (!named) {
+    error = "documentSource must be an S3 URL such as https://s3.amazonaws.com/<bucket>/<key>";
+    return std::nullopt;
+  }
+  const object_entry* o = catalog_.object(named->first, named->second);
+  if (!o) {
+    error = fmt::format("the object {} does not exist in bucket {}", named->second, named->first);
+    return std::nullopt;
+  }
+  if (o->size > max_bytes) {
+    error = fmt::format("the object {} is larger than {} bytes", named->second, max_bytes);
+    return std::nullopt;
+  }
+  std::string out;
+  if (blobs_.read(o->blob, 0, o->size, [&out](std::string_view piece) {
+        out.append(piece);
+        return true;
+      })) {
+    error = "the object could not be read";
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<std::string> s3_api::presign(std::string_view url, std::int64_t expires_s) const {
+  auto named = parse_s3_url(url);
+  if (!named || public_host_.empty()) return std::nullopt;
+  const std::string path = "/" + auth::uri_encode(named->first, false) + "/" + auth::uri_encode(named->second, true);
+  return "https://" + public_host_ +
+         auth::presign_s3_get(public_host_, path, presign_id_, presign_secret_, settings_.region,
+                              clock_.wall_ms() / 1000, expires_s);
+}
 
 void s3_api::load() {
   std::vector<storage::document> docs = store_.load_documents("s3_bucket");
@@ -220,7 +305,19 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
   }
 
   auth::http_request_view view{x->method(), target, x->request_headers(), ""};
-  r->auth = auth::verify_s3(view, secrets_, clock_.wall_ms() / 1000);
+  r->auth = auth::verify_s3(
+      view,
+      [this](std::string_view id) -> std::optional<std::string> {
+        if (id == presign_id_) return presign_secret_;
+        return secrets_(id);
+      },
+      clock_.wall_ms() / 1000);
+  // The server's own presigned URLs read objects, nothing else.
+  if (r->auth.ok() && r->auth.access_key_id == presign_id_ &&
+      (r->key.empty() || (x->method() != "GET" && x->method() != "HEAD") || !r->auth.presigned)) {
+    errors_.inc();
+    return r->error(403, "AccessDenied", "Access Denied");
+  }
   if (!r->auth.ok()) {
     errors_.inc();
     FC_LOG_INFO("s3.unauthenticated", "method={} path={} key={} reason={:q}", common::untrusted(x->method()),

@@ -42,6 +42,17 @@ class s3_api {
   static bool is_s3(std::string_view target, const std::vector<std::pair<std::string_view, std::string_view>>& headers);
 
   void handle(std::shared_ptr<common::http_exchange> x);
+
+  /// Where this server's presigned URLs point: `https://<host:port>` (the api listener as devices reach
+  /// it). Before start; until called, presign() gives nothing.
+  void set_public_endpoint(std::string host_port) { public_host_ = std::move(host_port); }
+  /// The object an S3 URL names (https://s3[.<region>].amazonaws.com/<bucket>/<key>,
+  /// https://<bucket>.s3[.<region>].amazonaws.com/<key>, s3://<bucket>/<key>), read whole if it has at
+  /// most `max_bytes`; else nullopt and `error` says why. API thread.
+  std::optional<std::string> read_object(std::string_view url, std::size_t max_bytes, std::string& error);
+  /// A presigned GET URL, on this server, of the object an S3 URL names, valid for `expires_s`. The key
+  /// that signs it serves GET and HEAD of objects only. Any thread.
+  std::optional<std::string> presign(std::string_view url, std::int64_t expires_s) const;
   void register_metrics(common::registry& m) const;
 
  private:
@@ -68,6 +79,9 @@ class s3_api {
   /// Commits catalog changes; false (and an InternalError answered) if the store failed.
   bool commit(const std::shared_ptr<request>& r, std::vector<storage::operation> ops);
 
+  /// The signing key of presign() (`<dir>/presign.key`, 0600, made on first start): GET and HEAD only.
+  std::string presign_id_, presign_secret_;
+  std::string public_host_;
   storage::store& store_;
   common::clock& clock_;
   auth::secret_lookup secrets_;

@@ -200,7 +200,18 @@ int serve(const server_config& cfg) {
   auto rules_engine = std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow), &telemetry_store);
   auto& destinations = rules_engine->rule_destinations();
   services.push_back(std::move(rules_engine));
-  services.push_back(std::make_unique<jobs::module>(core, jobs::settings{}));
+  // The object store is made with the api listener, below; jobs reach it through these links.
+  std::unique_ptr<objects::s3_api> s3;
+  jobs::object_links object_links{
+      [&s3](std::string_view url, std::size_t max, std::string& error) -> std::optional<std::string> {
+        if (!s3) return std::nullopt;
+        return s3->read_object(url, max, error);
+      },
+      [&s3](std::string_view url, std::int64_t expires_s) -> std::optional<std::string> {
+        if (!s3) return std::nullopt;
+        return s3->presign(url, expires_s);
+      }};
+  services.push_back(std::make_unique<jobs::module>(core, jobs::settings{}, object_links));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);
@@ -214,7 +225,6 @@ int serve(const server_config& cfg) {
   std::optional<boost::asio::thread_pool> control_pool;
   std::unique_ptr<api::api_server> api_server;
   std::optional<boost::asio::ssl::context> api_tls;
-  std::unique_ptr<objects::s3_api> s3;
   if (!cfg.api.empty()) {
     if (keys.ensure_initial(cfg.aws_region))
       FC_LOG_INFO("api.admin_key_created", "credentials={}", (cfg.data_dir / "aws-credentials").string());
@@ -233,6 +243,7 @@ int serve(const server_config& cfg) {
         store, clock, [&keys](std::string_view id) { return keys.secret_of(id); }, cfg.data_dir / "objects",
         objects::s3_settings{cfg.aws_region});
     s3->load();
+    s3->set_public_endpoint(fmt::format("{}:{}", cfg.endpoint_host, api_server->local_endpoints().front().port()));
     s3->register_metrics(metrics);
     api_server->serve_streams(
         [](std::string_view, std::string_view target, const api::api_server::head_view& headers) {

@@ -394,3 +394,46 @@ def test_a_request_flood_is_throttled_on_the_connection(server):
     assert accepted >= 10 and throttled >= 1
     assert server.metric("fleetcore_jobs_device_throttled_total") == throttled
     raw.close()
+
+
+def test_document_from_the_object_store_with_presigned_urls(server, tmp_path):
+    # The operator's OTA flow: image and job document in the object store, the document read with
+    # --document-source, its placeholder replaced by a URL the device can download with curl.
+    image = os.urandom(50_000)
+    (tmp_path / "app.bin").write_bytes(image)
+    doc = {"operation": "ota", "url": "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/fleet-fw/app/1.2.bin}"}
+    (tmp_path / "job.json").write_text(json.dumps(doc))
+    server.aws("s3", "mb", "s3://fleet-fw")
+    server.aws("s3", "cp", str(tmp_path / "app.bin"), "s3://fleet-fw/app/1.2.bin")
+    server.aws("s3", "cp", str(tmp_path / "job.json"), "s3://fleet-fw/jobs/ota.json")
+    arn = create_thing(server, "t-ota")
+    rc, err = server.aws("iot", "create-job", "--job-id", "bad-src", "--targets", arn, "--document-source",
+                         "https://s3.amazonaws.com/fleet-fw/jobs/missing.json", check=False)
+    assert rc != 0 and "InvalidRequestException" in err and "does not exist" in err
+    server.aws("iot", "create-job", "--job-id", "ota-1", "--targets", arn, "--document-source",
+               "https://s3.amazonaws.com/fleet-fw/jobs/ota.json", "--presigned-url-config",
+               "roleArn=arn:aws:iam::000000000000:role/ota,expiresInSec=300")
+    _, described = server.aws("iot", "describe-job", "--job-id", "ota-1")
+    assert described["documentSource"] == "https://s3.amazonaws.com/fleet-fw/jobs/ota.json"
+    assert described["job"]["presignedUrlConfig"] == {"roleArn": "arn:aws:iam::000000000000:role/ota",
+                                                      "expiresInSec": 300}
+    # The operator sees the placeholder; the device gets a URL.
+    _, stored = server.aws("iot", "get-job-document", "--job-id", "ota-1")
+    assert json.loads(stored["document"]) == doc
+
+    jobs = "$aws/things/t-ota/jobs/"
+    dev = Client(server.port, "dev-ota")
+    dev.connect()
+    assert dev.subscribe(jobs + "start-next/accepted", 1) == [1]
+    dev.publish(jobs + "start-next", "{}", qos=1)
+    got = json.loads(dev.get().payload)["execution"]["jobDocument"]
+    assert got["operation"] == "ota"
+    url = got["url"]
+    assert url.startswith("https://localhost:") and "X-Amz-Expires=300" in url
+    r = subprocess.run(["curl", "-sf", "--cacert", server.ca, url], capture_output=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == image
+    # The URL reads that object and nothing else.
+    other = url.replace("/app/1.2.bin?", "/jobs/ota.json?")
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", server.ca, other],
+                       capture_output=True, text=True, timeout=30)
+    assert r.stdout == "403"

@@ -225,5 +225,19 @@ TEST(sigv4_s3, presigned_v2_url_until_it_expires) {
   EXPECT_EQ(verify_s3(get, secrets, now).error, sigv4_error::unknown_access_key);
 }
 
+// What fleetcore presigns (job documents' placeholders) verifies as the URLs botocore presigns do.
+TEST(sigv4_s3, own_presigned_urls_verify_until_they_expire) {
+  const std::string target =
+      presign_s3_get("localhost:9443", "/bk1/fw/a%20b.bin", "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+                     "us-east-1", now, 600);
+  auto get = s3_request("GET", target, {});
+  auto r = verify_s3(get, secrets, now + 10);
+  ASSERT_TRUE(r.ok()) << r.message << " " << target;
+  EXPECT_TRUE(r.presigned);
+  EXPECT_EQ(verify_s3(get, secrets, now + 601).error, sigv4_error::expired);
+  get.headers = {{"Host", "otherhost:9443"}};
+  EXPECT_EQ(verify_s3(get, secrets, now + 10).error, sigv4_error::signature_mismatch);
+}
+
 }  // namespace
 }  // namespace fleetcore::auth

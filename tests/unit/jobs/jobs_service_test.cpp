@@ -767,3 +767,42 @@ TEST_F(jobs_test, a_retry_is_announced_as_a_new_execution) {
 
 }  // namespace
 }  // namespace fleetcore::jobs
+
+namespace fleetcore::jobs {
+namespace {
+
+// Placeholders become presigned URLs when a device reads the document, each time anew, for the time
+// presignedUrlConfig says (an hour without one); GetJobDocument keeps them; other URLs stay as written.
+TEST_F(jobs_test, presigned_url_placeholders_are_replaced_for_devices_only) {
+  std::vector<std::pair<std::string, std::int64_t>> presigned;
+  service_->objects.presign = [&](std::string_view url, std::int64_t expires) -> std::optional<std::string> {
+    if (!url.starts_with("https://s3.amazonaws.com/")) return std::nullopt;
+    presigned.emplace_back(std::string(url), expires);
+    return "https://fleet:9443/signed?n=" + std::to_string(presigned.size());
+  };
+  const std::string doc =
+      R"({"a":"${aws:iot:s3-presigned-url:https://s3.amazonaws.com/b/k}","b":"x${aws:iot:s3-presigned-url:ftp://elsewhere/k}"})";
+  ok("CreateJob", R"({"jobId":"p1","targets":[)" + thing_arn("t1") + R"(],"document":)" + json::serialize(json::value(doc)) +
+                      R"(,"presignedUrlConfig":{"roleArn":"arn:aws:iam::000000000000:role/r","expiresInSec":120}})");
+  auto notified = take();  // notify-next carries the document too: a URL of its own
+  ASSERT_EQ(notified.size(), 2u);
+  EXPECT_EQ(notified[1].body.at("execution").at("jobDocument").at("a"), "https://fleet:9443/signed?n=1");
+  EXPECT_EQ(json::parse(ok("GetJobDocument", R"({"jobId":"p1"})").at("document").as_string().c_str()),
+            json::parse(doc));
+  device("t1", "start-next", "{}");
+  auto got = take();
+  ASSERT_EQ(got.size(), 1u);
+  const auto& d = got[0].body.at("execution").at("jobDocument");
+  EXPECT_EQ(d.at("a"), "https://fleet:9443/signed?n=2");  // made anew for each read
+  EXPECT_EQ(d.at("b"), "x${aws:iot:s3-presigned-url:ftp://elsewhere/k}");
+  ASSERT_EQ(presigned.size(), 2u);
+  EXPECT_EQ(presigned[1], (std::pair<std::string, std::int64_t>{"https://s3.amazonaws.com/b/k", 120}));
+  EXPECT_EQ(ok("DescribeJob", R"({"jobId":"p1"})").at("job").at("presignedUrlConfig").at("expiresInSec"), 120);
+  EXPECT_EQ(api("CreateJob", R"({"jobId":"p2","targets":[)" + thing_arn("t1") +
+                                 R"(],"document":"{}","presignedUrlConfig":{"roleArn":"arn:aws:iam::0:role/r","expiresInSec":30}})")
+                .status,
+            400);
+}
+
+}  // namespace
+}  // namespace fleetcore::jobs
