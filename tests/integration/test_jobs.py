@@ -170,9 +170,8 @@ def test_boto3_control_plane_errors_and_listing(server):
         iot.describe_job(jobId="missing")
     with pytest.raises(iot.exceptions.InvalidStateTransitionException):
         iot.delete_job(jobId="bj")
-    with pytest.raises(iot.exceptions.InvalidRequestException):
-        iot.create_job(jobId="bad", targets=arns, document="{}", presignedUrlConfig={
-            "roleArn": "arn:aws:iam::123456789012:role/s3", "expiresInSec": 60})  # refused until the object store exists
+    with pytest.raises(iot.exceptions.InvalidRequestException):  # both a document and a documentSource
+        iot.create_job(jobId="bad", targets=arns, document="{}", documentSource="https://s3.amazonaws.com/b/k")
     page = iot.list_job_executions_for_job(jobId="bj", maxResults=2)
     assert [s["thingArn"] for s in page["executionSummaries"]] == arns[:2]
     rest = iot.list_job_executions_for_job(jobId="bj", maxResults=2, nextToken=page["nextToken"])
