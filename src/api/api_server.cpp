@@ -71,7 +71,7 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
     if (beast::iequals(body_->get()[http::field::expect], "100-continue") && !body_->is_done()) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, body_->get().version());
       http::async_write(stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, std::size_t) {
-        if (ec) return self->body_done_(ec);
+        if (ec) return self->body_read(ec);
         self->read_piece();
       });
       return;
@@ -155,19 +155,28 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
   }
 
   void read_piece() {
-    if (body_->is_done()) return body_done_({});
+    if (body_->is_done()) return body_read({});
     chunk_.resize(64 * 1024);
     body_->get().body().data = chunk_.data();
     body_->get().body().size = chunk_.size();
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
     http::async_read_some(stream_, buffer_, *body_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
       if (ec == http::error::need_buffer) ec = {};
-      if (ec) return self->body_done_(ec);
+      if (ec) return self->body_read(ec);
       const std::size_t got = self->chunk_.size() - self->body_->get().body().size;
       if (got && !self->piece_(std::string_view(self->chunk_.data(), got)))
-        return self->body_done_(boost::asio::error::operation_aborted);
+        return self->body_read(boost::asio::error::operation_aborted);
       self->read_piece();
     });
+  }
+
+  /// The body is read (or failed): the handler's callbacks are let go first, as they hold this
+  /// exchange (a cycle otherwise).
+  void body_read(boost::system::error_code ec) {
+    auto done = std::move(body_done_);
+    body_done_ = nullptr;
+    piece_ = nullptr;
+    done(ec);
   }
 
   void reply_too_large() {
