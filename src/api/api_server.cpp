@@ -84,7 +84,9 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
     res_->set(http::field::server, "fleetcore");
     for (auto& [k, v] : h) res_->insert(k, v);
     if (status != 204 && status != 304) res_->content_length(length);
-    res_->keep_alive(head().keep_alive());
+    // A body left unread closes the connection after the answer: say so.
+    const bool body_read = body_ ? body_->is_done() : head_ && head_->is_done();
+    res_->keep_alive(head().keep_alive() && body_read);
     sr_.emplace(*res_);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(60));
     http::async_write_header(stream_, *sr_, [self = this->shared_from_this(), done = std::move(done)](

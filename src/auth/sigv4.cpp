@@ -354,13 +354,13 @@ sigv4_result verify_header_form(const http_request_view& req, const secret_looku
     // The body may still be on its way: its hash is the caller's to check (content_sha256).
     if (!declared) return fail(sigv4_error::malformed, "Missing required header for this request: x-amz-content-sha256");
     payload_line = std::string(*declared);
-    if (payload_line == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" || payload_line == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
-      return fail(sigv4_error::unsupported, "Signed payload chunks (aws-chunked) are not supported");
+    if (payload_line.starts_with("STREAMING-"))  // aws-chunked framing, signed or with trailing checksums
+      return fail(sigv4_error::unsupported, "aws-chunked payloads (" + payload_line + ") are not supported");
     const bool hex_hash = payload_line.size() == 64 &&
                           std::all_of(payload_line.begin(), payload_line.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
     if (hex_hash)
       r.content_sha256 = lower(payload_line);
-    else if (payload_line != "UNSIGNED-PAYLOAD" && payload_line != "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    else if (payload_line != "UNSIGNED-PAYLOAD")
       return fail(sigv4_error::malformed, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a SHA-256 hex digest");
   } else {
     payload_line = sha256_hex(req.body);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 #include <cerrno>
 
 namespace fleetcore::objects {
@@ -140,33 +141,52 @@ boost::system::result<blob_store::writer> blob_store::create() {
   return writer(std::move(s));
 }
 
-error_code blob_store::read(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
-                            const std::function<bool(std::string_view)>& fn) const {
+boost::system::result<blob_store::reader> blob_store::open(std::string_view sha256) const {
   if (!valid_address(sha256)) return errc(boost::system::errc::no_such_file_or_directory);
   int fd = ::open(path_of(sha256).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return last_error();
   struct stat st {};
-  error_code result;
   if (::fstat(fd, &st) != 0) {
-    result = last_error();
-  } else if (offset > static_cast<std::uint64_t>(st.st_size) || length > static_cast<std::uint64_t>(st.st_size) - offset) {
-    result = errc(boost::system::errc::invalid_argument);
-  } else {
-    std::array<char, 64 * 1024> buf;
-    while (length > 0) {
-      ssize_t n = ::pread(fd, buf.data(), std::min<std::uint64_t>(length, buf.size()), static_cast<off_t>(offset));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        result = n < 0 ? last_error() : errc(boost::system::errc::io_error);  // the file shrank: damaged
-        break;
-      }
-      offset += static_cast<std::uint64_t>(n);
-      length -= static_cast<std::uint64_t>(n);
-      if (!fn(std::string_view(buf.data(), static_cast<std::size_t>(n)))) break;
-    }
+    auto e = last_error();
+    ::close(fd);
+    return e;
   }
-  ::close(fd);
-  return result;
+  return reader(fd, static_cast<std::uint64_t>(st.st_size));
+}
+
+blob_store::reader::reader(reader&& o) noexcept : fd_(std::exchange(o.fd_, -1)), size_(o.size_) {}
+blob_store::reader& blob_store::reader::operator=(reader&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(o.fd_, -1);
+    size_ = o.size_;
+  }
+  return *this;
+}
+blob_store::reader::~reader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+error_code blob_store::reader::read(std::uint64_t offset, std::uint64_t length,
+                                    const std::function<bool(std::string_view)>& fn) const {
+  if (offset > size_ || length > size_ - offset) return errc(boost::system::errc::invalid_argument);
+  std::array<char, 64 * 1024> buf;
+  while (length > 0) {
+    ssize_t n = ::pread(fd_, buf.data(), std::min<std::uint64_t>(length, buf.size()), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? last_error() : errc(boost::system::errc::io_error);  // the file shrank: damaged
+    offset += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+    if (!fn(std::string_view(buf.data(), static_cast<std::size_t>(n)))) break;
+  }
+  return {};
+}
+
+error_code blob_store::read(std::string_view sha256, std::uint64_t offset, std::uint64_t length,
+                            const std::function<bool(std::string_view)>& fn) const {
+  auto r = open(sha256);
+  if (!r) return r.error();
+  return r->read(offset, length, fn);
 }
 
 std::optional<std::uint64_t> blob_store::size(std::string_view sha256) const {

@@ -52,6 +52,27 @@ class blob_store {
   };
 
   boost::system::result<writer> create();
+
+  /// An open blob: its bytes stay readable while the reader lives, even if the blob is removed
+  /// meanwhile (a download of an object that is replaced or deleted goes on to its end).
+  class reader {
+   public:
+    reader(reader&&) noexcept;
+    reader& operator=(reader&&) noexcept;
+    ~reader();
+    std::uint64_t size() const noexcept { return size_; }
+    /// As blob_store::read, from the open file.
+    boost::system::error_code read(std::uint64_t offset, std::uint64_t length,
+                                   const std::function<bool(std::string_view)>& fn) const;
+
+   private:
+    friend class blob_store;
+    reader(int fd, std::uint64_t size) : fd_(fd), size_(size) {}
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+  };
+  /// Opens blob `sha256` (errc::no_such_file_or_directory if there is none).
+  boost::system::result<reader> open(std::string_view sha256) const;
   /// Reads bytes [offset, offset + length) of blob `sha256`, handing them to `fn` in pieces of at
   /// most 64 KiB; `fn` returns false to stop. errc::no_such_file_or_directory if there is no such blob,
   /// errc::invalid_argument if the range is not inside it.

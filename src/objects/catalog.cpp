@@ -107,6 +107,7 @@ bool catalog::valid_key(std::string_view key) { return !key.empty() && key.size(
 
 void catalog::load(const std::vector<storage::document>& documents) {
   buckets_.clear();
+  uploads_.clear();
   references_.clear();
   for (const auto& d : documents) {
     if (d.kind != k_bucket_kind) continue;

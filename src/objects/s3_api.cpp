@@ -113,7 +113,7 @@ std::optional<byte_range> parse_range(std::string_view h, std::uint64_t size) {
   if (!h.substr(dash + 1).empty() && (!b || *b < *a)) return std::nullopt;
   if (*a >= size) return byte_range{0, 0, true};
   r.first = *a;
-  r.end = b ? std::min(*b + 1, size) : size;
+  r.end = b && *b < size - 1 ? *b + 1 : size;
   return r;
 }
 
@@ -260,8 +260,10 @@ std::optional<std::string> s3_api::presign(std::string_view url, std::int64_t ex
 
 void s3_api::load() {
   std::vector<storage::document> docs = store_.load_documents("s3_bucket");
-  auto objects = store_.load_documents("s3_object");
-  docs.insert(docs.end(), std::make_move_iterator(objects.begin()), std::make_move_iterator(objects.end()));
+  for (const char* kind : {"s3_object", "s3_upload", "s3_part"}) {
+    auto more = store_.load_documents(kind);
+    docs.insert(docs.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
   catalog_.load(docs);
   if (auto removed = blobs_.collect(catalog_.blob_references()))
     FC_LOG_INFO("s3.collected", "blobs={}", removed);
@@ -394,6 +396,24 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
   r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
 }
 
+bool s3_api::small_body_ok(const std::shared_ptr<request>& r, boost::system::error_code ec, const std::string& body) {
+  if (ec == boost::asio::error::operation_aborted) {  // longer than the XML it may hold
+    errors_.inc();
+    r->error(400, "MaxMessageLengthExceeded", "Your request was too big.");
+    return false;
+  }
+  if (ec) {
+    r->x->finish(false);
+    return false;
+  }
+  if (!r->auth.content_sha256.empty() && auth::sha256_hex(body) != r->auth.content_sha256) {
+    errors_.inc();
+    r->error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
+    return false;
+  }
+  return true;
+}
+
 bool s3_api::commit(const std::shared_ptr<request>& r, std::vector<storage::operation> ops) {
   if (ops.empty() || store_.submit_and_wait(std::move(ops))) return true;
   errors_.inc();
@@ -422,7 +442,7 @@ void s3_api::create_bucket(const std::shared_ptr<request>& r) {
         return body->size() <= 64 * 1024;
       },
       [this, r, body](boost::system::error_code ec) {
-        if (ec) return r->x->finish(false);
+        if (!small_body_ok(r, ec, *body)) return;
         auto region = parse_location_constraint(*body);
         if (!region) {
           errors_.inc();
@@ -667,7 +687,7 @@ void s3_api::complete_upload(const std::shared_ptr<request>& r) {
         return body->size() <= (1 << 20);
       },
       [this, r, body](boost::system::error_code ec) {
-        if (ec) return r->x->finish(false);
+        if (!small_body_ok(r, ec, *body)) return;
         const std::string& id = r->query.at("uploadId");
         if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
         const upload_entry* u = catalog_.upload(id, r->bucket, r->key);
@@ -784,23 +804,32 @@ void s3_api::get_object(const std::shared_ptr<request>& r, bool head) {
       h.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", first, end - 1, o->size));
     }
   h.emplace_back("x-amz-request-id", r->id);
-  auto blob = o->blob;
-  r->x->send_head(status, std::move(h), end - first, [this, r, head, blob, first, end](boost::system::error_code ec) {
+  // Opened now: a PUT or DELETE of the key while the bytes go out does not cut the download short.
+  auto opened = blobs_.open(o->blob);
+  if (!opened) {
+    errors_.inc();
+    FC_LOG_WARN("s3.blob_missing", "bucket={} key={:q} blob={}", r->bucket, common::untrusted(r->key), o->blob);
+    return r->error(500, "InternalError", "We encountered an internal error. Please try again.");
+  }
+  auto reader = std::make_shared<blob_store::reader>(std::move(*opened));
+  r->x->send_head(status, std::move(h), end - first, [this, r, head, reader, first, end](boost::system::error_code ec) {
     if (ec) return;
     if (head || first == end) return r->x->finish(true);
-    stream_blob(r, blob, first, end);
+    stream_blob(r, reader, first, end);
   });
 }
 
-void s3_api::stream_blob(const std::shared_ptr<request>& r, std::string blob, std::uint64_t offset, std::uint64_t end) {
+void s3_api::stream_blob(const std::shared_ptr<request>& r, std::shared_ptr<blob_store::reader> blob,
+                         std::uint64_t offset, std::uint64_t end) {
   std::string piece;
   const std::uint64_t n = std::min(k_piece, end - offset);
-  auto ec = blobs_.read(blob, offset, n, [&piece](std::string_view bytes) {
+  auto ec = blob->read(offset, n, [&piece](std::string_view bytes) {
     piece.append(bytes);
     return true;
   });
   if (ec || piece.size() != n) {  // the head is sent: all that is left is to cut the connection
-    FC_LOG_WARN("s3.read_failed", "blob={} offset={} reason={:q}", blob, offset, common::untrusted(ec.message()));
+    FC_LOG_WARN("s3.read_failed", "path={} offset={} reason={:q}", common::untrusted(r->path), offset,
+                common::untrusted(ec.message()));
     return r->x->finish(false);
   }
   bytes_out_.inc(n);

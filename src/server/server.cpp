@@ -243,7 +243,8 @@ int serve(const server_config& cfg) {
         store, clock, [&keys](std::string_view id) { return keys.secret_of(id); }, cfg.data_dir / "objects",
         objects::s3_settings{cfg.aws_region});
     s3->load();
-    s3->set_public_endpoint(fmt::format("{}:{}", cfg.endpoint_host, api_server->local_endpoints().front().port()));
+    s3->set_public_endpoint(fmt::format("{}:{}", cfg.endpoint_host.empty() ? "localhost" : cfg.endpoint_host,
+                                        api_server->local_endpoints().front().port()));
     s3->register_metrics(metrics);
     api_server->serve_streams(
         [](std::string_view, std::string_view target, const api::api_server::head_view& headers) {

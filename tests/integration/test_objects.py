@@ -132,16 +132,24 @@ def test_presigned_urls_work_until_they_expire(server):
     assert status == 403 and b"<Code>AccessDenied</Code>" in body and b"expired" in body
 
 
-def test_objects_survive_kill9(server, tmp_path):
+def test_objects_and_uploads_in_progress_survive_kill9(server, tmp_path):
     s3 = server.client("s3")
     s3.create_bucket(Bucket="fleet-keep")
     data = os.urandom(300_000)
     s3.put_object(Bucket="fleet-keep", Key="a", Body=data)
+    up = s3.create_multipart_upload(Bucket="fleet-keep", Key="b")["UploadId"]
+    part = s3.upload_part(Bucket="fleet-keep", Key="b", UploadId=up, PartNumber=1, Body=data[:1000])["ETag"]
     server.kill9()
     server.restart()
     s3 = server.client("s3")
     assert s3.get_object(Bucket="fleet-keep", Key="a")["Body"].read() == data
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["fleet-keep"]
+    s3.complete_multipart_upload(Bucket="fleet-keep", Key="b", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part}]})
+    assert s3.get_object(Bucket="fleet-keep", Key="b")["Body"].read() == data[:1000]
+    # A range past the end is cut at the end, however large its numbers.
+    got = s3.get_object(Bucket="fleet-keep", Key="a", Range="bytes=299990-18446744073709551615")
+    assert got["ContentRange"] == "bytes 299990-299999/300000" and got["Body"].read() == data[299990:]
 
 
 def test_cli_multipart_upload_of_a_large_file(server, tmp_path):

@@ -55,6 +55,24 @@ TEST_F(blob_store_test, stores_bytes_under_their_sha256_with_their_md5) {
   EXPECT_EQ(*s.size(b.sha256), 3u);
 }
 
+// A download that started reads to its end even if the object is replaced or deleted meanwhile.
+TEST_F(blob_store_test, an_open_blob_stays_readable_after_its_removal) {
+  blob_store s(dir_);
+  auto b = put(s, "firmware image");
+  auto r = s.open(b.sha256);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->size(), 14u);
+  s.remove(b.sha256);
+  EXPECT_FALSE(s.open(b.sha256));
+  std::string out;
+  EXPECT_FALSE(r->read(9, 5, [&](std::string_view piece) {
+    out += piece;
+    return true;
+  }));
+  EXPECT_EQ(out, "image");
+  EXPECT_EQ(r->read(10, 5, [](std::string_view) { return true; }), boost::system::errc::invalid_argument);
+}
+
 TEST_F(blob_store_test, reads_any_range_of_a_large_blob_in_pieces) {
   blob_store s(dir_);
   std::string big(3 * 1024 * 1024 + 17, '\0');
