@@ -1,5 +1,8 @@
 #include "auth/sigv4.hpp"
 
+#include "common/base64.hpp"
+#include "common/hex.hpp"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -14,20 +17,10 @@ namespace fleetcore::auth {
 
 namespace {
 
-std::string hex(const unsigned char* p, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s(n * 2, '0');
-  for (std::size_t i = 0; i < n; ++i) {
-    s[2 * i] = digits[p[i] >> 4];
-    s[2 * i + 1] = digits[p[i] & 15];
-  }
-  return s;
-}
-
-std::string hmac(std::string_view key, std::string_view data) {
+std::string hmac(std::string_view key, std::string_view data, const EVP_MD* md = EVP_sha256()) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+  HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
        data.size(), out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
 }
@@ -144,7 +137,7 @@ std::string uri_decode(std::string_view s) {
 std::string sha256_hex(std::string_view data) {
   unsigned char out[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
-  return hex(out, sizeof(out));
+  return common::hex(out, sizeof(out));
 }
 
 namespace {
@@ -225,7 +218,7 @@ std::string sigv4_signature(std::string_view secret, std::string_view date, std:
   key = hmac(key, service);
   key = hmac(key, "aws4_request");
   std::string sig = hmac(key, string_to_sign);
-  return hex(reinterpret_cast<const unsigned char*>(sig.data()), sig.size());
+  return common::hex(sig);
 }
 
 namespace {
@@ -240,7 +233,8 @@ std::vector<std::string> split(std::string_view s, char sep) {
   }
 }
 
-/// The decoded query parameters (first occurrence of each name).
+}  // namespace
+
 std::map<std::string, std::string, std::less<>> query_params(std::string_view query) {
   std::map<std::string, std::string, std::less<>> out;
   for (const auto& pair : split(query, '&')) {
@@ -251,6 +245,8 @@ std::map<std::string, std::string, std::less<>> query_params(std::string_view qu
   }
   return out;
 }
+
+namespace {
 
 bool same_secret_text(std::string_view given, std::string_view expected) {
   return given.size() == expected.size() && CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
@@ -418,16 +414,6 @@ sigv4_result verify_s3_presigned_v4(const http_request_view& req, const std::map
   return r;
 }
 
-std::string hmac_sha1_base64(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), out, &len);
-  std::string b64(4 * ((len + 2) / 3), '\0');
-  EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()), out, static_cast<int>(len));
-  return b64;
-}
-
 /// Presigned SigV2 (AWSAccessKeyId, Signature, Expires: boto3's default presigning in us-east-1).
 sigv4_result verify_s3_presigned_v2(const http_request_view& req, const std::map<std::string, std::string, std::less<>>& q,
                                     const secret_lookup& secrets, std::int64_t now_epoch_s) {
@@ -475,7 +461,7 @@ sigv4_result verify_s3_presigned_v2(const http_request_view& req, const std::map
       if (query.find(std::string(name) + "=") != std::string_view::npos) sts += "=" + it->second;
       sep = '&';
     }
-  if (!same_secret_text(sig->second, hmac_sha1_base64(*secret, sts)))
+  if (!same_secret_text(sig->second, common::base64_encode(hmac(*secret, sts, EVP_sha1()))))
     return fail(sigv4_error::signature_mismatch,
                 "The request signature we calculated does not match the signature you provided. Check your key and signing method.");
   return r;

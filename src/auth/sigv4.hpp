@@ -6,6 +6,7 @@
 // received and a lookup of secret keys; the clock is passed in, so tests need no sleeping.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,6 +87,10 @@ std::string normalize_path(std::string_view path);
 
 /// RFC 3986 percent-encoding with uppercase hex, as SigV4 requires; `/` kept when `keep_slash`.
 std::string uri_encode(std::string_view s, bool keep_slash);
+
+/// The decoded parameters of a query string (the first of each name; `a` without `=` has an empty
+/// value).
+std::map<std::string, std::string, std::less<>> query_params(std::string_view query);
 
 /// Decodes %XX escapes (malformed escapes are kept as they are).
 std::string uri_decode(std::string_view s);

@@ -1,5 +1,7 @@
 #include "objects/blob_store.hpp"
 
+#include "common/hex.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -21,16 +23,6 @@ namespace {
 
 error_code last_error() { return {errno, boost::system::system_category()}; }
 error_code errc(boost::system::errc::errc_t e) { return boost::system::errc::make_error_code(e); }
-
-std::string hex(const unsigned char* p, unsigned n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out(2 * n, '0');
-  for (unsigned i = 0; i < n; ++i) {
-    out[2 * i] = digits[p[i] >> 4];
-    out[2 * i + 1] = digits[p[i] & 15];
-  }
-  return out;
-}
 
 bool valid_address(std::string_view sha256) {
   return sha256.size() == 64 && std::all_of(sha256.begin(), sha256.end(), [](char c) {
@@ -99,7 +91,7 @@ boost::system::result<blob> blob_store::writer::commit() {
   unsigned sha_n = 0, md5_n = 0;
   EVP_DigestFinal_ex(s_->sha.get(), sha, &sha_n);
   EVP_DigestFinal_ex(s_->md5.get(), md5, &md5_n);
-  blob b{hex(sha, sha_n), hex(md5, md5_n), s_->size};
+  blob b{common::hex(sha, sha_n), common::hex(md5, md5_n), s_->size};
   if (::fsync(s_->fd) != 0) return last_error();
   ::close(s_->fd);
   s_->fd = -1;
@@ -132,7 +124,7 @@ boost::system::result<blob_store::writer> blob_store::create() {
   s->dir = dir_;
   std::array<unsigned char, 16> id{};
   if (RAND_bytes(id.data(), static_cast<int>(id.size())) != 1) return errc(boost::system::errc::resource_unavailable_try_again);
-  s->tmp = dir_ / "tmp" / hex(id.data(), static_cast<unsigned>(id.size()));
+  s->tmp = dir_ / "tmp" / common::hex(id.data(), id.size());
   s->fd = ::open(s->tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (s->fd < 0) return last_error();
   if (!s->sha || !s->md5 || EVP_DigestInit_ex(s->sha.get(), EVP_sha256(), nullptr) != 1 ||

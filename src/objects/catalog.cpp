@@ -1,5 +1,6 @@
 #include "objects/catalog.hpp"
 
+#include "common/hex.hpp"
 #include "common/json_members.hpp"
 
 #include <boost/json.hpp>
@@ -36,32 +37,6 @@ std::map<std::string, std::string> json_map(const json::object& o, std::string_v
   if (const auto* v = o.if_contains(member); v && v->is_object())
     for (const auto& kv : v->as_object())
       if (kv.value().is_string()) out.emplace(kv.key(), kv.value().as_string());
-  return out;
-}
-
-std::string to_hex(std::string_view s) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : s) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
-std::optional<std::string> from_hex(std::string_view s) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  if (s.size() % 2) return std::nullopt;
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); i += 2) {
-    int hi = nibble(s[i]), lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi << 4 | lo);
-  }
   return out;
 }
 
@@ -305,7 +280,7 @@ catalog_error catalog::list(std::string_view bucket, const list_request& req, li
   auto it = objects.begin();
   std::string skip_prefix;
   if (req.continuation_token) {
-    auto position = from_hex(*req.continuation_token);
+    auto position = common::unhex(*req.continuation_token);
     if (!position || position->empty() || ((*position)[0] != 'k' && (*position)[0] != 'p'))
       return catalog_error::invalid_continuation;
     const std::string_view after = std::string_view(*position).substr(1);
@@ -332,7 +307,7 @@ catalog_error catalog::list(std::string_view bucket, const list_request& req, li
     }
     if (out.key_count() == max_keys) {
       out.truncated = true;
-      out.next_continuation_token = to_hex(last);
+      out.next_continuation_token = common::hex(last);
       return catalog_error::none;
     }
     if (!common.empty()) {

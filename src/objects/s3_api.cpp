@@ -1,6 +1,7 @@
 #include "objects/s3_api.hpp"
 
 #include "common/base64.hpp"
+#include "common/hex.hpp"
 #include "common/log.hpp"
 #include "objects/s3_xml.hpp"
 
@@ -68,16 +69,6 @@ std::string http_time(std::int64_t ms) {
                      tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-std::string hex_of(std::string_view bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : bytes) {
-    out += digits[c >> 4];
-    out += digits[c & 15];
-  }
-  return out;
-}
-
 /// The content headers an object keeps (lowercase names).
 constexpr std::string_view k_content_headers[] = {"content-type", "cache-control", "content-disposition",
                                                   "content-encoding", "content-language", "expires"};
@@ -115,24 +106,6 @@ std::optional<byte_range> parse_range(std::string_view h, std::uint64_t size) {
   r.first = *a;
   r.end = b && *b < size - 1 ? *b + 1 : size;
   return r;
-}
-
-/// The decoded query parameters (the first of each name); a parameter without `=` has an empty value.
-std::map<std::string, std::string, std::less<>> query_of(std::string_view query) {
-  std::map<std::string, std::string, std::less<>> out;
-  std::size_t start = 0;
-  while (start <= query.size() && !query.empty()) {
-    auto amp = query.find('&', start);
-    auto pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
-    if (!pair.empty()) {
-      auto eq = pair.find('=');
-      out.emplace(auth::uri_decode(pair.substr(0, eq)),
-                  eq == std::string_view::npos ? std::string() : auth::uri_decode(pair.substr(eq + 1)));
-    }
-    if (amp == std::string_view::npos) break;
-    start = amp + 1;
-  }
-  return out;
 }
 
 }  // namespace
@@ -182,7 +155,7 @@ s3_api::s3_api(storage::store& store, common::clock& clock, auth::secret_lookup 
   if (presign_secret_.size() != 64) {
     unsigned char raw[32];
     RAND_bytes(raw, sizeof raw);
-    presign_secret_ = hex_of(std::string_view(reinterpret_cast<const char*>(raw), sizeof raw));
+    presign_secret_ = common::hex(raw, sizeof raw);
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || ::write(fd, presign_secret_.data(), presign_secret_.size()) != static_cast<ssize_t>(presign_secret_.size()) ||
         ::fsync(fd) != 0)
@@ -296,7 +269,7 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
   const std::string_view target = x->target();
   const auto q = target.find('?');
   r->path = std::string(target.substr(0, q));
-  if (q != std::string_view::npos) r->query = query_of(target.substr(q + 1));
+  if (q != std::string_view::npos) r->query = auth::query_params(target.substr(q + 1));
   r->head = x->method() == "HEAD";
   {
     std::string_view p = r->path;
@@ -598,7 +571,7 @@ void s3_api::receive_blob(const std::shared_ptr<request>& r, std::function<void(
         if (!md5_header.empty()) {
           auto md5 = common::base64_decode(md5_header);
           if (!md5 || md5->size() != 16) return refuse(400, "InvalidDigest", "The Content-MD5 you specified was invalid.");
-          if (hex_of(*md5) != stored->md5)
+          if (common::hex(*md5) != stored->md5)
             return refuse(400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
         }
         done(*stored);
@@ -639,7 +612,7 @@ void s3_api::create_upload(const std::shared_ptr<request>& r) {
   upload_entry u;
   unsigned char id[16];
   RAND_bytes(id, sizeof id);
-  u.id = hex_of(std::string_view(reinterpret_cast<const char*>(id), sizeof id));
+  u.id = common::hex(id, sizeof id);
   u.bucket = r->bucket;
   u.key = r->key;
   u.created_ms = clock_.wall_ms();
@@ -726,8 +699,7 @@ void s3_api::complete_upload(const std::shared_ptr<request>& r) {
             errors_.inc();
             return r->error(500, "InternalError", "The object could not be assembled.");
           }
-          for (std::size_t k = 0; k + 1 < p->etag.size(); k += 2)
-            md5s += static_cast<char>(std::stoi(p->etag.substr(k, 2), nullptr, 16));
+          md5s += common::unhex(p->etag).value_or("");  // our own hex MD5
         }
         auto stored = created->commit();
         if (!stored) return r->error(500, "InternalError", "The object could not be assembled.");
@@ -737,7 +709,7 @@ void s3_api::complete_upload(const std::shared_ptr<request>& r) {
         object_entry o;
         o.key = r->key;
         o.blob = stored->sha256;
-        o.etag = hex_of(std::string_view(reinterpret_cast<const char*>(digest), digest_size)) + "-" +
+        o.etag = common::hex(digest, digest_size) + "-" +
                  std::to_string(parts.size());
         o.size = stored->size;
         o.last_modified_ms = clock_.wall_ms();
