@@ -34,6 +34,8 @@ CreateJobTemplate DescribeJobTemplate ListJobTemplates DeleteJobTemplate Describ
 CreateTopicRule GetTopicRule ListTopicRules ReplaceTopicRule DeleteTopicRule EnableTopicRule DisableTopicRule
 CreateTopicRuleDestination GetTopicRuleDestination ListTopicRuleDestinations UpdateTopicRuleDestination
 DeleteTopicRuleDestination ConfirmTopicRuleDestination
+CreateStream DescribeStream ListStreams UpdateStream DeleteStream
+CreateOTAUpdate GetOTAUpdate ListOTAUpdates DeleteOTAUpdate
 """.split()
 DATA_OPERATIONS = """
 GetThingShadow UpdateThingShadow DeleteThingShadow ListNamedShadowsForThing Publish

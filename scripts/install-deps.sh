@@ -6,10 +6,10 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
-  libssl-dev openssl libsqlite3-dev libexpat1-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
+  libssl-dev openssl libsqlite3-dev libexpat1-dev libcbor-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-boto3 python3-cryptography awscli curl
+  mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-boto3 python3-cryptography python3-cbor2 awscli curl
 )
 
 # npm drives the device SDK tests; any nodejs that brings npm will do, else Debian's.

@@ -15,6 +15,7 @@
 #include "common/metrics.hpp"
 #include "jobs/model.hpp"
 #include "jobs/templates.hpp"
+#include "objects/links.hpp"
 #include "storage/store.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -47,13 +48,7 @@ struct settings {
 };
 
 /// The object store, when one serves (job documents from it, presigned URLs to it).
-struct object_links {
-  /// The content of a documentSource URL (at most `max_bytes`), or nullopt with `error` set. Called on
-  /// the API thread, before CreateJob or CreateJobTemplate runs.
-  std::function<std::optional<std::string>(std::string_view url, std::size_t max_bytes, std::string& error)> read;
-  /// A presigned GET URL of an S3 URL, valid for `expires_s`, or nullopt. Any thread.
-  std::function<std::optional<std::string>(std::string_view url, std::int64_t expires_s)> presign;
-};
+using object_links = objects::links;
 
 /// What the service asks the registry.
 struct directory {

@@ -231,6 +231,96 @@ std::optional<std::string> s3_api::presign(std::string_view url, std::int64_t ex
                               clock_.wall_ms() / 1000, expires_s);
 }
 
+std::optional<located_object> s3_api::locate(std::string_view bucket, std::string_view key, std::string& error) const {
+  if (!catalog_.bucket(bucket)) {
+    error = fmt::format("the bucket {} does not exist", bucket);
+    return std::nullopt;
+  }
+  const object_entry* o = catalog_.object(bucket, key);
+  if (!o) {
+    error = fmt::format("the object {} does not exist in bucket {}", key, bucket);
+    return std::nullopt;
+  }
+  return located_object{o->blob, o->etag, o->size};
+}
+
+boost::system::error_code s3_api::read_blob(std::string_view blob, std::uint64_t offset, std::uint64_t length,
+                                            std::string& out) const {
+  out.clear();
+  out.reserve(length);
+  return blobs_.read(blob, offset, length, [&out](std::string_view piece) {
+    out.append(piece);
+    return true;
+  });
+}
+
+std::optional<located_object> s3_api::put(std::string_view bucket, std::string_view key, std::string_view content,
+                                          std::string_view content_type, std::string& error) {
+  if (!catalog_.bucket(bucket)) {
+    error = fmt::format("the bucket {} does not exist", bucket);
+    return std::nullopt;
+  }
+  if (!catalog::valid_key(key)) {
+    error = fmt::format("{:?} is not a valid object key", key);
+    return std::nullopt;
+  }
+  auto w = blobs_.create();
+  boost::system::error_code ec = w ? w->write(content) : w.error();
+  auto stored = ec ? boost::system::result<blob>(ec) : w->commit();
+  if (!stored) {
+    error = "the object could not be written: " + stored.error().message();
+    return std::nullopt;
+  }
+  object_entry o;
+  o.key = key;
+  o.blob = stored->sha256;
+  o.etag = stored->md5;
+  o.size = stored->size;
+  o.last_modified_ms = clock_.wall_ms();
+  if (!content_type.empty()) o.headers["content-type"] = content_type;
+  std::vector<storage::operation> ops;
+  std::optional<std::string> released;
+  catalog_.put_object(bucket, o, ops, released);
+  if (!store_.submit_and_wait(std::move(ops))) {
+    error = "the object could not be stored";
+    return std::nullopt;
+  }
+  if (released) blobs_.remove(*released);
+  return located_object{o.blob, o.etag, o.size};
+}
+
+links s3_api::links_to(const std::unique_ptr<s3_api>& api) {
+  links l;
+  l.read = [&api](std::string_view url, std::size_t max, std::string& error) -> std::optional<std::string> {
+    if (!api) return std::nullopt;
+    return api->read_object(url, max, error);
+  };
+  l.presign = [&api](std::string_view url, std::int64_t expires_s) -> std::optional<std::string> {
+    if (!api) return std::nullopt;
+    return api->presign(url, expires_s);
+  };
+  l.locate = [&api](std::string_view bucket, std::string_view key, std::string& error) -> std::optional<located_object> {
+    if (!api) {
+      error = "there is no object store (the api listener is off)";
+      return std::nullopt;
+    }
+    return api->locate(bucket, key, error);
+  };
+  l.read_blob = [&api](std::string_view blob, std::uint64_t offset, std::uint64_t length, std::string& out) {
+    if (!api) return make_error_code(boost::system::errc::no_such_file_or_directory);
+    return api->read_blob(blob, offset, length, out);
+  };
+  l.put = [&api](std::string_view bucket, std::string_view key, std::string_view content, std::string_view type,
+                 std::string& error) -> std::optional<located_object> {
+    if (!api) {
+      error = "there is no object store (the api listener is off)";
+      return std::nullopt;
+    }
+    return api->put(bucket, key, content, type, error);
+  };
+  return l;
+}
+
 void s3_api::load() {
   std::vector<storage::document> docs = store_.load_documents("s3_bucket");
   for (const char* kind : {"s3_object", "s3_upload", "s3_part"}) {

@@ -15,6 +15,7 @@
 #include "common/metrics.hpp"
 #include "objects/blob_store.hpp"
 #include "objects/catalog.hpp"
+#include "objects/links.hpp"
 #include "storage/store.hpp"
 
 #include <filesystem>
@@ -53,6 +54,17 @@ class s3_api {
   /// A presigned GET URL, on this server, of the object an S3 URL names, valid for `expires_s`. The key
   /// that signs it serves GET and HEAD of objects only. Any thread.
   std::optional<std::string> presign(std::string_view url, std::int64_t expires_s) const;
+  /// The object `key` of `bucket` as it is now, or nullopt with `error` set. API thread.
+  std::optional<located_object> locate(std::string_view bucket, std::string_view key, std::string& error) const;
+  /// Bytes of a blob (see objects::links::read_blob). Any thread.
+  boost::system::error_code read_blob(std::string_view blob, std::uint64_t offset, std::uint64_t length,
+                                      std::string& out) const;
+  /// Stores a small object the server made (a signed object), durably. API thread.
+  std::optional<located_object> put(std::string_view bucket, std::string_view key, std::string_view content,
+                                    std::string_view content_type, std::string& error);
+  /// The links other services use, calling through `api` once it is set (the store is made with the
+  /// api listener, after the services).
+  static links links_to(const std::unique_ptr<s3_api>& api);
   void register_metrics(common::registry& m) const;
 
  private:

@@ -8,6 +8,7 @@
 #include "platform/service.hpp"
 #include "jobs/module.hpp"
 #include "objects/s3_api.hpp"
+#include "ota/module.hpp"
 #include "rules/engine.hpp"
 #include "telemetry/module.hpp"
 #include "shadow/module.hpp"
@@ -202,16 +203,9 @@ int serve(const server_config& cfg) {
   services.push_back(std::move(rules_engine));
   // The object store is made with the api listener, below; jobs reach it through these links.
   std::unique_ptr<objects::s3_api> s3;
-  jobs::object_links object_links{
-      [&s3](std::string_view url, std::size_t max, std::string& error) -> std::optional<std::string> {
-        if (!s3) return std::nullopt;
-        return s3->read_object(url, max, error);
-      },
-      [&s3](std::string_view url, std::int64_t expires_s) -> std::optional<std::string> {
-        if (!s3) return std::nullopt;
-        return s3->presign(url, expires_s);
-      }};
+  const objects::links object_links = objects::s3_api::links_to(s3);
   services.push_back(std::make_unique<jobs::module>(core, jobs::settings{}, object_links));
+  services.push_back(std::make_unique<ota::module>(core, object_links));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);

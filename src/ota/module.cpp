@@ -1,0 +1,26 @@
+#include "ota/module.hpp"
+
+namespace fleetcore::ota {
+
+module::module(platform::core& core, objects::links objects)
+    : streams_(core.store, core.clock, std::move(objects),
+               "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":") {
+  auto& b = core.broker;
+  streams_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
+                                             std::string payload) {
+    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock.wall_ms(), 0));
+  };
+  b.add_hook(streams_);
+  streams_.register_metrics(core.metrics);
+}
+
+common::aws_operations module::operations() {
+  common::aws_operations ops;
+  for (auto name : stream_service::operations())
+    ops.emplace_back(std::string(name), [this](std::string_view op, const boost::json::object& in) {
+      return streams_.call(op, in);
+    });
+  return ops;
+}
+
+}  // namespace fleetcore::ota
