@@ -49,16 +49,24 @@ GetPendingJobExecutions StartNextPendingJobExecution DescribeJobExecution Update
 TIMESTREAM_QUERY_OPERATIONS = """
 Query
 """.split()
+# Code signing for OTA updates (AWS Signer, rest-json signed as `signer`).
+SIGNER_OPERATIONS = """
+PutSigningProfile GetSigningProfile ListSigningProfiles CancelSigningProfile StartSigningJob DescribeSigningJob
+ListSigningJobs ListSigningPlatforms GetSigningPlatform
+""".split()
 MODELS = [("iot", "iot/2015-05-28/service-2.json", IOT_OPERATIONS),
           ("iotdata", "iot-data/2015-05-28/service-2.json", DATA_OPERATIONS),
           ("iot-jobs-data", "iot-jobs-data/2017-09-29/service-2.json", JOBS_DATA_OPERATIONS),
-          ("timestream-query", "timestream-query/2018-11-01/service-2.json", TIMESTREAM_QUERY_OPERATIONS)]
+          ("timestream-query", "timestream-query/2018-11-01/service-2.json", TIMESTREAM_QUERY_OPERATIONS),
+          ("signer", "signer/2017-08-25/service-2.json", SIGNER_OPERATIONS)]
 
 # AWS IoT also takes an MQTT topic with its slashes unencoded (curl users write /topics/a/b/c, botocore
 # sends /topics/a%2Fb%2Fc): the label is greedy, written as botocore writes greedy labels.
 GREEDY = {("iotdata", "Publish"): "topic"}
 
-TYPES = {"string": "text", "integer": "integer", "long": "integer", "boolean": "boolean"}
+# A list in the query string (ListSigningProfiles' statuses) binds its last value; a timestamp its text.
+TYPES = {"string": "text", "integer": "integer", "long": "integer", "boolean": "boolean", "list": "text",
+         "timestamp": "text"}
 
 
 def main():

@@ -16,6 +16,8 @@ class module final : public platform::service {
   common::aws_operations operations() override;
   void start() override { jobs_.start(); }
   void stop() override { jobs_.stop(); }
+  /// The service, for the services that create jobs (OTA updates).
+  jobs_service& service() { return jobs_; }
 
  private:
   jobs_service jobs_;

@@ -323,6 +323,22 @@ aws_response stream_service::remove(const json::object& in) {
   return aws_response::ok("{}");
 }
 
+std::shared_ptr<const stream> stream_service::find(std::string_view id) const {
+  std::shared_lock lock(mutex_);
+  auto it = streams_.find(id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+void stream_service::release(const std::string& id) {
+  auto s = find(id);
+  if (!s || s->ota_update.empty()) return;
+  auto copy = std::make_shared<stream>(*s);
+  copy->ota_update.clear();
+  if (!save(*copy)) return;
+  std::unique_lock lock(mutex_);
+  streams_[id] = std::move(copy);
+}
+
 bool stream_service::delete_owned(const std::string& id) {
   if (!store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), id}})) return false;
   std::unique_lock lock(mutex_);

@@ -89,7 +89,11 @@ class stream_service final : public broker::broker_hook {
   common::aws_response create_owned(const boost::json::object& in, const std::string& owner);
   /// Deletes a stream an OTA update made (DeleteOTAUpdate with deleteStream). API thread.
   bool delete_owned(const std::string& id);
+  /// Ends an OTA update's hold on its stream (DeleteOTAUpdate without deleteStream). API thread.
+  void release(const std::string& id);
   std::string arn(const std::string& id) const { return arn_prefix_ + "stream/" + id; }
+  /// A stream by id, or null. Any thread.
+  std::shared_ptr<const stream> find(std::string_view id) const;
 
   /// Returns once every device request admitted before has been answered (tests).
   void drain();

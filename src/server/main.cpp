@@ -4,10 +4,12 @@
 #include "common/log.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "signer/signer_service.hpp"
 
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <fstream>
 #include <iostream>
 
 int main(int argc, char** argv) {
@@ -61,6 +63,17 @@ int main(int argc, char** argv) {
   std::string query_text, query_data_dir = "./data";
   telemetry_query->add_option("query", query_text, "The query (Timestream SQL subset, docs/telemetry.md)")->required();
   telemetry_query->add_option("--data-dir", query_data_dir, "The running server's data directory");
+  auto* signer_cmd = app.add_subcommand("signer", "Code signing for OTA updates");
+  signer_cmd->require_subcommand(1);
+  auto* signer_import = signer_cmd->add_subcommand(
+      "import", "Import a code-signing certificate and its ECDSA P-256 key; prints the certificate ARN that "
+                "signing profiles name (PutSigningProfile's signingMaterial.certificateArn)");
+  std::string sign_cert, sign_key, signer_data_dir = "./data", signer_config;
+  signer_import->add_option("--cert", sign_cert, "PEM certificate")->required()->check(CLI::ExistingFile);
+  signer_import->add_option("--key", sign_key, "PEM private key (ECDSA P-256)")->required()->check(CLI::ExistingFile);
+  signer_import->add_option("--data-dir", signer_data_dir, "The server's data directory");
+  signer_import->add_option("-c,--config", signer_config, "The server's configuration file (its region and account)")
+      ->check(CLI::ExistingFile);
   app.add_subcommand("version", "Print the version")->callback([] { std::cout << "fleetcore 0.1.0\n"; });
 
   CLI11_PARSE(app, argc, argv);
@@ -89,6 +102,18 @@ int main(int argc, char** argv) {
       std::filesystem::create_directories(key_data_dir);
       auto k = api::admin_keys(key_data_dir).create();
       std::cout << "{\"AccessKeyId\": \"" << k.id << "\", \"SecretAccessKey\": \"" << k.secret << "\"}\n";
+      return 0;
+    }
+    if (*signer_import) {
+      auto cfg = signer_config.empty() ? server::server_config{} : server::load_config(signer_config);
+      auto read = [](const std::string& path) {
+        std::ifstream f(path);
+        return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      };
+      auto id = signer::signer_service::import_certificate(std::filesystem::path(signer_data_dir) / "signer",
+                                                           read(sign_cert), read(sign_key));
+      std::cout << "{\"CertificateArn\": \"arn:aws:acm:" << cfg.aws_region << ":" << cfg.aws_account_id
+                << ":certificate/" << id << "\"}\n";
       return 0;
     }
     if (*issue) {

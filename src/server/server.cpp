@@ -204,8 +204,14 @@ int serve(const server_config& cfg) {
   // The object store is made with the api listener, below; jobs reach it through these links.
   std::unique_ptr<objects::s3_api> s3;
   const objects::links object_links = objects::s3_api::links_to(s3);
-  services.push_back(std::make_unique<jobs::module>(core, jobs::settings{}, object_links));
-  services.push_back(std::make_unique<ota::module>(core, object_links));
+  auto jobs_module = std::make_unique<jobs::module>(core, jobs::settings{}, object_links);
+  auto& jobs_service = jobs_module->service();
+  services.push_back(std::move(jobs_module));
+  // OTA updates are built on the API thread after CreateOTAUpdate answers.
+  std::unique_ptr<api::api_server> api_server;
+  services.push_back(std::make_unique<ota::module>(core, object_links, jobs_service, [&api_server](std::function<void()> fn) {
+    if (api_server) api_server->post(std::move(fn));
+  }));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);
@@ -217,7 +223,6 @@ int serve(const server_config& cfg) {
 
   api::admin_keys keys(cfg.data_dir);
   std::optional<boost::asio::thread_pool> control_pool;
-  std::unique_ptr<api::api_server> api_server;
   std::optional<boost::asio::ssl::context> api_tls;
   if (!cfg.api.empty()) {
     if (keys.ensure_initial(cfg.aws_region))
