@@ -471,7 +471,7 @@ sigv4_result verify_s3_presigned_v2(const http_request_view& req, const std::map
 
 std::string presign_s3_get(std::string_view host, std::string_view path, std::string_view access_key_id,
                            std::string_view secret, std::string_view region, std::int64_t now_epoch_s,
-                           std::int64_t expires_s) {
+                           std::int64_t expires_s, std::string_view extra_query) {
   std::time_t t = static_cast<std::time_t>(now_epoch_s);
   std::tm tm{};
   gmtime_r(&t, &tm);
@@ -482,6 +482,7 @@ std::string presign_s3_get(std::string_view host, std::string_view path, std::st
   std::string query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=" +
                       uri_encode(std::string(access_key_id) + "/" + scope, false) + "&X-Amz-Date=" + date +
                       "&X-Amz-Expires=" + std::to_string(expires_s) + "&X-Amz-SignedHeaders=host";
+  if (!extra_query.empty()) query = std::string(extra_query) + "&" + query;
   const std::string target = std::string(path) + "?" + query;
   http_request_view req{"GET", target, {{"host", host}}, ""};
   const std::string string_to_sign = "AWS4-HMAC-SHA256\n" + std::string(date) + "\n" + scope + "\n" +

@@ -61,9 +61,10 @@ sigv4_result verify_s3(const http_request_view& req, const secret_lookup& secret
 
 /// A presigned SigV4 GET of `path` (as it will be sent, percent-encoded) on `host` (as the client will
 /// send it in Host, with the port): the path and query, valid for `expires_s` seconds from now.
+/// `extra_query` (encoded, e.g. "versionId=...") is signed and sent with it.
 std::string presign_s3_get(std::string_view host, std::string_view path, std::string_view access_key_id,
                            std::string_view secret, std::string_view region, std::int64_t now_epoch_s,
-                           std::int64_t expires_s);
+                           std::int64_t expires_s, std::string_view extra_query = {});
 
 /// The canonical request of SigV4 for `req` with the given signed header names (lowercase, sorted);
 /// exposed for tests and diagnostics.

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 
 namespace fleetcore::objects {
 
@@ -19,6 +20,7 @@ constexpr std::string_view k_bucket_kind = "s3_bucket";
 constexpr std::string_view k_object_kind = "s3_object";
 constexpr std::string_view k_upload_kind = "s3_upload";
 constexpr std::string_view k_part_kind = "s3_part";
+constexpr std::string_view k_version_kind = "s3_version";
 
 std::string part_doc_key(std::string_view upload, int number) { return fmt::format("{}\t{:05d}", upload, number); }
 
@@ -30,6 +32,41 @@ json::object map_json(const std::map<std::string, std::string>& m) {
   json::object o;
   for (const auto& [k, v] : m) o[k] = v;
   return o;
+}
+
+std::string version_doc_key(std::string_view bucket, std::string_view key, std::string_view version) {
+  // A key may hold tabs; a version id never does: it is what follows the last one.
+  return object_doc_key(bucket, key) + '\t' + std::string(version);
+}
+
+json::object entry_json(const object_entry& o) {
+  json::object doc{{"blob", o.blob},
+                   {"etag", o.etag},
+                   {"size", o.size},
+                   {"lastModified", o.last_modified_ms},
+                   {"headers", map_json(o.headers)},
+                   {"metadata", map_json(o.metadata)},
+                   {"versionId", o.version_id},
+                   {"seq", o.seq}};
+  if (o.delete_marker) doc["deleteMarker"] = true;
+  return doc;
+}
+
+std::map<std::string, std::string> json_map(const json::object& o, std::string_view member);
+
+object_entry entry_from(const json::object& o, std::string key) {
+  object_entry e;
+  e.key = std::move(key);
+  e.blob = std::string(common::text_member(o, "blob").value_or(""));
+  e.etag = std::string(common::text_member(o, "etag").value_or(""));
+  e.size = static_cast<std::uint64_t>(common::int_member(o, "size").value_or(0));
+  e.last_modified_ms = common::int_member(o, "lastModified").value_or(0);
+  e.headers = json_map(o, "headers");
+  e.metadata = json_map(o, "metadata");
+  e.version_id = std::string(common::text_member(o, "versionId").value_or("null"));
+  e.seq = static_cast<std::uint64_t>(common::int_member(o, "seq").value_or(0));
+  e.delete_marker = common::bool_member(o, "deleteMarker").value_or(false);
+  return e;
 }
 
 std::map<std::string, std::string> json_map(const json::object& o, std::string_view member) {
@@ -90,7 +127,10 @@ void catalog::load(const std::vector<storage::document>& documents) {
     auto v = json::parse(d.body, ec);
     bucket_entry b;
     b.name = d.key;
-    if (!ec && v.is_object()) b.created_ms = common::int_member(v.as_object(), "created").value_or(0);
+    if (!ec && v.is_object()) {
+      b.created_ms = common::int_member(v.as_object(), "created").value_or(0);
+      b.versioning = std::string(common::text_member(v.as_object(), "versioning").value_or(""));
+    }
     buckets_.emplace(d.key, std::move(b));
   }
   for (const auto& d : documents) {
@@ -100,18 +140,26 @@ void catalog::load(const std::vector<storage::document>& documents) {
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
     if (b == buckets_.end() || ec || !v.is_object()) continue;  // its bucket went first (never: deleted empty)
-    const auto& o = v.as_object();
-    object_entry e;
-    e.key = d.key.substr(tab + 1);
-    e.blob = std::string(common::text_member(o, "blob").value_or(""));
-    e.etag = std::string(common::text_member(o, "etag").value_or(""));
-    e.size = static_cast<std::uint64_t>(common::int_member(o, "size").value_or(0));
-    e.last_modified_ms = common::int_member(o, "lastModified").value_or(0);
-    e.headers = json_map(o, "headers");
-    e.metadata = json_map(o, "metadata");
+    object_entry e = entry_from(v.as_object(), d.key.substr(tab + 1));
+    next_seq_ = std::max(next_seq_, e.seq + 1);
     reference(e.blob);
     b->second.objects.insert_or_assign(e.key, std::move(e));
   }
+  for (const auto& d : documents) {
+    if (d.kind != k_version_kind) continue;
+    auto tab = d.key.find('\t'), last = d.key.rfind('\t');
+    auto b = tab == std::string::npos ? buckets_.end() : buckets_.find(std::string_view(d.key).substr(0, tab));
+    boost::system::error_code ec;
+    auto v = json::parse(d.body, ec);
+    if (b == buckets_.end() || last == tab || ec || !v.is_object()) continue;
+    object_entry e = entry_from(v.as_object(), d.key.substr(tab + 1, last - tab - 1));
+    next_seq_ = std::max(next_seq_, e.seq + 1);
+    if (!e.delete_marker) reference(e.blob);
+    b->second.history[e.key].push_back(std::move(e));
+  }
+  for (auto& [name, b] : buckets_)
+    for (auto& [key, versions] : b.history)
+      std::sort(versions.begin(), versions.end(), [](const auto& x, const auto& y) { return x.seq > y.seq; });
   for (const auto& d : documents) {
     if (d.kind != k_upload_kind) continue;
     boost::system::error_code ec;
@@ -159,7 +207,7 @@ catalog_error catalog::create_bucket(std::string_view name, std::int64_t now_ms,
 catalog_error catalog::delete_bucket(std::string_view name, std::vector<storage::operation>& ops) {
   auto it = buckets_.find(name);
   if (it == buckets_.end()) return catalog_error::no_such_bucket;
-  if (!it->second.objects.empty()) return catalog_error::bucket_not_empty;
+  if (!it->second.objects.empty() || !it->second.history.empty()) return catalog_error::bucket_not_empty;
   for (const auto& [id, u] : uploads_)
     if (u.bucket == name) return catalog_error::bucket_not_empty;
   ops.push_back(storage::op::delete_document{std::string(k_bucket_kind), it->first});
@@ -178,23 +226,70 @@ std::vector<const bucket_entry*> catalog::buckets() const {
   return out;
 }
 
-catalog_error catalog::put_object(std::string_view bucket, object_entry o, std::vector<storage::operation>& ops,
-                                  std::optional<std::string>& released) {
+catalog_error catalog::set_versioning(std::string_view bucket, std::string_view status,
+                                      std::vector<storage::operation>& ops) {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return catalog_error::no_such_bucket;
+  b->second.versioning = std::string(status);
+  ops.push_back(storage::op::put_document{
+      {std::string(k_bucket_kind), b->first,
+       json::serialize(json::object{{"created", b->second.created_ms}, {"versioning", b->second.versioning}})}});
+  return catalog_error::none;
+}
+
+void catalog::store_current(std::string_view bucket, const object_entry& o, std::vector<storage::operation>& ops) const {
+  ops.push_back(storage::op::put_document{
+      {std::string(k_object_kind), object_doc_key(bucket, o.key), json::serialize(entry_json(o))}});
+}
+
+void catalog::store_version(std::string_view bucket, const object_entry& o, std::vector<storage::operation>& ops) const {
+  ops.push_back(storage::op::put_document{
+      {std::string(k_version_kind), version_doc_key(bucket, o.key, o.version_id), json::serialize(entry_json(o))}});
+}
+
+void catalog::unstore_version(std::string_view bucket, const object_entry& o, std::vector<storage::operation>& ops) const {
+  ops.push_back(storage::op::delete_document{std::string(k_version_kind), version_doc_key(bucket, o.key, o.version_id)});
+}
+
+void catalog::drop_null_version(bucket_entry& b, const std::string& key, std::vector<storage::operation>& ops,
+                                std::optional<std::string>& released) {
+  auto h = b.history.find(key);
+  if (h == b.history.end()) return;
+  auto& versions = h->second;
+  auto it = std::find_if(versions.begin(), versions.end(), [](const auto& v) { return v.version_id == "null"; });
+  if (it == versions.end()) return;
+  unstore_version(b.name, *it, ops);
+  if (!it->delete_marker) released = release(it->blob);
+  versions.erase(it);
+  if (versions.empty()) b.history.erase(h);
+}
+
+catalog_error catalog::put_object(std::string_view bucket, object_entry o, std::string_view new_version_id,
+                                  std::vector<storage::operation>& ops, std::optional<std::string>& released) {
+  released.reset();
   auto b = buckets_.find(bucket);
   if (b == buckets_.end()) return catalog_error::no_such_bucket;
   if (!valid_key(o.key)) return catalog_error::invalid_key;
-  json::object doc{{"blob", o.blob},
-                   {"etag", o.etag},
-                   {"size", o.size},
-                   {"lastModified", o.last_modified_ms},
-                   {"headers", map_json(o.headers)},
-                   {"metadata", map_json(o.metadata)}};
-  ops.push_back(storage::op::put_document{
-      {std::string(k_object_kind), object_doc_key(bucket, o.key), json::serialize(doc)}});
+  auto& bk = b->second;
+  o.delete_marker = false;
+  o.seq = next_seq_++;
+  o.version_id = bk.versioning == "Enabled" ? std::string(new_version_id) : "null";
   reference(o.blob);
-  auto [it, added] = b->second.objects.try_emplace(o.key);
-  released = added ? std::nullopt : release(it->second.blob);
-  it->second = std::move(o);
+  auto current = bk.objects.find(o.key);
+  if (bk.versioning.empty() || (current != bk.objects.end() && current->second.version_id == "null" && bk.versioning == "Suspended")) {
+    // The object replaces the current one (unversioned, or the "null" version while suspended).
+    if (current != bk.objects.end()) released = release(current->second.blob);
+  } else {
+    if (bk.versioning == "Suspended") drop_null_version(bk, o.key, ops, released);
+    if (current != bk.objects.end()) {  // the current version becomes noncurrent
+      store_version(bucket, current->second, ops);
+      auto& versions = bk.history[o.key];
+      versions.insert(versions.begin(), std::move(current->second));
+    }
+  }
+  store_current(bucket, o, ops);
+  const std::string key = o.key;
+  bk.objects.insert_or_assign(key, std::move(o));
   return catalog_error::none;
 }
 
@@ -205,16 +300,132 @@ const object_entry* catalog::object(std::string_view bucket, std::string_view ke
   return it == b->second.objects.end() ? nullptr : &it->second;
 }
 
-catalog_error catalog::delete_object(std::string_view bucket, std::string_view key,
-                                     std::vector<storage::operation>& ops, std::optional<std::string>& released) {
+const object_entry* catalog::version(std::string_view bucket, std::string_view key, std::string_view version_id) const {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return nullptr;
+  auto current = b->second.objects.find(key);
+  if (current != b->second.objects.end() && (version_id.empty() || current->second.version_id == version_id))
+    return &current->second;
+  auto h = b->second.history.find(key);
+  if (h == b->second.history.end() || h->second.empty()) return nullptr;
+  if (version_id.empty()) return current == b->second.objects.end() ? &h->second.front() : nullptr;
+  for (const auto& v : h->second)
+    if (v.version_id == version_id) return &v;
+  return nullptr;
+}
+
+catalog_error catalog::delete_object(std::string_view bucket, std::string_view key, std::string_view version_id,
+                                     std::string_view new_version_id, std::vector<storage::operation>& ops,
+                                     std::optional<std::string>& released, std::optional<object_entry>& deleted) {
   released.reset();
+  deleted.reset();
   auto b = buckets_.find(bucket);
   if (b == buckets_.end()) return catalog_error::no_such_bucket;
-  auto it = b->second.objects.find(key);
-  if (it == b->second.objects.end()) return catalog_error::none;
-  ops.push_back(storage::op::delete_document{std::string(k_object_kind), object_doc_key(bucket, key)});
-  released = release(it->second.blob);
-  b->second.objects.erase(it);
+  auto& bk = b->second;
+  const std::string k(key);
+  auto current = bk.objects.find(key);
+  if (version_id.empty() && bk.versioning.empty()) {
+    if (current == bk.objects.end()) return catalog_error::none;
+    ops.push_back(storage::op::delete_document{std::string(k_object_kind), object_doc_key(bucket, key)});
+    released = release(current->second.blob);
+    bk.objects.erase(current);
+    return catalog_error::none;
+  }
+  if (version_id.empty()) {
+    // A delete marker becomes the latest version.
+    object_entry marker;
+    marker.key = k;
+    marker.delete_marker = true;
+    marker.seq = next_seq_++;
+    marker.version_id = bk.versioning == "Enabled" ? std::string(new_version_id) : "null";
+    if (current != bk.objects.end()) {
+      ops.push_back(storage::op::delete_document{std::string(k_object_kind), object_doc_key(bucket, key)});
+      if (current->second.version_id == "null" && bk.versioning == "Suspended") {
+        released = release(current->second.blob);
+      } else {
+        store_version(bucket, current->second, ops);
+        bk.history[k].insert(bk.history[k].begin(), std::move(current->second));
+      }
+      bk.objects.erase(current);
+    }
+    if (bk.versioning == "Suspended") drop_null_version(bk, k, ops, released);
+    store_version(bucket, marker, ops);
+    bk.history[k].insert(bk.history[k].begin(), marker);
+    deleted = std::move(marker);
+    return catalog_error::none;
+  }
+  // A version deleted for good.
+  if (current != bk.objects.end() && current->second.version_id == version_id) {
+    ops.push_back(storage::op::delete_document{std::string(k_object_kind), object_doc_key(bucket, key)});
+    released = release(current->second.blob);
+    deleted = std::move(current->second);
+    bk.objects.erase(current);
+    // The newest older version, if it is an object, is the latest now (a marker stays in the history).
+    if (auto h = bk.history.find(key); h != bk.history.end() && !h->second.front().delete_marker) {
+      object_entry promoted = std::move(h->second.front());
+      h->second.erase(h->second.begin());
+      unstore_version(bucket, promoted, ops);
+      store_current(bucket, promoted, ops);
+      if (h->second.empty()) bk.history.erase(h);
+      bk.objects.emplace(k, std::move(promoted));
+    }
+    return catalog_error::none;
+  }
+  auto h = bk.history.find(key);
+  if (h == bk.history.end()) return catalog_error::no_such_version;
+  auto& versions = h->second;
+  auto it = std::find_if(versions.begin(), versions.end(), [&](const auto& v) { return v.version_id == version_id; });
+  if (it == versions.end()) return catalog_error::no_such_version;
+  const bool was_latest = it == versions.begin() && current == bk.objects.end();
+  unstore_version(bucket, *it, ops);
+  if (!it->delete_marker) released = release(it->blob);
+  deleted = std::move(*it);
+  versions.erase(it);
+  if (was_latest && !versions.empty() && !versions.front().delete_marker) {
+    object_entry promoted = std::move(versions.front());
+    versions.erase(versions.begin());
+    unstore_version(bucket, promoted, ops);
+    store_current(bucket, promoted, ops);
+    bk.objects.emplace(k, std::move(promoted));
+  }
+  if (versions.empty()) bk.history.erase(h);
+  return catalog_error::none;
+}
+
+catalog_error catalog::list_versions(std::string_view bucket, const versions_request& req, versions_result& out) const {
+  auto b = buckets_.find(bucket);
+  if (b == buckets_.end()) return catalog_error::no_such_bucket;
+  const auto& bk = b->second;
+  const std::size_t max_keys = static_cast<std::size_t>(std::clamp(req.max_keys, 0, 1000));
+  // Keys in order, each key's versions newest first; resumed after (key marker, version id marker).
+  std::set<std::string_view> keys;
+  for (auto it = bk.objects.lower_bound(std::string_view(req.prefix)); it != bk.objects.end() && it->first.starts_with(req.prefix); ++it)
+    keys.insert(it->first);
+  for (auto it = bk.history.lower_bound(std::string_view(req.prefix)); it != bk.history.end() && it->first.starts_with(req.prefix); ++it)
+    keys.insert(it->first);
+  bool skipping_in_key = !req.key_marker.empty() && !req.version_id_marker.empty();
+  for (auto key : keys) {
+    if (!req.key_marker.empty() && (key < req.key_marker || (key == req.key_marker && req.version_id_marker.empty())))
+      continue;
+    std::vector<version_item> all;
+    auto current = bk.objects.find(key);
+    if (current != bk.objects.end()) all.push_back({&current->second, true});
+    if (auto h = bk.history.find(key); h != bk.history.end())
+      for (const auto& v : h->second) all.push_back({&v, all.empty()});
+    for (const auto& item : all) {
+      if (skipping_in_key && key == req.key_marker) {
+        if (item.entry->version_id == req.version_id_marker) skipping_in_key = false;
+        continue;
+      }
+      if (out.versions.size() == max_keys) {
+        out.truncated = true;
+        out.next_key_marker = std::string(out.versions.back().entry->key);
+        out.next_version_id_marker = out.versions.back().entry->version_id;
+        return catalog_error::none;
+      }
+      out.versions.push_back(item);
+    }
+  }
   return catalog_error::none;
 }
 
@@ -252,14 +463,14 @@ catalog_error catalog::put_part(std::string_view id, int number, upload_entry::p
   return catalog_error::none;
 }
 
-catalog_error catalog::end_upload(std::string_view id, std::optional<object_entry> o,
+catalog_error catalog::end_upload(std::string_view id, std::optional<object_entry> o, std::string_view new_version_id,
                                   std::vector<storage::operation>& ops, std::vector<std::string>& released) {
   auto it = uploads_.find(id);
   if (it == uploads_.end()) return catalog_error::no_such_upload;
   const std::string bucket = it->second.bucket;
   if (o) {
     std::optional<std::string> old;
-    if (auto e = put_object(bucket, std::move(*o), ops, old); e != catalog_error::none) return e;
+    if (auto e = put_object(bucket, std::move(*o), new_version_id, ops, old); e != catalog_error::none) return e;
     if (old) released.push_back(std::move(*old));
   }
   for (const auto& [number, p] : it->second.parts) {

@@ -18,9 +18,12 @@
 
 namespace fleetcore::objects {
 
-/// One stored object (the current version of a key).
+/// One version of a key: an object, or a delete marker (versioned buckets).
 struct object_entry {
   std::string key;
+  std::string version_id = "null";  // S3's id of the version ("null": made while versioning was off)
+  bool delete_marker = false;       // no bytes: the key reads as deleted while this version is the latest
+  std::uint64_t seq = 0;            // the catalog's order of versions (older: smaller)
   std::string blob;  // the blob's SHA-256 (hex)
   std::string etag;  // hex MD5 of the bytes (without quotes)
   std::uint64_t size = 0;
@@ -34,7 +37,27 @@ struct object_entry {
 struct bucket_entry {
   std::string name;
   std::int64_t created_ms = 0;
-  std::map<std::string, object_entry, std::less<>> objects;  // by key, in byte order
+  std::string versioning;  // "" (never enabled), "Enabled" or "Suspended"
+  std::map<std::string, object_entry, std::less<>> objects;  // the latest version of each key, unless a marker
+  /// The other versions of each key, newest first: noncurrent versions, and the delete marker that is
+  /// the latest version when `objects` has no entry for the key.
+  std::map<std::string, std::vector<object_entry>, std::less<>> history;
+};
+
+/// ListObjectVersions' request and answer (versions by key, newest first).
+struct versions_request {
+  std::string prefix;
+  std::string key_marker, version_id_marker;
+  int max_keys = 1000;
+};
+struct version_item {
+  const object_entry* entry = nullptr;
+  bool latest = false;
+};
+struct versions_result {
+  std::vector<version_item> versions;
+  bool truncated = false;
+  std::string next_key_marker, next_version_id_marker;
 };
 
 /// A multipart upload in progress: the object's key and headers (given at its creation) and the parts
@@ -81,6 +104,7 @@ enum class catalog_error {
   invalid_key,               // 400 KeyTooLongError (or an empty/invalid UTF-8 key)
   invalid_continuation,      // 400 InvalidArgument: a continuation token we did not issue
   no_such_upload,            // 404 NoSuchUpload
+  no_such_version,           // 404 NoSuchVersion
 };
 
 class catalog {
@@ -101,15 +125,30 @@ class catalog {
   /// Every bucket, by name.
   std::vector<const bucket_entry*> buckets() const;
 
-  /// Stores `o` under its key, replacing the current object; `released` gets the blob the old one
-  /// referenced when no object references it any more (the caller removes it from the blob_store
-  /// once `ops` are committed).
-  catalog_error put_object(std::string_view bucket, object_entry o, std::vector<storage::operation>& ops,
-                           std::optional<std::string>& released);
+  /// Sets a bucket's versioning: "Enabled" or "Suspended" (a bucket never goes back to unversioned).
+  catalog_error set_versioning(std::string_view bucket, std::string_view status, std::vector<storage::operation>& ops);
+
+  /// Stores `o` as the latest version of its key. Unversioned, it replaces the object; versioning
+  /// enabled, the object gets `new_version_id` and the one it replaces becomes noncurrent; suspended,
+  /// it is the "null" version and replaces the previous "null" version (object() then has the version
+  /// made). `released` gets the blob a replaced version referenced when nothing references it
+  /// any more (the caller removes it from the blob_store once `ops` are committed).
+  catalog_error put_object(std::string_view bucket, object_entry o, std::string_view new_version_id,
+                           std::vector<storage::operation>& ops, std::optional<std::string>& released);
+  /// The latest version of `key` if it is an object (not a delete marker).
   const object_entry* object(std::string_view bucket, std::string_view key) const;
-  /// Deletes `key` (deleting a missing key is no error, as in S3); `released` as put_object.
-  catalog_error delete_object(std::string_view bucket, std::string_view key, std::vector<storage::operation>& ops,
-                              std::optional<std::string>& released);
+  /// Version `version_id` of `key` (an object or a delete marker), or the latest version, marker or not,
+  /// when `version_id` is empty.
+  const object_entry* version(std::string_view bucket, std::string_view key, std::string_view version_id) const;
+  /// DeleteObject. Without `version_id`: unversioned, the object goes (a missing key is no error, as in
+  /// S3); versioned, a delete marker (`new_version_id`, or "null" when suspended) becomes the latest
+  /// version and `deleted` is that marker. With `version_id`: that version goes for good and `deleted`
+  /// is a copy of it (the next newest becomes the latest). `released` as put_object.
+  catalog_error delete_object(std::string_view bucket, std::string_view key, std::string_view version_id,
+                              std::string_view new_version_id, std::vector<storage::operation>& ops,
+                              std::optional<std::string>& released, std::optional<object_entry>& deleted);
+  /// ListObjectVersions over `bucket`.
+  catalog_error list_versions(std::string_view bucket, const versions_request& req, versions_result& out) const;
 
   /// Starts a multipart upload of `u.key` in `u.bucket` (u.id chosen by the caller, unique).
   catalog_error create_upload(upload_entry u, std::vector<storage::operation>& ops);
@@ -119,9 +158,9 @@ class catalog {
   catalog_error put_part(std::string_view id, int number, upload_entry::part p, std::vector<storage::operation>& ops,
                          std::optional<std::string>& released);
   /// Ends upload `id`: its parts go (their blobs into `released` when nothing else references them)
-  /// and, when `o` is given (CompleteMultipartUpload), `o` becomes the object.
-  catalog_error end_upload(std::string_view id, std::optional<object_entry> o, std::vector<storage::operation>& ops,
-                           std::vector<std::string>& released);
+  /// and, when `o` is given (CompleteMultipartUpload), `o` becomes the latest version, as put_object.
+  catalog_error end_upload(std::string_view id, std::optional<object_entry> o, std::string_view new_version_id,
+                           std::vector<storage::operation>& ops, std::vector<std::string>& released);
 
   /// ListObjectsV2 over `bucket`.
   catalog_error list(std::string_view bucket, const list_request& req, list_result& out) const;
@@ -132,6 +171,14 @@ class catalog {
 
  private:
   void reference(const std::string& blob);
+  /// Writes `o` as the latest object (kind s3_object) or as a history version (kind s3_version).
+  void store_current(std::string_view bucket, const object_entry& o, std::vector<storage::operation>& ops) const;
+  void store_version(std::string_view bucket, const object_entry& o, std::vector<storage::operation>& ops) const;
+  void unstore_version(std::string_view bucket, const object_entry& o, std::vector<storage::operation>& ops) const;
+  /// Removes the "null" version of `key` from its history (suspended versioning replaces it).
+  void drop_null_version(bucket_entry& b, const std::string& key, std::vector<storage::operation>& ops,
+                         std::optional<std::string>& released);
+  std::uint64_t next_seq_ = 1;
   /// Drops one reference; the blob if none is left.
   std::optional<std::string> release(const std::string& blob);
 

@@ -18,6 +18,7 @@ struct located_object {
   std::string blob;
   std::string etag;
   std::uint64_t size = 0;
+  std::string version_id;  // "null" unless the bucket's versioning made it
 };
 
 struct links {
@@ -27,8 +28,11 @@ struct links {
   /// A presigned GET URL, on this server, of an S3 URL, valid for `expires_s`; nullopt if it names no
   /// object store location. Any thread.
   std::function<std::optional<std::string>(std::string_view url, std::int64_t expires_s)> presign;
-  /// The object `key` of `bucket` now, or nullopt with `error` set. API thread.
-  std::function<std::optional<located_object>(std::string_view bucket, std::string_view key, std::string& error)> locate;
+  /// Version `version` of object `key` of `bucket` (empty: the latest), or nullopt with `error` set.
+  /// API thread.
+  std::function<std::optional<located_object>(std::string_view bucket, std::string_view key, std::string_view version,
+                                              std::string& error)>
+      locate;
   /// Bytes [offset, offset + length) of a blob into `out`; errc::no_such_file_or_directory once nothing
   /// references the blob any more (its object was replaced or deleted). Any thread.
   std::function<boost::system::error_code(std::string_view blob, std::uint64_t offset, std::uint64_t length,

@@ -166,8 +166,17 @@ s3_api::s3_api(storage::store& store, common::clock& clock, auth::secret_lookup 
 }
 
 namespace {
-/// (bucket, key) of an S3 URL in one of the forms read_object documents.
-std::optional<std::pair<std::string, std::string>> parse_s3_url(std::string_view url) {
+/// An object an S3 URL names, in one of the forms read_object documents; `?versionId=` names a version.
+struct s3_url {
+  std::string bucket, key, version;
+};
+std::optional<s3_url> parse_s3_url(std::string_view url) {
+  std::string version;
+  if (auto q = url.find('?'); q != std::string_view::npos) {
+    auto params = auth::query_params(url.substr(q + 1));
+    if (auto v = params.find("versionId"); v != params.end()) version = v->second;
+    url = url.substr(0, q);
+  }
   std::string_view rest;
   if (url.starts_with("s3://")) {
     rest = url.substr(5);
@@ -183,7 +192,7 @@ std::optional<std::pair<std::string, std::string>> parse_s3_url(std::string_view
       rest = path;  // path style
     } else if (auto at = host.find(".s3"); at != std::string_view::npos &&
                                             (host.size() == at + 3 || host[at + 3] == '.')) {
-      return std::pair(std::string(host.substr(0, at)), auth::uri_decode(path));  // virtual-hosted style
+      return s3_url{std::string(host.substr(0, at)), auth::uri_decode(path), version};  // virtual-hosted style
     } else {
       return std::nullopt;
     }
@@ -192,7 +201,7 @@ std::optional<std::pair<std::string, std::string>> parse_s3_url(std::string_view
   }
   auto slash = rest.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) return std::nullopt;
-  return std::pair(auth::uri_decode(rest.substr(0, slash)), auth::uri_decode(rest.substr(slash + 1)));
+  return s3_url{auth::uri_decode(rest.substr(0, slash)), auth::uri_decode(rest.substr(slash + 1)), version};
 }
 }  // namespace
 
@@ -202,17 +211,14 @@ std::optional<std::string> s3_api::read_object(std::string_view url, std::size_t
     error = "documentSource must be an S3 URL such as https://s3.amazonaws.com/<bucket>/<key>";
     return std::nullopt;
   }
-  const object_entry* o = catalog_.object(named->first, named->second);
-  if (!o) {
-    error = fmt::format("the object {} does not exist in bucket {}", named->second, named->first);
-    return std::nullopt;
-  }
-  if (o->size > max_bytes) {
-    error = fmt::format("the object {} is larger than {} bytes", named->second, max_bytes);
+  auto located = locate(named->bucket, named->key, named->version, error);
+  if (!located) return std::nullopt;
+  if (located->size > max_bytes) {
+    error = fmt::format("the object {} is larger than {} bytes", named->key, max_bytes);
     return std::nullopt;
   }
   std::string out;
-  if (blobs_.read(o->blob, 0, o->size, [&out](std::string_view piece) {
+  if (blobs_.read(located->blob, 0, located->size, [&out](std::string_view piece) {
         out.append(piece);
         return true;
       })) {
@@ -225,23 +231,26 @@ std::optional<std::string> s3_api::read_object(std::string_view url, std::size_t
 std::optional<std::string> s3_api::presign(std::string_view url, std::int64_t expires_s) const {
   auto named = parse_s3_url(url);
   if (!named || public_host_.empty()) return std::nullopt;
-  const std::string path = "/" + auth::uri_encode(named->first, false) + "/" + auth::uri_encode(named->second, true);
+  const std::string path = "/" + auth::uri_encode(named->bucket, false) + "/" + auth::uri_encode(named->key, true);
   return "https://" + public_host_ +
          auth::presign_s3_get(public_host_, path, presign_id_, presign_secret_, settings_.region,
-                              clock_.wall_ms() / 1000, expires_s);
+                              clock_.wall_ms() / 1000, expires_s,
+                              named->version.empty() ? std::string() : "versionId=" + auth::uri_encode(named->version, false));
 }
 
-std::optional<located_object> s3_api::locate(std::string_view bucket, std::string_view key, std::string& error) const {
+std::optional<located_object> s3_api::locate(std::string_view bucket, std::string_view key, std::string_view version,
+                                             std::string& error) const {
   if (!catalog_.bucket(bucket)) {
     error = fmt::format("the bucket {} does not exist", bucket);
     return std::nullopt;
   }
-  const object_entry* o = catalog_.object(bucket, key);
-  if (!o) {
-    error = fmt::format("the object {} does not exist in bucket {}", key, bucket);
+  const object_entry* o = version.empty() ? catalog_.object(bucket, key) : catalog_.version(bucket, key, version);
+  if (!o || o->delete_marker) {
+    error = version.empty() ? fmt::format("the object {} does not exist in bucket {}", key, bucket)
+                            : fmt::format("version {} of object {} does not exist in bucket {}", version, key, bucket);
     return std::nullopt;
   }
-  return located_object{o->blob, o->etag, o->size};
+  return located_object{o->blob, o->etag, o->size, o->version_id};
 }
 
 boost::system::error_code s3_api::read_blob(std::string_view blob, std::uint64_t offset, std::uint64_t length,
@@ -280,13 +289,14 @@ std::optional<located_object> s3_api::put(std::string_view bucket, std::string_v
   if (!content_type.empty()) o.headers["content-type"] = content_type;
   std::vector<storage::operation> ops;
   std::optional<std::string> released;
-  catalog_.put_object(bucket, o, ops, released);
+  catalog_.put_object(bucket, o, new_version_id(), ops, released);
   if (!store_.submit_and_wait(std::move(ops))) {
     error = "the object could not be stored";
     return std::nullopt;
   }
   if (released) blobs_.remove(*released);
-  return located_object{o.blob, o.etag, o.size};
+  const object_entry* made = catalog_.object(bucket, key);
+  return located_object{o.blob, o.etag, o.size, made ? made->version_id : "null"};
 }
 
 links s3_api::links_to(const std::unique_ptr<s3_api>& api) {
@@ -299,12 +309,13 @@ links s3_api::links_to(const std::unique_ptr<s3_api>& api) {
     if (!api) return std::nullopt;
     return api->presign(url, expires_s);
   };
-  l.locate = [&api](std::string_view bucket, std::string_view key, std::string& error) -> std::optional<located_object> {
+  l.locate = [&api](std::string_view bucket, std::string_view key, std::string_view version,
+                    std::string& error) -> std::optional<located_object> {
     if (!api) {
       error = "there is no object store (the api listener is off)";
       return std::nullopt;
     }
-    return api->locate(bucket, key, error);
+    return api->locate(bucket, key, version, error);
   };
   l.read_blob = [&api](std::string_view blob, std::uint64_t offset, std::uint64_t length, std::string& out) {
     if (!api) return make_error_code(boost::system::errc::no_such_file_or_directory);
@@ -323,7 +334,7 @@ links s3_api::links_to(const std::unique_ptr<s3_api>& api) {
 
 void s3_api::load() {
   std::vector<storage::document> docs = store_.load_documents("s3_bucket");
-  for (const char* kind : {"s3_object", "s3_upload", "s3_part"}) {
+  for (const char* kind : {"s3_object", "s3_version", "s3_upload", "s3_part"}) {
     auto more = store_.load_documents(kind);
     docs.insert(docs.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
@@ -412,7 +423,7 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
   }
 
   const std::string_view method = x->method();
-  for (auto unsupported : {"acl", "tagging", "delete", "policy", "cors", "lifecycle", "versions"})
+  for (auto unsupported : {"acl", "tagging", "delete", "policy", "cors", "lifecycle"})
     if (r->query.contains(unsupported))
       return r->error(501, "NotImplemented", fmt::format("fleetcore does not implement the ?{} sub-resource", unsupported));
   if (r->bucket.empty()) {
@@ -420,6 +431,8 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
     return r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
   }
   if (r->key.empty()) {
+    if (method == "PUT" && r->query.contains("versioning")) return put_versioning(r);
+    if (method == "GET" && r->query.contains("versions")) return list_versions(r);
     if (method == "PUT") return create_bucket(r);
     if (method == "DELETE") return delete_bucket(r);
     if (method == "HEAD") return head_bucket(r);
@@ -432,10 +445,16 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
                                     k_xmlns, settings_.region == "us-east-1" ? "" : xml_escape(settings_.region)));
       }
       if (r->query.contains("versioning")) {
-        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+        const auto* b = catalog_.bucket(r->bucket);
+        if (!b) return r->no_such_bucket();
+        if (b->versioning.empty())
+          return r->reply(200, {},
+                          fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"{}\"/>",
+                                      k_xmlns));
         return r->reply(200, {},
-                        fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"{}\"/>",
-                                    k_xmlns));
+                        fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<VersioningConfiguration xmlns=\"{}\">"
+                                    "<Status>{}</Status></VersioningConfiguration>",
+                                    k_xmlns, b->versioning));
       }
       if (r->query.contains("list-type")) return list_objects(r);
       return r->error(501, "NotImplemented", "fleetcore lists objects with ListObjectsV2 (list-type=2) only");
@@ -686,13 +705,15 @@ void s3_api::put_object(const std::shared_ptr<request>& r) {
     o.last_modified_ms = clock_.wall_ms();
     std::vector<storage::operation> ops;
     std::optional<std::string> released;
-    if (catalog_.put_object(r->bucket, o, ops, released) != catalog_error::none) {  // deleted meanwhile
+    if (catalog_.put_object(r->bucket, o, new_version_id(), ops, released) != catalog_error::none) {  // deleted meanwhile
       drop_unreferenced(stored.sha256);
       return r->no_such_bucket();
     }
     if (!commit(r, std::move(ops))) return;
     if (released) blobs_.remove(*released);
-    r->reply(200, {{"ETag", "\"" + o.etag + "\""}}, "");
+    headers h{{"ETag", "\"" + o.etag + "\""}};
+    if (const auto* made = catalog_.object(r->bucket, r->key)) add_version_header(r->bucket, *made, h);
+    r->reply(200, std::move(h), "");
   });
 }
 
@@ -808,10 +829,12 @@ void s3_api::complete_upload(const std::shared_ptr<request>& r) {
         const std::string etag = o.etag;
         std::vector<storage::operation> ops;
         std::vector<std::string> released;
-        catalog_.end_upload(id, std::move(o), ops, released);
+        catalog_.end_upload(id, std::move(o), new_version_id(), ops, released);
         if (!commit(r, std::move(ops))) return;
         for (const auto& b : released) drop_unreferenced(b);
-        r->reply(200, {},
+        headers h;
+        if (const auto* made = catalog_.object(r->bucket, r->key)) add_version_header(r->bucket, *made, h);
+        r->reply(200, std::move(h),
                  fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"{}\">"
                              "<Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
                              "</CompleteMultipartUploadResult>",
@@ -825,7 +848,7 @@ void s3_api::abort_upload(const std::shared_ptr<request>& r) {
   if (!catalog_.upload(id, r->bucket, r->key)) return r->error(404, "NoSuchUpload", "The specified upload does not exist.");
   std::vector<storage::operation> ops;
   std::vector<std::string> released;
-  catalog_.end_upload(id, std::nullopt, ops, released);
+  catalog_.end_upload(id, std::nullopt, {}, ops, released);
   if (!commit(r, std::move(ops))) return;
   for (const auto& b : released) drop_unreferenced(b);
   r->reply(204, {}, "");
@@ -833,11 +856,25 @@ void s3_api::abort_upload(const std::shared_ptr<request>& r) {
 
 void s3_api::get_object(const std::shared_ptr<request>& r, bool head) {
   if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
-  const object_entry* o = catalog_.object(r->bucket, r->key);
+  auto asked = r->query.find("versionId");
+  const std::string version_id = asked == r->query.end() ? std::string() : asked->second;
+  const object_entry* o = catalog_.version(r->bucket, r->key, version_id);
+  if (!o && !version_id.empty())
+    return r->error(404, "NoSuchVersion", "The specified version does not exist.");
   if (!o) return r->error(404, "NoSuchKey", "The specified key does not exist.");
+  if (o->delete_marker) {
+    // The key reads as deleted; asked by its version id, a marker has no content to give.
+    headers marker{{"x-amz-delete-marker", "true"}};
+    add_version_header(r->bucket, *o, marker);
+    if (!version_id.empty())
+      return r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.",
+                      std::move(marker));
+    return r->error(404, "NoSuchKey", "The specified key does not exist.", std::move(marker));
+  }
   headers h{{"ETag", "\"" + o->etag + "\""},
             {"Last-Modified", http_time(o->last_modified_ms)},
             {"Accept-Ranges", "bytes"}};
+  add_version_header(r->bucket, *o, h);
   bool typed = false;
   for (const auto& [name, value] : o->headers) {
     // response-content-type & co. override what was stored.
@@ -905,11 +942,106 @@ void s3_api::stream_blob(const std::shared_ptr<request>& r, std::shared_ptr<blob
 void s3_api::delete_object(const std::shared_ptr<request>& r) {
   std::vector<storage::operation> ops;
   std::optional<std::string> released;
-  if (catalog_.delete_object(r->bucket, r->key, ops, released) == catalog_error::no_such_bucket)
-    return r->no_such_bucket();
+  std::optional<object_entry> deleted;
+  auto asked = r->query.find("versionId");
+  const std::string version_id = asked == r->query.end() ? std::string() : asked->second;
+  switch (catalog_.delete_object(r->bucket, r->key, version_id, new_version_id(), ops, released, deleted)) {
+    case catalog_error::none: break;
+    case catalog_error::no_such_bucket: return r->no_such_bucket();
+    default: return r->error(404, "NoSuchVersion", "The specified version does not exist.");
+  }
   if (!commit(r, std::move(ops))) return;
   if (released) blobs_.remove(*released);
-  r->reply(204, {}, "");
+  headers h;
+  if (deleted) {
+    if (deleted->delete_marker) h.emplace_back("x-amz-delete-marker", "true");
+    h.emplace_back("x-amz-version-id", deleted->version_id);
+  }
+  r->reply(204, std::move(h), "");
+}
+
+std::string s3_api::new_version_id() {
+  unsigned char random[10];
+  RAND_bytes(random, sizeof random);
+  return fmt::format("{:012x}", clock_.wall_ms()) + common::hex(random, sizeof random);
+}
+
+void s3_api::add_version_header(const std::string& bucket, const object_entry& o, headers& h) const {
+  const auto* b = catalog_.bucket(bucket);
+  if (b && !b->versioning.empty()) h.emplace_back("x-amz-version-id", o.version_id);
+}
+
+void s3_api::put_versioning(const std::shared_ptr<request>& r) {
+  auto body = std::make_shared<std::string>();
+  r->x->read_body(
+      [body](std::string_view piece) {
+        body->append(piece);
+        return body->size() <= 64 * 1024;
+      },
+      [this, r, body](boost::system::error_code ec) {
+        if (!small_body_ok(r, ec, *body)) return;
+        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+        auto status = parse_versioning_status(*body);
+        if (!status) {
+          errors_.inc();
+          return r->error(400, "MalformedXML",
+                          "The XML you provided was not well-formed or did not validate against our published schema");
+        }
+        if (*status != "Enabled" && *status != "Suspended") {
+          errors_.inc();
+          return r->error(400, "IllegalVersioningConfigurationException",
+                          "The Versioning element must be specified: Enabled or Suspended");
+        }
+        std::vector<storage::operation> ops;
+        catalog_.set_versioning(r->bucket, *status, ops);
+        if (!commit(r, std::move(ops))) return;
+        FC_LOG_INFO("s3.versioning", "bucket={} status={}", r->bucket, *status);
+        r->reply(200, {}, "");
+      });
+}
+
+void s3_api::list_versions(const std::shared_ptr<request>& r) {
+  if (r->query.contains("delimiter"))
+    return r->error(501, "NotImplemented", "fleetcore lists object versions without a delimiter");
+  auto q = [&](const char* name) {
+    auto it = r->query.find(name);
+    return it == r->query.end() ? std::string() : it->second;
+  };
+  versions_request req;
+  req.prefix = q("prefix");
+  req.key_marker = q("key-marker");
+  req.version_id_marker = q("version-id-marker");
+  if (auto max = q("max-keys"); !max.empty()) {
+    auto [end, ec] = std::from_chars(max.data(), max.data() + max.size(), req.max_keys);
+    if (ec != std::errc() || end != max.data() + max.size() || req.max_keys < 0)
+      return r->error(400, "InvalidArgument", "max-keys must be a non-negative integer");
+  }
+  versions_result res;
+  if (catalog_.list_versions(r->bucket, req, res) != catalog_error::none) return r->no_such_bucket();
+  std::string body = fmt::format(
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult xmlns=\"{}\"><Name>{}</Name><Prefix>{}</Prefix>"
+      "<KeyMarker>{}</KeyMarker><VersionIdMarker>{}</VersionIdMarker><MaxKeys>{}</MaxKeys><IsTruncated>{}</IsTruncated>",
+      k_xmlns, xml_escape(r->bucket), xml_escape(req.prefix), xml_escape(req.key_marker),
+      xml_escape(req.version_id_marker), std::clamp(req.max_keys, 0, 1000), res.truncated ? "true" : "false");
+  if (res.truncated)
+    body += fmt::format("<NextKeyMarker>{}</NextKeyMarker><NextVersionIdMarker>{}</NextVersionIdMarker>",
+                        xml_escape(res.next_key_marker), xml_escape(res.next_version_id_marker));
+  const std::string owner = "<Owner><ID>fleetcore</ID><DisplayName>fleetcore</DisplayName></Owner>";
+  for (const auto& v : res.versions) {
+    const auto& e = *v.entry;
+    if (e.delete_marker)
+      body += fmt::format("<DeleteMarker><Key>{}</Key><VersionId>{}</VersionId><IsLatest>{}</IsLatest>"
+                          "<LastModified>{}</LastModified>{}</DeleteMarker>",
+                          xml_escape(e.key), e.version_id, v.latest ? "true" : "false", iso_time(e.last_modified_ms), owner);
+    else
+      body += fmt::format("<Version><Key>{}</Key><VersionId>{}</VersionId><IsLatest>{}</IsLatest>"
+                          "<LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag><Size>{}</Size>{}"
+                          "<StorageClass>STANDARD</StorageClass></Version>",
+                          xml_escape(e.key), e.version_id, v.latest ? "true" : "false", iso_time(e.last_modified_ms),
+                          e.etag, e.size, owner);
+  }
+  body += "</ListVersionsResult>";
+  r->reply(200, {}, std::move(body));
 }
 
 }  // namespace fleetcore::objects

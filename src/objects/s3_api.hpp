@@ -54,8 +54,10 @@ class s3_api {
   /// A presigned GET URL, on this server, of the object an S3 URL names, valid for `expires_s`. The key
   /// that signs it serves GET and HEAD of objects only. Any thread.
   std::optional<std::string> presign(std::string_view url, std::int64_t expires_s) const;
-  /// The object `key` of `bucket` as it is now, or nullopt with `error` set. API thread.
-  std::optional<located_object> locate(std::string_view bucket, std::string_view key, std::string& error) const;
+  /// Version `version` (empty: the latest) of object `key` of `bucket`, or nullopt with `error` set.
+  /// API thread.
+  std::optional<located_object> locate(std::string_view bucket, std::string_view key, std::string_view version,
+                                       std::string& error) const;
   /// Bytes of a blob (see objects::links::read_blob). Any thread.
   boost::system::error_code read_blob(std::string_view blob, std::uint64_t offset, std::uint64_t length,
                                       std::string& out) const;
@@ -85,6 +87,12 @@ class s3_api {
   /// Removes `blob` unless the catalog references it.
   void drop_unreferenced(const std::string& blob);
   void get_object(const std::shared_ptr<request>& r, bool head);
+  void put_versioning(const std::shared_ptr<request>& r);
+  void list_versions(const std::shared_ptr<request>& r);
+  /// A new version id: the time (ms, hex) then random hex, so ids of one key sort by age.
+  std::string new_version_id();
+  /// x-amz-version-id, in a bucket whose versioning was ever enabled.
+  void add_version_header(const std::string& bucket, const object_entry& o, common::http_exchange::headers& h) const;
   void delete_object(const std::shared_ptr<request>& r);
   /// Sends blob bytes [offset, end) in pieces, then finishes the exchange.
   void stream_blob(const std::shared_ptr<request>& r, std::shared_ptr<blob_store::reader> blob, std::uint64_t offset,

@@ -97,4 +97,17 @@ std::optional<std::string> parse_location_constraint(std::string_view xml) {
   return constraint;
 }
 
+std::optional<std::string> parse_versioning_status(std::string_view xml) {
+  if (xml.size() > (1 << 16)) return std::nullopt;
+  std::string status;
+  bool ok = true;
+  reader r;
+  r.on_end = [&](const std::vector<std::string>& path, const std::string& text) {
+    if (path.size() == 1 && path[0] != "VersioningConfiguration") ok = false;
+    if (path.size() == 2 && path[1] == "Status") status = trim(text);
+  };
+  if (!read_xml(xml, r) || !ok) return std::nullopt;
+  return status;
+}
+
 }  // namespace fleetcore::objects

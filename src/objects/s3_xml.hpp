@@ -1,6 +1,6 @@
 #pragma once
 // The XML request bodies of the S3 subset, read with expat: CompleteMultipartUpload's part list and
-// CreateBucketConfiguration's location constraint. Outside input: a body that is not well-formed XML
+// CreateBucketConfiguration's location constraint, VersioningConfiguration's status. Outside input: a body that is not well-formed XML
 // of the expected shape is refused (MalformedXML), never guessed at.
 #include <optional>
 #include <string>
@@ -21,5 +21,9 @@ std::optional<std::vector<completed_part>> parse_complete_multipart_upload(std::
 /// CreateBucketConfiguration's LocationConstraint: empty when the body is empty or names none;
 /// nullopt if it is not well-formed XML.
 std::optional<std::string> parse_location_constraint(std::string_view xml);
+
+/// PutBucketVersioning's VersioningConfiguration Status ("Enabled", "Suspended", or empty when the
+/// body names none); nullopt if it is not well-formed XML of that shape.
+std::optional<std::string> parse_versioning_status(std::string_view xml);
 
 }  // namespace fleetcore::objects

@@ -1,5 +1,6 @@
 #include "ota/ota_updates.hpp"
 
+#include "auth/sigv4.hpp"
 #include "common/aws_paging.hpp"
 #include "common/base64.hpp"
 #include "common/json_members.hpp"
@@ -52,6 +53,13 @@ std::string uuid() {
     s += digits[b[i] & 15];
   }
   return s;
+}
+
+/// The job document's placeholder for a presigned URL of an object (version), replaced when a device reads it.
+std::string presign_placeholder(const std::string& bucket, const std::string& key, const std::string& version) {
+  std::string url = "https://s3.amazonaws.com/" + bucket + "/" + auth::uri_encode(key, true);
+  if (!version.empty() && version != "null") url += "?versionId=" + auth::uri_encode(version, false);
+  return "${aws:iot:s3-presigned-url:" + url + "}";
 }
 
 /// The message of an AWS error body, for errorInfo.
@@ -208,29 +216,28 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
     json::object entry;
     if (auto name = common::text_member(f, "fileName")) entry["filepath"] = *name;
     if (auto type = common::int_member(f, "fileType")) entry["fileType"] = *type;
-    std::string bucket, key;
+    std::string bucket, key, version, signed_version;
     if (const auto* s3 = common::object_member(loc, "s3Location")) {
       bucket = text(*s3, "bucket");
       key = text(*s3, "key");
-      auto version = text(*s3, "version");
-      if (!version.empty() && version != "null") {
-        error = "file " + std::to_string(index) + ": the object store keeps one version of each object";
-        return std::nullopt;
-      }
+      version = text(*s3, "version");
       if (!objects_.locate) {
         error = "the object store is not running";
         return std::nullopt;
       }
-      auto located = objects_.locate(bucket, key, error);
+      auto located = objects_.locate(bucket, key, version, error);
       if (!located) {
         error = "file " + std::to_string(index) + ": " + error;
         return std::nullopt;
       }
       entry["filesize"] = located->size;
+      signed_version = located->version_id;  // the version signed is the one streamed
       entry["fileid"] = index;
-      stream_files.push_back(json::object{{"fileId", index}, {"s3Location", json::object{{"bucket", bucket}, {"key", key}}}});
+      json::object where{{"bucket", bucket}, {"key", key}};
+      if (!version.empty()) where["version"] = version;
+      stream_files.push_back(json::object{{"fileId", index}, {"s3Location", std::move(where)}});
       if (http) {
-        entry["update_data_url"] = "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/" + bucket + "/" + key + "}";
+        entry["update_data_url"] = presign_placeholder(bucket, key, signed_version);
         entry["auth_scheme"] = "aws.s3.presigned";
       }
     } else {
@@ -256,8 +263,9 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
       entry["fileid"] = fid;
       bucket = sf->bucket;
       key = sf->key;
+      version = signed_version = sf->version;
       if (http) {
-        entry["update_data_url"] = "${aws:iot:s3-presigned-url:https://s3.amazonaws.com/" + bucket + "/" + key + "}";
+        entry["update_data_url"] = presign_placeholder(bucket, key, signed_version);
         entry["auth_scheme"] = "aws.s3.presigned";
       }
     }
@@ -304,7 +312,8 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
           return std::nullopt;
         }
         auto started = signer_.start_job(json::object{
-            {"source", json::object{{"s3", json::object{{"bucketName", bucket}, {"key", key}, {"version", "null"}}}}},
+            {"source", json::object{{"s3", json::object{{"bucketName", bucket}, {"key", key},
+                                                        {"version", signed_version.empty() ? std::string("null") : signed_version}}}}},
             {"destination", json::object{{"s3", json::object{{"bucketName", text(*d3, "bucket")}, {"prefix", text(*d3, "prefix")}}}}},
             {"profileName", profile_name},
             {"clientRequestToken", u.id + "-" + std::to_string(index)}});

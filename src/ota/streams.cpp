@@ -174,11 +174,9 @@ std::optional<aws_response> stream_service::resolve_files(const json::object& in
     file.key = common::text_member(*loc, "key").value_or("");
     file.version = common::text_member(*loc, "version").value_or("");
     if (file.bucket.empty() || file.key.empty()) return invalid("s3Location needs a bucket and a key");
-    if (!file.version.empty() && file.version != "null")
-      return invalid("s3Location.version: the object store keeps one version of each object");
     if (!objects_.locate) return invalid("streams need the object store (the api listener)");
     std::string error;
-    auto located = objects_.locate(file.bucket, file.key, error);
+    auto located = objects_.locate(file.bucket, file.key, file.version, error);
     if (!located) return not_found(error);
     file.blob = std::move(located->blob);
     file.etag = std::move(located->etag);

@@ -374,8 +374,6 @@ aws_response signer_service::start_job(const json::object& in) {
     return validation("source.s3 needs bucketName, key and version");
   if (!d3 || text(*d3, "bucketName").empty()) return validation("destination.s3 needs a bucketName");
   auto version = text(*s3, "version");
-  if (!version.empty() && version != "null")
-    return validation("source.s3.version: the object store keeps one version of each object (its version id is null)");
   const std::string token = text(in, "clientRequestToken");
   if (token.empty() || token.size() > 64) return validation("clientRequestToken is required (at most 64 characters)");
   // The same token names the same job (a retried request starts nothing new).
@@ -417,10 +415,17 @@ void signer_service::run(signing_job& j) {
     failed_.inc();
     FC_LOG_INFO("signer.job_failed", "job={} reason={:q}", j.id, common::untrusted(j.status_reason));
   };
-  if (!objects_.read || !objects_.put) return fail("the object store is not running (the api listener is off)");
+  if (!objects_.locate || !objects_.read_blob || !objects_.put)
+    return fail("the object store is not running (the api listener is off)");
   std::string error;
-  auto payload = objects_.read("s3://" + j.source_bucket + "/" + j.source_key, k_max_size_mb << 20, error);
-  if (!payload) return fail(error);
+  auto source = objects_.locate(j.source_bucket, j.source_key, j.source_version, error);
+  if (!source) return fail(error);
+  if (source->size > (k_max_size_mb << 20))
+    return fail("the source object is larger than the platform's " + std::to_string(k_max_size_mb) + " MB");
+  std::string bytes;
+  if (auto ec = objects_.read_blob(source->blob, 0, source->size, bytes); ec || bytes.size() != source->size)
+    return fail("the source object could not be read");
+  const std::string* payload = &bytes;
   auto id = certificate_id(j.certificate_arn);
   pkey_ptr key;
   if (id) {

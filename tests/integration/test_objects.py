@@ -1,7 +1,9 @@
 """The object store's S3 API (issue 13), driven by Debian's aws CLI, boto3 and curl."""
 import datetime
 import hashlib
+import http.client
 import os
+import ssl
 import subprocess
 import unittest.mock
 
@@ -11,6 +13,8 @@ import botocore.credentials
 import botocore.exceptions
 import pytest
 from botocore.awsrequest import AWSRequest
+
+from conftest import wait_for
 
 
 def curl(server, url, *args):
@@ -208,3 +212,83 @@ def test_multipart_rules_and_abort(server):
     s3.delete_bucket(Bucket="fleet-parts")
     blobs = [f for _, _, files in os.walk(os.path.join(server.data_dir, "objects")) for f in files if len(f) == 64]
     assert blobs == []
+
+
+def test_kill9_in_the_middle_of_an_upload_and_of_a_download(server, tmp_path):
+    s3 = server.client("s3", config=botocore.config.Config(signature_version="s3v4"))
+    s3.create_bucket(Bucket="fleet-crash")
+    kept = os.urandom(6_000_000)
+    s3.put_object(Bucket="fleet-crash", Key="fw.bin", Body=kept)
+
+    # An upload cut by kill -9 halfway through its body: never acknowledged, never visible, and its
+    # temporary file is gone after the restart; the object it would have replaced is intact.
+    url = s3.generate_presigned_url("put_object", Params={"Bucket": "fleet-crash", "Key": "fw.bin"}, ExpiresIn=300)
+    host, port = server.api_url[len("https://"):].rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=server.ca)
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
+    conn.putrequest("PUT", url[len(server.api_url):], skip_accept_encoding=True)
+    conn.putheader("Content-Length", str(len(kept)))
+    conn.endheaders()
+    conn.send(os.urandom(3_000_000))
+    tmp_dir = os.path.join(server.data_dir, "objects", "tmp")
+    wait_for(lambda: any(os.path.getsize(os.path.join(tmp_dir, f)) > 0 for f in os.listdir(tmp_dir)),
+             what="the upload's temporary file")
+
+    # A download cut the same way: curl reading slowly.
+    slow = subprocess.Popen(["curl", "-s", "--limit-rate", "200k", "--cacert", server.ca, "-o", str(tmp_path / "part"),
+                             s3.generate_presigned_url("get_object", Params={"Bucket": "fleet-crash", "Key": "fw.bin"},
+                                                       ExpiresIn=300)])
+    wait_for(lambda: (tmp_path / "part").exists() and (tmp_path / "part").stat().st_size > 0, what="download started")
+    server.kill9()
+    slow.wait(timeout=30)
+    conn.close()
+    assert (tmp_path / "part").stat().st_size < len(kept)
+
+    server.start()
+    s3 = server.client("s3")
+    assert s3.get_object(Bucket="fleet-crash", Key="fw.bin")["Body"].read() == kept
+    assert os.listdir(tmp_dir) == []
+    blobs = [f for d in os.listdir(os.path.join(server.data_dir, "objects")) if d != "tmp" and len(d) == 2
+             for f in os.listdir(os.path.join(server.data_dir, "objects", d))]
+    assert blobs == [hashlib.sha256(kept).hexdigest()]
+
+
+def test_bucket_versioning_with_the_cli(server, tmp_path):
+    server.aws("s3", "mb", "s3://fleet-versions")
+    assert server.aws("s3api", "get-bucket-versioning", "--bucket", "fleet-versions")[1] == ""
+    server.aws("s3api", "put-bucket-versioning", "--bucket", "fleet-versions",
+               "--versioning-configuration", "Status=Enabled")
+    assert server.aws("s3api", "get-bucket-versioning", "--bucket", "fleet-versions")[1] == {"Status": "Enabled"}
+    v = []
+    for i in range(2):
+        (tmp_path / f"v{i}").write_bytes(b"image %d" % i)
+        put = server.aws("s3api", "put-object", "--bucket", "fleet-versions", "--key", "fw.bin", "--body",
+                         str(tmp_path / f"v{i}"))[1]
+        v.append(put["VersionId"])
+    assert v[0] != v[1]
+    head = server.aws("s3api", "head-object", "--bucket", "fleet-versions", "--key", "fw.bin")[1]
+    assert head["VersionId"] == v[1]
+    server.aws("s3api", "get-object", "--bucket", "fleet-versions", "--key", "fw.bin", "--version-id", v[0],
+               str(tmp_path / "old"))
+    assert (tmp_path / "old").read_bytes() == b"image 0"
+
+    deleted = server.aws("s3api", "delete-object", "--bucket", "fleet-versions", "--key", "fw.bin")[1]
+    assert deleted["DeleteMarker"] is True
+    rc, err = server.aws("s3api", "head-object", "--bucket", "fleet-versions", "--key", "fw.bin", check=False)
+    assert rc != 0 and "404" in err
+    listed = server.aws("s3api", "list-object-versions", "--bucket", "fleet-versions")[1]
+    assert [(m["VersionId"], m["IsLatest"]) for m in listed["DeleteMarkers"]] == [(deleted["VersionId"], True)]
+    assert [x["VersionId"] for x in listed["Versions"]] == [v[1], v[0]]
+    # Removing the marker by its id brings the object back; removing a version by id is for good.
+    server.aws("s3api", "delete-object", "--bucket", "fleet-versions", "--key", "fw.bin", "--version-id",
+               deleted["VersionId"])
+    assert server.aws("s3api", "head-object", "--bucket", "fleet-versions", "--key", "fw.bin")[1]["VersionId"] == v[1]
+    server.aws("s3api", "delete-object", "--bucket", "fleet-versions", "--key", "fw.bin", "--version-id", v[1])
+    rc, err = server.aws("s3api", "get-object", "--bucket", "fleet-versions", "--key", "fw.bin", "--version-id", v[1],
+                         str(tmp_path / "gone"), check=False)
+    assert rc != 0 and "NoSuchVersion" in err
+    assert server.aws("s3api", "head-object", "--bucket", "fleet-versions", "--key", "fw.bin")[1]["VersionId"] == v[0]
+    # Versions survive a restart.
+    server.restart()
+    listed = server.aws("s3api", "list-object-versions", "--bucket", "fleet-versions")[1]
+    assert [x["VersionId"] for x in listed["Versions"]] == [v[0]] and "DeleteMarkers" not in listed

@@ -104,7 +104,12 @@ def test_signed_ota_over_mqtt_and_https(server, tmp_path):
     cert_arn = import_certificate(server, cert, key)
     assert oct(os.stat(os.path.join(server.data_dir, "signer", "certificates", cert_arn.rsplit("/", 1)[1] + ".key")).st_mode & 0o777) == "0o600"
     image = os.urandom(20_000)
+    # A versioned bucket, as AWS Signer requires: the job signs one version, the update streams it.
+    server.aws("s3", "mb", "s3://" + BUCKET)
+    server.aws("s3api", "put-bucket-versioning", "--bucket", BUCKET, "--versioning-configuration", "Status=Enabled")
     upload(server, tmp_path, "app/2.0.bin", image)
+    version = server.aws("s3api", "head-object", "--bucket", BUCKET, "--key", "app/2.0.bin")[1]["VersionId"]
+    upload(server, tmp_path, "app/2.0.bin", b"a later upload that is not the one signed")
 
     # The signer API, as the aws CLI drives it.
     platforms = server.aws("signer", "list-signing-platforms")[1]["platforms"]
@@ -114,7 +119,7 @@ def test_signed_ota_over_mqtt_and_https(server, tmp_path):
                          "--signing-parameters", "certname=/certs/code.pem")[1]
     assert profile["arn"].endswith(":/signing-profiles/fleet_fw") and len(profile["profileVersion"]) == 10
     started = server.aws("signer", "start-signing-job", "--source",
-                         f"s3={{bucketName={BUCKET},key=app/2.0.bin,version=null}}", "--destination",
+                         f"s3={{bucketName={BUCKET},key=app/2.0.bin,version={version}}}", "--destination",
                          f"s3={{bucketName={BUCKET},prefix=signed/}}", "--profile-name", "fleet_fw")[1]
     job = server.aws("signer", "describe-signing-job", "--job-id", started["jobId"])[1]
     assert job["status"] == "Succeeded" and job["platformId"] == "AmazonFreeRTOS-Default"
@@ -128,7 +133,7 @@ def test_signed_ota_over_mqtt_and_https(server, tmp_path):
 
     thing_arn = server.aws("iot", "create-thing", "--thing-name", "ota-dev")[1]["thingArn"]
     files = [{"fileName": "/fw/app.bin", "fileType": 1,
-              "fileLocation": {"s3Location": {"bucket": BUCKET, "key": "app/2.0.bin"}},
+              "fileLocation": {"s3Location": {"bucket": BUCKET, "key": "app/2.0.bin", "version": version}},
               "codeSigning": {"awsSignerJobId": started["jobId"]}}]
     created = server.aws("iot", "create-ota-update", "--ota-update-id", "fw-2-0", "--targets", thing_arn,
                          "--protocols", "MQTT", "HTTP", "--role-arn", ROLE, "--files", json.dumps(files),

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
 #include <variant>
 
 namespace fleetcore::objects {
@@ -60,9 +62,9 @@ TEST(ObjectsCatalog, BucketsAndObjectsSurviveAReload) {
   ASSERT_EQ(c.create_bucket("bk1", 42, ops), catalog_error::none);
   EXPECT_EQ(c.create_bucket("bk1", 43, ops), catalog_error::bucket_already_owned);
   EXPECT_EQ(c.create_bucket("BK1", 43, ops), catalog_error::invalid_bucket_name);
-  ASSERT_EQ(c.put_object("bk1", obj("dir/a b+c"), ops, released), catalog_error::none);
-  EXPECT_EQ(c.put_object("nope", obj("k"), ops, released), catalog_error::no_such_bucket);
-  EXPECT_EQ(c.put_object("bk1", obj(std::string(1025, 'k')), ops, released), catalog_error::invalid_key);
+  ASSERT_EQ(c.put_object("bk1", obj("dir/a b+c"), "", ops, released), catalog_error::none);
+  EXPECT_EQ(c.put_object("nope", obj("k"), "", ops, released), catalog_error::no_such_bucket);
+  EXPECT_EQ(c.put_object("bk1", obj(std::string(1025, 'k')), "", ops, released), catalog_error::invalid_key);
   std::vector<storage::document> docs;
   replay(docs, ops);
 
@@ -84,17 +86,18 @@ TEST(ObjectsCatalog, SharedBlobsAreReleasedWithTheirLastObject) {
   catalog c;
   std::vector<storage::operation> ops;
   std::optional<std::string> released;
+  std::optional<object_entry> deleted;
   c.create_bucket("bk1", 0, ops);
-  c.put_object("bk1", obj("x", "same"), ops, released);
-  c.put_object("bk1", obj("y", "same"), ops, released);
-  c.put_object("bk1", obj("x", "other"), ops, released);  // x replaced: "same" still used by y
+  c.put_object("bk1", obj("x", "same"), "", ops, released);
+  c.put_object("bk1", obj("y", "same"), "", ops, released);
+  c.put_object("bk1", obj("x", "other"), "", ops, released);  // x replaced: "same" still used by y
   EXPECT_FALSE(released);
-  EXPECT_EQ(c.delete_object("bk1", "y", ops, released), catalog_error::none);
+  EXPECT_EQ(c.delete_object("bk1", "y", "", "", ops, released, deleted), catalog_error::none);
   EXPECT_EQ(released, "same");
-  EXPECT_EQ(c.delete_object("bk1", "y", ops, released), catalog_error::none);  // missing: no error
+  EXPECT_EQ(c.delete_object("bk1", "y", "", "", ops, released, deleted), catalog_error::none);  // missing: no error
   EXPECT_FALSE(released);
   EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::bucket_not_empty);
-  c.delete_object("bk1", "x", ops, released);
+  c.delete_object("bk1", "x", "", "", ops, released, deleted);
   EXPECT_EQ(released, "other");
   EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::none);
   EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::no_such_bucket);
@@ -110,7 +113,7 @@ class ObjectsListing : public ::testing::Test {
     std::optional<std::string> released;
     c.create_bucket("bkt", 0, ops);
     for (auto k : {"a", "dir/1", "dir/2", "dir/sub/3", "dir/sub/4", "dir2/x", "e", "f/g"})
-      c.put_object("bkt", obj(k), ops, released);
+      c.put_object("bkt", obj(k), "", ops, released);
   }
   /// Every page of a listing, joined: keys and common prefixes in the order listed.
   std::vector<std::string> all_pages(list_request req, int* pages = nullptr) {
@@ -216,15 +219,91 @@ TEST(ObjectsCatalog, UploadsSurviveAReloadAndEndOnce) {
 
   object_entry o = obj("big", "whole");
   std::vector<std::string> gone;
-  ASSERT_EQ(again.end_upload("u1", o, ops, gone), catalog_error::none);
+  ASSERT_EQ(again.end_upload("u1", o, "", ops, gone), catalog_error::none);
   EXPECT_EQ(gone, (std::vector<std::string>{"p1", "p3"}));
-  EXPECT_EQ(again.end_upload("u1", std::nullopt, ops, gone), catalog_error::no_such_upload);
+  EXPECT_EQ(again.end_upload("u1", std::nullopt, "", ops, gone), catalog_error::no_such_upload);
   ASSERT_NE(again.object("bkt", "big"), nullptr);
   replay(docs, ops);
   catalog third;
   third.load(docs);
   EXPECT_EQ(third.upload("u1", "bkt", "big"), nullptr);
   EXPECT_EQ(third.blob_references(), (std::set<std::string, std::less<>>{"whole"}));
+}
+
+// Versioning as S3 keeps it: enabled, every PUT is a new version and DELETE adds a marker; a version
+// deleted by id goes for good and the next newest becomes the latest; suspended, the "null" version is
+// replaced. The catalog rebuilt from its documents is the same.
+TEST(ObjectsCatalog, VersionsMarkersAndTheirStorage) {
+  catalog c;
+  std::vector<storage::operation> ops;
+  std::optional<std::string> released;
+  std::optional<object_entry> deleted;
+  c.create_bucket("bk1", 0, ops);
+  c.put_object("bk1", obj("k", "b0"), "", ops, released);  // before versioning: version "null"
+  ASSERT_EQ(c.set_versioning("bk1", "Enabled", ops), catalog_error::none);
+  c.put_object("bk1", obj("k", "b1"), "v1", ops, released);
+  c.put_object("bk1", obj("k", "b2"), "v2", ops, released);
+  EXPECT_FALSE(released);
+  EXPECT_EQ(c.object("bk1", "k")->version_id, "v2");
+  EXPECT_EQ(c.version("bk1", "k", "null")->blob, "b0");
+  EXPECT_EQ(c.version("bk1", "k", "v1")->blob, "b1");
+  EXPECT_EQ(c.version("bk1", "k", "v9"), nullptr);
+
+  ASSERT_EQ(c.delete_object("bk1", "k", "", "m1", ops, released, deleted), catalog_error::none);
+  ASSERT_TRUE(deleted && deleted->delete_marker);
+  EXPECT_EQ(deleted->version_id, "m1");
+  EXPECT_EQ(c.object("bk1", "k"), nullptr);  // reads as deleted
+  EXPECT_TRUE(c.version("bk1", "k", "")->delete_marker);
+  list_result listed;
+  c.list("bk1", {}, listed);
+  EXPECT_TRUE(listed.contents.empty());
+  versions_result all;
+  c.list_versions("bk1", {}, all);
+  ASSERT_EQ(all.versions.size(), 4u);
+  EXPECT_TRUE(all.versions[0].latest && all.versions[0].entry->delete_marker);
+  EXPECT_EQ(all.versions[1].entry->version_id, "v2");
+  EXPECT_EQ(all.versions[3].entry->version_id, "null");
+  versions_result page;
+  c.list_versions("bk1", {"", "", "", 2}, page);
+  ASSERT_TRUE(page.truncated);
+  versions_result rest;
+  c.list_versions("bk1", {"", page.next_key_marker, page.next_version_id_marker, 10}, rest);
+  ASSERT_EQ(rest.versions.size(), 2u);
+  EXPECT_EQ(rest.versions[0].entry->version_id, "v1");
+
+  // Deleting the marker by id brings v2 back; deleting v2 by id makes v1 the latest.
+  c.delete_object("bk1", "k", "m1", "", ops, released, deleted);
+  EXPECT_EQ(c.object("bk1", "k")->version_id, "v2");
+  c.delete_object("bk1", "k", "v2", "", ops, released, deleted);
+  EXPECT_EQ(released, "b2");
+  EXPECT_EQ(c.object("bk1", "k")->version_id, "v1");
+  EXPECT_EQ(c.delete_object("bk1", "k", "v2", "", ops, released, deleted), catalog_error::no_such_version);
+
+  // Suspended: the "null" version is replaced, the others stay.
+  c.set_versioning("bk1", "Suspended", ops);
+  c.put_object("bk1", obj("k", "b3"), "ignored", ops, released);
+  EXPECT_EQ(released, "b0");  // the old "null" version's bytes
+  EXPECT_EQ(c.object("bk1", "k")->version_id, "null");
+  EXPECT_EQ(c.version("bk1", "k", "v1")->blob, "b1");
+  EXPECT_EQ(c.delete_bucket("bk1", ops), catalog_error::bucket_not_empty);
+
+  // Rebuilt from what was stored: the same versions, in the same order, the same references.
+  std::map<std::pair<std::string, std::string>, std::string> docs;
+  for (const auto& op : ops) {
+    if (const auto* put = std::get_if<storage::op::put_document>(&op)) docs[{put->doc.kind, put->doc.key}] = put->doc.body;
+    if (const auto* del = std::get_if<storage::op::delete_document>(&op)) docs.erase({del->kind, del->key});
+  }
+  std::vector<storage::document> stored;
+  for (const auto& [k, body] : docs) stored.push_back({k.first, k.second, body});
+  catalog again;
+  again.load(stored);
+  EXPECT_EQ(again.bucket("bk1")->versioning, "Suspended");
+  EXPECT_EQ(again.object("bk1", "k")->blob, "b3");
+  versions_result reloaded;
+  again.list_versions("bk1", {}, reloaded);
+  ASSERT_EQ(reloaded.versions.size(), 2u);
+  EXPECT_EQ(reloaded.versions[1].entry->version_id, "v1");
+  EXPECT_EQ(again.blob_references(), (std::set<std::string, std::less<>>{"b1", "b3"}));
 }
 
 }  // namespace
