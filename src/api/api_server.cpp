@@ -68,6 +68,9 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
     collect_headers(body_->get());
     piece_ = std::move(piece);
     body_done_ = std::move(done);
+    // Beast reads as much as the buffer has room for: room for 64 KiB makes one read (and one write by
+    // the handler) per 64 KiB of body instead of one per few KiB.
+    buffer_.reserve(buffer_.size() + 64 * 1024);
     if (beast::iequals(body_->get()[http::field::expect], "100-continue") && !body_->is_done()) {
       auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, body_->get().version());
       http::async_write(stream_, *cont, [self = this->shared_from_this(), cont](beast::error_code ec, std::size_t) {

@@ -397,6 +397,7 @@ catalog_error catalog::list_versions(std::string_view bucket, const versions_req
   if (b == buckets_.end()) return catalog_error::no_such_bucket;
   const auto& bk = b->second;
   const std::size_t max_keys = static_cast<std::size_t>(std::clamp(req.max_keys, 0, 1000));
+  if (max_keys == 0) return catalog_error::none;  // as ListObjectsV2: an empty page
   // Keys in order, each key's versions newest first; resumed after (key marker, version id marker).
   std::set<std::string_view> keys;
   for (auto it = bk.objects.lower_bound(std::string_view(req.prefix)); it != bk.objects.end() && it->first.starts_with(req.prefix); ++it)

@@ -289,7 +289,11 @@ std::optional<located_object> s3_api::put(std::string_view bucket, std::string_v
   if (!content_type.empty()) o.headers["content-type"] = content_type;
   std::vector<storage::operation> ops;
   std::optional<std::string> released;
-  catalog_.put_object(bucket, o, new_version_id(), ops, released);
+  if (catalog_.put_object(bucket, o, new_version_id(), ops, released) != catalog_error::none) {
+    drop_unreferenced(o.blob);
+    error = fmt::format("the object {} could not be named in bucket {}", key, bucket);
+    return std::nullopt;
+  }
   if (!store_.submit_and_wait(std::move(ops))) {
     error = "the object could not be stored";
     return std::nullopt;

@@ -129,6 +129,12 @@ ota_service::ota_service(storage::store& store, common::clock& clock, std::strin
   }
   if (!interrupted.empty() && !store_.submit_and_wait(std::move(interrupted)))
     throw std::runtime_error("cannot store the OTA updates a restart interrupted");
+  // A stream held by an update that does not know it (a crash between the two commits, or an update
+  // deleted meanwhile) is let go: DeleteStream may remove it.
+  for (const auto& [stream_id, owner] : streams_.owned()) {
+    auto u = updates_.find(owner);
+    if (u == updates_.end() || u->second.stream_id != stream_id) streams_.release(stream_id);
+  }
 }
 
 std::vector<std::string_view> ota_service::operations() {
@@ -175,8 +181,12 @@ aws_response ota_service::create(const json::object& in) {
   for (const auto& fv : files->as_array()) {
     const auto* f = fv.if_object();
     const auto* loc = f ? common::object_member(*f, "fileLocation") : nullptr;
-    if (!loc || (!loc->contains("s3Location") && !loc->contains("stream")))
-      return invalid("each file needs a fileLocation: an s3Location or a stream");
+    const auto* s3 = loc ? common::object_member(*loc, "s3Location") : nullptr;
+    const auto* st = loc ? common::object_member(*loc, "stream") : nullptr;
+    if (!s3 && !st) return invalid("each file needs a fileLocation: an s3Location or a stream");
+    if (s3 && (!common::text_member(*s3, "bucket") || !common::text_member(*s3, "key")))
+      return invalid("s3Location needs a bucket and a key");
+    if (!s3 && !common::text_member(*st, "streamId")) return invalid("stream needs a streamId and a fileId");
     if (const auto* cs = common::object_member(*f, "codeSigning")) {
       int ways = cs->contains("awsSignerJobId") + cs->contains("startSigningJobParameter") + cs->contains("customCodeSigning");
       if (ways != 1) return invalid("codeSigning takes one of awsSignerJobId, startSigningJobParameter, customCodeSigning");
@@ -241,8 +251,7 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
         entry["auth_scheme"] = "aws.s3.presigned";
       }
     } else {
-      const auto& st = loc.at("stream");
-      const auto* so = st.if_object();
+      const auto* so = common::object_member(loc, "stream");
       const std::string sid = so ? text(*so, "streamId") : "";
       const auto fid = so ? common::int_member(*so, "fileId").value_or(0) : 0;
       auto s = streams_.find(sid);
@@ -263,7 +272,8 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
       entry["fileid"] = fid;
       bucket = sf->bucket;
       key = sf->key;
-      version = signed_version = sf->version;
+      version = sf->version;
+      signed_version = sf->resolved_version;  // what the stream serves is what gets signed
       if (http) {
         entry["update_data_url"] = presign_placeholder(bucket, key, signed_version);
         entry["auth_scheme"] = "aws.s3.presigned";
@@ -316,7 +326,7 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
                                                         {"version", signed_version.empty() ? std::string("null") : signed_version}}}}},
             {"destination", json::object{{"s3", json::object{{"bucketName", text(*d3, "bucket")}, {"prefix", text(*d3, "prefix")}}}}},
             {"profileName", profile_name},
-            {"clientRequestToken", u.id + "-" + std::to_string(index)}});
+            {"clientRequestToken", std::to_string(u.created_ms) + "-" + std::to_string(index) + "-" + u.id.substr(0, 32)}});
         if (started.failed()) {
           error = "signing: " + error_message(started);
           return std::nullopt;
@@ -372,6 +382,7 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
       }
       u.stream_id = sid;
       given_stream = sid;
+      save(u);  // a restart from here on knows the stream is this update's
     }
     afr["streamname"] = given_stream;
   }
@@ -393,7 +404,13 @@ void ota_service::build(const std::string& id) {
     u.error_message = std::move(message);
   };
   std::string error;
-  auto document = make_document(u, error);
+  std::optional<std::string> document;
+  try {
+    document = make_document(u, error);
+  } catch (const std::exception& e) {  // a member of an unexpected type: the request's, not a bug to die of
+    document.reset();
+    error = std::string("the request is malformed: ") + e.what();
+  }
   if (!document) {
     fail("InvalidRequest", error);
   } else {
@@ -479,8 +496,9 @@ aws_response ota_service::remove(const json::object& in) {
   auto& u = it->second;
   if (u.status == "CREATE_PENDING" || u.status == "CREATE_IN_PROGRESS")
     return aws_response::error(409, "VersionConflictException", "OTA update " + u.id + " is still being created");
-  if (common::bool_member(in, "forceDeleteAWSJob").value_or(false) && !u.job_id.empty()) {
-    auto deleted = jobs_.call("DeleteJob", json::object{{"jobId", u.job_id}, {"force", true}}).get();
+  if (common::bool_member(in, "forceDeleteAWSJob").value_or(false)) {
+    // By its name: an update a restart interrupted may have made its job without recording it.
+    auto deleted = jobs_.call("DeleteJob", json::object{{"jobId", "AFR_OTA-" + u.id}, {"force", true}}).get();
     if (deleted.failed() && deleted.error_type != "ResourceNotFoundException") return deleted;
   }
   if (!u.stream_id.empty() && common::bool_member(in, "deleteStream").value_or(false)) {

@@ -57,7 +57,7 @@ std::string stream::to_json() const {
   json::array fs;
   for (const auto& f : files)
     fs.push_back(json::object{{"id", f.id}, {"bucket", f.bucket}, {"key", f.key}, {"version", f.version},
-                              {"blob", f.blob}, {"etag", f.etag}, {"size", f.size}});
+                              {"blob", f.blob}, {"etag", f.etag}, {"size", f.size}, {"resolved", f.resolved_version}});
   return json::serialize(json::object{{"id", id},
                                       {"description", description},
                                       {"roleArn", role_arn},
@@ -94,6 +94,7 @@ std::optional<stream> stream::from_json(std::string_view body) {
     file.blob = common::text_member(f, "blob").value_or("");
     file.etag = common::text_member(f, "etag").value_or("");
     file.size = static_cast<std::uint64_t>(common::int_member(f, "size").value_or(0));
+    file.resolved_version = common::text_member(f, "resolved").value_or("null");
     s.files.push_back(std::move(file));
   }
   return s;
@@ -181,6 +182,7 @@ std::optional<aws_response> stream_service::resolve_files(const json::object& in
     file.blob = std::move(located->blob);
     file.etag = std::move(located->etag);
     file.size = located->size;
+    file.resolved_version = std::move(located->version_id);
     out.push_back(std::move(file));
   }
   return std::nullopt;
@@ -325,6 +327,14 @@ std::shared_ptr<const stream> stream_service::find(std::string_view id) const {
   std::shared_lock lock(mutex_);
   auto it = streams_.find(id);
   return it == streams_.end() ? nullptr : it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> stream_service::owned() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::shared_lock lock(mutex_);
+  for (const auto& [id, s] : streams_)
+    if (!s->ota_update.empty()) out.emplace_back(id, s->ota_update);
+  return out;
 }
 
 void stream_service::release(const std::string& id) {

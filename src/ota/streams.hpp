@@ -7,10 +7,13 @@
 // has authorized the request (iot:Publish) and checks the answer against the device's subscriptions
 // and iot:Receive.
 //
-// A stream's file names an object of the object store (s3Location); CreateStream and UpdateStream
-// resolve it to the object's content as it is then (its blob, ETag and size), and the stream serves
-// that content. If the object is replaced or deleted afterwards, a device's GetStream is answered
-// ETagMismatch until UpdateStream points the stream at the object again.
+// A stream's file names an object of the object store (s3Location, with or without a version);
+// CreateStream and UpdateStream resolve it to one version (the latest when none is named: its blob,
+// ETag, size and version id) and the stream serves that content, pinned. Once that content is gone
+// (the version deleted, or the object replaced or deleted in an unversioned bucket) a device's GetStream
+// is answered ETagMismatch until UpdateStream points the stream at the object again. (AWS compares
+// with the latest version's ETag at each request; a newer upload to a versioned bucket leaves a
+// fleetcore stream serving the version it was made with.)
 //
 // Threads: the control-plane operations run on the API thread; device requests are admitted on the
 // publisher's worker (at most `max_inflight_per_session` of one session at once; more are refused)
@@ -43,6 +46,7 @@ struct stream_file {
   std::uint32_t id = 0;
   std::string bucket, key, version;  // the s3Location as given
   std::string blob, etag;            // the object's content when the stream was made or updated
+  std::string resolved_version;      // the version id that content is (the latest when none was given)
   std::uint64_t size = 0;
 };
 
@@ -91,6 +95,8 @@ class stream_service final : public broker::broker_hook {
   bool delete_owned(const std::string& id);
   /// Ends an OTA update's hold on its stream (DeleteOTAUpdate without deleteStream). API thread.
   void release(const std::string& id);
+  /// The streams OTA updates made: (stream id, update id).
+  std::vector<std::pair<std::string, std::string>> owned() const;
   std::string arn(const std::string& id) const { return arn_prefix_ + "stream/" + id; }
   /// A stream by id, or null. Any thread.
   std::shared_ptr<const stream> find(std::string_view id) const;

@@ -300,8 +300,9 @@ aws_response signer_service::put_profile(const json::object& in) {
   if (const auto* validity = common::object_member(in, "signatureValidityPeriod")) {
     p.validity_value = common::int_member(*validity, "value").value_or(0);
     p.validity_type = text(*validity, "type");
-    if (p.validity_value < 1 || (p.validity_type != "DAYS" && p.validity_type != "MONTHS" && p.validity_type != "YEARS"))
-      return validation("signatureValidityPeriod needs a positive value and a type DAYS, MONTHS or YEARS");
+    if (p.validity_value < 1 || p.validity_value > 36500 ||
+        (p.validity_type != "DAYS" && p.validity_type != "MONTHS" && p.validity_type != "YEARS"))
+      return validation("signatureValidityPeriod needs a value of 1-36500 and a type DAYS, MONTHS or YEARS");
   }
   p.parameters = string_map(in.if_contains("signingParameters"));
   p.tags = string_map(in.if_contains("tags"));
@@ -376,10 +377,16 @@ aws_response signer_service::start_job(const json::object& in) {
   auto version = text(*s3, "version");
   const std::string token = text(in, "clientRequestToken");
   if (token.empty() || token.size() > 64) return validation("clientRequestToken is required (at most 64 characters)");
-  // The same token names the same job (a retried request starts nothing new).
+  // The same token names the same job (a retried request starts nothing new); with other parameters
+  // it is refused.
   for (const auto& [id, j] : jobs_)
-    if (j.client_token == token)
+    if (j.client_token == token) {
+      if (j.source_bucket != text(*s3, "bucketName") || j.source_key != text(*s3, "key") ||
+          j.source_version != (version.empty() ? "null" : version) || j.destination_bucket != text(*d3, "bucketName") ||
+          j.destination_prefix != text(*d3, "prefix") || j.profile_name != text(in, "profileName"))
+        return validation("clientRequestToken " + token + " was used for another signing job");
       return aws_response::ok(json::serialize(json::object{{"jobId", id}, {"jobOwner", account_}}));
+    }
   const auto* p = find_profile(text(in, "profileName"));
   if (!p) return not_found("signing profile " + text(in, "profileName") + " does not exist");
   if (p->status != "Active") return validation("signing profile " + p->name + " is " + p->status);

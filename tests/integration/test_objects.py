@@ -279,6 +279,8 @@ def test_bucket_versioning_with_the_cli(server, tmp_path):
     listed = server.aws("s3api", "list-object-versions", "--bucket", "fleet-versions")[1]
     assert [(m["VersionId"], m["IsLatest"]) for m in listed["DeleteMarkers"]] == [(deleted["VersionId"], True)]
     assert [x["VersionId"] for x in listed["Versions"]] == [v[1], v[0]]
+    page = server.client("s3").list_object_versions(Bucket="fleet-versions", MaxKeys=0)
+    assert "Versions" not in page and "DeleteMarkers" not in page
     # Removing the marker by its id brings the object back; removing a version by id is for good.
     server.aws("s3api", "delete-object", "--bucket", "fleet-versions", "--key", "fw.bin", "--version-id",
                deleted["VersionId"])

@@ -242,3 +242,58 @@ def test_failures_are_reported_in_error_info(server, tmp_path):
     server.restart()
     assert server.aws("iot", "get-ota-update", "--ota-update-id", "broken")[1]["otaUpdateInfo"]["otaUpdateStatus"] == "CREATE_FAILED"
     assert server.aws("signer", "describe-signing-job", "--job-id", job["jobId"])[1]["status"] == "Failed"
+
+
+def test_malformed_requests_are_refused_and_the_server_stays_up(server, tmp_path):
+    from test_hardening_api import send, signed
+    thing_arn = server.aws("iot", "create-thing", "--thing-name", "d4")[1]["thingArn"]
+    for files in ([{"fileLocation": {"s3Location": "x"}}], [{"fileLocation": {"stream": 7}}],
+                  [{"fileLocation": {"s3Location": {"bucket": BUCKET}}}], "files"):
+        body = json.dumps({"targets": [thing_arn], "roleArn": ROLE, "files": files}).encode()
+        status, error, _ = send(server, "POST", "/otaUpdates/bad", signed(server, "POST", "/otaUpdates/bad", body,
+                                                                           service="execute-api"), body)
+        assert (status, error) == (400, "InvalidRequestException"), files
+    # The signer refuses a validity whose end is past any date.
+    cert, key = code_signing_pair(tmp_path)
+    arn = import_certificate(server, cert, key)
+    rc, err = server.aws("signer", "put-signing-profile", "--profile-name", "p5", "--platform-id", "AmazonFreeRTOS-Default",
+                         "--signing-material", "certificateArn=" + arn, "--signature-validity-period",
+                         "value=1000000000000,type=YEARS", check=False)
+    assert rc != 0 and "ValidationException" in err
+    assert server.aws("iot", "list-ota-updates")[1]["otaUpdates"] == []
+
+
+def test_a_stream_file_is_signed_as_streamed(server, tmp_path):
+    # The stream captured the latest version; signing it by startSigningJobParameter signs that
+    # version, not the "null" one made before versioning.
+    cert, key = code_signing_pair(tmp_path)
+    arn = import_certificate(server, cert, key)
+    server.aws("s3", "mb", "s3://" + BUCKET)
+    upload(server, tmp_path, "fw.bin", b"old image before versioning")
+    server.aws("s3api", "put-bucket-versioning", "--bucket", BUCKET, "--versioning-configuration", "Status=Enabled")
+    image = os.urandom(3000)
+    upload(server, tmp_path, "fw.bin", image)
+    server.aws("iot", "create-stream", "--stream-id", "s-fw", "--role-arn", ROLE, "--files",
+               json.dumps([{"fileId": 4, "s3Location": {"bucket": BUCKET, "key": "fw.bin"}}]))
+    thing_arn = server.aws("iot", "create-thing", "--thing-name", "d5")[1]["thingArn"]
+    files = [{"fileName": "fw", "fileLocation": {"stream": {"streamId": "s-fw", "fileId": 4}},
+              "codeSigning": {"startSigningJobParameter": {
+                  "signingProfileName": "made_here",
+                  "signingProfileParameter": {"certificateArn": arn, "platform": "AmazonFreeRTOS-Default",
+                                              "certificatePathOnDevice": "/c.pem"},
+                  "destination": {"s3Destination": {"bucket": BUCKET, "prefix": "signed/"}}}}}]
+    server.aws("iot", "create-ota-update", "--ota-update-id", "from-stream", "--targets", thing_arn, "--role-arn", ROLE,
+               "--files", json.dumps(files))
+    assert wait_created(server, "from-stream")["otaUpdateStatus"] == "CREATE_COMPLETE"
+    afr = json.loads(server.aws("iot", "get-job-document", "--job-id", "AFR_OTA-from-stream")[1]["document"])["afr_ota"]
+    assert afr["streamname"] == "s-fw" and afr["files"][0]["fileid"] == 4 and afr["files"][0]["certfile"] == "/c.pem"
+    dev = OtaDevice(server, "d5", cert.read_bytes())
+    got = dev.download_mqtt("s-fw", 4, afr["files"][0]["filesize"])
+    assert got == image and dev.verifies(got, afr["files"][0]["sig-sha256-ecdsa"])
+    # Deleting the update and creating it again signs again (a new signing job, not the old one).
+    jobs_before = len(server.aws("signer", "list-signing-jobs")[1]["jobs"])
+    server.aws("iot", "delete-ota-update", "--ota-update-id", "from-stream", "--force-delete-aws-job")
+    server.aws("iot", "create-ota-update", "--ota-update-id", "from-stream", "--targets", thing_arn, "--role-arn", ROLE,
+               "--files", json.dumps(files))
+    assert wait_created(server, "from-stream")["otaUpdateStatus"] == "CREATE_COMPLETE"
+    assert len(server.aws("signer", "list-signing-jobs")[1]["jobs"]) == jobs_before + 1
