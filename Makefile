@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota clean
 
 deps:
 	@scripts/install-deps.sh
@@ -74,6 +74,10 @@ bench-shadow: build
 	bench/shadow.sh
 
 ## The rules engine at the broker (100 rules) and the telemetry store (writes/s, 1-hour aggregate).
+## OTA delivery: object store PUT/GET beside dd, one image over MQTT streams to 1,000 devices.
+bench-ota: build
+	bench/ota.sh
+
 bench-rules: build
 	bench/rules.sh
 

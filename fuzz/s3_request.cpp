@@ -1,6 +1,6 @@
 // Fuzzes what the object store reads from a request before trusting it: S3 signature verification
 // (header SigV4 with S3's rules, presigned SigV4 and SigV2 query parameters) and the XML bodies
-// (CompleteMultipartUpload, CreateBucketConfiguration). The input is split on newlines into method,
+// (CompleteMultipartUpload, CreateBucketConfiguration, VersioningConfiguration). The input is split on newlines into method,
 // target, Authorization, one extra header line and the body. Nothing may crash or read out of bounds.
 #include "auth/sigv4.hpp"
 #include "objects/s3_xml.hpp"
@@ -33,5 +33,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& p : *listed)
       if (p.number < 1 || p.number > 10000 || p.etag.empty()) std::abort();
   (void)objects::parse_location_constraint(parts[4]);
+  if (auto status = objects::parse_versioning_status(parts[4]); status && status->size() > 4096) std::abort();
   return 0;
 }
