@@ -114,10 +114,14 @@ def test_signed_ota_over_mqtt_and_https(server, tmp_path):
     # The signer API, as the aws CLI drives it.
     platforms = server.aws("signer", "list-signing-platforms")[1]["platforms"]
     assert [p["platformId"] for p in platforms] == ["AmazonFreeRTOS-Default"]
+    platform = server.aws("signer", "get-signing-platform", "--platform-id", "AmazonFreeRTOS-Default")[1]
+    assert platform["signingConfiguration"]["encryptionAlgorithmOptions"]["defaultValue"] == "ECDSA"
     profile = server.aws("signer", "put-signing-profile", "--profile-name", "fleet_fw", "--platform-id",
                          "AmazonFreeRTOS-Default", "--signing-material", "certificateArn=" + cert_arn,
                          "--signing-parameters", "certname=/certs/code.pem")[1]
     assert profile["arn"].endswith(":/signing-profiles/fleet_fw") and len(profile["profileVersion"]) == 10
+    listed = server.aws("signer", "list-signing-profiles")[1]["profiles"]
+    assert [(p["profileName"], p["signingParameters"]) for p in listed] == [("fleet_fw", {"certname": "/certs/code.pem"})]
     started = server.aws("signer", "start-signing-job", "--source",
                          f"s3={{bucketName={BUCKET},key=app/2.0.bin,version={version}}}", "--destination",
                          f"s3={{bucketName={BUCKET},prefix=signed/}}", "--profile-name", "fleet_fw")[1]

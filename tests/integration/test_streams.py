@@ -243,3 +243,24 @@ def test_a_download_resumes_after_kill9(server, tmp_path):
     ask(dev, set(range(64)) - set(got), 64)
     dev.no_message()
     assert b"".join(got[i] for i in range(64)) == image
+
+
+def test_a_damaged_file_is_an_internal_error(server, tmp_path):
+    # A blob cut short on disk (damage outside fleetcore): the device is told InternalError, the server
+    # logs it, and nothing else is sent.
+    image = os.urandom(5000)
+    upload(server, tmp_path, "fw-images", "d.bin", image)
+    create_stream(server, "dmg", [file_spec(0, "fw-images", "d.bin")])
+    import hashlib
+    sha = hashlib.sha256(image).hexdigest()
+    with open(os.path.join(server.data_dir, "objects", sha[:2], sha), "r+b") as f:
+        f.truncate(1000)
+    base = "$aws/things/dmg/streams/dmg/"
+    dev = Client(server.port, "dmg")
+    dev.connect()
+    assert dev.subscribe(base + "rejected/json", 1) == [1]
+    assert dev.subscribe(base + "data/json", 1) == [1]
+    dev.publish(base + "get/json", json.dumps({"c": "x", "f": 0, "l": 4096, "o": 1}), qos=1)
+    assert json.loads(dev.get().payload) == {"o": "InternalError", "m": "the file could not be read", "c": "x"}
+    dev.no_message()
+    assert "streams.read_failed" in server.read_log()
