@@ -43,6 +43,15 @@ struct aws_response {
     return {status, boost::json::serialize(boost::json::object{{"__type", code}, {"message", message}}),
             std::move(code)};
   }
+  /// ResourceAlreadyExistsException (409) with the resourceId and resourceArn members iot's model gives it.
+  static aws_response already_exists(std::string_view message, std::string_view id, std::string_view arn) {
+    return {409,
+            boost::json::serialize(boost::json::object{{"__type", "ResourceAlreadyExistsException"},
+                                                       {"message", message},
+                                                       {"resourceId", id},
+                                                       {"resourceArn", arn}}),
+            "ResourceAlreadyExistsException"};
+  }
   bool failed() const noexcept { return !error_type.empty(); }
 };
 

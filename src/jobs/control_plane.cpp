@@ -135,12 +135,7 @@ aws_response jobs_service::create_job(const json::object& in, batch& b) {
   if (!valid_job_id(id)) return invalid("jobId must match [a-zA-Z0-9_-]{1,64}");
   if (auto e = refuse_unimplemented(in)) return *e;
   if (jobs_.contains(id))
-    return {409,
-            json::serialize(json::object{{"__type", "ResourceAlreadyExistsException"},
-                                         {"message", "Job " + id + " already exists"},
-                                         {"resourceId", id},
-                                         {"resourceArn", job_arn(id)}}),
-            "ResourceAlreadyExistsException"};
+    return aws_response::already_exists("Job " + id + " already exists", id, job_arn(id));
   job j;
   j.id = id;
   auto selection = text(in, "targetSelection");

@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "registry/arn.hpp"
 #include "registry/registry.hpp"
+#include "common/uuid.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
@@ -311,7 +312,7 @@ void jobs_service::job_event(const job& j, std::string_view operation, batch& b)
   json::array targets;
   for (const auto& t : j.targets) targets.emplace_back(t);
   json::object o{{"eventType", "JOB"},
-                 {"eventId", registry::random_id()},
+                 {"eventId", common::random_uuid()},
                  {"timestamp", device_time(now_ms())},
                  {"operation", operation},
                  {"jobId", j.id},
@@ -337,7 +338,7 @@ void jobs_service::job_event(const job& j, std::string_view operation, batch& b)
 void jobs_service::execution_event(const execution& e, std::string_view operation, batch& b) {
   if (!dir_.event_enabled || !dir_.event_enabled("JOB_EXECUTION")) return;
   json::object o{{"eventType", "JOB_EXECUTION"},
-                 {"eventId", registry::random_id()},
+                 {"eventId", common::random_uuid()},
                  {"timestamp", device_time(now_ms())},
                  {"operation", operation},
                  {"jobId", e.job_id},

@@ -482,22 +482,27 @@ void s3_api::handle(std::shared_ptr<common::http_exchange> x) {
   r->error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
 }
 
-bool s3_api::small_body_ok(const std::shared_ptr<request>& r, boost::system::error_code ec, const std::string& body) {
-  if (ec == boost::asio::error::operation_aborted) {  // longer than the XML it may hold
-    errors_.inc();
-    r->error(400, "MaxMessageLengthExceeded", "Your request was too big.");
-    return false;
-  }
-  if (ec) {
-    r->x->finish(false);
-    return false;
-  }
-  if (!r->auth.content_sha256.empty() && auth::sha256_hex(body) != r->auth.content_sha256) {
-    errors_.inc();
-    r->error(400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.");
-    return false;
-  }
-  return true;
+void s3_api::read_small_body(const std::shared_ptr<request>& r, std::size_t max,
+                             std::function<void(const std::string& body)> then) {
+  auto body = std::make_shared<std::string>();
+  r->x->read_body(
+      [body, max](std::string_view piece) {
+        body->append(piece);
+        return body->size() <= max;
+      },
+      [this, r, body, then = std::move(then)](boost::system::error_code ec) {
+        if (ec == boost::asio::error::operation_aborted) {  // longer than the XML it may hold
+          errors_.inc();
+          return r->error(400, "MaxMessageLengthExceeded", "Your request was too big.");
+        }
+        if (ec) return r->x->finish(false);
+        if (!r->auth.content_sha256.empty() && auth::sha256_hex(*body) != r->auth.content_sha256) {
+          errors_.inc();
+          return r->error(400, "XAmzContentSHA256Mismatch",
+                          "The provided 'x-amz-content-sha256' header does not match what was computed.");
+        }
+        then(*body);
+      });
 }
 
 bool s3_api::commit(const std::shared_ptr<request>& r, std::vector<storage::operation> ops) {
@@ -521,42 +526,35 @@ void s3_api::list_buckets(const std::shared_ptr<request>& r) {
 
 void s3_api::create_bucket(const std::shared_ptr<request>& r) {
   // The body, if any, is a CreateBucketConfiguration: its LocationConstraint must be ours.
-  auto body = std::make_shared<std::string>();
-  r->x->read_body(
-      [body](std::string_view piece) {
-        body->append(piece);
-        return body->size() <= 64 * 1024;
-      },
-      [this, r, body](boost::system::error_code ec) {
-        if (!small_body_ok(r, ec, *body)) return;
-        auto region = parse_location_constraint(*body);
-        if (!region) {
-          errors_.inc();
-          return r->error(400, "MalformedXML",
-                          "The XML you provided was not well-formed or did not validate against our published schema");
-        }
-        if (!region->empty() && *region != settings_.region) {
-          errors_.inc();
-          return r->error(400, "IllegalLocationConstraintException",
-                          fmt::format("The {} location constraint is incompatible for the region specific endpoint "
-                                      "this request was sent to.",
-                                      *region));
-        }
-        std::vector<storage::operation> ops;
-        switch (catalog_.create_bucket(r->bucket, clock_.wall_ms(), ops)) {
-          case catalog_error::none: break;
-          case catalog_error::invalid_bucket_name:
-            errors_.inc();
-            return r->error(400, "InvalidBucketName", "The specified bucket is not valid.");
-          default:
-            errors_.inc();
-            return r->error(409, "BucketAlreadyOwnedByYou",
-                            "Your previous request to create the named bucket succeeded and you already own it.");
-        }
-        if (!commit(r, std::move(ops))) return;
-        FC_LOG_INFO("s3.bucket_created", "bucket={}", r->bucket);
-        r->reply(200, {{"Location", "/" + r->bucket}}, "");
-      });
+  read_small_body(r, 64 * 1024, [this, r](const std::string& body) {
+    auto region = parse_location_constraint(body);
+    if (!region) {
+      errors_.inc();
+      return r->error(400, "MalformedXML",
+                      "The XML you provided was not well-formed or did not validate against our published schema");
+    }
+    if (!region->empty() && *region != settings_.region) {
+      errors_.inc();
+      return r->error(400, "IllegalLocationConstraintException",
+                      fmt::format("The {} location constraint is incompatible for the region specific endpoint "
+                                  "this request was sent to.",
+                                  *region));
+    }
+    std::vector<storage::operation> ops;
+    switch (catalog_.create_bucket(r->bucket, clock_.wall_ms(), ops)) {
+      case catalog_error::none: break;
+      case catalog_error::invalid_bucket_name:
+        errors_.inc();
+        return r->error(400, "InvalidBucketName", "The specified bucket is not valid.");
+      default:
+        errors_.inc();
+        return r->error(409, "BucketAlreadyOwnedByYou",
+                        "Your previous request to create the named bucket succeeded and you already own it.");
+    }
+    if (!commit(r, std::move(ops))) return;
+    FC_LOG_INFO("s3.bucket_created", "bucket={}", r->bucket);
+    r->reply(200, {{"Location", "/" + r->bucket}}, "");
+  });
 }
 
 void s3_api::delete_bucket(const std::shared_ptr<request>& r) {
@@ -768,82 +766,75 @@ void s3_api::upload_part(const std::shared_ptr<request>& r) {
 }
 
 void s3_api::complete_upload(const std::shared_ptr<request>& r) {
-  auto body = std::make_shared<std::string>();
-  r->x->read_body(
-      [body](std::string_view piece) {
-        body->append(piece);
-        return body->size() <= (1 << 20);
-      },
-      [this, r, body](boost::system::error_code ec) {
-        if (!small_body_ok(r, ec, *body)) return;
-        const std::string& id = r->query.at("uploadId");
-        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
-        const upload_entry* u = catalog_.upload(id, r->bucket, r->key);
-        if (!u) return r->error(404, "NoSuchUpload", "The specified upload does not exist.");
-        auto listed = parse_complete_multipart_upload(*body);
-        if (!listed)
-          return r->error(400, "MalformedXML",
-                          "The XML you provided was not well-formed or did not validate against our published schema");
-        // The parts as listed: ascending, each uploaded with that ETag, all but the last at least 5 MiB.
-        std::vector<const upload_entry::part*> parts;
-        for (std::size_t i = 0; i < listed->size(); ++i) {
-          const auto& want = (*listed)[i];
-          if (i > 0 && want.number <= (*listed)[i - 1].number)
-            return r->error(400, "InvalidPartOrder", "The list of parts was not in ascending order.");
-          auto it = u->parts.find(want.number);
-          if (it == u->parts.end() || it->second.etag != want.etag)
-            return r->error(400, "InvalidPart", "One or more of the specified parts could not be found. The part may "
-                                                "not have been uploaded, or the specified entity tag may not match the "
-                                                "part's entity tag.");
-          parts.push_back(&it->second);
-        }
-        for (std::size_t i = 0; i + 1 < parts.size(); ++i)
-          if (parts[i]->size < 5 * 1024 * 1024)
-            return r->error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size");
-        // The object is the parts' bytes, one after the other, in a blob of its own.
-        auto created = blobs_.create();
-        if (!created) return r->error(500, "InternalError", "We encountered an internal error. Please try again.");
-        std::string md5s;
-        for (const auto* p : parts) {
-          boost::system::error_code write_error;
-          auto read_error = blobs_.read(p->blob, 0, p->size, [&](std::string_view piece) {
-            write_error = created->write(piece);
-            return !write_error;
-          });
-          if (read_error || write_error) {
-            errors_.inc();
-            return r->error(500, "InternalError", "The object could not be assembled.");
-          }
-          md5s += common::unhex(p->etag).value_or("");  // our own hex MD5
-        }
-        auto stored = created->commit();
-        if (!stored) return r->error(500, "InternalError", "The object could not be assembled.");
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int digest_size = 0;
-        EVP_Digest(md5s.data(), md5s.size(), digest, &digest_size, EVP_md5(), nullptr);
-        object_entry o;
-        o.key = r->key;
-        o.blob = stored->sha256;
-        o.etag = common::hex(digest, digest_size) + "-" +
-                 std::to_string(parts.size());
-        o.size = stored->size;
-        o.last_modified_ms = clock_.wall_ms();
-        o.headers = u->headers;
-        o.metadata = u->metadata;
-        const std::string etag = o.etag;
-        std::vector<storage::operation> ops;
-        std::vector<std::string> released;
-        catalog_.end_upload(id, std::move(o), new_version_id(), ops, released);
-        if (!commit(r, std::move(ops))) return;
-        for (const auto& b : released) drop_unreferenced(b);
-        headers h;
-        if (const auto* made = catalog_.object(r->bucket, r->key)) add_version_header(r->bucket, *made, h);
-        r->reply(200, std::move(h),
-                 fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"{}\">"
-                             "<Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
-                             "</CompleteMultipartUploadResult>",
-                             k_xmlns, xml_escape(r->path), xml_escape(r->bucket), xml_escape(r->key), etag));
+  read_small_body(r, 1 << 20, [this, r](const std::string& body) {
+    const std::string& id = r->query.at("uploadId");
+    if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+    const upload_entry* u = catalog_.upload(id, r->bucket, r->key);
+    if (!u) return r->error(404, "NoSuchUpload", "The specified upload does not exist.");
+    auto listed = parse_complete_multipart_upload(body);
+    if (!listed)
+      return r->error(400, "MalformedXML",
+                      "The XML you provided was not well-formed or did not validate against our published schema");
+    // The parts as listed: ascending, each uploaded with that ETag, all but the last at least 5 MiB.
+    std::vector<const upload_entry::part*> parts;
+    for (std::size_t i = 0; i < listed->size(); ++i) {
+      const auto& want = (*listed)[i];
+      if (i > 0 && want.number <= (*listed)[i - 1].number)
+        return r->error(400, "InvalidPartOrder", "The list of parts was not in ascending order.");
+      auto it = u->parts.find(want.number);
+      if (it == u->parts.end() || it->second.etag != want.etag)
+        return r->error(400, "InvalidPart", "One or more of the specified parts could not be found. The part may "
+                                            "not have been uploaded, or the specified entity tag may not match the "
+                                            "part's entity tag.");
+      parts.push_back(&it->second);
+    }
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i)
+      if (parts[i]->size < 5 * 1024 * 1024)
+        return r->error(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed size");
+    // The object is the parts' bytes, one after the other, in a blob of its own.
+    auto created = blobs_.create();
+    if (!created) return r->error(500, "InternalError", "We encountered an internal error. Please try again.");
+    std::string md5s;
+    for (const auto* p : parts) {
+      boost::system::error_code write_error;
+      auto read_error = blobs_.read(p->blob, 0, p->size, [&](std::string_view piece) {
+        write_error = created->write(piece);
+        return !write_error;
       });
+      if (read_error || write_error) {
+        errors_.inc();
+        return r->error(500, "InternalError", "The object could not be assembled.");
+      }
+      md5s += common::unhex(p->etag).value_or("");  // our own hex MD5
+    }
+    auto stored = created->commit();
+    if (!stored) return r->error(500, "InternalError", "The object could not be assembled.");
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_size = 0;
+    EVP_Digest(md5s.data(), md5s.size(), digest, &digest_size, EVP_md5(), nullptr);
+    object_entry o;
+    o.key = r->key;
+    o.blob = stored->sha256;
+    o.etag = common::hex(digest, digest_size) + "-" +
+             std::to_string(parts.size());
+    o.size = stored->size;
+    o.last_modified_ms = clock_.wall_ms();
+    o.headers = u->headers;
+    o.metadata = u->metadata;
+    const std::string etag = o.etag;
+    std::vector<storage::operation> ops;
+    std::vector<std::string> released;
+    catalog_.end_upload(id, std::move(o), new_version_id(), ops, released);
+    if (!commit(r, std::move(ops))) return;
+    for (const auto& b : released) drop_unreferenced(b);
+    headers h;
+    if (const auto* made = catalog_.object(r->bucket, r->key)) add_version_header(r->bucket, *made, h);
+    r->reply(200, std::move(h),
+             fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CompleteMultipartUploadResult xmlns=\"{}\">"
+                         "<Location>{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag>"
+                         "</CompleteMultipartUploadResult>",
+                         k_xmlns, xml_escape(r->path), xml_escape(r->bucket), xml_escape(r->key), etag));
+  });
 }
 
 void s3_api::abort_upload(const std::shared_ptr<request>& r) {
@@ -976,32 +967,25 @@ void s3_api::add_version_header(const std::string& bucket, const object_entry& o
 }
 
 void s3_api::put_versioning(const std::shared_ptr<request>& r) {
-  auto body = std::make_shared<std::string>();
-  r->x->read_body(
-      [body](std::string_view piece) {
-        body->append(piece);
-        return body->size() <= 64 * 1024;
-      },
-      [this, r, body](boost::system::error_code ec) {
-        if (!small_body_ok(r, ec, *body)) return;
-        if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
-        auto status = parse_versioning_status(*body);
-        if (!status) {
-          errors_.inc();
-          return r->error(400, "MalformedXML",
-                          "The XML you provided was not well-formed or did not validate against our published schema");
-        }
-        if (*status != "Enabled" && *status != "Suspended") {
-          errors_.inc();
-          return r->error(400, "IllegalVersioningConfigurationException",
-                          "The Versioning element must be specified: Enabled or Suspended");
-        }
-        std::vector<storage::operation> ops;
-        catalog_.set_versioning(r->bucket, *status, ops);
-        if (!commit(r, std::move(ops))) return;
-        FC_LOG_INFO("s3.versioning", "bucket={} status={}", r->bucket, *status);
-        r->reply(200, {}, "");
-      });
+  read_small_body(r, 64 * 1024, [this, r](const std::string& body) {
+    if (!catalog_.bucket(r->bucket)) return r->no_such_bucket();
+    auto status = parse_versioning_status(body);
+    if (!status) {
+      errors_.inc();
+      return r->error(400, "MalformedXML",
+                      "The XML you provided was not well-formed or did not validate against our published schema");
+    }
+    if (*status != "Enabled" && *status != "Suspended") {
+      errors_.inc();
+      return r->error(400, "IllegalVersioningConfigurationException",
+                      "The Versioning element must be specified: Enabled or Suspended");
+    }
+    std::vector<storage::operation> ops;
+    catalog_.set_versioning(r->bucket, *status, ops);
+    if (!commit(r, std::move(ops))) return;
+    FC_LOG_INFO("s3.versioning", "bucket={} status={}", r->bucket, *status);
+    r->reply(200, {}, "");
+  });
 }
 
 void s3_api::list_versions(const std::shared_ptr<request>& r) {

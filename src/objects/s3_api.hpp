@@ -97,8 +97,10 @@ class s3_api {
   /// Sends blob bytes [offset, end) in pieces, then finishes the exchange.
   void stream_blob(const std::shared_ptr<request>& r, std::shared_ptr<blob_store::reader> blob, std::uint64_t offset,
                    std::uint64_t end);
-  /// A small body (XML) read whole: false (and answered) if it was too long, cut, or not the one signed.
-  bool small_body_ok(const std::shared_ptr<request>& r, boost::system::error_code ec, const std::string& body);
+  /// Reads a small body (XML) whole, then calls `then` with it; answers the request itself if the body
+  /// is longer than `max`, cut, or not the one signed.
+  void read_small_body(const std::shared_ptr<request>& r, std::size_t max,
+                       std::function<void(const std::string& body)> then);
   /// Commits catalog changes; false (and an InternalError answered) if the store failed.
   bool commit(const std::shared_ptr<request>& r, std::vector<storage::operation> ops);
 

@@ -5,10 +5,10 @@
 #include "common/base64.hpp"
 #include "common/json_members.hpp"
 #include "common/log.hpp"
+#include "common/uuid.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cctype>
@@ -37,21 +37,6 @@ bool valid_id(std::string_view id) {
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string uuid() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof b);
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += digits[b[i] >> 4];
-    s += digits[b[i] & 15];
-  }
   return s;
 }
 
@@ -157,12 +142,7 @@ aws_response ota_service::create(const json::object& in) {
   const std::string id = text(in, "otaUpdateId");
   if (!valid_id(id)) return invalid("otaUpdateId must match [a-zA-Z0-9_-]{1,128}");
   if (updates_.contains(id))
-    return {409,
-            json::serialize(json::object{{"__type", "ResourceAlreadyExistsException"},
-                                         {"message", "OTA update " + id + " already exists"},
-                                         {"resourceId", id},
-                                         {"resourceArn", arn(id)}}),
-            "ResourceAlreadyExistsException"};
+    return aws_response::already_exists("OTA update " + id + " already exists", id, arn(id));
   // What can be checked without doing the work is checked here; the rest fails the update.
   const auto* targets = in.if_contains("targets");
   if (!targets || !targets->is_array() || targets->as_array().empty()) return invalid("targets must list at least one ARN");
@@ -370,7 +350,7 @@ std::optional<std::string> ota_service::make_document(ota_update& u, std::string
       return std::nullopt;
     }
     if (!stream_files.empty()) {
-      const std::string sid = "AFR_OTA-" + uuid();
+      const std::string sid = "AFR_OTA-" + common::random_uuid();
       auto made = streams_.create_owned(json::object{{"streamId", sid},
                                                      {"description", "OTA update " + u.id},
                                                      {"files", std::move(stream_files)},

@@ -201,12 +201,7 @@ aws_response stream_service::create(const json::object& in, const std::string& o
   {
     std::shared_lock lock(mutex_);
     if (streams_.contains(id))
-      return {409,
-              json::serialize(json::object{{"__type", "ResourceAlreadyExistsException"},
-                                           {"message", "Stream " + id + " already exists"},
-                                           {"resourceId", id},
-                                           {"resourceArn", arn(id)}}),
-              "ResourceAlreadyExistsException"};
+      return aws_response::already_exists("Stream " + id + " already exists", id, arn(id));
   }
   s.created_ms = s.updated_ms = clock_.wall_ms();
   s.ota_update = owner;

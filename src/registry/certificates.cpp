@@ -3,6 +3,7 @@
 #include "registry/detail.hpp"
 
 #include "common/log.hpp"
+#include "common/uuid.hpp"
 
 namespace fleetcore::registry {
 
@@ -31,7 +32,7 @@ certificate new_certificate(registry& r, X509* x, cert_status status, std::strin
   c.status = status;
   c.ca_id = std::move(ca_id);
   c.creation_date = c.last_modified = ops::now(r);
-  c.generation_id = random_id();
+  c.generation_id = common::random_uuid();
   c.facts = auth::facts_of(x);
   return c;
 }
@@ -86,7 +87,7 @@ outcome create_certificate_from_csr(registry& r, const json::object& in) {
 
 outcome get_registration_code(registry& r, const json::object&) {
   if (ops::st(r).registration_code.empty()) {
-    std::string fresh = auth::certificate_id(r.ca()).substr(0, 8) + random_id() + random_id();
+    std::string fresh = auth::certificate_id(r.ca()).substr(0, 8) + common::random_uuid() + common::random_uuid();
     std::erase(fresh, '-');
     fresh.resize(64);
     tx t;
@@ -137,7 +138,7 @@ outcome register_ca_certificate(registry& r, const json::object& in) {
     c.role_arn = text(*rc, "roleArn").value_or("");
   }
   c.creation_date = c.last_modified = now;
-  c.generation_id = random_id();
+  c.generation_id = common::random_uuid();
   c.facts = std::move(facts);
   c.x509 = std::shared_ptr<X509>(ca.release(), X509_free);
   tx t;
@@ -213,7 +214,7 @@ outcome update_certificate(registry& r, const json::object& in) {
   c.status = status;
   c.last_modified = ops::now(r);
   ++c.customer_version;
-  c.generation_id = random_id();
+  c.generation_id = common::random_uuid();
   tx t;
   put_certificate(t, c);
   if (!ops::commit(r, t)) return internal();
@@ -243,7 +244,7 @@ outcome update_ca_certificate(registry& r, const json::object& in) {
   if (bool_member(in, "removeAutoRegistration").value_or(false)) c.template_body.clear(), c.role_arn.clear();
   c.last_modified = ops::now(r);
   ++c.customer_version;
-  c.generation_id = random_id();
+  c.generation_id = common::random_uuid();
   tx t;
   put_ca(t, c);
   if (!ops::commit(r, t)) return internal();

@@ -4,6 +4,7 @@
 #include "registry/detail.hpp"
 
 #include "common/log.hpp"
+#include "common/uuid.hpp"
 
 namespace fleetcore::registry {
 
@@ -93,7 +94,7 @@ struct context {
   const registry& r;
   std::int64_t timestamp;
   json::object head(const char* type, const char* operation, bool account = true) const {
-    json::object o{{"eventType", type}, {"eventId", random_id()}, {"timestamp", timestamp}, {"operation", operation}};
+    json::object o{{"eventType", type}, {"eventId", common::random_uuid()}, {"timestamp", timestamp}, {"operation", operation}};
     if (account) o["accountId"] = r.config().account_id;
     return o;
   }

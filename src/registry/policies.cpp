@@ -1,6 +1,7 @@
 // Policies and their versions, policy attachments to certificates and thing groups, and the
 // attachment of principals (certificates) to things.
 #include "registry/detail.hpp"
+#include "common/uuid.hpp"
 
 namespace fleetcore::registry {
 
@@ -46,7 +47,7 @@ outcome create_policy(registry& r, const json::object& in) {
   p.name = name;
   p.creation_date = p.last_modified = ops::now(r);
   p.versions[1] = {*doc, p.creation_date, parsed};
-  p.generation_id = random_id();
+  p.generation_id = common::random_uuid();
   tx t;
   put_policy(t, p);
   if (!ops::commit(r, t)) return internal();
@@ -77,7 +78,7 @@ outcome create_policy_version(registry& r, const json::object& in) {
   p.last_modified = ops::now(r);
   p.versions[id] = {*doc, p.last_modified, parsed};
   if (as_default) p.default_version = id;
-  p.generation_id = random_id();
+  p.generation_id = common::random_uuid();
   tx t;
   put_policy(t, p);
   if (!ops::commit(r, t)) return internal();
@@ -200,7 +201,7 @@ outcome set_default_policy_version(registry& r, const json::object& in) {
   policy p = *found;
   p.default_version = *id;
   p.last_modified = ops::now(r);
-  p.generation_id = random_id();
+  p.generation_id = common::random_uuid();
   tx t;
   put_policy(t, p);
   if (!ops::commit(r, t)) return internal();

@@ -1,6 +1,7 @@
 #include "registry/detail.hpp"
 
 #include "common/log.hpp"
+#include "common/uuid.hpp"
 
 #include <openssl/rand.h>
 
@@ -73,21 +74,6 @@ std::optional<outcome> apply_attribute_payload(const json::object* payload, std:
   return std::nullopt;
 }
 
-std::string random_id() {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof(b));
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += digits[b[i] >> 4];
-    s += digits[b[i] & 15];
-  }
-  return s;
-}
-
 std::vector<std::string> groups_with_ancestors(const state& s, const std::string& thing) {
   std::vector<std::string> out;
   std::set<std::string> seen;
@@ -148,7 +134,7 @@ bool registry::commit(tx& t) {
 
 double registry::now() const { return static_cast<double>(clock_.wall_ms()) / 1000.0; }
 
-std::string registry::new_id() { return random_id(); }
+std::string registry::new_id() { return common::random_uuid(); }
 
 std::string registry::arn(std::string_view kind, std::string_view name) const {
   return aws_arn{"aws", settings_.region, settings_.account_id, std::string(kind), std::string(name)}.format();

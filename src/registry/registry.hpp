@@ -274,9 +274,6 @@ using change = std::variant<thing_changed, thing_type_changed, thing_type_associ
 /// Receives the changes of one committed transaction, in the order they were applied.
 using observer = std::function<void(const std::vector<change>& changes)>;
 
-/// A random UUID (version 4) string.
-std::string random_id();
-
 /// Result of checking a client certificate presented in a TLS handshake.
 enum class cert_check {
   accepted,

@@ -1,5 +1,6 @@
 // Things, thing types and thing groups (AWS IoT registry), and DescribeEndpoint.
 #include "registry/detail.hpp"
+#include "common/uuid.hpp"
 
 namespace fleetcore::registry {
 
@@ -404,7 +405,7 @@ outcome add_thing_to_thing_group(registry& r, const json::object& in) {
   if (groups.size() >= max_groups_per_thing)
     return invalid("a thing can be in at most " + std::to_string(max_groups_per_thing) + " thing groups");
   tx x;
-  x.link(k_group_member, *group, *name, json::serialize(json::object{{"membershipId", random_id()}}));
+  x.link(k_group_member, *group, *name, json::serialize(json::object{{"membershipId", common::random_uuid()}}));
   if (!ops::commit(r, x)) return internal();
   return ok();
 }

@@ -6,6 +6,7 @@
 #include "common/json_members.hpp"
 #include "common/log.hpp"
 #include "rules/http_client.hpp"
+#include "common/uuid.hpp"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -27,11 +28,6 @@ std::string random_hex(std::size_t bytes) {
   std::string out;
   for (unsigned char c : raw) out += fmt::format("{:02x}", c);
   return out;
-}
-
-std::string uuid() {
-  auto h = random_hex(16);
-  return fmt::format("{}-{}-{}-{}-{}", h.substr(0, 8), h.substr(8, 4), h.substr(12, 4), h.substr(16, 4), h.substr(20));
 }
 
 aws_response not_found(std::string_view arn) {
@@ -121,12 +117,12 @@ aws_response destinations::create(const json::object& in) {
     if (!url || !(url->starts_with("https://") || url->starts_with("http://")))
       return aws_response::error(400, "InvalidRequestException", "confirmationUrl must be an https URL");
     d.confirmation_url = std::string(*url);
-    d.arn = arn_prefix_ + "ruledestination/http/" + uuid();
+    d.arn = arn_prefix_ + "ruledestination/http/" + common::random_uuid();
     d.status = "IN_PROGRESS";
     d.token = random_hex(32);
   } else if (const auto* vpc = common::object_member(*config, "vpcConfiguration")) {
     d.vpc = *vpc;
-    d.arn = arn_prefix_ + "ruledestination/vpc/" + uuid();
+    d.arn = arn_prefix_ + "ruledestination/vpc/" + common::random_uuid();
     d.status = "ENABLED";
   } else {
     return aws_response::error(400, "InvalidRequestException", "httpUrlConfiguration or vpcConfiguration is required");

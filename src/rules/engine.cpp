@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "mqtt/topic.hpp"
 #include "rules/filter_index.hpp"
+#include "common/uuid.hpp"
 
 #include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/post.hpp>
@@ -764,7 +765,7 @@ void engine::rule_event(const topic_rule& r, std::string_view operation) {
   // UpdateEventConfigurations {"TOPIC_RULE": {"Enabled": true}}.
   if (!core_.registry.event_enabled("TOPIC_RULE")) return;
   json::object e{{"eventType", "TOPIC_RULE_EVENT"},
-                 {"eventId", registry::random_id()},
+                 {"eventId", common::random_uuid()},
                  {"timestamp", core_.clock.wall_ms()},
                  {"operation", operation},
                  {"accountId", account_id_},

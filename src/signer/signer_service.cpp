@@ -6,6 +6,7 @@
 #include "common/hex.hpp"
 #include "common/json_members.hpp"
 #include "common/log.hpp"
+#include "common/uuid.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -33,18 +34,6 @@ aws_response validation(std::string_view msg) { return aws_response::error(400, 
 aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
 double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
-std::string random_hex(std::size_t bytes) {
-  std::string b(bytes, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(b.data()), static_cast<int>(bytes));
-  return common::hex(b);
-}
-/// A version 4 UUID, as AWS names signing jobs and ACM certificates.
-std::string uuid() {
-  std::string h = random_hex(16);
-  h[12] = '4';
-  h[16] = "89ab"[std::stoi(h.substr(16, 1), nullptr, 16) & 3];
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
-}
 /// A profile version: 10 alphanumerics.
 std::string profile_version() {
   static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -392,7 +381,7 @@ aws_response signer_service::start_job(const json::object& in) {
   if (p->status != "Active") return validation("signing profile " + p->name + " is " + p->status);
 
   signing_job j;
-  j.id = uuid();
+  j.id = common::random_uuid();
   j.profile_name = p->name;
   j.profile_version = p->version;
   j.certificate_arn = p->certificate_arn;
@@ -543,7 +532,7 @@ std::string signer_service::import_certificate(const std::filesystem::path& dir,
   std::filesystem::create_directories(certs);
   std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
   std::filesystem::permissions(certs, std::filesystem::perms::owner_all);
-  const std::string id = uuid();
+  const std::string id = common::random_uuid();
   auth::write_key(certs / (id + ".key"), key.get(), auth::existing::refuse);
   auth::write_cert(certs / (id + ".crt"), cert.get(), auth::existing::refuse);
   return id;
