@@ -1,0 +1,18 @@
+#include "provisioning/module.hpp"
+
+namespace fleetcore::provisioning {
+
+module::module(platform::core& core)
+    : templates_(core.store, core.clock,
+                 "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":") {}
+
+common::aws_operations module::operations() {
+  common::aws_operations ops;
+  for (auto name : template_service::operations())
+    ops.emplace_back(std::string(name), [this](std::string_view op, const boost::json::object& in) {
+      return templates_.call(op, in);
+    });
+  return ops;
+}
+
+}  // namespace fleetcore::provisioning
