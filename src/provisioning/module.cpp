@@ -1,9 +1,12 @@
 #include "provisioning/module.hpp"
 
+#include "provisioning/provisioner.hpp"
+
 namespace fleetcore::provisioning {
 
 module::module(platform::core& core)
-    : templates_(core.store, core.clock,
+    : registry_(core.registry),
+      templates_(core.store, core.clock,
                  "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":") {}
 
 common::aws_operations module::operations() {
@@ -12,6 +15,9 @@ common::aws_operations module::operations() {
     ops.emplace_back(std::string(name), [this](std::string_view op, const boost::json::object& in) {
       return templates_.call(op, in);
     });
+  ops.emplace_back("RegisterThing", [this](std::string_view, const boost::json::object& in) {
+    return register_thing(registry_, in);
+  });
   return ops;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Fleet provisioning as a platform service: provisioning templates and their versions (the control
-// plane). The device side ($aws/certificates/create..., $aws/provisioning-templates/.../provision),
+// plane), and RegisterThing (a template and its parameters, provisioned in one transaction). The device side ($aws/certificates/create..., $aws/provisioning-templates/.../provision),
 // RegisterThing, JITP and bulk registration build on the templates next (issue 14).
 #include "platform/service.hpp"
 #include "provisioning/templates.hpp"
@@ -16,6 +16,7 @@ class module final : public platform::service {
   template_service& templates() { return templates_; }
 
  private:
+  registry::registry& registry_;
   template_service templates_;
 };
 

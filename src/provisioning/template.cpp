@@ -226,10 +226,11 @@ std::optional<on_existing> rule_of(const json::object& overrides, std::initializ
   return on_existing::replace;
 }
 
-std::string sha256_upper_hex(std::string_view data) {
+/// A policy's default name: the hash of its document, as AWS names them (40 uppercase hex digits).
+std::string document_hash(std::string_view data) {
   unsigned char d[EVP_MAX_MD_SIZE];
   unsigned n = 0;
-  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), d, &n, EVP_sha1(), nullptr);
   static constexpr char digits[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned i = 0; i < n; ++i) {
@@ -440,7 +441,7 @@ std::optional<plan> evaluate(const parsed_template& t, const std::map<std::strin
         } else {
           return failed(where + "PolicyDocument must be a JSON object or its text");
         }
-        p.name = sha256_upper_hex(*p.document);
+        p.name = document_hash(*p.document);
       } else {
         p.name = *name;
       }

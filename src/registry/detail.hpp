@@ -153,6 +153,8 @@ struct registry::ops {
   static void add_policy_ops(std::map<std::string, fn, std::less<>>& t);
   // events.cpp
   static void add_event_ops(std::map<std::string, fn, std::less<>>& t);
+  // provision.cpp
+  static void add_provision_ops(std::map<std::string, fn, std::less<>>& t);
 };
 
 /// The thing groups of `thing` and all their ancestors, each once: whose policies the thing inherits.

@@ -147,6 +147,7 @@ const std::map<std::string, registry::ops::fn, std::less<>>& registry::ops::tabl
     add_certificate_ops(m);
     add_policy_ops(m);
     add_event_ops(m);
+    add_provision_ops(m);
     return m;
   }();
   return t;
@@ -154,7 +155,8 @@ const std::map<std::string, registry::ops::fn, std::less<>>& registry::ops::tabl
 
 std::vector<std::string_view> registry::operations() {
   std::vector<std::string_view> names;
-  for (const auto& [name, fn] : ops::table()) names.emplace_back(name);
+  for (const auto& [name, fn] : ops::table())
+    if (name.find(':') == std::string::npos) names.emplace_back(name);  // fleetcore:* are internal
   return names;
 }
 

@@ -76,3 +76,70 @@ def test_templates_and_versions_with_the_cli(server, tmp_path):
     server.aws("iot", "delete-provisioning-template", "--template-name", "lamps")
     rc, err = server.aws("iot", "describe-provisioning-template", "--template-name", "lamps", check=False)
     assert rc != 0 and "ResourceNotFoundException" in err
+
+
+BULK_TEMPLATE = {
+    "Parameters": {"ThingName": {"Type": "String"}, "SerialNumber": {"Type": "String"},
+                   "Location": {"Type": "String", "Default": "WA"}, "CSR": {"Type": "String"}},
+    "Resources": {
+        "thing": {"Type": "AWS::IoT::Thing",
+                  "Properties": {"ThingName": {"Ref": "ThingName"},
+                                 "AttributePayload": {"version": "v1", "serialNumber": {"Ref": "SerialNumber"}},
+                                 "ThingGroups": ["v1-lightbulbs", {"Ref": "Location"}]}},
+        "certificate": {"Type": "AWS::IoT::Certificate",
+                        "Properties": {"CertificateSigningRequest": {"Ref": "CSR"}, "Status": "ACTIVE"}},
+        "policy": {"Type": "AWS::IoT::Policy",
+                   "Properties": {"PolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": [
+                       {"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]})}}},
+}
+
+
+def test_register_thing_with_a_csr(server, tmp_path):
+    # The Guide's bulk-registration template (single-thing-provisioning.md) through aws iot register-thing.
+    import subprocess
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(tmp_path / "b1.key"), "-out", str(tmp_path / "b1.csr"), "-subj", "/CN=b1"],
+                   check=True, capture_output=True)
+    for g in ("v1-lightbulbs", "WA"):
+        server.aws("iot", "create-thing-group", "--thing-group-name", g)
+    body = tmp_path / "t.json"
+    body.write_text(json.dumps(BULK_TEMPLATE))
+    params = {"ThingName": "b1", "SerialNumber": "123", "CSR": (tmp_path / "b1.csr").read_text()}
+    (tmp_path / "p.json").write_text(json.dumps(params))
+    done = server.aws("iot", "register-thing", "--template-body", f"file://{body}", "--parameters",
+                      f"file://{tmp_path / 'p.json'}")[1]
+    arns = done["resourceArns"]
+    assert arns["thing"] == "arn:aws:iot:us-east-1:000000000000:thing/b1"
+    assert arns["certificate"].startswith("arn:aws:iot:us-east-1:000000000000:cert/")
+    assert arns["policy"].startswith("arn:aws:iot:us-east-1:000000000000:policy/") and len(arns["policy"].rsplit("/", 1)[1]) == 40
+    assert done["certificatePem"].startswith("-----BEGIN CERTIFICATE-----")
+
+    thing = server.aws("iot", "describe-thing", "--thing-name", "b1")[1]
+    assert thing["attributes"] == {"version": "v1", "serialNumber": "123"}
+    groups = server.aws("iot", "list-thing-groups-for-thing", "--thing-name", "b1")[1]["thingGroups"]
+    assert sorted(g["groupName"] for g in groups) == ["WA", "v1-lightbulbs"]
+    cert_id = arns["certificate"].rsplit("/", 1)[1]
+    assert server.aws("iot", "describe-certificate", "--certificate-id", cert_id)[1]["certificateDescription"]["status"] == "ACTIVE"
+    assert server.aws("iot", "list-thing-principals", "--thing-name", "b1")[1]["principals"] == [arns["certificate"]]
+    policies = server.aws("iot", "list-attached-policies", "--target", arns["certificate"])[1]["policies"]
+    assert [p["policyArn"] for p in policies] == [arns["policy"]]
+
+    # The device connects with its new certificate over mutual TLS.
+    (tmp_path / "b1.crt").write_text(done["certificatePem"])
+    from conftest import publish_rc
+    assert publish_rc(server.ports["mqtts"], "b1/hello", client_id="b1", cafile=server.ca,
+                      cert=str(tmp_path / "b1.crt"), key=str(tmp_path / "b1.key")) == 0
+
+    # All or nothing: a template naming a missing thing group creates nothing.
+    params2 = dict(params, ThingName="b2", Location="nowhere")
+    (tmp_path / "p2.json").write_text(json.dumps(params2))
+    rc, err = server.aws("iot", "register-thing", "--template-body", f"file://{body}", "--parameters",
+                         f"file://{tmp_path / 'p2.json'}", check=False)
+    assert rc != 0 and "ResourceNotFoundException" in err and "nowhere" in err
+    rc, _ = server.aws("iot", "describe-thing", "--thing-name", "b2", check=False)
+    assert rc != 0
+    assert len(server.aws("iot", "list-certificates")[1]["certificates"]) == 1
+    # A parameter the template needs and nobody gave is an error that names it.
+    rc, err = server.aws("iot", "register-thing", "--template-body", f"file://{body}", "--parameters",
+                         json.dumps({"ThingName": "b3"}), check=False)
+    assert rc != 0 and "InvalidRequestException" in err and "SerialNumber" in err

@@ -65,7 +65,7 @@ TEST(provisioning_template, the_guides_fleet_example_evaluates) {
   EXPECT_EQ(p->certificate->id, "abc123");
   EXPECT_EQ(p->certificate->status, "ACTIVE");  // "Active", as the Guide writes it
   ASSERT_EQ(p->policies.size(), 1u);
-  EXPECT_EQ(p->policies[0].name.size(), 64u);  // the document's hash
+  EXPECT_EQ(p->policies[0].name.size(), 40u);  // the document's hash, as AWS names such policies
   EXPECT_EQ(p->device_configuration.at("LocationUrl"), "https://example.aws");
   EXPECT_EQ(p->device_configuration.at("FallbackUrl"), "https://www.example.com/test-site");
 }
