@@ -7,7 +7,16 @@ namespace fleetcore::provisioning {
 module::module(platform::core& core)
     : registry_(core.registry),
       templates_(core.store, core.clock,
-                 "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":") {}
+                 "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":"),
+      fleet_(core.registry, templates_, core.store, core.clock) {
+  auto& b = core.broker;
+  fleet_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
+                                           std::string payload) {
+    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock.wall_ms(), 0));
+  };
+  b.add_hook(fleet_);
+  fleet_.register_metrics(core.metrics);
+}
 
 common::aws_operations module::operations() {
   common::aws_operations ops;

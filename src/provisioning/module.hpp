@@ -3,6 +3,7 @@
 // plane), and RegisterThing (a template and its parameters, provisioned in one transaction). The device side ($aws/certificates/create..., $aws/provisioning-templates/.../provision),
 // RegisterThing, JITP and bulk registration build on the templates next (issue 14).
 #include "platform/service.hpp"
+#include "provisioning/fleet.hpp"
 #include "provisioning/templates.hpp"
 
 namespace fleetcore::provisioning {
@@ -18,6 +19,7 @@ class module final : public platform::service {
  private:
   registry::registry& registry_;
   template_service templates_;
+  fleet_service fleet_;
 };
 
 }  // namespace fleetcore::provisioning

@@ -143,3 +143,69 @@ def test_register_thing_with_a_csr(server, tmp_path):
     rc, err = server.aws("iot", "register-thing", "--template-body", f"file://{body}", "--parameters",
                          json.dumps({"ThingName": "b3"}), check=False)
     assert rc != 0 and "InvalidRequestException" in err and "SerialNumber" in err
+
+
+def test_fleet_provisioning_by_claim_over_mqtt(server, tmp_path):
+    from conftest import Client, publish_rc
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
+               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    cert, key = server.issue_cert("claim", tmp_path)
+    tls = {"ca_certs": server.ca, "certfile": cert, "keyfile": key}
+    dev = Client(server.ports["mqtts"], "claim-dev-1")
+    dev.connect(tls=tls)
+    other = Client(server.ports["mqtts"], "claim-dev-2")  # the same claim certificate, another device
+    other.connect(tls=tls)
+    for c in (dev, other):
+        assert c.subscribe("$aws/certificates/create/json/+", 1) == [1]
+        assert c.subscribe("$aws/provisioning-templates/lamps/provision/json/+", 1) == [1]
+
+    dev.publish("$aws/certificates/create/json", "", qos=1)
+    m = dev.get()
+    assert m.topic == "$aws/certificates/create/json/accepted"
+    made = json.loads(m.payload)
+    assert set(made) == {"certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"}
+    other.no_message(1.0)  # the private key went to the device that asked, and to no one else
+
+    dev.publish("$aws/provisioning-templates/lamps/provision/json",
+                json.dumps({"certificateOwnershipToken": made["certificateOwnershipToken"],
+                            "parameters": {"SerialNumber": "7"}}), qos=1)
+    m = dev.get()
+    assert m.topic == "$aws/provisioning-templates/lamps/provision/json/accepted", m.payload
+    assert json.loads(m.payload) == {"deviceConfiguration": {"Fleet": "lamps"}, "thingName": "ThingPrefix_7"}
+    other.no_message(0.5)
+    # The device now connects with its own certificate, which the template made ACTIVE.
+    (tmp_path / "new.crt").write_text(made["certificatePem"])
+    (tmp_path / "new.key").write_text(made["privateKey"])
+    assert publish_rc(server.ports["mqtts"], "lamps/7", client_id="ThingPrefix_7", cafile=server.ca,
+                      cert=str(tmp_path / "new.crt"), key=str(tmp_path / "new.key")) == 0
+    assert server.aws("iot", "list-thing-principals", "--thing-name", "ThingPrefix_7")[1]["principals"] == \
+        [f"arn:aws:iot:us-east-1:000000000000:cert/{made['certificateId']}"]
+
+    # A used token, a forged one, an empty one: rejected as AWS does.
+    for token, message in ((made["certificateOwnershipToken"], "not valid"), ("f" * 64, "not valid"),
+                           ("", "cannot be empty")):
+        dev.publish("$aws/provisioning-templates/lamps/provision/json",
+                    json.dumps({"certificateOwnershipToken": token, "parameters": {"SerialNumber": "8"}}), qos=1)
+        m = dev.get()
+        assert m.topic.endswith("/rejected")
+        body = json.loads(m.payload)
+        assert body["statusCode"] == 400 and body["errorCode"] == "InvalidCertificateOwnershipToken"
+        assert message in body["errorMessage"]
+    # From a CSR: no private key in the answer.
+    import subprocess
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", str(tmp_path / "c.key"), "-out", str(tmp_path / "c.csr"), "-subj", "/CN=c"],
+                   check=True, capture_output=True)
+    assert dev.subscribe("$aws/certificates/create-from-csr/json/+", 1) == [1]
+    dev.publish("$aws/certificates/create-from-csr/json",
+                json.dumps({"certificateSigningRequest": (tmp_path / "c.csr").read_text()}), qos=1)
+    m = dev.get()
+    assert m.topic == "$aws/certificates/create-from-csr/json/accepted"
+    assert set(json.loads(m.payload)) == {"certificateId", "certificatePem", "certificateOwnershipToken"}
+    # Only the service answers on the reply topics.
+    r = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(server.port), "-V", "mqttv5", "-q", "1", "-d",
+                        "-t", "$aws/certificates/create/json/accepted", "-m", "{}"], capture_output=True, text=True)
+    assert "RC:135" in r.stdout
+    assert server.metric("fleetcore_provisioning_provisioned_total") == 1

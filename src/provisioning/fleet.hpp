@@ -1,0 +1,80 @@
+#pragma once
+// Fleet provisioning by claim over MQTT (the Guide's fleet-provision-api.md): a device connected with a
+// claim certificate asks for a certificate on `$aws/certificates/create/json` (keys made here) or
+// `$aws/certificates/create-from-csr/json` (its CSR signed), gets it with a certificate ownership
+// token, then registers itself with `$aws/provisioning-templates/<name>/provision/json`
+// ({certificateOwnershipToken, parameters}): the template is evaluated with the parameters and
+// AWS::IoT::Certificate::Id, and its thing, certificate status and policies are provisioned in one
+// transaction (provisioner.hpp); the answer carries the thing's name and the DeviceConfiguration.
+// Every answer goes to the requesting session alone: a private key never reaches another client of
+// the same claim certificate. Errors as AWS sends them: {statusCode, errorCode, errorMessage}.
+//
+// Tokens are kept in the store (kind `provisioning_token`) and expire after an hour; a certificate
+// whose token expired unused is deleted (at the next fleet provisioning request after the expiry).
+// JSON only for now: a CBOR request is answered (in JSON on the JSON topic) as not supported.
+//
+// Threads: requests are admitted on the publisher's worker (a few per session at once) and carried
+// out on the registry's control thread (`registry::defer`, the API thread).
+#include "broker/hooks.hpp"
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+#include "provisioning/templates.hpp"
+#include "registry/registry.hpp"
+#include "storage/store.hpp"
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace fleetcore::provisioning {
+
+struct fleet_settings {
+  std::int64_t token_ttl_ms = 3'600'000;
+  int max_inflight_per_session = 4;
+};
+
+class fleet_service final : public broker::broker_hook {
+ public:
+  /// Loads the stored tokens. Control thread (before the broker starts).
+  fleet_service(registry::registry& reg, template_service& templates, storage::store& store, common::clock& clock,
+                fleet_settings s = {});
+
+  /// Delivers an answer to the session that asked, and to no one else.
+  std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
+
+  broker::topic_claim claim(std::string_view topic) const override;
+  bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
+
+  /// Deletes the certificates whose token expired unused. Control thread.
+  void expire();
+  void register_metrics(common::registry& r) const;
+
+ private:
+  struct request {
+    std::string topic, payload, client_id, claim_certificate;
+    std::uint64_t session = 0;
+  };
+  struct token {
+    std::string certificate_id;
+    std::int64_t expires_ms = 0;
+  };
+  /// Carries out a request on the control thread and answers it.
+  void handle(const request& r);
+  std::string create_certificate(const request& r, bool from_csr, std::string& code, int& status);
+  std::string register_thing(const request& r, std::string_view template_name, std::string& code, int& status);
+
+  registry::registry& registry_;
+  template_service& templates_;
+  storage::store& store_;
+  common::clock& clock_;
+  fleet_settings settings_;
+  std::map<std::string, token> tokens_;  // control thread only
+
+  std::mutex inflight_mutex_;
+  std::unordered_map<std::uint64_t, int> inflight_;
+  common::counter certificates_, provisioned_, rejected_, expired_;
+};
+
+}  // namespace fleetcore::provisioning
