@@ -3,6 +3,7 @@
 #include "common/hex.hpp"
 #include "common/json_members.hpp"
 #include "common/log.hpp"
+#include "provisioning/cbor_json.hpp"
 #include "provisioning/provisioner.hpp"
 
 #include <boost/json/parse.hpp>
@@ -101,50 +102,62 @@ void fleet_service::handle(const request& r) {
   expire();
   std::string code;
   int status = 400;
-  std::string answer;
-  if (format_of(r.topic) != "json") {
-    code = format_of(r.topic) == "cbor" ? "UnsupportedFormat" : "InvalidTopic";
-    answer.clear();
-    status = 400;
+  json::object answer;
+  const std::string_view format = format_of(r.topic);
+  const bool cbor = format == "cbor";
+  std::optional<json::value> body;
+  if (r.payload.empty()) body = json::object();  // CreateKeysAndCertificate has no payload
+  else if (cbor) body = cbor_to_json(r.payload);
+  else if (format == "json") {
+    boost::system::error_code ec;
+    body = json::parse(r.payload, ec);
+    if (ec) body.reset();
+  }
+  auto refuse = [&](std::string c, std::string message) {
+    code = std::move(c);
+    answer = json::object{{"errorMessage", std::move(message)}};
+  };
+  if (format != "json" && !cbor) {
+    refuse("InvalidTopic", "the topic is not a fleet provisioning request: use .../json or .../cbor");
+  } else if (!body || !body->is_object()) {
+    refuse(cbor ? "InvalidCbor" : "InvalidJson", std::string("the request is not a ") + (cbor ? "CBOR map" : "JSON object"));
   } else if (r.topic.starts_with(k_create)) {
-    answer = create_certificate(r, false, code, status);
+    answer = create_certificate(body->get_object(), false, code, status);
   } else if (r.topic.starts_with(k_create_csr)) {
-    answer = create_certificate(r, true, code, status);
+    answer = create_certificate(body->get_object(), true, code, status);
   } else {
-    answer = register_thing(r, template_of(r.topic), code, status);
+    answer = register_thing(r, body->get_object(), template_of(r.topic), code, status);
   }
   if (!reply) return;
-  // A request's format that is not json is answered on the json topic.
+  // An unknown format is answered in JSON on the JSON topic.
   std::string base = r.topic;
-  if (format_of(base) != "json") base = base.substr(0, base.rfind('/') + 1) + "json";
-  if (code.empty()) return reply(r.client_id, r.session, base + "/accepted", std::move(answer));
-  rejected_.inc();
-  if (answer.empty())
-    answer = code == "UnsupportedFormat" ? "fleetcore answers fleet provisioning in JSON only for now"
-                                         : "the topic is not a fleet provisioning request";
-  FC_LOG_INFO("provisioning.rejected", "client={:q} topic={:q} code={} message={:q}", common::untrusted(r.client_id),
-              common::untrusted(r.topic), code, common::untrusted(answer));
-  reply(r.client_id, r.session, base + "/rejected",
-        json::serialize(json::object{{"statusCode", status}, {"errorCode", code}, {"errorMessage", answer}}));
+  if (format != "json" && !cbor) base = base.substr(0, base.rfind('/') + 1) + "json";
+  if (!code.empty()) {
+    rejected_.inc();
+    const std::string message(common::text_member(answer, "errorMessage").value_or(""));
+    FC_LOG_INFO("provisioning.rejected", "client={:q} topic={:q} code={} message={:q}", common::untrusted(r.client_id),
+                common::untrusted(r.topic), code, common::untrusted(message));
+    answer = json::object{{"statusCode", status}, {"errorCode", code}, {"errorMessage", message}};
+  }
+  reply(r.client_id, r.session, base + (code.empty() ? "/accepted" : "/rejected"),
+        cbor ? json_to_cbor(answer) : json::serialize(answer));
 }
 
-std::string fleet_service::create_certificate(const request& r, bool from_csr, std::string& code, int& status) {
+json::object fleet_service::create_certificate(const json::object& req, bool from_csr, std::string& code, int& status) {
+  auto refuse = [&](std::string c, std::string message) {
+    code = std::move(c);
+    return json::object{{"errorMessage", std::move(message)}};
+  };
   json::object in{{"setAsActive", false}};
   if (from_csr) {
-    boost::system::error_code ec;
-    auto v = json::parse(r.payload, ec);
-    auto csr = !ec && v.is_object() ? common::text_member(v.as_object(), "certificateSigningRequest") : std::nullopt;
-    if (!csr) {
-      code = "InvalidRequest";
-      return "the request must be {\"certificateSigningRequest\": \"<PEM CSR>\"}";
-    }
+    auto csr = common::text_member(req, "certificateSigningRequest");
+    if (!csr) return refuse("InvalidRequest", "the request must be {\"certificateSigningRequest\": \"<PEM CSR>\"}");
     in["certificateSigningRequest"] = *csr;
   }
   auto made = registry_.call(from_csr ? "CreateCertificateFromCsr" : "CreateKeysAndCertificate", in);
   if (made.error) {
-    code = made.error->status >= 500 ? "InternalFailure" : "InvalidRequest";
     status = static_cast<int>(made.error->status);
-    return made.error->message;
+    return refuse(made.error->status >= 500 ? "InternalFailure" : "InvalidRequest", made.error->message);
   }
   unsigned char raw[32];
   RAND_bytes(raw, sizeof raw);
@@ -154,9 +167,8 @@ std::string fleet_service::create_certificate(const request& r, bool from_csr, s
   if (!store_.submit_and_wait({storage::op::put_document{
           {std::string(k_kind), token_text,
            json::serialize(json::object{{"certificateId", t.certificate_id}, {"expiresMs", t.expires_ms}})}}})) {
-    code = "InternalFailure";
     status = 500;
-    return "the certificate ownership token could not be stored";
+    return refuse("InternalFailure", "the certificate ownership token could not be stored");
   }
   tokens_[token_text] = t;
   certificates_.inc();
@@ -164,41 +176,31 @@ std::string fleet_service::create_certificate(const request& r, bool from_csr, s
                    {"certificatePem", made.body.at("certificatePem")},
                    {"certificateOwnershipToken", token_text}};
   if (const auto* keys = common::object_member(made.body, "keyPair")) out["privateKey"] = keys->at("PrivateKey");
-  return json::serialize(out);
+  return out;
 }
 
-std::string fleet_service::register_thing(const request& r, std::string_view template_name, std::string& code,
-                                          int& status) {
-  boost::system::error_code ec;
-  auto v = json::parse(r.payload, ec);
-  if (ec || !v.is_object()) {
-    code = "InvalidRequest";
-    return "the request must be a JSON object {certificateOwnershipToken, parameters}";
-  }
-  const auto& in = v.as_object();
+json::object fleet_service::register_thing(const request& r, const json::object& in, std::string_view template_name,
+                                           std::string& code, int& status) {
+  auto refuse = [&](std::string c, std::string message) {
+    code = std::move(c);
+    return json::object{{"errorMessage", std::move(message)}};
+  };
   const std::string token_text(common::text_member(in, "certificateOwnershipToken").value_or(""));
-  if (token_text.empty()) {
-    code = "InvalidCertificateOwnershipToken";
-    return "Certificate ownership token cannot be empty.";
-  }
+  if (token_text.empty())
+    return refuse("InvalidCertificateOwnershipToken", "Certificate ownership token cannot be empty.");
   auto token = tokens_.find(token_text);
-  if (token == tokens_.end() || token->second.expires_ms <= clock_.wall_ms()) {
-    code = "InvalidCertificateOwnershipToken";
-    return "the certificate ownership token is not valid (unknown, used, or older than an hour)";
-  }
+  if (token == tokens_.end() || token->second.expires_ms <= clock_.wall_ms())
+    return refuse("InvalidCertificateOwnershipToken",
+                  "the certificate ownership token is not valid (unknown, used, or older than an hour)");
   auto t = templates_.find(template_name);
   if (!t || !t->enabled || t->type != "FLEET_PROVISIONING") {
-    code = "ResourceNotFound";
     status = 404;
-    return "there is no enabled fleet provisioning template " + std::string(template_name);
+    return refuse("ResourceNotFound", "there is no enabled fleet provisioning template " + std::string(template_name));
   }
   std::string message;
   const auto* version = t->version(t->default_version);
   auto parsed = version ? parse_template(version->body, message) : std::nullopt;
-  if (!parsed) {
-    code = "InvalidRequest";
-    return "template " + t->name + ": " + message;
-  }
+  if (!parsed) return refuse("InvalidRequest", "template " + t->name + ": " + message);
   std::map<std::string, std::string> parameters;
   if (const auto* ps = common::object_member(in, "parameters"))
     for (const auto& [k, pv] : *ps)
@@ -209,11 +211,12 @@ std::string fleet_service::register_thing(const request& r, std::string_view tem
   if (!done) {
     boost::system::error_code pe;
     auto body = json::parse(error.body, pe);
-    code = error.error_type.ends_with("Exception") ? error.error_type.substr(0, error.error_type.size() - 9)
-                                                   : error.error_type;
     status = static_cast<int>(error.status);
-    return !pe && body.is_object() ? std::string(common::text_member(body.as_object(), "message").value_or(""))
-                                   : error.error_type;
+    std::string c = error.error_type.ends_with("Exception") ? error.error_type.substr(0, error.error_type.size() - 9)
+                                                            : error.error_type;
+    return refuse(std::move(c), !pe && body.is_object()
+                                    ? std::string(common::text_member(body.as_object(), "message").value_or(""))
+                                    : error.error_type);
   }
   // The token is used: it names no certificate any more.
   store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), token_text}});
@@ -223,7 +226,7 @@ std::string fleet_service::register_thing(const request& r, std::string_view tem
               common::untrusted(r.client_id));
   json::object configuration;
   for (const auto& [k, val] : done->device_configuration) configuration[k] = val;
-  return json::serialize(json::object{{"deviceConfiguration", std::move(configuration)}, {"thingName", done->thing_name}});
+  return json::object{{"deviceConfiguration", std::move(configuration)}, {"thingName", done->thing_name}};
 }
 
 void fleet_service::expire() {

@@ -11,7 +11,7 @@
 //
 // Tokens are kept in the store (kind `provisioning_token`) and expire after an hour; a certificate
 // whose token expired unused is deleted (at the next fleet provisioning request after the expiry).
-// JSON only for now: a CBOR request is answered (in JSON on the JSON topic) as not supported.
+// In JSON or CBOR: a CBOR request (…/cbor) is answered in CBOR, with the same members.
 //
 // Threads: requests are admitted on the publisher's worker (a few per session at once) and carried
 // out on the registry's control thread (`registry::defer`, the API thread).
@@ -62,8 +62,10 @@ class fleet_service final : public broker::broker_hook {
   };
   /// Carries out a request on the control thread and answers it.
   void handle(const request& r);
-  std::string create_certificate(const request& r, bool from_csr, std::string& code, int& status);
-  std::string register_thing(const request& r, std::string_view template_name, std::string& code, int& status);
+  /// The answer's members, or an error (`code` set, `status`, and the message in "errorMessage").
+  boost::json::object create_certificate(const boost::json::object& in, bool from_csr, std::string& code, int& status);
+  boost::json::object register_thing(const request& r, const boost::json::object& in, std::string_view template_name,
+                                     std::string& code, int& status);
 
   registry::registry& registry_;
   template_service& templates_;

@@ -209,3 +209,37 @@ def test_fleet_provisioning_by_claim_over_mqtt(server, tmp_path):
                         "-t", "$aws/certificates/create/json/accepted", "-m", "{}"], capture_output=True, text=True)
     assert "RC:135" in r.stdout
     assert server.metric("fleetcore_provisioning_provisioned_total") == 1
+
+
+def test_fleet_provisioning_in_cbor(server, tmp_path):
+    # CBOR requests get CBOR answers with the same members (the embedded C SDK's fleet provisioning).
+    import cbor2
+    from conftest import Client
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
+               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    cert, key = server.issue_cert("claim", tmp_path)
+    dev = Client(server.ports["mqtts"], "cbor-dev")
+    dev.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
+    assert dev.subscribe("$aws/certificates/create/cbor/+", 1) == [1]
+    assert dev.subscribe("$aws/provisioning-templates/lamps/provision/cbor/+", 1) == [1]
+    dev.publish("$aws/certificates/create/cbor", b"", qos=1)
+    m = dev.get()
+    assert m.topic == "$aws/certificates/create/cbor/accepted"
+    made = cbor2.loads(m.payload)
+    assert made["privateKey"].startswith("-----BEGIN PRIVATE KEY-----")
+    dev.publish("$aws/provisioning-templates/lamps/provision/cbor",
+                cbor2.dumps({"certificateOwnershipToken": made["certificateOwnershipToken"],
+                             "parameters": {"SerialNumber": "9"}}), qos=1)
+    m = dev.get()
+    assert m.topic == "$aws/provisioning-templates/lamps/provision/cbor/accepted"
+    assert cbor2.loads(m.payload) == {"deviceConfiguration": {"Fleet": "lamps"}, "thingName": "ThingPrefix_9"}
+    # Malformed CBOR, an unknown template: rejected in CBOR.
+    dev.publish("$aws/provisioning-templates/lamps/provision/cbor", b"\xa1\x61", qos=1)
+    assert cbor2.loads(dev.get().payload)["errorCode"] == "InvalidCbor"
+    assert dev.subscribe("$aws/provisioning-templates/nope/provision/cbor/+", 1) == [1]
+    dev.publish("$aws/provisioning-templates/nope/provision/cbor",
+                cbor2.dumps({"certificateOwnershipToken": "x"}), qos=1)
+    body = cbor2.loads(dev.get().payload)
+    assert body["errorCode"] == "InvalidCertificateOwnershipToken" and body["statusCode"] == 400
