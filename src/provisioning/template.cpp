@@ -258,7 +258,10 @@ std::optional<parsed_template> parse_template(std::string_view body, std::string
     return std::nullopt;
   }
   parsed_template t;
-  for (const auto& [section, value] : v.get_object()) {
+  for (const auto& member : v.get_object()) {
+    // Named, not structured bindings: lambdas capture them (clang 14 cannot capture a binding).
+    const std::string_view section = member.key();
+    const json::value& value = member.value();
     auto object = [&](json::object& into) {
       if (!value.is_object()) {
         error = std::string(section) + " must be an object";
