@@ -1,0 +1,119 @@
+// Fleet provisioning by claim on a manual clock: an ownership token lasts an hour; after it the token
+// is refused and its certificate, never registered, is deleted; a token used in time provisions.
+#include "provisioning/fleet.hpp"
+
+#include "auth/pki.hpp"
+#include "broker/message.hpp"
+#include "storage/sqlite_store.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <random>
+
+namespace fleetcore::provisioning {
+namespace {
+
+namespace json = boost::json;
+
+class fleet_test : public ::testing::Test {
+ protected:
+  fleet_test() {
+    clock_.advance(std::chrono::milliseconds(common::system_clock_source().wall_ms() - clock_.wall_ms()));
+    dir_ = std::filesystem::temp_directory_path() / ("fc_fleet_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    auto key = auth::generate_ec_key();
+    auto ca = auth::make_certificate({"test CA", {}, {}, 30, true, false}, key.get(), nullptr, nullptr);
+    store_ = std::make_unique<storage::sqlite_store>(dir_);
+    reg_ = std::make_unique<registry::registry>(registry::settings{}, *store_, clock_, std::move(ca), std::move(key));
+    reg_->defer = [](std::function<void()> fn) { fn(); };  // the control thread is this one
+    templates_ = std::make_unique<template_service>(*store_, clock_, "arn:aws:iot:us-east-1:000000000000:");
+    auto made = templates_->call(
+        "CreateProvisioningTemplate",
+        {{"templateName", "t"},
+         {"provisioningRoleArn", "arn:aws:iam::000000000000:role/p"},
+         {"enabled", true},
+         {"templateBody", R"({"Parameters": {"AWS::IoT::Certificate::Id": {"Type": "String"}},
+                              "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": "dev-1"}},
+                                            "cert": {"Type": "AWS::IoT::Certificate",
+                                                     "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}}}}})"}});
+    EXPECT_FALSE(made.failed()) << made.body;
+    fleet_ = std::make_unique<fleet_service>(*reg_, *templates_, *store_, clock_);
+    fleet_->reply = [this](const std::string&, std::uint64_t, std::string topic, std::string payload) {
+      answers_.emplace_back(std::move(topic), json::parse(payload).as_object());
+    };
+  }
+  ~fleet_test() override {
+    fleet_.reset();
+    templates_.reset();
+    reg_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  /// Publishes `payload` on `topic` as session 42 and returns the answer.
+  std::pair<std::string, json::object> ask(std::string topic, std::string payload) {
+    broker::publish_context ctx;
+    ctx.origin = broker::publish_origin::client;
+    ctx.client_id = "dev";
+    EXPECT_TRUE(fleet_->on_message(broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock_.wall_ms(), 42), ctx));
+    EXPECT_EQ(answers_.size(), 1u);
+    auto a = answers_.back();
+    answers_.clear();
+    return a;
+  }
+  std::string provision(const std::string& token) {
+    auto [topic, body] = ask("$aws/provisioning-templates/t/provision/json",
+                             json::serialize(json::object{{"certificateOwnershipToken", token}}));
+    return topic.ends_with("/accepted") ? "accepted" : std::string(body.at("errorCode").as_string());
+  }
+  bool certificate_exists(const json::value& id) {
+    return !reg_->call("DescribeCertificate", {{"certificateId", id}}).error;
+  }
+
+  common::manual_clock clock_;
+  std::filesystem::path dir_;
+  std::unique_ptr<storage::sqlite_store> store_;
+  std::unique_ptr<registry::registry> reg_;
+  std::unique_ptr<template_service> templates_;
+  std::unique_ptr<fleet_service> fleet_;
+  std::vector<std::pair<std::string, json::object>> answers_;
+};
+
+TEST_F(fleet_test, a_token_expires_after_an_hour_and_takes_its_certificate_with_it) {
+  auto [topic, first] = ask("$aws/certificates/create/json", "");
+  ASSERT_EQ(topic, "$aws/certificates/create/json/accepted");
+  auto [topic2, second] = ask("$aws/certificates/create/json", "");
+  ASSERT_TRUE(certificate_exists(first.at("certificateId")));
+
+  clock_.advance(std::chrono::minutes(59));
+  EXPECT_EQ(provision(std::string(second.at("certificateOwnershipToken").as_string())), "accepted");  // in time
+  clock_.advance(std::chrono::minutes(2));
+  EXPECT_EQ(provision(std::string(first.at("certificateOwnershipToken").as_string())), "InvalidCertificateOwnershipToken");
+  EXPECT_FALSE(certificate_exists(first.at("certificateId")));   // never registered: deleted
+  EXPECT_TRUE(certificate_exists(second.at("certificateId")));   // registered: kept
+  // The tokens were stored: a restart knows neither the used nor the expired one.
+  fleet_ = std::make_unique<fleet_service>(*reg_, *templates_, *store_, clock_);
+  fleet_->reply = [this](const std::string&, std::uint64_t, std::string t, std::string p) {
+    answers_.emplace_back(std::move(t), json::parse(p).as_object());
+  };
+  EXPECT_EQ(provision(std::string(second.at("certificateOwnershipToken").as_string())), "InvalidCertificateOwnershipToken");
+}
+
+TEST_F(fleet_test, a_token_survives_a_restart_within_its_hour) {
+  auto [topic, made] = ask("$aws/certificates/create/json", "");
+  ASSERT_EQ(topic, "$aws/certificates/create/json/accepted");
+  fleet_ = std::make_unique<fleet_service>(*reg_, *templates_, *store_, clock_);
+  fleet_->reply = [this](const std::string&, std::uint64_t, std::string t, std::string p) {
+    answers_.emplace_back(std::move(t), json::parse(p).as_object());
+  };
+  clock_.advance(std::chrono::minutes(30));
+  EXPECT_EQ(provision(std::string(made.at("certificateOwnershipToken").as_string())), "accepted");
+  EXPECT_EQ(std::string(reg_->call("DescribeCertificate", {{"certificateId", made.at("certificateId")}})
+                            .body.at("certificateDescription").at("status").as_string()),
+            "ACTIVE");
+}
+
+}  // namespace
+}  // namespace fleetcore::provisioning
