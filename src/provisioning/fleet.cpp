@@ -159,14 +159,19 @@ json::object fleet_service::create_certificate(const json::object& req, bool fro
     status = static_cast<int>(made.error->status);
     return refuse(made.error->status >= 500 ? "InternalFailure" : "InvalidRequest", made.error->message);
   }
-  unsigned char raw[32];
-  RAND_bytes(raw, sizeof raw);
-  const std::string token_text = common::hex(raw, sizeof raw);
   const std::string certificate_id(common::text_member(made.body, "certificateId").value_or(""));
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) {
+    registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});
+    status = 500;
+    return refuse("InternalFailure", "no random bytes for the certificate ownership token");
+  }
+  const std::string token_text = common::hex(raw, sizeof raw);
   token t{certificate_id, clock_.wall_ms() + settings_.token_ttl_ms};
   if (!store_.submit_and_wait({storage::op::put_document{
           {std::string(k_kind), token_text,
            json::serialize(json::object{{"certificateId", t.certificate_id}, {"expiresMs", t.expires_ms}})}}})) {
+    registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});  // no token: no owner
     status = 500;
     return refuse("InternalFailure", "the certificate ownership token could not be stored");
   }
@@ -197,6 +202,18 @@ json::object fleet_service::register_thing(const request& r, const json::object&
     status = 404;
     return refuse("ResourceNotFound", "there is no enabled fleet provisioning template " + std::string(template_name));
   }
+  if (t->hook_target) {
+    // The hook decides who may provision; until fleetcore calls hooks, nobody may through this template.
+    status = 403;
+    return refuse("AccessDenied", "template " + t->name +
+                                      " has a pre-provisioning hook, which fleetcore does not call yet: provisioning refused");
+  }
+  // The certificate must still be the new one this token was given with (not yet anybody's).
+  auto owners = registry_.call("ListPrincipalThings",
+                               json::object{{"principal", registry_.arn("cert", token->second.certificate_id)}});
+  const auto* things = owners.body.if_contains("things");
+  if (owners.error || (things && things->is_array() && !things->as_array().empty()))
+    return refuse("InvalidCertificateOwnershipToken", "the token's certificate is gone or already registered");
   std::string message;
   const auto* version = t->version(t->default_version);
   auto parsed = version ? parse_template(version->body, message) : std::nullopt;
@@ -204,10 +221,17 @@ json::object fleet_service::register_thing(const request& r, const json::object&
   std::map<std::string, std::string> parameters;
   if (const auto* ps = common::object_member(in, "parameters"))
     for (const auto& [k, pv] : *ps)
-      if (pv.is_string()) parameters[std::string(k)] = std::string(pv.get_string());
+      if (pv.is_string() && !std::string_view(k).starts_with("AWS::"))  // pseudo parameters are the server's
+        parameters[std::string(k)] = std::string(pv.get_string());
   parameters["AWS::IoT::Certificate::Id"] = token->second.certificate_id;
+  // A fleet template provisions the token's certificate and no other (CertificateId = that id).
+  std::string plan_error;
+  auto planned = evaluate(*parsed, parameters, plan_error);
+  if (planned && (!planned->certificate || planned->certificate->id != token->second.certificate_id))
+    return refuse("InvalidRequest", "template " + t->name +
+                                        " must provision the token's certificate: CertificateId {\"Ref\": \"AWS::IoT::Certificate::Id\"}");
   common::aws_response error;
-  auto done = provision(registry_, *parsed, parameters, error);
+  auto done = provision(registry_, *parsed, parameters, error, true);
   if (!done) {
     boost::system::error_code pe;
     auto body = json::parse(error.body, pe);

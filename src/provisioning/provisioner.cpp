@@ -56,13 +56,15 @@ json::object registry_plan(const plan& p) {
 }
 
 std::optional<provisioned> provision(registry::registry& reg, const parsed_template& t,
-                                     const std::map<std::string, std::string>& parameters, aws_response& error) {
+                                     const std::map<std::string, std::string>& parameters, aws_response& error,
+                                     bool new_certificate) {
   std::string message;
   auto p = evaluate(t, parameters, message);
   if (!p) {
     error = aws_response::error(400, "InvalidRequestException", message);
     return std::nullopt;
   }
+  if (new_certificate && p->certificate) p->certificate->status_rule = on_existing::replace;
   auto done = reg.call("fleetcore:Provision", registry_plan(*p));
   if (done.error) {
     error = aws_response::error(done.error->status, done.error->code, done.error->message);

@@ -27,8 +27,11 @@ boost::json::object registry_plan(const plan& p);
 
 /// Evaluates `t` with `parameters` and provisions what it names; an AWS error (InvalidRequestException
 /// for the template, the registry's errors for the resources) or what was provisioned.
+/// `new_certificate`: the certificate is one made for this provisioning (fleet provisioning's token):
+/// the template's Status applies to it whatever its OverrideSettings say.
 std::optional<provisioned> provision(registry::registry& reg, const parsed_template& t,
-                                     const std::map<std::string, std::string>& parameters, common::aws_response& error);
+                                     const std::map<std::string, std::string>& parameters, common::aws_response& error,
+                                     bool new_certificate = false);
 
 /// RegisterThing (templateBody, parameters): {certificatePem?, resourceArns}.
 common::aws_response register_thing(registry::registry& reg, const boost::json::object& in);

@@ -316,7 +316,7 @@ std::optional<parsed_template> parse_template(std::string_view body, std::string
               ": Type must be AWS::IoT::Thing, AWS::IoT::Certificate or AWS::IoT::Policy";
       return std::nullopt;
     }
-    if (const auto* p = r->if_contains("Properties"); p && !p->is_object()) {
+    if (const auto* p = r->if_contains("Properties"); p && (!p->is_object() || intrinsic(p->get_object()))) {
       error = "resource " + std::string(logical) + ": Properties must be an object";
       return std::nullopt;
     }
@@ -359,6 +359,7 @@ std::optional<plan> evaluate(const parsed_template& t, const std::map<std::strin
     if (const auto* p = r.if_contains("Properties")) {
       auto resolved = ev.resolve(*p);
       if (!resolved) return failed("");
+      if (!resolved->is_object()) return failed("resource " + std::string(logical) + ": Properties must be an object");
       props = std::move(*resolved);
     }
     const auto& pr = props.get_object();

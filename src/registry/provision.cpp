@@ -97,6 +97,7 @@ outcome provision(registry& r, const json::object& in) {
       const std::string cid = auth::certificate_id(parsed.get());
       if (auto it = s.certificates.find(cid); it != s.certificates.end()) {
         cert = it->second;
+        if (cert.status == cert_status::revoked) return invalid("certificate " + cid + " is REVOKED");
         if (cert.status != status && rule == "FAIL") return conflicts("certificate " + cid + " exists with another status");
         if (cert.status != status && rule == "REPLACE" && cert.status != cert_status::revoked) {
           cert.status = status;
@@ -137,13 +138,19 @@ outcome provision(registry& r, const json::object& in) {
 
   // --- the policies ---
   json::object policy_arns;
+  std::set<std::string> named;  // each policy once, however many resources name it
   if (const auto* list = in.if_contains("policies"); list && list->is_array()) {
+    std::size_t attached = principal.empty() ? 0 : s.policy_targets.lefts_of(principal).size();
     for (const auto& pv : list->as_array()) {
       if (!pv.is_object()) return invalid("a plan's policy is an object");
       const auto& p = pv.as_object();
       const std::string name = text(p, "name").value_or("");
       if (!valid_policy_name(name)) return invalid("policy name " + name + " is not valid");
+      if (!named.insert(name).second) continue;
       if (auto doc = text(p, "document"); doc && !s.policies.contains(name)) {
+        // As CreatePolicy: 2048 characters at most, whitespace not counted.
+        if (std::count_if(doc->begin(), doc->end(), [](char ch) { return ch != ' ' && ch != '\n' && ch != '\r' && ch != '\t'; }) > 2048)
+          return fail("MalformedPolicyException", 400, "policy " + name + ": the document exceeds 2048 characters");
         std::string error;
         auto parsed = auth::policy_document::parse(*doc, error);
         if (!parsed) return fail("MalformedPolicyException", 400, "policy " + name + ": " + error);
@@ -156,7 +163,10 @@ outcome provision(registry& r, const json::object& in) {
       } else if (!s.policies.contains(name)) {
         return not_found("Policy " + name + " does not exist");
       }
-      if (!principal.empty() && !s.policy_targets.contains(name, principal)) x.link(k_policy_target, name, principal);
+      if (!principal.empty() && !s.policy_targets.contains(name, principal)) {
+        if (++attached > 10) return fail("LimitExceededException", 410, "at most 10 policies can be attached to a certificate");
+        x.link(k_policy_target, name, principal);
+      }
       policy_arns[name] = r.arn("policy", name);
     }
   }

@@ -243,3 +243,48 @@ def test_fleet_provisioning_in_cbor(server, tmp_path):
                 cbor2.dumps({"certificateOwnershipToken": "x"}), qos=1)
     body = cbor2.loads(dev.get().payload)
     assert body["errorCode"] == "InvalidCertificateOwnershipToken" and body["statusCode"] == 400
+
+
+def test_fleet_templates_are_held_to_the_token(server, tmp_path):
+    # A template with a pre-provisioning hook is refused (fleetcore does not call hooks yet), one that
+    # does not provision the token's certificate is refused, and a Status under DO_NOTHING still
+    # activates the new certificate.
+    from conftest import Client
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    keep = json.loads(json.dumps(FLEET_TEMPLATE))
+    keep["Resources"]["certificate"]["OverrideSettings"] = {"Status": "DO_NOTHING"}
+    other = {"Parameters": {"Id": {"Type": "String"}},
+             "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": "x"}},
+                           "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "Id"}}}}}
+    for name, body, hook in (("hooked", FLEET_TEMPLATE, True), ("other", other, False), ("keep", keep, False)):
+        args = ["iot", "create-provisioning-template", "--template-name", name, "--provisioning-role-arn", ROLE,
+                "--template-body", json.dumps(body), "--enabled"]
+        if hook:
+            args += ["--pre-provisioning-hook", "targetArn=https://localhost:1/hook"]
+        server.aws(*args)
+    cert, key = server.issue_cert("claim", tmp_path)
+    dev = Client(server.ports["mqtts"], "held")
+    dev.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
+    assert dev.subscribe("$aws/certificates/create/json/+", 0) == [0]
+    for name in ("hooked", "other", "keep"):
+        assert dev.subscribe(f"$aws/provisioning-templates/{name}/provision/json/+", 0) == [0]
+    dev.publish("$aws/certificates/create/json", "", qos=1)
+    made = json.loads(dev.get().payload)
+
+    def provision(name, params):
+        dev.publish(f"$aws/provisioning-templates/{name}/provision/json",
+                    json.dumps({"certificateOwnershipToken": made["certificateOwnershipToken"], "parameters": params}),
+                    qos=1)
+        m = dev.get()
+        return m.topic.rsplit("/", 1)[1], json.loads(m.payload)
+
+    outcome, body = provision("hooked", {"SerialNumber": "1"})
+    assert outcome == "rejected" and body["statusCode"] == 403 and body["errorCode"] == "AccessDenied"
+    # Another existing certificate's id, passed as a parameter, is not the token's.
+    outcome, body = provision("other", {"Id": made["certificateId"][::-1]})
+    assert outcome == "rejected" and "token's certificate" in body["errorMessage"]
+    outcome, body = provision("keep", {"SerialNumber": "2", "AWS::IoT::Certificate::Id": "forged"})
+    assert outcome == "accepted" and body["thingName"] == "ThingPrefix_2"
+    described = server.aws("iot", "describe-certificate", "--certificate-id", made["certificateId"])[1]
+    assert described["certificateDescription"]["status"] == "ACTIVE"

@@ -104,6 +104,9 @@ TEST(provisioning_template, shapes_the_guide_does_not_document_are_refused) {
   EXPECT_NE(parse_error(R"({"Resources": {"p": {"Type": "AWS::IoT::Policy", "OverrideSettings": {}}}})").find("not available"),
             std::string::npos);
   EXPECT_NE(parse_error(std::string(10241, ' ')).find("10240"), std::string::npos);
+  // Properties that are a function, not an object, are refused before they could be evaluated.
+  EXPECT_NE(parse_error(R"({"Resources": {"t": {"Type": "AWS::IoT::Thing", "Properties": {"Ref": "P"}}}})").find("Properties must be"),
+            std::string::npos);
   // A certificate named two ways, a policy without name nor document, a nested device configuration.
   EXPECT_NE(eval_error(R"({"Resources": {"c": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": "a", "CertificateSigningRequest": "b"}}}})", {})
                 .find("one way"),
