@@ -52,8 +52,14 @@ struct aws_response {
                                                        {"resourceArn", arn}}),
             "ResourceAlreadyExistsException"};
   }
+  /// The two errors every operation answers: InvalidRequestException (400), ResourceNotFoundException (404).
+  static aws_response invalid(std::string_view message) { return error(400, "InvalidRequestException", message); }
+  static aws_response not_found(std::string_view message) { return error(404, "ResourceNotFoundException", message); }
   bool failed() const noexcept { return !error_type.empty(); }
 };
+
+/// A control-plane timestamp as botocore reads it in rest-json bodies: epoch seconds with a fraction.
+inline double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 /// Runs one AWS operation named `operation` with its input members (AWS member names, bound from the
 /// path, query, headers and body as the model declares them) and answers it. Called on the API thread,

@@ -24,9 +24,6 @@ namespace {
 constexpr std::string_view k_kind = "ota_update";
 constexpr std::int64_t k_default_url_expiry_s = 1800;  // AWS's default for OTA updates' presigned URLs
 
-aws_response invalid(std::string_view msg) { return aws_response::error(400, "InvalidRequestException", msg); }
-aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
-double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 std::string text(const json::object& o, std::string_view key) { return std::string(common::text_member(o, key).value_or("")); }
 
 bool valid_id(std::string_view id) {
@@ -131,7 +128,7 @@ aws_response ota_service::call(std::string_view op, const json::object& in) {
   if (op == "GetOTAUpdate") return get(in);
   if (op == "ListOTAUpdates") return list(in);
   if (op == "DeleteOTAUpdate") return remove(in);
-  return invalid("unknown operation");
+  return aws_response::invalid("unknown operation");
 }
 
 bool ota_service::save(const ota_update& u) {
@@ -140,36 +137,36 @@ bool ota_service::save(const ota_update& u) {
 
 aws_response ota_service::create(const json::object& in) {
   const std::string id = text(in, "otaUpdateId");
-  if (!valid_id(id)) return invalid("otaUpdateId must match [a-zA-Z0-9_-]{1,128}");
+  if (!valid_id(id)) return aws_response::invalid("otaUpdateId must match [a-zA-Z0-9_-]{1,128}");
   if (updates_.contains(id))
     return aws_response::already_exists("OTA update " + id + " already exists", id, arn(id));
   // What can be checked without doing the work is checked here; the rest fails the update.
   const auto* targets = in.if_contains("targets");
-  if (!targets || !targets->is_array() || targets->as_array().empty()) return invalid("targets must list at least one ARN");
+  if (!targets || !targets->is_array() || targets->as_array().empty()) return aws_response::invalid("targets must list at least one ARN");
   const auto role = text(in, "roleArn");
-  if (role.size() < 20 || role.size() > 2048) return invalid("roleArn must be an ARN of 20-2048 characters");
-  if (text(in, "description").size() > 2028) return invalid("description is longer than 2028 characters");
+  if (role.size() < 20 || role.size() > 2048) return aws_response::invalid("roleArn must be an ARN of 20-2048 characters");
+  if (text(in, "description").size() > 2028) return aws_response::invalid("description is longer than 2028 characters");
   if (const auto* p = in.if_contains("protocols")) {
-    if (!p->is_array() || p->as_array().empty() || p->as_array().size() > 2) return invalid("protocols must list MQTT, HTTP or both");
+    if (!p->is_array() || p->as_array().empty() || p->as_array().size() > 2) return aws_response::invalid("protocols must list MQTT, HTTP or both");
     for (const auto& v : p->as_array())
       if (!v.is_string() || (v.get_string() != "MQTT" && v.get_string() != "HTTP"))
-        return invalid("protocols must list MQTT, HTTP or both");
+        return aws_response::invalid("protocols must list MQTT, HTTP or both");
   }
   const auto* files = in.if_contains("files");
   if (!files || !files->is_array() || files->as_array().empty() || files->as_array().size() > 50)
-    return invalid("files must list 1 to 50 files");
+    return aws_response::invalid("files must list 1 to 50 files");
   for (const auto& fv : files->as_array()) {
     const auto* f = fv.if_object();
     const auto* loc = f ? common::object_member(*f, "fileLocation") : nullptr;
     const auto* s3 = loc ? common::object_member(*loc, "s3Location") : nullptr;
     const auto* st = loc ? common::object_member(*loc, "stream") : nullptr;
-    if (!s3 && !st) return invalid("each file needs a fileLocation: an s3Location or a stream");
+    if (!s3 && !st) return aws_response::invalid("each file needs a fileLocation: an s3Location or a stream");
     if (s3 && (!common::text_member(*s3, "bucket") || !common::text_member(*s3, "key")))
-      return invalid("s3Location needs a bucket and a key");
-    if (!s3 && !common::text_member(*st, "streamId")) return invalid("stream needs a streamId and a fileId");
+      return aws_response::invalid("s3Location needs a bucket and a key");
+    if (!s3 && !common::text_member(*st, "streamId")) return aws_response::invalid("stream needs a streamId and a fileId");
     if (const auto* cs = common::object_member(*f, "codeSigning")) {
       int ways = cs->contains("awsSignerJobId") + cs->contains("startSigningJobParameter") + cs->contains("customCodeSigning");
-      if (ways != 1) return invalid("codeSigning takes one of awsSignerJobId, startSigningJobParameter, customCodeSigning");
+      if (ways != 1) return aws_response::invalid("codeSigning takes one of awsSignerJobId, startSigningJobParameter, customCodeSigning");
     }
   }
   ota_update u;
@@ -427,13 +424,13 @@ void ota_service::build(const std::string& id) {
 
 aws_response ota_service::get(const json::object& in) const {
   auto it = updates_.find(text(in, "otaUpdateId"));
-  if (it == updates_.end()) return not_found("OTA update " + text(in, "otaUpdateId") + " does not exist");
+  if (it == updates_.end()) return aws_response::not_found("OTA update " + text(in, "otaUpdateId") + " does not exist");
   const auto& u = it->second;
   const auto& r = u.request;
   json::object info{{"otaUpdateId", u.id},
                     {"otaUpdateArn", arn(u.id)},
-                    {"creationDate", api_time(u.created_ms)},
-                    {"lastModifiedDate", api_time(u.modified_ms)},
+                    {"creationDate", common::api_time(u.created_ms)},
+                    {"lastModifiedDate", common::api_time(u.modified_ms)},
                     {"targets", r.at("targets")},
                     {"protocols", r.contains("protocols") ? r.at("protocols") : json::value(json::array{"MQTT"})},
                     {"targetSelection", r.contains("targetSelection") ? r.at("targetSelection") : json::value("SNAPSHOT")},
@@ -464,7 +461,7 @@ aws_response ota_service::list(const json::object& in) const {
   json::array out;
   for (const auto& id : common::page_after(ids, token ? std::optional<std::string>(*token) : std::nullopt, max, next))
     out.push_back(json::object{{"otaUpdateId", id}, {"otaUpdateArn", arn(id)},
-                               {"creationDate", api_time(updates_.find(id)->second.created_ms)}});
+                               {"creationDate", common::api_time(updates_.find(id)->second.created_ms)}});
   json::object o{{"otaUpdates", std::move(out)}};
   if (next) o["nextToken"] = *next;
   return aws_response::ok(json::serialize(o));
@@ -472,7 +469,7 @@ aws_response ota_service::list(const json::object& in) const {
 
 aws_response ota_service::remove(const json::object& in) {
   auto it = updates_.find(text(in, "otaUpdateId"));
-  if (it == updates_.end()) return not_found("OTA update " + text(in, "otaUpdateId") + " does not exist");
+  if (it == updates_.end()) return aws_response::not_found("OTA update " + text(in, "otaUpdateId") + " does not exist");
   auto& u = it->second;
   if (u.status == "CREATE_PENDING" || u.status == "CREATE_IN_PROGRESS")
     return aws_response::error(409, "VersionConflictException", "OTA update " + u.id + " is still being created");

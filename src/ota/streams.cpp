@@ -25,9 +25,6 @@ constexpr std::string_view k_kind = "stream";
 constexpr std::size_t k_max_files = 50;
 constexpr std::size_t k_max_description = 2028;
 
-aws_response invalid(std::string_view msg) { return aws_response::error(400, "InvalidRequestException", msg); }
-aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
-double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 bool valid_stream_id(std::string_view id) {
   return !id.empty() && id.size() <= 128 && std::all_of(id.begin(), id.end(), [](char c) {
@@ -147,7 +144,7 @@ aws_response stream_service::call(std::string_view op, const json::object& in) {
   if (op == "ListStreams") return list(in);
   if (op == "UpdateStream") return update(in);
   if (op == "DeleteStream") return remove(in);
-  return invalid("unknown operation");
+  return aws_response::invalid("unknown operation");
 }
 
 aws_response stream_service::create_owned(const json::object& in, const std::string& owner) { return create(in, owner); }
@@ -159,26 +156,26 @@ bool stream_service::save(const stream& s) {
 std::optional<aws_response> stream_service::resolve_files(const json::object& in, std::vector<stream_file>& out) const {
   const auto* files = in.if_contains("files");
   if (!files || !files->is_array() || files->as_array().empty() || files->as_array().size() > k_max_files)
-    return invalid("files must list 1 to 50 files");
+    return aws_response::invalid("files must list 1 to 50 files");
   std::set<std::uint32_t> ids;
   for (const auto& fv : files->as_array()) {
     const auto* f = fv.if_object();
-    if (!f) return invalid("each file must be an object with fileId and s3Location");
+    if (!f) return aws_response::invalid("each file must be an object with fileId and s3Location");
     auto id = common::int_member(*f, "fileId").value_or(0);
-    if (id < 0 || id > 255) return invalid("fileId must be 0-255");
-    if (!ids.insert(static_cast<std::uint32_t>(id)).second) return invalid("fileId " + std::to_string(id) + " is repeated");
+    if (id < 0 || id > 255) return aws_response::invalid("fileId must be 0-255");
+    if (!ids.insert(static_cast<std::uint32_t>(id)).second) return aws_response::invalid("fileId " + std::to_string(id) + " is repeated");
     const auto* loc = common::object_member(*f, "s3Location");
-    if (!loc) return invalid("each file needs an s3Location (bucket, key)");
+    if (!loc) return aws_response::invalid("each file needs an s3Location (bucket, key)");
     stream_file file;
     file.id = static_cast<std::uint32_t>(id);
     file.bucket = common::text_member(*loc, "bucket").value_or("");
     file.key = common::text_member(*loc, "key").value_or("");
     file.version = common::text_member(*loc, "version").value_or("");
-    if (file.bucket.empty() || file.key.empty()) return invalid("s3Location needs a bucket and a key");
-    if (!objects_.locate) return invalid("streams need the object store (the api listener)");
+    if (file.bucket.empty() || file.key.empty()) return aws_response::invalid("s3Location needs a bucket and a key");
+    if (!objects_.locate) return aws_response::invalid("streams need the object store (the api listener)");
     std::string error;
     auto located = objects_.locate(file.bucket, file.key, file.version, error);
-    if (!located) return not_found(error);
+    if (!located) return aws_response::not_found(error);
     file.blob = std::move(located->blob);
     file.etag = std::move(located->etag);
     file.size = located->size;
@@ -190,13 +187,13 @@ std::optional<aws_response> stream_service::resolve_files(const json::object& in
 
 aws_response stream_service::create(const json::object& in, const std::string& owner) {
   const std::string id(common::text_member(in, "streamId").value_or(""));
-  if (!valid_stream_id(id)) return invalid("streamId must match [a-zA-Z0-9_-]{1,128}");
+  if (!valid_stream_id(id)) return aws_response::invalid("streamId must match [a-zA-Z0-9_-]{1,128}");
   stream s;
   s.id = id;
   s.description = common::text_member(in, "description").value_or("");
-  if (s.description.size() > k_max_description) return invalid("description is longer than 2028 characters");
+  if (s.description.size() > k_max_description) return aws_response::invalid("description is longer than 2028 characters");
   s.role_arn = common::text_member(in, "roleArn").value_or("");
-  if (s.role_arn.size() < 20 || s.role_arn.size() > 2048) return invalid("roleArn must be an ARN of 20-2048 characters");
+  if (s.role_arn.size() < 20 || s.role_arn.size() > 2048) return aws_response::invalid("roleArn must be an ARN of 20-2048 characters");
   if (auto e = resolve_files(in, s.files)) return *e;
   {
     std::shared_lock lock(mutex_);
@@ -221,7 +218,7 @@ aws_response stream_service::describe(const json::object& in) const {
     std::shared_lock lock(mutex_);
     if (auto it = streams_.find(id); it != streams_.end()) s = it->second;
   }
-  if (!s) return not_found("Stream " + std::string(id) + " does not exist");
+  if (!s) return aws_response::not_found("Stream " + std::string(id) + " does not exist");
   json::array files;
   for (const auto& f : s->files) {
     json::object loc{{"bucket", f.bucket}, {"key", f.key}};
@@ -233,8 +230,8 @@ aws_response stream_service::describe(const json::object& in) const {
                                                                                    {"streamVersion", s->version},
                                                                                    {"description", s->description},
                                                                                    {"files", std::move(files)},
-                                                                                   {"createdAt", api_time(s->created_ms)},
-                                                                                   {"lastUpdatedAt", api_time(s->updated_ms)},
+                                                                                   {"createdAt", common::api_time(s->created_ms)},
+                                                                                   {"lastUpdatedAt", common::api_time(s->updated_ms)},
                                                                                    {"roleArn", s->role_arn}}}}));
 }
 
@@ -256,7 +253,7 @@ aws_response stream_service::list(const json::object& in) const {
   std::size_t from = 0;
   if (auto token = common::text_member(in, "nextToken"); token && !token->empty()) {
     auto [p, ec] = std::from_chars(token->data(), token->data() + token->size(), from);
-    if (ec != std::errc() || p != token->data() + token->size()) return invalid("nextToken is not one ListStreams gave");
+    if (ec != std::errc() || p != token->data() + token->size()) return aws_response::invalid("nextToken is not one ListStreams gave");
   }
   json::array streams;
   std::size_t i = from;
@@ -277,14 +274,14 @@ aws_response stream_service::update(const json::object& in) {
     std::shared_lock lock(mutex_);
     if (auto it = streams_.find(id); it != streams_.end()) old = it->second;
   }
-  if (!old) return not_found("Stream " + id + " does not exist");
+  if (!old) return aws_response::not_found("Stream " + id + " does not exist");
   stream s = *old;
   if (auto d = common::text_member(in, "description")) {
-    if (d->size() > k_max_description) return invalid("description is longer than 2028 characters");
+    if (d->size() > k_max_description) return aws_response::invalid("description is longer than 2028 characters");
     s.description = *d;
   }
   if (auto role = common::text_member(in, "roleArn")) {
-    if (role->size() < 20 || role->size() > 2048) return invalid("roleArn must be an ARN of 20-2048 characters");
+    if (role->size() < 20 || role->size() > 2048) return aws_response::invalid("roleArn must be an ARN of 20-2048 characters");
     s.role_arn = *role;
   }
   if (in.contains("files")) {
@@ -310,7 +307,7 @@ aws_response stream_service::remove(const json::object& in) {
     std::shared_lock lock(mutex_);
     if (auto it = streams_.find(id); it != streams_.end()) s = it->second;
   }
-  if (!s) return not_found("Stream " + id + " does not exist");
+  if (!s) return aws_response::not_found("Stream " + id + " does not exist");
   if (!s->ota_update.empty())
     return aws_response::error(409, "DeleteConflictException",
                                "Stream " + id + " belongs to OTA update " + s->ota_update + ": delete the update first");

@@ -19,9 +19,6 @@ namespace {
 constexpr std::string_view k_kind = "provisioning_template";
 constexpr std::size_t k_max_versions = 5;
 
-aws_response invalid(std::string_view msg) { return aws_response::error(400, "InvalidRequestException", msg); }
-aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
-double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 std::string text(const json::object& o, std::string_view key) { return std::string(common::text_member(o, key).value_or("")); }
 
 bool valid_name(std::string_view n) {
@@ -33,9 +30,9 @@ bool valid_name(std::string_view n) {
 /// A template body checked by parsing it; an InvalidRequestException saying why otherwise.
 std::optional<aws_response> check_body(const json::object& in, std::string& body) {
   auto b = common::text_member(in, "templateBody");
-  if (!b) return invalid("templateBody is required");
+  if (!b) return aws_response::invalid("templateBody is required");
   std::string error;
-  if (!parse_template(*b, error)) return invalid("templateBody: " + error);
+  if (!parse_template(*b, error)) return aws_response::invalid("templateBody: " + error);
   body = std::string(*b);
   return std::nullopt;
 }
@@ -46,10 +43,10 @@ std::optional<aws_response> read_hook(const json::object& in, provisioning_templ
   if (!hook) return std::nullopt;
   auto target = text(*hook, "targetArn");
   if (target.empty() || target.size() > 2048 || !(target.starts_with("arn:") || target.starts_with("https://")))
-    return invalid("preProvisioningHook.targetArn must be a Lambda ARN (mapped to a URL in the configuration) or an https:// URL");
+    return aws_response::invalid("preProvisioningHook.targetArn must be a Lambda ARN (mapped to a URL in the configuration) or an https:// URL");
   auto version = text(*hook, "payloadVersion");
-  if (!version.empty() && version != "2020-04-01") return invalid("preProvisioningHook.payloadVersion must be 2020-04-01");
-  if (t.type == "JITP") return invalid("a pre-provisioning hook serves fleet provisioning templates only");
+  if (!version.empty() && version != "2020-04-01") return aws_response::invalid("preProvisioningHook.payloadVersion must be 2020-04-01");
+  if (t.type == "JITP") return aws_response::invalid("a pre-provisioning hook serves fleet provisioning templates only");
   t.hook_target = target;
   return std::nullopt;
 }
@@ -132,7 +129,7 @@ aws_response template_service::call(std::string_view op, const json::object& in)
   if (op == "DescribeProvisioningTemplateVersion") return describe_version(in);
   if (op == "ListProvisioningTemplateVersions") return list_versions(in);
   if (op == "DeleteProvisioningTemplateVersion") return delete_version(in);
-  return invalid("unknown operation");
+  return aws_response::invalid("unknown operation");
 }
 
 std::shared_ptr<const provisioning_template> template_service::find(std::string_view name) const {
@@ -152,15 +149,15 @@ bool template_service::save(provisioning_template t) {
 aws_response template_service::create(const json::object& in) {
   provisioning_template t;
   t.name = text(in, "templateName");
-  if (!valid_name(t.name)) return invalid("templateName must match [0-9A-Za-z_-]{1,36}");
+  if (!valid_name(t.name)) return aws_response::invalid("templateName must match [0-9A-Za-z_-]{1,36}");
   if (find(t.name)) return aws_response::already_exists("Template " + t.name + " already exists", t.name, arn(t.name));
   t.description = text(in, "description");
-  if (t.description.size() > 500) return invalid("description is longer than 500 characters");
+  if (t.description.size() > 500) return aws_response::invalid("description is longer than 500 characters");
   t.role_arn = text(in, "provisioningRoleArn");
-  if (t.role_arn.size() < 20 || t.role_arn.size() > 2048) return invalid("provisioningRoleArn must be an ARN of 20-2048 characters");
+  if (t.role_arn.size() < 20 || t.role_arn.size() > 2048) return aws_response::invalid("provisioningRoleArn must be an ARN of 20-2048 characters");
   t.enabled = common::bool_member(in, "enabled").value_or(false);
   if (auto type = common::text_member(in, "type")) {
-    if (*type != "FLEET_PROVISIONING" && *type != "JITP") return invalid("type must be FLEET_PROVISIONING or JITP");
+    if (*type != "FLEET_PROVISIONING" && *type != "JITP") return aws_response::invalid("type must be FLEET_PROVISIONING or JITP");
     t.type = std::string(*type);
   }
   if (auto e = read_hook(in, t)) return *e;
@@ -177,12 +174,12 @@ aws_response template_service::create(const json::object& in) {
 
 aws_response template_service::describe(const json::object& in) const {
   auto t = find(text(in, "templateName"));
-  if (!t) return not_found("Template " + text(in, "templateName") + " does not exist");
+  if (!t) return aws_response::not_found("Template " + text(in, "templateName") + " does not exist");
   json::object o{{"templateArn", arn(t->name)},
                  {"templateName", t->name},
                  {"description", t->description},
-                 {"creationDate", api_time(t->created_ms)},
-                 {"lastModifiedDate", api_time(t->modified_ms)},
+                 {"creationDate", common::api_time(t->created_ms)},
+                 {"lastModifiedDate", common::api_time(t->modified_ms)},
                  {"defaultVersionId", t->default_version},
                  {"templateBody", t->version(t->default_version) ? t->version(t->default_version)->body : ""},
                  {"enabled", t->enabled},
@@ -213,8 +210,8 @@ aws_response template_service::list(const json::object& in) const {
     out.push_back(json::object{{"templateArn", arn(name)},
                                {"templateName", name},
                                {"description", t.description},
-                               {"creationDate", api_time(t.created_ms)},
-                               {"lastModifiedDate", api_time(t.modified_ms)},
+                               {"creationDate", common::api_time(t.created_ms)},
+                               {"lastModifiedDate", common::api_time(t.modified_ms)},
                                {"enabled", t.enabled},
                                {"type", t.type}});
   }
@@ -225,23 +222,23 @@ aws_response template_service::list(const json::object& in) const {
 
 aws_response template_service::update(const json::object& in) {
   auto old = find(text(in, "templateName"));
-  if (!old) return not_found("Template " + text(in, "templateName") + " does not exist");
+  if (!old) return aws_response::not_found("Template " + text(in, "templateName") + " does not exist");
   provisioning_template t = *old;
   if (auto d = common::text_member(in, "description")) {
-    if (d->size() > 500) return invalid("description is longer than 500 characters");
+    if (d->size() > 500) return aws_response::invalid("description is longer than 500 characters");
     t.description = std::string(*d);
   }
   if (auto e = common::bool_member(in, "enabled")) t.enabled = *e;
   if (auto role = common::text_member(in, "provisioningRoleArn")) {
-    if (role->size() < 20 || role->size() > 2048) return invalid("provisioningRoleArn must be an ARN of 20-2048 characters");
+    if (role->size() < 20 || role->size() > 2048) return aws_response::invalid("provisioningRoleArn must be an ARN of 20-2048 characters");
     t.role_arn = std::string(*role);
   }
   if (auto v = common::int_member(in, "defaultVersionId")) {
-    if (!t.version(*v)) return not_found("Template " + t.name + " has no version " + std::to_string(*v));
+    if (!t.version(*v)) return aws_response::not_found("Template " + t.name + " has no version " + std::to_string(*v));
     t.default_version = *v;
   }
   if (common::bool_member(in, "removePreProvisioningHook").value_or(false)) {
-    if (in.contains("preProvisioningHook")) return invalid("preProvisioningHook and removePreProvisioningHook cannot both be given");
+    if (in.contains("preProvisioningHook")) return aws_response::invalid("preProvisioningHook and removePreProvisioningHook cannot both be given");
     t.hook_target.reset();
   }
   if (auto e = read_hook(in, t)) return *e;
@@ -252,7 +249,7 @@ aws_response template_service::update(const json::object& in) {
 
 aws_response template_service::remove(const json::object& in) {
   const std::string name = text(in, "templateName");
-  if (!find(name)) return not_found("Template " + name + " does not exist");
+  if (!find(name)) return aws_response::not_found("Template " + name + " does not exist");
   if (!store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), name}}))
     return aws_response::error(500, "InternalFailureException", "the template could not be deleted");
   std::unique_lock lock(mutex_);
@@ -262,7 +259,7 @@ aws_response template_service::remove(const json::object& in) {
 
 aws_response template_service::create_version(const json::object& in) {
   auto old = find(text(in, "templateName"));
-  if (!old) return not_found("Template " + text(in, "templateName") + " does not exist");
+  if (!old) return aws_response::not_found("Template " + text(in, "templateName") + " does not exist");
   if (old->versions.size() >= k_max_versions)
     return aws_response::error(409, "VersionsLimitExceededException",
                                "Template " + old->name + " has 5 versions: delete one first");
@@ -282,33 +279,33 @@ aws_response template_service::create_version(const json::object& in) {
 
 aws_response template_service::describe_version(const json::object& in) const {
   auto t = find(text(in, "templateName"));
-  if (!t) return not_found("Template " + text(in, "templateName") + " does not exist");
+  if (!t) return aws_response::not_found("Template " + text(in, "templateName") + " does not exist");
   const auto id = common::int_member(in, "versionId").value_or(0);
   const auto* v = t->version(id);
-  if (!v) return not_found("Template " + t->name + " has no version " + std::to_string(id));
+  if (!v) return aws_response::not_found("Template " + t->name + " has no version " + std::to_string(id));
   return aws_response::ok(json::serialize(json::object{{"versionId", v->id},
-                                                       {"creationDate", api_time(v->created_ms)},
+                                                       {"creationDate", common::api_time(v->created_ms)},
                                                        {"templateBody", v->body},
                                                        {"isDefaultVersion", v->id == t->default_version}}));
 }
 
 aws_response template_service::list_versions(const json::object& in) const {
   auto t = find(text(in, "templateName"));
-  if (!t) return not_found("Template " + text(in, "templateName") + " does not exist");
+  if (!t) return aws_response::not_found("Template " + text(in, "templateName") + " does not exist");
   std::int64_t max = 0;
   if (auto e = common::page_size(in, "maxResults", 250, 250, max)) return aws_response::from(*e);
   std::size_t from = 0;
   if (auto token = common::text_member(in, "nextToken"); token && !token->empty()) {
     auto it = std::find_if(t->versions.begin(), t->versions.end(),
                            [&](const auto& v) { return std::to_string(v.id) == *token; });
-    if (it == t->versions.end()) return invalid("nextToken is not one ListProvisioningTemplateVersions gave");
+    if (it == t->versions.end()) return aws_response::invalid("nextToken is not one ListProvisioningTemplateVersions gave");
     from = std::size_t(it - t->versions.begin()) + 1;
   }
   json::array out;
   std::size_t i = from;
   for (; i < t->versions.size() && out.size() < std::size_t(max); ++i)
     out.push_back(json::object{{"versionId", t->versions[i].id},
-                               {"creationDate", api_time(t->versions[i].created_ms)},
+                               {"creationDate", common::api_time(t->versions[i].created_ms)},
                                {"isDefaultVersion", t->versions[i].id == t->default_version}});
   json::object o{{"versions", std::move(out)}};
   if (i < t->versions.size()) o["nextToken"] = std::to_string(t->versions[i - 1].id);
@@ -317,9 +314,9 @@ aws_response template_service::list_versions(const json::object& in) const {
 
 aws_response template_service::delete_version(const json::object& in) {
   auto old = find(text(in, "templateName"));
-  if (!old) return not_found("Template " + text(in, "templateName") + " does not exist");
+  if (!old) return aws_response::not_found("Template " + text(in, "templateName") + " does not exist");
   const auto id = common::int_member(in, "versionId").value_or(0);
-  if (!old->version(id)) return not_found("Template " + old->name + " has no version " + std::to_string(id));
+  if (!old->version(id)) return aws_response::not_found("Template " + old->name + " has no version " + std::to_string(id));
   if (id == old->default_version)
     return aws_response::error(409, "DeleteConflictException",
                                "version " + std::to_string(id) + " is the default version: make another the default first");

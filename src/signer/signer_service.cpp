@@ -31,8 +31,6 @@ constexpr std::string_view k_job_kind = "signing_job";
 constexpr std::int64_t k_day_ms = 86'400'000;
 
 aws_response validation(std::string_view msg) { return aws_response::error(400, "ValidationException", msg); }
-aws_response not_found(std::string_view msg) { return aws_response::error(404, "ResourceNotFoundException", msg); }
-double api_time(std::int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 /// A profile version: 10 alphanumerics.
 std::string profile_version() {
@@ -276,7 +274,7 @@ aws_response signer_service::put_profile(const json::object& in) {
   auto cert = certificate_id(p.certificate_arn);
   if (!cert) return validation("signingMaterial.certificateArn must be an ACM certificate ARN (fleetcore signer import)");
   if (!std::filesystem::exists(dir_ / "certificates" / (*cert + ".crt")))
-    return not_found("certificate " + p.certificate_arn + " was not imported (fleetcore signer import)");
+    return aws_response::not_found("certificate " + p.certificate_arn + " was not imported (fleetcore signer import)");
   if (const auto* o = common::object_member(in, "overrides")) {
     if (const auto* sc = common::object_member(*o, "signingConfiguration")) {
       auto enc = text(*sc, "encryptionAlgorithm"), hash = text(*sc, "hashAlgorithm");
@@ -323,7 +321,7 @@ json::object profile_summary(const profile& p, const std::string& arn) {
 
 aws_response signer_service::get_profile(const json::object& in) const {
   const auto* p = find_profile(text(in, "profileName"));
-  if (!p) return not_found("signing profile " + text(in, "profileName") + " does not exist");
+  if (!p) return aws_response::not_found("signing profile " + text(in, "profileName") + " does not exist");
   return aws_response::ok(json::serialize(profile_summary(*p, profile_arn(p->name))));
 }
 
@@ -347,7 +345,7 @@ aws_response signer_service::list_profiles(const json::object& in) const {
 
 aws_response signer_service::cancel_profile(const json::object& in) {
   auto it = profiles_.find(text(in, "profileName"));
-  if (it == profiles_.end()) return not_found("signing profile " + text(in, "profileName") + " does not exist");
+  if (it == profiles_.end()) return aws_response::not_found("signing profile " + text(in, "profileName") + " does not exist");
   profile p = it->second;
   p.status = "Canceled";
   if (!save(p)) return aws_response::error(500, "InternalServiceErrorException", "the profile could not be stored");
@@ -377,7 +375,7 @@ aws_response signer_service::start_job(const json::object& in) {
       return aws_response::ok(json::serialize(json::object{{"jobId", id}, {"jobOwner", account_}}));
     }
   const auto* p = find_profile(text(in, "profileName"));
-  if (!p) return not_found("signing profile " + text(in, "profileName") + " does not exist");
+  if (!p) return aws_response::not_found("signing profile " + text(in, "profileName") + " does not exist");
   if (p->status != "Active") return validation("signing profile " + p->name + " is " + p->status);
 
   signing_job j;
@@ -455,14 +453,14 @@ json::object job_summary(const signing_job& j, std::string_view account) {
                                                              {"key", j.source_key},
                                                              {"version", j.source_version}}}}},
                  {"signingMaterial", json::object{{"certificateArn", j.certificate_arn}}},
-                 {"createdAt", api_time(j.created_ms)},
+                 {"createdAt", common::api_time(j.created_ms)},
                  {"status", j.status},
                  {"isRevoked", false},
                  {"profileName", j.profile_name},
                  {"profileVersion", j.profile_version},
                  {"platformId", k_platform},
                  {"platformDisplayName", "Amazon FreeRTOS"},
-                 {"signatureExpiresAt", api_time(j.expires_ms)},
+                 {"signatureExpiresAt", common::api_time(j.expires_ms)},
                  {"jobOwner", account},
                  {"jobInvoker", account}};
   if (j.status == "Succeeded")
@@ -473,11 +471,11 @@ json::object job_summary(const signing_job& j, std::string_view account) {
 
 aws_response signer_service::describe_job(const json::object& in) const {
   const auto* j = job(text(in, "jobId"));
-  if (!j) return not_found("signing job " + text(in, "jobId") + " does not exist");
+  if (!j) return aws_response::not_found("signing job " + text(in, "jobId") + " does not exist");
   json::object o = job_summary(*j, account_);
   o.erase("isRevoked");
   o["signingParameters"] = string_map(j->parameters);
-  if (j->completed_ms) o["completedAt"] = api_time(j->completed_ms);
+  if (j->completed_ms) o["completedAt"] = common::api_time(j->completed_ms);
   o["requestedBy"] = "arn:aws:iam::" + account_ + ":root";
   if (!j->status_reason.empty()) o["statusReason"] = j->status_reason;
   return aws_response::ok(json::serialize(o));
@@ -516,7 +514,7 @@ aws_response signer_service::list_platforms(const json::object& in) const {
 }
 
 aws_response signer_service::get_platform(const json::object& in) const {
-  if (text(in, "platformId") != k_platform) return not_found("platform " + text(in, "platformId") + " does not exist");
+  if (text(in, "platformId") != k_platform) return aws_response::not_found("platform " + text(in, "platformId") + " does not exist");
   return aws_response::ok(json::serialize(platform_json()));
 }
 
