@@ -217,7 +217,8 @@ def test_multipart_rules_and_abort(server):
 def test_kill9_in_the_middle_of_an_upload_and_of_a_download(server, tmp_path):
     s3 = server.client("s3", config=botocore.config.Config(signature_version="s3v4"))
     s3.create_bucket(Bucket="fleet-crash")
-    kept = os.urandom(6_000_000)
+    # Larger than the kernel's socket buffers (a few MB): a cut download cannot have been buffered whole.
+    kept = os.urandom(32_000_000)
     s3.put_object(Bucket="fleet-crash", Key="fw.bin", Body=kept)
 
     # An upload cut by kill -9 halfway through its body: never acknowledged, never visible, and its
