@@ -39,8 +39,8 @@ std::string_view format_of(std::string_view topic) {
 }  // namespace
 
 fleet_service::fleet_service(registry::registry& reg, template_service& templates, storage::store& store,
-                             common::clock& clock, fleet_settings s)
-    : registry_(reg), templates_(templates), store_(store), clock_(clock), settings_(s) {
+                             common::clock& clock, fleet_settings s, hook_caller* hooks)
+    : registry_(reg), templates_(templates), store_(store), clock_(clock), settings_(s), hooks_(hooks) {
   for (const auto& d : store_.load_documents(std::string(k_kind))) {
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
@@ -90,19 +90,12 @@ bool fleet_service::on_message(const broker::message_ptr& m, const broker::publi
                                          {"errorMessage", "too many provisioning requests in flight on this connection"}}));
     return true;
   }
-  registry_.defer([this, r = std::move(r)] {
-    handle(r);
-    std::lock_guard lock(inflight_mutex_);
-    if (auto it = inflight_.find(r.session); it != inflight_.end() && --it->second <= 0) inflight_.erase(it);
-  });
+  registry_.defer([this, r = std::move(r)] { handle(r); });
   return true;
 }
 
 void fleet_service::handle(const request& r) {
   expire();
-  std::string code;
-  int status = 400;
-  json::object answer;
   const std::string_view format = format_of(r.topic);
   const bool cbor = format == "cbor";
   std::optional<json::value> body;
@@ -113,58 +106,59 @@ void fleet_service::handle(const request& r) {
     body = json::parse(r.payload, ec);
     if (ec) body.reset();
   }
-  auto refuse = [&](std::string c, std::string message) {
-    code = std::move(c);
-    answer = json::object{{"errorMessage", std::move(message)}};
-  };
-  if (format != "json" && !cbor) {
-    refuse("InvalidTopic", "the topic is not a fleet provisioning request: use .../json or .../cbor");
-  } else if (!body || !body->is_object()) {
-    refuse(cbor ? "InvalidCbor" : "InvalidJson", std::string("the request is not a ") + (cbor ? "CBOR map" : "JSON object"));
-  } else if (r.topic.starts_with(k_create)) {
-    answer = create_certificate(body->get_object(), false, code, status);
-  } else if (r.topic.starts_with(k_create_csr)) {
-    answer = create_certificate(body->get_object(), true, code, status);
-  } else {
-    answer = register_thing(r, body->get_object(), template_of(r.topic), code, status);
+  if (format != "json" && !cbor)
+    return answer(r, refusal("InvalidTopic", "the topic is not a fleet provisioning request: use .../json or .../cbor"));
+  if (!body || !body->is_object())
+    return answer(r, refusal(cbor ? "InvalidCbor" : "InvalidJson",
+                             std::string("the request is not a ") + (cbor ? "CBOR map" : "JSON object")));
+  if (r.topic.starts_with(k_create)) return answer(r, create_certificate(body->get_object(), false));
+  if (r.topic.starts_with(k_create_csr)) return answer(r, create_certificate(body->get_object(), true));
+  register_thing(r, body->get_object(), template_of(r.topic));
+}
+
+fleet_service::result fleet_service::refusal(std::string code, std::string message, int status) {
+  return result{json::object{{"errorMessage", std::move(message)}}, std::move(code), status};
+}
+
+void fleet_service::answer(const request& r, result out) {
+  {
+    std::lock_guard lock(inflight_mutex_);
+    if (auto it = inflight_.find(r.session); it != inflight_.end() && --it->second <= 0) inflight_.erase(it);
   }
   if (!reply) return;
+  const std::string_view format = format_of(r.topic);
+  const bool cbor = format == "cbor";
   // An unknown format is answered in JSON on the JSON topic.
   std::string base = r.topic;
   if (format != "json" && !cbor) base = base.substr(0, base.rfind('/') + 1) + "json";
-  if (!code.empty()) {
+  json::object body = std::move(out.body);
+  if (!out.code.empty()) {
     rejected_.inc();
-    const std::string message(common::text_member(answer, "errorMessage").value_or(""));
+    const std::string message(common::text_member(body, "errorMessage").value_or(""));
     FC_LOG_INFO("provisioning.rejected", "client={:q} topic={:q} code={} message={:q}", common::untrusted(r.client_id),
-                common::untrusted(r.topic), code, common::untrusted(message));
-    answer = json::object{{"statusCode", status}, {"errorCode", code}, {"errorMessage", message}};
+                common::untrusted(r.topic), out.code, common::untrusted(message));
+    body = json::object{{"statusCode", out.status}, {"errorCode", out.code}, {"errorMessage", message}};
   }
-  reply(r.client_id, r.session, base + (code.empty() ? "/accepted" : "/rejected"),
-        cbor ? json_to_cbor(answer) : json::serialize(answer));
+  reply(r.client_id, r.session, base + (out.code.empty() ? "/accepted" : "/rejected"),
+        cbor ? json_to_cbor(body) : json::serialize(body));
 }
 
-json::object fleet_service::create_certificate(const json::object& req, bool from_csr, std::string& code, int& status) {
-  auto refuse = [&](std::string c, std::string message) {
-    code = std::move(c);
-    return json::object{{"errorMessage", std::move(message)}};
-  };
+fleet_service::result fleet_service::create_certificate(const json::object& req, bool from_csr) {
   json::object in{{"setAsActive", false}};
   if (from_csr) {
     auto csr = common::text_member(req, "certificateSigningRequest");
-    if (!csr) return refuse("InvalidRequest", "the request must be {\"certificateSigningRequest\": \"<PEM CSR>\"}");
+    if (!csr) return refusal("InvalidRequest", "the request must be {\"certificateSigningRequest\": \"<PEM CSR>\"}");
     in["certificateSigningRequest"] = *csr;
   }
   auto made = registry_.call(from_csr ? "CreateCertificateFromCsr" : "CreateKeysAndCertificate", in);
-  if (made.error) {
-    status = static_cast<int>(made.error->status);
-    return refuse(made.error->status >= 500 ? "InternalFailure" : "InvalidRequest", made.error->message);
-  }
+  if (made.error)
+    return refusal(made.error->status >= 500 ? "InternalFailure" : "InvalidRequest", made.error->message,
+                   static_cast<int>(made.error->status));
   const std::string certificate_id(common::text_member(made.body, "certificateId").value_or(""));
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) {
     registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});
-    status = 500;
-    return refuse("InternalFailure", "no random bytes for the certificate ownership token");
+    return refusal("InternalFailure", "no random bytes for the certificate ownership token", 500);
   }
   const std::string token_text = common::hex(raw, sizeof raw);
   token t{certificate_id, clock_.wall_ms() + settings_.token_ttl_ms};
@@ -172,8 +166,7 @@ json::object fleet_service::create_certificate(const json::object& req, bool fro
           {std::string(k_kind), token_text,
            json::serialize(json::object{{"certificateId", t.certificate_id}, {"expiresMs", t.expires_ms}})}}})) {
     registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});  // no token: no owner
-    status = 500;
-    return refuse("InternalFailure", "the certificate ownership token could not be stored");
+    return refusal("InternalFailure", "the certificate ownership token could not be stored", 500);
   }
   tokens_[token_text] = t;
   certificates_.inc();
@@ -181,76 +174,115 @@ json::object fleet_service::create_certificate(const json::object& req, bool fro
                    {"certificatePem", made.body.at("certificatePem")},
                    {"certificateOwnershipToken", token_text}};
   if (const auto* keys = common::object_member(made.body, "keyPair")) out["privateKey"] = keys->at("PrivateKey");
-  return out;
+  return result{std::move(out), {}, 200};
 }
 
-json::object fleet_service::register_thing(const request& r, const json::object& in, std::string_view template_name,
-                                           std::string& code, int& status) {
-  auto refuse = [&](std::string c, std::string message) {
-    code = std::move(c);
-    return json::object{{"errorMessage", std::move(message)}};
-  };
-  const std::string token_text(common::text_member(in, "certificateOwnershipToken").value_or(""));
-  if (token_text.empty())
-    return refuse("InvalidCertificateOwnershipToken", "Certificate ownership token cannot be empty.");
+std::variant<fleet_service::claim_check, fleet_service::result> fleet_service::check_claim(
+    const std::string& token_text, std::string_view template_name) {
+  if (token_text.empty()) return refusal("InvalidCertificateOwnershipToken", "Certificate ownership token cannot be empty.");
   auto token = tokens_.find(token_text);
-  if (token == tokens_.end() || token->second.expires_ms <= clock_.wall_ms())
-    return refuse("InvalidCertificateOwnershipToken",
-                  "the certificate ownership token is not valid (unknown, used, or older than an hour)");
+  if (token == tokens_.end() || token->second.expires_ms <= clock_.wall_ms() || busy_tokens_.contains(token_text))
+    return refusal("InvalidCertificateOwnershipToken",
+                   "the certificate ownership token is not valid (unknown, used, in use, or older than an hour)");
   auto t = templates_.find(template_name);
-  if (!t || !t->enabled || t->type != "FLEET_PROVISIONING") {
-    status = 404;
-    return refuse("ResourceNotFound", "there is no enabled fleet provisioning template " + std::string(template_name));
-  }
-  if (t->hook_target) {
-    // The hook decides who may provision; until fleetcore calls hooks, nobody may through this template.
-    status = 403;
-    return refuse("AccessDenied", "template " + t->name +
-                                      " has a pre-provisioning hook, which fleetcore does not call yet: provisioning refused");
-  }
+  if (!t || !t->enabled || t->type != "FLEET_PROVISIONING")
+    return refusal("ResourceNotFound", "there is no enabled fleet provisioning template " + std::string(template_name), 404);
   // The certificate must still be the new one this token was given with (not yet anybody's).
   auto owners = registry_.call("ListPrincipalThings",
                                json::object{{"principal", registry_.arn("cert", token->second.certificate_id)}});
   const auto* things = owners.body.if_contains("things");
   if (owners.error || (things && things->is_array() && !things->as_array().empty()))
-    return refuse("InvalidCertificateOwnershipToken", "the token's certificate is gone or already registered");
+    return refusal("InvalidCertificateOwnershipToken", "the token's certificate is gone or already registered");
   std::string message;
   const auto* version = t->version(t->default_version);
   auto parsed = version ? parse_template(version->body, message) : std::nullopt;
-  if (!parsed) return refuse("InvalidRequest", "template " + t->name + ": " + message);
+  if (!parsed) return refusal("InvalidRequest", "template " + t->name + ": " + message);
+  return claim_check{std::move(t), std::move(*parsed), token->second.certificate_id};
+}
+
+void fleet_service::register_thing(const request& r, const json::object& in, std::string_view template_name) {
+  const std::string token_text(common::text_member(in, "certificateOwnershipToken").value_or(""));
+  auto checked = check_claim(token_text, template_name);
+  if (auto* refused = std::get_if<result>(&checked)) return answer(r, std::move(*refused));
+  auto& claim = std::get<claim_check>(checked);
   std::map<std::string, std::string> parameters;
   if (const auto* ps = common::object_member(in, "parameters"))
     for (const auto& [k, pv] : *ps)
       if (pv.is_string() && !std::string_view(k).starts_with("AWS::"))  // pseudo parameters are the server's
         parameters[std::string(k)] = std::string(pv.get_string());
-  parameters["AWS::IoT::Certificate::Id"] = token->second.certificate_id;
+  if (!claim.tmpl->hook_target) return answer(r, provision_claimed(r, token_text, claim, std::move(parameters)));
+
+  // The hook decides, on its own thread; the token is held meanwhile, and the claim checked again after.
+  auto url = hooks_ ? hooks_->url_of(*claim.tmpl->hook_target) : std::nullopt;
+  if (!url)
+    return answer(r, refusal("AccessDenied",
+                             "template " + claim.tmpl->name + "'s pre-provisioning hook " + *claim.tmpl->hook_target +
+                                 " is neither an https:// URL nor mapped to one in [provisioning.hooks]",
+                             403));
+  auto described = registry_.call("DescribeCertificate", json::object{{"certificateId", claim.certificate_id}});
+  json::object given;
+  for (const auto& [k, v] : parameters) given[k] = v;
+  std::string pem;
+  if (const auto* d = common::object_member(described.body, "certificateDescription"))
+    pem = common::text_member(*d, "certificatePem").value_or("");
+  json::object input;
+  input["claimCertificateId"] = r.claim_certificate;
+  input["certificateId"] = claim.certificate_id;
+  input["certificatePem"] = pem;
+  input["templateArn"] = templates_.arn(claim.tmpl->name);
+  input["clientId"] = r.client_id;
+  input["parameters"] = std::move(given);
+  busy_tokens_.insert(token_text);
+  hooks_->call(*url, json::serialize(input), [this, r, token_text, template_name = claim.tmpl->name,
+                                              parameters = std::move(parameters)](hook_verdict v) mutable {
+    registry_.defer([this, r = std::move(r), token_text = std::move(token_text), template_name = std::move(template_name),
+                     parameters = std::move(parameters), v = std::move(v)]() mutable {
+      busy_tokens_.erase(token_text);
+      if (!v.allowed) {
+        hooks_denied_.inc();
+        return answer(r, refusal("AccessDenied", v.reason, 403));
+      }
+      auto again = check_claim(token_text, template_name);
+      if (auto* refused = std::get_if<result>(&again)) return answer(r, std::move(*refused));
+      for (auto& [k, val] : v.overrides)
+        if (!std::string_view(k).starts_with("AWS::")) parameters[k] = std::move(val);
+      answer(r, provision_claimed(r, token_text, std::get<claim_check>(again), std::move(parameters)));
+    });
+  });
+}
+
+fleet_service::result fleet_service::provision_claimed(const request& r, const std::string& token_text,
+                                                       const claim_check& claim,
+                                                       std::map<std::string, std::string> parameters) {
+  const auto& t = *claim.tmpl;
+  parameters["AWS::IoT::Certificate::Id"] = claim.certificate_id;
   // A fleet template provisions the token's certificate and no other (CertificateId = that id).
   std::string plan_error;
-  auto planned = evaluate(*parsed, parameters, plan_error);
-  if (planned && (!planned->certificate || planned->certificate->id != token->second.certificate_id))
-    return refuse("InvalidRequest", "template " + t->name +
-                                        " must provision the token's certificate: CertificateId {\"Ref\": \"AWS::IoT::Certificate::Id\"}");
+  auto planned = evaluate(claim.parsed, parameters, plan_error);
+  if (planned && (!planned->certificate || planned->certificate->id != claim.certificate_id))
+    return refusal("InvalidRequest", "template " + t.name +
+                                         " must provision the token's certificate: CertificateId {\"Ref\": \"AWS::IoT::Certificate::Id\"}");
   common::aws_response error;
-  auto done = provision(registry_, *parsed, parameters, error, true);
+  auto done = provision(registry_, claim.parsed, parameters, error, true);
   if (!done) {
     boost::system::error_code pe;
     auto body = json::parse(error.body, pe);
-    status = static_cast<int>(error.status);
     std::string c = error.error_type.ends_with("Exception") ? error.error_type.substr(0, error.error_type.size() - 9)
                                                             : error.error_type;
-    return refuse(std::move(c), !pe && body.is_object()
-                                    ? std::string(common::text_member(body.as_object(), "message").value_or(""))
-                                    : error.error_type);
+    return refusal(std::move(c),
+                   !pe && body.is_object() ? std::string(common::text_member(body.as_object(), "message").value_or(""))
+                                           : error.error_type,
+                   static_cast<int>(error.status));
   }
   // The token is used: it names no certificate any more.
   store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), token_text}});
-  tokens_.erase(token);
+  tokens_.erase(token_text);
   provisioned_.inc();
-  FC_LOG_INFO("provisioning.provisioned", "template={} thing={} client={:q}", t->name, done->thing_name,
+  FC_LOG_INFO("provisioning.provisioned", "template={} thing={} client={:q}", t.name, done->thing_name,
               common::untrusted(r.client_id));
   json::object configuration;
   for (const auto& [k, val] : done->device_configuration) configuration[k] = val;
-  return json::object{{"deviceConfiguration", std::move(configuration)}, {"thingName", done->thing_name}};
+  return result{json::object{{"deviceConfiguration", std::move(configuration)}, {"thingName", done->thing_name}}, {}, 200};
 }
 
 void fleet_service::expire() {
@@ -275,6 +307,8 @@ void fleet_service::register_metrics(common::registry& r) const {
   r.add(certificates_, "fleetcore_provisioning_certificates_total", "", "Certificates made for claim devices (create, create-from-csr).");
   r.add(provisioned_, "fleetcore_provisioning_provisioned_total", "", "Devices provisioned by a fleet provisioning template.");
   r.add(rejected_, "fleetcore_provisioning_rejected_total", "", "Fleet provisioning requests answered on /rejected.");
+  r.add(hooks_denied_, "fleetcore_provisioning_hook_denied_total", "",
+        "Fleet provisioning requests a pre-provisioning hook refused (or did not answer in time).");
   r.add(expired_, "fleetcore_provisioning_tokens_expired_total", "",
         "Certificate ownership tokens that expired unused (their certificates deleted).");
 }

@@ -13,11 +13,16 @@
 // whose token expired unused is deleted (at the next fleet provisioning request after the expiry).
 // In JSON or CBOR: a CBOR request (…/cbor) is answered in CBOR, with the same members.
 //
+// A template with a pre-provisioning hook (hooks.hpp) asks it first: the hook's verdict comes on the
+// hook thread and the provisioning goes on on the control thread, with the hook's parameterOverrides
+// merged and the token checked again; a refusal or no answer within 5 s is 403 AccessDenied.
+//
 // Threads: requests are admitted on the publisher's worker (a few per session at once) and carried
 // out on the registry's control thread (`registry::defer`, the API thread).
 #include "broker/hooks.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
+#include "provisioning/hooks.hpp"
 #include "provisioning/templates.hpp"
 #include "registry/registry.hpp"
 #include "storage/store.hpp"
@@ -25,7 +30,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
+#include <variant>
 #include <unordered_map>
 
 namespace fleetcore::provisioning {
@@ -37,9 +44,10 @@ struct fleet_settings {
 
 class fleet_service final : public broker::broker_hook {
  public:
-  /// Loads the stored tokens. Control thread (before the broker starts).
+  /// Loads the stored tokens. Control thread (before the broker starts). `hooks` calls templates'
+  /// pre-provisioning hooks (none: a template with a hook refuses every device).
   fleet_service(registry::registry& reg, template_service& templates, storage::store& store, common::clock& clock,
-                fleet_settings s = {});
+                fleet_settings s = {}, hook_caller* hooks = nullptr);
 
   /// Delivers an answer to the session that asked, and to no one else.
   std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
@@ -60,23 +68,41 @@ class fleet_service final : public broker::broker_hook {
     std::string certificate_id;
     std::int64_t expires_ms = 0;
   };
-  /// Carries out a request on the control thread and answers it.
+  /// An answer's members, or a refusal (`code` set, the message in "errorMessage").
+  struct result {
+    boost::json::object body;
+    std::string code;
+    int status = 400;
+  };
+  /// A token and template found good for provisioning.
+  struct claim_check {
+    std::shared_ptr<const provisioning_template> tmpl;
+    parsed_template parsed;
+    std::string certificate_id;
+  };
+  static result refusal(std::string code, std::string message, int status = 400);
+  /// Carries out a request on the control thread; answers it now or, after a hook, later.
   void handle(const request& r);
-  /// The answer's members, or an error (`code` set, `status`, and the message in "errorMessage").
-  boost::json::object create_certificate(const boost::json::object& in, bool from_csr, std::string& code, int& status);
-  boost::json::object register_thing(const request& r, const boost::json::object& in, std::string_view template_name,
-                                     std::string& code, int& status);
+  /// Sends the answer to the session that asked, and ends the request. Control thread.
+  void answer(const request& r, result out);
+  result create_certificate(const boost::json::object& in, bool from_csr);
+  void register_thing(const request& r, const boost::json::object& in, std::string_view template_name);
+  std::variant<claim_check, result> check_claim(const std::string& token, std::string_view template_name);
+  result provision_claimed(const request& r, const std::string& token, const claim_check& claim,
+                           std::map<std::string, std::string> parameters);
 
   registry::registry& registry_;
   template_service& templates_;
   storage::store& store_;
   common::clock& clock_;
   fleet_settings settings_;
+  hook_caller* hooks_;
   std::map<std::string, token> tokens_;  // control thread only
+  std::set<std::string> busy_tokens_;    // waiting for a hook's verdict (control thread)
 
   std::mutex inflight_mutex_;
   std::unordered_map<std::uint64_t, int> inflight_;
-  common::counter certificates_, provisioned_, rejected_, expired_;
+  common::counter certificates_, provisioned_, rejected_, expired_, hooks_denied_;
 };
 
 }  // namespace fleetcore::provisioning

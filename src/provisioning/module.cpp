@@ -4,11 +4,12 @@
 
 namespace fleetcore::provisioning {
 
-module::module(platform::core& core)
+module::module(platform::core& core, settings s)
     : registry_(core.registry),
       templates_(core.store, core.clock,
                  "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":"),
-      fleet_(core.registry, templates_, core.store, core.clock) {
+      hooks_(std::move(s.hooks)),
+      fleet_(core.registry, templates_, core.store, core.clock, fleet_settings{}, &hooks_) {
   auto& b = core.broker;
   fleet_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
                                            std::string payload) {

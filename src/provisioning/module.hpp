@@ -1,16 +1,21 @@
 #pragma once
 // Fleet provisioning as a platform service: provisioning templates and their versions (the control
-// plane), and RegisterThing (a template and its parameters, provisioned in one transaction). The device side ($aws/certificates/create..., $aws/provisioning-templates/.../provision),
-// RegisterThing, JITP and bulk registration build on the templates next (issue 14).
+// plane), RegisterThing (a template and its parameters, provisioned in one transaction), and the
+// device side, fleet provisioning by claim ($aws/certificates/create..., $aws/provisioning-templates/
+// .../provision) with its pre-provisioning hooks.
 #include "platform/service.hpp"
 #include "provisioning/fleet.hpp"
 #include "provisioning/templates.hpp"
 
 namespace fleetcore::provisioning {
 
+struct settings {
+  hook_settings hooks;
+};
+
 class module final : public platform::service {
  public:
-  explicit module(platform::core& core);
+  module(platform::core& core, settings s);
 
   std::string_view name() const override { return "provisioning"; }
   common::aws_operations operations() override;
@@ -19,6 +24,7 @@ class module final : public platform::service {
  private:
   registry::registry& registry_;
   template_service templates_;
+  hook_caller hooks_;
   fleet_service fleet_;
 };
 

@@ -5,7 +5,7 @@
 #include "common/aws_paging.hpp"
 #include "common/json_members.hpp"
 #include "common/log.hpp"
-#include "rules/http_client.hpp"
+#include "net/http_client.hpp"
 #include "common/uuid.hpp"
 
 #include <boost/json.hpp>
@@ -37,7 +37,7 @@ aws_response not_found(std::string_view arn) {
 }  // namespace
 
 destinations::destinations(storage::store& store, common::clock& clock, std::string arn_prefix,
-                           boost::asio::io_context& io, http_client& http)
+                           boost::asio::io_context& io, net::http_client& http)
     : store_(store), clock_(clock), arn_prefix_(std::move(arn_prefix)), io_(io), http_(http) {
   for (auto& doc : store_.load_documents(std::string(k_kind))) {
     boost::system::error_code ec;
@@ -86,7 +86,7 @@ bool destinations::store_one(const destination& d) {
 void destinations::send_confirmation(const destination& d) {
   // AWS's confirmation request (rule-destination.md); the receiver answers with the token through
   // ConfirmTopicRuleDestination.
-  http_request req;
+  net::http_request req;
   req.url = d.confirmation_url;
   std::string sep = req.url.find('?') == std::string::npos ? "?" : "&";
   req.url += sep + "confirmationToken=" + d.token;
@@ -98,7 +98,7 @@ void destinations::send_confirmation(const destination& d) {
                                           {"enableUrl", api_url_ + "/confirmdestination/" + d.token},
                                           {"messageType", "DestinationConfirmation"}});
   boost::asio::post(io_, [this, req = std::move(req), arn = d.arn]() mutable {
-    http_.post(std::move(req), std::chrono::seconds(10), [arn](http_outcome o) {
+    http_.post(std::move(req), std::chrono::seconds(10), [arn](net::http_outcome o) {
       if (o.status >= 200 && o.status < 300)
         FC_LOG_INFO("rules.destination_confirmation_sent", "arn={} status={}", arn, o.status);
       else

@@ -9,7 +9,7 @@
 // mutex guards the table. Confirmation requests are posted from the engine's io_context.
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
-#include "rules/http_client.hpp"
+#include "net/http_client.hpp"
 #include "storage/store.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -26,7 +26,7 @@ class destinations {
   /// Loads the stored destinations. `arn_prefix` is "arn:aws:iot:<region>:<account>:".
   /// Confirmation requests are sent by `http` on `io`'s thread.
   destinations(storage::store& store, common::clock& clock, std::string arn_prefix, boost::asio::io_context& io,
-               http_client& http);
+               net::http_client& http);
 
   /// True if `url` starts with the confirmation URL of an ENABLED HTTP destination.
   bool enabled_for(std::string_view url) const;
@@ -69,7 +69,7 @@ class destinations {
   common::clock& clock_;
   std::string arn_prefix_;
   boost::asio::io_context& io_;  // the thread of `http_`
-  http_client& http_;
+  net::http_client& http_;
   mutable std::mutex mutex_;
   std::map<std::string, destination, std::less<>> by_arn_;
   std::string api_url_;

@@ -154,7 +154,7 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
   if (settings_.allow_plain_http)
     FC_LOG_WARN("rules.plain_http_allowed", "note=\"http actions may post without TLS (development only)\"");
   const auto& reg = core_.registry.config();
-  http_ = std::make_unique<http_client>(io_, tls_, settings_.http_connections);
+  http_ = std::make_unique<net::http_client>(io_, tls_, settings_.http_connections);
   destinations_ = std::make_unique<rules::destinations>(
       core_.store, core_.clock, fmt::format("arn:aws:iot:{}:{}:", reg.region, reg.account_id), io_, *http_);
   for (auto& d : core_.store.load_documents(std::string(k_rule_kind))) {
@@ -694,7 +694,7 @@ void engine::timestream(const timestream_action& a, const std::shared_ptr<job>& 
 
 void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::string payload, bool is_json,
                   action_done done) {
-  http_request req;
+  net::http_request req;
   req.url = a.url.render(j->ctx);
   if (!destinations_->enabled_for(req.url))
     return done("no ENABLED topic rule destination confirms " + req.url);
@@ -709,7 +709,7 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
   req.body = std::move(payload);
   // Tries until the sink answers 2xx, a final status, or the retry window (rules.http_retry_for_s) ends.
   struct attempt_state {
-    http_request req;
+    net::http_request req;
     action_done done;
     common::clock::time_point give_up;
     std::chrono::milliseconds backoff{500};
@@ -726,9 +726,9 @@ void engine::http(const http_action& a, const std::shared_ptr<job>& j, std::stri
   std::weak_ptr<std::function<void()>> weak = attempt;
   *attempt = [this, st, counters, weak] {
     http_->post(st->req, std::chrono::milliseconds(settings_.http_timeout_ms),
-                [this, st, counters, attempt = weak.lock()](http_outcome o) {
+                [this, st, counters, attempt = weak.lock()](net::http_outcome o) {
                   if (o.status >= 200 && o.status < 300) return st->done(std::nullopt);
-                  if (!retryable(o) || core_.clock.now() + st->backoff > st->give_up)
+                  if (!net::retryable(o) || core_.clock.now() + st->backoff > st->give_up)
                     return st->done(fmt::format("HttpAction to {} failed: {}", st->req.url, o.error));
                   counters->retried.inc();
                   // Full jitter: a random delay up to the backoff, which doubles to 30 s.

@@ -19,7 +19,7 @@
 // engine's thread. The active rule set is an immutable snapshot swapped atomically.
 #include "platform/service.hpp"
 #include "rules/destinations.hpp"
-#include "rules/http_client.hpp"
+#include "net/http_client.hpp"
 #include "rules/rule.hpp"
 #include "rules/settings.hpp"
 #include "telemetry/store.hpp"
@@ -132,7 +132,7 @@ class engine final : public platform::service, public broker::broker_hook {
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   boost::asio::ssl::context tls_;
-  std::unique_ptr<http_client> http_;  // engine thread
+  std::unique_ptr<net::http_client> http_;  // engine thread
   std::unique_ptr<rules::destinations> destinations_;
   std::thread thread_;
 };

@@ -73,6 +73,18 @@ server_config load_config(const std::filesystem::path& file) {
       {"rules.http_timeout_ms", setter(c.rules.http_timeout_ms, "rules.http_timeout_ms")},
       {"rules.http_ca_file", setter(c.rules.http_ca_file, "rules.http_ca_file")},
       {"rules.allow_plain_http", setter(c.rules.allow_plain_http, "rules.allow_plain_http")},
+      {"provisioning.hook_ca_file", setter(c.provisioning.hooks.ca_file, "provisioning.hook_ca_file")},
+      {"provisioning.hooks",
+       [&c](const toml::node& n) {
+         const auto* table = n.as_table();
+         if (!table) throw std::runtime_error("provisioning.hooks: expected a table of \"<targetArn>\" = \"https://...\"");
+         for (auto& [arn, url] : *table) {
+           auto u = url.value<std::string>();
+           if (!u || !u->starts_with("https://"))
+             throw std::runtime_error("provisioning.hooks.\"" + std::string(arn.str()) + "\": expected an https:// URL");
+           c.provisioning.hooks.targets[std::string(arn.str())] = *u;
+         }
+       }},
       {"telemetry.retention_hours", setter(c.telemetry.retention_hours, "telemetry.retention_hours")},
       {"telemetry.query_timeout_ms", setter(c.telemetry.query_timeout_ms, "telemetry.query_timeout_ms")},
       {"aws.region", setter(c.aws_region, "aws.region")},

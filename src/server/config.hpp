@@ -1,5 +1,6 @@
 #pragma once
 #include "broker/config.hpp"
+#include "provisioning/module.hpp"
 #include "rules/settings.hpp"
 #include "telemetry/store.hpp"
 #include "transport/acceptor.hpp"
@@ -46,6 +47,7 @@ struct server_config {
   std::size_t shadow_max_document_bytes = 8 * 1024;
   int shadow_max_inflight_per_client = 10;
   rules::settings rules;
+  provisioning::settings provisioning;
   telemetry::settings telemetry;
   broker::config broker;
 };

@@ -246,7 +246,7 @@ def test_fleet_provisioning_in_cbor(server, tmp_path):
 
 
 def test_fleet_templates_are_held_to_the_token(server, tmp_path):
-    # A template with a pre-provisioning hook is refused (fleetcore does not call hooks yet), one that
+    # A template whose pre-provisioning hook does not answer (nothing listens) is refused, one that
     # does not provision the token's certificate is refused, and a Status under DO_NOTHING still
     # activates the new certificate.
     from conftest import Client
@@ -288,3 +288,147 @@ def test_fleet_templates_are_held_to_the_token(server, tmp_path):
     assert outcome == "accepted" and body["thingName"] == "ThingPrefix_2"
     described = server.aws("iot", "describe-certificate", "--certificate-id", made["certificateId"])[1]
     assert described["certificateDescription"]["status"] == "ACTIVE"
+
+
+def hook_endpoint(tmp_path, decide):
+    """A local HTTPS pre-provisioning hook under its own CA: `decide(input)` returns (seconds to wait,
+    JSON answer). Returns (CA file, URL, list of inputs received, stop)."""
+    import datetime
+    import ipaddress
+    import ssl
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hook test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), True).sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(ca_key, hashes.SHA256()))
+    (tmp_path / "hook-ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "hook.crt").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "hook.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            event = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            received.append(event)
+            wait, answer = decide(event)
+            time.sleep(wait)
+            body = json.dumps(answer).encode()
+            try:
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the caller gave up
+
+        def log_message(self, *a):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(tmp_path / "hook.crt"), str(tmp_path / "hook.key"))
+    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    def stop():
+        httpd.shutdown()
+        httpd.server_close()
+    return str(tmp_path / "hook-ca.crt"), f"https://localhost:{httpd.server_address[1]}/hook", received, stop
+
+
+HOOK_ARN = "arn:aws:lambda:us-east-1:000000000000:function:pre-provisioning-hook"
+
+
+def test_pre_provisioning_hook_refuses_times_out_and_overrides(make_server, tmp_path):
+    # The template's hook is a Lambda ARN mapped to a local HTTPS endpoint in [provisioning.hooks]:
+    # a refusal and a late answer (6 s, past AWS's 5 s) reject the device with nothing created; an
+    # allowed device is provisioned with the hook's parameterOverrides.
+    import time
+    from conftest import Client
+
+    def decide(event):
+        serial = event["parameters"].get("SerialNumber", "")
+        if serial == "deny":
+            return 0, {"allowProvisioning": False}
+        if serial == "slow":
+            return 6, {"allowProvisioning": True}
+        return 0, {"allowProvisioning": True, "parameterOverrides": {"SerialNumber": "hooked-" + serial}}
+
+    ca_file, url, received, stop = hook_endpoint(tmp_path, decide)
+    server = make_server(f"[provisioning]\nhook_ca_file = '{ca_file}'\n[provisioning.hooks]\n\"{HOOK_ARN}\" = '{url}'\n")
+    try:
+        server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+        for name, target in (("hooked", HOOK_ARN), ("unmapped", "arn:aws:lambda:us-east-1:000000000000:function:nope")):
+            server.aws("iot", "create-provisioning-template", "--template-name", name, "--provisioning-role-arn", ROLE,
+                       "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled", "--pre-provisioning-hook",
+                       f"targetArn={target}")
+        cert, key = server.issue_cert("claim", tmp_path)
+        dev = Client(server.ports["mqtts"], "hooked-dev")
+        dev.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
+        assert dev.subscribe("$aws/certificates/create/json/+", 0) == [0]
+        for name in ("hooked", "unmapped"):
+            assert dev.subscribe(f"$aws/provisioning-templates/{name}/provision/json/+", 0) == [0]
+        dev.publish("$aws/certificates/create/json", "", qos=1)
+        made = json.loads(dev.get().payload)
+
+        def provision(serial, template="hooked"):
+            dev.publish(f"$aws/provisioning-templates/{template}/provision/json",
+                        json.dumps({"certificateOwnershipToken": made["certificateOwnershipToken"],
+                                    "parameters": {"SerialNumber": serial}}), qos=1)
+            m = dev.get(timeout=15)
+            return m.topic.rsplit("/", 1)[1], json.loads(m.payload)
+
+        def certificate_status():
+            return server.aws("iot", "describe-certificate", "--certificate-id",
+                              made["certificateId"])[1]["certificateDescription"]["status"]
+
+        outcome, body = provision("deny")
+        assert outcome == "rejected" and body["statusCode"] == 403 and body["errorCode"] == "AccessDenied"
+        assert "did not allow" in body["errorMessage"]
+        assert received[-1]["parameters"] == {"SerialNumber": "deny"}
+        assert received[-1]["certificateId"] == made["certificateId"]
+        assert received[-1]["certificatePem"] == made["certificatePem"]
+        assert received[-1]["clientId"] == "hooked-dev"
+        assert received[-1]["templateArn"] == "arn:aws:iot:us-east-1:000000000000:provisioningtemplate/hooked"
+        assert len(received[-1]["claimCertificateId"]) == 64
+        assert server.aws("iot", "list-things")[1]["things"] == [] and certificate_status() == "INACTIVE"
+
+        started = time.monotonic()
+        outcome, body = provision("slow")
+        assert outcome == "rejected" and body["errorCode"] == "AccessDenied" and "within 5000 ms" in body["errorMessage"]
+        assert 4.5 < time.monotonic() - started < 6.0
+        assert server.aws("iot", "list-things")[1]["things"] == [] and certificate_status() == "INACTIVE"
+
+        outcome, body = provision("x", template="unmapped")
+        assert outcome == "rejected" and body["statusCode"] == 403 and "[provisioning.hooks]" in body["errorMessage"]
+
+        outcome, body = provision("1")
+        assert outcome == "accepted", body
+        assert body["thingName"] == "ThingPrefix_hooked-1"  # the hook's override reached ThingName
+        assert certificate_status() == "ACTIVE"
+        assert server.metric("fleetcore_provisioning_hook_denied_total") == 2
+    finally:
+        stop()

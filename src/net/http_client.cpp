@@ -1,4 +1,4 @@
-#include "rules/http_client.hpp"
+#include "net/http_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,7 +13,7 @@
 
 #include <openssl/ssl.h>
 
-namespace fleetcore::rules {
+namespace fleetcore::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -31,6 +31,14 @@ struct http_client::connection {
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+/// An exchange that got no status: why.
+http_outcome no_response(std::string error, bool too_large = false) {
+  http_outcome o;
+  o.error = std::move(error);
+  o.too_large = too_large;
+  return o;
+}
 constexpr std::size_t max_response_bytes = 16 * 1024;
 // A kept connection unused for this long is closed rather than reused (sinks close idle
 // connections after a few seconds to a minute; a connection found closed is retried on a new one).
@@ -77,23 +85,23 @@ asio::awaitable<result> exchange(Stream& stream, http_client::connection& c, con
                                  const http_request& req, bool reused) {
   http::request<http::string_body> r{http::verb::post, t.path, 11};
   r.set(http::field::host, t.host);
-  r.set(http::field::user_agent, "fleetcore-rules");
+  r.set(http::field::user_agent, "fleetcore");
   for (const auto& [k, v] : req.headers) r.set(k, v);
   r.body() = req.body;
   r.prepare_payload();
   auto failed = [&](std::string what, const boost::system::error_code& ec) {
-    return result{http_outcome{0, what + ": " + ec.message(), false}, nullptr, reused && ec != beast::error::timeout};
+    return result{no_response(what + ": " + ec.message()), nullptr, reused && ec != beast::error::timeout};
   };
   auto [wec, wn] = co_await http::async_write(stream, r, use_tuple);
   if (wec) co_return failed("write", wec);
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_response_bytes);
   auto [rec, rn] = co_await http::async_read(stream, c.buffer, parser, use_tuple);
-  if (rec == http::error::body_limit) co_return result{http_outcome{0, "response larger than 16 KiB", true}, nullptr, false};
+  if (rec == http::error::body_limit) co_return result{no_response("response larger than 16 KiB", true), nullptr, false};
   if (rec) co_return failed("read", rec);
   const auto& res = parser.get();
-  co_return result{http_outcome{res.result_int(), fmt::format("HTTP {}", res.result_int()), false}, nullptr, false,
-                   res.keep_alive()};
+  co_return result{http_outcome{res.result_int(), fmt::format("HTTP {}", res.result_int()), false, res.body()}, nullptr,
+                   false, res.keep_alive()};
 }
 
 asio::awaitable<result> attempt(asio::ssl::context& tls, const target& t, const http_request& req,
@@ -103,22 +111,22 @@ asio::awaitable<result> attempt(asio::ssl::context& tls, const target& t, const 
     auto ex = co_await asio::this_coro::executor;
     asio::ip::tcp::resolver resolver(ex);
     auto [ec, results] = co_await resolver.async_resolve(t.host, t.port, use_tuple);
-    if (ec) co_return result{http_outcome{0, "resolve: " + ec.message(), false}, nullptr, false};
+    if (ec) co_return result{no_response("resolve: " + ec.message()), nullptr, false};
     c = std::make_unique<http_client::connection>();
     if (t.tls) {
       c->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, tls);
       if (!SSL_set_tlsext_host_name(c->secure->native_handle(), t.host.c_str()))
-        co_return result{http_outcome{0, "tls: bad host name", false}, nullptr, false};
+        co_return result{no_response("tls: bad host name"), nullptr, false};
       c->secure->set_verify_callback(asio::ssl::host_name_verification(t.host));
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(ex);
     }
     c->lowest().expires_after(timeout);
     auto [cec, ep] = co_await c->lowest().async_connect(results, use_tuple);
-    if (cec) co_return result{http_outcome{0, "connect: " + cec.message(), false}, nullptr, false};
+    if (cec) co_return result{no_response("connect: " + cec.message()), nullptr, false};
     if (c->secure) {
       auto [hec] = co_await c->secure->async_handshake(asio::ssl::stream_base::client, use_tuple);
-      if (hec) co_return result{http_outcome{0, "tls: " + hec.message(), false}, nullptr, false};
+      if (hec) co_return result{no_response("tls: " + hec.message()), nullptr, false};
     }
   }
   c->lowest().expires_after(timeout);
@@ -151,7 +159,7 @@ http_client::~http_client() { *alive_ = false; }
 void http_client::post(http_request req, std::chrono::milliseconds timeout, std::function<void(http_outcome)> done) {
   std::string error;
   auto t = parse_url(req.url, error);
-  if (!t) return done(http_outcome{0, error, false});
+  if (!t) return done(no_response(error));
   auto key = t->origin();
   auto& o = origins_[key];
   pending p{std::move(req), timeout, std::move(done)};
@@ -177,7 +185,7 @@ void http_client::start(const std::string& key, pending p) {
   asio::co_spawn(io_, run(tls_, std::move(*t), std::move(p.req), p.timeout, std::move(kept)),
                  [this, alive = alive_, key, done = std::move(p.done)](std::exception_ptr e, result r) {
                    if (!*alive) return;
-                   if (e) r = result{http_outcome{0, "internal error", false}, nullptr, false};
+                   if (e) r = result{no_response("internal error"), nullptr, false};
                    finished(key, std::move(r.keep));
                    done(std::move(r.outcome));
                  });
@@ -197,4 +205,4 @@ void http_client::finished(const std::string& key, std::unique_ptr<connection> r
   }
 }
 
-}  // namespace fleetcore::rules
+}  // namespace fleetcore::net

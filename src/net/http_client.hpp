@@ -1,6 +1,6 @@
 #pragma once
-// The HTTP client of the rules engine's http action and of destination confirmations: POSTs over
-// HTTP/1.1, HTTPS verified (peer certificate chain and host name) against the trust the TLS context
+// The outbound HTTP client (the rules engine's http action, destination confirmations, provisioning
+// hooks): POSTs over HTTP/1.1, HTTPS verified (peer certificate chain and host name) against the trust the TLS context
 // holds. Connections are kept alive and reused per origin (scheme, host, port), at most
 // `max_per_origin` at once: a burst of matches queues here instead of opening a connection per
 // message (a sink, and the process's file descriptors, see a bounded number). Never throws; the
@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace fleetcore::rules {
+namespace fleetcore::net {
 
 struct http_request {
   std::string url;  // http:// or https://
@@ -34,6 +34,8 @@ struct http_outcome {
   std::string error;
   /// A response over 16 KiB is not read (AWS does not retry one).
   bool too_large = false;
+  /// The response body (a provisioning hook's answer).
+  std::string body;
 };
 
 /// Whether AWS's http action retries after `o`: no status (a connection or TLS failure, a timeout),
@@ -77,4 +79,4 @@ class http_client {
   std::shared_ptr<bool> alive_;  // the coroutines' completions see whether the client still exists
 };
 
-}  // namespace fleetcore::rules
+}  // namespace fleetcore::net
