@@ -9,7 +9,12 @@ module::module(platform::core& core, settings s)
       templates_(core.store, core.clock,
                  "arn:aws:iot:" + core.registry.config().region + ":" + core.registry.config().account_id + ":"),
       hooks_(std::move(s.hooks)),
-      fleet_(core.registry, templates_, core.store, core.clock, fleet_settings{}, &hooks_) {
+      fleet_(core.registry, templates_, core.store, core.clock, fleet_settings{}, &hooks_),
+      jitp_(core.registry, templates_) {
+  core.registry.auto_registered = [this](const std::string& certificate_id, const std::string& ca_id) {
+    jitp_.provision(certificate_id, ca_id);
+  };
+  jitp_.register_metrics(core.metrics);
   auto& b = core.broker;
   fleet_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
                                            std::string payload) {

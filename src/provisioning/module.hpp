@@ -2,9 +2,11 @@
 // Fleet provisioning as a platform service: provisioning templates and their versions (the control
 // plane), RegisterThing (a template and its parameters, provisioned in one transaction), and the
 // device side, fleet provisioning by claim ($aws/certificates/create..., $aws/provisioning-templates/
-// .../provision) with its pre-provisioning hooks.
+// .../provision) with its pre-provisioning hooks, and just-in-time provisioning by a CA's
+// registrationConfig.
 #include "platform/service.hpp"
 #include "provisioning/fleet.hpp"
+#include "provisioning/jitp.hpp"
 #include "provisioning/templates.hpp"
 
 namespace fleetcore::provisioning {
@@ -26,6 +28,7 @@ class module final : public platform::service {
   template_service templates_;
   hook_caller hooks_;
   fleet_service fleet_;
+  jitp_service jitp_;
 };
 
 }  // namespace fleetcore::provisioning

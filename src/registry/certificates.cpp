@@ -136,6 +136,7 @@ outcome register_ca_certificate(registry& r, const json::object& in) {
   if (const auto* rc = object_member(in, "registrationConfig")) {
     c.template_body = text(*rc, "templateBody").value_or("");
     c.role_arn = text(*rc, "roleArn").value_or("");
+    c.template_name = text(*rc, "templateName").value_or("");
   }
   c.creation_date = c.last_modified = now;
   c.generation_id = common::random_uuid();
@@ -240,8 +241,10 @@ outcome update_ca_certificate(registry& r, const json::object& in) {
   if (const auto* rc = object_member(in, "registrationConfig")) {
     c.template_body = text(*rc, "templateBody").value_or("");
     c.role_arn = text(*rc, "roleArn").value_or("");
+    c.template_name = text(*rc, "templateName").value_or("");
   }
-  if (bool_member(in, "removeAutoRegistration").value_or(false)) c.template_body.clear(), c.role_arn.clear();
+  if (bool_member(in, "removeAutoRegistration").value_or(false))
+    c.template_body.clear(), c.role_arn.clear(), c.template_name.clear();
   c.last_modified = ops::now(r);
   ++c.customer_version;
   c.generation_id = common::random_uuid();
@@ -324,8 +327,13 @@ outcome describe_ca_certificate(registry& r, const json::object& in) {
                  {"validity", validity(c.facts)},
                  {"certificateMode", "DEFAULT"}};
   json::object body{{"certificateDescription", std::move(d)}};
-  if (!c.template_body.empty() || !c.role_arn.empty())
-    body["registrationConfig"] = json::object{{"templateBody", c.template_body}, {"roleArn", c.role_arn}};
+  if (!c.template_body.empty() || !c.role_arn.empty() || !c.template_name.empty()) {
+    json::object config;
+    if (!c.template_body.empty()) config["templateBody"] = c.template_body;
+    if (!c.role_arn.empty()) config["roleArn"] = c.role_arn;
+    if (!c.template_name.empty()) config["templateName"] = c.template_name;
+    body["registrationConfig"] = std::move(config);
+  }
   return ok(std::move(body));
 }
 
@@ -477,6 +485,8 @@ void registry::register_pending(std::string pem, std::string ca_id) {
                          {"certificateRegistrationTimestamp", ts}};
       publish_event("$aws/events/certificates/registered/" + ca_id, json::serialize(event));
     }
+    // Provisioning runs operations: after this one (the control mutex is held here).
+    if (auto_registered && defer) defer([this, id = c.id, ca_id] { auto_registered(id, ca_id); });
   }
   std::lock_guard jl(jitr_mutex_);
   jitr_pending_.erase(c.id);

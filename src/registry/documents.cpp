@@ -117,6 +117,7 @@ std::string to_doc(const ca_certificate& c) {
                                       {"auto_registration", c.auto_registration},
                                       {"role_arn", c.role_arn},
                                       {"template_body", c.template_body},
+                                      {"template_name", c.template_name},
                                       {"creation_date", c.creation_date},
                                       {"last_modified", c.last_modified},
                                       {"customer_version", c.customer_version},
@@ -130,6 +131,7 @@ ca_certificate ca_certificate_from(const json::object& o) {
   c.auto_registration = str_of(o, "auto_registration");
   c.role_arn = str_of(o, "role_arn");
   c.template_body = str_of(o, "template_body");
+  c.template_name = str_of(o, "template_name");
   c.creation_date = num_of(o, "creation_date");
   c.last_modified = num_of(o, "last_modified");
   c.customer_version = int_of(o, "customer_version");

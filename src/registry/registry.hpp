@@ -99,7 +99,7 @@ struct ca_certificate {
   std::string id, pem;
   ca_status status = ca_status::inactive;
   std::string auto_registration = "DISABLE";
-  std::string role_arn, template_body;  // registrationConfig
+  std::string role_arn, template_body, template_name;  // registrationConfig
   double creation_date = 0, last_modified = 0;
   std::int64_t customer_version = 1;
   std::string generation_id;
@@ -335,6 +335,9 @@ class registry {
 
   /// Runs a function on the control thread (JIT registration comes from the MQTT workers).
   std::function<void(std::function<void()>)> defer;
+  /// Runs on the control thread after a certificate was auto-registered (JITR) and its event
+  /// published: just-in-time provisioning by the CA's registrationConfig.
+  std::function<void(const std::string& certificate_id, const std::string& ca_id)> auto_registered;
   /// Publishes a server event (topic, JSON payload) into the broker: the JITR event and the AWS
   /// registry events (registry-events.md) that DescribeEventConfigurations shows enabled.
   std::function<void(std::string topic, std::string payload)> publish_event;

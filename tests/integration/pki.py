@@ -8,8 +8,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "acme"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def _name(cn, extra=()):
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "acme"), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+                     + [x509.NameAttribute(oid, value) for oid, value in extra])
 
 
 def _pem(cert):
@@ -32,14 +33,15 @@ class CA:
                      .sign(self.key, hashes.SHA256()))
         self.pem = _pem(self.cert)
 
-    def issue(self, cn, days=30, expired=False):
-        """(certificate PEM, key PEM, serial) of a client certificate."""
+    def issue(self, cn, days=30, expired=False, subject=()):
+        """(certificate PEM, key PEM, serial) of a client certificate; `subject`: more (NameOID, value)
+        attributes."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.utcnow()
         start, end = (now - datetime.timedelta(days=10), now - datetime.timedelta(days=1)) if expired else \
             (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=days))
         serial = x509.random_serial_number()
-        cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(self.cert.subject)
+        cert = (x509.CertificateBuilder().subject_name(_name(cn, subject)).issuer_name(self.cert.subject)
                 .public_key(key.public_key()).serial_number(serial).not_valid_before(start).not_valid_after(end)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .sign(self.key, hashes.SHA256()))

@@ -432,3 +432,93 @@ def test_pre_provisioning_hook_refuses_times_out_and_overrides(make_server, tmp_
         assert server.metric("fleetcore_provisioning_hook_denied_total") == 2
     finally:
         stop()
+
+
+JITP_TEMPLATE = {  # the Guide's jit-provisioning.md example, with a policy devices can connect with
+    "Parameters": {"AWS::IoT::Certificate::CommonName": {"Type": "String"},
+                   "AWS::IoT::Certificate::SerialNumber": {"Type": "String"},
+                   "AWS::IoT::Certificate::Country": {"Type": "String"},
+                   "AWS::IoT::Certificate::Id": {"Type": "String"}},
+    "Resources": {
+        "thing": {"Type": "AWS::IoT::Thing",
+                  "Properties": {"ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+                                 "AttributePayload": {"version": "v1",
+                                                      "serialNumber": {"Ref": "AWS::IoT::Certificate::SerialNumber"}},
+                                 "ThingTypeName": "lightBulb-versionA",
+                                 "ThingGroups": ["v1-lightbulbs", {"Ref": "AWS::IoT::Certificate::Country"}]},
+                  "OverrideSettings": {"AttributePayload": "MERGE", "ThingTypeName": "REPLACE",
+                                       "ThingGroups": "DO_NOTHING"}},
+        "certificate": {"Type": "AWS::IoT::Certificate",
+                        "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"},
+                        "OverrideSettings": {"Status": "DO_NOTHING"}},
+        "policy": {"Type": "AWS::IoT::Policy",
+                   "Properties": {"PolicyDocument": json.dumps({"Version": "2012-10-17", "Statement": [
+                       {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish"], "Resource": "*"}]})}}},
+}
+
+
+def test_just_in_time_provisioning(server, tmp_path):
+    # A CA registered with a JITP registrationConfig: a device's first connection is refused while its
+    # certificate is registered (the JITR event still published) and provisioned by the template from
+    # its subject; it connects on retry. By templateName too, and a subject without a field the
+    # template declares provisions nothing.
+    import pki
+    from conftest import Client, publish_rc, wait_for
+    from cryptography.x509.oid import NameOID
+    from test_identity import register_ca
+    server.aws("iot", "create-thing-type", "--thing-type-name", "lightBulb-versionA")
+    for group in ("v1-lightbulbs", "US"):
+        server.aws("iot", "create-thing-group", "--thing-group-name", group)
+    ca = pki.CA()
+    ca_id = register_ca(server, ca, auto=True)
+    (tmp_path / "jitp.json").write_text(json.dumps({"templateBody": json.dumps(JITP_TEMPLATE), "roleArn": ROLE}))
+    server.aws("iot", "update-ca-certificate", "--certificate-id", ca_id,
+               "--registration-config", f"file://{tmp_path / 'jitp.json'}")
+    assert json.loads(server.aws("iot", "describe-ca-certificate", "--certificate-id", ca_id)[1]
+                      ["registrationConfig"]["templateBody"]) == JITP_TEMPLATE
+    watcher = Client(server.port, "watcher")
+    watcher.connect()
+    watcher.subscribe(f"$aws/events/certificates/registered/{ca_id}", 1)
+
+    c, k, _ = ca.issue("dev42", subject=[(NameOID.SERIAL_NUMBER, "SN-42"), (NameOID.COUNTRY_NAME, "US")])
+    cert, key = pki.write(tmp_path, "dev42", c, k)
+
+    def pub(client_id, cert, key):
+        return publish_rc(server.ports["mqtts"], f"lamps/{client_id}", client_id=client_id, cafile=server.ca,
+                          cert=cert, key=key)
+    assert pub("dev42", cert, key) != 0  # the first connection registers and provisions, and is refused
+    event = json.loads(watcher.get().payload)
+    assert event["certificateStatus"] == "PENDING_ACTIVATION"
+    wait_for(lambda: server.metric("fleetcore_provisioning_jitp_provisioned_total") == 1, what="JITP")
+    thing = server.aws("iot", "describe-thing", "--thing-name", "dev42")[1]
+    assert thing["attributes"] == {"version": "v1", "serialNumber": "SN-42"}
+    assert thing["thingTypeName"] == "lightBulb-versionA"
+    assert sorted(g["groupName"] for g in server.aws("iot", "list-thing-groups-for-thing", "--thing-name",
+                                                          "dev42")[1]["thingGroups"]) == ["US", "v1-lightbulbs"]
+    described = server.aws("iot", "describe-certificate", "--certificate-id", event["certificateId"])[1]
+    assert described["certificateDescription"]["status"] == "ACTIVE"
+    assert len(server.aws("iot", "list-attached-policies", "--target",
+                          described["certificateDescription"]["certificateArn"])[1]["policies"]) == 1
+    assert pub("dev42", cert, key) == 0  # the retry connects
+
+    # A JITP provisioning template named by the CA's registrationConfig.
+    server.aws("iot", "create-provisioning-template", "--template-name", "jitp-lamps", "--type", "JITP",
+               "--provisioning-role-arn", ROLE, "--template-body", json.dumps(JITP_TEMPLATE), "--enabled")
+    ca2 = pki.CA("second CA")
+    ca2_id = register_ca(server, ca2, auto=True)
+    server.aws("iot", "update-ca-certificate", "--certificate-id", ca2_id, "--registration-config",
+               "templateName=jitp-lamps")
+    c, k, _ = ca2.issue("dev43", subject=[(NameOID.SERIAL_NUMBER, "SN-43"), (NameOID.COUNTRY_NAME, "US")])
+    cert, key = pki.write(tmp_path, "dev43", c, k)
+    assert pub("dev43", cert, key) != 0
+    wait_for(lambda: server.metric("fleetcore_provisioning_jitp_provisioned_total") == 2, what="JITP by name")
+    assert pub("dev43", cert, key) == 0
+    # No Country in the subject: the template declares it, so nothing is provisioned.
+    c, k, _ = ca2.issue("dev44", subject=[(NameOID.SERIAL_NUMBER, "SN-44")])
+    cert, key = pki.write(tmp_path, "dev44", c, k)
+    assert pub("dev44", cert, key) != 0
+    wait_for(lambda: server.metric("fleetcore_provisioning_jitp_failed_total") == 1, what="JITP refusal")
+    assert pub("dev44", cert, key) != 0
+    rc, err = server.aws("iot", "describe-thing", "--thing-name", "dev44", check=False)
+    assert rc != 0 and "ResourceNotFoundException" in err
+    assert "AWS::IoT::Certificate::Country" in server.read_log()
