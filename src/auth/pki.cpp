@@ -37,7 +37,7 @@ void add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
 
 /// An unsigned v3 certificate for `key`: random positive 127-bit serial, valid from an hour ago
 /// (clock skew) for `days`.
-x509_ptr new_certificate(EVP_PKEY* key, int days) {
+x509_ptr new_certificate(EVP_PKEY* key, long validity_seconds) {
   x509_ptr cert(X509_new());
   X509_set_version(cert.get(), 2);
   unsigned char serial[16];
@@ -47,7 +47,7 @@ x509_ptr new_certificate(EVP_PKEY* key, int days) {
   BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
   BN_free(bn);
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(days) * 86400);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), validity_seconds);
   X509_set_pubkey(cert.get(), key);
   return cert;
 }
@@ -266,7 +266,7 @@ x509_ptr sign_csr(std::string_view csr_pem, X509* ca, EVP_PKEY* ca_key, int days
     error = "the signature of the certificate signing request does not verify";
     return nullptr;
   }
-  x509_ptr cert = new_certificate(key, days);
+  x509_ptr cert = new_certificate(key, static_cast<long>(days) * 86400);
   X509_set_subject_name(cert.get(), X509_REQ_get_subject_name(csr.get()));
   X509_set_issuer_name(cert.get(), X509_get_subject_name(ca));
   add_ext(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE");
@@ -313,7 +313,7 @@ std::optional<std::vector<std::string>> revoked_serials(std::string_view crl_pem
 }
 
 x509_ptr make_certificate(const cert_request& req, EVP_PKEY* key, X509* issuer, EVP_PKEY* issuer_key) {
-  x509_ptr cert = new_certificate(key, req.days);
+  x509_ptr cert = new_certificate(key, req.seconds > 0 ? req.seconds : static_cast<long>(req.days) * 86400);
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("fleetcore"), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,

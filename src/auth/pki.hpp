@@ -35,6 +35,7 @@ struct cert_request {
   int days = 365;
   bool is_ca = false;
   bool server = false;  // extendedKeyUsage serverAuth, else clientAuth
+  long seconds = 0;     // when > 0, the validity in seconds instead of `days` (temporary claim certificates)
 };
 
 /// A certificate for `key` signed by `issuer`/`issuer_key`; self-signed when `issuer` is null.

@@ -18,6 +18,7 @@ namespace json = boost::json;
 
 namespace {
 constexpr std::string_view k_kind = "provisioning_token";
+constexpr std::string_view k_claim_kind = "provisioning_claim";
 constexpr std::string_view k_create = "$aws/certificates/create/";
 constexpr std::string_view k_create_csr = "$aws/certificates/create-from-csr/";
 constexpr std::string_view k_templates = "$aws/provisioning-templates/";
@@ -48,6 +49,8 @@ fleet_service::fleet_service(registry::registry& reg, template_service& template
     tokens_[d.key] = {std::string(common::text_member(v.as_object(), "certificateId").value_or("")),
                       common::int_member(v.as_object(), "expiresMs").value_or(0)};
   }
+  for (const auto& d : store_.load_documents(std::string(k_claim_kind)))
+    claims_[d.key] = std::strtoll(d.body.c_str(), nullptr, 10);
 }
 
 /// What follows a request's prefix: `<format>` for a request, `<format>/accepted|rejected` for an answer.
@@ -285,8 +288,42 @@ fleet_service::result fleet_service::provision_claimed(const request& r, const s
   return result{json::object{{"deviceConfiguration", std::move(configuration)}, {"thingName", done->thing_name}}, {}, 200};
 }
 
+common::aws_response fleet_service::create_claim(const json::object& in) {
+  expire();
+  const std::string name(common::text_member(in, "templateName").value_or(""));
+  auto t = templates_.find(name);
+  if (!t) return common::aws_response::not_found("provisioning template " + name + " does not exist");
+  if (t->type != "FLEET_PROVISIONING")
+    return common::aws_response::invalid("provisioning claims are for fleet provisioning templates; " + name + " is " + t->type);
+  auto made = registry_.call("fleetcore:CreateProvisioningClaim",
+                             json::object{{"templateName", name}, {"validitySeconds", settings_.claim_ttl_ms / 1000}});
+  if (made.error) return common::aws_response::invalid(made.error->message);
+  const std::string id(common::text_member(made.body, "certificateId").value_or(""));
+  const auto expires = clock_.wall_ms() + settings_.claim_ttl_ms;
+  if (!store_.submit_and_wait({storage::op::put_document{{std::string(k_claim_kind), id, std::to_string(expires)}}})) {
+    registry_.call("UpdateCertificate", json::object{{"certificateId", id}, {"newStatus", "INACTIVE"}});
+    registry_.call("DeleteCertificate", json::object{{"certificateId", id}});
+    return common::aws_response::error(500, "InternalFailureException", "the provisioning claim could not be stored");
+  }
+  claims_[id] = expires;
+  claims_made_.inc();
+  FC_LOG_INFO("provisioning.claim", "template={} certificate={}", name, id.substr(0, 12));
+  return common::aws_response::ok(json::serialize(made.body));
+}
+
 void fleet_service::expire() {
   const auto now = clock_.wall_ms();
+  for (auto it = claims_.begin(); it != claims_.end();) {
+    if (it->second > now) {
+      ++it;
+      continue;
+    }
+    // A claim is temporary: it goes after its five minutes, used or not.
+    registry_.call("UpdateCertificate", json::object{{"certificateId", it->first}, {"newStatus", "INACTIVE"}});
+    registry_.call("DeleteCertificate", json::object{{"certificateId", it->first}});
+    store_.submit_and_wait({storage::op::delete_document{std::string(k_claim_kind), it->first}});
+    it = claims_.erase(it);
+  }
   for (auto it = tokens_.begin(); it != tokens_.end();) {
     if (it->second.expires_ms > now) {
       ++it;
@@ -309,6 +346,7 @@ void fleet_service::register_metrics(common::registry& r) const {
   r.add(rejected_, "fleetcore_provisioning_rejected_total", "", "Fleet provisioning requests answered on /rejected.");
   r.add(hooks_denied_, "fleetcore_provisioning_hook_denied_total", "",
         "Fleet provisioning requests a pre-provisioning hook refused (or did not answer in time).");
+  r.add(claims_made_, "fleetcore_provisioning_claims_total", "", "Temporary provisioning claims made (CreateProvisioningClaim).");
   r.add(expired_, "fleetcore_provisioning_tokens_expired_total", "",
         "Certificate ownership tokens that expired unused (their certificates deleted).");
 }

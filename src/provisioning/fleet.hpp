@@ -39,6 +39,7 @@ namespace fleetcore::provisioning {
 
 struct fleet_settings {
   std::int64_t token_ttl_ms = 3'600'000;
+  std::int64_t claim_ttl_ms = 300'000;
   int max_inflight_per_session = 4;
 };
 
@@ -55,7 +56,10 @@ class fleet_service final : public broker::broker_hook {
   broker::topic_claim claim(std::string_view topic) const override;
   bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
 
-  /// Deletes the certificates whose token expired unused. Control thread.
+  /// CreateProvisioningClaim (templateName): a temporary claim certificate of a fleet provisioning
+  /// template, valid `claim_ttl_ms` (5 minutes), deleted after. Control thread.
+  common::aws_response create_claim(const boost::json::object& in);
+  /// Deletes the certificates whose token expired unused, and expired claims. Control thread.
   void expire();
   void register_metrics(common::registry& r) const;
 
@@ -99,10 +103,11 @@ class fleet_service final : public broker::broker_hook {
   hook_caller* hooks_;
   std::map<std::string, token> tokens_;  // control thread only
   std::set<std::string> busy_tokens_;    // waiting for a hook's verdict (control thread)
+  std::map<std::string, std::int64_t> claims_;  // claim certificate id -> expiry (control thread)
 
   std::mutex inflight_mutex_;
   std::unordered_map<std::uint64_t, int> inflight_;
-  common::counter certificates_, provisioned_, rejected_, expired_, hooks_denied_;
+  common::counter certificates_, provisioned_, rejected_, expired_, hooks_denied_, claims_made_;
 };
 
 }  // namespace fleetcore::provisioning

@@ -31,6 +31,9 @@ common::aws_operations module::operations() {
     ops.emplace_back(std::string(name), [this](std::string_view op, const boost::json::object& in) {
       return templates_.call(op, in);
     });
+  ops.emplace_back("CreateProvisioningClaim", [this](std::string_view, const boost::json::object& in) {
+    return fleet_.create_claim(in);
+  });
   ops.emplace_back("RegisterThing", [this](std::string_view, const boost::json::object& in) {
     return register_thing(registry_, in);
   });

@@ -70,6 +70,29 @@ outcome create_keys_and_certificate(registry& r, const json::object& in) {
   return ok(std::move(body));
 }
 
+/// fleetcore:CreateProvisioningClaim {templateName, validitySeconds}: a temporary claim certificate
+/// (CreateProvisioningClaim; the provisioning module checks the template). ACTIVE, not listed,
+/// valid for validitySeconds.
+outcome create_provisioning_claim(registry& r, const json::object& in) {
+  auto name = text(in, "templateName").value_or("");
+  auto seconds = int_member(in, "validitySeconds").value_or(300);
+  if (name.empty() || seconds <= 0) return invalid("templateName and a positive validitySeconds are required");
+  auto key = auth::generate_ec_key();
+  auth::cert_request req{"AWS IoT Provisioning Claim", {}, {}, 1, false, false, static_cast<long>(seconds)};
+  auto x = auth::make_certificate(req, key.get(), r.ca(), ops::ca_key(r));
+  auto c = new_certificate(r, x.get(), cert_status::active, "");
+  c.claim_template = std::string(name);
+  tx t;
+  put_certificate(t, c);
+  if (!ops::commit(r, t)) return internal();
+  json::object body{{"certificateId", c.id},
+                    {"certificatePem", c.pem},
+                    {"keyPair", json::object{{"PublicKey", auth::public_key_pem(key.get())},
+                                             {"PrivateKey", auth::private_key_pem(key.get())}}},
+                    {"expiration", timestamp(static_cast<double>(c.facts.not_after))}};
+  return ok(std::move(body));
+}
+
 outcome create_certificate_from_csr(registry& r, const json::object& in) {
   auto csr = text(in, "certificateSigningRequest");
   if (!csr) return invalid("certificateSigningRequest is required");
@@ -372,7 +395,7 @@ json::object cert_row(const registry& r, const certificate& c) {
 
 outcome list_certificates(registry& r, const json::object& in) {
   return list_by_date(
-      r, in, ops::st(r).certificates, [](const certificate&) { return true; },
+      r, in, ops::st(r).certificates, [](const certificate& c) { return c.claim_template.empty(); },
       [&r](const certificate& c) { return cert_row(r, c); }, "certificates");
 }
 
@@ -494,6 +517,7 @@ void registry::register_pending(std::string pem, std::string ca_id) {
 
 void registry::ops::add_certificate_ops(std::map<std::string, fn, std::less<>>& t) {
   t["CreateKeysAndCertificate"] = create_keys_and_certificate;
+  t["fleetcore:CreateProvisioningClaim"] = create_provisioning_claim;
   t["CreateCertificateFromCsr"] = create_certificate_from_csr;
   t["GetRegistrationCode"] = get_registration_code;
   t["RegisterCACertificate"] = register_ca_certificate;

@@ -91,6 +91,7 @@ std::string to_doc(const certificate& c) {
                                       {"status", std::string(to_string(c.status))},
                                       {"ca_id", c.ca_id},
                                       {"mode", c.mode},
+                                      {"claim_template", c.claim_template},
                                       {"creation_date", c.creation_date},
                                       {"last_modified", c.last_modified},
                                       {"customer_version", c.customer_version},
@@ -104,6 +105,7 @@ certificate certificate_from(const json::object& o) {
   c.status = parse_cert_status(str_of(o, "status")).value_or(cert_status::inactive);
   c.ca_id = str_of(o, "ca_id");
   c.mode = str_of(o, "mode");
+  c.claim_template = str_of(o, "claim_template");
   c.creation_date = num_of(o, "creation_date");
   c.last_modified = num_of(o, "last_modified");
   c.customer_version = int_of(o, "customer_version");

@@ -209,6 +209,28 @@ std::shared_ptr<const auth::policy_document> registry::policy_named(std::string_
   return v == it->second.versions.end() ? nullptr : v->second.parsed;
 }
 
+std::shared_ptr<const auth::policy_document> registry::claim_policy(const std::string& template_name) const {
+  auto topics = [&](std::string_view kind) {
+    json::array a;
+    for (std::string_view base : {"$aws/certificates/create/*", "$aws/certificates/create-from-csr/*"})
+      a.emplace_back(arn(kind, base));
+    a.emplace_back(arn(kind, "$aws/provisioning-templates/" + template_name + "/provision/*"));
+    return a;
+  };
+  json::object doc{{"Version", "2012-10-17"},
+                   {"Statement", json::array{json::object{{"Effect", "Allow"}, {"Action", "iot:Connect"}, {"Resource", "*"}},
+                                             json::object{{"Effect", "Allow"},
+                                                          {"Action", json::array{"iot:Publish", "iot:Receive"}},
+                                                          {"Resource", topics("topic")}},
+                                             json::object{{"Effect", "Allow"},
+                                                          {"Action", "iot:Subscribe"},
+                                                          {"Resource", topics("topicfilter")}}}}};
+  std::string error;
+  auto parsed = auth::policy_document::parse(json::serialize(doc), error);
+  if (!parsed) throw std::logic_error("claim policy: " + error);  // template names are [0-9A-Za-z_-]
+  return std::make_shared<const auth::policy_document>(std::move(*parsed));
+}
+
 principal_view registry::principal_for(std::string_view certificate_id, std::string_view client_id) const {
   principal_view view;
   std::string principal = arn("cert", certificate_id);
@@ -221,9 +243,16 @@ principal_view registry::principal_for(std::string_view certificate_id, std::str
       if (v != p->second.versions.end() && v->second.parsed) view.policies.push_back(v->second.parsed);
     }
   };
-  add_policies_of(principal);
-  if (auto c = st_.certificates.find(std::string(certificate_id)); c != st_.certificates.end())
+  if (auto c = st_.certificates.find(std::string(certificate_id)); c != st_.certificates.end()) {
     view.cert_variables = c->second.facts.variables;
+    if (!c->second.claim_template.empty()) {
+      // A provisioning claim may do its template's fleet provisioning and nothing else, whatever is
+      // attached to it.
+      view.policies.push_back(claim_policy(c->second.claim_template));
+      return view;
+    }
+  }
+  add_policies_of(principal);
   std::string client(client_id);
   auto t = st_.things.find(client);
   if (t != st_.things.end() && st_.thing_principals.contains(client, principal)) {

@@ -91,6 +91,9 @@ struct certificate {
   double creation_date = 0, last_modified = 0;
   std::int64_t customer_version = 1;
   std::string generation_id;
+  /// A temporary provisioning claim (CreateProvisioningClaim) of this fleet provisioning template:
+  /// not listed, and allowed only that template's fleet provisioning topics.
+  std::string claim_template;
   // Read from the PEM on load, not stored.
   auth::cert_facts facts;
 };
@@ -311,6 +314,9 @@ class registry {
   cert_check check_client_certificate(X509* leaf);
   /// The policies and variables for a connection of `certificate_id` with `client_id`.
   principal_view principal_for(std::string_view certificate_id, std::string_view client_id) const;
+  /// What a provisioning claim of `template_name` may do: connect, and that template's fleet
+  /// provisioning topics (create, create-from-csr, provision).
+  std::shared_ptr<const auth::policy_document> claim_policy(const std::string& template_name) const;
   /// The default version of policy `name`, if it exists.
   std::shared_ptr<const auth::policy_document> policy_named(std::string_view name) const;
   /// Bumped after every change that can change a decision or a certificate check.

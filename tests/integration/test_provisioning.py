@@ -522,3 +522,41 @@ def test_just_in_time_provisioning(server, tmp_path):
     rc, err = server.aws("iot", "describe-thing", "--thing-name", "dev44", check=False)
     assert rc != 0 and "ResourceNotFoundException" in err
     assert "AWS::IoT::Certificate::Country" in server.read_log()
+
+
+def test_provisioning_by_trusted_user_with_a_claim(server, tmp_path):
+    # CreateProvisioningClaim (aws CLI): a temporary claim certificate, valid five minutes and never
+    # listed, with which a device provisions itself through that template and nothing else.
+    import datetime
+    from conftest import Client
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
+               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    claim = server.aws("iot", "create-provisioning-claim", "--template-name", "lamps")[1]
+    assert set(claim) == {"certificateId", "certificatePem", "keyPair", "expiration"}
+    expires = datetime.datetime.fromisoformat(claim["expiration"]) if isinstance(claim["expiration"], str) else \
+        datetime.datetime.fromtimestamp(claim["expiration"], datetime.timezone.utc)
+    left = (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    assert 240 < left <= 301, left
+    assert server.aws("iot", "list-certificates")[1]["certificates"] == []
+    rc, err = server.aws("iot", "create-provisioning-claim", "--template-name", "nope", check=False)
+    assert rc != 0 and "ResourceNotFoundException" in err
+
+    (tmp_path / "claim.crt").write_text(claim["certificatePem"])
+    (tmp_path / "claim.key").write_text(claim["keyPair"]["PrivateKey"])
+    dev = Client(server.ports["mqtts"], "installer-app-device")
+    dev.connect(tls={"ca_certs": server.ca, "certfile": str(tmp_path / "claim.crt"), "keyfile": str(tmp_path / "claim.key")})
+    assert dev.subscribe("$aws/certificates/create/json/+", 1) == [1]
+    assert dev.subscribe("$aws/provisioning-templates/lamps/provision/json/+", 1) == [1]
+    assert dev.subscribe("lamps/#", 1) == [0x87]  # a claim may do fleet provisioning and nothing else
+    dev.publish("$aws/certificates/create/json", "", qos=1)
+    made = json.loads(dev.get().payload)
+    dev.publish("$aws/provisioning-templates/lamps/provision/json",
+                json.dumps({"certificateOwnershipToken": made["certificateOwnershipToken"],
+                            "parameters": {"SerialNumber": "11"}}), qos=1)
+    m = dev.get()
+    assert m.topic.endswith("/accepted") and json.loads(m.payload)["thingName"] == "ThingPrefix_11"
+    assert [c["certificateId"] for c in server.aws("iot", "list-certificates")[1]["certificates"]] == \
+        [made["certificateId"]]
+    assert server.metric("fleetcore_provisioning_claims_total") == 1

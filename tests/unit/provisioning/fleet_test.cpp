@@ -3,6 +3,7 @@
 #include "provisioning/fleet.hpp"
 
 #include "auth/pki.hpp"
+#include "auth/policy.hpp"
 #include "broker/message.hpp"
 #include "storage/sqlite_store.hpp"
 
@@ -113,6 +114,42 @@ TEST_F(fleet_test, a_token_survives_a_restart_within_its_hour) {
   EXPECT_EQ(std::string(reg_->call("DescribeCertificate", {{"certificateId", made.at("certificateId")}})
                             .body.at("certificateDescription").at("status").as_string()),
             "ACTIVE");
+}
+
+}  // namespace
+}  // namespace fleetcore::provisioning
+
+namespace fleetcore::provisioning {
+namespace {
+
+TEST_F(fleet_test, a_provisioning_claim_lasts_five_minutes_is_not_listed_and_may_only_provision) {
+  auto made = fleet_->create_claim({{"templateName", "t"}});
+  ASSERT_FALSE(made.failed()) << made.body;
+  auto claim = json::parse(made.body).as_object();
+  const std::string id(claim.at("certificateId").as_string());
+  auto x = auth::parse_pem_cert(claim.at("certificatePem").as_string());
+  ASSERT_TRUE(x);
+  EXPECT_EQ(reg_->check_client_certificate(x.get()), registry::cert_check::accepted);
+  EXPECT_EQ(reg_->call("ListCertificates", {}).body.at("certificates").as_array().size(), 0u);  // not listed
+  // Its only policy: the template's fleet provisioning topics.
+  auto view = reg_->principal_for(id, "anyone");
+  ASSERT_EQ(view.policies.size(), 1u);
+  const auth::policy_document* docs[] = {view.policies[0].get()};
+  auth::variable_resolver ctx = [](std::string_view) { return std::optional<std::string>(); };
+  auto allowed = [&](std::string_view action, std::string_view kind, std::string_view name) {
+    return auth::evaluate(docs, action, reg_->arn(kind, name), ctx) == auth::decision::allow;
+  };
+  EXPECT_TRUE(allowed("iot:Publish", "topic", "$aws/certificates/create/json"));
+  EXPECT_TRUE(allowed("iot:Publish", "topic", "$aws/provisioning-templates/t/provision/json"));
+  EXPECT_TRUE(allowed("iot:Subscribe", "topicfilter", "$aws/provisioning-templates/t/provision/json/+"));
+  EXPECT_FALSE(allowed("iot:Publish", "topic", "$aws/provisioning-templates/other/provision/json"));
+  EXPECT_FALSE(allowed("iot:Publish", "topic", "lamps/1"));
+
+  EXPECT_TRUE(fleet_->create_claim({{"templateName", "nope"}}).failed());
+  clock_.advance(std::chrono::minutes(6));
+  EXPECT_EQ(reg_->check_client_certificate(x.get()), registry::cert_check::expired);
+  fleet_->expire();
+  EXPECT_FALSE(certificate_exists(json::value(id)));  // gone after its five minutes
 }
 
 }  // namespace
