@@ -3,8 +3,10 @@
 // plane), RegisterThing (a template and its parameters, provisioned in one transaction), and the
 // device side, fleet provisioning by claim ($aws/certificates/create..., $aws/provisioning-templates/
 // .../provision) with its pre-provisioning hooks, and just-in-time provisioning by a CA's
-// registrationConfig.
+// registrationConfig, and bulk registration tasks over input files in the object store.
 #include "platform/service.hpp"
+#include "objects/links.hpp"
+#include "provisioning/bulk.hpp"
 #include "provisioning/fleet.hpp"
 #include "provisioning/jitp.hpp"
 #include "provisioning/templates.hpp"
@@ -17,10 +19,12 @@ struct settings {
 
 class module final : public platform::service {
  public:
-  module(platform::core& core, settings s);
+  module(platform::core& core, settings s, objects::links objects);
 
   std::string_view name() const override { return "provisioning"; }
   common::aws_operations operations() override;
+  /// Resumes a bulk registration task a restart interrupted.
+  void start() override;
   template_service& templates() { return templates_; }
 
  private:
@@ -29,6 +33,7 @@ class module final : public platform::service {
   hook_caller hooks_;
   fleet_service fleet_;
   jitp_service jitp_;
+  bulk_registration bulk_;
 };
 
 }  // namespace fleetcore::provisioning

@@ -213,7 +213,7 @@ int serve(const server_config& cfg) {
   services.push_back(std::make_unique<ota::module>(core, object_links, jobs_service, [&api_server](std::function<void()> fn) {
     if (api_server) api_server->post(std::move(fn));
   }));
-  services.push_back(std::make_unique<provisioning::module>(core, cfg.provisioning));
+  services.push_back(std::make_unique<provisioning::module>(core, cfg.provisioning, object_links));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);

@@ -560,3 +560,116 @@ def test_provisioning_by_trusted_user_with_a_claim(server, tmp_path):
     assert [c["certificateId"] for c in server.aws("iot", "list-certificates")[1]["certificates"]] == \
         [made["certificateId"]]
     assert server.metric("fleetcore_provisioning_claims_total") == 1
+
+
+def test_bulk_registration_task_of_a_thousand_lines(server, tmp_path):
+    # The Guide's bulk registration: a newline-delimited JSON file in the object store, one parameter
+    # map per line, a template with a CSR per device; the aws CLI starts it, watches it Completed with
+    # 1,000 successes, and reads the reports through their presigned links.
+    import time
+    import urllib.request
+    import pki
+    for g in ("v1-lightbulbs", "WA"):
+        server.aws("iot", "create-thing-group", "--thing-group-name", g)
+    server.aws("s3", "mb", "s3://fleet-input")
+    lines = [json.dumps({"ThingName": f"bulk-{i}", "SerialNumber": str(i), "CSR": pki.csr(f"bulk-{i}")[0]})
+             for i in range(1000)]
+    (tmp_path / "devices.json").write_text("\n".join(lines) + "\n")
+    server.aws("s3", "cp", str(tmp_path / "devices.json"), "s3://fleet-input/devices.json")
+    (tmp_path / "t.json").write_text(json.dumps(BULK_TEMPLATE))
+    task = server.aws("iot", "start-thing-registration-task", "--template-body", f"file://{tmp_path / 't.json'}",
+                      "--input-file-bucket", "fleet-input", "--input-file-key", "devices.json",
+                      "--role-arn", ROLE)[1]["taskId"]
+    deadline = time.monotonic() + 120
+    while True:
+        d = server.aws("iot", "describe-thing-registration-task", "--task-id", task)[1]
+        if d["status"] != "InProgress" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (d["status"], d["successCount"], d["failureCount"], d["percentageProgress"]) == ("Completed", 1000, 0, 100)
+    assert d["inputFileBucket"] == "fleet-input" and d["inputFileKey"] == "devices.json"
+    assert server.aws("iot", "list-thing-registration-tasks", "--status", "Completed")[1]["taskIds"] == [task]
+    thing = server.aws("iot", "describe-thing", "--thing-name", "bulk-999")[1]
+    assert thing["attributes"] == {"version": "v1", "serialNumber": "999"}
+    links = server.aws("iot", "list-thing-registration-task-reports", "--task-id", task, "--report-type",
+                       "RESULTS")[1]["resourceLinks"]
+    assert len(links) == 1
+    import ssl
+    ctx = ssl.create_default_context(cafile=server.ca)
+    report = [json.loads(x) for x in urllib.request.urlopen(links[0], context=ctx).read().decode().splitlines()]
+    assert [r["referenceId"] for r in report] == [str(i) for i in range(1000)]
+    assert report[7]["response"]["ResourceArns"]["thing"] == "arn:aws:iot:us-east-1:000000000000:thing/bulk-7"
+    assert report[7]["response"]["CertificatePem"].startswith("-----BEGIN CERTIFICATE-----")
+    assert server.metric('fleetcore_provisioning_bulk_lines_total{result="succeeded"}') == 1000
+
+    # Refused lines are reported by line and the others provisioned; a missing input is refused.
+    bad = [json.dumps({"ThingName": "ok-1", "SerialNumber": "1", "CSR": pki.csr("ok-1")[0]}), "not json",
+           json.dumps({"ThingName": "ok-2", "SerialNumber": "2", "CSR": pki.csr("ok-2")[0], "Location": "nowhere"})]
+    (tmp_path / "bad.json").write_text("\n".join(bad))
+    server.aws("s3", "cp", str(tmp_path / "bad.json"), "s3://fleet-input/bad.json")
+    rc, err = server.aws("iot", "start-thing-registration-task", "--template-body", f"file://{tmp_path / 't.json'}",
+                         "--input-file-bucket", "fleet-input", "--input-file-key", "missing.json", "--role-arn", ROLE,
+                         check=False)
+    assert rc != 0 and "InvalidRequestException" in err and "missing.json" in err
+    task2 = server.aws("iot", "start-thing-registration-task", "--template-body", f"file://{tmp_path / 't.json'}",
+                       "--input-file-bucket", "fleet-input", "--input-file-key", "bad.json", "--role-arn", ROLE)[1]["taskId"]
+    from conftest import wait_for
+    wait_for(lambda: server.aws("iot", "describe-thing-registration-task", "--task-id", task2)[1]["status"] == "Completed",
+             what="the second task")
+    d = server.aws("iot", "describe-thing-registration-task", "--task-id", task2)[1]
+    assert (d["successCount"], d["failureCount"]) == (1, 2)
+    links = server.aws("iot", "list-thing-registration-task-reports", "--task-id", task2, "--report-type",
+                       "ERRORS")[1]["resourceLinks"]
+    errors = [json.loads(x) for x in urllib.request.urlopen(links[0], context=ctx).read().decode().splitlines()]
+    assert [(e["referenceId"], e["errorCode"]) for e in errors] == \
+        [("1", "InvalidRequestException"), ("2", "ResourceNotFoundException")]
+    assert "nowhere" in errors[1]["errorMessage"]
+    rc, _ = server.aws("iot", "describe-thing", "--thing-name", "ok-2", check=False)
+    assert rc != 0
+
+
+def test_bulk_registration_stops_and_resumes_after_kill9(server, tmp_path):
+    # One task at a time; StopThingRegistrationTask ends it Cancelled with the reports of what was
+    # done; a task interrupted by kill -9 goes on after the restart and provisions every line once.
+    import time
+    from conftest import wait_for
+    template = {"Parameters": {"ThingName": {"Type": "String"}},
+                "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "ThingName"}},
+                                        "OverrideSettings": {"AttributePayload": "REPLACE"}}}}
+    (tmp_path / "t.json").write_text(json.dumps(template))
+    server.aws("s3", "mb", "s3://fleet-input")
+    (tmp_path / "many.json").write_text("\n".join(json.dumps({"ThingName": f"m-{i}"}) for i in range(20000)))
+    server.aws("s3", "cp", str(tmp_path / "many.json"), "s3://fleet-input/many.json")
+    iot = server.iot()
+
+    def start():
+        return iot.start_thing_registration_task(templateBody=json.dumps(template), inputFileBucket="fleet-input",
+                                                 inputFileKey="many.json", roleArn=ROLE)["taskId"]
+    first = start()
+    import botocore.exceptions
+    try:
+        start()
+        raise AssertionError("a second task started while one runs")
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidRequestException" and first in e.response["Error"]["Message"]
+    iot.stop_thing_registration_task(taskId=first)
+    wait_for(lambda: iot.describe_thing_registration_task(taskId=first)["status"] == "Cancelled", what="Cancelled")
+    d = iot.describe_thing_registration_task(taskId=first)
+    assert 0 < d["successCount"] < 20000 and d["failureCount"] == 0
+    assert len(iot.list_thing_registration_task_reports(taskId=first, reportType="RESULTS")["resourceLinks"]) == 1
+
+    second = start()
+    wait_for(lambda: iot.describe_thing_registration_task(taskId=second)["percentageProgress"] >= 10, what="progress")
+    server.kill9()
+    server.start()
+    iot = server.iot()
+    deadline = time.monotonic() + 300
+    while iot.describe_thing_registration_task(taskId=second)["status"] == "InProgress" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    d = iot.describe_thing_registration_task(taskId=second)
+    assert d["status"] == "Completed" and d["failureCount"] == 0
+    assert d["successCount"] >= 20000  # the lines of the step a crash interrupted run again
+    names = set()
+    for page in iot.get_paginator("list_things").paginate():
+        names.update(t["thingName"] for t in page["things"])
+    assert {f"m-{i}" for i in range(20000)} <= names
