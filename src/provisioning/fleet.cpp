@@ -40,8 +40,8 @@ std::string_view format_of(std::string_view topic) {
 }  // namespace
 
 fleet_service::fleet_service(registry::registry& reg, template_service& templates, storage::store& store,
-                             common::clock& clock, fleet_settings s, hook_caller* hooks)
-    : registry_(reg), templates_(templates), store_(store), clock_(clock), settings_(s), hooks_(hooks) {
+                             common::clock& clock, fleet_settings s, hooks* hook_calls)
+    : registry_(reg), templates_(templates), store_(store), clock_(clock), settings_(s), hooks_(hook_calls) {
   for (const auto& d : store_.load_documents(std::string(k_kind))) {
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);

@@ -48,7 +48,7 @@ class fleet_service final : public broker::broker_hook {
   /// Loads the stored tokens. Control thread (before the broker starts). `hooks` calls templates'
   /// pre-provisioning hooks (none: a template with a hook refuses every device).
   fleet_service(registry::registry& reg, template_service& templates, storage::store& store, common::clock& clock,
-                fleet_settings s = {}, hook_caller* hooks = nullptr);
+                fleet_settings s = {}, hooks* hook_calls = nullptr);
 
   /// Delivers an answer to the session that asked, and to no one else.
   std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
@@ -100,7 +100,7 @@ class fleet_service final : public broker::broker_hook {
   storage::store& store_;
   common::clock& clock_;
   fleet_settings settings_;
-  hook_caller* hooks_;
+  hooks* hooks_;
   std::map<std::string, token> tokens_;  // control thread only
   std::set<std::string> busy_tokens_;    // waiting for a hook's verdict (control thread)
   std::map<std::string, std::int64_t> claims_;  // claim certificate id -> expiry (control thread)

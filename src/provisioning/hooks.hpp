@@ -7,13 +7,8 @@
 // answer within 5 s with {allowProvisioning: true, parameterOverrides?: {k: v}}; anything else — a
 // refusal, an error status, an unreadable body, no answer in time — denies the provisioning.
 //
-// Threads: the caller has its own thread and io_context (a slow hook never holds the API thread);
-// `done` runs on that thread.
+// This header has the verdict and the interface; hook_caller.hpp the HTTPS caller.
 #include "net/http_client.hpp"
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <functional>
@@ -21,7 +16,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 namespace fleetcore::provisioning {
 
@@ -42,28 +36,15 @@ struct hook_verdict {
 /// A hook's HTTP answer read as AWS reads a Lambda's return value. Pure: unit-tested.
 hook_verdict read_hook_answer(const net::http_outcome& o);
 
-class hook_caller {
+/// Calls hooks: hook_caller.hpp over HTTPS; tests may answer themselves.
+class hooks {
  public:
-  /// Throws std::runtime_error if `ca_file` cannot be read.
-  explicit hook_caller(hook_settings s);
-  ~hook_caller();
-  hook_caller(const hook_caller&) = delete;
-  hook_caller& operator=(const hook_caller&) = delete;
-
+  virtual ~hooks() = default;
   /// The URL that `target` names: its configured mapping, or itself when it is an https:// URL.
-  std::optional<std::string> url_of(std::string_view target) const;
-
-  /// POSTs `input` (the hook's JSON input) to `url`; `done` gets the verdict on the caller's thread,
-  /// once, within the timeout.
-  void call(std::string url, std::string input, std::function<void(hook_verdict)> done);
-
- private:
-  hook_settings settings_;
-  boost::asio::io_context io_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
-  boost::asio::ssl::context tls_;
-  std::unique_ptr<net::http_client> http_;
-  std::thread thread_;
+  virtual std::optional<std::string> url_of(std::string_view target) const = 0;
+  /// POSTs `input` (the hook's JSON input) to `url`; `done` gets the verdict, once, within the
+  /// timeout, on the caller's own thread.
+  virtual void call(std::string url, std::string input, std::function<void(hook_verdict)> done) = 0;
 };
 
 }  // namespace fleetcore::provisioning

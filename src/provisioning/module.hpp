@@ -8,6 +8,7 @@
 #include "objects/links.hpp"
 #include "provisioning/bulk.hpp"
 #include "provisioning/fleet.hpp"
+#include "provisioning/hook_caller.hpp"
 #include "provisioning/jitp.hpp"
 #include "provisioning/templates.hpp"
 

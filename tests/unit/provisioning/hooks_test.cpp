@@ -1,5 +1,5 @@
 // A pre-provisioning hook's HTTP answer read as AWS reads a Lambda's return value.
-#include "provisioning/hooks.hpp"
+#include "provisioning/hook_caller.hpp"
 
 #include <gtest/gtest.h>
 
