@@ -191,8 +191,11 @@ class session : public std::enable_shared_from_this<session<Stream>>, public com
   void respond() {
     const auto& req = parser_->get();
     collect_headers(req);
+    beast::error_code ec;
+    const auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    const std::string address = ec ? std::string() : peer.address().to_string();
     auto r = server_.handle(std::string_view(req.method_string()), std::string_view(req.target()), headers_,
-                            std::string_view(req.body()));
+                            std::string_view(req.body()), address);
     write(r, req.keep_alive(), req.version());
   }
 
@@ -267,8 +270,15 @@ void api_server::accepted(tcp::socket s) {
 
 api_server::response api_server::handle(std::string_view method, std::string_view target,
                                         const std::vector<std::pair<std::string_view, std::string_view>>& headers,
-                                        std::string_view body) {
+                                        std::string_view body, std::string_view peer) {
   requests_.inc();
+  const std::string_view path = target.substr(0, target.find('?'));
+  auto extension_of = [&](bool signed_only) -> const extension* {
+    for (const auto& e : extensions_)
+      if (e.signed_only == signed_only && path.starts_with(e.prefix)) return &e;
+    return nullptr;
+  };
+  if (const auto* e = extension_of(false)) return e->fn(method, path.substr(e->prefix.size()), body, peer);
   if (method == "GET") {
     bool signed_request = false;
     for (const auto& [k, v] : headers)
@@ -294,6 +304,11 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
       default:
         return response::error(403, "InvalidSignatureException", verdict.message);
     }
+  }
+  if (const auto* e = extension_of(true)) {
+    if (verdict.service != "iot" && verdict.service != "execute-api")
+      return response::error(403, "InvalidSignatureException", "fleetcore's endpoints are signed for service iot");
+    return e->fn(method, path.substr(e->prefix.size()), body, peer);
   }
   auto refuse = [&](const bind_error& e) {
     auth_failures_.inc();

@@ -51,6 +51,15 @@ class api_server {
   void serve_capability_url(std::string path_prefix, std::function<response(std::string_view rest)> fn) {
     capability_urls_.emplace_back(std::move(path_prefix), std::move(fn));
   }
+  /// fleetcore's own endpoints beside AWS's (documented extensions), under `path_prefix`:
+  /// `fn(method, rest of the path, body, peer address)`. A `signed_only` endpoint is an admin's and
+  /// needs a SigV4 signature (for service iot) like any operation; otherwise it is a device's, which
+  /// authenticates itself (unsigned requests reach it). Before start().
+  using extension_fn =
+      std::function<response(std::string_view method, std::string_view rest, std::string_view body, std::string_view peer)>;
+  void serve_extension(std::string path_prefix, bool signed_only, extension_fn fn) {
+    extensions_.push_back({std::move(path_prefix), signed_only, std::move(fn)});
+  }
   /// Hands the requests `accepts` takes (by their head: method, target, headers) to `handle` as
   /// streams, before any body is read: APIs whose bodies may exceed memory (the object store). They
   /// authenticate the request themselves. Before start().
@@ -67,9 +76,11 @@ class api_server {
   /// Refuses requests signed for another region than `region` (aws.region); before start(). Until
   /// called, any region is accepted.
   void require_region(std::string region) { region_ = std::move(region); }
-  /// Handles one request (on the API thread): authentication, routing, the operation.
+  /// Handles one request (on the API thread): authentication, routing, the operation. `peer`: the
+  /// client's address.
   response handle(std::string_view method, std::string_view target,
-                  const std::vector<std::pair<std::string_view, std::string_view>>& headers, std::string_view body);
+                  const std::vector<std::pair<std::string_view, std::string_view>>& headers, std::string_view body,
+                  std::string_view peer = {});
 
  private:
   void accepted(boost::asio::ip::tcp::socket s);
@@ -82,6 +93,12 @@ class api_server {
   common::clock& clock_;
   std::string region_;
   std::vector<std::pair<std::string, std::function<response(std::string_view)>>> capability_urls_;
+  struct extension {
+    std::string prefix;
+    bool signed_only = true;
+    extension_fn fn;
+  };
+  std::vector<extension> extensions_;
   std::function<bool(std::string_view, std::string_view, const head_view&)> stream_accepts_;
   std::function<void(std::shared_ptr<common::http_exchange>)> stream_handler_;
   std::thread thread_;

@@ -192,6 +192,42 @@ int telemetry_query(const std::filesystem::path& data_dir, const std::string& qu
   return 0;
 }
 
+int register_bootstrap(const std::filesystem::path& data_dir, const std::filesystem::path& file,
+                       const std::string& template_name) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("cannot read " + file.string());
+  api_client api(data_dir);
+  std::size_t registered = 0, line_no = 0;
+  json::array batch;
+  auto send = [&] {
+    if (batch.empty()) return;
+    auto r = api.call("POST", "/fleetcore/bootstrap-identities",
+                      {{"templateName", template_name}, {"identities", std::move(batch)}});
+    batch = json::array();
+    if (!r.error_type.empty()) {
+      std::string message;
+      if (r.body.is_object())
+        if (auto* m = r.body.as_object().if_contains("message"); m && m->is_string()) message = m->as_string();
+      throw std::runtime_error("before line " + std::to_string(line_no + 1) + ": " + r.error_type + ": " + message +
+                               " (" + std::to_string(registered) + " registered)");
+    }
+    registered += static_cast<std::size_t>(r.body.as_object().at("registered").to_number<std::int64_t>());
+  };
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    boost::system::error_code ec;
+    auto v = json::parse(line, ec);
+    if (ec || !v.is_object()) throw std::runtime_error(file.string() + ":" + std::to_string(line_no) + ": not a JSON object");
+    batch.push_back(std::move(v));
+    if (batch.size() == 1000) send();
+  }
+  send();
+  std::cout << "{\"registered\": " << registered << "}\n";
+  return 0;
+}
+
 int create_device(const std::filesystem::path& data_dir, const std::string& name, const std::filesystem::path& out) {
   api_client api(data_dir);
   auto check = [](const api_response& r, const char* what, bool exists_ok = false) {

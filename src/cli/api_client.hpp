@@ -42,6 +42,11 @@ int telemetry_query(const std::filesystem::path& data_dir, const std::string& qu
 
 /// `fleetcore device create`: a thing, its ACTIVE certificate and key, the standard least-privilege
 /// policy attached, and the files a device needs in `out`. Returns the process exit code.
+/// `fleetcore bootstrap register`: registers the devices of `file` (one JSON object per line:
+/// {"deviceId", "secret", "parameters"?}) for the bootstrap flow with fleet provisioning template
+/// `template_name`, 1,000 per request. Returns the process exit code.
+int register_bootstrap(const std::filesystem::path& data_dir, const std::filesystem::path& file,
+                       const std::string& template_name);
 int create_device(const std::filesystem::path& data_dir, const std::string& name, const std::filesystem::path& out);
 
 }  // namespace fleetcore::cli

@@ -11,12 +11,14 @@ module::module(platform::core& core, settings s, objects::links objects)
       hooks_(std::move(s.hooks)),
       fleet_(core.registry, templates_, core.store, core.clock, fleet_settings{}, &hooks_),
       jitp_(core.registry, templates_),
-      bulk_(core.registry, core.store, core.clock, std::move(objects)) {
+      bulk_(core.registry, core.store, core.clock, std::move(objects)),
+      bootstrap_(core.registry, templates_, core.store, core.clock, s.bootstrap) {
   core.registry.auto_registered = [this](const std::string& certificate_id, const std::string& ca_id) {
     jitp_.provision(certificate_id, ca_id);
   };
   jitp_.register_metrics(core.metrics);
   bulk_.register_metrics(core.metrics);
+  bootstrap_.register_metrics(core.metrics);
   auto& b = core.broker;
   fleet_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
                                            std::string payload) {

@@ -3,9 +3,11 @@
 // plane), RegisterThing (a template and its parameters, provisioned in one transaction), and the
 // device side, fleet provisioning by claim ($aws/certificates/create..., $aws/provisioning-templates/
 // .../provision) with its pre-provisioning hooks, and just-in-time provisioning by a CA's
-// registrationConfig, and bulk registration tasks over input files in the object store.
+// registrationConfig, bulk registration tasks over input files in the object store, and the bootstrap
+// flow (fleetcore's extension: an identifier and a secret from manufacturing for a certificate).
 #include "platform/service.hpp"
 #include "objects/links.hpp"
+#include "provisioning/bootstrap.hpp"
 #include "provisioning/bulk.hpp"
 #include "provisioning/fleet.hpp"
 #include "provisioning/hook_caller.hpp"
@@ -16,6 +18,7 @@ namespace fleetcore::provisioning {
 
 struct settings {
   hook_settings hooks;
+  bootstrap_settings bootstrap;
 };
 
 class module final : public platform::service {
@@ -27,6 +30,8 @@ class module final : public platform::service {
   /// Resumes a bulk registration task a restart interrupted.
   void start() override;
   template_service& templates() { return templates_; }
+  /// fleetcore's bootstrap endpoints, which the server serves on the api listener.
+  bootstrap_service& bootstrap() { return bootstrap_; }
 
  private:
   registry::registry& registry_;
@@ -35,6 +40,7 @@ class module final : public platform::service {
   fleet_service fleet_;
   jitp_service jitp_;
   bulk_registration bulk_;
+  bootstrap_service bootstrap_;
 };
 
 }  // namespace fleetcore::provisioning

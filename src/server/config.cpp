@@ -74,6 +74,12 @@ server_config load_config(const std::filesystem::path& file) {
       {"rules.http_ca_file", setter(c.rules.http_ca_file, "rules.http_ca_file")},
       {"rules.allow_plain_http", setter(c.rules.allow_plain_http, "rules.allow_plain_http")},
       {"provisioning.hook_ca_file", setter(c.provisioning.hooks.ca_file, "provisioning.hook_ca_file")},
+      {"provisioning.bootstrap_per_address_per_s",
+       setter(c.provisioning.bootstrap.per_address_per_s, "provisioning.bootstrap_per_address_per_s")},
+      {"provisioning.bootstrap_per_address_burst",
+       setter(c.provisioning.bootstrap.per_address_burst, "provisioning.bootstrap_per_address_burst")},
+      {"provisioning.bootstrap_global_per_s", setter(c.provisioning.bootstrap.global_per_s, "provisioning.bootstrap_global_per_s")},
+      {"provisioning.bootstrap_global_burst", setter(c.provisioning.bootstrap.global_burst, "provisioning.bootstrap_global_burst")},
       {"provisioning.hooks",
        [&c](const toml::node& n) {
          const auto* table = n.as_table();

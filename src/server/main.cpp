@@ -63,6 +63,15 @@ int main(int argc, char** argv) {
   std::string query_text, query_data_dir = "./data";
   telemetry_query->add_option("query", query_text, "The query (Timestream SQL subset, docs/telemetry.md)")->required();
   telemetry_query->add_option("--data-dir", query_data_dir, "The running server's data directory");
+  auto* bootstrap_cmd = app.add_subcommand("bootstrap", "The bootstrap flow: devices known by an identifier and a secret");
+  bootstrap_cmd->require_subcommand(1);
+  auto* bootstrap_register = bootstrap_cmd->add_subcommand(
+      "register", "Register devices (one {\"deviceId\", \"secret\", \"parameters\"} per line) through the running server's API");
+  std::string bootstrap_file, bootstrap_template, bootstrap_data_dir = "./data";
+  bootstrap_register->add_option("--file", bootstrap_file, "Newline-delimited JSON")->required()->check(CLI::ExistingFile);
+  bootstrap_register->add_option("--template", bootstrap_template, "The fleet provisioning template that provisions them")
+      ->required();
+  bootstrap_register->add_option("--data-dir", bootstrap_data_dir, "The running server's data directory");
   auto* signer_cmd = app.add_subcommand("signer", "Code signing for OTA updates");
   signer_cmd->require_subcommand(1);
   auto* signer_import = signer_cmd->add_subcommand(
@@ -98,6 +107,7 @@ int main(int argc, char** argv) {
     }
     if (*device_create) return cli::create_device(device_data_dir, device_name, device_out);
     if (*telemetry_query) return cli::telemetry_query(query_data_dir, query_text);
+    if (*bootstrap_register) return cli::register_bootstrap(bootstrap_data_dir, bootstrap_file, bootstrap_template);
     if (*create_key) {
       std::filesystem::create_directories(key_data_dir);
       auto k = api::admin_keys(key_data_dir).create();

@@ -213,7 +213,9 @@ int serve(const server_config& cfg) {
   services.push_back(std::make_unique<ota::module>(core, object_links, jobs_service, [&api_server](std::function<void()> fn) {
     if (api_server) api_server->post(std::move(fn));
   }));
-  services.push_back(std::make_unique<provisioning::module>(core, cfg.provisioning, object_links));
+  auto provisioning_module = std::make_unique<provisioning::module>(core, cfg.provisioning, object_links);
+  auto& bootstrap = provisioning_module->bootstrap();
+  services.push_back(std::move(provisioning_module));
 
   transport::client_cert_check check = [&reg](X509* leaf) {
     auto verdict = reg.check_client_certificate(leaf);
@@ -239,6 +241,17 @@ int serve(const server_config& cfg) {
     api_server->serve_capability_url("/confirmdestination/", [&destinations](std::string_view token) {
       return destinations.enable_by_url(token);
     });
+    // fleetcore's bootstrap flow: the admin registers devices (signed), devices get certificates (unsigned).
+    api_server->serve_extension("/fleetcore/bootstrap-identities", true,
+                                [&bootstrap](std::string_view method, std::string_view rest, std::string_view body,
+                                             std::string_view) { return bootstrap.admin(method, rest, body); });
+    api_server->serve_extension("/fleetcore/bootstrap/certificate", false,
+                                [&bootstrap](std::string_view method, std::string_view rest, std::string_view body,
+                                             std::string_view peer) {
+                                  if (!rest.empty())
+                                    return common::aws_response::not_found("no such fleetcore bootstrap endpoint");
+                                  return bootstrap.device(method, body, peer);
+                                });
     // The object store (S3 API) answers the requests signed for s3 on the same listener.
     s3 = std::make_unique<objects::s3_api>(
         store, clock, [&keys](std::string_view id) { return keys.secret_of(id); }, cfg.data_dir / "objects",

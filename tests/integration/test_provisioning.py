@@ -673,3 +673,79 @@ def test_bulk_registration_stops_and_resumes_after_kill9(server, tmp_path):
     for page in iot.get_paginator("list_things").paginate():
         names.update(t["thingName"] for t in page["things"])
     assert {f"m-{i}" for i in range(20000)} <= names
+
+
+def test_bootstrap_by_identifier_and_secret(make_server, tmp_path):
+    # fleetcore's bootstrap flow: devices registered in bulk with `fleetcore bootstrap register` get
+    # their certificate over HTTPS (curl, no client certificate) with their identifier, secret and a
+    # CSR, once; a wrong secret and an unknown device get the same 401; attempts are rate limited.
+    import os
+    import secrets
+    import subprocess
+    import pki
+    from conftest import FLEETCORE, publish_rc
+    server = make_server("[provisioning]\nbootstrap_per_address_burst = 5\nbootstrap_per_address_per_s = 0.01\n")
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    server.aws("iot", "create-provisioning-template", "--template-name", "factory", "--provisioning-role-arn", ROLE,
+               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    devices = [{"deviceId": f"SN{i:04}", "secret": secrets.token_hex(16), "parameters": {"SerialNumber": f"{i:04}"}}
+               for i in range(3)]
+    (tmp_path / "ids.json").write_text("\n".join(json.dumps(d) for d in devices) + "\n")
+    out = subprocess.run([FLEETCORE, "bootstrap", "register", "--file", str(tmp_path / "ids.json"), "--template",
+                          "factory", "--data-dir", server.data_dir], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"registered": 3}
+    again = subprocess.run([FLEETCORE, "bootstrap", "register", "--file", str(tmp_path / "ids.json"), "--template",
+                            "factory", "--data-dir", server.data_dir], capture_output=True, text=True, timeout=30)
+    assert again.returncode != 0 and "ResourceAlreadyExistsException" in again.stderr
+
+    csr, key = pki.csr("SN0000")
+    (tmp_path / "dev.key").write_text(key)
+
+    def bootstrap(body):
+        r = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "--cacert", server.ca, "-X", "POST",
+                            "--data-binary", json.dumps(body), f"{server.api_url}/fleetcore/bootstrap/certificate"],
+                           capture_output=True, text=True, timeout=30)
+        text, code = r.stdout.rsplit("\n", 1)
+        return int(code), json.loads(text)
+
+    d = devices[0]
+    status, body = bootstrap({"deviceId": d["deviceId"], "secret": d["secret"], "certificateSigningRequest": csr})
+    assert status == 200, body
+    assert body["thingName"] == "ThingPrefix_0000" and body["deviceConfiguration"] == {"Fleet": "lamps"}
+    (tmp_path / "dev.crt").write_text(body["certificatePem"])
+    assert publish_rc(server.ports["mqtts"], "lamps/0", client_id="ThingPrefix_0000", cafile=server.ca,
+                      cert=str(tmp_path / "dev.crt"), key=str(tmp_path / "dev.key")) == 0
+
+    status, body = bootstrap({"deviceId": d["deviceId"], "secret": d["secret"], "certificateSigningRequest": csr})
+    assert status == 403 and "already obtained" in json.dumps(body), body
+    wrong = bootstrap({"deviceId": devices[1]["deviceId"], "secret": "0" * 32, "certificateSigningRequest": csr})
+    unknown = bootstrap({"deviceId": "SN9999", "secret": "0" * 32, "certificateSigningRequest": csr})
+    assert wrong[0] == unknown[0] == 401 and wrong[1] == unknown[1]
+    # A refused device is not burnt: with its right secret it still bootstraps.
+    status, body = bootstrap({"deviceId": devices[1]["deviceId"], "secret": devices[1]["secret"],
+                              "certificateSigningRequest": pki.csr("SN0001")[0]})
+    assert status == 200 and body["thingName"] == "ThingPrefix_0001"
+    # Five attempts from this address so far fill its burst: the next is throttled, even a right one.
+    status, body = bootstrap({"deviceId": devices[2]["deviceId"], "secret": devices[2]["secret"],
+                              "certificateSigningRequest": pki.csr("SN0002")[0]})
+    assert status == 429
+    assert server.metric('fleetcore_provisioning_bootstrap_total{result="throttled"}') == 1
+    assert server.metric('fleetcore_provisioning_bootstrap_total{result="issued"}') == 2
+
+    # The admin sees each device's state (a signed request).
+    import botocore.auth
+    import botocore.awsrequest
+    import botocore.credentials
+    import urllib.request
+    import ssl
+    req = botocore.awsrequest.AWSRequest(method="GET", url=f"{server.api_url}/fleetcore/bootstrap-identities/SN0000")
+    botocore.auth.SigV4Auth(botocore.credentials.Credentials(*server.credentials()), "iot", "us-east-1").add_auth(req)
+    prepared = req.prepare()
+    got = json.loads(urllib.request.urlopen(urllib.request.Request(prepared.url, headers=dict(prepared.headers)),
+                                            context=ssl.create_default_context(cafile=server.ca)).read())
+    assert got["status"] == "USED" and got["templateName"] == "factory" and len(got["certificateId"]) == 64
+    unsigned = subprocess.run(["curl", "-s", "-o", os.devnull, "-w", "%{http_code}", "--cacert", server.ca,
+                               f"{server.api_url}/fleetcore/bootstrap-identities/SN0000"], capture_output=True, text=True)
+    assert unsigned.stdout == "403"

@@ -154,3 +154,36 @@ TEST_F(fleet_test, a_provisioning_claim_lasts_five_minutes_is_not_listed_and_may
 
 }  // namespace
 }  // namespace fleetcore::provisioning
+
+#include "provisioning/bootstrap.hpp"
+
+namespace fleetcore::provisioning {
+namespace {
+
+TEST_F(fleet_test, a_bootstrap_secret_is_used_once_and_attempts_refill_with_the_clock) {
+  bootstrap_service b(*reg_, *templates_, *store_, clock_, bootstrap_settings{1, 2, 100, 100});
+  auto registered = b.admin("POST", "", R"({"templateName": "t", "identities": [{"deviceId": "d1", "secret": "0123456789abcdef"}]})");
+  ASSERT_FALSE(registered.failed()) << registered.body;
+  EXPECT_EQ(b.admin("POST", "", R"({"templateName": "t", "identities": [{"deviceId": "d2", "secret": "short"}]})").status, 400u);
+  auto key = auth::generate_ec_key();
+  const std::string csr = auth::make_csr(key.get(), "d1");
+  auto request = [&](std::string_view secret) {
+    return json::serialize(json::object{{"deviceId", "d1"}, {"secret", secret}, {"certificateSigningRequest", csr}});
+  };
+  EXPECT_EQ(b.device("POST", request("wrong-secret-0000"), "10.0.0.1").status, 401u);
+  auto first = b.device("POST", request("0123456789abcdef"), "10.0.0.1");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(std::string(json::parse(first.body).at("thingName").as_string()), "dev-1");
+  // The burst of 2 is spent; another address is not held back by it.
+  EXPECT_EQ(b.device("POST", request("0123456789abcdef"), "10.0.0.1").status, 429u);
+  EXPECT_EQ(b.device("POST", request("0123456789abcdef"), "10.0.0.2").status, 403u);  // used once
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_EQ(b.device("POST", request("0123456789abcdef"), "10.0.0.1").status, 403u);  // refilled: admitted, still used
+  // Kept across a restart.
+  bootstrap_service again(*reg_, *templates_, *store_, clock_);
+  auto described = again.admin("GET", "/d1", "");
+  EXPECT_EQ(std::string(json::parse(described.body).at("status").as_string()), "USED");
+}
+
+}  // namespace
+}  // namespace fleetcore::provisioning

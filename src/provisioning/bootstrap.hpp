@@ -1,0 +1,87 @@
+#pragma once
+// The bootstrap flow (the IoT Lens' provisioning: a device known at manufacturing obtains its
+// identity in the field), a fleetcore extension beside AWS's APIs. The manufacturer registers each
+// device in bulk by an identifier and a random secret burned into it, with the fleet provisioning
+// template that provisions it and that device's template parameters; in the field the device, which
+// has no certificate at all, POSTs its identifier, its secret and a CSR over HTTPS and gets its
+// certificate, its thing provisioned by the template (as fleet provisioning does), in one answer.
+//
+//   admin (SigV4-signed, like any operation):
+//     POST /fleetcore/bootstrap-identities  {"templateName", "identities": [{"deviceId", "secret",
+//                                            "parameters"?: {k: v}}]}  -> {"registered": n}
+//     GET  /fleetcore/bootstrap-identities/<deviceId>  -> {"deviceId", "templateName", "status":
+//                                            UNUSED|USED, "certificateId"?, "creationDate", "usedDate"?}
+//   device (unsigned, over the api listener's TLS):
+//     POST /fleetcore/bootstrap/certificate {"deviceId", "secret", "certificateSigningRequest"}
+//       -> {"certificateId", "certificatePem", "thingName", "deviceConfiguration"}
+//
+// Single use: an identity is marked USED (durably) before anything is provisioned, and back to
+// UNUSED only if the provisioning fails; a second request, even with the right secret, is refused.
+// Rate limited: token buckets per source address and for the whole listener; every attempt counts,
+// a throttled one gets 429 ThrottlingException. Secrets are kept as salted HMAC-SHA-256 digests
+// (they must be random, at least 16 characters: a manufacturing secret, not a password), compared in
+// constant time; an unknown identifier and a wrong secret get the same 401.
+//
+// Threads: the API thread.
+#include "common/aws_api.hpp"
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+#include "provisioning/templates.hpp"
+#include "registry/registry.hpp"
+#include "storage/store.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+namespace fleetcore::provisioning {
+
+struct bootstrap_settings {
+  double per_address_per_s = 1;   // refill of one source address's bucket
+  double per_address_burst = 10;
+  double global_per_s = 200;      // refill of the listener's bucket
+  double global_burst = 400;
+};
+
+class bootstrap_service {
+ public:
+  /// Loads the stored identities; throws std::runtime_error if one is unreadable.
+  bootstrap_service(registry::registry& reg, template_service& templates, storage::store& store, common::clock& clock,
+                    bootstrap_settings s = {});
+
+  /// The admin's endpoints (rest: "" or "/<deviceId>"). API thread.
+  common::aws_response admin(std::string_view method, std::string_view rest, std::string_view body);
+  /// The device's endpoint. API thread.
+  common::aws_response device(std::string_view method, std::string_view body, std::string_view peer);
+  void register_metrics(common::registry& r) const;
+
+ private:
+  struct identity {
+    std::string salt, digest, template_name, status = "UNUSED", certificate_id;
+    std::map<std::string, std::string> parameters;
+    std::int64_t created_ms = 0, used_ms = 0;
+    std::string to_json() const;
+    static std::optional<identity> from_json(std::string_view body);
+  };
+  struct bucket {
+    double tokens = 0;
+    std::int64_t at_ms = 0;
+  };
+  common::aws_response register_identities(std::string_view body);
+  common::aws_response describe(const std::string& id) const;
+  bool admit(std::string_view peer);
+  bool save(const std::string& id, const identity& i);
+
+  registry::registry& registry_;
+  template_service& templates_;
+  storage::store& store_;
+  common::clock& clock_;
+  bootstrap_settings settings_;
+  std::map<std::string, identity, std::less<>> identities_;
+  std::unordered_map<std::string, bucket> buckets_;
+  bucket global_;
+  common::counter issued_, refused_, throttled_;
+};
+
+}  // namespace fleetcore::provisioning
