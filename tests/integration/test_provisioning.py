@@ -749,3 +749,51 @@ def test_bootstrap_by_identifier_and_secret(make_server, tmp_path):
     unsigned = subprocess.run(["curl", "-s", "-o", os.devnull, "-w", "%{http_code}", "--cacert", server.ca,
                                f"{server.api_url}/fleetcore/bootstrap-identities/SN0000"], capture_output=True, text=True)
     assert unsigned.stdout == "403"
+
+
+def test_the_aws_iot_device_sdk_v2_provisions_itself(server, tmp_path):
+    # The AWS IoT Device SDK v2 for JavaScript (npm aws-iot-device-sdk-v2, on the AWS Common Runtime),
+    # its iotidentity client as in the SDK's fleet provisioning sample, unchanged: with a claim
+    # certificate it gets keys (or has its CSR signed), registers its thing, and then connects with
+    # its new certificate; another device on the same claim certificate sees none of it.
+    import os
+    import subprocess
+    import pki
+    from conftest import Client, publish_rc
+    js = os.path.join(os.path.dirname(__file__), "js")
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
+               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    cert, key = server.issue_cert("claim", tmp_path)
+    other = Client(server.ports["mqtts"], "claim-watcher")
+    other.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
+    assert other.subscribe("$aws/certificates/#", 1) == [1]
+    assert other.subscribe("$aws/provisioning-templates/#", 1) == [1]
+
+    def sdk(client_id, serial, csr_file=None):
+        args = ["node", os.path.join(js, "fleet_provisioning.js"), "localhost", str(server.ports["mqtts"]), server.ca,
+                cert, key, client_id, "lamps", json.dumps({"SerialNumber": serial})]
+        if csr_file:
+            args.append(csr_file)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60, cwd=js)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    got = sdk("sdk-device-1", "21")
+    assert got["event"] == "provisioned" and got["thingName"] == "ThingPrefix_21"
+    assert got["deviceConfiguration"] == {"Fleet": "lamps"}
+    (tmp_path / "new.crt").write_text(got["certificatePem"])
+    (tmp_path / "new.key").write_text(got["privateKey"])
+    assert publish_rc(server.ports["mqtts"], "lamps/21", client_id="ThingPrefix_21", cafile=server.ca,
+                      cert=str(tmp_path / "new.crt"), key=str(tmp_path / "new.key")) == 0
+
+    csr, csr_key = pki.csr("sdk-device-2")
+    (tmp_path / "d2.csr").write_text(csr)
+    (tmp_path / "d2.key").write_text(csr_key)
+    got = sdk("sdk-device-2", "22", str(tmp_path / "d2.csr"))
+    assert got["thingName"] == "ThingPrefix_22" and got["privateKey"] is None
+    (tmp_path / "d2.crt").write_text(got["certificatePem"])
+    assert publish_rc(server.ports["mqtts"], "lamps/22", client_id="ThingPrefix_22", cafile=server.ca,
+                      cert=str(tmp_path / "d2.crt"), key=str(tmp_path / "d2.key")) == 0
+    other.no_message(0.5)  # no key, no token, no answer reached the other claim device
