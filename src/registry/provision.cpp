@@ -26,6 +26,15 @@ using tx = registry::tx;
 
 outcome conflicts(std::string message) { return fail("ResourceConflictsException", 409, std::move(message)); }
 
+/// A certificate may be ACTIVE only while its CA (if registered with one) is: as UpdateCertificate.
+std::optional<outcome> refuse_activation(const state& s, const certificate& c) {
+  if (c.status != cert_status::active || c.ca_id.empty()) return std::nullopt;
+  auto ca = s.ca_certificates.find(c.ca_id);
+  if (ca != s.ca_certificates.end() && ca->second.status != ca_status::active)
+    return fail("CertificateStateException", 406, "the CA certificate of certificate " + c.id + " is not ACTIVE");
+  return std::nullopt;
+}
+
 std::string rule_of(const json::object& o, std::string_view key) { return text(o, key).value_or("REPLACE"); }
 
 std::map<std::string, std::string> string_map(const json::value* v) {
@@ -118,9 +127,14 @@ outcome provision(registry& r, const json::object& in) {
         }
         if (ca_id.empty() && !auth::issued_by(parsed.get(), r.ca()))
           return invalid("CertificatePem was signed by no registered CA certificate");
+        cert.facts = auth::facts_of(parsed.get());
+        const double now = ops::now(r);
+        if (now < static_cast<double>(cert.facts.not_before) || now > static_cast<double>(cert.facts.not_after))
+          return fail("CertificateValidationException", 400, "CertificatePem is expired or not yet valid");
+        if (!ca_id.empty() && s.ca_certificates.at(ca_id).status != ca_status::active)
+          return fail("CertificateStateException", 406, "the CA certificate " + ca_id + " is not ACTIVE");
         cert.id = cid;
         cert.pem = *pem;
-        cert.facts = auth::facts_of(parsed.get());
         cert.ca_id = ca_id;
         cert.status = status;
         cert.creation_date = cert.last_modified = ops::now(r);
@@ -130,6 +144,7 @@ outcome provision(registry& r, const json::object& in) {
     } else {
       return invalid("the plan's certificate names no certificate");
     }
+    if (auto refused = refuse_activation(s, cert)) return *refused;
     if (store) x.put(k_certificate, cert.id, to_doc(cert));
     principal = cert_arn(r, cert.id);
     answer["certificateId"] = cert.id;

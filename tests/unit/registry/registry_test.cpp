@@ -154,6 +154,19 @@ TEST_F(registry_test, certificate_check_follows_status_and_validity) {
   EXPECT_EQ(reg_->check_client_certificate(unregistered.get()), cert_check::unknown);
 }
 
+TEST_F(registry_test, provisioning_a_pem_certificate_checks_its_validity_as_registration_does) {
+  auto key = auth::generate_ec_key();
+  auto x = auth::make_certificate({"dev-pem", {}, {}, 1, false, false}, key.get(), ca_.get(), ca_key_.get());
+  json::object plan{{"certificate", json::object{{"pem", auth::to_pem(x.get())}, {"status", "ACTIVE"}}},
+                    {"policies", json::array{}}};
+  clock_.advance(std::chrono::hours(26));  // expired
+  auto refused = call("fleetcore:Provision", plan);
+  EXPECT_EQ(code(refused), "CertificateValidationException");
+  EXPECT_EQ(code(call("DescribeCertificate", {{"certificateId", auth::certificate_id(x.get())}})), "ResourceNotFoundException");
+  clock_.advance(-std::chrono::hours(25));
+  EXPECT_EQ(code(call("fleetcore:Provision", plan)), "OK");
+}
+
 TEST_F(registry_test, policy_versions_limit_and_default) {
   std::string doc = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]})";
   ASSERT_EQ(code(call("CreatePolicy", {{"policyName", "p"}, {"policyDocument", doc}})), "OK");
