@@ -46,11 +46,13 @@ fleet_service::fleet_service(registry::registry& reg, template_service& template
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
     if (ec || !v.is_object()) throw std::runtime_error("unreadable provisioning token " + d.key.substr(0, 8));
-    tokens_[d.key] = {std::string(common::text_member(v.as_object(), "certificateId").value_or("")),
-                      common::int_member(v.as_object(), "expiresMs").value_or(0)};
+    token t{std::string(common::text_member(v.as_object(), "certificateId").value_or("")),
+            common::int_member(v.as_object(), "expiresMs").value_or(0)};
+    token_expiry_.emplace(t.expires_ms, d.key);
+    tokens_[d.key] = std::move(t);
   }
   for (const auto& d : store_.load_documents(std::string(k_claim_kind)))
-    claims_[d.key] = std::strtoll(d.body.c_str(), nullptr, 10);
+    claim_expiry_.emplace(std::strtoll(d.body.c_str(), nullptr, 10), d.key);
 }
 
 /// What follows a request's prefix: `<format>` for a request, `<format>/accepted|rejected` for an answer.
@@ -171,6 +173,7 @@ fleet_service::result fleet_service::create_certificate(const json::object& req,
     registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});  // no token: no owner
     return refusal("InternalFailure", "the certificate ownership token could not be stored", 500);
   }
+  token_expiry_.emplace(t.expires_ms, token_text);
   tokens_[token_text] = t;
   certificates_.inc();
   json::object out{{"certificateId", certificate_id},
@@ -279,7 +282,10 @@ fleet_service::result fleet_service::provision_claimed(const request& r, const s
   }
   // The token is used: it names no certificate any more.
   store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), token_text}});
-  tokens_.erase(token_text);
+  if (auto used = tokens_.find(token_text); used != tokens_.end()) {
+    token_expiry_.erase({used->second.expires_ms, token_text});
+    tokens_.erase(used);
+  }
   provisioned_.inc();
   FC_LOG_INFO("provisioning.provisioned", "template={} thing={} client={:q}", t.name, done->thing_name,
               common::untrusted(r.client_id));
@@ -305,7 +311,7 @@ common::aws_response fleet_service::create_claim(const json::object& in) {
     registry_.call("DeleteCertificate", json::object{{"certificateId", id}});
     return common::aws_response::error(500, "InternalFailureException", "the provisioning claim could not be stored");
   }
-  claims_[id] = expires;
+  claim_expiry_.emplace(expires, id);
   claims_made_.inc();
   FC_LOG_INFO("provisioning.claim", "template={} certificate={}", name, id.substr(0, 12));
   return common::aws_response::ok(json::serialize(made.body));
@@ -313,30 +319,28 @@ common::aws_response fleet_service::create_claim(const json::object& in) {
 
 void fleet_service::expire() {
   const auto now = clock_.wall_ms();
-  for (auto it = claims_.begin(); it != claims_.end();) {
-    if (it->second > now) {
-      ++it;
-      continue;
-    }
+  // Both in expiry order: only what expired is looked at.
+  while (!claim_expiry_.empty() && claim_expiry_.begin()->first <= now) {
+    const std::string id = claim_expiry_.begin()->second;
+    claim_expiry_.erase(claim_expiry_.begin());
     // A claim is temporary: it goes after its five minutes, used or not.
-    registry_.call("UpdateCertificate", json::object{{"certificateId", it->first}, {"newStatus", "INACTIVE"}});
-    registry_.call("DeleteCertificate", json::object{{"certificateId", it->first}});
-    store_.submit_and_wait({storage::op::delete_document{std::string(k_claim_kind), it->first}});
-    it = claims_.erase(it);
+    registry_.call("UpdateCertificate", json::object{{"certificateId", id}, {"newStatus", "INACTIVE"}});
+    registry_.call("DeleteCertificate", json::object{{"certificateId", id}});
+    store_.submit_and_wait({storage::op::delete_document{std::string(k_claim_kind), id}});
   }
-  for (auto it = tokens_.begin(); it != tokens_.end();) {
-    if (it->second.expires_ms > now) {
-      ++it;
-      continue;
-    }
+  while (!token_expiry_.empty() && token_expiry_.begin()->first <= now) {
+    const std::string text = token_expiry_.begin()->second;
+    token_expiry_.erase(token_expiry_.begin());
+    auto it = tokens_.find(text);
+    if (it == tokens_.end()) continue;
     // Never registered: the certificate goes (it is INACTIVE and attached to nothing).
     auto deleted = registry_.call("DeleteCertificate", json::object{{"certificateId", it->second.certificate_id}});
     if (deleted.error && deleted.error->code != "ResourceNotFoundException")
       FC_LOG_WARN("provisioning.expired_certificate_kept", "certificate={} reason={:q}", it->second.certificate_id.substr(0, 12),
                   common::untrusted(deleted.error->message));
-    store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), it->first}});
+    store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), text}});
     expired_.inc();
-    it = tokens_.erase(it);
+    tokens_.erase(it);
   }
 }
 

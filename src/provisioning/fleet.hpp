@@ -103,7 +103,8 @@ class fleet_service final : public broker::broker_hook {
   hooks* hooks_;
   std::map<std::string, token> tokens_;  // control thread only
   std::set<std::string> busy_tokens_;    // waiting for a hook's verdict (control thread)
-  std::map<std::string, std::int64_t> claims_;  // claim certificate id -> expiry (control thread)
+  std::set<std::pair<std::int64_t, std::string>> token_expiry_;  // (expiry, token), control thread
+  std::set<std::pair<std::int64_t, std::string>> claim_expiry_;  // (expiry, claim certificate id)
 
   std::mutex inflight_mutex_;
   std::unordered_map<std::uint64_t, int> inflight_;
