@@ -241,15 +241,8 @@ aws_response bootstrap_service::device(std::string_view method, std::string_view
   const std::string certificate_id(common::text_member(made.body, "certificateId").value_or(""));
   auto parameters = i.parameters;
   parameters["DeviceId"] = id;
-  parameters["AWS::IoT::Certificate::Id"] = certificate_id;
-  auto planned = evaluate(*parsed, parameters, message);
   aws_response error;
-  std::optional<provisioned> done;
-  if (planned && (!planned->certificate || planned->certificate->id != certificate_id))
-    error = aws_response::invalid("template " + t->name +
-                                  " must provision the new certificate: CertificateId {\"Ref\": \"AWS::IoT::Certificate::Id\"}");
-  else
-    done = provision(registry_, *parsed, parameters, error, true);
+  auto done = provision_certificate(registry_, *parsed, std::move(parameters), certificate_id, error);
   if (!done) {
     registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});
     release();

@@ -261,15 +261,9 @@ fleet_service::result fleet_service::provision_claimed(const request& r, const s
                                                        const claim_check& claim,
                                                        std::map<std::string, std::string> parameters) {
   const auto& t = *claim.tmpl;
-  parameters["AWS::IoT::Certificate::Id"] = claim.certificate_id;
-  // A fleet template provisions the token's certificate and no other (CertificateId = that id).
-  std::string plan_error;
-  auto planned = evaluate(claim.parsed, parameters, plan_error);
-  if (planned && (!planned->certificate || planned->certificate->id != claim.certificate_id))
-    return refusal("InvalidRequest", "template " + t.name +
-                                         " must provision the token's certificate: CertificateId {\"Ref\": \"AWS::IoT::Certificate::Id\"}");
+  // A fleet template provisions the token's certificate and no other.
   common::aws_response error;
-  auto done = provision(registry_, claim.parsed, parameters, error, true);
+  auto done = provision_certificate(registry_, claim.parsed, std::move(parameters), claim.certificate_id, error);
   if (!done) {
     boost::system::error_code pe;
     auto body = json::parse(error.body, pe);

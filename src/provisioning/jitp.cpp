@@ -76,7 +76,7 @@ void jitp_service::provision(const std::string& certificate_id, const std::strin
       return fail(source + " declares " + declared + ", which the certificate's subject does not have");
 
   common::aws_response refused;
-  auto done = provisioning::provision(registry_, *parsed, parameters, refused, true);
+  auto done = provision_certificate(registry_, *parsed, std::move(parameters), certificate_id, refused);
   if (!done) return fail(source + ": " + refused.error_type + " " + refused.body);
   provisioned_.inc();
   FC_LOG_INFO("provisioning.jitp", "certificate={} ca={} thing={:q} by={:q}", certificate_id.substr(0, 12),

@@ -55,37 +55,69 @@ json::object registry_plan(const plan& p) {
   return out;
 }
 
+namespace {
+
+std::optional<provisioned> carry_out(registry::registry& reg, plan p, aws_response& error);
+
+}  // namespace
+
 std::optional<provisioned> provision(registry::registry& reg, const parsed_template& t,
-                                     const std::map<std::string, std::string>& parameters, aws_response& error,
-                                     bool new_certificate) {
+                                     const std::map<std::string, std::string>& parameters, aws_response& error) {
   std::string message;
   auto p = evaluate(t, parameters, message);
   if (!p) {
     error = aws_response::error(400, "InvalidRequestException", message);
     return std::nullopt;
   }
-  if (new_certificate && p->certificate) p->certificate->status_rule = on_existing::replace;
-  auto done = reg.call("fleetcore:Provision", registry_plan(*p));
+  return carry_out(reg, std::move(*p), error);
+}
+
+std::optional<provisioned> provision_certificate(registry::registry& reg, const parsed_template& t,
+                                                 std::map<std::string, std::string> parameters,
+                                                 const std::string& certificate_id, aws_response& error) {
+  parameters["AWS::IoT::Certificate::Id"] = certificate_id;
+  std::string message;
+  auto p = evaluate(t, parameters, message);
+  if (!p) {
+    error = aws_response::error(400, "InvalidRequestException", message);
+    return std::nullopt;
+  }
+  if (!p->certificate || p->certificate->id != certificate_id) {
+    error = aws_response::error(400, "InvalidRequestException",
+                                "the template must provision the device's new certificate: CertificateId {\"Ref\": "
+                                "\"AWS::IoT::Certificate::Id\"}");
+    return std::nullopt;
+  }
+  p->certificate->status_rule = on_existing::replace;
+  return carry_out(reg, std::move(*p), error);
+}
+
+namespace {
+
+std::optional<provisioned> carry_out(registry::registry& reg, plan p, aws_response& error) {
+  auto done = reg.call("fleetcore:Provision", registry_plan(p));
   if (done.error) {
     error = aws_response::error(done.error->status, done.error->code, done.error->message);
     return std::nullopt;
   }
   provisioned out;
   const auto& a = done.body;
-  if (p->thing) {
-    out.thing_name = p->thing->name;
-    out.resource_arns[p->thing->logical] = std::string(common::text_member(a, "thingArn").value_or(""));
+  if (p.thing) {
+    out.thing_name = p.thing->name;
+    out.resource_arns[p.thing->logical] = std::string(common::text_member(a, "thingArn").value_or(""));
   }
-  if (p->certificate) {
-    out.resource_arns[p->certificate->logical] = std::string(common::text_member(a, "certificateArn").value_or(""));
+  if (p.certificate) {
+    out.resource_arns[p.certificate->logical] = std::string(common::text_member(a, "certificateArn").value_or(""));
     if (auto pem = common::text_member(a, "certificatePem")) out.certificate_pem = std::string(*pem);
   }
   if (const auto* arns = common::object_member(a, "policyArns"))
-    for (const auto& pol : p->policies)
+    for (const auto& pol : p.policies)
       if (auto arn = common::text_member(*arns, pol.name)) out.resource_arns[pol.logical] = std::string(*arn);
-  out.device_configuration = std::move(p->device_configuration);
+  out.device_configuration = std::move(p.device_configuration);
   return out;
 }
+
+}  // namespace
 
 aws_response register_thing(registry::registry& reg, const json::object& in) {
   auto body = common::text_member(in, "templateBody");

@@ -27,11 +27,16 @@ boost::json::object registry_plan(const plan& p);
 
 /// Evaluates `t` with `parameters` and provisions what it names; an AWS error (InvalidRequestException
 /// for the template, the registry's errors for the resources) or what was provisioned.
-/// `new_certificate`: the certificate is one made for this provisioning (fleet provisioning's token):
-/// the template's Status applies to it whatever its OverrideSettings say.
 std::optional<provisioned> provision(registry::registry& reg, const parsed_template& t,
-                                     const std::map<std::string, std::string>& parameters, common::aws_response& error,
-                                     bool new_certificate = false);
+                                     const std::map<std::string, std::string>& parameters, common::aws_response& error);
+
+/// Provisions `t` for certificate `certificate_id`, one made for this provisioning (fleet
+/// provisioning's token, JITP's auto-registered certificate, a bootstrap's CSR): it is passed as
+/// AWS::IoT::Certificate::Id, the template must provision it and no other certificate, and the
+/// template's Status applies to it whatever its OverrideSettings say.
+std::optional<provisioned> provision_certificate(registry::registry& reg, const parsed_template& t,
+                                                 std::map<std::string, std::string> parameters,
+                                                 const std::string& certificate_id, common::aws_response& error);
 
 /// RegisterThing (templateBody, parameters): {certificatePem?, resourceArns}.
 common::aws_response register_thing(registry::registry& reg, const boost::json::object& in);

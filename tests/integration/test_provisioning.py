@@ -283,7 +283,7 @@ def test_fleet_templates_are_held_to_the_token(server, tmp_path):
     assert outcome == "rejected" and body["statusCode"] == 403 and body["errorCode"] == "AccessDenied"
     # Another existing certificate's id, passed as a parameter, is not the token's.
     outcome, body = provision("other", {"Id": made["certificateId"][::-1]})
-    assert outcome == "rejected" and "token's certificate" in body["errorMessage"]
+    assert outcome == "rejected" and "new certificate" in body["errorMessage"]
     outcome, body = provision("keep", {"SerialNumber": "2", "AWS::IoT::Certificate::Id": "forged"})
     assert outcome == "accepted" and body["thingName"] == "ThingPrefix_2"
     described = server.aws("iot", "describe-certificate", "--certificate-id", made["certificateId"])[1]
