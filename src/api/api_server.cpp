@@ -273,9 +273,12 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
                                         std::string_view body, std::string_view peer) {
   requests_.inc();
   const std::string_view path = target.substr(0, target.find('?'));
+  // A prefix matches the whole path or a path below it, never a longer name.
   auto extension_of = [&](bool signed_only) -> const extension* {
     for (const auto& e : extensions_)
-      if (e.signed_only == signed_only && path.starts_with(e.prefix)) return &e;
+      if (e.signed_only == signed_only && path.starts_with(e.prefix) &&
+          (path.size() == e.prefix.size() || path[e.prefix.size()] == '/'))
+        return &e;
     return nullptr;
   };
   if (const auto* e = extension_of(false)) return e->fn(method, path.substr(e->prefix.size()), body, peer);
@@ -305,11 +308,6 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
         return response::error(403, "InvalidSignatureException", verdict.message);
     }
   }
-  if (const auto* e = extension_of(true)) {
-    if (verdict.service != "iot" && verdict.service != "execute-api")
-      return response::error(403, "InvalidSignatureException", "fleetcore's endpoints are signed for service iot");
-    return e->fn(method, path.substr(e->prefix.size()), body, peer);
-  }
   auto refuse = [&](const bind_error& e) {
     auth_failures_.inc();
     FC_LOG_INFO("api.refused", "method={} target={} key={} region={} service={} reason={:q}", common::untrusted(method),
@@ -323,6 +321,13 @@ api_server::response api_server::handle(std::string_view method, std::string_vie
     return std::nullopt;
   };
   if (auto e = check_signed_path(target)) return refuse(*e);
+  if (const auto* e = extension_of(true)) {
+    // Signed as an iot operation would be: the service and, once required, the region.
+    if ((verdict.service != "iot" && verdict.service != "execute-api") || (!region_.empty() && verdict.region != region_))
+      return refuse(bind_error{"InvalidSignatureException", 403,
+                               "fleetcore's endpoints are signed for service iot in region " + region_});
+    return e->fn(method, path.substr(e->prefix.size()), body, peer);
+  }
   // The signed service picks the API first: two APIs may share a method and path.
   auto bound = bind_request(verdict.service, method, target, header, body);
   if (auto* e = std::get_if<bind_error>(&bound)) {

@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "common/log.hpp"
@@ -193,6 +194,31 @@ std::string public_key_pem(EVP_PKEY* key) {
   bio_ptr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), key);
   return drain(bio.get());
+}
+
+std::string public_key_digest(std::string_view pem) {
+  EVP_PKEY* key = nullptr;  // owned by the request or certificate it came from
+  auto bio = read_bio(pem);
+  std::unique_ptr<X509_REQ, decltype(&X509_REQ_free)> req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr),
+                                                          X509_REQ_free);
+  x509_ptr cert;
+  if (req) key = X509_REQ_get0_pubkey(req.get());
+  else if ((cert = parse_pem_cert(pem))) key = X509_get0_pubkey(cert.get());
+  ERR_clear_error();
+  if (!key) return {};
+  unsigned char* der = nullptr;
+  const int n = i2d_PUBKEY(key, &der);
+  if (n <= 0) return {};
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(der, static_cast<std::size_t>(n), md);
+  OPENSSL_free(der);
+  static const char* digits = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : md) {
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  return hex;
 }
 
 x509_ptr parse_pem_cert(std::string_view pem) {

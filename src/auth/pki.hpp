@@ -87,6 +87,9 @@ x509_ptr sign_csr(std::string_view csr_pem, X509* ca, EVP_PKEY* ca_key, int days
 /// A PEM certificate signing request for `key` with subject `O=fleetcore, CN=<common_name>`, signed by
 /// `key`. Throws std::runtime_error on OpenSSL failure.
 std::string make_csr(EVP_PKEY* key, const std::string& common_name);
+/// The SHA-256 (hex) of the public key (SubjectPublicKeyInfo DER) of a PEM CSR or certificate; empty
+/// if it is neither.
+std::string public_key_digest(std::string_view pem);
 
 /// Serial numbers (uppercase hex) revoked by the PEM CRL `crl_pem`, whose signature must verify
 /// with `issuer`'s key; nullopt with `error` set otherwise.

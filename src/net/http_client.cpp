@@ -171,6 +171,15 @@ void http_client::post(http_request req, std::chrono::milliseconds timeout, std:
 }
 
 void http_client::start(const std::string& key, pending p) {
+  if (p.req.abandoned && *p.req.abandoned) {
+    p.done(no_response("abandoned before it was sent"));
+    if (auto& o = origins_[key]; !o.waiting.empty() && o.busy < max_per_origin_) {
+      auto next = std::move(o.waiting.front());
+      o.waiting.pop_front();
+      start(key, std::move(next));
+    }
+    return;
+  }
   auto& o = origins_[key];
   ++o.busy;
   std::unique_ptr<connection> kept;

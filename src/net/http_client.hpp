@@ -25,6 +25,9 @@ struct http_request {
   std::string url;  // http:// or https://
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  /// Set (by the caller, on the client's thread) once nobody wants the answer: a request still
+  /// waiting for a connection then is never sent.
+  std::shared_ptr<const bool> abandoned;
 };
 
 struct http_outcome {

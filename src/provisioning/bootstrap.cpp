@@ -1,11 +1,14 @@
 #include "provisioning/bootstrap.hpp"
 
+#include "auth/pki.hpp"
+#include "auth/sigv4.hpp"
 #include "common/aws_names.hpp"
 #include "common/hex.hpp"
 #include "common/json_members.hpp"
 #include "common/log.hpp"
 #include "provisioning/provisioner.hpp"
 
+#include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
@@ -49,6 +52,8 @@ std::string bootstrap_service::identity::to_json() const {
                                       {"status", status},
                                       {"certificateId", certificate_id},
                                       {"parameters", std::move(params)},
+                                      {"keyDigest", key_digest},
+                                      {"answer", answer},
                                       {"createdMs", created_ms},
                                       {"usedMs", used_ms}});
 }
@@ -67,6 +72,8 @@ std::optional<bootstrap_service::identity> bootstrap_service::identity::from_jso
   i.template_name = std::string(common::text_member(o, "templateName").value_or(""));
   i.status = std::string(common::text_member(o, "status").value_or("UNUSED"));
   i.certificate_id = std::string(common::text_member(o, "certificateId").value_or(""));
+  i.key_digest = std::string(common::text_member(o, "keyDigest").value_or(""));
+  i.answer = std::string(common::text_member(o, "answer").value_or(""));
   if (const auto* ps = common::object_member(o, "parameters"))
     for (const auto& [k, pv] : *ps)
       if (pv.is_string()) i.parameters[std::string(k)] = std::string(pv.get_string());
@@ -83,7 +90,7 @@ bootstrap_service::bootstrap_service(registry::registry& reg, template_service& 
     if (!i) throw std::runtime_error("unreadable bootstrap identity " + d.key);
     identities_[d.key] = std::move(*i);
   }
-  global_ = {settings_.global_burst, clock_.wall_ms()};
+  global_ = {settings_.global_burst, clock_.now()};
 }
 
 bool bootstrap_service::save(const std::string& id, const identity& i) {
@@ -92,7 +99,7 @@ bool bootstrap_service::save(const std::string& id, const identity& i) {
 
 aws_response bootstrap_service::admin(std::string_view method, std::string_view rest, std::string_view body) {
   if (method == "POST" && rest.empty()) return register_identities(body);
-  if (method == "GET" && rest.size() > 1 && rest.front() == '/') return describe(std::string(rest.substr(1)));
+  if (method == "GET" && rest.size() > 1 && rest.front() == '/') return describe(auth::uri_decode(rest.substr(1)));
   return aws_response::error(404, "ResourceNotFoundException", "no such fleetcore bootstrap endpoint");
 }
 
@@ -159,13 +166,38 @@ aws_response bootstrap_service::describe(const std::string& id) const {
 }
 
 bool bootstrap_service::admit(std::string_view peer) {
-  const auto now = clock_.wall_ms();
-  auto refill = [now](bucket& b, double rate, double burst) {
-    b.tokens = std::min(burst, b.tokens + rate * static_cast<double>(now - b.at_ms) / 1000.0);
-    b.at_ms = now;
+  const auto now = clock_.now();
+  auto refilled = [now](const bucket& b, double rate, double burst) {
+    const double elapsed = std::max(0.0, std::chrono::duration<double>(now - b.at).count());
+    return std::min(burst, b.tokens + rate * elapsed);
   };
-  if (buckets_.size() > 100'000) buckets_.clear();  // a bound on memory; the global bucket still holds
-  auto [it, fresh] = buckets_.try_emplace(std::string(peer), bucket{settings_.per_address_burst, now});
+  auto refill = [&](bucket& b, double rate, double burst) {
+    b.tokens = refilled(b, rate, burst);
+    b.at = now;
+  };
+  // One bucket per IPv4 address, per IPv6 /64 (a host has a whole /64 to pick from).
+  std::string key(peer);
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(key, ec);
+  if (!ec && address.is_v6() && !address.to_v6().is_v4_mapped()) {
+    auto bytes = address.to_v6().to_bytes();
+    key = common::hex(bytes.data(), 8) + "::/64";
+  } else if (!ec && address.is_v6()) {
+    key = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6()).to_string();
+  }
+  // A bounded table: buckets that refilled are forgotten (at most one sweep a second); while it is
+  // still full, a new address waits.
+  constexpr std::size_t max_buckets = 100'000;
+  if (buckets_.size() >= max_buckets && !buckets_.contains(key)) {
+    if (now - last_sweep_ >= std::chrono::seconds(1)) {
+      last_sweep_ = now;
+      std::erase_if(buckets_, [&](const auto& kv) {
+        return refilled(kv.second, settings_.per_address_per_s, settings_.per_address_burst) >= settings_.per_address_burst;
+      });
+    }
+    if (buckets_.size() >= max_buckets) return false;
+  }
+  auto [it, fresh] = buckets_.try_emplace(key, bucket{settings_.per_address_burst, now});
   refill(it->second, settings_.per_address_per_s, settings_.per_address_burst);
   refill(global_, settings_.global_per_s, settings_.global_burst);
   if (it->second.tokens < 1 || global_.tokens < 1) return false;
@@ -203,11 +235,19 @@ aws_response bootstrap_service::device(std::string_view method, std::string_view
       CRYPTO_memcmp(digest.data(), it->second.digest.data(), digest.size()) != 0)
     return refuse(unauthorized(), id, "unknown device or wrong secret");
   identity& i = it->second;
-  if (i.status != "UNUSED")
+  if (!csr) return refuse(aws_response::invalid("certificateSigningRequest is required"), id, "no CSR");
+  const std::string key_digest = auth::public_key_digest(*csr);
+  if (i.status == "USED" && !i.certificate_id.empty()) {
+    // Its answer again for the same key (the first one may never have arrived); nothing for another.
+    if (!key_digest.empty() && key_digest == i.key_digest && !i.answer.empty()) {
+      FC_LOG_INFO("provisioning.bootstrap_repeated", "device={:q}", common::untrusted(id));
+      return aws_response::ok(i.answer);
+    }
     return refuse(aws_response::error(403, "AccessDeniedException",
                                       "device " + id + " has already obtained its certificate (a bootstrap secret is used once)"),
                   id, "used");
-  if (!csr) return refuse(aws_response::invalid("certificateSigningRequest is required"), id, "no CSR");
+  }
+  // USED without a certificate: a crash between the two writes below; nothing was provisioned.
   auto t = templates_.find(i.template_name);
   const auto* version = t && t->enabled ? t->version(t->default_version) : nullptr;
   if (!version)
@@ -248,17 +288,19 @@ aws_response bootstrap_service::device(std::string_view method, std::string_view
     release();
     return refuse(error, id, error.body);
   }
+  json::object configuration;
+  for (const auto& [k, val] : done->device_configuration) configuration[k] = val;
   i.certificate_id = certificate_id;
+  i.key_digest = key_digest;
+  i.answer = json::serialize(json::object{{"certificateId", certificate_id},
+                                          {"certificatePem", made.body.at("certificatePem")},
+                                          {"thingName", done->thing_name},
+                                          {"deviceConfiguration", std::move(configuration)}});
   save(id, i);
   issued_.inc();
   FC_LOG_INFO("provisioning.bootstrap", "device={:q} thing={:q} certificate={}", common::untrusted(id),
               common::untrusted(done->thing_name), certificate_id.substr(0, 12));
-  json::object configuration;
-  for (const auto& [k, val] : done->device_configuration) configuration[k] = val;
-  return aws_response::ok(json::serialize(json::object{{"certificateId", certificate_id},
-                                                       {"certificatePem", made.body.at("certificatePem")},
-                                                       {"thingName", done->thing_name},
-                                                       {"deviceConfiguration", std::move(configuration)}}));
+  return aws_response::ok(i.answer);
 }
 
 void bootstrap_service::register_metrics(common::registry& r) const {

@@ -16,9 +16,12 @@
 //       -> {"certificateId", "certificatePem", "thingName", "deviceConfiguration"}
 //
 // Single use: an identity is marked USED (durably) before anything is provisioned, and back to
-// UNUSED only if the provisioning fails; a second request, even with the right secret, is refused.
-// Rate limited: token buckets per source address and for the whole listener; every attempt counts,
-// a throttled one gets 429 ThrottlingException. Secrets are kept as salted HMAC-SHA-256 digests
+// UNUSED only if the provisioning fails; a second request, even with the right secret, is refused —
+// unless it carries a CSR of the same key, which gets the same answer again (a device whose answer
+// was lost retries without being locked out, and learns nothing new). An identity left USED without
+// a certificate by a crash is taken as unused.
+// Rate limited: token buckets per source address (an IPv6 address by its /64) and for the whole
+// listener, on the steady clock; every attempt counts, a throttled one gets 429 ThrottlingException. Secrets are kept as salted HMAC-SHA-256 digests
 // (they must be random, at least 16 characters: a manufacturing secret, not a password), compared in
 // constant time; an unknown identifier and a wrong secret get the same 401.
 //
@@ -59,6 +62,7 @@ class bootstrap_service {
  private:
   struct identity {
     std::string salt, digest, template_name, status = "UNUSED", certificate_id;
+    std::string key_digest, answer;  // once USED: the CSR's public key, and what the device was answered
     std::map<std::string, std::string> parameters;
     std::int64_t created_ms = 0, used_ms = 0;
     std::string to_json() const;
@@ -66,7 +70,7 @@ class bootstrap_service {
   };
   struct bucket {
     double tokens = 0;
-    std::int64_t at_ms = 0;
+    common::clock::time_point at{};
   };
   common::aws_response register_identities(std::string_view body);
   common::aws_response describe(const std::string& id) const;
@@ -81,6 +85,7 @@ class bootstrap_service {
   std::map<std::string, identity, std::less<>> identities_;
   std::unordered_map<std::string, bucket> buckets_;
   bucket global_;
+  common::clock::time_point last_sweep_{};
   common::counter issued_, refused_, throttled_;
 };
 

@@ -312,7 +312,7 @@ aws_response bulk_registration::reports(const json::object& in) const {
   json::array links;
   const task& t = it->second;
   // The reports exist once the task is over.
-  if (t.status == "Completed" || t.status == "Cancelled" || (t.status == "Failed" && t.steps > 0))
+  if (t.status == "Completed" || t.status == "Cancelled")
     if (links_.presign)
       if (auto url = links_.presign("s3://" + t.bucket + "/" + report_key(t.id, type), 3600)) links.emplace_back(*url);
   return aws_response::ok(json::serialize(json::object{{"resourceLinks", std::move(links)}, {"reportType", type}}));

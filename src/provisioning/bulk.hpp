@@ -8,8 +8,9 @@
 // A task runs on the API thread in steps of `chunk` lines (other API calls interleave): each line is
 // one provisioning (provisioner.hpp), all or nothing for that line. After each step the task's
 // progress and that step's report lines are stored in one batch, so a restart resumes a task after
-// its last stored step (the lines of an interrupted step run again; a template with OverrideSettings
-// makes that harmless). When the last line is done the reports are written to the input file's
+// its last stored step. The lines of an interrupted step run again: a thing is reconciled by its
+// OverrideSettings, but a line with a CSR has a second certificate signed and attached (the first is
+// in no report) — a known limit of step-wise progress. When the last line is done the reports are written to the input file's
 // bucket as objects (`ThingRegistrationTask/<taskId>/RESULTS` and `/ERRORS`, one JSON line per
 // device: {"referenceId", "response": {"CertificatePem"?, "ResourceArns"}} or {"referenceId",
 // "errorCode", "errorMessage"}; referenceId is the line's number from 0), and

@@ -101,6 +101,19 @@ bool fleet_service::on_message(const broker::message_ptr& m, const broker::publi
 
 void fleet_service::handle(const request& r) {
   expire();
+  // The claim must still be good now, not only at its handshake: a temporary claim's five minutes
+  // may have run out on a live connection, or the operator deactivated it.
+  if (!r.claim_certificate.empty()) {
+    auto claim = registry_.call("DescribeCertificate", json::object{{"certificateId", r.claim_certificate}});
+    const auto* d = common::object_member(claim.body, "certificateDescription");
+    const auto* validity = d ? common::object_member(*d, "validity") : nullptr;
+    const auto* not_after = validity ? validity->if_contains("notAfter") : nullptr;
+    const bool good = !claim.error && d && common::text_member(*d, "status").value_or("") == "ACTIVE" && not_after &&
+                      not_after->is_number() &&
+                      not_after->to_number<double>() * 1000 > static_cast<double>(clock_.wall_ms());
+    if (!good)
+      return answer(r, refusal("AccessDenied", "the claim certificate is no longer valid (expired, not ACTIVE, or gone)", 403));
+  }
   const std::string_view format = format_of(r.topic);
   const bool cbor = format == "cbor";
   std::optional<json::value> body;

@@ -23,11 +23,15 @@ hook_caller::hook_caller(hook_settings s)
 }
 
 hook_caller::~hook_caller() {
-  // Pending calls are abandoned (the server is stopping): their verdicts never come.
+  stop();
+  http_.reset();
+}
+
+void hook_caller::stop() {
+  if (stopped_.exchange(true)) return;
   work_.reset();
   io_.stop();
-  thread_.join();
-  http_.reset();
+  if (thread_.joinable()) thread_.join();
 }
 
 std::optional<std::string> hook_caller::url_of(std::string_view target) const {
@@ -37,6 +41,11 @@ std::optional<std::string> hook_caller::url_of(std::string_view target) const {
 }
 
 void hook_caller::call(std::string url, std::string input, std::function<void(hook_verdict)> done) {
+  if (stopped_) return;
+  if (pending_.fetch_add(1) >= max_pending) {
+    pending_.fetch_sub(1);
+    return done(hook_verdict{false, {}, "too many pre-provisioning hook calls waiting: try again later"});
+  }
   asio::post(io_, [this, url = std::move(url), input = std::move(input), done = std::move(done)]() mutable {
     // One verdict: the answer or the deadline, whichever comes first.
     struct state {
@@ -45,15 +54,19 @@ void hook_caller::call(std::string url, std::string input, std::function<void(ho
       bool decided = false;
     };
     auto st = std::make_shared<state>(state{std::move(done), asio::steady_timer(io_, settings_.timeout), false});
-    st->deadline.async_wait([st, ms = settings_.timeout.count()](boost::system::error_code ec) {
+    // The request is not sent if it still waits for a connection when the verdict is given.
+    auto given = std::make_shared<bool>(false);
+    st->deadline.async_wait([this, st, given, ms = settings_.timeout.count()](boost::system::error_code ec) {
       if (ec || st->decided) return;
-      st->decided = true;
+      st->decided = *given = true;
+      pending_.fetch_sub(1);
       st->done(hook_verdict{false, {}, "the pre-provisioning hook did not answer within " + std::to_string(ms) + " ms"});
     });
-    net::http_request req{std::move(url), {{"content-type", "application/json"}}, std::move(input)};
-    http_->post(std::move(req), settings_.timeout, [st](net::http_outcome o) {
+    net::http_request req{std::move(url), {{"content-type", "application/json"}}, std::move(input), given};
+    http_->post(std::move(req), settings_.timeout, [this, st, given](net::http_outcome o) {
       if (st->decided) return;
-      st->decided = true;
+      st->decided = *given = true;
+      pending_.fetch_sub(1);
       st->deadline.cancel();
       st->done(read_hook_answer(o));
     });

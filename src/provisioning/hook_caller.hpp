@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -25,7 +26,13 @@ class hook_caller final : public hooks {
   hook_caller& operator=(const hook_caller&) = delete;
 
   std::optional<std::string> url_of(std::string_view target) const override;
+  /// At most `max_pending` calls wait for a verdict; a call beyond them is denied at once.
   void call(std::string url, std::string input, std::function<void(hook_verdict)> done) override;
+  /// Stops the thread: pending calls are abandoned, their verdicts never given (the server is
+  /// stopping; what would receive them may be gone). Idempotent; before destruction.
+  void stop();
+
+  static constexpr int max_pending = 256;
 
  private:
   hook_settings settings_;
@@ -34,6 +41,8 @@ class hook_caller final : public hooks {
   boost::asio::ssl::context tls_;
   std::unique_ptr<net::http_client> http_;
   std::thread thread_;
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stopped_{false};
 };
 
 }  // namespace fleetcore::provisioning

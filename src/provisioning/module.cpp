@@ -29,6 +29,8 @@ module::module(platform::core& core, settings s, objects::links objects)
   fleet_.register_metrics(core.metrics);
 }
 
+void module::stop() { hooks_.stop(); }
+
 void module::start() {
   registry_.defer([this] { bulk_.resume(); });
 }

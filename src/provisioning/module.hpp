@@ -29,6 +29,8 @@ class module final : public platform::service {
   common::aws_operations operations() override;
   /// Resumes a bulk registration task a restart interrupted.
   void start() override;
+  /// Stops the hook caller's thread (no verdict arrives once the API thread is gone).
+  void stop() override;
   template_service& templates() { return templates_; }
   /// fleetcore's bootstrap endpoints, which the server serves on the api listener.
   bootstrap_service& bootstrap() { return bootstrap_; }

@@ -266,7 +266,9 @@ int serve(const server_config& cfg) {
         },
         [&s3](std::shared_ptr<common::http_exchange> x) { s3->handle(std::move(x)); });
     api_server->register_metrics(metrics);
-    reg.defer = [&api_server](std::function<void()> fn) { api_server->post(std::move(fn)); };
+    reg.defer = [&api_server](std::function<void()> fn) {
+      if (api_server) api_server->post(std::move(fn));  // none once the server is going away
+    };
   } else {
     // Without the API thread, registry changes (JIT registration) run on a control thread of their own.
     control_pool.emplace(1);

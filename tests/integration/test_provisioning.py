@@ -419,7 +419,7 @@ def test_pre_provisioning_hook_refuses_times_out_and_overrides(make_server, tmp_
         started = time.monotonic()
         outcome, body = provision("slow")
         assert outcome == "rejected" and body["errorCode"] == "AccessDenied" and "within 5000 ms" in body["errorMessage"]
-        assert 4.5 < time.monotonic() - started < 6.0
+        assert 4.5 < time.monotonic() - started < 8.0
         assert server.aws("iot", "list-things")[1]["things"] == [] and certificate_status() == "INACTIVE"
 
         outcome, body = provision("x", template="unmapped")
@@ -659,7 +659,9 @@ def test_bulk_registration_stops_and_resumes_after_kill9(server, tmp_path):
     assert len(iot.list_thing_registration_task_reports(taskId=first, reportType="RESULTS")["resourceLinks"]) == 1
 
     second = start()
-    wait_for(lambda: iot.describe_thing_registration_task(taskId=second)["percentageProgress"] >= 10, what="progress")
+    wait_for(lambda: iot.describe_thing_registration_task(taskId=second)["successCount"] >= 200, timeout=60,
+             what="progress")
+    assert iot.describe_thing_registration_task(taskId=second)["status"] == "InProgress"  # the kill interrupts it
     server.kill9()
     server.start()
     iot = server.iot()
@@ -684,7 +686,7 @@ def test_bootstrap_by_identifier_and_secret(make_server, tmp_path):
     import subprocess
     import pki
     from conftest import FLEETCORE, publish_rc
-    server = make_server("[provisioning]\nbootstrap_per_address_burst = 5\nbootstrap_per_address_per_s = 0.01\n")
+    server = make_server("[provisioning]\nbootstrap_per_address_burst = 6\nbootstrap_per_address_per_s = 0.01\n")
     server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
     server.aws("iot", "create-provisioning-template", "--template-name", "factory", "--provisioning-role-arn", ROLE,
@@ -713,12 +715,17 @@ def test_bootstrap_by_identifier_and_secret(make_server, tmp_path):
     d = devices[0]
     status, body = bootstrap({"deviceId": d["deviceId"], "secret": d["secret"], "certificateSigningRequest": csr})
     assert status == 200, body
+    first = body
     assert body["thingName"] == "ThingPrefix_0000" and body["deviceConfiguration"] == {"Fleet": "lamps"}
     (tmp_path / "dev.crt").write_text(body["certificatePem"])
     assert publish_rc(server.ports["mqtts"], "lamps/0", client_id="ThingPrefix_0000", cafile=server.ca,
                       cert=str(tmp_path / "dev.crt"), key=str(tmp_path / "dev.key")) == 0
 
-    status, body = bootstrap({"deviceId": d["deviceId"], "secret": d["secret"], "certificateSigningRequest": csr})
+    # Again with the same key: the same answer (the first may have been lost); with another key: refused.
+    again = bootstrap({"deviceId": d["deviceId"], "secret": d["secret"], "certificateSigningRequest": csr})
+    assert again == (200, first), again
+    status, body = bootstrap({"deviceId": d["deviceId"], "secret": d["secret"],
+                              "certificateSigningRequest": pki.csr("SN0000")[0]})
     assert status == 403 and "already obtained" in json.dumps(body), body
     wrong = bootstrap({"deviceId": devices[1]["deviceId"], "secret": "0" * 32, "certificateSigningRequest": csr})
     unknown = bootstrap({"deviceId": "SN9999", "secret": "0" * 32, "certificateSigningRequest": csr})
@@ -727,7 +734,7 @@ def test_bootstrap_by_identifier_and_secret(make_server, tmp_path):
     status, body = bootstrap({"deviceId": devices[1]["deviceId"], "secret": devices[1]["secret"],
                               "certificateSigningRequest": pki.csr("SN0001")[0]})
     assert status == 200 and body["thingName"] == "ThingPrefix_0001"
-    # Five attempts from this address so far fill its burst: the next is throttled, even a right one.
+    # Six attempts from this address so far fill its burst: the next is throttled, even a right one.
     status, body = bootstrap({"deviceId": devices[2]["deviceId"], "secret": devices[2]["secret"],
                               "certificateSigningRequest": pki.csr("SN0002")[0]})
     assert status == 429

@@ -176,9 +176,21 @@ TEST_F(fleet_test, a_bootstrap_secret_is_used_once_and_attempts_refill_with_the_
   EXPECT_EQ(std::string(json::parse(first.body).at("thingName").as_string()), "dev-1");
   // The burst of 2 is spent; another address is not held back by it.
   EXPECT_EQ(b.device("POST", request("0123456789abcdef"), "10.0.0.1").status, 429u);
-  EXPECT_EQ(b.device("POST", request("0123456789abcdef"), "10.0.0.2").status, 403u);  // used once
+  // Used once: the same key gets the same answer again, another key nothing.
+  auto repeated = b.device("POST", request("0123456789abcdef"), "10.0.0.2");
+  EXPECT_EQ(repeated.status, 200u);
+  EXPECT_EQ(repeated.body, first.body);
+  auto other_key = auth::generate_ec_key();
+  auto other = json::serialize(json::object{{"deviceId", "d1"},
+                                            {"secret", "0123456789abcdef"},
+                                            {"certificateSigningRequest", auth::make_csr(other_key.get(), "d1")}});
+  EXPECT_EQ(b.device("POST", other, "10.0.0.2").status, 403u);
+  // IPv6 addresses of one /64 share a bucket.
+  EXPECT_EQ(b.device("POST", other, "2001:db8::1").status, 403u);
+  EXPECT_EQ(b.device("POST", other, "2001:db8::2").status, 403u);
+  EXPECT_EQ(b.device("POST", other, "2001:db8::3").status, 429u);
   clock_.advance(std::chrono::seconds(1));
-  EXPECT_EQ(b.device("POST", request("0123456789abcdef"), "10.0.0.1").status, 403u);  // refilled: admitted, still used
+  EXPECT_EQ(b.device("POST", other, "10.0.0.1").status, 403u);  // refilled: admitted
   // Kept across a restart.
   bootstrap_service again(*reg_, *templates_, *store_, clock_);
   auto described = again.admin("GET", "/d1", "");
