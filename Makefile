@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning clean
 
 deps:
 	@scripts/install-deps.sh
@@ -85,6 +85,11 @@ bench-rules: build
 ## notify-next, durable execution updates/s.
 bench-jobs: build
 	bench/jobs.sh
+
+## Fleet provisioning by claim, end to end: devices provisioned per second (TLS with the claim
+## certificate, CreateKeysAndCertificate, RegisterThing, a new connection with the new certificate).
+bench-provisioning: build
+	BUILD=$(BUILD) bench/provisioning.sh
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
