@@ -129,8 +129,8 @@ void fleet_service::handle(const request& r) {
   if (!body || !body->is_object())
     return answer(r, refusal(cbor ? "InvalidCbor" : "InvalidJson",
                              std::string("the request is not a ") + (cbor ? "CBOR map" : "JSON object")));
-  if (r.topic.starts_with(k_create)) return answer(r, create_certificate(body->get_object(), false));
-  if (r.topic.starts_with(k_create_csr)) return answer(r, create_certificate(body->get_object(), true));
+  if (r.topic.starts_with(k_create)) return create_certificate(r, body->get_object(), false);
+  if (r.topic.starts_with(k_create_csr)) return create_certificate(r, body->get_object(), true);
   register_thing(r, body->get_object(), template_of(r.topic));
 }
 
@@ -161,39 +161,49 @@ void fleet_service::answer(const request& r, result out) {
         cbor ? json_to_cbor(body) : json::serialize(body));
 }
 
-fleet_service::result fleet_service::create_certificate(const json::object& req, bool from_csr) {
+void fleet_service::create_certificate(const request& r, const json::object& req, bool from_csr) {
   json::object in{{"setAsActive", false}};
   if (from_csr) {
     auto csr = common::text_member(req, "certificateSigningRequest");
-    if (!csr) return refusal("InvalidRequest", "the request must be {\"certificateSigningRequest\": \"<PEM CSR>\"}");
+    if (!csr) return answer(r, refusal("InvalidRequest", "the request must be {\"certificateSigningRequest\": \"<PEM CSR>\"}"));
     in["certificateSigningRequest"] = *csr;
   }
   auto made = registry_.call(from_csr ? "CreateCertificateFromCsr" : "CreateKeysAndCertificate", in);
   if (made.error)
-    return refusal(made.error->status >= 500 ? "InternalFailure" : "InvalidRequest", made.error->message,
-                   static_cast<int>(made.error->status));
+    return answer(r, refusal(made.error->status >= 500 ? "InternalFailure" : "InvalidRequest", made.error->message,
+                             static_cast<int>(made.error->status)));
   const std::string certificate_id(common::text_member(made.body, "certificateId").value_or(""));
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) {
     registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});
-    return refusal("InternalFailure", "no random bytes for the certificate ownership token", 500);
+    return answer(r, refusal("InternalFailure", "no random bytes for the certificate ownership token", 500));
   }
   const std::string token_text = common::hex(raw, sizeof raw);
   token t{certificate_id, clock_.wall_ms() + settings_.token_ttl_ms};
-  if (!store_.submit_and_wait({storage::op::put_document{
-          {std::string(k_kind), token_text,
-           json::serialize(json::object{{"certificateId", t.certificate_id}, {"expiresMs", t.expires_ms}})}}})) {
-    registry_.call("DeleteCertificate", json::object{{"certificateId", certificate_id}});  // no token: no owner
-    return refusal("InternalFailure", "the certificate ownership token could not be stored", 500);
-  }
-  token_expiry_.emplace(t.expires_ms, token_text);
-  tokens_[token_text] = t;
-  certificates_.inc();
   json::object out{{"certificateId", certificate_id},
                    {"certificatePem", made.body.at("certificatePem")},
                    {"certificateOwnershipToken", token_text}};
   if (const auto* keys = common::object_member(made.body, "keyPair")) out["privateKey"] = keys->at("PrivateKey");
-  return result{std::move(out), {}, 200};
+  // Known at once (nobody has the token before the answer), answered once durable: the control thread
+  // goes on with other devices meanwhile, and their tokens share a commit.
+  token_expiry_.emplace(t.expires_ms, token_text);
+  tokens_[token_text] = t;
+  store_.submit({storage::op::put_document{
+                    {std::string(k_kind), token_text,
+                     json::serialize(json::object{{"certificateId", t.certificate_id}, {"expiresMs", t.expires_ms}})}}},
+                [this, r, token_text, t, out = std::move(out)](bool durable) mutable {
+                  registry_.defer([this, r = std::move(r), token_text = std::move(token_text), t,
+                                   out = std::move(out), durable]() mutable {
+                    if (durable) {
+                      certificates_.inc();
+                      return answer(r, result{std::move(out), {}, 200});
+                    }
+                    token_expiry_.erase({t.expires_ms, token_text});
+                    tokens_.erase(token_text);
+                    registry_.call("DeleteCertificate", json::object{{"certificateId", t.certificate_id}});  // no owner
+                    answer(r, refusal("InternalFailure", "the certificate ownership token could not be stored", 500));
+                  });
+                });
 }
 
 std::variant<fleet_service::claim_check, fleet_service::result> fleet_service::check_claim(
@@ -287,8 +297,9 @@ fleet_service::result fleet_service::provision_claimed(const request& r, const s
                                            : error.error_type,
                    static_cast<int>(error.status));
   }
-  // The token is used: it names no certificate any more.
-  store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), token_text}});
+  // The token is used: it names no certificate any more. Not waited for: a token whose deletion a
+  // crash lost names a registered certificate, which check_claim refuses and expiry keeps.
+  store_.submit({storage::op::delete_document{std::string(k_kind), token_text}}, nullptr);
   if (auto used = tokens_.find(token_text); used != tokens_.end()) {
     token_expiry_.erase({used->second.expires_ms, token_text});
     tokens_.erase(used);

@@ -89,7 +89,8 @@ class fleet_service final : public broker::broker_hook {
   void handle(const request& r);
   /// Sends the answer to the session that asked, and ends the request. Control thread.
   void answer(const request& r, result out);
-  result create_certificate(const boost::json::object& in, bool from_csr);
+  /// Makes the certificate and its token; answers once the token is durable.
+  void create_certificate(const request& r, const boost::json::object& in, bool from_csr);
   void register_thing(const request& r, const boost::json::object& in, std::string_view template_name);
   std::variant<claim_check, result> check_claim(const std::string& token, std::string_view template_name);
   result provision_claimed(const request& r, const std::string& token, const claim_check& claim,

@@ -66,10 +66,14 @@ broker::connection_info info_for(listener_kind kind, const tcp::socket& s) {
   return info;
 }
 
-/// TCP keepalive: a device that vanished (power loss, NAT timeout) without a FIN is found by the
-/// kernel even when its MQTT keep alive is long, and its session goes offline and its will out.
-void enable_tcp_keepalive(tcp::socket& s) {
+/// Every accepted socket, whatever rides on it (MQTT, TLS, WebSocket):
+/// - TCP_NODELAY: a TLS connection often writes twice in a row (a session ticket then CONNACK, a
+///   PUBACK then a reply); without it the second write waits for the peer's delayed ACK (~40 ms).
+/// - TCP keepalive: a device that vanished (power loss, NAT timeout) without a FIN is found by the
+///   kernel even when its MQTT keep alive is long, and its session goes offline and its will out.
+void tune_accepted_socket(tcp::socket& s) {
   boost::system::error_code ec;
+  s.set_option(tcp::no_delay(true), ec);
   s.set_option(boost::asio::socket_base::keep_alive(true), ec);
   int idle = 120, interval = 30, count = 4;
   ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
@@ -123,7 +127,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
                  why == admission::refusal::global ? "pending_limit" : "pending_per_address_limit");
     return;  // the socket closes here
   }
-  enable_tcp_keepalive(sock);
+  tune_accepted_socket(sock);
   auto log_failure = [kind = kind_, remote = info.remote](std::string_view step, const boost::system::error_code& ec) {
     FC_LOG_INFO("transport.handshake_failed", "proto={} remote={} step={} err=\"{}\"", to_string(kind), remote, step,
                 ec.message());

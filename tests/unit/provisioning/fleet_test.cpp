@@ -11,7 +11,9 @@
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <random>
 
 namespace fleetcore::provisioning {
@@ -41,9 +43,16 @@ class fleet_test : public ::testing::Test {
                                             "cert": {"Type": "AWS::IoT::Certificate",
                                                      "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}}}}})"}});
     EXPECT_FALSE(made.failed()) << made.body;
+    restart_fleet();
+  }
+  /// A new fleet service on the same store (as after a restart). Answers may come from the store's
+  /// thread (a create is answered once its token is durable).
+  void restart_fleet() {
     fleet_ = std::make_unique<fleet_service>(*reg_, *templates_, *store_, clock_);
     fleet_->reply = [this](const std::string&, std::uint64_t, std::string topic, std::string payload) {
+      std::lock_guard lock(mutex_);
       answers_.emplace_back(std::move(topic), json::parse(payload).as_object());
+      answered_.notify_all();
     };
   }
   ~fleet_test() override {
@@ -59,7 +68,10 @@ class fleet_test : public ::testing::Test {
     ctx.origin = broker::publish_origin::client;
     ctx.client_id = "dev";
     EXPECT_TRUE(fleet_->on_message(broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock_.wall_ms(), 42), ctx));
+    std::unique_lock lock(mutex_);
+    answered_.wait_for(lock, std::chrono::seconds(10), [this] { return !answers_.empty(); });
     EXPECT_EQ(answers_.size(), 1u);
+    if (answers_.empty()) return {};
     auto a = answers_.back();
     answers_.clear();
     return a;
@@ -79,6 +91,8 @@ class fleet_test : public ::testing::Test {
   std::unique_ptr<registry::registry> reg_;
   std::unique_ptr<template_service> templates_;
   std::unique_ptr<fleet_service> fleet_;
+  std::mutex mutex_;
+  std::condition_variable answered_;
   std::vector<std::pair<std::string, json::object>> answers_;
 };
 
@@ -95,20 +109,14 @@ TEST_F(fleet_test, a_token_expires_after_an_hour_and_takes_its_certificate_with_
   EXPECT_FALSE(certificate_exists(first.at("certificateId")));   // never registered: deleted
   EXPECT_TRUE(certificate_exists(second.at("certificateId")));   // registered: kept
   // The tokens were stored: a restart knows neither the used nor the expired one.
-  fleet_ = std::make_unique<fleet_service>(*reg_, *templates_, *store_, clock_);
-  fleet_->reply = [this](const std::string&, std::uint64_t, std::string t, std::string p) {
-    answers_.emplace_back(std::move(t), json::parse(p).as_object());
-  };
+  restart_fleet();
   EXPECT_EQ(provision(std::string(second.at("certificateOwnershipToken").as_string())), "InvalidCertificateOwnershipToken");
 }
 
 TEST_F(fleet_test, a_token_survives_a_restart_within_its_hour) {
   auto [topic, made] = ask("$aws/certificates/create/json", "");
   ASSERT_EQ(topic, "$aws/certificates/create/json/accepted");
-  fleet_ = std::make_unique<fleet_service>(*reg_, *templates_, *store_, clock_);
-  fleet_->reply = [this](const std::string&, std::uint64_t, std::string t, std::string p) {
-    answers_.emplace_back(std::move(t), json::parse(p).as_object());
-  };
+  restart_fleet();
   clock_.advance(std::chrono::minutes(30));
   EXPECT_EQ(provision(std::string(made.at("certificateOwnershipToken").as_string())), "accepted");
   EXPECT_EQ(std::string(reg_->call("DescribeCertificate", {{"certificateId", made.at("certificateId")}})
