@@ -8,15 +8,16 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk clean
 
 deps:
 	@scripts/install-deps.sh
 
-## The npm packages the integration tests drive (aws-iot-device-sdk), from package-lock.json.
+## The npm packages the integration tests drive (aws-iot-device-sdk, aws-iot-device-sdk-v2), from package-lock.json.
 JS_DIR := tests/integration/js
 js-deps: deps
-	@[ -d $(JS_DIR)/node_modules/aws-iot-device-sdk ] || (cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error)
+	@[ -d $(JS_DIR)/node_modules/aws-iot-device-sdk ] && [ -d $(JS_DIR)/node_modules/aws-iot-device-sdk-v2 ] || \
+	  (cd $(JS_DIR) && npm ci --no-audit --no-fund --loglevel=error)
 
 $(BUILD)/build.ninja: | deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
@@ -85,6 +86,10 @@ bench-rules: build
 ## notify-next, durable execution updates/s.
 bench-jobs: build
 	bench/jobs.sh
+
+## Bulk registration: a 100,000-line StartThingRegistrationTask (things only) and 20,000 lines with a CSR each.
+bench-bulk: build
+	bench/bulk.sh
 
 ## Fleet provisioning by claim, end to end: devices provisioned per second (TLS with the claim
 ## certificate, CreateKeysAndCertificate, RegisterThing, a new connection with the new certificate).
