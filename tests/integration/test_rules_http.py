@@ -318,9 +318,15 @@ def test_connections_to_a_sink_are_kept_alive(make_server, tmp_path):
     try:
         p = Client(server.port, "ka")
         p.connect()
+        def executed():
+            return sum(v for k, v in server.metrics().items()
+                       if k.startswith('fleetcore_rule_action_executed_total{rule="tohttp"'))
         for i in range(5):
             p.publish("h/ka", json.dumps({"i": i}).encode(), qos=1)
             assert json.loads(receiver.get()[2]) == {"i": i}
+            # The answer read and the connection idle again before the next message (the receiver
+            # hands the request over before it answers).
+            wait_for(lambda: executed() == i + 1, what=f"action {i} done")
         # The confirmation request and the 5 actions, one after the other: one connection.
         assert len(receiver.client_ports) == 6 and len(set(receiver.client_ports)) == 1
         p.disconnect()
