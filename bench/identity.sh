@@ -2,11 +2,12 @@
 # TLS handshakes per second with ECDSA P-256 client certificates: fleetcore (certificate checked
 # against its registry) beside mosquitto (require_certificate, same CA, same server certificate),
 # with `openssl speed` for the same primitives on this machine; then policy checks per second.
-# Usage: bench/identity.sh   (BENCH_SECONDS=10 per handshake run, BENCH_CLIENTS=2 parallel clients)
+# Usage: bench/identity.sh   (BENCH_SECONDS=10 per handshake run, BENCH_CLIENTS=2 parallel clients,
+#                            FC_BIN=another fleetcore binary, e.g. a build before a change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FC=build/src/server/fleetcore
+FC=${FC_BIN:-build/src/server/fleetcore}
 SECS=${BENCH_SECONDS:-10}
 CLIENTS=${BENCH_CLIENTS:-2}
 WORKERS=${FC_WORKERS:-2}

@@ -1,5 +1,7 @@
 #include "auth/pki.hpp"
 
+#include "common/hex.hpp"
+
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -212,13 +214,7 @@ std::string public_key_digest(std::string_view pem) {
   unsigned char md[SHA256_DIGEST_LENGTH];
   SHA256(der, static_cast<std::size_t>(n), md);
   OPENSSL_free(der);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char b : md) {
-    hex += digits[b >> 4];
-    hex += digits[b & 15];
-  }
-  return hex;
+  return common::hex(md, sizeof md);
 }
 
 x509_ptr parse_pem_cert(std::string_view pem) {
@@ -232,13 +228,7 @@ std::string certificate_id(X509* cert) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   X509_digest(cert, EVP_sha256(), md, &n);
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < n; ++i) {
-    hex += digits[md[i] >> 4];
-    hex += digits[md[i] & 15];
-  }
-  return hex;
+  return common::hex(md, n);
 }
 
 cert_facts facts_of(X509* cert) {

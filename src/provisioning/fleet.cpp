@@ -55,6 +55,7 @@ fleet_service::fleet_service(registry::registry& reg, template_service& template
     claim_expiry_.emplace(std::strtoll(d.body.c_str(), nullptr, 10), d.key);
 }
 
+namespace {
 /// What follows a request's prefix: `<format>` for a request, `<format>/accepted|rejected` for an answer.
 std::string_view request_rest(std::string_view topic) {
   if (topic.starts_with(k_create)) return topic.substr(k_create.size());
@@ -63,6 +64,7 @@ std::string_view request_rest(std::string_view topic) {
   if (name.empty()) return {};
   return topic.substr(k_templates.size() + name.size() + std::string_view("/provision/").size());
 }
+}  // namespace
 
 broker::topic_claim fleet_service::claim(std::string_view topic) const {
   auto rest = request_rest(topic);

@@ -17,6 +17,18 @@ FLEET_TEMPLATE = {
 }
 
 
+def create_device_policy(server):
+    """The policy FLEET_TEMPLATE attaches to the devices it provisions: iot:* on everything."""
+    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+
+
+def create_fleet_template(server, name="lamps", *more):
+    """FLEET_TEMPLATE, enabled, as template `name` (with the aws CLI's further arguments `more`)."""
+    server.aws("iot", "create-provisioning-template", "--template-name", name, "--provisioning-role-arn", ROLE,
+               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled", *more)
+
+
 def test_templates_and_versions_with_the_cli(server, tmp_path):
     body = tmp_path / "t.json"
     body.write_text(json.dumps(FLEET_TEMPLATE))
@@ -147,10 +159,8 @@ def test_register_thing_with_a_csr(server, tmp_path):
 
 def test_fleet_provisioning_by_claim_over_mqtt(server, tmp_path):
     from conftest import Client, publish_rc
-    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
-    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
-               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    create_device_policy(server)
+    create_fleet_template(server)
     cert, key = server.issue_cert("claim", tmp_path)
     tls = {"ca_certs": server.ca, "certfile": cert, "keyfile": key}
     dev = Client(server.ports["mqtts"], "claim-dev-1")
@@ -215,10 +225,8 @@ def test_fleet_provisioning_in_cbor(server, tmp_path):
     # CBOR requests get CBOR answers with the same members (the embedded C SDK's fleet provisioning).
     import cbor2
     from conftest import Client
-    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
-    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
-               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    create_device_policy(server)
+    create_fleet_template(server)
     cert, key = server.issue_cert("claim", tmp_path)
     dev = Client(server.ports["mqtts"], "cbor-dev")
     dev.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
@@ -250,8 +258,7 @@ def test_fleet_templates_are_held_to_the_token(server, tmp_path):
     # does not provision the token's certificate is refused, and a Status under DO_NOTHING still
     # activates the new certificate.
     from conftest import Client
-    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    create_device_policy(server)
     keep = json.loads(json.dumps(FLEET_TEMPLATE))
     keep["Resources"]["certificate"]["OverrideSettings"] = {"Status": "DO_NOTHING"}
     other = {"Parameters": {"Id": {"Type": "String"}},
@@ -379,12 +386,9 @@ def test_pre_provisioning_hook_refuses_times_out_and_overrides(make_server, tmp_
     ca_file, url, received, stop = hook_endpoint(tmp_path, decide)
     server = make_server(f"[provisioning]\nhook_ca_file = '{ca_file}'\n[provisioning.hooks]\n\"{HOOK_ARN}\" = '{url}'\n")
     try:
-        server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+        create_device_policy(server)
         for name, target in (("hooked", HOOK_ARN), ("unmapped", "arn:aws:lambda:us-east-1:000000000000:function:nope")):
-            server.aws("iot", "create-provisioning-template", "--template-name", name, "--provisioning-role-arn", ROLE,
-                       "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled", "--pre-provisioning-hook",
-                       f"targetArn={target}")
+            create_fleet_template(server, name, "--pre-provisioning-hook", f"targetArn={target}")
         cert, key = server.issue_cert("claim", tmp_path)
         dev = Client(server.ports["mqtts"], "hooked-dev")
         dev.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
@@ -413,7 +417,12 @@ def test_pre_provisioning_hook_refuses_times_out_and_overrides(make_server, tmp_
         assert received[-1]["certificatePem"] == made["certificatePem"]
         assert received[-1]["clientId"] == "hooked-dev"
         assert received[-1]["templateArn"] == "arn:aws:iot:us-east-1:000000000000:provisioningtemplate/hooked"
-        assert len(received[-1]["claimCertificateId"]) == 64
+        # The certificate id of the connection's claim certificate: the SHA-256 of its DER, as AWS's.
+        import hashlib
+        from cryptography import x509 as x509_
+        from cryptography.hazmat.primitives import serialization as serialization_
+        claim_der = x509_.load_pem_x509_certificate(open(cert, "rb").read()).public_bytes(serialization_.Encoding.DER)
+        assert received[-1]["claimCertificateId"] == hashlib.sha256(claim_der).hexdigest()
         assert server.aws("iot", "list-things")[1]["things"] == [] and certificate_status() == "INACTIVE"
 
         started = time.monotonic()
@@ -529,10 +538,8 @@ def test_provisioning_by_trusted_user_with_a_claim(server, tmp_path):
     # listed, with which a device provisions itself through that template and nothing else.
     import datetime
     from conftest import Client
-    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
-    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
-               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    create_device_policy(server)
+    create_fleet_template(server)
     claim = server.aws("iot", "create-provisioning-claim", "--template-name", "lamps")[1]
     assert set(claim) == {"certificateId", "certificatePem", "keyPair", "expiration"}
     expires = datetime.datetime.fromisoformat(claim["expiration"]) if isinstance(claim["expiration"], str) else \
@@ -687,8 +694,7 @@ def test_bootstrap_by_identifier_and_secret(make_server, tmp_path):
     import pki
     from conftest import FLEETCORE, publish_rc
     server = make_server("[provisioning]\nbootstrap_per_address_burst = 6\nbootstrap_per_address_per_s = 0.01\n")
-    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    create_device_policy(server)
     server.aws("iot", "create-provisioning-template", "--template-name", "factory", "--provisioning-role-arn", ROLE,
                "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
     devices = [{"deviceId": f"SN{i:04}", "secret": secrets.token_hex(16), "parameters": {"SerialNumber": f"{i:04}"}}
@@ -768,10 +774,8 @@ def test_the_aws_iot_device_sdk_v2_provisions_itself(server, tmp_path):
     import pki
     from conftest import Client, publish_rc
     js = os.path.join(os.path.dirname(__file__), "js")
-    server.aws("iot", "create-policy", "--policy-name", "device-policy", "--policy-document", json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
-    server.aws("iot", "create-provisioning-template", "--template-name", "lamps", "--provisioning-role-arn", ROLE,
-               "--template-body", json.dumps(FLEET_TEMPLATE), "--enabled")
+    create_device_policy(server)
+    create_fleet_template(server)
     cert, key = server.issue_cert("claim", tmp_path)
     other = Client(server.ports["mqtts"], "claim-watcher")
     other.connect(tls={"ca_certs": server.ca, "certfile": cert, "keyfile": key})
