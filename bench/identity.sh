@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # TLS handshakes per second with ECDSA P-256 client certificates: fleetcore (certificate checked
 # against its registry) beside mosquitto (require_certificate, same CA, same server certificate),
-# with `openssl speed` for the same primitives on this machine; then policy checks per second.
+# with `openssl speed` for the same primitives on this machine; then MQTT connections over mutual TLS
+# (build/bench/tlsbench), full and resumed handshakes; then policy checks per second.
 # Usage: bench/identity.sh   (BENCH_SECONDS=10 per handshake run, BENCH_CLIENTS=2 parallel clients,
 #                            FC_BIN=another fleetcore binary, e.g. a build before a change)
 set -euo pipefail
@@ -33,9 +34,11 @@ PIDS+=($FC_PID)
 wait_port "$MQTTS"; wait_port "$API"
 for _ in $(seq 100); do [ -f "$TMP/fc/listeners.json" ] && break; sleep 0.05; done
 "$FC" device create --name bench-dev --out "$TMP/dev" --data-dir "$TMP/fc" >/dev/null
+"$FC" device create --name bench-dev2 --out "$TMP/dev" --data-dir "$TMP/fc" >/dev/null
 CERT=$TMP/dev/bench-dev.cert.pem KEY=$TMP/dev/bench-dev.private.key CA=$TMP/fc/tls/ca.crt
 
-# mosquitto with the same CA and server certificate, client certificates required.
+# mosquitto with the same CA and server certificate, client certificates required, and TCP_NODELAY as
+# fleetcore sets it (without it each CONNACK after a TLS 1.3 handshake waits ~40 ms for a delayed ACK).
 MPORT=$(free_port)
 cat > "$TMP/mosquitto.conf" <<CONF
 listener $MPORT 127.0.0.1
@@ -44,6 +47,7 @@ certfile $TMP/fc/tls/server.crt
 keyfile $TMP/fc/tls/server.key
 require_certificate true
 allow_anonymous true
+set_tcp_nodelay true
 log_dest none
 user $(id -un)
 CONF
@@ -74,6 +78,34 @@ log "## TLS 1.3 handshakes/s, ECDSA P-256 server and client certificates, $CLIEN
 for round in 1 2 3; do
   fc=$(handshakes "$MQTTS" "$FC_PID"); mq=$(handshakes "$MPORT" "$MQ_PID")
   log "round $round: fleetcore $fc  mosquitto $mq"
+done
+
+connections() {  # $1 = port, $2 = server pid, then tlsbench options; prints "N/s resumed=R server-CPU-µs/connection"
+  local port=$1 pid=$2 before after total=0 resumed=0 n r waiting=()
+  shift 2
+  before=$(cpu_ticks "$pid")
+  for d in bench-dev bench-dev2; do  # one client per device: a client id is connected once at a time
+    build/bench/tlsbench --port "$port" --ca "$CA" --cert "$TMP/dev/$d.cert.pem" --key "$TMP/dev/$d.private.key" \
+      --client-id "$d" --threads 1 --seconds "$SECS" "$@" >"$TMP/tls.$d" 2>&1 &
+    waiting+=($!)
+  done
+  wait "${waiting[@]}" || true
+  after=$(cpu_ticks "$pid")
+  for d in bench-dev bench-dev2; do
+    n=$(sed -n 's/.* connections=\([0-9]*\).*/\1/p' "$TMP/tls.$d"); r=$(sed -n 's/.* resumed=\([0-9]*\).*/\1/p' "$TMP/tls.$d")
+    total=$((total + ${n:-0})); resumed=$((resumed + ${r:-0}))
+  done
+  [ "$total" -gt 0 ] || { echo "no connections: $(cat "$TMP"/tls.*)"; return; }
+  echo "$(echo "scale=1; $total / $SECS" | bc)/s resumed=$resumed server-cpu=$(echo "scale=0; ($after - $before) * 1000000 / $(getconf CLK_TCK) / $total" | bc)us"
+}
+
+log "## MQTT connections/s over mutual TLS (tlsbench: leaf certificate, CONNECT/CONNACK, close), 2 devices, ${SECS}s"
+for round in 1 2 3; do
+  for mode in "--tls 1.3" "--tls 1.3 --resume" "--tls 1.2 --resume"; do
+    # shellcheck disable=SC2086
+    fc=$(connections "$MQTTS" "$FC_PID" $mode); mq=$(connections "$MPORT" "$MQ_PID" $mode)
+    log "round $round ${mode}: fleetcore $fc  mosquitto $mq"
+  done
 done
 
 log "## policy checks (build/bench/policy_bench)"

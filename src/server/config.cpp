@@ -59,6 +59,7 @@ server_config load_config(const std::filesystem::path& file) {
       {"tls.cert", setter(cert, "tls.cert")},
       {"tls.key", setter(key, "tls.key")},
       {"tls.ca_key_type", setter(c.ca_key_type, "tls.ca_key_type")},
+      {"tls.session_lifetime_s", setter(c.tls_session_lifetime_s, "tls.session_lifetime_s")},
       {"registry.certificate_days", setter(c.certificate_days, "registry.certificate_days")},
       {"registry.thing_type_delete_wait_s", setter(c.thing_type_delete_wait_s, "registry.thing_type_delete_wait_s")},
       {"registry.endpoint_host", setter(c.endpoint_host, "registry.endpoint_host")},
@@ -138,6 +139,8 @@ server_config load_config(const std::filesystem::path& file) {
     }
   }
   if (!data_dir.empty()) c.data_dir = data_dir;
+  if (c.tls_session_lifetime_s > 604800)  // RFC 8446 4.6.1: a ticket lives at most seven days
+    throw std::runtime_error(file.string() + ": tls.session_lifetime_s must be at most 604800 (seven days)");
   c.tls_cert = cert;
   c.tls_key = key;
   if (c.ca_key_type != "ec" && c.ca_key_type != "rsa")

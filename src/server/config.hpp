@@ -27,6 +27,9 @@ struct server_config {
   transport::admission::limits admission;
   // Server certificate and key; empty = issued by the built-in CA in <data_dir>/tls.
   std::filesystem::path tls_cert, tls_key;
+  /// How long a device may resume its TLS session (a ticket's lifetime, and how often the keys that seal
+  /// tickets rotate); 0 turns resumption off.
+  std::uint32_t tls_session_lifetime_s = 86400;
   /// Key type of the built-in CA when it is first created: "ec" (P-256) or "rsa".
   std::string ca_key_type = "ec";
   /// Validity of certificates the built-in CA issues (CreateKeysAndCertificate, from CSR).

@@ -275,8 +275,14 @@ int serve(const server_config& cfg) {
     reg.defer = [&control_pool](std::function<void()> fn) { boost::asio::post(*control_pool, std::move(fn)); };
   }
 
+  std::optional<transport::session_tickets> tickets;
+  if (cfg.tls_session_lifetime_s > 0) {
+    tickets.emplace(clock, std::chrono::seconds(cfg.tls_session_lifetime_s), check);
+    tickets->register_metrics(metrics);
+  }
   std::optional<boost::asio::ssl::context> tls_ctx;
-  if (!cfg.mqtts.empty() || !cfg.wss.empty()) tls_ctx.emplace(transport::make_server_context(tls, &check));
+  if (!cfg.mqtts.empty() || !cfg.wss.empty())
+    tls_ctx.emplace(transport::make_server_context(tls, &check, tickets ? &*tickets : nullptr));
 
   transport::admission admission(cfg.admission);
   admission.register_metrics(metrics);

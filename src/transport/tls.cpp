@@ -1,8 +1,12 @@
 #include "transport/tls.hpp"
 
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <cstring>
 #include <stdexcept>
 
 namespace fleetcore::transport {
@@ -39,12 +43,143 @@ int verify_with_check(X509_STORE_CTX* store, void* arg) {
   return 0;
 }
 
+int tickets_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+const EVP_CIPHER* ticket_cipher() {
+  static EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  return cipher;
+}
+
+/// Seals (enc = 1) or opens (enc = 0) a session ticket with session_tickets' keys. Returns 1, 2 (opened
+/// with a retired key: issue a fresh ticket), 0 (no such key: a full handshake) or -1 (error).
+int ticket_key(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
+  auto* tickets = static_cast<session_tickets*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tickets_index()));
+  if (!tickets || !ticket_cipher()) return -1;
+  session_tickets::key k;
+  int result = 1;
+  if (enc) {
+    k = tickets->sealing_key();
+    std::memcpy(name, k.name.data(), k.name.size());
+    if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(ticket_cipher())) != 1 ||
+        EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1)
+      result = -1;
+  } else {
+    bool renew = false;
+    auto found = tickets->opening_key(name, renew);
+    if (!found) return 0;
+    k = *found;
+    if (EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1) result = -1;
+    else if (renew) result = 2;
+  }
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac.data(), k.hmac.size()),
+                         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  if (result > 0 && EVP_MAC_CTX_set_params(mac, params) != 1) result = -1;
+  OPENSSL_cleanse(&k, sizeof k);
+  return result;
+}
+
+/// Decides, once a ticket is opened, whether its session resumes: only while its certificate is accepted.
+SSL_TICKET_RETURN ticket_opened(SSL*, SSL_SESSION* session, const unsigned char*, size_t, SSL_TICKET_STATUS status,
+                                void* arg) {
+  switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+      // A refused session falls back to a full handshake; the client may bring another certificate.
+      if (!static_cast<session_tickets*>(arg)->may_resume(SSL_SESSION_get0_peer(session)))
+        return SSL_TICKET_RETURN_IGNORE_RENEW;
+      return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    case SSL_TICKET_EMPTY:
+    case SSL_TICKET_NO_DECRYPT:
+      return SSL_TICKET_RETURN_IGNORE_RENEW;
+    default:
+      return SSL_TICKET_RETURN_ABORT;
+  }
+}
+
+/// Resumption as `tickets` says, or none. Sessions are never kept on the server.
+void configure_resumption(SSL_CTX* ctx, session_tickets* tickets) {
+  // Without a session id context OpenSSL aborts any resumption attempt when client certificates are
+  // verified ("session id context uninitialized").
+  static constexpr unsigned char k_context[] = "fleetcore-devices";
+  SSL_CTX_set_session_id_context(ctx, k_context, sizeof k_context - 1);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (!tickets) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    return;
+  }
+  SSL_CTX_set_ex_data(ctx, tickets_index(), tickets);
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
+  SSL_CTX_set_session_ticket_cb(ctx, nullptr, ticket_opened, tickets);
+  SSL_CTX_set_timeout(ctx, static_cast<long>(tickets->lifetime().count()));
+  SSL_CTX_set_num_tickets(ctx, 1);
+}
+
 }  // namespace
+
+session_tickets::session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check)
+    : clock_(clock), lifetime_(lifetime), check_(std::move(check)), current_(fresh(clock.now())) {}
+
+session_tickets::key session_tickets::fresh(common::clock::time_point now) {
+  key k;
+  k.created = now;
+  if (RAND_bytes(k.name.data(), static_cast<int>(k.name.size())) != 1 ||
+      RAND_bytes(k.aes.data(), static_cast<int>(k.aes.size())) != 1 ||
+      RAND_bytes(k.hmac.data(), static_cast<int>(k.hmac.size())) != 1)
+    throw std::runtime_error("no randomness for TLS session ticket keys");
+  return k;
+}
+
+void session_tickets::rotate(common::clock::time_point now) {
+  if (now - current_.created < lifetime_) return;
+  if (previous_) OPENSSL_cleanse(&*previous_, sizeof(key));
+  previous_ = current_;
+  retired_ = now;
+  current_ = fresh(now);
+}
+
+session_tickets::key session_tickets::sealing_key() {
+  std::lock_guard lock(mutex_);
+  rotate(clock_.now());
+  return current_;
+}
+
+std::optional<session_tickets::key> session_tickets::opening_key(const unsigned char* name, bool& renew) {
+  std::lock_guard lock(mutex_);
+  const auto now = clock_.now();
+  rotate(now);
+  renew = false;
+  if (std::memcmp(name, current_.name.data(), k_name_size) == 0) return current_;
+  if (previous_ && now - retired_ < lifetime_ && std::memcmp(name, previous_->name.data(), k_name_size) == 0) {
+    renew = true;
+    return previous_;
+  }
+  return std::nullopt;
+}
+
+bool session_tickets::may_resume(X509* peer) {
+  const bool ok = peer && check_ && check_(peer);
+  (ok ? resumed_ : refused_).inc();
+  return ok;
+}
+
+void session_tickets::register_metrics(common::registry& r) const {
+  r.add(resumed_, "fleetcore_tls_resumptions_total", "result=\"resumed\"",
+        "TLS sessions offered for resumption with a valid ticket: resumed, or refused because their certificate "
+        "(or its CA) is no longer accepted (the client gets a full handshake).");
+  r.add(refused_, "fleetcore_tls_resumptions_total", "result=\"refused\"", "");
+}
 
 ssl::context make_https_context(const tls_files& files) { return base_context(files); }
 
-boost::asio::ssl::context make_server_context(const tls_files& files, const client_cert_check* check) {
+boost::asio::ssl::context make_server_context(const tls_files& files, const client_cert_check* check,
+                                              session_tickets* tickets) {
   ssl::context ctx = base_context(files);
+  configure_resumption(ctx.native_handle(), tickets);
   boost::system::error_code ec;
   if (check) {
     SSL_CTX_set_cert_verify_callback(ctx.native_handle(), verify_with_check, const_cast<client_cert_check*>(check));

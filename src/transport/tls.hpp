@@ -1,8 +1,15 @@
 #pragma once
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+
 #include <boost/asio/ssl/context.hpp>
 
+#include <array>
+#include <chrono>
 #include <filesystem>
 #include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 
 namespace fleetcore::transport {
@@ -17,10 +24,57 @@ struct tls_files {
 /// OpenSSL's chain verification; called on the connection's worker during the handshake.
 using client_cert_check = std::function<bool(X509* leaf)>;
 
+/// Session resumption for the device listeners, stateless: TLS 1.3 PSK tickets and TLS 1.2 tickets
+/// sealed with keys only the server holds, and no session kept on the server.
+/// - One ticket per handshake, valid `lifetime`.
+/// - The key that seals new tickets changes every `lifetime`; the previous one still opens tickets (all
+///   of them at most `lifetime` old) and asks for a fresh ticket. No ticket outlives two rotations.
+/// - Keys live in memory only: a restart ends every ticket.
+/// - Before a session resumes, the certificate it was established with is checked again by `check`: a
+///   device whose certificate (or its CA) is no longer ACTIVE gets a full handshake, which refuses it.
+/// Thread-safe: OpenSSL calls it on the workers during handshakes. Must outlive the contexts using it.
+class session_tickets {
+ public:
+  static constexpr std::size_t k_name_size = 16;  // what OpenSSL's ticket key callback names a key with
+  struct key {
+    std::array<unsigned char, k_name_size> name{};
+    std::array<unsigned char, 32> aes{};   // AES-256-CBC
+    std::array<unsigned char, 32> hmac{};  // HMAC-SHA256
+    common::clock::time_point created{};
+  };
+
+  session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check);
+
+  std::chrono::seconds lifetime() const noexcept { return lifetime_; }
+  /// The key that seals a new ticket, a fresh one when the current key is `lifetime` old.
+  key sealing_key();
+  /// The key named `name` while it may still open tickets; `renew` is set when it no longer seals them.
+  std::optional<key> opening_key(const unsigned char* name, bool& renew);
+  /// Whether a session established with `peer` may resume now (counted).
+  bool may_resume(X509* peer);
+
+  void register_metrics(common::registry& r) const;
+
+ private:
+  static key fresh(common::clock::time_point now);
+  void rotate(common::clock::time_point now);  // under mutex_
+
+  const common::clock& clock_;
+  std::chrono::seconds lifetime_;
+  client_cert_check check_;
+  std::mutex mutex_;
+  key current_;
+  std::optional<key> previous_;
+  common::clock::time_point retired_{};  // when previous_ stopped sealing
+  common::counter resumed_, refused_;
+};
+
 /// A TLS 1.2+ server context that requires a client certificate. With `check`, the certificate is
-/// accepted if `check` says so; otherwise it must chain to `files.client_ca`. `check` must outlive
-/// the context. Throws std::runtime_error naming the file that could not be loaded.
-boost::asio::ssl::context make_server_context(const tls_files& files, const client_cert_check* check = nullptr);
+/// accepted if `check` says so; otherwise it must chain to `files.client_ca`. With `tickets`, sessions
+/// resume as `session_tickets` says; without, they never do. `check` and `tickets` must outlive the
+/// context. Throws std::runtime_error naming the file that could not be loaded.
+boost::asio::ssl::context make_server_context(const tls_files& files, const client_cert_check* check = nullptr,
+                                              session_tickets* tickets = nullptr);
 
 /// A TLS 1.2+ server context for HTTPS without client certificates (the control-plane API).
 boost::asio::ssl::context make_https_context(const tls_files& files);

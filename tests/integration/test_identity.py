@@ -2,11 +2,13 @@
 just-in-time registration, revocation that drops live connections, and least-privilege policies with
 thing policy variables, enforced with paho and mosquitto clients."""
 import json
+import socket
 import ssl
 
+import pytest
 
 import pki
-from helpers import Client, publish_rc
+from helpers import Client, connect_bytes, publish_rc
 
 ARN = "arn:aws:iot:us-east-1:000000000000"
 THING_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -111,6 +113,62 @@ def test_deactivating_a_certificate_drops_it_and_reactivating_restores_it(server
     c.disconnects.get(timeout=5)
     server.iot().update_certificate(certificateId=cid, newStatus="ACTIVE")
     assert pub(server, cert, key, "dev-d", "things/dev-d/t") == 0
+
+
+def device_tls(server, cert, key, version):
+    """A device's TLS client context (Python's ssl, on OpenSSL) with one TLS version."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(server.ca)
+    ctx.load_cert_chain(cert, key)
+    ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def tls_session(server, ctx, client_id, session=None):
+    """One MQTT CONNECT over TLS, offering `session` to resume. Returns (CONNACK bytes or None if the
+    server refused the connection, session reused?, the session to offer next time). The CONNACK comes
+    after the server's ticket, so the session holds it."""
+    with socket.create_connection(("127.0.0.1", server.ports["mqtts"]), timeout=5) as raw:
+        try:
+            s = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
+        except (ssl.SSLError, ConnectionError):  # TLS 1.2: refused in the handshake
+            return None, False, None
+        with s:
+            try:
+                s.sendall(connect_bytes(client_id.encode(), version=4))
+                connack = s.recv(4) or None
+            except (ssl.SSLError, ConnectionError):  # TLS 1.3: refused after the client's Finished
+                connack = None
+            return connack, s.session_reused, s.session
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls1.3", "tls1.2"])
+def test_tls_sessions_resume_until_the_certificate_is_revoked(server, tmp_path, version):
+    cert, key, cid = device(server, tmp_path, "dev-t")
+    ctx = device_tls(server, cert, key, version)
+    ok = b"\x20\x02\x00\x00"
+    connack, reused, session = tls_session(server, ctx, "dev-t")
+    assert (connack, reused) == (ok, False)
+    # The ticket resumes the session: no certificate exchange, the same device.
+    connack, reused, _ = tls_session(server, ctx, "dev-t", session)
+    assert (connack, reused) == (ok, True)
+    assert server.metric('fleetcore_tls_resumptions_total{result="resumed"}') == 1
+    # Revoked: the ticket no longer resumes, and the full handshake refuses the certificate.
+    server.iot().update_certificate(certificateId=cid, newStatus="REVOKED")
+    connack, reused, _ = tls_session(server, ctx, "dev-t", session)
+    assert (connack, reused) == (None, False)
+    assert server.metric('fleetcore_tls_resumptions_total{result="refused"}') == 1
+    assert server.metric('fleetcore_tls_resumptions_total{result="resumed"}') == 1
+
+
+def test_tls_resumption_off(make_server, tmp_path):
+    server = make_server("[tls]\nsession_lifetime_s = 0\n")
+    cert, key, _ = device(server, tmp_path, "dev-o")
+    ctx = device_tls(server, cert, key, ssl.TLSVersion.TLSv1_2)
+    connack, reused, session = tls_session(server, ctx, "dev-o")
+    assert connack == b"\x20\x02\x00\x00"
+    connack, reused, _ = tls_session(server, ctx, "dev-o", session)
+    assert (connack, reused) == (b"\x20\x02\x00\x00", False)
 
 
 def register_ca(server, ca, auto=False):

@@ -49,7 +49,10 @@ TEST(config, the_example_file_shows_the_defaults) {
   EXPECT_EQ(c.rules.http_retry_for_s, d.rules.http_retry_for_s);
   EXPECT_EQ(c.rules.allow_plain_http, d.rules.allow_plain_http);
   EXPECT_EQ(c.telemetry.retention_hours, d.telemetry.retention_hours);
+  EXPECT_EQ(c.tls_session_lifetime_s, d.tls_session_lifetime_s);
   EXPECT_THROW(load_config(write("[tls]\nca_key_type = \"dsa\"\n")), std::runtime_error);
+  EXPECT_EQ(load_config(write("[tls]\nsession_lifetime_s = 0\n")).tls_session_lifetime_s, 0u);
+  EXPECT_THROW(load_config(write("[tls]\nsession_lifetime_s = 604801\n")), std::runtime_error);  // > 7 days
   EXPECT_EQ(load_config(write("[registry]\nthing_type_delete_wait_s = 0\n")).thing_type_delete_wait_s, 0);
 }
 
