@@ -15,7 +15,14 @@ using detail::split_shared;
 
 broker::broker(config cfg, common::clock& clock, storage::store& store, access_policy& policy,
                unsigned worker_count)
-    : cfg_(cfg), clock_(clock), store_(store), policy_(policy) {
+    : cfg_(cfg),
+      clock_(clock),
+      store_(store),
+      policy_(policy),
+      connect_limiter_(clock, {.per_address_per_s = static_cast<double>(cfg.max_connect_rate_per_address),
+                               .per_address_burst = static_cast<double>(cfg.max_connect_rate_per_address),
+                               .global_per_s = static_cast<double>(cfg.max_connect_rate),
+                               .global_burst = static_cast<double>(cfg.max_connect_rate)}) {
   FC_CHECK(worker_count > 0);
   for (unsigned i = 0; i < worker_count; ++i) workers_.push_back(std::make_unique<worker>(i));
   outboxes_.resize(worker_count);

@@ -11,6 +11,7 @@
 #include "broker/session.hpp"
 #include "broker/worker.hpp"
 #include "common/clock.hpp"
+#include "common/rate_limiter.hpp"
 #include "storage/store.hpp"
 
 #include <atomic>
@@ -43,6 +44,10 @@ class broker {
   common::clock& clock() noexcept { return clock_; }
   broker_metrics& stats() noexcept { return metrics_; }
   access_policy& policy() noexcept { return policy_; }
+  /// Whether a CONNECT from `remote` ("address:port") fits max_connect_rate[_per_address]. Any thread.
+  bool admit_connect(std::string_view remote) {
+    return connect_limiter_.admit(remote) == common::rate_limiter::verdict::admitted;
+  }
   void register_metrics(common::registry& r) const;
 
   // --- any thread ---
@@ -185,6 +190,7 @@ class broker {
   common::clock& clock_;
   storage::store& store_;
   access_policy& policy_;
+  common::rate_limiter connect_limiter_;
   std::vector<std::unique_ptr<worker>> workers_;
   std::atomic<unsigned> next_worker_{0};
   std::atomic<std::uint64_t> next_incarnation_{1};

@@ -39,6 +39,7 @@ connect_result classify(reason_code rc) {
     case reason_code::bad_authentication_method: return connect_result::bad_auth_method;
     case reason_code::server_unavailable:
     case reason_code::server_busy: return connect_result::server_unavailable;
+    case reason_code::connection_rate_exceeded: return connect_result::rate_limited;
     default: return connect_result::other;
   }
 }

@@ -17,6 +17,11 @@ struct config {
   /// for that session drop (counted), so that no session holds more memory than this.
   std::uint64_t max_queued_bytes = 16ull * 1024 * 1024;
   std::uint32_t max_publish_rate = 0;                // messages/s per client, 0 = unlimited
+  /// CONNECTs admitted per second, in all and per source address (an IPv6 address by its /64), each
+  /// with a burst of one second's worth; 0 = unlimited. The excess is refused before anything else is
+  /// looked at: MQTT 5 clients get CONNACK 0x9F, 3.1.1 clients are closed without a CONNACK.
+  std::uint32_t max_connect_rate = 0;
+  std::uint32_t max_connect_rate_per_address = 0;
   std::uint16_t topic_alias_maximum = 32;            // inbound aliases we accept
   std::uint16_t max_keep_alive = 1200;               // larger keepalives are lowered (server keep alive)
   std::uint32_t max_session_expiry = 7 * 24 * 3600;  // seconds; 0xFFFFFFFF requests are lowered to this

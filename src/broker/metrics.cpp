@@ -22,7 +22,8 @@ void broker_metrics::register_all(common::registry& r) const {
   r.add(queued, "fleetcore_queued_messages", "", "QoS 1/2 messages queued or in flight to sessions.");
   r.add(queued_bytes, "fleetcore_queued_bytes", "", "Approximate bytes of queued messages.");
   static constexpr const char* results[] = {"success", "protocol_error", "unsupported_version", "bad_client_id",
-                                            "not_authorized", "bad_auth_method", "server_unavailable", "other"};
+                                            "not_authorized", "bad_auth_method", "server_unavailable", "rate_limited",
+                                            "other"};
   static_assert(std::size(results) == std::tuple_size_v<decltype(connects)>, "a label per connect_result");
   for (std::size_t i = 0; i < connects.size(); ++i)
     r.add(connects[i], "fleetcore_connects_total", fmt::format("result=\"{}\"", results[i]), "CONNECT attempts by result.");

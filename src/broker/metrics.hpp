@@ -24,6 +24,7 @@ enum class connect_result : std::uint8_t {
   not_authorized,
   bad_auth_method,
   server_unavailable,
+  rate_limited,
   other,
   count
 };

@@ -8,7 +8,6 @@
 #include "common/log.hpp"
 #include "provisioning/provisioner.hpp"
 
-#include <boost/asio/ip/address.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <openssl/crypto.h>
@@ -84,13 +83,16 @@ std::optional<bootstrap_service::identity> bootstrap_service::identity::from_jso
 
 bootstrap_service::bootstrap_service(registry::registry& reg, template_service& templates, storage::store& store,
                                      common::clock& clock, bootstrap_settings s)
-    : registry_(reg), templates_(templates), store_(store), clock_(clock), settings_(s) {
+    : registry_(reg),
+      templates_(templates),
+      store_(store),
+      clock_(clock),
+      limiter_(clock, {s.per_address_per_s, s.per_address_burst, s.global_per_s, s.global_burst}) {
   for (const auto& d : store_.load_documents(std::string(k_kind))) {
     auto i = identity::from_json(d.body);
     if (!i) throw std::runtime_error("unreadable bootstrap identity " + d.key);
     identities_[d.key] = std::move(*i);
   }
-  global_ = {settings_.global_burst, clock_.now()};
 }
 
 bool bootstrap_service::save(const std::string& id, const identity& i) {
@@ -165,50 +167,9 @@ aws_response bootstrap_service::describe(const std::string& id) const {
   return aws_response::ok(json::serialize(out));
 }
 
-bool bootstrap_service::admit(std::string_view peer) {
-  const auto now = clock_.now();
-  auto refilled = [now](const bucket& b, double rate, double burst) {
-    const double elapsed = std::max(0.0, std::chrono::duration<double>(now - b.at).count());
-    return std::min(burst, b.tokens + rate * elapsed);
-  };
-  auto refill = [&](bucket& b, double rate, double burst) {
-    b.tokens = refilled(b, rate, burst);
-    b.at = now;
-  };
-  // One bucket per IPv4 address, per IPv6 /64 (a host has a whole /64 to pick from).
-  std::string key(peer);
-  boost::system::error_code ec;
-  auto address = boost::asio::ip::make_address(key, ec);
-  if (!ec && address.is_v6() && !address.to_v6().is_v4_mapped()) {
-    auto bytes = address.to_v6().to_bytes();
-    key = common::hex(bytes.data(), 8) + "::/64";
-  } else if (!ec && address.is_v6()) {
-    key = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6()).to_string();
-  }
-  // A bounded table: buckets that refilled are forgotten (at most one sweep a second); while it is
-  // still full, a new address waits.
-  constexpr std::size_t max_buckets = 100'000;
-  if (buckets_.size() >= max_buckets && !buckets_.contains(key)) {
-    if (now - last_sweep_ >= std::chrono::seconds(1)) {
-      last_sweep_ = now;
-      std::erase_if(buckets_, [&](const auto& kv) {
-        return refilled(kv.second, settings_.per_address_per_s, settings_.per_address_burst) >= settings_.per_address_burst;
-      });
-    }
-    if (buckets_.size() >= max_buckets) return false;
-  }
-  auto [it, fresh] = buckets_.try_emplace(key, bucket{settings_.per_address_burst, now});
-  refill(it->second, settings_.per_address_per_s, settings_.per_address_burst);
-  refill(global_, settings_.global_per_s, settings_.global_burst);
-  if (it->second.tokens < 1 || global_.tokens < 1) return false;
-  it->second.tokens -= 1;
-  global_.tokens -= 1;
-  return true;
-}
-
 aws_response bootstrap_service::device(std::string_view method, std::string_view body, std::string_view peer) {
   if (method != "POST") return aws_response::error(405, "InvalidRequestException", "POST the device's request");
-  if (!admit(peer)) {
+  if (limiter_.admit(peer) != common::rate_limiter::verdict::admitted) {
     throttled_.inc();
     FC_LOG_INFO("provisioning.bootstrap_throttled", "peer={}", common::untrusted(peer));
     return aws_response::error(429, "ThrottlingException", "too many bootstrap attempts: wait and retry");

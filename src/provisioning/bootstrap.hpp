@@ -29,6 +29,7 @@
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
+#include "common/rate_limiter.hpp"
 #include "provisioning/templates.hpp"
 #include "registry/registry.hpp"
 #include "storage/store.hpp"
@@ -68,24 +69,16 @@ class bootstrap_service {
     std::string to_json() const;
     static std::optional<identity> from_json(std::string_view body);
   };
-  struct bucket {
-    double tokens = 0;
-    common::clock::time_point at{};
-  };
   common::aws_response register_identities(std::string_view body);
   common::aws_response describe(const std::string& id) const;
-  bool admit(std::string_view peer);
   bool save(const std::string& id, const identity& i);
 
   registry::registry& registry_;
   template_service& templates_;
   storage::store& store_;
   common::clock& clock_;
-  bootstrap_settings settings_;
   std::map<std::string, identity, std::less<>> identities_;
-  std::unordered_map<std::string, bucket> buckets_;
-  bucket global_;
-  common::clock::time_point last_sweep_{};
+  common::rate_limiter limiter_;
   common::counter issued_, refused_, throttled_;
 };
 
