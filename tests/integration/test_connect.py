@@ -116,11 +116,17 @@ def test_pingreq_keeps_connection_alive(server):
         assert r.read_packet() == b"\xd0\x00"
 
 
-def test_server_keepalive_caps_large_values(make_server):
-    s = make_server("[limits]\nmax_keep_alive = 30\n")
+@pytest.mark.parametrize("limit,asked", [(30, 600), (60, 120)])
+def test_server_keepalive_caps_large_values(make_server, limit, asked):
+    s = make_server(f"[limits]\nmax_keep_alive = {limit}\n")
     c = Client(s.port, "k")
-    _, _, p = c.connect(keepalive=600)
-    assert p.ServerKeepAlive == 30
+    _, _, p = c.connect(keepalive=asked)
+    assert p.ServerKeepAlive == limit
+    c.disconnect()
+    # Within the limit: the client's own keep alive stands, and CONNACK does not mention it.
+    c = Client(s.port, "k2")
+    _, _, p = c.connect(keepalive=limit // 2)
+    assert not hasattr(p, "ServerKeepAlive")
     c.disconnect()
 
 
