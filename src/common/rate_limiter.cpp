@@ -44,15 +44,15 @@ double rate_limiter::refilled(const bucket& b, double rate, double burst, clock:
 rate_limiter::verdict rate_limiter::admit(std::string_view source) {
   const bool per_source = limits_.per_address_per_s > 0, global = limits_.global_per_s > 0;
   if (!per_source && !global) return verdict::admitted;
-  const auto now = clock_.now();
+  const std::string key = per_source ? source_key(source) : std::string();
   std::lock_guard lock(mutex_);
+  const auto now = clock_.now();  // under the lock: a bucket's time never goes back
   if (global) {
     global_.tokens = refilled(global_, limits_.global_per_s, limits_.global_burst, now);
     global_.at = now;
   }
   bucket* mine = nullptr;
   if (per_source) {
-    std::string key = source_key(source);
     if (sources_.size() >= max_sources_ && !sources_.contains(key)) {
       if (now - last_sweep_ >= std::chrono::seconds(1)) {
         last_sweep_ = now;
@@ -63,7 +63,7 @@ rate_limiter::verdict rate_limiter::admit(std::string_view source) {
       }
       if (sources_.size() >= max_sources_) return verdict::per_address;
     }
-    mine = &sources_.try_emplace(std::move(key), bucket{limits_.per_address_burst, now}).first->second;
+    mine = &sources_.try_emplace(key, bucket{limits_.per_address_burst, now}).first->second;
     mine->tokens = refilled(*mine, limits_.per_address_per_s, limits_.per_address_burst, now);
     mine->at = now;
     if (mine->tokens < 1) return verdict::per_address;

@@ -151,6 +151,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
                                       log_failure("tls", ec);
                                       return c->close(mqtt::reason_code::not_authorized);
                                     }
+                                    session_tickets::count_handshake(c->stream().native_handle());
                                     auto id = peer_of(c->stream().native_handle());
                                     c->set_peer(std::move(id.subject), std::move(id.common_name), std::move(id.certificate_id));
                                     c->start();
@@ -168,6 +169,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
               log_failure("tls", ec);
               return c->close(mqtt::reason_code::not_authorized);
             }
+            session_tickets::count_handshake(c->stream().next_layer().native_handle());
             auto id = peer_of(c->stream().next_layer().native_handle());
             c->set_peer(std::move(id.subject), std::move(id.common_name), std::move(id.certificate_id));
             auto st = std::make_shared<upgrade_state>();

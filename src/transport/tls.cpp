@@ -32,10 +32,20 @@ ssl::context base_context(const tls_files& files) {
 /// OpenSSL's whole-chain verification replaced by the registry's check of the leaf: trust comes from
 /// registered CAs and certificates, which change at run time. The handshake still proves that the
 /// client holds the certificate's private key.
+/// No exception may unwind through OpenSSL's frames: a callback that throws refuses instead.
+template <typename Fn>
+bool no_throw(Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (...) {
+    return false;
+  }
+}
+
 int verify_with_check(X509_STORE_CTX* store, void* arg) {
   const auto& check = *static_cast<const client_cert_check*>(arg);
   X509* leaf = X509_STORE_CTX_get0_cert(store);
-  if (leaf && check(leaf)) {
+  if (leaf && no_throw([&] { return check(leaf); })) {
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return 1;
   }
@@ -61,16 +71,18 @@ int ticket_key(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX*
   session_tickets::key k;
   int result = 1;
   if (enc) {
-    k = tickets->sealing_key();
+    if (!no_throw([&] { return (k = tickets->sealing_key(), true); })) return -1;
     std::memcpy(name, k.name.data(), k.name.size());
     if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(ticket_cipher())) != 1 ||
         EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1)
       result = -1;
   } else {
     bool renew = false;
-    auto found = tickets->opening_key(name, renew);
+    std::optional<session_tickets::key> found;
+    if (!no_throw([&] { return (found = tickets->opening_key(name, renew), true); })) return -1;
     if (!found) return 0;
     k = *found;
+    OPENSSL_cleanse(&*found, sizeof k);
     if (EVP_DecryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1) result = -1;
     else if (renew) result = 2;
   }
@@ -89,7 +101,7 @@ SSL_TICKET_RETURN ticket_opened(SSL*, SSL_SESSION* session, const unsigned char*
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW:
       // A refused session falls back to a full handshake; the client may bring another certificate.
-      if (!static_cast<session_tickets*>(arg)->may_resume(SSL_SESSION_get0_peer(session)))
+      if (!no_throw([&] { return static_cast<session_tickets*>(arg)->may_resume(SSL_SESSION_get0_peer(session)); }))
         return SSL_TICKET_RETURN_IGNORE_RENEW;
       return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     case SSL_TICKET_EMPTY:
@@ -161,16 +173,27 @@ std::optional<session_tickets::key> session_tickets::opening_key(const unsigned 
   return std::nullopt;
 }
 
+session_tickets::~session_tickets() {
+  OPENSSL_cleanse(&current_, sizeof current_);
+  if (previous_) OPENSSL_cleanse(&*previous_, sizeof(key));
+}
+
 bool session_tickets::may_resume(X509* peer) {
   const bool ok = peer && check_ && check_(peer);
-  (ok ? resumed_ : refused_).inc();
+  if (!ok) refused_.inc();
   return ok;
+}
+
+void session_tickets::count_handshake(SSL* ssl) {
+  if (SSL_session_reused(ssl) != 1) return;
+  if (auto* tickets = static_cast<session_tickets*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tickets_index())))
+    tickets->resumed_.inc();
 }
 
 void session_tickets::register_metrics(common::registry& r) const {
   r.add(resumed_, "fleetcore_tls_resumptions_total", "result=\"resumed\"",
-        "TLS sessions offered for resumption with a valid ticket: resumed, or refused because their certificate "
-        "(or its CA) is no longer accepted (the client gets a full handshake).");
+        "TLS handshakes that resumed a session from its ticket, and tickets refused because their certificate "
+        "(or its CA) is no longer accepted (the client gets a full handshake instead).");
   r.add(refused_, "fleetcore_tls_resumptions_total", "result=\"refused\"", "");
 }
 

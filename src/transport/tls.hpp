@@ -27,8 +27,9 @@ using client_cert_check = std::function<bool(X509* leaf)>;
 /// Session resumption for the device listeners, stateless: TLS 1.3 PSK tickets and TLS 1.2 tickets
 /// sealed with keys only the server holds, and no session kept on the server.
 /// - One ticket per handshake, valid `lifetime`.
-/// - The key that seals new tickets changes every `lifetime`; the previous one still opens tickets (all
-///   of them at most `lifetime` old) and asks for a fresh ticket. No ticket outlives two rotations.
+/// - The key that seals new tickets changes every `lifetime` (when it is next needed); the retired one
+///   still opens tickets, asking for a fresh one, for one more `lifetime`. A ticket itself is good for
+///   `lifetime` (OpenSSL's session timeout), whichever key sealed it.
 /// - Keys live in memory only: a restart ends every ticket.
 /// - Before a session resumes, the certificate it was established with is checked again by `check`: a
 ///   device whose certificate (or its CA) is no longer ACTIVE gets a full handshake, which refuses it.
@@ -44,14 +45,19 @@ class session_tickets {
   };
 
   session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check);
+  ~session_tickets();
+  session_tickets(const session_tickets&) = delete;
+  session_tickets& operator=(const session_tickets&) = delete;
 
   std::chrono::seconds lifetime() const noexcept { return lifetime_; }
   /// The key that seals a new ticket, a fresh one when the current key is `lifetime` old.
   key sealing_key();
   /// The key named `name` while it may still open tickets; `renew` is set when it no longer seals them.
   std::optional<key> opening_key(const unsigned char* name, bool& renew);
-  /// Whether a session established with `peer` may resume now (counted).
+  /// Whether a session established with `peer` may resume now (a refusal is counted).
   bool may_resume(X509* peer);
+  /// Counts a completed handshake of a context using session_tickets if it resumed a session.
+  static void count_handshake(SSL* ssl);
 
   void register_metrics(common::registry& r) const;
 

@@ -161,10 +161,11 @@ def test_tls_sessions_resume_until_the_certificate_is_revoked(server, tmp_path, 
     assert server.metric('fleetcore_tls_resumptions_total{result="resumed"}') == 1
 
 
-def test_tls_resumption_off(make_server, tmp_path):
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls1.3", "tls1.2"])
+def test_tls_resumption_off(make_server, tmp_path, version):
     server = make_server("[tls]\nsession_lifetime_s = 0\n")
     cert, key, _ = device(server, tmp_path, "dev-o")
-    ctx = device_tls(server, cert, key, ssl.TLSVersion.TLSv1_2)
+    ctx = device_tls(server, cert, key, version)
     connack, reused, session = tls_session(server, ctx, "dev-o")
     assert connack == b"\x20\x02\x00\x00"
     connack, reused, _ = tls_session(server, ctx, "dev-o", session)

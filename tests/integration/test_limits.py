@@ -259,19 +259,18 @@ def test_slow_subscriber_backpressures_its_publisher_without_loss(make_server, p
 
 def test_connection_rate_per_address(make_server):
     s = make_server("[limits]\nmax_connections_per_s_per_address = 1\n")
-    c = Client(s.port, "first")
-    c.connect()
-    c.disconnect()
-    # Within the same second from the same address: MQTT 5 is told (CONNACK 0x9F), MQTT 3.1.1 is closed.
-    # (Raw sockets: paho would reconnect by itself and spend the next token.)
-    r = Raw(s.port)
-    r.send(connect_bytes(b"second", version=5))
-    connack = r.read_packet()
+    # Raw sockets, back to back (paho would reconnect by itself and spend the next token): the first
+    # CONNECT takes the address's token; within the same second MQTT 5 is told (CONNACK 0x9F) and
+    # MQTT 3.1.1 is closed without a CONNACK.
+    first, second, third = Raw(s.port), Raw(s.port), Raw(s.port)
+    first.send(connect_bytes(b"first", version=4))
+    assert first.read_packet() == b"\x20\x02\x00\x00"
+    second.send(connect_bytes(b"second", version=5))
+    connack = second.read_packet()
     assert connack[0] == 0x20 and connack[3] == 0x9F
-    r = Raw(s.port)
-    r.send(connect_bytes(b"third", version=4))
+    third.send(connect_bytes(b"third", version=4))
     with pytest.raises(ConnectionError):
-        r.read_packet()
+        third.read_packet()
     assert s.metric('fleetcore_connects_total{result="rate_limited"}') == 2
     assert s.metric('fleetcore_connects_total{result="success"}') == 1
     # (The bucket refilling with time is tested on a manual clock: tests/unit/common/rate_limiter_test.cpp.)
@@ -279,9 +278,8 @@ def test_connection_rate_per_address(make_server):
 
 def test_connection_rate_in_all(make_server):
     s = make_server("[limits]\nmax_connections_per_s = 1\n")
-    c = Client(s.port, "first")
-    c.connect()
-    c.disconnect()
-    r = Raw(s.port)
-    r.send(connect_bytes(b"second", version=5))
-    assert r.read_packet()[3] == 0x9F
+    first, second = Raw(s.port), Raw(s.port)
+    first.send(connect_bytes(b"first", version=5))
+    assert first.read_packet()[3] == 0x00
+    second.send(connect_bytes(b"second", version=5))
+    assert second.read_packet()[3] == 0x9F

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Reconnect storm beside mosquitto (issue 15): STORM_DEVICES mutual-TLS devices (build/bench/stormbench,
+# ECDSA P-256 certificate from fleetcore's CA, a policy allowing iot:*) connect; the broker is killed
+# with -9 and started again at once; every device reconnects within a 1 s jitter, with back-off on
+# failure. Reports the time until all are connected again, and the attempts that failed. The same for
+# mosquitto 2.0 (require_certificate, same CA and server certificate, set_tcp_nodelay).
+# Usage: bench/storm.sh   (STORM_DEVICES=19000, STORM_RAMP=20 seconds to connect them at first,
+#                         STORM_TLS=1.3, FC_BIN=another fleetcore binary)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FC=${FC_BIN:-build/src/server/fleetcore}
+DEVICES=${STORM_DEVICES:-19000}
+RAMP=${STORM_RAMP:-20}
+TLS=${STORM_TLS:-1.3}
+WORKERS=${FC_WORKERS:-2}
+mkdir -p bench/results
+OUT=bench/results/storm-$(date +%Y%m%d-%H%M%S).txt
+TMP=$(mktemp -d)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+log() { echo "$*" | tee -a "$OUT"; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 400); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+ulimit -n 20000 2>/dev/null || true
+
+MQTTS=$(free_port); API=$(free_port); MPORT=$(free_port)
+# Every device connects from 127.0.0.1: lift the per-address admission limit as bench/run.sh does.
+printf '[limits]\nmax_pending_connections = 20000\nmax_pending_connections_per_address = 20000\n' >"$TMP/fc.toml"
+start_fc() {
+  "$FC" serve --config "$TMP/fc.toml" --data-dir "$TMP/fc" --mqtt off --mqtts "127.0.0.1:$MQTTS" --wss off \
+    --metrics off --api "localhost:$API" --log-level warn --workers "$WORKERS" 2>>"$TMP/fleetcore.log" &
+  FC_PID=$!
+  PIDS+=($FC_PID)
+}
+start_fc
+wait_port "$MQTTS"; wait_port "$API"
+aws_() {
+  AWS_SHARED_CREDENTIALS_FILE="$TMP/fc/aws-credentials" AWS_CONFIG_FILE=/dev/null AWS_CA_BUNDLE="$TMP/fc/tls/ca.crt" \
+    AWS_PAGER="" /usr/bin/aws --endpoint-url "https://localhost:$API" --region us-east-1 --output json "$@"
+}
+aws_ iot create-policy --policy-name storm --policy-document \
+  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}' >/dev/null
+ARN=$(aws_ iot create-keys-and-certificate --set-as-active --certificate-pem-outfile "$TMP/dev.crt" \
+  --private-key-outfile "$TMP/dev.key" --query certificateArn --output text)
+aws_ iot attach-policy --policy-name storm --target "$ARN"
+CA=$TMP/fc/tls/ca.crt
+cp "$TMP/fc/tls/server.crt" "$TMP/fc/tls/server.key" "$CA" "$TMP/"
+
+cat >"$TMP/mosquitto.conf" <<CONF
+listener $MPORT 127.0.0.1
+cafile $TMP/ca.crt
+certfile $TMP/server.crt
+keyfile $TMP/server.key
+require_certificate true
+allow_anonymous true
+set_tcp_nodelay true
+max_connections -1
+log_dest none
+user $(id -un)
+CONF
+start_mq() {
+  mosquitto -c "$TMP/mosquitto.conf" 2>/dev/null &
+  MQ_PID=$!
+  PIDS+=($MQ_PID)
+}
+
+# storm <name> <port> <start function> <pid variable>: connects the fleet, kills the broker once all
+# are connected, starts it again, and logs stormbench's line.
+storm() {
+  local name=$1 port=$2 starter=$3 pidvar=$4
+  build/bench/stormbench --port "$port" --ca "$TMP/ca.crt" --cert "$TMP/dev.crt" --key "$TMP/dev.key" \
+    --devices "$DEVICES" --ramp "$RAMP" --jitter 1 --tls "$TLS" --seconds $((RAMP * 3 + 120)) \
+    >"$TMP/storm.$name" 2>"$TMP/storm.$name.progress" &
+  local sb=$!
+  for _ in $(seq $((RAMP * 3 + 60))); do
+    grep -q "connected=$DEVICES " "$TMP/storm.$name.progress" 2>/dev/null && break
+    sleep 1
+  done
+  local rss
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/${!pidvar}/status")
+  kill -9 "${!pidvar}"; wait "${!pidvar}" 2>/dev/null || true
+  "$starter"
+  wait "$sb" || true
+  log "$name: $(cat "$TMP/storm.$name") rss_before_kill_kib=$rss"
+}
+
+log "# $(date -u +%FT%TZ) $(nproc) cores, $(openssl version), $DEVICES devices, TLS $TLS, ramp ${RAMP}s, jitter 1s"
+storm fleetcore "$MQTTS" start_fc FC_PID
+start_mq
+wait_port "$MPORT"
+storm mosquitto "$MPORT" start_mq MQ_PID
+echo "results: $OUT"
