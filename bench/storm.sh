@@ -5,7 +5,8 @@
 # failure. Reports the time until all are connected again, and the attempts that failed. The same for
 # mosquitto 2.0 (require_certificate, same CA and server certificate, set_tcp_nodelay).
 # Usage: bench/storm.sh   (STORM_DEVICES=19000, STORM_RAMP=20 seconds to connect them at first,
-#                         STORM_TLS=1.3, FC_BIN=another fleetcore binary)
+#                         STORM_TLS=1.3, FC_BIN=another fleetcore binary, FC_LOG_LEVEL=info to keep
+#                         fleetcore's log beside the results)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +30,7 @@ MQTTS=$(free_port); API=$(free_port); MPORT=$(free_port)
 printf '[limits]\nmax_pending_connections = 20000\nmax_pending_connections_per_address = 20000\n' >"$TMP/fc.toml"
 start_fc() {
   "$FC" serve --config "$TMP/fc.toml" --data-dir "$TMP/fc" --mqtt off --mqtts "127.0.0.1:$MQTTS" --wss off \
-    --metrics off --api "localhost:$API" --log-level warn --workers "$WORKERS" 2>>"$TMP/fleetcore.log" &
+    --metrics off --api "localhost:$API" --log-level "${FC_LOG_LEVEL:-warn}" --workers "$WORKERS" 2>>"$TMP/fleetcore.log" &
   FC_PID=$!
   PIDS+=($FC_PID)
 }
@@ -83,6 +84,7 @@ storm() {
   "$starter"
   wait "$sb" || true
   log "$name: $(cat "$TMP/storm.$name") rss_before_kill_kib=$rss"
+  grep "^device" "$TMP/storm.$name.progress" | sed "s/^/  $name /" | tee -a "$OUT" || true
 }
 
 log "# $(date -u +%FT%TZ) $(nproc) cores, $(openssl version), $DEVICES devices, TLS $TLS, ramp ${RAMP}s, jitter 1s"
@@ -90,4 +92,5 @@ storm fleetcore "$MQTTS" start_fc FC_PID
 start_mq
 wait_port "$MPORT"
 storm mosquitto "$MPORT" start_mq MQ_PID
+[ -z "${FC_LOG_LEVEL:-}" ] || cp "$TMP/fleetcore.log" "${OUT%.txt}-fleetcore.log"
 echo "results: $OUT"

@@ -11,10 +11,13 @@
 // back-off (100 ms doubling to 2 s, jittered). A line a second on stderr tells how many are connected.
 // Ends when every device is connected again after a storm (plus one second), or after --seconds.
 // Prints one line:
-//   storm devices=N connected=C initial_s=A drops=D all_back_s=B attempts=T failed=F resumed=R
+//   storm devices=N connected=C initial_s=A drops=D all_back_s=B attempts=T failed=F
+//         failed_tcp=.. failed_tls=.. failed_mqtt=.. resumed=R
 // initial_s: from start until all N were first connected; all_back_s: from the first drop seen until
 // all N were connected again (includes the broker's restart); attempts: reconnection attempts after
-// the first drop, failed: those that failed; resumed: reconnections that resumed their TLS session.
+// the first drop, failed: those that failed (failed_tcp: no TCP connection, the broker not listening
+// yet; failed_tls: the handshake broke; failed_mqtt: no CONNACK 0); resumed: reconnections that
+// resumed their TLS session.
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -43,8 +46,10 @@ struct run_state {
   ssl::context* tls = nullptr;
   clock_type::time_point start, deadline;
   std::atomic<long> connected{0}, drops{0}, attempts{0}, failed{0}, resumed{0};
+  std::atomic<long> failed_tcp{0}, failed_tls{0}, failed_mqtt{0};  // where failed attempts broke
   std::atomic<std::int64_t> first_drop_ns{0}, initial_done_ns{0}, all_back_ns{0};
   std::atomic<bool> done{false};
+  std::atomic<int> reasons_printed{0};
 
   std::int64_t since_start_ns() const {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - start).count();
@@ -88,16 +93,24 @@ asio::awaitable<void> device(run_state& run, std::size_t index, clock_type::dura
     ssl::stream<tcp::socket> stream(ex, *run.tls);
     if (session) SSL_set_session(stream.native_handle(), session.get());
     auto [ec] = co_await stream.next_layer().async_connect(run.endpoint, asio::as_tuple(asio::use_awaitable));
+    const bool tcp_up = !ec;
     if (!ec) {
       stream.next_layer().set_option(tcp::no_delay(true), ec);
       std::tie(ec) = co_await stream.async_handshake(ssl::stream_base::client, asio::as_tuple(asio::use_awaitable));
     }
     std::size_t n = 0;
     std::array<unsigned char, 64> in{};
+    const bool tls_up = !ec;
     if (!ec) std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(packet), asio::as_tuple(asio::use_awaitable));
     if (!ec) std::tie(ec, n) = co_await asio::async_read(stream, asio::buffer(in.data(), 4), asio::as_tuple(asio::use_awaitable));
     if (ec || in[0] != 0x20 || in[3] != 0) {
-      if (after_drop) run.failed++;
+      if (after_drop) {
+        run.failed++;
+        (tls_up ? run.failed_mqtt : tcp_up ? run.failed_tls : run.failed_tcp)++;
+        if (tls_up && run.reasons_printed++ < 5)  // what cut a connection after its handshake
+          std::fprintf(stderr, "device %zu: after TLS: %s, CONNACK %02x %02x %02x %02x, %.1fs\n", index,
+                       ec ? ec.message().c_str() : "ok", in[0], in[1], in[2], in[3], run.since_start_ns() / 1e9);
+      }
       std::uniform_int_distribution<long> spread(backoff.count() / 2, backoff.count());
       timer.expires_after(std::chrono::milliseconds(spread(rng)));
       backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
@@ -111,6 +124,9 @@ asio::awaitable<void> device(run_state& run, std::size_t index, clock_type::dura
     // Idle until the broker goes away (or the run ends: the socket closes with the process).
     std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(in), asio::as_tuple(asio::use_awaitable));
     while (!ec) std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(in), asio::as_tuple(asio::use_awaitable));
+    // The broker vanished without close_notify. OpenSSL would then mark the session not resumable
+    // (TLS 1.2's rule); TLS 1.3 devices keep their ticket, as RFC 8446 allows.
+    SSL_set_shutdown(stream.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     run.connected--;
     if (run.done) co_return;
     run.drops++;
@@ -183,10 +199,11 @@ int main(int argc, char** argv) {
   }
   run.done = true;
   std::printf("storm devices=%zu connected=%ld initial_s=%.2f drops=%ld all_back_s=%.2f attempts=%ld failed=%ld "
-              "resumed=%ld\n",
+              "failed_tcp=%ld failed_tls=%ld failed_mqtt=%ld resumed=%ld\n",
               devices, run.connected.load(), run.initial_done_ns.load() / 1e9, run.drops.load(),
               run.all_back_ns.load() ? (run.all_back_ns.load() - run.first_drop_ns.load()) / 1e9 : -1.0,
-              run.attempts.load(), run.failed.load(), run.resumed.load());
+              run.attempts.load(), run.failed.load(), run.failed_tcp.load(), run.failed_tls.load(),
+              run.failed_mqtt.load(), run.resumed.load());
   std::fflush(stdout);
   std::_Exit(0);  // thousands of open connections: leave them to the kernel
 }

@@ -357,6 +357,10 @@ void write_key(const std::filesystem::path& path, EVP_PKEY* key, existing what) 
   commit_file(stage_file(path, private_key_pem(key), 0600), path, what);
 }
 
+void write_private_file(const std::filesystem::path& path, std::string_view content) {
+  commit_file(stage_file(path, content, 0600), path, existing::replace);
+}
+
 void write_cert(const std::filesystem::path& path, X509* cert, existing what) {
   commit_file(stage_file(path, to_pem(cert), 0644), path, what);
 }

@@ -49,6 +49,8 @@ enum class existing { replace, refuse };
 /// and std::runtime_error thrown. Throws std::runtime_error naming the file on I/O failure.
 void write_key(const std::filesystem::path& path, EVP_PKEY* key, existing what = existing::replace);
 void write_cert(const std::filesystem::path& path, X509* cert, existing what = existing::replace);
+/// Any secret (`content`) to `path` the same way, mode 0600, replacing it.
+void write_private_file(const std::filesystem::path& path, std::string_view content);
 /// Throw std::runtime_error naming the file if it cannot be read or holds no PEM key/certificate.
 pkey_ptr read_key(const std::filesystem::path& path);
 x509_ptr read_cert(const std::filesystem::path& path);

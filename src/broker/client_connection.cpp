@@ -392,9 +392,16 @@ void client_connection::on_transport_closed() {
   worker_.connections().erase(self);
 }
 
+void client_connection::transport_ready() {
+  opened_ = broker_.clock().now();
+  transport_ready_ = true;
+}
+
 void client_connection::check_timeouts(std::chrono::steady_clock::time_point now) {
   using namespace std::chrono;
-  if (state_ == state::awaiting_connect && now - opened_ > seconds(10)) {
+  // A transport's handshakes (TLS, WebSocket upgrade) may wait behind thousands of others when a fleet
+  // reconnects at once: 30 s from accept for them, then 10 s for CONNECT.
+  if (state_ == state::awaiting_connect && now - opened_ > (transport_ready_ ? seconds(10) : seconds(30))) {
     FC_LOG_INFO("mqtt.connect_timeout", "remote={}", info_.remote);
     close(reason_code::maximum_connect_time);
     return;

@@ -79,6 +79,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   virtual void close_transport() = 0;
   /// Starts reading again after on_data() returned false.
   virtual void start_reading() = 0;
+  /// The transport's own handshakes are done: CONNECT has 10 s from now (the handshakes had 30 s).
+  void transport_ready();
   /// CONNECT was accepted (CONNACK success is being sent): the connection is no longer pending
   /// authentication.
   virtual void on_authenticated() {}
@@ -151,7 +153,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::uint32_t session_expiry_ = 0;
   std::uint16_t inbound_pending_ = 0;  // QoS 1/2 publishes whose ack waits for storage
   std::chrono::steady_clock::time_point last_rx_;
-  std::chrono::steady_clock::time_point opened_;
+  std::chrono::steady_clock::time_point opened_;  // accepted, then: transport ready
+  bool transport_ready_ = false;
   std::chrono::steady_clock::time_point rate_window_;
   std::uint32_t rate_count_ = 0;
   std::weak_ptr<session> blocked_on_;  // congested recipient this publisher waits for

@@ -60,6 +60,7 @@ server_config load_config(const std::filesystem::path& file) {
       {"tls.key", setter(key, "tls.key")},
       {"tls.ca_key_type", setter(c.ca_key_type, "tls.ca_key_type")},
       {"tls.session_lifetime_s", setter(c.tls_session_lifetime_s, "tls.session_lifetime_s")},
+      {"tls.persist_ticket_keys", setter(c.tls_persist_ticket_keys, "tls.persist_ticket_keys")},
       {"registry.certificate_days", setter(c.certificate_days, "registry.certificate_days")},
       {"registry.thing_type_delete_wait_s", setter(c.thing_type_delete_wait_s, "registry.thing_type_delete_wait_s")},
       {"registry.endpoint_host", setter(c.endpoint_host, "registry.endpoint_host")},

@@ -30,6 +30,9 @@ struct server_config {
   /// How long a device may resume its TLS session (a ticket's lifetime, and how often the keys that seal
   /// tickets rotate); 0 turns resumption off.
   std::uint32_t tls_session_lifetime_s = 86400;
+  /// Whether the keys that seal tickets are kept in <data_dir>/tls/ticket-keys (0600) so that tickets
+  /// survive a restart, or in memory only.
+  bool tls_persist_ticket_keys = true;
   /// Key type of the built-in CA when it is first created: "ec" (P-256) or "rsa".
   std::string ca_key_type = "ec";
   /// Validity of certificates the built-in CA issues (CreateKeysAndCertificate, from CSR).

@@ -277,7 +277,8 @@ int serve(const server_config& cfg) {
 
   std::optional<transport::session_tickets> tickets;
   if (cfg.tls_session_lifetime_s > 0) {
-    tickets.emplace(clock, std::chrono::seconds(cfg.tls_session_lifetime_s), check);
+    tickets.emplace(clock, std::chrono::seconds(cfg.tls_session_lifetime_s), check,
+                    cfg.tls_persist_ticket_keys ? cfg.data_dir / "tls" / "ticket-keys" : std::filesystem::path());
     tickets->register_metrics(metrics);
   }
   std::optional<boost::asio::ssl::context> tls_ctx;

@@ -37,6 +37,7 @@ class stream_connection final : public broker::client_connection {
 
   /// Starts reading; the stream's handshakes are done.
   void start() {
+    transport_ready();
     if constexpr (plain) {
       boost::system::error_code ec;
       stream_.non_blocking(true, ec);

@@ -1,5 +1,9 @@
 #include "transport/tls.hpp"
 
+#include "auth/pki.hpp"
+#include "common/hex.hpp"
+#include "common/log.hpp"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -7,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 namespace fleetcore::transport {
@@ -133,12 +138,23 @@ void configure_resumption(SSL_CTX* ctx, session_tickets* tickets) {
 
 }  // namespace
 
-session_tickets::session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check)
-    : clock_(clock), lifetime_(lifetime), check_(std::move(check)), current_(fresh(clock.now())) {}
+session_tickets::session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check,
+                                 std::filesystem::path keys_file)
+    : clock_(clock),
+      lifetime_(lifetime),
+      check_(std::move(check)),
+      keys_file_(std::move(keys_file)),
+      current_(fresh(clock.wall_ms())) {
+  if (keys_file_.empty()) return;
+  load();
+  std::lock_guard lock(mutex_);
+  rotate(clock_.wall_ms());
+  save();
+}
 
-session_tickets::key session_tickets::fresh(common::clock::time_point now) {
+session_tickets::key session_tickets::fresh(std::int64_t now_ms) {
   key k;
-  k.created = now;
+  k.created_ms = now_ms;
   if (RAND_bytes(k.name.data(), static_cast<int>(k.name.size())) != 1 ||
       RAND_bytes(k.aes.data(), static_cast<int>(k.aes.size())) != 1 ||
       RAND_bytes(k.hmac.data(), static_cast<int>(k.hmac.size())) != 1)
@@ -146,27 +162,77 @@ session_tickets::key session_tickets::fresh(common::clock::time_point now) {
   return k;
 }
 
-void session_tickets::rotate(common::clock::time_point now) {
-  if (now - current_.created < lifetime_) return;
+void session_tickets::rotate(std::int64_t now_ms) {
+  const std::int64_t lifetime_ms = lifetime_.count() * 1000;
+  if (now_ms - current_.created_ms < lifetime_ms) return;
   if (previous_) OPENSSL_cleanse(&*previous_, sizeof(key));
   previous_ = current_;
-  retired_ = now;
-  current_ = fresh(now);
+  retired_ms_ = now_ms;
+  current_ = fresh(now_ms);
+  save();
+}
+
+// keys_file_: one key per line, "<name> <aes> <hmac> <created ms> <retired ms, 0 for the sealing key>",
+// the byte strings in hex. Anything unreadable is ignored: fresh keys replace it.
+void session_tickets::load() {
+  std::ifstream in(keys_file_);
+  std::string name, aes, hmac;
+  std::int64_t created = 0, retired = 0;
+  while (in >> name >> aes >> hmac >> created >> retired) {
+    auto n = common::unhex(name), a = common::unhex(aes), h = common::unhex(hmac);
+    key k;
+    if (!n || !a || !h || n->size() != k.name.size() || a->size() != k.aes.size() || h->size() != k.hmac.size()) {
+      FC_LOG_WARN("tls.ticket_keys_unreadable", "file={} note=\"new keys: earlier tickets will not resume\"",
+                  keys_file_.string());
+      return;
+    }
+    std::memcpy(k.name.data(), n->data(), k.name.size());
+    std::memcpy(k.aes.data(), a->data(), k.aes.size());
+    std::memcpy(k.hmac.data(), h->data(), k.hmac.size());
+    k.created_ms = created;
+    OPENSSL_cleanse(a->data(), a->size());
+    OPENSSL_cleanse(h->data(), h->size());
+    if (retired == 0) {
+      current_ = k;
+    } else {
+      previous_ = k;
+      retired_ms_ = retired;
+    }
+    OPENSSL_cleanse(&k, sizeof k);
+  }
+}
+
+void session_tickets::save() const {
+  if (keys_file_.empty()) return;
+  auto line = [](const key& k, std::int64_t retired) {
+    return common::hex(k.name.data(), k.name.size()) + ' ' + common::hex(k.aes.data(), k.aes.size()) + ' ' +
+           common::hex(k.hmac.data(), k.hmac.size()) + ' ' + std::to_string(k.created_ms) + ' ' +
+           std::to_string(retired) + '\n';
+  };
+  std::string text = line(current_, 0);
+  if (previous_) text += line(*previous_, retired_ms_);
+  try {
+    auth::write_private_file(keys_file_, text);
+  } catch (const std::exception& e) {
+    FC_LOG_WARN("tls.ticket_keys_not_saved", "err=\"{}\" note=\"tickets will not survive a restart\"", e.what());
+  }
+  OPENSSL_cleanse(text.data(), text.size());
 }
 
 session_tickets::key session_tickets::sealing_key() {
   std::lock_guard lock(mutex_);
-  rotate(clock_.now());
+  rotate(clock_.wall_ms());
   return current_;
 }
 
 std::optional<session_tickets::key> session_tickets::opening_key(const unsigned char* name, bool& renew) {
   std::lock_guard lock(mutex_);
-  const auto now = clock_.now();
-  rotate(now);
+  const std::int64_t now_ms = clock_.wall_ms();
+  rotate(now_ms);
   renew = false;
   if (std::memcmp(name, current_.name.data(), k_name_size) == 0) return current_;
-  if (previous_ && now - retired_ < lifetime_ && std::memcmp(name, previous_->name.data(), k_name_size) == 0) {
+  if (previous_ && now_ms - retired_ms_ < lifetime_.count() * 1000 &&
+      std::memcmp(name, previous_->name.data(), k_name_size) == 0) {
     renew = true;
     return previous_;
   }

@@ -30,7 +30,9 @@ using client_cert_check = std::function<bool(X509* leaf)>;
 /// - The key that seals new tickets changes every `lifetime` (when it is next needed); the retired one
 ///   still opens tickets, asking for a fresh one, for one more `lifetime`. A ticket itself is good for
 ///   `lifetime` (OpenSSL's session timeout), whichever key sealed it.
-/// - Keys live in memory only: a restart ends every ticket.
+/// - With `keys_file`, the keys are also written there (mode 0600, beside the CA key, on each
+///   rotation) and read back at start, so that tickets survive a restart: a fleet reconnecting after a
+///   crash resumes instead of all doing full handshakes. Without, a restart ends every ticket.
 /// - Before a session resumes, the certificate it was established with is checked again by `check`: a
 ///   device whose certificate (or its CA) is no longer ACTIVE gets a full handshake, which refuses it.
 /// Thread-safe: OpenSSL calls it on the workers during handshakes. Must outlive the contexts using it.
@@ -41,10 +43,11 @@ class session_tickets {
     std::array<unsigned char, k_name_size> name{};
     std::array<unsigned char, 32> aes{};   // AES-256-CBC
     std::array<unsigned char, 32> hmac{};  // HMAC-SHA256
-    common::clock::time_point created{};
+    std::int64_t created_ms = 0;  // wall clock: keys outlive the process
   };
 
-  session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check);
+  session_tickets(const common::clock& clock, std::chrono::seconds lifetime, client_cert_check check,
+                  std::filesystem::path keys_file = {});
   ~session_tickets();
   session_tickets(const session_tickets&) = delete;
   session_tickets& operator=(const session_tickets&) = delete;
@@ -62,16 +65,19 @@ class session_tickets {
   void register_metrics(common::registry& r) const;
 
  private:
-  static key fresh(common::clock::time_point now);
-  void rotate(common::clock::time_point now);  // under mutex_
+  static key fresh(std::int64_t now_ms);
+  void rotate(std::int64_t now_ms);  // under mutex_
+  void load();                       // from keys_file_, at construction
+  void save() const;                 // to keys_file_, under mutex_ (or at construction)
 
   const common::clock& clock_;
   std::chrono::seconds lifetime_;
   client_cert_check check_;
+  std::filesystem::path keys_file_;
   std::mutex mutex_;
   key current_;
   std::optional<key> previous_;
-  common::clock::time_point retired_{};  // when previous_ stopped sealing
+  std::int64_t retired_ms_ = 0;  // when previous_ stopped sealing
   common::counter resumed_, refused_;
 };
 

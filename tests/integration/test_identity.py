@@ -2,6 +2,7 @@
 just-in-time registration, revocation that drops live connections, and least-privilege policies with
 thing policy variables, enforced with paho and mosquitto clients."""
 import json
+import os
 import socket
 import ssl
 
@@ -159,6 +160,17 @@ def test_tls_sessions_resume_until_the_certificate_is_revoked(server, tmp_path, 
     assert (connack, reused) == (None, False)
     assert server.metric('fleetcore_tls_resumptions_total{result="refused"}') == 1
     assert server.metric('fleetcore_tls_resumptions_total{result="resumed"}') == 1
+
+
+def test_tls_sessions_resume_across_a_crash(server, tmp_path):
+    cert, key, _ = device(server, tmp_path, "dev-k")
+    ctx = device_tls(server, cert, key, ssl.TLSVersion.TLSv1_3)
+    _, _, session = tls_session(server, ctx, "dev-k")
+    server.kill9()
+    server.start()  # the ticket keys were kept in <data_dir>/tls/ticket-keys
+    assert os.stat(os.path.join(server.data_dir, "tls", "ticket-keys")).st_mode & 0o777 == 0o600
+    connack, reused, _ = tls_session(server, ctx, "dev-k", session)
+    assert (connack, reused) == (b"\x20\x02\x00\x00", True)
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls1.3", "tls1.2"])

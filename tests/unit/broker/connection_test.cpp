@@ -71,6 +71,9 @@ class fake_connection final : public client_connection {
     boost::asio::post(home().io(), [self = shared_from_this()] { self->on_transport_closed(); });
   }
   void start_reading() override {}
+
+ public:
+  using client_connection::transport_ready;
 };
 
 /// Records the connection hook points.
@@ -214,6 +217,30 @@ TEST_F(connection_test, keep_alive_expires_at_one_and_a_half_periods_on_the_manu
   ASSERT_FALSE(pk.empty());
   EXPECT_EQ(pk.back()[2], 0x8D);  // Keep alive timeout
   EXPECT_EQ(hooks_.events.back(), "disconnected sleepy MQTT_KEEP_ALIVE_TIMEOUT");
+}
+
+TEST_F(connection_test, handshakes_get_30_s_from_accept_then_connect_10_s) {
+  // A TLS handshake waiting behind a reconnecting fleet is not cut at 10 s.
+  auto c = open();
+  clock_.advance(std::chrono::seconds(29));
+  c->check_timeouts(clock_.now());
+  run();
+  EXPECT_FALSE(c->closed);
+  c->transport_ready();  // the handshake is done: CONNECT must come within 10 s
+  clock_.advance(std::chrono::milliseconds(9'900));
+  c->check_timeouts(clock_.now());
+  run();
+  EXPECT_FALSE(c->closed);
+  clock_.advance(std::chrono::milliseconds(200));
+  c->check_timeouts(clock_.now());
+  run();
+  EXPECT_TRUE(c->closed);
+
+  auto stuck = open();  // a handshake that never ends
+  clock_.advance(std::chrono::milliseconds(30'100));
+  stuck->check_timeouts(clock_.now());
+  run();
+  EXPECT_TRUE(stuck->closed);
 }
 
 TEST_F(connection_test, mqtt311_keep_alive_zero_gets_the_server_limit) {
