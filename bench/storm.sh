@@ -88,9 +88,11 @@ storm() {
 }
 
 log "# $(date -u +%FT%TZ) $(nproc) cores, $(openssl version), $DEVICES devices, TLS $TLS, ramp ${RAMP}s, jitter 1s"
-storm fleetcore "$MQTTS" start_fc FC_PID
+# mosquitto binds its port now: once 19,000 client sockets are open, a free port found earlier may
+# have become one of their ephemeral ports.
 start_mq
 wait_port "$MPORT"
+storm fleetcore "$MQTTS" start_fc FC_PID
 storm mosquitto "$MPORT" start_mq MQ_PID
 [ -z "${FC_LOG_LEVEL:-}" ] || cp "$TMP/fleetcore.log" "${OUT%.txt}-fleetcore.log"
 echo "results: $OUT"
