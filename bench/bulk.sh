@@ -18,9 +18,7 @@ OUT=bench/results/bulk-$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d -p "${BENCH_TMP:-$PWD/build}")
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-log() { echo "$*" | tee -a "$OUT"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 400); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. bench/lib.sh
 
 start() {
   API=$(free_port)

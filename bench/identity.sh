@@ -17,9 +17,7 @@ OUT=bench/results/identity-$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
-log() { echo "$*" | tee -a "$OUT"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. bench/lib.sh
 
 log "# $(date -u +%FT%TZ) $(nproc) cores, $(openssl version)"
 log "## openssl speed (one core)"
@@ -56,7 +54,6 @@ MQ_PID=$!
 PIDS+=($MQ_PID)
 wait_port "$MPORT"
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 handshakes() {  # $1 = port, $2 = server pid; prints "handshakes/s server-CPU-µs/handshake"
   local port=$1 pid=$2 total=0 before after

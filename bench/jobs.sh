@@ -21,9 +21,7 @@ OUT=bench/results/jobs-$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d)
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-log() { echo "$*" | tee -a "$OUT"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 400); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. bench/lib.sh
 ulimit -n 20000 2>/dev/null || true  # the machine's limit: one connection per device, per process
 
 start() {

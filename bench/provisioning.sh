@@ -36,7 +36,7 @@ OUT=bench/results/provisioning-$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d -p "${BENCH_TMP:-$BUILD}")  # the data directory's file system, not a tmpfs
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-log() { echo "$*" | tee -a "$OUT"; }
+. bench/lib.sh
 ulimit -n 20000 2>/dev/null || true
 
 start() {
@@ -86,7 +86,6 @@ JSON
   aws_ iot attach-policy --policy-name device-policy --target "$arn"
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 thread_ticks() { for t in /proc/"$1"/task/*; do awk '{print FILENAME, $14 + $15}' "$t/stat" 2>/dev/null; done; }
 metric() { curl -s "http://127.0.0.1:$METRICS/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
 # The busiest server threads over a run: "a%,b%,c%" of the wall time, from two thread_ticks files.

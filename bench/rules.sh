@@ -27,9 +27,7 @@ SINK=""
 trap '[ -n "$PID" ] && kill $PID 2>/dev/null; [ -n "$SINK" ] && kill $SINK 2>/dev/null; rm -rf "$TMP"' EXIT
 mkdir -p bench/results
 OUT=bench/results/rules-$(date +%Y%m%d-%H%M%S).txt
-log() { echo "$*" | tee -a "$OUT"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. bench/lib.sh
 
 start_fleetcore() {
   PORT=$(free_port); API=$(free_port); METRICS=$(free_port)

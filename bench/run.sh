@@ -22,8 +22,7 @@ BROKER_PID=""
 trap 'stop_broker; rm -rf "$TMP"' EXIT
 
 want() { [[ " $ONLY " == *" $1 "* ]]; }
-log() { echo "$*" | tee -a "$OUT"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 start_broker() {  # $1 = fleetcore|mosquitto; sets BROKER_PID and PORT

@@ -15,8 +15,7 @@ OUT=bench/results/shadow-$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d)
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-log() { echo "$*" | tee -a "$OUT"; }
+. bench/lib.sh
 
 # Each benchmark client subscribes to two response topics per thing it owns.
 printf '[limits]\nmax_subscriptions_per_client = 200000\n' > "$TMP/fc.toml"

@@ -19,10 +19,8 @@ mkdir -p bench/results
 OUT=bench/results/storm-$(date +%Y%m%d-%H%M%S).txt
 TMP=$(mktemp -d)
 PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
-log() { echo "$*" | tee -a "$OUT"; }
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 400); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+trap '{ for p in "${PIDS[@]}"; do kill -9 "$p" || true; done; wait; } 2>/dev/null; rm -rf "$TMP"' EXIT
+. bench/lib.sh
 ulimit -n 20000 2>/dev/null || true
 
 MQTTS=$(free_port); API=$(free_port); MPORT=$(free_port)
