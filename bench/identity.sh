@@ -35,20 +35,9 @@ for _ in $(seq 100); do [ -f "$TMP/fc/listeners.json" ] && break; sleep 0.05; do
 "$FC" device create --name bench-dev2 --out "$TMP/dev" --data-dir "$TMP/fc" >/dev/null
 CERT=$TMP/dev/bench-dev.cert.pem KEY=$TMP/dev/bench-dev.private.key CA=$TMP/fc/tls/ca.crt
 
-# mosquitto with the same CA and server certificate, client certificates required, and TCP_NODELAY as
-# fleetcore sets it (without it each CONNACK after a TLS 1.3 handshake waits ~40 ms for a delayed ACK).
+# mosquitto with the same CA and server certificate, client certificates required (bench/lib.sh).
 MPORT=$(free_port)
-cat > "$TMP/mosquitto.conf" <<CONF
-listener $MPORT 127.0.0.1
-cafile $CA
-certfile $TMP/fc/tls/server.crt
-keyfile $TMP/fc/tls/server.key
-require_certificate true
-allow_anonymous true
-set_tcp_nodelay true
-log_dest none
-user $(id -un)
-CONF
+mosquitto_mtls_conf "$MPORT" "$TMP/fc/tls" >"$TMP/mosquitto.conf"
 mosquitto -c "$TMP/mosquitto.conf" 2>/dev/null &
 MQ_PID=$!
 PIDS+=($MQ_PID)

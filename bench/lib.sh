@@ -7,3 +7,21 @@ free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("12
 wait_port() { for _ in $(seq 400); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 # User + system CPU ticks of process PID so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# mosquitto's configuration beside fleetcore (on stdout): PORT on 127.0.0.1, the CA and server certificate
+# of DIR (ca.crt, server.crt, server.key: fleetcore's <data_dir>/tls), client certificates required,
+# and TCP_NODELAY as fleetcore sets it (without it each CONNACK after a TLS 1.3 handshake waits ~40 ms
+# for a delayed ACK).
+mosquitto_mtls_conf() {  # PORT DIR
+  cat <<CONF
+listener $1 127.0.0.1
+cafile $2/ca.crt
+certfile $2/server.crt
+keyfile $2/server.key
+require_certificate true
+allow_anonymous true
+set_tcp_nodelay true
+max_connections -1
+log_dest none
+user $(id -un)
+CONF
+}

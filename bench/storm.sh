@@ -46,18 +46,7 @@ aws_ iot attach-policy --policy-name storm --target "$ARN"
 CA=$TMP/fc/tls/ca.crt
 cp "$TMP/fc/tls/server.crt" "$TMP/fc/tls/server.key" "$CA" "$TMP/"
 
-cat >"$TMP/mosquitto.conf" <<CONF
-listener $MPORT 127.0.0.1
-cafile $TMP/ca.crt
-certfile $TMP/server.crt
-keyfile $TMP/server.key
-require_certificate true
-allow_anonymous true
-set_tcp_nodelay true
-max_connections -1
-log_dest none
-user $(id -un)
-CONF
+mosquitto_mtls_conf "$MPORT" "$TMP" >"$TMP/mosquitto.conf"
 start_mq() {
   mosquitto -c "$TMP/mosquitto.conf" 2>/dev/null &
   MQ_PID=$!

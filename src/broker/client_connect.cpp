@@ -24,17 +24,8 @@ void client_connection::handle_connect(mqtt::connect_packet& p) {
   version_ = p.version;
   const auto& cfg = broker_.cfg();
   const bool v5 = version_ == protocol_version::v5;
-  if (!broker_.admit_connect(info_.remote)) {
-    if (v5) return refuse(reason_code::connection_rate_exceeded);
-    // MQTT 3.1.1 has no return code for it: closed, as the client would see an overloaded server.
-    broker_.stats().connects[static_cast<std::size_t>(connect_result::rate_limited)].inc();
-    FC_LOG_INFO("mqtt.connect_refused", "listener={} remote={} client={} reason=connection_rate_exceeded",
-                info_.listener, info_.remote, common::untrusted(p.client_id));
-    will_.reset();
-    state_ = state::closing;
-    read_paused_ = true;
-    return drain_and_close();
-  }
+  // MQTT 3.1.1 has no return code for the rate: closed, as the client would see an overloaded server.
+  if (!broker_.admit_connect(info_.remote)) return refuse(reason_code::connection_rate_exceeded, /*answer=*/v5);
   if (p.props.authentication_method) return refuse(reason_code::bad_authentication_method);
   if (p.client_id.empty()) {
     if (!v5 && !p.clean_start) return refuse(reason_code::client_identifier_not_valid);  // [MQTT-3.1.3-8]

@@ -312,14 +312,16 @@ void client_connection::protocol_violation(reason_code rc, std::string_view what
   close(rc);
 }
 
-void client_connection::refuse(reason_code rc) {
+void client_connection::refuse(reason_code rc, bool answer) {
   broker_.stats().connects[static_cast<std::size_t>(classify(rc))].inc();
   FC_LOG_INFO("mqtt.connect_refused", "listener={} remote={} client={} rc=0x{:02x}", info_.listener, info_.remote,
               common::untrusted(client_id_), static_cast<int>(rc));
-  mqtt::connack_packet ack{false, rc, {}};
-  if (version_ == protocol_version::v5) ack.props.reason_string = std::string(mqtt::to_string(rc));
-  send(ack);
-  connack_sent_ = true;
+  if (answer) {
+    mqtt::connack_packet ack{false, rc, {}};
+    if (version_ == protocol_version::v5) ack.props.reason_string = std::string(mqtt::to_string(rc));
+    send(ack);
+    connack_sent_ = true;
+  }
   will_.reset();
   state_ = state::closing;
   read_paused_ = true;

@@ -41,8 +41,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   // --- broker side ---
   /// The session is ready on this worker; sends CONNACK and resumes the session.
   void attach(std::shared_ptr<session> s, bool session_present);
-  /// Refuses the pending CONNECT with `rc` and closes.
-  void refuse(mqtt::reason_code rc);
+  /// Refuses the pending CONNECT with `rc` (counted, logged) and closes; `answer = false` closes without a CONNACK.
+  void refuse(mqtt::reason_code rc, bool answer = true);
   /// Sends a PUBLISH of `d`; `packet_id` 0 for QoS 0. Returns false if the message was dropped
   /// because it exceeds the client's maximum packet size.
   bool send_publish(const delivery& d, std::uint16_t packet_id, bool dup);

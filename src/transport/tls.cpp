@@ -34,23 +34,23 @@ ssl::context base_context(const tls_files& files) {
   return ctx;
 }
 
-/// OpenSSL's whole-chain verification replaced by the registry's check of the leaf: trust comes from
-/// registered CAs and certificates, which change at run time. The handshake still proves that the
-/// client holds the certificate's private key.
-/// No exception may unwind through OpenSSL's frames: a callback that throws refuses instead.
-template <typename Fn>
-bool no_throw(Fn&& fn) noexcept {
+/// `fn()`, or `failed` if it throws: no exception may unwind through OpenSSL's frames.
+template <typename R, typename Fn>
+R or_failed(R failed, Fn&& fn) noexcept {
   try {
     return fn();
   } catch (...) {
-    return false;
+    return failed;
   }
 }
 
+/// OpenSSL's whole-chain verification replaced by the registry's check of the leaf: trust comes from
+/// registered CAs and certificates, which change at run time. The handshake still proves that the
+/// client holds the certificate's private key.
 int verify_with_check(X509_STORE_CTX* store, void* arg) {
   const auto& check = *static_cast<const client_cert_check*>(arg);
   X509* leaf = X509_STORE_CTX_get0_cert(store);
-  if (leaf && no_throw([&] { return check(leaf); })) {
+  if (leaf && or_failed(false, [&] { return check(leaf); })) {
     X509_STORE_CTX_set_error(store, X509_V_OK);
     return 1;
   }
@@ -70,21 +70,19 @@ const EVP_CIPHER* ticket_cipher() {
 
 /// Seals (enc = 1) or opens (enc = 0) a session ticket with session_tickets' keys. Returns 1, 2 (opened
 /// with a retired key: issue a fresh ticket), 0 (no such key: a full handshake) or -1 (error).
-int ticket_key(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
-  auto* tickets = static_cast<session_tickets*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tickets_index()));
-  if (!tickets || !ticket_cipher()) return -1;
+int seal_or_open(session_tickets& tickets, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                 EVP_MAC_CTX* mac, bool enc) {
   session_tickets::key k;
   int result = 1;
   if (enc) {
-    if (!no_throw([&] { return (k = tickets->sealing_key(), true); })) return -1;
+    k = tickets.sealing_key();
     std::memcpy(name, k.name.data(), k.name.size());
     if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(ticket_cipher())) != 1 ||
         EVP_EncryptInit_ex(cipher, ticket_cipher(), nullptr, k.aes.data(), iv) != 1)
       result = -1;
   } else {
     bool renew = false;
-    std::optional<session_tickets::key> found;
-    if (!no_throw([&] { return (found = tickets->opening_key(name, renew), true); })) return -1;
+    auto found = tickets.opening_key(name, renew);
     if (!found) return 0;
     k = *found;
     OPENSSL_cleanse(&*found, sizeof k);
@@ -99,6 +97,12 @@ int ticket_key(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX*
   return result;
 }
 
+int ticket_key(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int enc) {
+  auto* tickets = static_cast<session_tickets*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tickets_index()));
+  if (!tickets || !ticket_cipher()) return -1;
+  return or_failed(-1, [&] { return seal_or_open(*tickets, name, iv, cipher, mac, enc != 0); });
+}
+
 /// Decides, once a ticket is opened, whether its session resumes: only while its certificate is accepted.
 SSL_TICKET_RETURN ticket_opened(SSL*, SSL_SESSION* session, const unsigned char*, size_t, SSL_TICKET_STATUS status,
                                 void* arg) {
@@ -106,7 +110,7 @@ SSL_TICKET_RETURN ticket_opened(SSL*, SSL_SESSION* session, const unsigned char*
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW:
       // A refused session falls back to a full handshake; the client may bring another certificate.
-      if (!no_throw([&] { return static_cast<session_tickets*>(arg)->may_resume(SSL_SESSION_get0_peer(session)); }))
+      if (!or_failed(false, [&] { return static_cast<session_tickets*>(arg)->may_resume(SSL_SESSION_get0_peer(session)); }))
         return SSL_TICKET_RETURN_IGNORE_RENEW;
       return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     case SSL_TICKET_EMPTY:
@@ -302,15 +306,7 @@ peer_identity peer_of(SSL* ssl) {
     if (len >= 0) id.common_name.assign(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
     OPENSSL_free(utf8);
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &n) == 1) {
-    static const char* digits = "0123456789abcdef";
-    for (unsigned i = 0; i < n; ++i) {
-      id.certificate_id += digits[md[i] >> 4];
-      id.certificate_id += digits[md[i] & 15];
-    }
-  }
+  id.certificate_id = auth::certificate_id(cert);
   X509_free(cert);
   return id;
 }

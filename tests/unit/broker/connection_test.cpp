@@ -107,6 +107,12 @@ class connection_test : public ::testing::Test {
     b_.workers().front()->adopt_current_thread();
   }
   worker& w() { return *b_.workers().front(); }
+  /// `d` later on the manual clock: `c`'s timeouts checked, what they posted run.
+  void later(fake_connection& c, std::chrono::milliseconds d) {
+    clock_.advance(d);
+    c.check_timeouts(clock_.now());
+    run();
+  }
   void run() {
     for (int i = 0; i < 100; ++i) {
       w().io().restart();
@@ -205,13 +211,9 @@ TEST_F(connection_test, takeover_disconnects_the_older_connection_with_0x8e) {
 
 TEST_F(connection_test, keep_alive_expires_at_one_and_a_half_periods_on_the_manual_clock) {
   auto c = connect("sleepy", 10);
-  clock_.advance(std::chrono::milliseconds(14'900));
-  c->check_timeouts(clock_.now());
-  run();
+  later(*c, std::chrono::milliseconds(14'900));
   EXPECT_FALSE(c->closed);
-  clock_.advance(std::chrono::milliseconds(200));
-  c->check_timeouts(clock_.now());
-  run();
+  later(*c, std::chrono::milliseconds(200));
   EXPECT_TRUE(c->closed);
   auto pk = c->packets();
   ASSERT_FALSE(pk.empty());
@@ -222,24 +224,16 @@ TEST_F(connection_test, keep_alive_expires_at_one_and_a_half_periods_on_the_manu
 TEST_F(connection_test, handshakes_get_30_s_from_accept_then_connect_10_s) {
   // A TLS handshake waiting behind a reconnecting fleet is not cut at 10 s.
   auto c = open();
-  clock_.advance(std::chrono::seconds(29));
-  c->check_timeouts(clock_.now());
-  run();
+  later(*c, std::chrono::seconds(29));
   EXPECT_FALSE(c->closed);
   c->transport_ready();  // the handshake is done: CONNECT must come within 10 s
-  clock_.advance(std::chrono::milliseconds(9'900));
-  c->check_timeouts(clock_.now());
-  run();
+  later(*c, std::chrono::milliseconds(9'900));
   EXPECT_FALSE(c->closed);
-  clock_.advance(std::chrono::milliseconds(200));
-  c->check_timeouts(clock_.now());
-  run();
+  later(*c, std::chrono::milliseconds(200));
   EXPECT_TRUE(c->closed);
 
   auto stuck = open();  // a handshake that never ends
-  clock_.advance(std::chrono::milliseconds(30'100));
-  stuck->check_timeouts(clock_.now());
-  run();
+  later(*stuck, std::chrono::milliseconds(30'100));
   EXPECT_TRUE(stuck->closed);
 }
 
