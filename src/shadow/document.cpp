@@ -74,9 +74,15 @@ bool normalize_numbers(json::value& v) {
 
 json::object timestamp_leaf(std::int64_t now) { return {{"timestamp", now}}; }
 
-/// Metadata for the values of a request: objects mirrored, every other value (nulls included) a
-/// timestamp leaf.
+/// Metadata for the values of a request, as AWS IoT shapes it: objects mirrored, arrays an array
+/// with one entry per element, every other value (nulls included) a timestamp leaf.
 json::value metadata_for(const json::value& v, std::int64_t now) {
+  if (v.is_array()) {
+    json::array out;
+    out.reserve(v.as_array().size());
+    for (const auto& element : v.as_array()) out.push_back(metadata_for(element, now));
+    return out;
+  }
   if (!v.is_object()) return timestamp_leaf(now);
   json::object out;
   for (const auto& [k, child] : v.as_object()) out[k] = metadata_for(child, now);
@@ -89,7 +95,8 @@ json::object& object_at(json::object& parent, std::string_view key) {
   return v.as_object();
 }
 
-/// Merges `src` into `dst` (and `md`): null removes, objects merge, anything else replaces.
+/// Merges `src` into `dst` (and `md`): null removes, objects merge, anything else (arrays included)
+/// replaces, its metadata with it.
 void merge(json::object& dst, json::object& md, const json::object& src, std::int64_t now) {
   for (const auto& [k, v] : src) {
     if (v.is_null()) {
@@ -99,7 +106,7 @@ void merge(json::object& dst, json::object& md, const json::object& src, std::in
       merge(object_at(dst, k), object_at(md, k), v.as_object(), now);
     } else {
       dst[k] = v;
-      md[k] = timestamp_leaf(now);
+      md[k] = metadata_for(v, now);
     }
   }
 }

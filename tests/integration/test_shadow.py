@@ -78,6 +78,28 @@ def test_update_get_delete_over_mqtt(server, version):
     c.disconnect()
 
 
+def test_array_metadata_has_one_entry_per_element(server):
+    """AWS IoT returns an array's metadata as an array of per-element metadata (objects inside get
+    per-field metadata); replacing the array replaces its metadata."""
+    c = shadow_client(server, "app-arr", "strip")
+    request(c, "update", {"state": {"desired": {"colors": ["RED", "GREEN"], "zones": [{"id": 1}]}}})
+    acc = expect(c, "update/accepted")
+    ts = acc["timestamp"]
+    md = {"colors": [{"timestamp": ts}, {"timestamp": ts}], "zones": [{"id": {"timestamp": ts}}]}
+    assert acc["metadata"] == {"desired": md}
+    assert expect(c, "update/delta")["metadata"] == md
+    expect(c, "update/documents")
+    request(c, "update", {"state": {"desired": {"colors": ["BLUE"]}}})
+    ts2 = expect(c, "update/accepted")["timestamp"]
+    expect(c, "update/delta")
+    assert expect(c, "update/documents")["current"]["metadata"]["desired"]["colors"] == [{"timestamp": ts2}]
+    request(c, "get", None)
+    doc = expect(c, "get/accepted")
+    assert doc["state"]["desired"] == {"colors": ["BLUE"], "zones": [{"id": 1}]}
+    assert doc["metadata"]["desired"] == {"colors": [{"timestamp": ts2}], "zones": [{"id": {"timestamp": ts}}]}
+    c.disconnect()
+
+
 def test_rejections_and_version_conflict(server):
     c = shadow_client(server, "app-2", "pump")
     request(c, "update", {"state": {"desired": {"on": True}}})

@@ -101,6 +101,28 @@ TEST(shadow_document, optimistic_locking_example) {
   EXPECT_EQ(json::value(s.state), j(R"({"desired":{"colors":["BLUE"]}})"));  // arrays replaced whole
 }
 
+TEST(shadow_document, array_metadata_has_one_entry_per_element) {
+  // As AWS IoT returns it: an array's metadata is an array of per-element metadata, objects inside
+  // arrays get per-field metadata, and replacing the array replaces its metadata whole.
+  shadow_state s;
+  auto r = update(s, R"({"state":{"desired":{"colors":["RED","GREEN"],"zones":[{"id":1,"on":true},[2,3]],"none":[]}}})");
+  auto expected = j(R"({"desired":{"colors":[{"timestamp":1000},{"timestamp":1000}],
+      "zones":[{"id":{"timestamp":1000},"on":{"timestamp":1000}},[{"timestamp":1000},{"timestamp":1000}]],
+      "none":[]}})");
+  EXPECT_EQ(json::value(r.accepted["metadata"]), expected);
+  EXPECT_EQ(json::value(s.metadata), expected);
+  EXPECT_EQ(json::value(r.delta->at("metadata")), expected.at("desired"));
+
+  update(s, R"({"state":{"desired":{"colors":["BLUE"]}}})", 2000);
+  EXPECT_EQ(json::value(s.metadata["desired"].at("colors")), j(R"([{"timestamp":2000}])"));
+  EXPECT_EQ(json::value(s.metadata["desired"].at("zones")).as_array().size(), 2u);  // untouched
+  // An object replaced by an array and back: the metadata follows the value's shape.
+  update(s, R"({"state":{"desired":{"colors":{"main":"RED"}}}})", 3000);
+  EXPECT_EQ(json::value(s.metadata["desired"].at("colors")), j(R"({"main":{"timestamp":3000}})"));
+  update(s, R"({"state":{"desired":{"colors":["RED"]}}})", 4000);
+  EXPECT_EQ(json::value(s.metadata["desired"].at("colors")), j(R"([{"timestamp":4000}])"));
+}
+
 TEST(shadow_document, null_removes_properties_and_sections) {
   shadow_state s;
   update(s, R"({"state":{"desired":{"color":"RED","engine":"ON"},"reported":{"color":"red"}}})");
