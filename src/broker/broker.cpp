@@ -93,8 +93,18 @@ void broker::load() {
         continue;
       }
       adjust_backlog(*s, 1, delivery_bytes(d));
+      // Sent before the restart: in flight again under its packet id, resent with DUP (or its
+      // PUBREL) when the client is back.
+      if (q.packet_id && !s->inflight.contains(q.packet_id)) {
+        using st = inflight_entry::state;
+        auto state = d.qos == 1 ? st::awaiting_puback : q.released ? st::awaiting_pubcomp : st::awaiting_pubrec;
+        s->inflight.emplace(q.packet_id, inflight_entry{std::move(d), state, true, false});
+        s->last_packet_id = std::max(s->last_packet_id, q.packet_id);
+        continue;
+      }
       s->queue.push_back(std::move(d));
     }
+    s->inbound_qos2.insert(r.inbound_qos2.begin(), r.inbound_qos2.end());
     if (!r.disconnected_at_ms) cleanup.push_back(storage::op::touch_session{r.client_id, r.incarnation, r.expiry_interval, now});
     sessions_.emplace(r.client_id, s);
     metrics_.sessions.add();

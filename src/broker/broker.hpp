@@ -133,6 +133,12 @@ class broker {
   void deliver(session& s, delivery d);
   void pump(session& s);
   void complete(session& s, std::uint16_t packet_id);
+  /// The client sent PUBREC for our QoS 2 `packet_id` (in flight, `e`): stored as released, so that a
+  /// restart resends the PUBREL, not the message.
+  void released(session& s, std::uint16_t packet_id, const inflight_entry& e);
+  /// The client's PUBREL for its QoS 2 `packet_id` (already erased from `s.inbound_qos2`): the
+  /// stored id is deleted, then `done` runs on `w` once that is durable.
+  void forget_inbound_qos2(worker& w, session& s, std::uint16_t packet_id, std::function<void()> done);
   /// Publishes a will message.
   void publish_will(worker& w, const std::string& client_id, const mqtt::will_message& will);
   /// Stores `s`'s expiry/disconnect time when persistent.
@@ -172,6 +178,9 @@ class broker {
   void end_session(session& s);
   void arm_expiry(session& s);
   void send_inflight(session& s, delivery d);
+  /// Sends in-flight `id` of `s` (with DUP if it went out before); drops it if the connection cannot
+  /// take it (too large). False if dropped.
+  bool transmit(session& s, std::uint16_t id, inflight_entry& e);
   /// iot:Receive for the session's current connection.
   bool may_receive(session& s, const message& m);
   /// Counts a delivery that will not be sent; `accounted` if it was in the queued gauges.

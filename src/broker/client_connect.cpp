@@ -114,11 +114,14 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
                common::untrusted(client_id_), static_cast<int>(version_), session_present);
 
   // Resume: inflight first, in order, with DUP; PUBREL for those past PUBREC [MQTT-4.4.0-1].
+  // A QoS 2 message whose packet id is still being stored goes out once it is.
   for (auto& [id, e] : session_->inflight) {
-    if (e.st == inflight_entry::state::awaiting_pubcomp)
+    if (e.st == inflight_entry::state::awaiting_pubcomp) {
       send_pubrel(id);
-    else
-      send_publish(e.d, id, true);
+    } else if (!e.storing) {
+      send_publish(e.d, id, e.sent);
+      e.sent = true;
+    }
   }
   broker_.pump(*session_);
   // Attached synchronously from inside on_data(): that loop goes on decoding what follows CONNECT.

@@ -151,7 +151,7 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::uint16_t client_receive_max_ = 65535;
   std::uint32_t client_max_packet_ = 0xFFFFFFFF;
   std::uint32_t session_expiry_ = 0;
-  std::uint16_t inbound_pending_ = 0;  // QoS 1/2 publishes whose ack waits for storage
+  std::uint16_t inbound_qos1_pending_ = 0;  // QoS 1 publishes whose PUBACK waits for storage
   std::chrono::steady_clock::time_point last_rx_;
   std::chrono::steady_clock::time_point opened_;  // accepted, then: transport ready
   bool transport_ready_ = false;

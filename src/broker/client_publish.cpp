@@ -38,7 +38,12 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   const auto topic_rc = broker_.check_publish_topic(p.topic, broker::origin::client);
   if (topic_rc == reason_code::topic_name_invalid) return protocol_violation(topic_rc, "topic");
   if (p.retain && !cfg.retain_available) return protocol_violation(reason_code::retain_not_supported, "retain");
-  if (p.qos > 0 && inbound_pending_ + session_->inbound_qos2.size() >= cfg.receive_maximum)
+  // The window counts what we have not finished acknowledging: QoS 1 publishes waiting for their
+  // PUBACK and QoS 2 publishes until their PUBCOMP (the ids held for PUBREL). A QoS 2 retry of an
+  // id we hold is not a new publish.
+  const std::uint16_t id = p.packet_id;
+  const bool duplicate = p.qos == 2 && session_->inbound_qos2.contains(id);
+  if (p.qos > 0 && !duplicate && inbound_qos1_pending_ + session_->inbound_qos2.size() >= cfg.receive_maximum)
     return protocol_violation(reason_code::receive_maximum_exceeded, "receive maximum");
   if (cfg.max_publish_rate) {
     auto now = broker_.clock().now();
@@ -53,9 +58,8 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
     }
   }
 
-  const std::uint16_t id = p.packet_id;
   auto ack_type = p.qos == 2 ? mqtt::packet_type::pubrec : mqtt::packet_type::puback;
-  if (p.qos == 2 && session_->inbound_qos2.contains(id)) {
+  if (duplicate) {
     send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});  // duplicate: acknowledge only
     return;
   }
@@ -69,21 +73,29 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   }
   const auto now = broker_.clock().wall_ms();
   auto m = make_message(std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props, now, session_->incarnation);
-  const publish_context ctx{broker::origin::client, client_id_, &info_, now};
+  // A QoS 2 id of a persistent session is stored with the message: PUBREC means both are durable.
+  std::vector<storage::operation> with_message;
+  if (p.qos == 2 && session_->durable)
+    with_message.push_back(storage::op::put_inbound_qos2{client_id_, session_->incarnation, id});
+  const publish_context ctx{broker::origin::client, client_id_, &info_, now, &with_message};
   std::shared_ptr<session> congested;
   if (p.qos == 0) {
     broker_.publish(worker_, m, ctx, nullptr, &congested);
     if (congested) blocked_on_ = congested;
     return;
   }
-  if (p.qos == 2) session_->inbound_qos2.insert(id);
-  ++inbound_pending_;
+  if (p.qos == 2)
+    session_->inbound_qos2.insert(id);
+  else
+    ++inbound_qos1_pending_;
   auto self = weak_from_this();
   broker_.publish(worker_, m, ctx, [self, id, ack_type](bool durable, std::size_t recipients) {
     auto c = self.lock();
     if (!c || c->state_ == state::closed) return;
-    --c->inbound_pending_;
+    if (ack_type == mqtt::packet_type::puback) --c->inbound_qos1_pending_;
     if (!durable) {
+      // Refused: the flow ends here, and the id is free for the client's next message.
+      if (ack_type == mqtt::packet_type::pubrec) c->session_->inbound_qos2.erase(id);
       if (c->version_ == protocol_version::v5)
         c->send(mqtt::ack_packet{ack_type, id, reason_code::unspecified_error, {}});
       else
@@ -113,15 +125,27 @@ void client_connection::handle_ack(const mqtt::ack_packet& p) {
         break;
       }
       it->second.st = inflight_entry::state::awaiting_pubcomp;
+      broker_.released(*session_, p.packet_id, it->second);
       send_pubrel(p.packet_id);
       break;
     }
     case mqtt::packet_type::pubrel: {
-      bool known = session_->inbound_qos2.erase(p.packet_id) > 0;
-      send(mqtt::ack_packet{mqtt::packet_type::pubcomp, p.packet_id,
-                            known || version_ != protocol_version::v5 ? reason_code::success
-                                                                      : reason_code::packet_identifier_not_found,
-                            {}});
+      const std::uint16_t id = p.packet_id;
+      bool known = session_->inbound_qos2.erase(id) > 0;
+      mqtt::ack_packet pubcomp{mqtt::packet_type::pubcomp, id,
+                               known || version_ != protocol_version::v5 ? reason_code::success
+                                                                         : reason_code::packet_identifier_not_found,
+                               {}};
+      if (!known || !session_->durable) {
+        send(pubcomp);
+        break;
+      }
+      // PUBCOMP frees the id for the client's next message: the stored id must be gone first, or a
+      // restart would take that next message for a retry and drop it.
+      broker_.forget_inbound_qos2(worker_, *session_, id, [self = weak_from_this(), pubcomp] {
+        auto c = self.lock();
+        if (c && c->state_ != state::closed) c->send(pubcomp);
+      });
       break;
     }
     default: break;

@@ -91,11 +91,54 @@ void broker::send_inflight(session& s, delivery d) {
     return;
   }
   if (!may_receive(s, *d.msg)) return drop(s, d, drop_reason::not_authorized, true);
-  if (!s.conn->send_publish(d, id, false)) return drop(s, d, drop_reason::too_large, true);
-  metrics_.messages_out[d.qos].inc();
-  metrics_.payload_bytes_out[d.qos].inc(d.msg->payload.size());
   auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
-  s.inflight.emplace(id, inflight_entry{std::move(d), st});
+  auto& e = s.inflight.emplace(id, inflight_entry{std::move(d), st}).first->second;
+  const std::uint64_t seq = e.d.seq;
+  if (!seq) {
+    transmit(s, id, e);
+    return;
+  }
+  // A stored message: its packet id is stored too, so that after a restart it is resent with DUP
+  // and the same id [MQTT-4.4.0-1]. A QoS 1 duplicate is allowed, so it goes out at once; a QoS 2
+  // one waits until the id is durable.
+  storage::op::send_message rec{s.client_id, seq, id, false};
+  if (e.d.qos == 1) {
+    store_.submit({std::move(rec)}, nullptr);
+    transmit(s, id, e);
+    return;
+  }
+  e.storing = true;
+  store_.submit({std::move(rec)}, [this, sp = s.shared_from_this(), id, seq](bool) {
+    on_home(sp, [this, sp, id, seq] {
+      auto it = sp->inflight.find(id);
+      if (it == sp->inflight.end() || it->second.d.seq != seq || !it->second.storing) return;
+      it->second.storing = false;
+      if (sp->conn && !sp->ended && !transmit(*sp, id, it->second)) pump(*sp);
+    });
+  });
+}
+
+bool broker::transmit(session& s, std::uint16_t id, inflight_entry& e) {
+  if (!s.conn->send_publish(e.d, id, e.sent)) {
+    drop(s, e.d, drop_reason::too_large, true);
+    s.inflight.erase(id);
+    return false;
+  }
+  if (!e.sent) {
+    metrics_.messages_out[e.d.qos].inc();
+    metrics_.payload_bytes_out[e.d.qos].inc(e.d.msg->payload.size());
+  }
+  e.sent = true;
+  return true;
+}
+
+void broker::forget_inbound_qos2(worker& w, session& s, std::uint16_t packet_id, std::function<void()> done) {
+  store_.submit({storage::op::delete_inbound_qos2{s.client_id, s.incarnation, packet_id}},
+                [&w, done = std::move(done)](bool) { w.post(done); });
+}
+
+void broker::released(session& s, std::uint16_t packet_id, const inflight_entry& e) {
+  if (e.d.seq) store_.submit({storage::op::send_message{s.client_id, e.d.seq, packet_id, true}}, nullptr);
 }
 
 bool broker::may_receive(session& s, const message& m) {

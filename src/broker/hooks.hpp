@@ -31,6 +31,7 @@ struct publish_context {
   /// Storage operations a hook adds here (a rule's durable inbox entry) are committed in the same
   /// batch as the message's stored copies, and the publisher's acknowledgement (PUBACK, PUBREC, the
   /// HTTP answer) waits for that commit: an acknowledged message is never lost by a service either.
+  /// A publisher may pass operations of its own here too (a QoS 2 packet id to hold until PUBREL).
   std::vector<storage::operation>* commit_with = nullptr;
 };
 

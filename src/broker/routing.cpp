@@ -118,7 +118,9 @@ void broker::publish_will(worker& w, const std::string& client_id, const mqtt::w
 
 std::size_t broker::publish(worker& w, const message_ptr& m, publish_context ctx, publish_ack ack,
                             std::shared_ptr<session>* congested_target) {
+  // The caller's operations (if any) come first in the batch, then the hooks', then the stored copies.
   std::vector<storage::operation> ops;
+  if (ctx.commit_with) ops = std::move(*ctx.commit_with);
   ctx.commit_with = &ops;
   if (offer(m, ctx)) {
     // Consumed by a service (Basic Ingest), its one recipient: acknowledged once the service's

@@ -36,6 +36,11 @@ struct inflight_entry {
   enum class state : std::uint8_t { awaiting_puback, awaiting_pubrec, awaiting_pubcomp };
   delivery d;
   state st;
+  /// Went out at least once: a resend carries DUP.
+  bool sent = false;
+  /// A stored QoS 2 message waits for its packet id to be durable before it goes out: a restart
+  /// must resend it under the same id, or the receiver would take it for a new message.
+  bool storing = false;
 };
 
 class session : public std::enable_shared_from_this<session> {

@@ -27,10 +27,20 @@ CREATE TABLE IF NOT EXISTS subscriptions(
 CREATE TABLE IF NOT EXISTS session_messages(
   client_id TEXT NOT NULL, seq INTEGER NOT NULL, incarnation INTEGER NOT NULL, topic TEXT NOT NULL,
   payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, props BLOB NOT NULL,
-  expiry_at INTEGER NOT NULL, sub_ids TEXT NOT NULL, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;
+  expiry_at INTEGER NOT NULL, sub_ids TEXT NOT NULL, packet_id INTEGER NOT NULL DEFAULT 0,
+  released INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(client_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS session_inbound(
+  client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, incarnation INTEGER NOT NULL,
+  PRIMARY KEY(client_id, packet_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS documents(
   kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;
+)sql";
+
+/// Version 2 -> 3: the packet id a queued message went out with.
+constexpr const char* add_packet_ids = R"sql(
+ALTER TABLE session_messages ADD COLUMN packet_id INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE session_messages ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
 )sql";
 
 // Statement slots, prepared once.
@@ -44,10 +54,15 @@ enum stmt : std::size_t {
   session_delete,
   session_delete_subs,
   session_delete_msgs,
+  session_clear_inbound,
+  session_delete_inbound,
   sub_put,
   sub_delete,
   msg_put,
   msg_delete,
+  msg_send,
+  inbound_put,
+  inbound_delete,
   doc_put,
   doc_delete,
   begin,
@@ -69,12 +84,18 @@ constexpr const char* sql_text[stmt_count] = {
     "DELETE FROM sessions WHERE client_id=?1 AND incarnation=?2",
     "DELETE FROM subscriptions WHERE client_id=?1 AND incarnation=?2",
     "DELETE FROM session_messages WHERE client_id=?1 AND incarnation=?2",
+    "DELETE FROM session_inbound WHERE client_id=?1",
+    "DELETE FROM session_inbound WHERE client_id=?1 AND incarnation=?2",
     "INSERT OR REPLACE INTO subscriptions SELECT ?1,?2,?3,?4,?5 "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?5)",
     "DELETE FROM subscriptions WHERE client_id=?1 AND filter=?2 AND incarnation=?3",
-    "INSERT OR REPLACE INTO session_messages SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10 "
+    "INSERT OR REPLACE INTO session_messages SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,0,0 "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?3)",
     "DELETE FROM session_messages WHERE client_id=?1 AND seq=?2",
+    "UPDATE session_messages SET packet_id=?3, released=?4 WHERE client_id=?1 AND seq=?2",
+    "INSERT OR REPLACE INTO session_inbound SELECT ?1,?2,?3 "
+    "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?3)",
+    "DELETE FROM session_inbound WHERE client_id=?1 AND packet_id=?2 AND incarnation=?3",
     "INSERT OR REPLACE INTO documents VALUES(?1,?2,?3)",
     "DELETE FROM documents WHERE kind=?1 AND key=?2",
     "BEGIN",
@@ -186,6 +207,7 @@ sqlite_store::sqlite_store(const std::filesystem::path& dir) {
   try {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
+    if (needs_packet_ids()) exec(add_packet_ids);
     exec(schema);
     statements_.resize(stmt_count);
     for (std::size_t i = 0; i < stmt_count; ++i) statements_[i] = prepare(sql_text[i]);
@@ -215,6 +237,15 @@ void sqlite_store::exec(const char* sql) {
     sqlite3_free(err);
     throw std::runtime_error(std::string("sqlite: ") + msg);
   }
+}
+
+bool sqlite_store::needs_packet_ids() {
+  bool table = false, column = false;
+  each_row(db_, prepare("SELECT name FROM pragma_table_info('session_messages')"), [&](sqlite3_stmt* s) {
+    table = true;
+    column = column || column_string(s, 0) == "packet_id";
+  });
+  return table && !column;
 }
 
 sqlite3_stmt* sqlite_store::prepare(const char* sql) {
@@ -262,8 +293,8 @@ snapshot sqlite_store::read_snapshot() {
            });
 
   each_row(db_,
-           prepare("SELECT client_id, seq, incarnation, topic, payload, qos, retain, props, expiry_at, sub_ids "
-                   "FROM session_messages ORDER BY client_id, seq"),
+           prepare("SELECT client_id, seq, incarnation, topic, payload, qos, retain, props, expiry_at, sub_ids, "
+                   "packet_id, released FROM session_messages ORDER BY client_id, seq"),
            [&](sqlite3_stmt* s) {
              auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
              snap.max_seq = std::max(snap.max_seq, seq);
@@ -280,7 +311,18 @@ snapshot sqlite_store::read_snapshot() {
              q.msg.props = column_string(s, 7);
              q.msg.expiry_at_ms = sqlite3_column_int64(s, 8);
              q.subscription_ids = split_ids(column_string(s, 9));
+             q.packet_id = static_cast<std::uint16_t>(sqlite3_column_int(s, 10));
+             q.released = sqlite3_column_int(s, 11) != 0;
              sess.queue.push_back(std::move(q));
+           });
+
+  each_row(db_, prepare("SELECT client_id, packet_id, incarnation FROM session_inbound ORDER BY client_id, packet_id"),
+           [&](sqlite3_stmt* s) {
+             auto it = index.find(column_string(s, 0));
+             if (it == index.end()) return;
+             auto& sess = snap.sessions[it->second];
+             if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) != sess.incarnation) return;
+             sess.inbound_qos2.push_back(static_cast<std::uint16_t>(sqlite3_column_int(s, 1)));
            });
   return snap;
 }
@@ -359,6 +401,7 @@ bool sqlite_store::apply(const operation& operation) {
         } else if constexpr (std::is_same_v<T, op::put_session>) {
           return check(binder(st[session_clear_subs]).text(o.client_id).step()) &&
                  check(binder(st[session_clear_msgs]).text(o.client_id).step()) &&
+                 check(binder(st[session_clear_inbound]).text(o.client_id).step()) &&
                  check(binder(st[session_put]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
                            .integer(o.expiry_interval).integer(o.protocol).integer(o.disconnected_at_ms).step());
         } else if constexpr (std::is_same_v<T, op::touch_session>) {
@@ -368,7 +411,8 @@ bool sqlite_store::apply(const operation& operation) {
           auto inc = static_cast<std::int64_t>(o.incarnation);
           return check(binder(st[session_delete]).text(o.client_id).integer(inc).step()) &&
                  check(binder(st[session_delete_subs]).text(o.client_id).integer(inc).step()) &&
-                 check(binder(st[session_delete_msgs]).text(o.client_id).integer(inc).step());
+                 check(binder(st[session_delete_msgs]).text(o.client_id).integer(inc).step()) &&
+                 check(binder(st[session_delete_inbound]).text(o.client_id).integer(inc).step());
         } else if constexpr (std::is_same_v<T, op::put_subscription>) {
           return check(binder(st[sub_put]).text(o.client_id).text(o.sub.filter).integer(o.sub.options)
                            .integer(o.sub.subscription_id).integer(static_cast<std::int64_t>(o.incarnation)).step());
@@ -384,6 +428,15 @@ bool sqlite_store::apply(const operation& operation) {
                            .text(ids).step());
         } else if constexpr (std::is_same_v<T, op::delete_message>) {
           return check(binder(st[msg_delete]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq)).step());
+        } else if constexpr (std::is_same_v<T, op::send_message>) {
+          return check(binder(st[msg_send]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq))
+                           .integer(o.packet_id).integer(o.released ? 1 : 0).step());
+        } else if constexpr (std::is_same_v<T, op::put_inbound_qos2>) {
+          return check(binder(st[inbound_put]).text(o.client_id).integer(o.packet_id)
+                           .integer(static_cast<std::int64_t>(o.incarnation)).step());
+        } else if constexpr (std::is_same_v<T, op::delete_inbound_qos2>) {
+          return check(binder(st[inbound_delete]).text(o.client_id).integer(o.packet_id)
+                           .integer(static_cast<std::int64_t>(o.incarnation)).step());
         } else if constexpr (std::is_same_v<T, op::put_document>) {
           return check(binder(st[doc_put]).text(o.doc.kind).text(o.doc.key).text(o.doc.body).step());
         } else {

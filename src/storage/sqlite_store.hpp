@@ -56,6 +56,8 @@ class sqlite_store final : public store {
   snapshot read_snapshot();
   std::vector<document> read_documents(const std::string& kind);
   void exec(const char* sql);
+  /// True for a database of schema 2, whose queued messages have no packet id columns yet.
+  bool needs_packet_ids();
   sqlite3_stmt* prepare(const char* sql);
 
   sqlite3* db_ = nullptr;

@@ -35,6 +35,10 @@ struct queued_record {
   std::uint64_t seq = 0;
   stored_message msg;  // msg.qos is the QoS granted to this session
   std::vector<std::uint32_t> subscription_ids;
+  /// Once sent: the packet id it went out with (0 = not sent yet), and for QoS 2 whether its
+  /// PUBREC came back (the next step is PUBREL, not the PUBLISH again).
+  std::uint16_t packet_id = 0;
+  bool released = false;
 };
 
 struct session_record {
@@ -45,6 +49,7 @@ struct session_record {
   std::int64_t disconnected_at_ms = 0;  // 0 while connected
   std::vector<subscription_record> subscriptions;
   std::vector<queued_record> queue;  // in seq order
+  std::vector<std::uint16_t> inbound_qos2;  // QoS 2 packet ids received (PUBREC sent), PUBREL not yet
 };
 
 struct snapshot {
@@ -114,11 +119,32 @@ struct delete_message {
   std::string client_id;
   std::uint64_t seq;
 };
+/// Records that the queued message `seq` went out as `packet_id` (and, `released`, that its PUBREC
+/// came back), so that after a restart it is resent with DUP and the same id, or its PUBREL is.
+struct send_message {
+  std::string client_id;
+  std::uint64_t seq;
+  std::uint16_t packet_id;
+  bool released;
+};
+/// A QoS 2 packet id received from the client (PUBREC sent), held until its PUBREL: a retry of
+/// the PUBLISH after a restart is acknowledged again, not delivered twice.
+struct put_inbound_qos2 {
+  std::string client_id;
+  std::uint64_t incarnation;
+  std::uint16_t packet_id;
+};
+struct delete_inbound_qos2 {
+  std::string client_id;
+  std::uint64_t incarnation;
+  std::uint16_t packet_id;
+};
 }  // namespace op
 
 using operation = std::variant<op::put_retained, op::delete_retained, op::put_session,
                                op::touch_session, op::delete_session, op::put_subscription,
                                op::delete_subscription, op::put_message, op::delete_message,
+                               op::send_message, op::put_inbound_qos2, op::delete_inbound_qos2,
                                op::put_document, op::delete_document>;
 
 /// Threads: `load`, `load_documents`, `submit` and `flush` may be called from any thread, including

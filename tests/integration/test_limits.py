@@ -113,6 +113,32 @@ def test_receive_maximum_exceeded(make_server):
     assert disconnect_reason(r.read_packet()) == 0x93
 
 
+def test_receive_maximum_counts_each_qos2_exchange_once(make_server):
+    """A client that stays within the receive maximum is never cut off: QoS 2 publishes waiting for
+    their commit count once, a retry of a held id is no new publish, PUBREL frees a slot."""
+    s = make_server("[limits]\nreceive_maximum = 5\n")
+    # A persistent subscriber, offline: every message is stored, each PUBREC waits for its commit.
+    sub = Client(s.port, "rm-sub", version=4, clean=False)
+    sub.connect()
+    sub.subscribe("rm/t", 2)
+    sub.disconnect()
+    r = Raw(s.port)
+    r.send(connect_bytes(b"rm-pub"))
+    assert r.read_packet()[0] == 0x20
+    r.send(b"".join(publish_bytes(b"rm/t", b"x", qos=2, packet_id=pid) for pid in range(1, 6)))
+    assert sorted(r.read_packet()[:4] for _ in range(5)) == [b"\x50\x02\x00" + bytes([pid]) for pid in range(1, 6)]
+    retry = bytearray(publish_bytes(b"rm/t", b"x", qos=2, packet_id=3))
+    retry[0] |= 0x08
+    r.send(bytes(retry))  # the window is full, but this one is already in it
+    assert r.read_packet() == b"\x50\x02\x00\x03"
+    r.send(b"\x62\x02\x00\x01")
+    assert r.read_packet() == b"\x70\x02\x00\x01"
+    r.send(publish_bytes(b"rm/t", b"x", qos=2, packet_id=6))
+    assert r.read_packet() == b"\x50\x02\x00\x06"
+    r.send(publish_bytes(b"rm/t", b"x", qos=2, packet_id=7))  # 2, 3, 4, 5, 6 held: one too many
+    assert disconnect_reason(r.read_packet()) == 0x93
+
+
 def test_publish_rate_limit_paces_client(make_server):
     s = make_server("[limits]\nmax_publish_rate = 20\n")
     sub = Client(s.port, "sub")

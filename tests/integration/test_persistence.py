@@ -2,7 +2,7 @@
 a kill -9."""
 import pytest
 
-from helpers import Client, PacketTypes, props, wait_for
+from helpers import Client, PacketTypes, Raw, connect_bytes, props, publish_bytes, subscribe_bytes, wait_for
 
 
 def restart(server, how):
@@ -54,6 +54,117 @@ def test_persistent_session_and_acknowledged_messages_survive(server, how, versi
     pub2.connect()
     pub2.publish("cmd/device-1/after", b"after", qos=1)
     assert back.get().payload == b"after"
+
+
+def ack_bytes(kind, packet_id):
+    """A raw MQTT 3.1.1 PUBACK (0x40), PUBREC (0x50), PUBREL (0x62) or PUBCOMP (0x70)."""
+    return bytes([kind, 2]) + packet_id.to_bytes(2, "big")
+
+
+def parse_publish(pkt):
+    """(dup, qos, packet id, topic, payload) of a raw MQTT 3.1.1 PUBLISH."""
+    assert pkt[0] >> 4 == 3, f"not a PUBLISH: {pkt!r}"
+    i = 1
+    while pkt[i] & 0x80:
+        i += 1
+    i += 1
+    n = int.from_bytes(pkt[i:i + 2], "big")
+    topic = pkt[i + 2:i + 2 + n]
+    pid = int.from_bytes(pkt[i + 2 + n:i + 4 + n], "big")
+    return bool(pkt[0] & 0x08), (pkt[0] >> 1) & 3, pid, topic, pkt[i + 4 + n:]
+
+
+def persistent_raw(server, client_id, present):
+    """A raw MQTT 3.1.1 connection resuming (or starting) the persistent session of `client_id`."""
+    r = Raw(server.port)
+    r.send(connect_bytes(client_id, version=4, clean=False))
+    connack = r.read_packet()
+    assert connack[0] == 0x20 and connack[3] == 0 and connack[2] == present, connack
+    return r
+
+
+def test_qos2_publish_retried_after_kill9_is_not_delivered_twice(server):
+    """The publisher's PUBREC was lost in the crash: it retries its PUBLISH (DUP, same id) after the
+    restart and is acknowledged again, but subscribers get the message once [MQTT-4.3.3]."""
+    sub = Client(server.port, "q2-sub", version=4, clean=False)
+    sub.connect()
+    sub.subscribe("q2/t", 2)
+    sub.disconnect()
+    pub = persistent_raw(server, b"q2-pub", 0)
+    pub.send(publish_bytes(b"q2/t", b"exactly once", qos=2, packet_id=7, version=4))
+    assert pub.read_packet() == ack_bytes(0x50, 7)
+    server.kill9()
+    server.start()
+
+    pub = persistent_raw(server, b"q2-pub", 1)
+    retry = bytearray(publish_bytes(b"q2/t", b"exactly once", qos=2, packet_id=7, version=4))
+    retry[0] |= 0x08  # DUP
+    pub.send(bytes(retry))
+    assert pub.read_packet() == ack_bytes(0x50, 7)
+    pub.send(ack_bytes(0x62, 7))
+    assert pub.read_packet() == ack_bytes(0x70, 7)
+    # The id is free again: a new message under it is a new message.
+    pub.send(publish_bytes(b"q2/t", b"next", qos=2, packet_id=7, version=4))
+    assert pub.read_packet() == ack_bytes(0x50, 7)
+    pub.send(ack_bytes(0x62, 7))
+    assert pub.read_packet() == ack_bytes(0x70, 7)
+
+    back = Client(server.port, "q2-sub", version=4, clean=False)
+    back.connect()
+    assert [back.get().payload for _ in range(2)] == [b"exactly once", b"next"]
+    back.no_message()
+
+
+def test_inflight_messages_resent_with_dup_and_their_packet_ids_after_kill9(server):
+    """Messages in flight to a persistent session when the broker dies go out again with DUP and
+    the packet ids they had; a QoS 2 message whose PUBREC arrived gets its PUBREL, not the message
+    again [MQTT-4.4.0-1]."""
+    sub = persistent_raw(server, b"inflight", 0)
+    sub.send(subscribe_bytes(1, (b"f/2", 2), (b"f/1", 1), version=4))
+    assert sub.read_packet()[0] == 0x90
+    pub = Client(server.port, "f-pub")
+    pub.connect()
+    pub.publish("f/2", b"two", qos=2)
+    pub.publish("f/1", b"one", qos=1)
+    first = {}
+    for _ in range(2):
+        dup, qos, pid, topic, payload = parse_publish(sub.read_packet())
+        assert not dup
+        first[payload] = (qos, pid)
+    assert set(first) == {b"two", b"one"} and first[b"two"][0] == 2 and first[b"one"][0] == 1
+    # Acknowledged to its publisher after its commit, which follows the packet ids' records.
+    pub.publish("f/1", b"barrier", qos=1)
+    assert parse_publish(sub.read_packet())[4] == b"barrier"
+    server.kill9()
+    server.start()
+
+    sub = persistent_raw(server, b"inflight", 1)
+    again = {}
+    for _ in range(3):
+        dup, qos, pid, topic, payload = parse_publish(sub.read_packet())
+        again[payload] = (dup, qos, pid)
+    assert again[b"two"] == (True, 2, first[b"two"][1])
+    assert again[b"one"] == (True, 1, first[b"one"][1])
+    # The QoS 2 exchange goes on: PUBREC, then after another crash the PUBREL comes back, not the message.
+    sub.send(ack_bytes(0x50, first[b"two"][1]))
+    assert sub.read_packet() == ack_bytes(0x62, first[b"two"][1])
+    pub = Client(server.port, "f-pub")
+    pub.connect()
+    pub.publish("f/1", b"barrier 2", qos=1)
+    assert parse_publish(sub.read_packet())[4] == b"barrier 2"
+    server.kill9()
+    server.start()
+
+    sub = persistent_raw(server, b"inflight", 1)
+    rest = [sub.read_packet() for _ in range(4)]
+    assert ack_bytes(0x62, first[b"two"][1]) in rest
+    payloads = sorted(parse_publish(p)[4] for p in rest if p[0] >> 4 == 3)
+    assert payloads == [b"barrier", b"barrier 2", b"one"]
+    sub.send(ack_bytes(0x70, first[b"two"][1]))
+    for p in rest:
+        if p[0] >> 4 == 3:
+            sub.send(ack_bytes(0x40, parse_publish(p)[2]))
+    wait_for(lambda: server.metric("fleetcore_queued_messages") == 0, what="all acknowledged")
 
 
 def test_delivered_messages_not_redelivered_after_restart(server):

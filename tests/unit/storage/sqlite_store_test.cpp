@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 namespace fleetcore::storage {
@@ -99,6 +100,67 @@ TEST_F(sqlite_store_test, replaced_session_cannot_write_over_successor) {
   ASSERT_EQ(snap.sessions[0].subscriptions.size(), 1u);
   EXPECT_EQ(snap.sessions[0].subscriptions[0].filter, "new");
   EXPECT_TRUE(snap.sessions[0].queue.empty());
+}
+
+TEST_F(sqlite_store_test, packet_ids_in_both_directions_survive_reopen) {
+  {
+    sqlite_store s(dir_);
+    s.submit({op::put_session{"dev", 3, 60, 5, 0},
+              op::put_message{"dev", 3, {10, m("a", "sent"), {}}},
+              op::put_message{"dev", 3, {11, m("b", "released", 2), {}}},
+              op::put_message{"dev", 3, {12, m("c", "queued"), {}}},
+              op::send_message{"dev", 10, 501, false},
+              op::send_message{"dev", 11, 502, false},
+              op::send_message{"dev", 11, 502, true},  // its PUBREC came back
+              op::put_inbound_qos2{"dev", 3, 7},
+              op::put_inbound_qos2{"dev", 3, 8},
+              op::put_inbound_qos2{"dev", 2, 9},  // a replaced incarnation writes nothing
+              op::delete_inbound_qos2{"dev", 3, 8}},
+             nullptr);
+    s.flush();
+  }
+  sqlite_store s(dir_);
+  auto snap = s.load();
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  const auto& q = snap.sessions[0].queue;
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(std::tuple(q[0].packet_id, q[0].released), std::tuple(std::uint16_t{501}, false));
+  EXPECT_EQ(std::tuple(q[1].packet_id, q[1].released), std::tuple(std::uint16_t{502}, true));
+  EXPECT_EQ(std::tuple(q[2].packet_id, q[2].released), std::tuple(std::uint16_t{0}, false));
+  EXPECT_EQ(snap.sessions[0].inbound_qos2, std::vector<std::uint16_t>{7});
+  // A clean start drops the held ids with the rest of the session.
+  s.submit({op::put_session{"dev", 4, 60, 5, 0}}, nullptr);
+  s.flush();
+  EXPECT_TRUE(s.load().sessions[0].inbound_qos2.empty());
+}
+
+TEST_F(sqlite_store_test, schema_2_database_gains_packet_ids) {
+  std::filesystem::create_directories(dir_);
+  {
+    sqlite3* c = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "fleetcore.db").c_str(), &c), SQLITE_OK);
+    const char* v2 = R"sql(
+      CREATE TABLE sessions(client_id TEXT PRIMARY KEY, incarnation INTEGER NOT NULL,
+        expiry_interval INTEGER NOT NULL, protocol INTEGER NOT NULL, disconnected_at INTEGER NOT NULL);
+      CREATE TABLE session_messages(client_id TEXT NOT NULL, seq INTEGER NOT NULL, incarnation INTEGER NOT NULL,
+        topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL,
+        props BLOB NOT NULL, expiry_at INTEGER NOT NULL, sub_ids TEXT NOT NULL,
+        PRIMARY KEY(client_id, seq)) WITHOUT ROWID;
+      INSERT INTO sessions VALUES('dev', 1, 60, 4, 0);
+      INSERT INTO session_messages VALUES('dev', 5, 1, 't', 'kept', 1, 0, '', 0, '');
+      PRAGMA user_version = 2;)sql";
+    ASSERT_EQ(sqlite3_exec(c, v2, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(c);
+  }
+  sqlite_store s(dir_);
+  s.submit({op::send_message{"dev", 5, 9, false}}, nullptr);
+  s.flush();
+  auto snap = s.load();
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  ASSERT_EQ(snap.sessions[0].queue.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].queue[0].msg.payload, "kept");
+  EXPECT_EQ(snap.sessions[0].queue[0].packet_id, 9);
+  EXPECT_EQ(query(dir_ / "fleetcore.db", "PRAGMA user_version"), "3");
 }
 
 TEST_F(sqlite_store_test, completions_fire_in_order_after_commit) {
