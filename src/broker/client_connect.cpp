@@ -55,6 +55,7 @@ void client_connection::handle_connect(mqtt::connect_packet& p) {
   if (v5) {
     client_receive_max_ = p.props.receive_maximum.value_or(65535);
     client_max_packet_ = p.props.maximum_packet_size.value_or(0xFFFFFFFF);
+    client_alias_max_ = std::min(p.props.topic_alias_maximum.value_or(0), cfg.topic_alias_maximum);
     session_expiry_ = std::min(p.props.session_expiry_interval.value_or(0), cfg.max_session_expiry);
   } else {
     session_expiry_ = p.clean_start ? 0 : 0xFFFFFFFF;

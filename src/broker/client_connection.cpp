@@ -102,8 +102,28 @@ bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id,
   // message's shared ones. Both buffers are reused, so sending allocates nothing once warm.
   thread_local std::vector<std::uint8_t> props, head;
   props.clear();
+  // Topic aliases toward the client, up to its Topic Alias Maximum (and ours): a topic's first
+  // message carries the topic and the alias it gets, the following ones only the alias. Aliases go
+  // to topics first come, first served, and stay for the connection.
+  std::string_view topic = m.topic;
+  std::uint16_t alias = 0;
+  bool new_alias = false;
+  if (client_alias_max_) {
+    if (!out_aliases_) out_aliases_ = std::make_unique<std::map<std::string, std::uint16_t, std::less<>>>();
+    if (auto it = out_aliases_->find(m.topic); it != out_aliases_->end()) {
+      alias = it->second;
+      topic = {};
+    } else if (out_aliases_->size() < client_alias_max_) {
+      alias = static_cast<std::uint16_t>(out_aliases_->size() + 1);
+      new_alias = true;
+    }
+  }
   if (v5) {
     mqtt::wire::writer w(props);
+    if (alias) {
+      w.u8(0x23);
+      w.u16(alias);
+    }
     if (m.expiry_at_ms) {
       std::int64_t left = (m.expiry_at_ms - broker_.clock().wall_ms() + 999) / 1000;
       w.u8(0x02);
@@ -115,19 +135,20 @@ bool client_connection::send_publish(const delivery& d, std::uint16_t packet_id,
     }
   }
   const std::size_t all_props = props.size() + (v5 ? m.forward_props.size() : 0);
-  const std::size_t remaining = 2 + m.topic.size() + (d.qos ? 2 : 0) +
+  const std::size_t remaining = 2 + topic.size() + (d.qos ? 2 : 0) +
                                 (v5 ? mqtt::wire::varint_size(static_cast<std::uint32_t>(all_props)) + all_props : 0) +
                                 m.payload.size();
   if (remaining > mqtt::wire::max_varint ||
       mqtt::fixed_header_size(static_cast<std::uint32_t>(remaining)) + remaining > client_max_packet_)
     return false;
+  if (new_alias) out_aliases_->emplace(m.topic, alias);
 
   // Fixed header, topic, packet id and property length are copied; properties and payload shared.
   head.clear();
   mqtt::wire::writer h(head);
   h.u8(static_cast<std::uint8_t>(0x30 | (dup ? 0x08 : 0) | (d.qos << 1) | (d.retain ? 1 : 0)));
   h.varint(static_cast<std::uint32_t>(remaining));
-  h.binary(m.topic);
+  h.binary(topic);
   if (d.qos) h.u16(packet_id);
   if (v5) {
     h.varint(static_cast<std::uint32_t>(all_props));

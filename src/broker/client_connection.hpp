@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -159,6 +160,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
   std::uint32_t rate_count_ = 0;
   std::weak_ptr<session> blocked_on_;  // congested recipient this publisher waits for
   std::vector<std::string> aliases_;  // inbound topic aliases, sized on first use
+  std::uint16_t client_alias_max_ = 0;  // outbound topic aliases the client accepts (and we use)
+  std::unique_ptr<std::map<std::string, std::uint16_t, std::less<>>> out_aliases_;  // topic -> alias
   std::vector<std::uint8_t> rbuf_;    // bytes of a partial packet
   out_batch pending_;
   out_batch writing_;

@@ -1,9 +1,15 @@
 """MQTT 5 features end to end with paho (and raw bytes where paho hides the wire)."""
+import json
+import os
+import subprocess
+
 import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from helpers import (Client, PacketTypes, Raw, connect_bytes, disconnect_reason, encode_varint, props,
                      subscribe_bytes, wait_for)
+
+JS = os.path.join(os.path.dirname(__file__), "js")
 
 
 def test_properties_forwarded(server):
@@ -227,3 +233,74 @@ def test_puback_no_matching_subscribers(server):
     r.read_packet()
     r.send(b"\x32\x07\x00\x02nm\x00\x05\x00")  # QoS 1, id 5, no properties, empty payload
     assert r.read_packet() == b"\x40\x03\x00\x05\x10"
+
+
+def read_publish_v5(r):
+    """(topic, topic alias or None, payload) of the next raw MQTT 5 QoS 0 PUBLISH."""
+    pkt = r.read_packet()
+    assert pkt[0] >> 4 == 3, pkt
+    i = 1
+    while pkt[i] & 0x80:
+        i += 1
+    i += 1
+    n = int.from_bytes(pkt[i:i + 2], "big")
+    topic, i = pkt[i + 2:i + 2 + n], i + 2 + n
+    plen, mult = 0, 1
+    while True:
+        b = pkt[i]
+        i += 1
+        plen += (b & 0x7F) * mult
+        mult *= 128
+        if not b & 0x80:
+            break
+    prop, payload = pkt[i:i + plen], pkt[i + plen:]
+    alias = None
+    j = 0
+    while j < len(prop):  # only the properties this test's messages can carry
+        if prop[j] == 0x23:
+            alias = int.from_bytes(prop[j + 1:j + 3], "big")
+            j += 3
+        else:
+            raise AssertionError(f"unexpected property {prop[j]:#x}")
+    return topic, alias, payload
+
+
+def test_server_topic_aliases_up_to_the_clients_maximum(server):
+    """Toward a client that accepts 2 aliases: a topic's first message carries topic and alias, the
+    next ones the alias alone; a third topic goes without one. A client that accepts none gets none."""
+    r = Raw(server.port)
+    r.send(connect_bytes(b"aliased", props=b"\x03\x22\x00\x02"))  # Topic Alias Maximum 2
+    assert r.read_packet()[0] == 0x20
+    r.send(subscribe_bytes(1, (b"al/#", 0)))
+    assert r.read_packet()[0] == 0x90
+    plain = Raw(server.port)
+    plain.send(connect_bytes(b"plain"))
+    assert plain.read_packet()[0] == 0x20
+    plain.send(subscribe_bytes(1, (b"al/#", 0)))
+    assert plain.read_packet()[0] == 0x90
+    pub = Client(server.port, "al-pub")
+    pub.connect()
+    sent = ["al/a", "al/a", "al/b", "al/c", "al/a", "al/b", "al/c"]
+    for i, t in enumerate(sent):
+        pub.publish(t, str(i).encode(), qos=0)
+    got = [read_publish_v5(r) for _ in sent]
+    assert got == [(b"al/a", 1, b"0"), (b"", 1, b"1"), (b"al/b", 2, b"2"), (b"al/c", None, b"3"),
+                   (b"", 1, b"4"), (b"", 2, b"5"), (b"al/c", None, b"6")]
+    assert [read_publish_v5(plain) for _ in sent] == [(t.encode(), None, str(i).encode()) for i, t in enumerate(sent)]
+
+
+def test_aws_device_sdk_v2_resolves_server_topic_aliases(server):
+    """The AWS IoT Device SDK v2 (aws-crt's MQTT 5 client, inbound aliasing enabled) gets every topic
+    right while the broker sends the repeats by alias."""
+    proc = subprocess.Popen(["node", os.path.join(JS, "topic_alias_device.js"), "127.0.0.1", str(server.port),
+                             "crt-alias", "al/#", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert json.loads(proc.stdout.readline()) == {"event": "subscribed"}
+    pub = Client(server.port, "al-pub")
+    pub.connect()
+    sent = ["al/x", "al/x", "al/y", "al/x", "al/y"]
+    for i, t in enumerate(sent):
+        pub.publish(t, str(i).encode(), qos=1)
+    out, err = proc.communicate(timeout=10)
+    got = [json.loads(line) for line in out.splitlines()]
+    assert got == [{"event": "message", "topic": t, "payload": str(i)} for i, t in enumerate(sent)], err
+    assert proc.returncode == 0
