@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk bench-storm clean
+.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk bench-storm bench-idle-tls bench-fleet clean
 
 deps:
 	@scripts/install-deps.sh
@@ -74,6 +74,14 @@ bench-identity: build
 ## Reconnect storm beside mosquitto: 19,000 mutual-TLS devices, the broker killed -9 and restarted.
 bench-storm: build
 	bench/storm.sh
+
+## Broker memory per idle mutual-TLS connection (10,000 and 19,000 devices) beside mosquitto.
+bench-idle-tls: build
+	bench/idle_tls.sh
+
+## A fleet over mutual TLS beside mosquitto: idle memory, handshake CPU (full and resumed), reconnect storm.
+bench-fleet: build
+	bench/idle_tls.sh && bench/identity.sh && bench/storm.sh
 
 ## Durable shadow updates/s and update-to-accepted latency with 1k and 100k things.
 bench-shadow: build

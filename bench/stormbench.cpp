@@ -1,11 +1,12 @@
 // stormbench: a fleet of mutual-TLS devices that all reconnect at once when their broker dies (issue 15).
 //
 //   stormbench --port P --ca ca.crt --cert dev.crt --key dev.key --devices N
-//              [--threads K] [--ramp S] [--jitter S] [--seconds S] [--tls 1.3|1.2]
+//              [--threads K] [--ramp S] [--jitter S] [--seconds S] [--tls 1.3|1.2] [--ws]
 //
 // N devices (client ids storm-<i>, all presenting the same certificate, whose policy allows them)
 // connect over TLS, spread over --ramp seconds: MQTT 3.1.1 CONNECT (clean, keep alive 300), CONNACK,
-// then they sit idle, reading. When a connection drops (the broker was killed), its device waits a
+// then they sit idle, reading (--ws: MQTT over a WebSocket, /mqtt with subprotocol mqtt, on that TLS
+// connection). When a connection drops (the broker was killed), its device waits a
 // uniform random delay in [0, --jitter] and reconnects, offering its last TLS session as real devices
 // do; a failed attempt (refused, reset, handshake or CONNACK error) retries after an exponential
 // back-off (100 ms doubling to 2 s, jittered). A line a second on stderr tells how many are connected.
@@ -21,11 +22,15 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -33,6 +38,8 @@
 
 namespace asio = boost::asio;
 namespace ssl = asio::ssl;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 using boost::system::error_code;
@@ -42,6 +49,7 @@ namespace {
 struct run_state {
   std::size_t devices = 0;
   double jitter = 1;
+  bool ws = false;
   tcp::endpoint endpoint;
   ssl::context* tls = nullptr;
   clock_type::time_point start, deadline;
@@ -101,8 +109,25 @@ asio::awaitable<void> device(run_state& run, std::size_t index, clock_type::dura
     std::size_t n = 0;
     std::array<unsigned char, 64> in{};
     const bool tls_up = !ec;
-    if (!ec) std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(packet), asio::as_tuple(asio::use_awaitable));
-    if (!ec) std::tie(ec, n) = co_await asio::async_read(stream, asio::buffer(in.data(), 4), asio::as_tuple(asio::use_awaitable));
+    // --ws: MQTT over a WebSocket on that TLS connection (path /mqtt, subprotocol mqtt).
+    std::optional<websocket::stream<ssl::stream<tcp::socket>&>> ws;
+    beast::flat_buffer frames;
+    if (!ec && run.ws) {
+      ws.emplace(stream);
+      ws->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+        req.set(beast::http::field::sec_websocket_protocol, "mqtt");
+      }));
+      std::tie(ec) = co_await ws->async_handshake("localhost", "/mqtt", asio::as_tuple(asio::use_awaitable));
+      if (!ec) ws->binary(true);
+    }
+    if (!ec && ws) {
+      std::tie(ec, n) = co_await ws->async_write(asio::buffer(packet), asio::as_tuple(asio::use_awaitable));
+      if (!ec) std::tie(ec, n) = co_await ws->async_read(frames, asio::as_tuple(asio::use_awaitable));
+      if (!ec) asio::buffer_copy(asio::buffer(in.data(), 4), frames.data());
+    } else if (!ec) {
+      std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(packet), asio::as_tuple(asio::use_awaitable));
+      if (!ec) std::tie(ec, n) = co_await asio::async_read(stream, asio::buffer(in.data(), 4), asio::as_tuple(asio::use_awaitable));
+    }
     if (ec || in[0] != 0x20 || in[3] != 0) {
       if (after_drop) {
         run.failed++;
@@ -122,8 +147,12 @@ asio::awaitable<void> device(run_state& run, std::size_t index, clock_type::dura
     session.reset(SSL_get1_session(stream.native_handle()));
     run.note_connected();
     // Idle until the broker goes away (or the run ends: the socket closes with the process).
-    std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(in), asio::as_tuple(asio::use_awaitable));
-    while (!ec) std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(in), asio::as_tuple(asio::use_awaitable));
+    if (ws) {
+      while (!ec) std::tie(ec, n) = co_await ws->async_read(frames, asio::as_tuple(asio::use_awaitable));
+    } else {
+      std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(in), asio::as_tuple(asio::use_awaitable));
+      while (!ec) std::tie(ec, n) = co_await stream.async_read_some(asio::buffer(in), asio::as_tuple(asio::use_awaitable));
+    }
     // The broker vanished without close_notify. OpenSSL would then mark the session not resumable
     // (TLS 1.2's rule); TLS 1.3 devices keep their ticket, as RFC 8446 allows.
     SSL_set_shutdown(stream.native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
@@ -157,6 +186,8 @@ int main(int argc, char** argv) {
   app.add_option("--jitter", jitter);
   app.add_option("--seconds", seconds);
   app.add_option("--tls", version)->check(CLI::IsMember({"1.2", "1.3"}));
+  bool ws = false;
+  app.add_flag("--ws", ws, "MQTT over a WebSocket (path /mqtt, subprotocol mqtt) on the TLS connection");
   CLI11_PARSE(app, argc, argv);
 
   ssl::context tls(version == "1.2" ? ssl::context::tlsv12_client : ssl::context::tlsv13_client);
@@ -175,6 +206,7 @@ int main(int argc, char** argv) {
   run_state run;
   run.devices = devices;
   run.jitter = jitter;
+  run.ws = ws;
   run.endpoint = tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<std::uint16_t>(port));
   run.tls = &tls;
   run.start = clock_type::now();

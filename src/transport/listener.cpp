@@ -141,12 +141,11 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
       return;
     }
     case listener_kind::mqtts: {
-      auto c = std::make_shared<stream_connection<tls_stream>>(broker_, w, tls_stream(std::move(sock), *tls_),
+      auto c = std::make_shared<stream_connection<tls_socket>>(broker_, w, tls_socket(std::move(sock), tls_->native_handle()),
                                                                std::move(info));
       c->hold(std::move(*ticket));
       w.connections().insert(c);
-      c->stream().async_handshake(boost::asio::ssl::stream_base::server,
-                                  [c, log_failure](const boost::system::error_code& ec) {
+      c->stream().async_handshake([c, log_failure](const boost::system::error_code& ec) {
                                     if (ec) {
                                       log_failure("tls", ec);
                                       return c->close(mqtt::reason_code::not_authorized);
@@ -159,12 +158,11 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
       return;
     }
     case listener_kind::wss: {
-      auto c = std::make_shared<stream_connection<wss_stream>>(broker_, w, wss_stream(tls_stream(std::move(sock), *tls_)),
-                                                               std::move(info));
+      auto c = std::make_shared<stream_connection<wss_stream>>(
+          broker_, w, wss_stream(tls_socket(std::move(sock), tls_->native_handle())), std::move(info));
       c->hold(std::move(*ticket));
       w.connections().insert(c);
-      c->stream().next_layer().async_handshake(
-          boost::asio::ssl::stream_base::server, [this, c, log_failure](const boost::system::error_code& ec) {
+      c->stream().next_layer().async_handshake([this, c, log_failure](const boost::system::error_code& ec) {
             if (ec) {
               log_failure("tls", ec);
               return c->close(mqtt::reason_code::not_authorized);

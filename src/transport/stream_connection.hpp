@@ -4,29 +4,32 @@
 #include "broker/broker.hpp"
 #include "broker/client_connection.hpp"
 #include "transport/acceptor.hpp"
+#include "transport/tls_socket.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/websocket.hpp>
-#include <boost/beast/websocket/ssl.hpp>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
+#include <cstring>
 #include <type_traits>
 
 namespace fleetcore::transport {
 
 using tcp = boost::asio::ip::tcp;
-using tls_stream = boost::asio::ssl::stream<tcp::socket>;
-using wss_stream = boost::beast::websocket::stream<tls_stream>;
+using wss_stream = boost::beast::websocket::stream<tls_socket>;
 
+/// Stream is tcp::socket (mqtt), tls_socket (mqtts) or wss_stream (wss).
 template <typename Stream>
 class stream_connection final : public broker::client_connection {
  public:
   static constexpr bool plain = std::is_same_v<Stream, tcp::socket>;
+  static constexpr bool direct_tls = std::is_same_v<Stream, tls_socket>;
 
   stream_connection(broker::broker& b, broker::worker& w, Stream stream, broker::connection_info info)
       : client_connection(b, w, std::move(info)), stream_(std::move(stream)) {}
@@ -42,7 +45,7 @@ class stream_connection final : public broker::client_connection {
       boost::system::error_code ec;
       stream_.non_blocking(true, ec);
       stream_.set_option(tcp::no_delay(true), ec);
-    } else {
+    } else if constexpr (!direct_tls) {
       buffer_.resize(4096);
     }
     start_reading();
@@ -52,6 +55,8 @@ class stream_connection final : public broker::client_connection {
   void start_reading() override {
     if constexpr (plain) {
       read_plain();
+    } else if constexpr (direct_tls) {
+      read_tls();
     } else {
       if (read_pending_) return;
       read_pending_ = true;
@@ -70,6 +75,11 @@ class stream_connection final : public broker::client_connection {
       out_index_ = 0;
       out_offset_ = 0;
       write_plain();
+    } else if constexpr (direct_tls) {
+      out_ = std::move(buffers);
+      out_index_ = 0;
+      out_offset_ = 0;
+      write_tls();
     } else {
       // TLS and WebSocket copy into records/frames anyway: hand them one contiguous buffer, so the
       // write is not split into many small steps.
@@ -93,7 +103,7 @@ class stream_connection final : public broker::client_connection {
 
   void close_transport() override {
     boost::system::error_code ec;
-    auto& sock = boost::beast::get_lowest_layer(stream_);
+    auto& sock = lowest_layer();
     sock.shutdown(tcp::socket::shutdown_both, ec);
     sock.close(ec);
     boost::asio::post(sock.get_executor(), [self = shared_this()] { self->on_transport_closed(); });
@@ -102,6 +112,102 @@ class stream_connection final : public broker::client_connection {
  private:
   std::shared_ptr<stream_connection> shared_this() {
     return std::static_pointer_cast<stream_connection>(shared_from_this());
+  }
+
+  tcp::socket& lowest_layer() {
+    if constexpr (plain)
+      return stream_;
+    else if constexpr (direct_tls)
+      return stream_.socket();
+    else
+      return stream_.next_layer().socket();
+  }
+
+  /// TLS: decrypts into the worker's scratch buffer until OpenSSL needs the socket's readiness (it
+  /// may need writability: a TLS 1.3 key update answered while our writes are blocked), then waits
+  /// for it. Nothing is held between reads.
+  void read_tls() {
+    if (in_read_loop_ || wait_pending_) return;
+    in_read_loop_ = true;
+    auto scratch = home().scratch();
+    for (int round = 0; round < 8; ++round) {
+      boost::system::error_code ec;
+      tls_socket::want w;
+      std::size_t n = stream_.read_some(std::span(scratch.data(), scratch.size()), w, ec);
+      if (w != tls_socket::want::nothing) {
+        in_read_loop_ = false;
+        wait_pending_ = true;
+        stream_.async_wait(w, [self = shared_this()](const boost::system::error_code& ec) {
+          self->wait_pending_ = false;
+          if (ec) return self->on_transport_closed();
+          self->read_tls();
+        });
+        return;
+      }
+      if (ec) {
+        in_read_loop_ = false;
+        on_transport_closed();
+        return;
+      }
+      if (!on_data(std::span<const std::uint8_t>(scratch.data(), n))) {
+        in_read_loop_ = false;
+        return;  // paused or closing: resume_reading() or close follows
+      }
+    }
+    in_read_loop_ = false;
+    boost::asio::post(stream_.get_executor(), [self = shared_this()] { self->read_tls(); });
+  }
+
+  /// TLS: gathers the batch into a per-thread buffer one record's worth at a time and writes it. Only
+  /// a chunk OpenSSL could not finish is copied to the heap (`flat_`), to be written again once the
+  /// socket is writable, and that copy is freed once it is written. (Not the worker's scratch
+  /// buffer: a write can start while a read's bytes are still in it, when a packet closes the
+  /// connection.)
+  void write_tls() {
+    static thread_local std::array<std::uint8_t, 16384> scratch;
+    while (!flat_.empty() || out_index_ < out_.size()) {
+      std::span<const std::uint8_t> chunk;
+      if (!flat_.empty()) {
+        chunk = flat_;
+      } else {
+        std::size_t n = 0;
+        while (out_index_ < out_.size() && n < scratch.size()) {
+          auto* p = static_cast<const std::uint8_t*>(out_[out_index_].data()) + out_offset_;
+          std::size_t take = std::min(out_[out_index_].size() - out_offset_, scratch.size() - n);
+          std::memcpy(scratch.data() + n, p, take);
+          n += take;
+          out_offset_ += take;
+          if (out_offset_ == out_[out_index_].size()) {
+            ++out_index_;
+            out_offset_ = 0;
+          }
+        }
+        chunk = std::span<const std::uint8_t>(scratch.data(), n);
+      }
+      boost::system::error_code ec;
+      tls_socket::want w;
+      if (stream_.write(chunk, w, ec)) {
+        if (!flat_.empty()) std::vector<std::uint8_t>().swap(flat_);
+        continue;
+      }
+      if (w == tls_socket::want::nothing) {
+        out_.clear();
+        std::vector<std::uint8_t>().swap(flat_);
+        return on_write_done(ec);
+      }
+      if (flat_.empty()) flat_.assign(chunk.begin(), chunk.end());
+      stream_.async_wait(w, [self = shared_this()](const boost::system::error_code& ec) {
+        if (ec) {
+          self->out_.clear();
+          std::vector<std::uint8_t>().swap(self->flat_);
+          return self->on_write_done(ec);
+        }
+        self->write_tls();
+      });
+      return;
+    }
+    out_.clear();
+    on_write_done({});
   }
 
   /// Plain TCP: read readiness first, then drain the socket into the worker's scratch buffer, so an
@@ -186,9 +292,9 @@ class stream_connection final : public broker::client_connection {
 
   Stream stream_;
   std::unique_ptr<admission::ticket> ticket_;  // until authenticated; nothing once idle
-  std::vector<std::uint8_t> buffer_;  // TLS and WebSocket reads
-  std::vector<std::uint8_t> flat_;    // TLS and WebSocket writes
-  std::vector<boost::asio::const_buffer> out_;  // plain TCP write in progress
+  std::vector<std::uint8_t> buffer_;  // WebSocket reads
+  std::vector<std::uint8_t> flat_;    // WebSocket writes; TLS: a chunk waiting for writability
+  std::vector<boost::asio::const_buffer> out_;  // plain TCP or TLS write in progress
   std::size_t out_index_ = 0;
   std::size_t out_offset_ = 0;
   bool read_pending_ = false;

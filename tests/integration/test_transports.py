@@ -1,10 +1,11 @@
 """TLS with mutual X.509 and MQTT over secure WebSocket, with paho and mosquitto clients."""
+import socket
 import ssl
 import subprocess
 
 import pytest
 
-from helpers import Client, mosquitto, wait_for
+from helpers import Client, Raw, connect_bytes, mosquitto, subscribe_bytes, wait_for
 
 
 def tls_opts(server, cert, key):
@@ -19,6 +20,41 @@ def test_tls_client_certificate(server, tmp_path, version):
     c.subscribe("tls/t", 1)
     c.publish("tls/t", b"secure", qos=1)
     assert c.get().payload == b"secure"
+
+
+def test_tls_subscriber_that_stops_reading_gets_every_byte(server, tmp_path):
+    """10 MB toward a TLS subscriber that reads nothing for a while: the broker's TLS writes block
+    (more than the socket buffers hold) and resume once it reads; every message arrives intact, in
+    order, as the large and the small records of the same connection."""
+    cert, key = server.issue_cert("slow-tls", tmp_path)
+    ctx = ssl.create_default_context(cafile=server.ca)
+    ctx.load_cert_chain(cert, key)
+    sub = Raw.__new__(Raw)
+    sub.s = ctx.wrap_socket(socket.create_connection(("localhost", server.ports["mqtts"]), timeout=30),
+                            server_hostname="localhost")
+    sub.buf = b""
+    sub.send(connect_bytes(b"slow-tls", version=4))
+    assert sub.read_packet() == b"\x20\x02\x00\x00"
+    sub.send(subscribe_bytes(1, (b"big/#", 1), version=4))
+    assert sub.read_packet()[0] == 0x90
+    pub = Client(server.port, "big-pub")
+    pub.connect()
+    payloads = [bytes([i]) * 100_000 + str(i).encode() for i in range(100)]
+    for i, p in enumerate(payloads):
+        pub.publish(f"big/{i}", p, qos=1)
+    pub.publish("big/last", b"small", qos=1)
+    got = []
+    while len(got) < 101:
+        pkt = sub.read_packet()
+        assert pkt[0] >> 4 == 3
+        i = 1
+        while pkt[i] & 0x80:
+            i += 1
+        n = int.from_bytes(pkt[i + 1:i + 3], "big")
+        pid = pkt[i + 3 + n:i + 5 + n]
+        got.append(pkt[i + 5 + n:])
+        sub.send(b"\x40\x02" + pid)
+    assert got == payloads + [b"small"]
 
 
 def test_mosquitto_over_tls(server, tmp_path):
