@@ -49,11 +49,18 @@ tls_socket::want tls_socket::check(int r, boost::system::error_code& ec) {
   return want::nothing;
 }
 
-tls_socket::want tls_socket::handshake(boost::system::error_code& ec) {
-  if (!ssl_) {
+bool tls_socket::usable(boost::system::error_code& ec) const {
+  // OpenSSL holds the descriptor's number, not the socket: once the socket is closed that number
+  // may already belong to another connection, so no SSL call may run after it.
+  if (!ssl_)
     ec = boost::asio::error::no_memory;
-    return want::nothing;
-  }
+  else if (!sock_.is_open())
+    ec = boost::asio::error::bad_descriptor;
+  return !ec;
+}
+
+tls_socket::want tls_socket::handshake(boost::system::error_code& ec) {
+  if (!usable(ec)) return want::nothing;
   ERR_clear_error();
   int r = SSL_do_handshake(ssl_);
   return r == 1 ? want::nothing : check(r, ec);
@@ -61,6 +68,8 @@ tls_socket::want tls_socket::handshake(boost::system::error_code& ec) {
 
 std::size_t tls_socket::read_some(std::span<std::uint8_t> buf, want& w, boost::system::error_code& ec) {
   std::size_t n = 0;
+  w = want::nothing;
+  if (!usable(ec)) return 0;
   ERR_clear_error();
   int r = SSL_read_ex(ssl_, buf.data(), buf.size(), &n);
   w = r == 1 ? want::nothing : check(r, ec);
@@ -69,6 +78,8 @@ std::size_t tls_socket::read_some(std::span<std::uint8_t> buf, want& w, boost::s
 
 bool tls_socket::write(std::span<const std::uint8_t> data, want& w, boost::system::error_code& ec) {
   std::size_t n = 0;
+  w = want::nothing;
+  if (!usable(ec)) return false;
   ERR_clear_error();
   int r = SSL_write_ex(ssl_, data.data(), data.size(), &n);
   if (r == 1) {

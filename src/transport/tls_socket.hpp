@@ -89,6 +89,8 @@ class tls_socket {
   }
 
  private:
+  /// False (and `ec` set) once the socket is closed, or if the SSL object could not be made.
+  bool usable(boost::system::error_code& ec) const;
   /// Maps the result `r` of an SSL call: the readiness it needs, or `ec` set.
   want check(int r, boost::system::error_code& ec);
 
