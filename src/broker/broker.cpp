@@ -104,7 +104,7 @@ void broker::load() {
       }
       s->queue.push_back(std::move(d));
     }
-    s->inbound_qos2.insert(r.inbound_qos2.begin(), r.inbound_qos2.end());
+    for (auto id : r.inbound_qos2) s->inbound_qos2.emplace(id, true);
     if (!r.disconnected_at_ms) cleanup.push_back(storage::op::touch_session{r.client_id, r.incarnation, r.expiry_interval, now});
     sessions_.emplace(r.client_id, s);
     metrics_.sessions.add();

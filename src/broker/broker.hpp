@@ -133,9 +133,10 @@ class broker {
   void deliver(session& s, delivery d);
   void pump(session& s);
   void complete(session& s, std::uint16_t packet_id);
-  /// The client sent PUBREC for our QoS 2 `packet_id` (in flight, `e`): stored as released, so that a
-  /// restart resends the PUBREL, not the message.
-  void released(session& s, std::uint16_t packet_id, const inflight_entry& e);
+  /// The client sent PUBREC for our QoS 2 `packet_id` (in flight, `e`, now awaiting PUBCOMP): sends
+  /// the PUBREL, for a stored message once it is stored as released (a restart then resends the
+  /// PUBREL, not the message).
+  void released(session& s, std::uint16_t packet_id, inflight_entry& e);
   /// The client's PUBREL for its QoS 2 `packet_id` (already erased from `s.inbound_qos2`): the
   /// stored id is deleted, then `done` runs on `w` once that is durable.
   void forget_inbound_qos2(worker& w, session& s, std::uint16_t packet_id, std::function<void()> done);

@@ -115,11 +115,12 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
                common::untrusted(client_id_), static_cast<int>(version_), session_present);
 
   // Resume: inflight first, in order, with DUP; PUBREL for those past PUBREC [MQTT-4.4.0-1].
-  // A QoS 2 message whose packet id is still being stored goes out once it is.
+  // An entry whose packet id (or release) is still being stored goes out once it is.
   for (auto& [id, e] : session_->inflight) {
+    if (e.storing) continue;
     if (e.st == inflight_entry::state::awaiting_pubcomp) {
       send_pubrel(id);
-    } else if (!e.storing) {
+    } else {
       send_publish(e.d, id, e.sent);
       e.sent = true;
     }

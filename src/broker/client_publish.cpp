@@ -42,7 +42,8 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   // PUBACK and QoS 2 publishes until their PUBCOMP (the ids held for PUBREL). A QoS 2 retry of an
   // id we hold is not a new publish.
   const std::uint16_t id = p.packet_id;
-  const bool duplicate = p.qos == 2 && session_->inbound_qos2.contains(id);
+  const auto held = p.qos == 2 ? session_->inbound_qos2.find(id) : session_->inbound_qos2.end();
+  const bool duplicate = held != session_->inbound_qos2.end();
   if (p.qos > 0 && !duplicate && inbound_qos1_pending_ + session_->inbound_qos2.size() >= cfg.receive_maximum)
     return protocol_violation(reason_code::receive_maximum_exceeded, "receive maximum");
   if (cfg.max_publish_rate) {
@@ -60,7 +61,9 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
 
   auto ack_type = p.qos == 2 ? mqtt::packet_type::pubrec : mqtt::packet_type::puback;
   if (duplicate) {
-    send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});  // duplicate: acknowledge only
+    // A retry: acknowledged again once the first copy is stored — now if it is, else by the
+    // commit's completion (to whichever connection the session has then).
+    if (held->second) send(mqtt::ack_packet{ack_type, id, reason_code::success, {}});
     return;
   }
   bool denied = topic_rc != reason_code::success ||
@@ -84,28 +87,46 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
     if (congested) blocked_on_ = congested;
     return;
   }
-  if (p.qos == 2)
-    session_->inbound_qos2.insert(id);
-  else
-    ++inbound_qos1_pending_;
-  auto self = weak_from_this();
-  broker_.publish(worker_, m, ctx, [self, id, ack_type](bool durable, std::size_t recipients) {
-    auto c = self.lock();
-    if (!c || c->state_ == state::closed) return;
-    if (ack_type == mqtt::packet_type::puback) --c->inbound_qos1_pending_;
+  // The acknowledgement once the message (and a QoS 2 id) is stored, or its refusal.
+  auto answer = [id, ack_type](client_connection& c, bool durable, std::size_t recipients) {
     if (!durable) {
-      // Refused: the flow ends here, and the id is free for the client's next message.
-      if (ack_type == mqtt::packet_type::pubrec) c->session_->inbound_qos2.erase(id);
-      if (c->version_ == protocol_version::v5)
-        c->send(mqtt::ack_packet{ack_type, id, reason_code::unspecified_error, {}});
+      if (c.version_ == protocol_version::v5)
+        c.send(mqtt::ack_packet{ack_type, id, reason_code::unspecified_error, {}});
       else
-        c->close(reason_code::unspecified_error);
+        c.close(reason_code::unspecified_error);
       return;
     }
     reason_code rc = reason_code::success;
-    if (recipients == 0 && c->version_ == protocol_version::v5) rc = reason_code::no_matching_subscribers;
-    c->send(mqtt::ack_packet{ack_type, id, rc, {}});
-  }, &congested);
+    if (recipients == 0 && c.version_ == protocol_version::v5) rc = reason_code::no_matching_subscribers;
+    c.send(mqtt::ack_packet{ack_type, id, rc, {}});
+  };
+  if (p.qos == 1) {
+    ++inbound_qos1_pending_;
+    broker_.publish(worker_, m, ctx, [self = weak_from_this(), answer](bool durable, std::size_t recipients) {
+      auto c = self.lock();
+      if (!c || c->state_ == state::closed) return;
+      --c->inbound_qos1_pending_;
+      answer(*c, durable, recipients);
+    }, &congested);
+  } else {
+    // QoS 2: the id is the session's (a retry may come on a later connection). PUBREC goes to the
+    // session's connection of the moment; a refusal frees the id for the client's next message.
+    session_->inbound_qos2.emplace(id, false);
+    broker_.publish(worker_, m, ctx, [b = &broker_, ws = std::weak_ptr<session>(session_), id, answer](
+                                         bool durable, std::size_t recipients) {
+      auto s = ws.lock();
+      if (!s) return;
+      b->on_home(s, [s, id, durable, recipients, answer] {
+        auto it = s->inbound_qos2.find(id);
+        if (it == s->inbound_qos2.end() || it->second) return;
+        if (durable)
+          it->second = true;
+        else
+          s->inbound_qos2.erase(it);
+        if (s->conn && s->conn->state_ == state::connected) answer(*s->conn, durable, recipients);
+      });
+    }, &congested);
+  }
   if (congested) blocked_on_ = congested;
 }
 
@@ -125,8 +146,7 @@ void client_connection::handle_ack(const mqtt::ack_packet& p) {
         break;
       }
       it->second.st = inflight_entry::state::awaiting_pubcomp;
-      broker_.released(*session_, p.packet_id, it->second);
-      send_pubrel(p.packet_id);
+      broker_.released(*session_, p.packet_id, it->second);  // sends the PUBREL
       break;
     }
     case mqtt::packet_type::pubrel: {
@@ -136,12 +156,13 @@ void client_connection::handle_ack(const mqtt::ack_packet& p) {
                                known || version_ != protocol_version::v5 ? reason_code::success
                                                                          : reason_code::packet_identifier_not_found,
                                {}};
-      if (!known || !session_->durable) {
+      if (!session_->durable) {
         send(pubcomp);
         break;
       }
       // PUBCOMP frees the id for the client's next message: the stored id must be gone first, or a
-      // restart would take that next message for a retry and drop it.
+      // restart would take that next message for a retry and drop it. Also for a PUBREL repeated
+      // after a reconnect (not held any more): the first one's delete may still be on its way.
       broker_.forget_inbound_qos2(worker_, *session_, id, [self = weak_from_this(), pubcomp] {
         auto c = self.lock();
         if (c && c->state_ != state::closed) c->send(pubcomp);

@@ -137,8 +137,24 @@ void broker::forget_inbound_qos2(worker& w, session& s, std::uint16_t packet_id,
                 [&w, done = std::move(done)](bool) { w.post(done); });
 }
 
-void broker::released(session& s, std::uint16_t packet_id, const inflight_entry& e) {
-  if (e.d.seq) store_.submit({storage::op::send_message{s.client_id, e.d.seq, packet_id, true}}, nullptr);
+void broker::released(session& s, std::uint16_t packet_id, inflight_entry& e) {
+  const std::uint64_t seq = e.d.seq;
+  if (!seq) {
+    s.conn->send_pubrel(packet_id);
+    return;
+  }
+  // Stored before the PUBREL goes out: once the client has it, it may complete the exchange and free
+  // the id, and a restart that still found the message unreleased would send it again under that id.
+  e.storing = true;
+  store_.submit({storage::op::send_message{s.client_id, seq, packet_id, true}},
+                [this, sp = s.shared_from_this(), packet_id, seq](bool) {
+                  on_home(sp, [sp, packet_id, seq] {
+                    auto it = sp->inflight.find(packet_id);
+                    if (it == sp->inflight.end() || it->second.d.seq != seq || !it->second.storing) return;
+                    it->second.storing = false;
+                    if (sp->conn && !sp->ended) sp->conn->send_pubrel(packet_id);
+                  });
+                });
 }
 
 bool broker::may_receive(session& s, const message& m) {

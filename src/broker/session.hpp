@@ -15,7 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace fleetcore::broker {
@@ -38,8 +38,9 @@ struct inflight_entry {
   state st;
   /// Went out at least once: a resend carries DUP.
   bool sent = false;
-  /// A stored QoS 2 message waits for its packet id to be durable before it goes out: a restart
-  /// must resend it under the same id, or the receiver would take it for a new message.
+  /// A stored QoS 2 message waits for its packet id (and later its release) to be durable before
+  /// its PUBLISH (PUBREL) goes out: a restart must resend it under the same id, and once released
+  /// must not resend the message, or the receiver would take it for a new one.
   bool storing = false;
 };
 
@@ -68,7 +69,8 @@ class session : public std::enable_shared_from_this<session> {
   std::map<std::string, subscription_options, std::less<>> subscriptions;
   boost::container::deque<delivery> queue;  // allocates nothing while empty (idle sessions)
   std::map<std::uint16_t, inflight_entry> inflight;
-  std::unordered_set<std::uint16_t> inbound_qos2;  // received QoS 2 ids awaiting PUBREL
+  /// Received QoS 2 ids awaiting PUBREL; false while the message is being stored (no PUBREC yet).
+  std::unordered_map<std::uint16_t, bool> inbound_qos2;
   std::uint16_t last_packet_id = 0;
   client_connection* conn = nullptr;
   std::unique_ptr<mqtt::will_message> pending_will;  // delayed will (MQTT 5 will delay)

@@ -17,15 +17,27 @@ namespace {
 
 using mqtt::reason_code;
 
-/// Keeps nothing and acknowledges every batch at once.
+/// Keeps nothing and acknowledges every batch at once, or, while `hold`, when the test commits them.
 class null_store final : public storage::store {
  public:
   storage::snapshot load() override { return {}; }
   std::vector<storage::document> load_documents(const std::string&) override { return {}; }
   void submit(std::vector<storage::operation>, std::function<void(bool)> done) override {
-    if (done) done(true);
+    if (!done) return;
+    if (hold)
+      pending.push_back(std::move(done));
+    else
+      done(true);
   }
   void flush() override {}
+  /// Makes every held batch durable, in order.
+  void commit() {
+    auto batches = std::move(pending);
+    pending.clear();
+    for (auto& done : batches) done(true);
+  }
+  bool hold = false;
+  std::vector<std::function<void(bool)>> pending;
 };
 
 /// Records what the broker writes and whether it closed the stream.
@@ -125,12 +137,17 @@ class connection_test : public ::testing::Test {
     return c;
   }
   std::shared_ptr<fake_connection> connect(const std::string& id, std::uint16_t keep_alive = 60,
-                                           mqtt::protocol_version v = mqtt::protocol_version::v5) {
+                                           mqtt::protocol_version v = mqtt::protocol_version::v5,
+                                           std::uint32_t session_expiry = 0) {
     auto c = open();
     mqtt::connect_packet p;
     p.version = v;
     p.client_id = id;
     p.keep_alive = keep_alive;
+    if (session_expiry) {
+      p.clean_start = false;
+      p.props.session_expiry_interval = session_expiry;
+    }
     c->feed(p, v);
     run();
     auto pk = c->packets();
@@ -290,6 +307,79 @@ TEST_F(connection_test, deliver_to_answers_one_session_alone) {
   b_.deliver_to("asker", hooks_.session_ids["asker"], make_message("elsewhere", "x", 1, false, {}, 0, 0));
   run();
   EXPECT_TRUE(asker->written.empty());
+}
+
+TEST_F(connection_test, qos2_pubrec_and_pubcomp_wait_for_their_commits_and_go_to_the_sessions_connection) {
+  // A persistent session's QoS 2 id is stored with its message: no PUBREC before that commit, not
+  // for a retry either, and the PUBREC goes to the connection the session has when it lands.
+  auto pub = connect("pub2", 60, mqtt::protocol_version::v5, 3600);
+  store_.hold = true;
+  mqtt::publish_packet m;
+  m.qos = 2;
+  m.topic = "q2/t";
+  m.packet_id = 9;
+  m.payload = "once";
+  pub->feed(m);
+  run();
+  EXPECT_TRUE(pub->written.empty());
+  pub->feed(m);  // a retry while the first copy is being stored
+  run();
+  EXPECT_TRUE(pub->written.empty());
+  auto again = connect("pub2", 60, mqtt::protocol_version::v5, 3600);  // the device reconnects
+  m.dup = true;
+  again->feed(m);
+  run();
+  EXPECT_TRUE(again->written.empty());
+  store_.commit();
+  run();
+  auto pk = again->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(pk.front()[0], 0x50);                      // PUBREC, once
+  EXPECT_EQ((pk.front()[2] << 8) | pk.front()[3], 9);  // for its id
+  again->written.clear();
+  again->feed(mqtt::ack_packet{mqtt::packet_type::pubrel, 9, reason_code::success, {}});
+  run();
+  EXPECT_TRUE(again->written.empty());  // the id's deletion is not durable yet
+  store_.commit();
+  run();
+  ASSERT_EQ(again->packets().size(), 1u);
+  EXPECT_EQ(again->packets().front()[0], 0x70);  // PUBCOMP
+}
+
+TEST_F(connection_test, outbound_qos2_publish_and_pubrel_wait_for_their_records) {
+  auto sub = connect("sub2", 60, mqtt::protocol_version::v5, 3600);
+  mqtt::subscribe_packet s;
+  s.packet_id = 1;
+  s.subscriptions.push_back({"o/#", 2});
+  sub->feed(s);
+  run();
+  sub->written.clear();
+  store_.hold = true;
+  auto pub = connect("pub3");
+  mqtt::publish_packet m;
+  m.qos = 2;
+  m.topic = "o/t";
+  m.packet_id = 5;
+  m.payload = "exactly once";
+  pub->feed(m);
+  run();
+  EXPECT_TRUE(sub->written.empty());  // its packet id is not recorded yet
+  store_.commit();  // the message, then its packet id
+  run();
+  store_.commit();
+  run();
+  auto pk = sub->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(pk.front()[0], 0x34);  // PUBLISH QoS 2, no DUP
+  const std::uint16_t id = static_cast<std::uint16_t>((pk.front()[7] << 8) | pk.front()[8]);  // after "o/t"
+  sub->written.clear();
+  sub->feed(mqtt::ack_packet{mqtt::packet_type::pubrec, id, reason_code::success, {}});
+  run();
+  EXPECT_TRUE(sub->written.empty());  // the release is not durable yet
+  store_.commit();
+  run();
+  ASSERT_EQ(sub->packets().size(), 1u);
+  EXPECT_EQ(sub->packets().front()[0], 0x62);  // PUBREL
 }
 
 }  // namespace
