@@ -6,7 +6,7 @@
 # divided by the count, is its memory per idle connection. The same for mosquitto 2.0
 # (require_certificate, same CA and server certificate). Then the same over MQTT over WebSocket on
 # that TLS (wss, /mqtt, subprotocol mqtt; mosquitto's `protocol websockets` listener).
-# Usage: bench/idle_tls.sh   (IDLE_DEVICES="10000 19000", IDLE_RAMP=10 seconds, STORM_TLS=1.3,
+# Usage: bench/idle_tls.sh   (IDLE_DEVICES="10000 19000", IDLE_RAMP=20 seconds (within what both brokers handshake per second), STORM_TLS=1.3,
 #                            IDLE_WSS_DEVICES=10000, FC_BIN=another fleetcore binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 FC=${FC_BIN:-build/src/server/fleetcore}
 COUNTS=${IDLE_DEVICES:-10000 19000}
 WSS_COUNTS=${IDLE_WSS_DEVICES:-10000}
-RAMP=${IDLE_RAMP:-10}
+RAMP=${IDLE_RAMP:-20}
 TLS=${STORM_TLS:-1.3}
 WORKERS=${FC_WORKERS:-2}
 mkdir -p bench/results
@@ -26,15 +26,21 @@ trap '{ for p in "${PIDS[@]}"; do kill -9 "$p" || true; done; wait; } 2>/dev/nul
 ulimit -n 20000 2>/dev/null || true
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
-MQTTS=$(free_port); WSS=$(free_port); API=$(free_port); MPORT=$(free_port); MWSS=$(free_port)
+# Ports are picked again before each start: after thousands of client sockets, a port picked
+# earlier may have become one of their ephemeral ports.
+MQTTS=$(free_port); WSS=$(free_port); API=$(free_port)
 printf '[limits]\nmax_pending_connections = 20000\nmax_pending_connections_per_address = 20000\n' >"$TMP/fc.toml"
 start_fc() {
+  MQTTS=$(free_port); WSS=$(free_port); API=$(free_port)
   "$FC" serve --config "$TMP/fc.toml" --data-dir "$TMP/fc" --mqtt off --mqtts "127.0.0.1:$MQTTS" --wss "127.0.0.1:$WSS" \
     --metrics off --api "localhost:$API" --log-level warn --workers "$WORKERS" 2>>"$TMP/fleetcore.log" &
   PID=$!
   PIDS+=($PID)
 }
 start_mq() {
+  MQTTS=$(free_port); WSS=$(free_port)
+  mosquitto_mtls_conf "$MQTTS" "$TMP" >"$TMP/mosquitto.conf"
+  { mosquitto_mtls_conf "$WSS" "$TMP" | sed -n '1,5p'; echo "protocol websockets"; } >>"$TMP/mosquitto.conf"
   mosquitto -c "$TMP/mosquitto.conf" 2>/dev/null &
   PID=$!
   PIDS+=($PID)
@@ -52,17 +58,16 @@ ARN=$(aws_ iot create-keys-and-certificate --set-as-active --certificate-pem-out
   --private-key-outfile "$TMP/dev.key" --query certificateArn --output text)
 aws_ iot attach-policy --policy-name idle --target "$ARN"
 cp "$TMP/fc/tls/server.crt" "$TMP/fc/tls/server.key" "$TMP/fc/tls/ca.crt" "$TMP/"
-mosquitto_mtls_conf "$MPORT" "$TMP" >"$TMP/mosquitto.conf"
-{ mosquitto_mtls_conf "$MWSS" "$TMP" | sed -n '1,5p'; echo "protocol websockets"; } >>"$TMP/mosquitto.conf"
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
-# idle <name> <port> <start function> <devices> [--ws]: a fresh broker, N idle connections, RSS per
+# idle <name> <start function> <devices> [--ws]: a fresh broker, N idle connections, RSS per
 # connection.
 idle() {
-  local name=$1 port=$2 starter=$3 n=$4 ws=${5:-} kind=mtls
-  [ -z "$ws" ] || kind=wss
+  local name=$1 starter=$2 n=$3 ws=${4:-} kind=mtls port
   "$starter"
-  wait_port "$port"
+  port=$MQTTS
+  [ -z "$ws" ] || { kind=wss; port=$WSS; }
+  wait_port "$port" || { log "broker=$name: not listening on $port"; return; }
   sleep 1
   local before after
   before=$(rss_kib "$PID")
@@ -86,11 +91,11 @@ idle() {
 
 log "# $(date -u +%FT%TZ) $(nproc) cores, $(openssl version), TLS $TLS, ramp ${RAMP}s, $FC at $(git rev-parse --short HEAD)"
 for n in $COUNTS; do
-  idle fleetcore "$MQTTS" start_fc "$n"
-  idle mosquitto "$MPORT" start_mq "$n"
+  idle fleetcore start_fc "$n"
+  idle mosquitto start_mq "$n"
 done
 for n in $WSS_COUNTS; do
-  idle fleetcore "$WSS" start_fc "$n" --ws
-  idle mosquitto "$MWSS" start_mq "$n" --ws
+  idle fleetcore start_fc "$n" --ws
+  idle mosquitto start_mq "$n" --ws
 done
 echo "results: $OUT"

@@ -17,6 +17,8 @@ tls_socket::tls_socket(tcp::socket sock, SSL_CTX* ctx) : sock_(std::move(sock)) 
   // Release the record buffers whenever they are empty; a write retried after WANT_WRITE may come
   // from another address (the caller keeps a copy only while it waits).
   SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read what the socket has in one recv, not a record header then its body (two per record).
+  SSL_set_read_ahead(ssl_, 1);
   SSL_set_accept_state(ssl_);
   if (SSL_set_fd(ssl_, sock_.native_handle()) != 1) {
     SSL_free(ssl_);
