@@ -48,16 +48,7 @@ start_mq() {
 
 start_fc
 wait_port "$MQTTS"; wait_port "$API"
-aws_() {
-  AWS_SHARED_CREDENTIALS_FILE="$TMP/fc/aws-credentials" AWS_CONFIG_FILE=/dev/null AWS_CA_BUNDLE="$TMP/fc/tls/ca.crt" \
-    AWS_PAGER="" /usr/bin/aws --endpoint-url "https://localhost:$API" --region us-east-1 --output json "$@"
-}
-aws_ iot create-policy --policy-name idle --policy-document \
-  '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}' >/dev/null
-ARN=$(aws_ iot create-keys-and-certificate --set-as-active --certificate-pem-outfile "$TMP/dev.crt" \
-  --private-key-outfile "$TMP/dev.key" --query certificateArn --output text)
-aws_ iot attach-policy --policy-name idle --target "$ARN"
-cp "$TMP/fc/tls/server.crt" "$TMP/fc/tls/server.key" "$TMP/fc/tls/ca.crt" "$TMP/"
+allow_all_device "$TMP/fc" "$API" "$TMP" idle
 kill "$PID"; wait "$PID" 2>/dev/null || true
 
 # idle <name> <start function> <devices> [--ws]: a fresh broker, N idle connections, RSS per

@@ -25,3 +25,19 @@ log_dest none
 user $(id -un)
 CONF
 }
+
+# One device certificate for a fleet that shares it: a policy POLICY allowing iot:* and an ACTIVE
+# certificate attached to it, made with the aws CLI against the fleetcore of data directory DATA whose
+# API listens on localhost:API. Writes DIR/dev.crt and DIR/dev.key and copies the broker's CA and
+# server certificate to DIR (ca.crt, server.crt, server.key) for mosquitto beside it.
+allow_all_device() {  # DATA API DIR POLICY
+  local aws=(env AWS_SHARED_CREDENTIALS_FILE="$1/aws-credentials" AWS_CONFIG_FILE=/dev/null AWS_CA_BUNDLE="$1/tls/ca.crt"
+             AWS_PAGER="" /usr/bin/aws --endpoint-url "https://localhost:$2" --region us-east-1 --output json)
+  "${aws[@]}" iot create-policy --policy-name "$4" --policy-document \
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}' >/dev/null
+  local arn
+  arn=$("${aws[@]}" iot create-keys-and-certificate --set-as-active --certificate-pem-outfile "$3/dev.crt" \
+    --private-key-outfile "$3/dev.key" --query certificateArn --output text)
+  "${aws[@]}" iot attach-policy --policy-name "$4" --target "$arn"
+  cp "$1/tls/server.crt" "$1/tls/server.key" "$1/tls/ca.crt" "$3/"
+}

@@ -53,10 +53,8 @@ class stream_connection final : public broker::client_connection {
 
  protected:
   void start_reading() override {
-    if constexpr (plain) {
-      read_plain();
-    } else if constexpr (direct_tls) {
-      read_tls();
+    if constexpr (plain || direct_tls) {
+      read_ready();
     } else {
       if (read_pending_) return;
       read_pending_ = true;
@@ -123,41 +121,6 @@ class stream_connection final : public broker::client_connection {
       return stream_.next_layer().socket();
   }
 
-  /// TLS: decrypts into the worker's scratch buffer until OpenSSL needs the socket's readiness (it
-  /// may need writability: a TLS 1.3 key update answered while our writes are blocked), then waits
-  /// for it. Nothing is held between reads.
-  void read_tls() {
-    if (in_read_loop_ || wait_pending_) return;
-    in_read_loop_ = true;
-    auto scratch = home().scratch();
-    for (int round = 0; round < 8; ++round) {
-      boost::system::error_code ec;
-      tls_socket::want w;
-      std::size_t n = stream_.read_some(std::span(scratch.data(), scratch.size()), w, ec);
-      if (w != tls_socket::want::nothing) {
-        in_read_loop_ = false;
-        wait_pending_ = true;
-        stream_.async_wait(w, [self = shared_this()](const boost::system::error_code& ec) {
-          self->wait_pending_ = false;
-          if (ec) return self->on_transport_closed();
-          self->read_tls();
-        });
-        return;
-      }
-      if (ec) {
-        in_read_loop_ = false;
-        on_transport_closed();
-        return;
-      }
-      if (!on_data(std::span<const std::uint8_t>(scratch.data(), n))) {
-        in_read_loop_ = false;
-        return;  // paused or closing: resume_reading() or close follows
-      }
-    }
-    in_read_loop_ = false;
-    boost::asio::post(stream_.get_executor(), [self = shared_this()] { self->read_tls(); });
-  }
-
   /// TLS: gathers the batch into a per-thread buffer one record's worth at a time and writes it. Only
   /// a chunk OpenSSL could not finish is copied to the heap (`flat_`), to be written again once the
   /// socket is writable, and that copy is freed once it is written. (Not the worker's scratch
@@ -210,23 +173,34 @@ class stream_connection final : public broker::client_connection {
     on_write_done({});
   }
 
-  /// Plain TCP: read readiness first, then drain the socket into the worker's scratch buffer, so an
-  /// idle connection holds no read buffer. Reads until EAGAIN (the reactor is edge-triggered) or a
-  /// few rounds for fairness.
-  void read_plain() {
+  /// Plain TCP and TLS: drain the socket into the worker's scratch buffer (TLS: OpenSSL decrypts
+  /// into it), then wait for the readiness the transport asks for, so an idle connection holds no
+  /// read buffer. Reads until the socket would block (the reactor is edge-triggered) or a few rounds
+  /// for fairness. TLS may ask for writability (a record to send first while our writes are blocked).
+  void read_ready() {
     if (in_read_loop_ || wait_pending_) return;
     in_read_loop_ = true;
     auto scratch = home().scratch();
     for (int round = 0; round < 8; ++round) {
       boost::system::error_code ec;
-      std::size_t n = stream_.read_some(boost::asio::buffer(scratch.data(), scratch.size()), ec);
-      if (ec == boost::asio::error::would_block) {
+      tls_socket::want w = tls_socket::want::nothing;
+      std::size_t n;
+      if constexpr (plain) {
+        n = stream_.read_some(boost::asio::buffer(scratch.data(), scratch.size()), ec);
+        if (ec == boost::asio::error::would_block) {
+          ec = {};
+          w = tls_socket::want::read;
+        }
+      } else {
+        n = stream_.read_some(std::span(scratch.data(), scratch.size()), w, ec);
+      }
+      if (w != tls_socket::want::nothing) {
         in_read_loop_ = false;
         wait_pending_ = true;
-        stream_.async_wait(tcp::socket::wait_read, [self = shared_this()](const boost::system::error_code& ec) {
+        wait_for(w, [self = shared_this()](const boost::system::error_code& ec) {
           self->wait_pending_ = false;
           if (ec) return self->on_transport_closed();
-          self->read_plain();
+          self->read_ready();
         });
         return;
       }
@@ -241,7 +215,16 @@ class stream_connection final : public broker::client_connection {
       }
     }
     in_read_loop_ = false;
-    boost::asio::post(stream_.get_executor(), [self = shared_this()] { self->read_plain(); });
+    boost::asio::post(stream_.get_executor(), [self = shared_this()] { self->read_ready(); });
+  }
+
+  template <class Handler>
+  void wait_for(tls_socket::want w, Handler&& h) {
+    if constexpr (plain)
+      stream_.async_wait(w == tls_socket::want::write ? tcp::socket::wait_write : tcp::socket::wait_read,
+                         std::forward<Handler>(h));
+    else
+      stream_.async_wait(w, std::forward<Handler>(h));
   }
 
   /// Plain TCP: gather-write the whole batch with sendmsg (up to 1024 buffers a call) until the

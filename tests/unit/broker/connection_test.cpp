@@ -157,6 +157,28 @@ class connection_test : public ::testing::Test {
     return c;
   }
 
+  /// `c` subscribes to `filter`; its SUBACK is checked and cleared.
+  void subscribe(fake_connection& c, const std::string& filter, std::uint8_t qos) {
+    mqtt::subscribe_packet s;
+    s.packet_id = 7;
+    s.subscriptions.push_back({filter, qos});
+    c.feed(s);
+    run();
+    auto pk = c.packets();
+    ASSERT_FALSE(pk.empty());
+    EXPECT_EQ(pk.front()[0], 0x90);  // SUBACK
+    c.written.clear();
+  }
+  static mqtt::publish_packet publish_of(std::string topic, std::string payload, std::uint8_t qos,
+                                         std::uint16_t packet_id) {
+    mqtt::publish_packet m;
+    m.qos = qos;
+    m.topic = std::move(topic);
+    m.payload = std::move(payload);
+    m.packet_id = packet_id;
+    return m;
+  }
+
   common::manual_clock clock_;
   null_store store_;
   allow_all_policy policy_;
@@ -177,19 +199,9 @@ TEST_F(connection_test, connect_is_acknowledged_byte_for_byte) {
 
 TEST_F(connection_test, qos1_and_qos2_publish_reach_a_subscriber_and_are_acknowledged) {
   auto sub = connect("sub");
-  mqtt::subscribe_packet s;
-  s.packet_id = 7;
-  s.subscriptions.push_back({"t/#", 2});
-  sub->feed(s);
-  run();
-  EXPECT_EQ(sub->packets().front()[0], 0x90);  // SUBACK
-  sub->written.clear();
+  subscribe(*sub, "t/#", 2);
   auto pub = connect("pub");
-  mqtt::publish_packet m;
-  m.qos = 1;
-  m.topic = "t/a";
-  m.packet_id = 3;
-  m.payload = "hello";
+  auto m = publish_of("t/a", "hello", 1, 3);
   pub->feed(m);
   run();
   auto acks = pub->packets();
@@ -314,11 +326,7 @@ TEST_F(connection_test, qos2_pubrec_and_pubcomp_wait_for_their_commits_and_go_to
   // for a retry either, and the PUBREC goes to the connection the session has when it lands.
   auto pub = connect("pub2", 60, mqtt::protocol_version::v5, 3600);
   store_.hold = true;
-  mqtt::publish_packet m;
-  m.qos = 2;
-  m.topic = "q2/t";
-  m.packet_id = 9;
-  m.payload = "once";
+  auto m = publish_of("q2/t", "once", 2, 9);
   pub->feed(m);
   run();
   EXPECT_TRUE(pub->written.empty());
@@ -348,20 +356,10 @@ TEST_F(connection_test, qos2_pubrec_and_pubcomp_wait_for_their_commits_and_go_to
 
 TEST_F(connection_test, outbound_qos2_publish_and_pubrel_wait_for_their_records) {
   auto sub = connect("sub2", 60, mqtt::protocol_version::v5, 3600);
-  mqtt::subscribe_packet s;
-  s.packet_id = 1;
-  s.subscriptions.push_back({"o/#", 2});
-  sub->feed(s);
-  run();
-  sub->written.clear();
+  subscribe(*sub, "o/#", 2);
   store_.hold = true;
   auto pub = connect("pub3");
-  mqtt::publish_packet m;
-  m.qos = 2;
-  m.topic = "o/t";
-  m.packet_id = 5;
-  m.payload = "exactly once";
-  pub->feed(m);
+  pub->feed(publish_of("o/t", "exactly once", 2, 5));
   run();
   EXPECT_TRUE(sub->written.empty());  // its packet id is not recorded yet
   store_.commit();  // the message, then its packet id
