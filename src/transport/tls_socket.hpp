@@ -64,7 +64,8 @@ class tls_socket {
   template <class MutableBufferSequence, class ReadHandler>
   auto async_read_some(const MutableBufferSequence& buffers, ReadHandler&& handler) {
     return boost::asio::async_initiate<ReadHandler, void(boost::system::error_code, std::size_t)>(
-        [this](auto h, const MutableBufferSequence& b) { read_op(std::move(h), first_buffer(b)); }, handler, buffers);
+        [this](auto h, const MutableBufferSequence& b) { this->read_op(std::move(h), first_buffer(b)); }, handler,
+        buffers);
   }
 
   /// Encrypts up to one record's worth of `buffers` (gathered into a per-thread buffer; after a
@@ -73,7 +74,7 @@ class tls_socket {
   template <class ConstBufferSequence, class WriteHandler>
   auto async_write_some(const ConstBufferSequence& buffers, WriteHandler&& handler) {
     return boost::asio::async_initiate<WriteHandler, void(boost::system::error_code, std::size_t)>(
-        [this](auto h, const ConstBufferSequence& b) { write_op(std::move(h), b); }, handler, buffers);
+        [this](auto h, const ConstBufferSequence& b) { this->write_op(std::move(h), b); }, handler, buffers);
   }
 
   /// Runs the whole handshake, then `handler(ec)`. `handler` must keep this socket alive.
