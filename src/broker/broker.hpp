@@ -133,10 +133,13 @@ class broker {
   void deliver(session& s, delivery d);
   void pump(session& s);
   void complete(session& s, std::uint16_t packet_id);
-  /// The client sent PUBREC for our QoS 2 `packet_id` (in flight, `e`, now awaiting PUBCOMP): sends
-  /// the PUBREL, for a stored message once it is stored as released (a restart then resends the
-  /// PUBREL, not the message).
+  /// The client sent PUBREC for our QoS 2 `packet_id` (in flight, `e`): now awaiting PUBCOMP, and
+  /// the PUBREL is sent, for a stored message once it is stored as released (a restart then resends
+  /// the PUBREL, not the message).
   void released(session& s, std::uint16_t packet_id, inflight_entry& e);
+  /// Sends in-flight `id` of `s`: its PUBREL once released, else the PUBLISH (with DUP if it went
+  /// out before), dropped if the connection cannot take it (too large). False if dropped (`e` is gone).
+  bool transmit(session& s, std::uint16_t id, inflight_entry& e);
   /// The client's PUBREL for its QoS 2 `packet_id` (already erased from `s.inbound_qos2`): the
   /// stored id is deleted, then `done` runs on `w` once that is durable.
   void forget_inbound_qos2(worker& w, session& s, std::uint16_t packet_id, std::function<void()> done);
@@ -179,9 +182,9 @@ class broker {
   void end_session(session& s);
   void arm_expiry(session& s);
   void send_inflight(session& s, delivery d);
-  /// Sends in-flight `id` of `s` (with DUP if it went out before); drops it if the connection cannot
-  /// take it (too large). False if dropped.
-  bool transmit(session& s, std::uint16_t id, inflight_entry& e);
+  /// Stores that stored in-flight `id` of `s` went out (or was released), then transmits it: the
+  /// entry is `storing` until then, and nothing else sends it.
+  void transmit_when_recorded(session& s, std::uint16_t id, inflight_entry& e);
   /// iot:Receive for the session's current connection.
   bool may_receive(session& s, const message& m);
   /// Counts a delivery that will not be sent; `accounted` if it was in the queued gauges.

@@ -116,14 +116,9 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
 
   // Resume: inflight first, in order, with DUP; PUBREL for those past PUBREC [MQTT-4.4.0-1].
   // An entry whose packet id (or release) is still being stored goes out once it is.
-  for (auto& [id, e] : session_->inflight) {
-    if (e.storing) continue;
-    if (e.st == inflight_entry::state::awaiting_pubcomp) {
-      send_pubrel(id);
-    } else {
-      send_publish(e.d, id, e.sent);
-      e.sent = true;
-    }
+  for (auto it = session_->inflight.begin(); it != session_->inflight.end();) {
+    auto& [id, e] = *it++;  // transmit() erases an entry too large for this connection
+    if (!e.storing) broker_.transmit(*session_, id, e);
   }
   broker_.pump(*session_);
   // Attached synchronously from inside on_data(): that loop goes on decoding what follows CONNECT.

@@ -80,7 +80,8 @@ void client_connection::handle_publish(mqtt::publish_packet& p) {
   std::vector<storage::operation> with_message;
   if (p.qos == 2 && session_->durable)
     with_message.push_back(storage::op::put_inbound_qos2{client_id_, session_->incarnation, id});
-  const publish_context ctx{broker::origin::client, client_id_, &info_, now, &with_message};
+  const publish_context ctx{broker::origin::client, client_id_, &info_, now,
+                            with_message.empty() ? nullptr : &with_message};
   std::shared_ptr<session> congested;
   if (p.qos == 0) {
     broker_.publish(worker_, m, ctx, nullptr, &congested);
@@ -145,7 +146,6 @@ void client_connection::handle_ack(const mqtt::ack_packet& p) {
         broker_.complete(*session_, p.packet_id);  // receiver refused it: the flow ends here
         break;
       }
-      it->second.st = inflight_entry::state::awaiting_pubcomp;
       broker_.released(*session_, p.packet_id, it->second);  // sends the PUBREL
       break;
     }

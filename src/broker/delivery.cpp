@@ -93,32 +93,42 @@ void broker::send_inflight(session& s, delivery d) {
   if (!may_receive(s, *d.msg)) return drop(s, d, drop_reason::not_authorized, true);
   auto st = d.qos == 1 ? inflight_entry::state::awaiting_puback : inflight_entry::state::awaiting_pubrec;
   auto& e = s.inflight.emplace(id, inflight_entry{std::move(d), st}).first->second;
-  const std::uint64_t seq = e.d.seq;
-  if (!seq) {
-    transmit(s, id, e);
-    return;
-  }
   // A stored message: its packet id is stored too, so that after a restart it is resent with DUP
   // and the same id [MQTT-4.4.0-1]. A QoS 1 duplicate is allowed, so it goes out at once; a QoS 2
   // one waits until the id is durable.
-  storage::op::send_message rec{s.client_id, seq, id, false};
-  if (e.d.qos == 1) {
-    store_.submit({std::move(rec)}, nullptr);
-    transmit(s, id, e);
-    return;
-  }
+  if (e.d.seq && e.d.qos == 2) return transmit_when_recorded(s, id, e);
+  if (e.d.seq) store_.submit({storage::op::send_message{s.client_id, e.d.seq, id, false}}, nullptr);
+  transmit(s, id, e);
+}
+
+void broker::released(session& s, std::uint16_t packet_id, inflight_entry& e) {
+  e.st = inflight_entry::state::awaiting_pubcomp;
+  // A stored message's release is stored before the PUBREL goes out: once the client has it, it may
+  // complete the exchange and free the id, and a restart that still found the message unreleased
+  // would send it again under that id.
+  if (e.d.seq) return transmit_when_recorded(s, packet_id, e);
+  transmit(s, packet_id, e);
+}
+
+void broker::transmit_when_recorded(session& s, std::uint16_t id, inflight_entry& e) {
+  const std::uint64_t seq = e.d.seq;
   e.storing = true;
-  store_.submit({std::move(rec)}, [this, sp = s.shared_from_this(), id, seq](bool) {
-    on_home(sp, [this, sp, id, seq] {
-      auto it = sp->inflight.find(id);
-      if (it == sp->inflight.end() || it->second.d.seq != seq || !it->second.storing) return;
-      it->second.storing = false;
-      if (sp->conn && !sp->ended && !transmit(*sp, id, it->second)) pump(*sp);
-    });
-  });
+  store_.submit({storage::op::send_message{s.client_id, seq, id, e.st == inflight_entry::state::awaiting_pubcomp}},
+                [this, sp = s.shared_from_this(), id, seq](bool) {
+                  on_home(sp, [this, sp, id, seq] {
+                    auto it = sp->inflight.find(id);
+                    if (it == sp->inflight.end() || it->second.d.seq != seq || !it->second.storing) return;
+                    it->second.storing = false;
+                    if (sp->conn && !sp->ended && !transmit(*sp, id, it->second)) pump(*sp);
+                  });
+                });
 }
 
 bool broker::transmit(session& s, std::uint16_t id, inflight_entry& e) {
+  if (e.st == inflight_entry::state::awaiting_pubcomp) {
+    s.conn->send_pubrel(id);
+    return true;
+  }
   if (!s.conn->send_publish(e.d, id, e.sent)) {
     drop(s, e.d, drop_reason::too_large, true);
     s.inflight.erase(id);
@@ -135,26 +145,6 @@ bool broker::transmit(session& s, std::uint16_t id, inflight_entry& e) {
 void broker::forget_inbound_qos2(worker& w, session& s, std::uint16_t packet_id, std::function<void()> done) {
   store_.submit({storage::op::delete_inbound_qos2{s.client_id, s.incarnation, packet_id}},
                 [&w, done = std::move(done)](bool) { w.post(done); });
-}
-
-void broker::released(session& s, std::uint16_t packet_id, inflight_entry& e) {
-  const std::uint64_t seq = e.d.seq;
-  if (!seq) {
-    s.conn->send_pubrel(packet_id);
-    return;
-  }
-  // Stored before the PUBREL goes out: once the client has it, it may complete the exchange and free
-  // the id, and a restart that still found the message unreleased would send it again under that id.
-  e.storing = true;
-  store_.submit({storage::op::send_message{s.client_id, seq, packet_id, true}},
-                [this, sp = s.shared_from_this(), packet_id, seq](bool) {
-                  on_home(sp, [sp, packet_id, seq] {
-                    auto it = sp->inflight.find(packet_id);
-                    if (it == sp->inflight.end() || it->second.d.seq != seq || !it->second.storing) return;
-                    it->second.storing = false;
-                    if (sp->conn && !sp->ended) sp->conn->send_pubrel(packet_id);
-                  });
-                });
 }
 
 bool broker::may_receive(session& s, const message& m) {

@@ -14,7 +14,6 @@
 #include <sys/uio.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
 #include <cstring>
 #include <type_traits>
@@ -127,17 +126,17 @@ class stream_connection final : public broker::client_connection {
   /// buffer: a write can start while a read's bytes are still in it, when a packet closes the
   /// connection.)
   void write_tls() {
-    static thread_local std::array<std::uint8_t, 16384> scratch;
+    auto staging = tls_socket::staging();
     while (!flat_.empty() || out_index_ < out_.size()) {
       std::span<const std::uint8_t> chunk;
       if (!flat_.empty()) {
         chunk = flat_;
       } else {
         std::size_t n = 0;
-        while (out_index_ < out_.size() && n < scratch.size()) {
+        while (out_index_ < out_.size() && n < staging.size()) {
           auto* p = static_cast<const std::uint8_t*>(out_[out_index_].data()) + out_offset_;
-          std::size_t take = std::min(out_[out_index_].size() - out_offset_, scratch.size() - n);
-          std::memcpy(scratch.data() + n, p, take);
+          std::size_t take = std::min(out_[out_index_].size() - out_offset_, staging.size() - n);
+          std::memcpy(staging.data() + n, p, take);
           n += take;
           out_offset_ += take;
           if (out_offset_ == out_[out_index_].size()) {
@@ -145,7 +144,7 @@ class stream_connection final : public broker::client_connection {
             out_offset_ = 0;
           }
         }
-        chunk = std::span<const std::uint8_t>(scratch.data(), n);
+        chunk = std::span<const std::uint8_t>(staging.data(), n);
       }
       boost::system::error_code ec;
       tls_socket::want w;

@@ -15,6 +15,7 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -47,6 +48,13 @@ class tls_socket {
   /// Writes all of `data` in records: true once it is all written. Otherwise `w` is the readiness to
   /// wait for and the same bytes (at any address) must be written again, or `ec` is set.
   bool write(std::span<const std::uint8_t> data, want& w, boost::system::error_code& ec);
+
+  /// The thread's buffer for gathering one record's worth of plaintext (16 KiB) before write(): a
+  /// write fills it and is done with it before returning (a chunk to retry is re-gathered or copied).
+  static std::span<std::uint8_t, 16384> staging() noexcept {
+    static thread_local std::array<std::uint8_t, 16384> buffer;
+    return buffer;
+  }
 
   /// Runs `handler(ec)` once the socket has the readiness `w` asks for (w is read or write).
   template <class Handler>
@@ -123,12 +131,12 @@ class tls_socket {
 
   template <class Handler, class ConstBufferSequence>
   void write_op(Handler h, const ConstBufferSequence& buffers) {
-    static thread_local std::uint8_t staging[16384];
-    std::size_t n = boost::asio::buffer_copy(boost::asio::buffer(staging), buffers);
+    auto staging = tls_socket::staging();
+    std::size_t n = boost::asio::buffer_copy(boost::asio::buffer(staging.data(), staging.size()), buffers);
     if (n == 0) return complete(std::move(h), {}, 0);
     boost::system::error_code ec;
     want w;
-    if (write(std::span<const std::uint8_t>(staging, n), w, ec)) return complete(std::move(h), {}, n);
+    if (write(std::span<const std::uint8_t>(staging.data(), n), w, ec)) return complete(std::move(h), {}, n);
     if (w == want::nothing) return complete(std::move(h), ec, 0);
     async_wait(w, [this, h = std::move(h), buffers](const boost::system::error_code& ec) mutable {
       if (ec) return h(ec, std::size_t{0});

@@ -1,6 +1,7 @@
 """Integration harness: starts the built fleetcore on free ports with its own data directory, and gives
 tests paho (MQTT 3.1.1 and 5) and mosquitto_pub/sub clients. Nothing here sleeps to synchronize: waits
 are on events with time limits."""
+import collections
 import json
 import os
 import queue
@@ -312,8 +313,14 @@ def props(packet_type, **values):
 class Raw:
     """A raw socket for byte-level checks of what the broker sends (as mosquitto's test/broker does)."""
 
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    def __init__(self, port, tls=None):
+        """`tls`: an ssl.SSLContext to wrap the connection in (to `localhost`, the name the server
+        certificate carries)."""
+        if tls:
+            self.s = tls.wrap_socket(socket.create_connection(("localhost", port), timeout=TIMEOUT),
+                                     server_hostname="localhost")
+        else:
+            self.s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.buf = b""
 
     def send(self, data):
@@ -375,6 +382,35 @@ def publish_bytes(topic, payload, qos=0, packet_id=1, version=5):
     return bytes([0x30 | qos << 1]) + encode_varint(len(body)) + body
 
 
+Publish = collections.namedtuple("Publish", "dup qos retain packet_id topic props payload")
+
+
+def parse_publish(pkt, version=5):
+    """A raw PUBLISH packet's fields: packet_id None at QoS 0; props the MQTT 5 property bytes (b"" for 3.1.1)."""
+    assert pkt[0] >> 4 == 3, f"not a PUBLISH: {pkt!r}"
+    qos = (pkt[0] >> 1) & 3
+    i = 1
+    while pkt[i] & 0x80:
+        i += 1
+    i += 1
+    n = int.from_bytes(pkt[i:i + 2], "big")
+    topic, i = pkt[i + 2:i + 2 + n], i + 2 + n
+    packet_id = None
+    if qos:
+        packet_id, i = int.from_bytes(pkt[i:i + 2], "big"), i + 2
+    props = b""
+    if version == 5:
+        plen, mult = 0, 1
+        while True:
+            b, i = pkt[i], i + 1
+            plen += (b & 0x7F) * mult
+            mult *= 128
+            if not b & 0x80:
+                break
+        props, i = pkt[i:i + plen], i + plen
+    return Publish(bool(pkt[0] & 0x08), qos, bool(pkt[0] & 1), packet_id, topic, props, pkt[i:])
+
+
 def granted_qos(granted):
     """SUBACK results as ints for both paho shapes (ints for 3.1.1, ReasonCodes for 5)."""
     return [getattr(g, "value", g) for g in granted]
@@ -425,5 +461,5 @@ def publish_rc(port, topic, *, client_id, cafile=None, cert=None, key=None, payl
     return 0 if rc == 0x10 else rc
 
 
-__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "publish_bytes", "publish_rc", "disconnect_reason", "encode_varint", "granted_qos", "subscribe_bytes", "mosquitto",
+__all__ = ["Client", "Raw", "Server", "props", "PacketTypes", "connect_bytes", "publish_bytes", "publish_rc", "disconnect_reason", "encode_varint", "granted_qos", "parse_publish", "subscribe_bytes", "mosquitto",
            "wait_for", "TIMEOUT"]

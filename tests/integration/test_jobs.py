@@ -363,7 +363,7 @@ def test_readme_flow_with_mosquitto_clients(server):
 def test_a_request_flood_is_throttled_on_the_connection(server):
     # More than 10 requests in flight on one connection are answered RequestThrottled at once (AWS's
     # limit); nothing queues up for them, and the connection keeps working.
-    from conftest import Raw, connect_bytes, encode_varint, subscribe_bytes
+    from conftest import Raw, connect_bytes, encode_varint, parse_publish, subscribe_bytes
     create_thing(server, "flood")
     raw = Raw(server.port)
     raw.send(connect_bytes(b"flooder", version=4))
@@ -378,13 +378,8 @@ def test_a_request_flood_is_throttled_on_the_connection(server):
     raw.send(burst)  # one read on the server: they all arrive before the first is answered
     accepted, throttled = 0, 0
     while accepted + throttled < 60:
-        pkt = raw.read_packet()
-        assert pkt[0] >> 4 == 3
-        i = 1
-        while pkt[i] & 0x80:
-            i += 1
-        tlen = int.from_bytes(pkt[i + 1:i + 3], "big")
-        topic, payload = pkt[i + 3:i + 3 + tlen].decode(), json.loads(pkt[i + 3 + tlen:])
+        p = parse_publish(raw.read_packet(), version=4)
+        topic, payload = p.topic.decode(), json.loads(p.payload)
         if topic.endswith("/accepted"):
             accepted += 1
         else:

@@ -6,7 +6,7 @@ import subprocess
 import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from helpers import (Client, PacketTypes, Raw, connect_bytes, disconnect_reason, encode_varint, props,
+from helpers import (Client, PacketTypes, Raw, connect_bytes, disconnect_reason, encode_varint, parse_publish, props,
                      subscribe_bytes, wait_for)
 
 JS = os.path.join(os.path.dirname(__file__), "js")
@@ -235,34 +235,9 @@ def test_puback_no_matching_subscribers(server):
     assert r.read_packet() == b"\x40\x03\x00\x05\x10"
 
 
-def read_publish_v5(r):
-    """(topic, topic alias or None, payload) of the next raw MQTT 5 QoS 0 PUBLISH."""
-    pkt = r.read_packet()
-    assert pkt[0] >> 4 == 3, pkt
-    i = 1
-    while pkt[i] & 0x80:
-        i += 1
-    i += 1
-    n = int.from_bytes(pkt[i:i + 2], "big")
-    topic, i = pkt[i + 2:i + 2 + n], i + 2 + n
-    plen, mult = 0, 1
-    while True:
-        b = pkt[i]
-        i += 1
-        plen += (b & 0x7F) * mult
-        mult *= 128
-        if not b & 0x80:
-            break
-    prop, payload = pkt[i:i + plen], pkt[i + plen:]
-    alias = None
-    j = 0
-    while j < len(prop):  # only the properties this test's messages can carry
-        if prop[j] == 0x23:
-            alias = int.from_bytes(prop[j + 1:j + 3], "big")
-            j += 3
-        else:
-            raise AssertionError(f"unexpected property {prop[j]:#x}")
-    return topic, alias, payload
+def alias(n):
+    """The property bytes of Topic Alias `n` (0x23), the only property these messages carry."""
+    return b"\x23" + n.to_bytes(2, "big")
 
 
 def test_server_topic_aliases_up_to_the_clients_maximum(server):
@@ -283,10 +258,11 @@ def test_server_topic_aliases_up_to_the_clients_maximum(server):
     sent = ["al/a", "al/a", "al/b", "al/c", "al/a", "al/b", "al/c"]
     for i, t in enumerate(sent):
         pub.publish(t, str(i).encode(), qos=0)
-    got = [read_publish_v5(r) for _ in sent]
-    assert got == [(b"al/a", 1, b"0"), (b"", 1, b"1"), (b"al/b", 2, b"2"), (b"al/c", None, b"3"),
-                   (b"", 1, b"4"), (b"", 2, b"5"), (b"al/c", None, b"6")]
-    assert [read_publish_v5(plain) for _ in sent] == [(t.encode(), None, str(i).encode()) for i, t in enumerate(sent)]
+    got = [parse_publish(r.read_packet())[4:] for _ in sent]
+    assert got == [(b"al/a", alias(1), b"0"), (b"", alias(1), b"1"), (b"al/b", alias(2), b"2"), (b"al/c", b"", b"3"),
+                   (b"", alias(1), b"4"), (b"", alias(2), b"5"), (b"al/c", b"", b"6")]
+    assert [parse_publish(plain.read_packet())[4:] for _ in sent] == [(t.encode(), b"", str(i).encode())
+                                                                      for i, t in enumerate(sent)]
 
 
 def test_aws_device_sdk_v2_resolves_server_topic_aliases(server):

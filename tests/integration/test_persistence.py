@@ -2,7 +2,8 @@
 a kill -9."""
 import pytest
 
-from helpers import Client, PacketTypes, Raw, connect_bytes, props, publish_bytes, subscribe_bytes, wait_for
+from helpers import (Client, PacketTypes, Raw, connect_bytes, parse_publish, props, publish_bytes, subscribe_bytes,
+                     wait_for)
 
 
 def restart(server, how):
@@ -61,19 +62,6 @@ def ack_bytes(kind, packet_id):
     return bytes([kind, 2]) + packet_id.to_bytes(2, "big")
 
 
-def parse_publish(pkt):
-    """(dup, qos, packet id, topic, payload) of a raw MQTT 3.1.1 PUBLISH."""
-    assert pkt[0] >> 4 == 3, f"not a PUBLISH: {pkt!r}"
-    i = 1
-    while pkt[i] & 0x80:
-        i += 1
-    i += 1
-    n = int.from_bytes(pkt[i:i + 2], "big")
-    topic = pkt[i + 2:i + 2 + n]
-    pid = int.from_bytes(pkt[i + 2 + n:i + 4 + n], "big")
-    return bool(pkt[0] & 0x08), (pkt[0] >> 1) & 3, pid, topic, pkt[i + 4 + n:]
-
-
 def persistent_raw(server, client_id, present):
     """A raw MQTT 3.1.1 connection resuming (or starting) the persistent session of `client_id`."""
     r = Raw(server.port)
@@ -128,21 +116,21 @@ def test_inflight_messages_resent_with_dup_and_their_packet_ids_after_kill9(serv
     pub.publish("f/1", b"one", qos=1)
     first = {}
     for _ in range(2):
-        dup, qos, pid, topic, payload = parse_publish(sub.read_packet())
-        assert not dup
-        first[payload] = (qos, pid)
+        p = parse_publish(sub.read_packet(), version=4)
+        assert not p.dup
+        first[p.payload] = (p.qos, p.packet_id)
     assert set(first) == {b"two", b"one"} and first[b"two"][0] == 2 and first[b"one"][0] == 1
     # Acknowledged to its publisher after its commit, which follows the packet ids' records.
     pub.publish("f/1", b"barrier", qos=1)
-    assert parse_publish(sub.read_packet())[4] == b"barrier"
+    assert parse_publish(sub.read_packet(), version=4).payload == b"barrier"
     server.kill9()
     server.start()
 
     sub = persistent_raw(server, b"inflight", 1)
     again = {}
     for _ in range(3):
-        dup, qos, pid, topic, payload = parse_publish(sub.read_packet())
-        again[payload] = (dup, qos, pid)
+        p = parse_publish(sub.read_packet(), version=4)
+        again[p.payload] = (p.dup, p.qos, p.packet_id)
     assert again[b"two"] == (True, 2, first[b"two"][1])
     assert again[b"one"] == (True, 1, first[b"one"][1])
     # The QoS 2 exchange goes on: PUBREC, then after another crash the PUBREL comes back, not the message.
@@ -151,19 +139,18 @@ def test_inflight_messages_resent_with_dup_and_their_packet_ids_after_kill9(serv
     pub = Client(server.port, "f-pub")
     pub.connect()
     pub.publish("f/1", b"barrier 2", qos=1)
-    assert parse_publish(sub.read_packet())[4] == b"barrier 2"
+    assert parse_publish(sub.read_packet(), version=4).payload == b"barrier 2"
     server.kill9()
     server.start()
 
     sub = persistent_raw(server, b"inflight", 1)
     rest = [sub.read_packet() for _ in range(4)]
     assert ack_bytes(0x62, first[b"two"][1]) in rest
-    payloads = sorted(parse_publish(p)[4] for p in rest if p[0] >> 4 == 3)
-    assert payloads == [b"barrier", b"barrier 2", b"one"]
+    publishes = [parse_publish(p, version=4) for p in rest if p[0] >> 4 == 3]
+    assert sorted(p.payload for p in publishes) == [b"barrier", b"barrier 2", b"one"]
     sub.send(ack_bytes(0x70, first[b"two"][1]))
-    for p in rest:
-        if p[0] >> 4 == 3:
-            sub.send(ack_bytes(0x40, parse_publish(p)[2]))
+    for p in publishes:
+        sub.send(ack_bytes(0x40, p.packet_id))
     wait_for(lambda: server.metric("fleetcore_queued_messages") == 0, what="all acknowledged")
 
 

@@ -1,11 +1,10 @@
 """TLS with mutual X.509 and MQTT over secure WebSocket, with paho and mosquitto clients."""
-import socket
 import ssl
 import subprocess
 
 import pytest
 
-from helpers import Client, Raw, connect_bytes, mosquitto, subscribe_bytes, wait_for
+from helpers import Client, Raw, connect_bytes, mosquitto, parse_publish, subscribe_bytes, wait_for
 
 
 def tls_opts(server, cert, key):
@@ -29,10 +28,7 @@ def test_tls_subscriber_that_stops_reading_gets_every_byte(server, tmp_path):
     cert, key = server.issue_cert("slow-tls", tmp_path)
     ctx = ssl.create_default_context(cafile=server.ca)
     ctx.load_cert_chain(cert, key)
-    sub = Raw.__new__(Raw)
-    sub.s = ctx.wrap_socket(socket.create_connection(("localhost", server.ports["mqtts"]), timeout=30),
-                            server_hostname="localhost")
-    sub.buf = b""
+    sub = Raw(server.ports["mqtts"], tls=ctx)
     sub.send(connect_bytes(b"slow-tls", version=4))
     assert sub.read_packet() == b"\x20\x02\x00\x00"
     sub.send(subscribe_bytes(1, (b"big/#", 1), version=4))
@@ -45,16 +41,10 @@ def test_tls_subscriber_that_stops_reading_gets_every_byte(server, tmp_path):
     pub.publish("big/last", b"small", qos=1)
     got = []
     while len(got) < 101:
-        pkt = sub.read_packet()
-        assert pkt[0] >> 4 == 3
-        i = 1
-        while pkt[i] & 0x80:
-            i += 1
-        n = int.from_bytes(pkt[i + 1:i + 3], "big")
-        pid = pkt[i + 3 + n:i + 5 + n]
-        got.append(pkt[i + 5 + n:])
-        sub.send(b"\x40\x02" + pid)
-    assert got == payloads + [b"small"]
+        p = parse_publish(sub.read_packet(), version=4)
+        got.append((p.topic, p.payload))
+        sub.send(b"\x40\x02" + p.packet_id.to_bytes(2, "big"))
+    assert got == [(f"big/{i}".encode(), p) for i, p in enumerate(payloads)] + [(b"big/last", b"small")]
 
 
 def test_mosquitto_over_tls(server, tmp_path):
