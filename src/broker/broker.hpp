@@ -132,6 +132,10 @@ class broker {
   /// Session delivery and flow control, on the session's home worker.
   void deliver(session& s, delivery d);
   void pump(session& s);
+  /// A connection attached `s`: resends its in-flight messages, in order with DUP, within the
+  /// connection's window (the rest are `held`), PUBREL for those past PUBREC [MQTT-4.4.0-1], then
+  /// sends from the queue.
+  void resume(session& s);
   void complete(session& s, std::uint16_t packet_id);
   /// The client sent PUBREC for our QoS 2 `packet_id` (in flight, `e`): now awaiting PUBCOMP, and
   /// the PUBREL is sent, for a stored message once it is stored as released (a restart then resends

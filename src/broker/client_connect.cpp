@@ -114,13 +114,7 @@ void client_connection::attach(std::shared_ptr<session> s, bool session_present)
   FC_LOG_DEBUG("mqtt.connected", "listener={} remote={} client={} v={} present={}", info_.listener, info_.remote,
                common::untrusted(client_id_), static_cast<int>(version_), session_present);
 
-  // Resume: inflight first, in order, with DUP; PUBREL for those past PUBREC [MQTT-4.4.0-1].
-  // An entry whose packet id (or release) is still being stored goes out once it is.
-  for (auto it = session_->inflight.begin(); it != session_->inflight.end();) {
-    auto& [id, e] = *it++;  // transmit() erases an entry too large for this connection
-    if (!e.storing) broker_.transmit(*session_, id, e);
-  }
-  broker_.pump(*session_);
+  broker_.resume(*session_);
   // Attached synchronously from inside on_data(): that loop goes on decoding what follows CONNECT.
   if (in_input_) return;
   if (!rbuf_.empty() && !process()) return;

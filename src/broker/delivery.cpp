@@ -103,6 +103,10 @@ void broker::send_inflight(session& s, delivery d) {
 
 void broker::released(session& s, std::uint16_t packet_id, inflight_entry& e) {
   e.st = inflight_entry::state::awaiting_pubcomp;
+  if (e.held) {  // the client had it from an earlier connection
+    e.held = false;
+    --s.held;
+  }
   // A stored message's release is stored before the PUBREL goes out: once the client has it, it may
   // complete the exchange and free the id, and a restart that still found the message unreleased
   // would send it again under that id.
@@ -119,7 +123,7 @@ void broker::transmit_when_recorded(session& s, std::uint16_t id, inflight_entry
                     auto it = sp->inflight.find(id);
                     if (it == sp->inflight.end() || it->second.d.seq != seq || !it->second.storing) return;
                     it->second.storing = false;
-                    if (sp->conn && !sp->ended && !transmit(*sp, id, it->second)) pump(*sp);
+                    if (!it->second.held && sp->conn && !sp->ended && !transmit(*sp, id, it->second)) pump(*sp);
                   });
                 });
 }
@@ -153,8 +157,35 @@ bool broker::may_receive(session& s, const message& m) {
   return false;
 }
 
+void broker::resume(session& s) {
+  const std::size_t slots = window(cfg_, s);
+  std::size_t used = 0;
+  s.held = 0;
+  for (auto it = s.inflight.begin(); it != s.inflight.end();) {
+    auto& [id, e] = *it++;  // transmit() erases an entry too large for this connection
+    // A PUBREL always goes out; its message still takes a slot until PUBCOMP.
+    e.held = e.st != inflight_entry::state::awaiting_pubcomp && used >= slots;
+    if (e.held) {
+      ++s.held;
+      continue;
+    }
+    ++used;
+    if (!e.storing) transmit(s, id, e);  // else it goes out once its record is stored
+  }
+  pump(s);
+}
+
 void broker::pump(session& s) {
-  while (s.conn && !s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
+  // Held entries first: they have their packet ids already.
+  for (auto it = s.inflight.begin(); s.held && s.conn && it != s.inflight.end() &&
+                                     s.inflight.size() - s.held < window(cfg_, s);) {
+    auto& [id, e] = *it++;
+    if (!e.held) continue;
+    e.held = false;
+    --s.held;
+    if (!e.storing) transmit(s, id, e);
+  }
+  while (s.conn && !s.held && !s.queue.empty() && s.inflight.size() < window(cfg_, s)) {
     delivery d = std::move(s.queue.front());
     s.queue.pop_front();
     if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) {
@@ -170,6 +201,7 @@ void broker::complete(session& s, std::uint16_t packet_id) {
   auto it = s.inflight.find(packet_id);
   if (it == s.inflight.end()) return;
   adjust_backlog(s, -1, -delivery_bytes(it->second.d));
+  if (it->second.held) --s.held;
   if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, it->second.d.seq}}, nullptr);
   s.inflight.erase(it);
   pump(s);

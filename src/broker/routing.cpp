@@ -279,6 +279,13 @@ void broker::send_retained(session& s, std::string_view filter, const subscripti
   for (auto& m : retained_.match(filter, clock_.wall_ms())) {
     delivery d{m, std::min(m->qos, opts.qos), true, {}, 0};
     if (opts.subscription_id) d.subscription_ids.push_back(opts.subscription_id);
+    // Stored like a routed message, so that its packet id outlives a restart: the client may hold
+    // a QoS 2 id that must not be reused for another message.
+    if (d.qos > 0 && s.durable.load(std::memory_order_relaxed)) {
+      d.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
+      store_.submit({storage::op::put_message{s.client_id, s.incarnation, {d.seq, to_stored(*m, d.qos, true), d.subscription_ids}}},
+                    nullptr);
+    }
     deliver(s, std::move(d));
   }
 }

@@ -42,6 +42,9 @@ struct inflight_entry {
   /// its PUBLISH (PUBREL) goes out: a restart must resend it under the same id, and once released
   /// must not resend the message, or the receiver would take it for a new one.
   bool storing = false;
+  /// Carried over from an earlier connection (takeover, restart) beyond this connection's window
+  /// (its Receive Maximum): resent, with its packet id, once an acknowledgement frees a slot.
+  bool held = false;
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -69,6 +72,8 @@ class session : public std::enable_shared_from_this<session> {
   std::map<std::string, subscription_options, std::less<>> subscriptions;
   boost::container::deque<delivery> queue;  // allocates nothing while empty (idle sessions)
   std::map<std::uint16_t, inflight_entry> inflight;
+  /// Entries of `inflight` that are `held`.
+  std::uint16_t held = 0;
   /// Received QoS 2 ids awaiting PUBREL; false while the message is being stored (no PUBREC yet).
   std::unordered_map<std::uint16_t, bool> inbound_qos2;
   std::uint16_t last_packet_id = 0;

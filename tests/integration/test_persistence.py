@@ -190,3 +190,85 @@ def test_expired_session_not_restored(server):
     time.sleep(1.1)  # the session's own expiry interval passes while the server is down
     server.start()
     assert server.metric("fleetcore_sessions") == 0
+
+
+def resume_v5(server, client_id, receive_maximum, present):
+    """A raw MQTT 5 connection resuming (or starting) `client_id`'s session with this Receive Maximum."""
+    r = Raw(server.port)
+    connect_props = b"\x11" + (3600).to_bytes(4, "big") + b"\x21" + receive_maximum.to_bytes(2, "big")
+    r.send(connect_bytes(client_id, version=5, clean=False, props=bytes([len(connect_props)]) + connect_props))
+    connack = r.read_packet()
+    assert connack[0] == 0x20 and connack[2] == present and connack[3] == 0, connack
+    return r
+
+
+def until_pingresp(r):
+    """Every packet the broker sends before answering a PINGREQ sent now."""
+    r.send(b"\xc0\x00")
+    out = []
+    while (p := r.read_packet()) != b"\xd0\x00":
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize("how", ["takeover", "kill9"])
+def test_resent_inflight_messages_respect_the_new_receive_maximum(server, how):
+    """A session resumed with a smaller Receive Maximum than it had gets its unacknowledged messages
+    again, with DUP and their packet ids, never more at once than the new maximum [MQTT-4.9.0-2]."""
+    sub = resume_v5(server, b"rm-dev", 10, 0)
+    sub.send(subscribe_bytes(1, (b"rm/t", 1)))
+    assert sub.read_packet()[0] == 0x90
+    pub = Client(server.port, "rm-pub")
+    pub.connect()
+    for i in range(6):
+        pub.publish("rm/t", f"m{i}".encode(), qos=1)
+    first = [parse_publish(sub.read_packet()) for _ in range(6)]
+    assert [p.payload for p in first] == [f"m{i}".encode() for i in range(6)]
+    # A stored QoS 1 publish is acknowledged after its commit, which follows the packet ids' records.
+    pub.publish("rm/barrier", b"x", qos=1, retain=True)
+    if how == "kill9":
+        server.kill9()
+        server.start()
+    else:
+        old = sub  # taken over by the new connection
+
+    sub = resume_v5(server, b"rm-dev", 2, 1)
+    got = [parse_publish(p) for p in until_pingresp(sub)]
+    assert [(p.dup, p.packet_id, p.payload) for p in got] == [(True, q.packet_id, q.payload) for q in first[:2]]
+    # Each acknowledgement lets exactly one more go.
+    for i in range(6):
+        sub.send(ack_bytes(0x40, first[i].packet_id))
+        more = [parse_publish(p) for p in until_pingresp(sub)]
+        expected = [(True, q.packet_id, q.payload) for q in first[i + 2:i + 3]]
+        assert [(p.dup, p.packet_id, p.payload) for p in more] == expected
+    wait_for(lambda: server.metric("fleetcore_queued_messages") == 0, what="all acknowledged")
+    if how == "takeover":
+        assert old.closed() is not None
+
+
+def test_retained_qos2_delivery_to_a_persistent_session_survives_kill9(server):
+    """A retained QoS 2 message sent on SUBSCRIBE to a persistent session keeps its packet id across a
+    crash: it is resent with DUP under that id, then after its PUBREC only the PUBREL comes back."""
+    pub = Client(server.port, "ret-pub")
+    pub.connect()
+    pub.publish("ret/t", b"config v1", qos=2, retain=True)
+    sub = persistent_raw(server, b"ret-dev", 0)
+    sub.send(subscribe_bytes(1, (b"ret/t", 2), version=4))
+    assert sub.read_packet()[0] == 0x90
+    first = parse_publish(sub.read_packet(), version=4)
+    assert (first.qos, first.retain, first.payload) == (2, True, b"config v1")
+    server.kill9()
+    server.start()
+
+    sub = persistent_raw(server, b"ret-dev", 1)
+    again = parse_publish(sub.read_packet(), version=4)
+    assert (again.dup, again.qos, again.packet_id, again.payload) == (True, 2, first.packet_id, b"config v1")
+    sub.send(ack_bytes(0x50, first.packet_id))
+    assert sub.read_packet() == ack_bytes(0x62, first.packet_id)
+    server.kill9()
+    server.start()
+
+    sub = persistent_raw(server, b"ret-dev", 1)
+    assert sub.read_packet() == ack_bytes(0x62, first.packet_id)
+    sub.send(ack_bytes(0x70, first.packet_id))
+    wait_for(lambda: server.metric("fleetcore_queued_messages") == 0, what="exchange complete")
