@@ -77,6 +77,13 @@ void client_connection::out_batch::clear() {
   }
 }
 
+void client_connection::out_batch::release() {
+  clear();
+  std::vector<std::uint8_t>().swap(arena);
+  std::vector<segment>().swap(segments);
+  std::vector<message_ptr>().swap(refs);
+}
+
 client_connection::client_connection(broker& b, worker& w, connection_info info)
     : broker_(b), worker_(w), info_(std::move(info)) {
   last_rx_ = opened_ = broker_.clock().now();
@@ -436,6 +443,12 @@ void client_connection::check_timeouts(std::chrono::steady_clock::time_point now
     return;
   }
   if (state_ == state::closing && now - last_rx_ > seconds(5)) close_transport();  // peer not reading
+  // Quiet for a second and nothing to write: the write batches' buffers go back to the heap, so an
+  // idle connection keeps none (a busy one reallocates them at most once a second).
+  if (state_ == state::connected && !write_in_flight_ && pending_.bytes == 0 && now - last_rx_ >= seconds(1)) {
+    pending_.release();
+    writing_.release();
+  }
 }
 
 }  // namespace fleetcore::broker

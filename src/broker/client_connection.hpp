@@ -102,6 +102,8 @@ class client_connection : public std::enable_shared_from_this<client_connection>
     void append(const std::uint8_t* p, std::size_t n);
     void append_ref(std::string_view s);
     void clear();
+    /// Frees what clear() keeps for reuse.
+    void release();
   };
 
   /// Decodes and handles packets from the front of `data` until it runs out, reading pauses or the

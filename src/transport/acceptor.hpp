@@ -22,6 +22,11 @@ namespace fleetcore::transport {
 
 using tcp = boost::asio::ip::tcp;
 
+/// A connection's socket, on its worker's io_context. With the io_context's own executor instead of
+/// any_io_executor the socket is 48 bytes smaller, and so is each operation pending on it (an idle
+/// connection always has one: its wait for input).
+using worker_socket = boost::asio::basic_stream_socket<tcp, boost::asio::io_context::executor_type>;
+
 /// One address to bind. `optional`: skipped with a warning when this host cannot bind it (the ::1 of
 /// `localhost` on a host without IPv6).
 struct bind_address {

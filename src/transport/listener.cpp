@@ -41,7 +41,7 @@ void listener::start() {
                      boost::system::error_code ec;
                      auto protocol = sock.local_endpoint(ec).protocol();
                      if (ec) return;
-                     tcp::socket moved(home.io());
+                     worker_socket moved(home.io());
                      moved.assign(protocol, sock.release(), ec);
                      if (ec) return;
                      home.post([this, &home, s = std::move(moved)]() mutable { on_accepted(std::move(s), home); });
@@ -57,7 +57,7 @@ void listener::register_metrics(common::registry& r) const {
 
 namespace {
 
-broker::connection_info info_for(listener_kind kind, const tcp::socket& s) {
+broker::connection_info info_for(listener_kind kind, const worker_socket& s) {
   broker::connection_info info;
   info.listener = std::string(to_string(kind));
   boost::system::error_code ec;
@@ -71,7 +71,7 @@ broker::connection_info info_for(listener_kind kind, const tcp::socket& s) {
 ///   PUBACK then a reply); without it the second write waits for the peer's delayed ACK (~40 ms).
 /// - TCP keepalive: a device that vanished (power loss, NAT timeout) without a FIN is found by the
 ///   kernel even when its MQTT keep alive is long, and its session goes offline and its will out.
-void tune_accepted_socket(tcp::socket& s) {
+void tune_accepted_socket(worker_socket& s) {
   boost::system::error_code ec;
   s.set_option(tcp::no_delay(true), ec);
   s.set_option(boost::asio::socket_base::keep_alive(true), ec);
@@ -115,7 +115,7 @@ void listener::serve_https(const std::shared_ptr<Connection>& c, const std::shar
   });
 }
 
-void listener::on_accepted(tcp::socket sock, broker::worker& w) {
+void listener::on_accepted(worker_socket sock, broker::worker& w) {
   auto info = info_for(kind_, sock);
   boost::system::error_code ec;
   auto peer = sock.remote_endpoint(ec);
@@ -134,7 +134,7 @@ void listener::on_accepted(tcp::socket sock, broker::worker& w) {
   };
   switch (kind_) {
     case listener_kind::mqtt: {
-      auto c = std::make_shared<stream_connection<tcp::socket>>(broker_, w, std::move(sock), std::move(info));
+      auto c = std::make_shared<stream_connection<worker_socket>>(broker_, w, std::move(sock), std::move(info));
       c->hold(std::move(*ticket));
       w.connections().insert(c);
       c->start();

@@ -47,7 +47,7 @@ class listener {
   void register_metrics(common::registry& r) const;
 
  private:
-  void on_accepted(boost::asio::ip::tcp::socket sock, broker::worker& w);
+  void on_accepted(worker_socket sock, broker::worker& w);
   template <class Connection, class State>
   void serve_https(const std::shared_ptr<Connection>& c, const std::shared_ptr<State>& st);
 

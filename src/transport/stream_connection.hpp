@@ -23,11 +23,11 @@ namespace fleetcore::transport {
 using tcp = boost::asio::ip::tcp;
 using wss_stream = boost::beast::websocket::stream<tls_socket>;
 
-/// Stream is tcp::socket (mqtt), tls_socket (mqtts) or wss_stream (wss).
+/// Stream is worker_socket (mqtt), tls_socket (mqtts) or wss_stream (wss).
 template <typename Stream>
 class stream_connection final : public broker::client_connection {
  public:
-  static constexpr bool plain = std::is_same_v<Stream, tcp::socket>;
+  static constexpr bool plain = std::is_same_v<Stream, worker_socket>;
   static constexpr bool direct_tls = std::is_same_v<Stream, tls_socket>;
 
   stream_connection(broker::broker& b, broker::worker& w, Stream stream, broker::connection_info info)
@@ -101,7 +101,7 @@ class stream_connection final : public broker::client_connection {
   void close_transport() override {
     boost::system::error_code ec;
     auto& sock = lowest_layer();
-    sock.shutdown(tcp::socket::shutdown_both, ec);
+    sock.shutdown(worker_socket::shutdown_both, ec);
     sock.close(ec);
     boost::asio::post(sock.get_executor(), [self = shared_this()] { self->on_transport_closed(); });
   }
@@ -111,7 +111,7 @@ class stream_connection final : public broker::client_connection {
     return std::static_pointer_cast<stream_connection>(shared_from_this());
   }
 
-  tcp::socket& lowest_layer() {
+  worker_socket& lowest_layer() {
     if constexpr (plain)
       return stream_;
     else if constexpr (direct_tls)
@@ -153,14 +153,14 @@ class stream_connection final : public broker::client_connection {
         continue;
       }
       if (w == tls_socket::want::nothing) {
-        out_.clear();
+        out_ = {};
         std::vector<std::uint8_t>().swap(flat_);
         return on_write_done(ec);
       }
       if (flat_.empty()) flat_.assign(chunk.begin(), chunk.end());
       stream_.async_wait(w, [self = shared_this()](const boost::system::error_code& ec) {
         if (ec) {
-          self->out_.clear();
+          self->out_ = {};
           std::vector<std::uint8_t>().swap(self->flat_);
           return self->on_write_done(ec);
         }
@@ -168,7 +168,7 @@ class stream_connection final : public broker::client_connection {
       });
       return;
     }
-    out_.clear();
+    out_ = {};
     on_write_done({});
   }
 
@@ -220,7 +220,7 @@ class stream_connection final : public broker::client_connection {
   template <class Handler>
   void wait_for(tls_socket::want w, Handler&& h) {
     if constexpr (plain)
-      stream_.async_wait(w == tls_socket::want::write ? tcp::socket::wait_write : tcp::socket::wait_read,
+      stream_.async_wait(w == tls_socket::want::write ? worker_socket::wait_write : worker_socket::wait_read,
                          std::forward<Handler>(h));
     else
       stream_.async_wait(w, std::forward<Handler>(h));
@@ -246,13 +246,13 @@ class stream_connection final : public broker::client_connection {
       if (sent < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-          stream_.async_wait(tcp::socket::wait_write, [self = shared_this()](const boost::system::error_code& ec) {
+          stream_.async_wait(worker_socket::wait_write, [self = shared_this()](const boost::system::error_code& ec) {
             if (ec) return self->on_write_done(ec);
             self->write_plain();
           });
           return;
         }
-        out_.clear();
+        out_ = {};
         return on_write_done(boost::system::error_code(errno, boost::system::system_category()));
       }
       auto left = static_cast<std::size_t>(sent);
@@ -268,15 +268,21 @@ class stream_connection final : public broker::client_connection {
         }
       }
     }
-    out_.clear();
+    out_ = {};
     on_write_done({});
   }
 
   Stream stream_;
   std::unique_ptr<admission::ticket> ticket_;  // until authenticated; nothing once idle
-  std::vector<std::uint8_t> buffer_;  // WebSocket reads
-  std::vector<std::uint8_t> flat_;    // WebSocket writes; TLS: a chunk waiting for writability
-  std::vector<boost::asio::const_buffer> out_;  // plain TCP or TLS write in progress
+  // Each kind of stream has only the members it uses.
+  static constexpr bool websocket = !plain && !direct_tls;
+  template <int>
+  struct none {};
+  [[no_unique_address]] std::conditional_t<websocket, std::vector<std::uint8_t>, none<0>> buffer_;  // WebSocket reads
+  // WebSocket writes; TLS: a chunk waiting for writability.
+  [[no_unique_address]] std::conditional_t<plain, none<1>, std::vector<std::uint8_t>> flat_;
+  // Plain TCP and TLS: the write in progress (a new vector with each write: none kept while idle).
+  [[no_unique_address]] std::conditional_t<websocket, none<2>, std::vector<boost::asio::const_buffer>> out_;
   std::size_t out_index_ = 0;
   std::size_t out_offset_ = 0;
   bool read_pending_ = false;

@@ -9,7 +9,7 @@
 
 namespace fleetcore::transport {
 
-tls_socket::tls_socket(tcp::socket sock, SSL_CTX* ctx) : sock_(std::move(sock)) {
+tls_socket::tls_socket(socket_type sock, SSL_CTX* ctx) : sock_(std::move(sock)) {
   boost::system::error_code ec;
   sock_.non_blocking(true, ec);
   ssl_ = ec ? nullptr : SSL_new(ctx);
@@ -93,7 +93,7 @@ bool tls_socket::write(std::span<const std::uint8_t> data, want& w, boost::syste
 }
 
 void teardown(boost::beast::role_type, tls_socket& s, boost::system::error_code& ec) {
-  s.socket().shutdown(tls_socket::tcp::socket::shutdown_both, ec);
+  s.socket().shutdown(tls_socket::socket_type::shutdown_both, ec);
   s.socket().close(ec);
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/role.hpp>
@@ -26,18 +27,19 @@ namespace fleetcore::transport {
 class tls_socket {
  public:
   using tcp = boost::asio::ip::tcp;
+  using socket_type = boost::asio::basic_stream_socket<tcp, boost::asio::io_context::executor_type>;
   /// What a call that could not go on waits for.
   enum class want : std::uint8_t { nothing, read, write };
 
   /// Takes `sock` (non-blocking from here on) and a new SSL object of `ctx` in server mode. An SSL
   /// object that cannot be made leaves native_handle() null: the handshake then fails.
-  tls_socket(tcp::socket sock, SSL_CTX* ctx);
+  tls_socket(socket_type sock, SSL_CTX* ctx);
   tls_socket(tls_socket&& other) noexcept : sock_(std::move(other.sock_)), ssl_(std::exchange(other.ssl_, nullptr)) {}
   tls_socket& operator=(tls_socket&&) = delete;
   ~tls_socket();
 
   SSL* native_handle() const noexcept { return ssl_; }
-  tcp::socket& socket() noexcept { return sock_; }
+  socket_type& socket() noexcept { return sock_; }
   auto get_executor() { return sock_.get_executor(); }
 
   /// One step of the server handshake: done (`want::nothing`, no error), needs readiness, or failed.
@@ -59,13 +61,13 @@ class tls_socket {
   /// Runs `handler(ec)` once the socket has the readiness `w` asks for (w is read or write).
   template <class Handler>
   void async_wait(want w, Handler&& handler) {
-    sock_.async_wait(w == want::write ? tcp::socket::wait_write : tcp::socket::wait_read,
+    sock_.async_wait(w == want::write ? socket_type::wait_write : socket_type::wait_read,
                      std::forward<Handler>(handler));
   }
 
   // --- Asio's AsyncStream, for Beast (the WebSocket stream and HTTP reads and writes on top) ---
 
-  using executor_type = tcp::socket::executor_type;
+  using executor_type = socket_type::executor_type;
 
   /// Decrypted bytes into the first non-empty buffer of `buffers`; completes (never inline) with the
   /// count or the error. `buffers` must stay valid until then, as for any Asio read.
@@ -144,7 +146,7 @@ class tls_socket {
     });
   }
 
-  tcp::socket sock_;
+  socket_type sock_;
   SSL* ssl_ = nullptr;
 };
 
