@@ -380,5 +380,60 @@ TEST_F(connection_test, outbound_qos2_publish_and_pubrel_wait_for_their_records)
   EXPECT_EQ(sub->packets().front()[0], 0x62);  // PUBREL
 }
 
+TEST_F(connection_test, a_resumed_session_resends_within_the_new_receive_maximum_and_holds_the_rest) {
+  auto resume = [&](std::uint16_t receive_maximum) {
+    auto c = open();
+    mqtt::connect_packet p;
+    p.client_id = "rm";
+    p.clean_start = false;
+    p.props.session_expiry_interval = 3600;
+    p.props.receive_maximum = receive_maximum;
+    c->feed(p);
+    run();
+    return c;
+  };
+  auto ids_of = [](const std::deque<std::vector<std::uint8_t>>& pk, std::uint8_t header) {
+    std::vector<int> ids;
+    for (const auto& x : pk) {
+      EXPECT_EQ(x[0], header);
+      ids.push_back((x[7] << 8) | x[8]);  // after the topic "r/t"
+    }
+    return ids;
+  };
+  auto first = resume(10);
+  first->written.clear();
+  subscribe(*first, "r/#", 1);
+  auto pub = connect("pub");
+  for (int i = 0; i < 5; ++i) pub->feed(publish_of("r/t", "m" + std::to_string(i), 1, static_cast<std::uint16_t>(i + 1)));
+  run();
+  EXPECT_EQ(ids_of(first->packets(), 0x32), (std::vector<int>{1, 2, 3, 4, 5}));
+
+  auto second = resume(2);  // takes the session over with a window of 2
+  EXPECT_TRUE(first->closed);
+  auto pk = second->packets();
+  ASSERT_FALSE(pk.empty());
+  EXPECT_EQ(pk.front()[0], 0x20);
+  pk.pop_front();
+  EXPECT_EQ(ids_of(pk, 0x3A), (std::vector<int>{1, 2}));  // DUP, their ids
+  auto ack = [&](std::uint16_t id) {
+    second->written.clear();
+    second->feed(mqtt::ack_packet{mqtt::packet_type::puback, id, reason_code::success, {}});
+    run();
+    return second->packets();
+  };
+  EXPECT_EQ(ids_of(ack(1), 0x3A), (std::vector<int>{3}));
+  // The client had 5 from the first connection: acknowledging it frees nothing on this one.
+  EXPECT_TRUE(ack(5).empty());
+  EXPECT_EQ(ids_of(ack(2), 0x3A), (std::vector<int>{4}));
+  // A new message waits for a slot, then goes out as new.
+  second->written.clear();
+  pub->feed(publish_of("r/t", "new", 1, 9));
+  run();
+  EXPECT_TRUE(second->packets().empty());
+  auto next = ack(3);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next.front()[0], 0x32);  // no DUP
+}
+
 }  // namespace
 }  // namespace fleetcore::broker
