@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk bench-storm bench-idle-tls bench-fleet clean
+.PHONY: deps js-deps build run test unit integration integration-postgres asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk bench-storm bench-idle-tls bench-fleet clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,20 +30,28 @@ run: build
 	$(FLEETCORE) serve
 
 ## Builds and runs every test: unit tests, then integration tests against the running server.
-test: build unit integration
+test: build unit integration integration-postgres
 
+## The storage tests run against SQLite and against a throwaway PostgreSQL (scripts/postgres.sh).
 unit:
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	pg=$$(scripts/postgres.sh start) && cd $(BUILD) && FC_TEST_POSTGRES="$$pg" ctest --output-on-failure -j $(JOBS)
 
 integration: js-deps
 	FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+## The integration tests of durable state again, with the server on PostgreSQL (--storage).
+PG_INTEGRATION := tests/integration/test_persistence.py tests/integration/test_retained.py \
+  tests/integration/test_shadow.py tests/integration/test_registry_api.py
+integration-postgres: js-deps
+	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" FC_TEST_STORAGE=postgresql \
+	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider $(PG_INTEGRATION)
 
 ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration suite against
 ## a sanitized server.
 asan: deps js-deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFC_SANITIZE=ON -DFC_BENCH=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
+	pg=$$(scripts/postgres.sh start) && cd $(ASAN_BUILD) && FC_TEST_POSTGRES="$$pg" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 FLEETCORE=$(abspath $(ASAN_BUILD))/src/server/fleetcore \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/integration
 
@@ -110,4 +118,5 @@ bench-provisioning: build
 	BUILD=$(BUILD) bench/provisioning.sh
 
 clean:
+	scripts/postgres.sh stop
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -50,6 +50,7 @@ server_config load_config(const std::filesystem::path& file) {
   std::map<std::string, std::function<void(const toml::node&)>> keys = {
       {"server.data_dir", setter(data_dir, "server.data_dir")},
       {"server.log_level", setter(c.log_level, "server.log_level")},
+      {"server.storage", setter(c.storage, "server.storage")},
       {"server.workers", setter(c.workers, "server.workers")},
       {"listeners.mqtt", setter(c.mqtt, "listeners.mqtt")},
       {"listeners.mqtts", setter(c.mqtts, "listeners.mqtts")},

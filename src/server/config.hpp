@@ -14,6 +14,9 @@ namespace fleetcore::server {
 /// Everything `fleetcore serve` needs. Read from a TOML file (docs/configuration.md), then flags.
 struct server_config {
   std::filesystem::path data_dir = "./data";
+  /// Where the state lives: empty (or "sqlite") for the embedded SQLite database in <data_dir>/db,
+  /// or a PostgreSQL URL (`postgresql://user@host/db`) or libpq conninfo prefixed with `postgresql:`.
+  std::string storage;
   std::string log_level = "info";
   unsigned workers = 0;  // 0 = one per core
   // Listener addresses as host:port; empty disables the listener. `localhost` binds 127.0.0.1 and

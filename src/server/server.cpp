@@ -18,6 +18,7 @@
 #include "broker/broker.hpp"
 #include "common/log.hpp"
 #include "registry/registry_access.hpp"
+#include "storage/postgres_store.hpp"
 #include "storage/sqlite_store.hpp"
 #include "transport/http_server.hpp"
 #include "transport/listener.hpp"
@@ -104,6 +105,19 @@ void raise_descriptor_limit() {
   FC_LOG_INFO("server.descriptors", "limit={}", static_cast<std::uint64_t>(rl.rlim_cur));
 }
 
+/// The embedded SQLite database, or PostgreSQL when `storage` is a PostgreSQL URL or conninfo.
+std::unique_ptr<storage::group_commit_store> open_store(const server_config& cfg) {
+  const std::string& s = cfg.storage;
+  if (s.empty() || s == "sqlite") return std::make_unique<storage::sqlite_store>(cfg.data_dir / "db");
+  if (s.starts_with("postgresql://") || s.starts_with("postgres://")) {
+    auto store = std::make_unique<storage::postgres_store>(s);
+    FC_LOG_INFO("server.storage", "backend=postgresql");  // not the URL: it may hold a password
+    return store;
+  }
+  if (s.starts_with("postgresql:")) return std::make_unique<storage::postgres_store>(s.substr(11));
+  throw std::runtime_error("storage: '" + s + "' is neither 'sqlite' nor a postgresql:// URL");
+}
+
 }  // namespace
 
 int serve(const server_config& cfg) {
@@ -117,7 +131,8 @@ int serve(const server_config& cfg) {
   transport::tls_files tls{cfg.tls_cert.empty() ? pki.server_cert : cfg.tls_cert,
                            cfg.tls_key.empty() ? pki.server_key : cfg.tls_key, pki.ca_cert};
 
-  storage::sqlite_store store(cfg.data_dir / "db");
+  auto owned_store = open_store(cfg);
+  auto& store = *owned_store;
   common::system_clock_source clock;
   registry::settings rs{cfg.aws_region, cfg.aws_account_id, cfg.endpoint_host, cfg.certificate_days,
                         cfg.thing_type_delete_wait_s};

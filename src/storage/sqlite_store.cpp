@@ -1,6 +1,7 @@
 #include "storage/sqlite_store.hpp"
 
 #include "common/log.hpp"
+#include "storage/subscription_ids.hpp"
 
 #include <sqlite3.h>
 
@@ -106,32 +107,8 @@ constexpr const char* sql_text[stmt_count] = {
     "ROLLBACK TO batch",
 };
 
-std::string join_ids(const std::vector<std::uint32_t>& ids) {
-  std::string s;
-  for (auto id : ids) {
-    if (!s.empty()) s += ',';
-    s += std::to_string(id);
-  }
-  return s;
-}
-
-std::vector<std::uint32_t> split_ids(std::string_view s) {
-  std::vector<std::uint32_t> ids;
-  std::uint32_t v = 0;
-  bool any = false;
-  for (char c : s) {
-    if (c == ',') {
-      if (any) ids.push_back(v);
-      v = 0;
-      any = false;
-    } else if (c >= '0' && c <= '9') {
-      v = v * 10 + static_cast<std::uint32_t>(c - '0');
-      any = true;
-    }
-  }
-  if (any) ids.push_back(v);
-  return ids;
-}
+using detail::join_ids;
+using detail::split_ids;
 
 /// Binds positional parameters and steps a statement once.
 class binder {
@@ -176,19 +153,6 @@ void each_row(sqlite3* db, sqlite3_stmt* s, Row&& row) {
   if (rc != SQLITE_DONE) throw std::runtime_error(std::string("sqlite read: ") + sqlite3_errmsg(db));
 }
 
-/// A read job: runs `read` on the store thread and hands the result (or its exception) to the
-/// waiting caller. The job owns the promise, so the caller may return as soon as the value is set.
-template <class T, class Read>
-std::function<void()> read_job(std::shared_ptr<std::promise<T>> result, Read read) {
-  return [result = std::move(result), read = std::move(read)] {
-    try {
-      result->set_value(read());
-    } catch (const std::exception&) {
-      result->set_exception(std::current_exception());
-    }
-  };
-}
-
 }  // namespace
 
 sqlite_store::sqlite_store(const std::filesystem::path& dir) {
@@ -216,16 +180,11 @@ sqlite_store::sqlite_store(const std::filesystem::path& dir) {
     sqlite3_close(db_);
     throw;
   }
-  thread_ = std::thread([this] { run(); });
+  start();
 }
 
 sqlite_store::~sqlite_store() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
+  stop();
   for (auto* s : statements_) sqlite3_finalize(s);
   sqlite3_close(db_);
 }
@@ -335,48 +294,10 @@ std::vector<document> sqlite_store::read_documents(const std::string& kind) {
   return docs;
 }
 
-void sqlite_store::check_not_store_thread() const { FC_CHECK(std::this_thread::get_id() != thread_.get_id()); }
-
-snapshot sqlite_store::load() {
-  check_not_store_thread();
-  auto result = std::make_shared<std::promise<snapshot>>();
-  auto ready = result->get_future();
-  enqueue({{}, {}, read_job(std::move(result), [this] { return read_snapshot(); })});
-  return ready.get();
-}
-
-std::vector<document> sqlite_store::load_documents(const std::string& kind) {
-  check_not_store_thread();
-  auto result = std::make_shared<std::promise<std::vector<document>>>();
-  auto ready = result->get_future();
-  enqueue({{}, {}, read_job(std::move(result), [this, kind] { return read_documents(kind); })});
-  return ready.get();
-}
-
-void sqlite_store::submit(std::vector<operation> ops, std::function<void(bool)> done) {
-  enqueue({std::move(ops), std::move(done), {}});
-}
-
-void sqlite_store::enqueue(job j) {
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(j));
-    ++submitted_;
-  }
-  wake_.notify_one();
-}
-
-void sqlite_store::flush() {
-  check_not_store_thread();
-  std::unique_lock lock(mutex_);
-  std::uint64_t target = submitted_;
-  flushed_.wait(lock, [&] { return committed_ >= target; });
-}
-
 bool sqlite_store::step(std::size_t statement) {
   int rc = binder(statements_[statement]).step();
   if (rc == SQLITE_DONE) return true;
-  errors_.inc();
+  count_error();
   FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" rc={} err=\"{}\"", sql_text[statement], rc, sqlite3_errmsg(db_));
   return false;
 }
@@ -385,11 +306,11 @@ bool sqlite_store::apply(const operation& operation) {
   auto& st = statements_;
   auto check = [this](int rc) {
     if (rc == SQLITE_DONE) return true;
-    errors_.inc();
+    count_error();
     FC_LOG_ERROR("storage.write_failed", "rc={} err=\"{}\"", rc, sqlite3_errmsg(db_));
     return false;
   };
-  ops_.inc();
+  count_op();
   return std::visit(
       [&](const auto& o) {
         using T = std::decay_t<decltype(o)>;
@@ -447,10 +368,14 @@ bool sqlite_store::apply(const operation& operation) {
       operation);
 }
 
-bool sqlite_store::apply_batch(const job& b) {
+bool sqlite_store::begin() { return step(stmt::begin); }
+
+bool sqlite_store::in_transaction() { return !sqlite3_get_autocommit(db_); }
+
+bool sqlite_store::apply_batch(const std::vector<operation>& ops) {
   if (!step(savepoint)) return false;
   bool ok = true;
-  for (const auto& o : b.ops)
+  for (const auto& o : ops)
     if (!(ok = apply(o))) break;
   if (ok && step(release)) return true;
   // Undo this batch only. An error that already rolled back the whole transaction (SQLite does for
@@ -460,69 +385,10 @@ bool sqlite_store::apply_batch(const job& b) {
   return false;
 }
 
-void sqlite_store::commit_group(std::deque<job>::iterator first, std::deque<job>::iterator last) {
-  const auto n = static_cast<std::size_t>(last - first);
-  std::vector<char> durable(n, 0);
-  std::size_t open_from = 0;  // first batch of the open transaction
-  bool open = step(begin);
-  for (std::size_t i = 0; i < n && open; ++i) {
-    durable[i] = apply_batch(first[static_cast<std::ptrdiff_t>(i)]);
-    if (sqlite3_get_autocommit(db_)) {  // the transaction is gone, with every batch before this one
-      FC_LOG_ERROR("storage.transaction_lost", "batches={}", i + 1 - open_from);
-      std::fill(durable.begin() + static_cast<std::ptrdiff_t>(open_from),
-                durable.begin() + static_cast<std::ptrdiff_t>(i) + 1, 0);
-      open_from = i + 1;
-      open = step(begin);
-    }
-  }
-  if (open && !step(commit)) {  // logged by step()
-    std::fill(durable.begin() + static_cast<std::ptrdiff_t>(open_from), durable.end(), 0);
-    if (!sqlite3_get_autocommit(db_)) step(rollback);
-  }
-  commits_.inc();
-  for (std::size_t i = 0; i < n; ++i) {
-    auto& b = first[static_cast<std::ptrdiff_t>(i)];
-    if (!durable[i]) failed_batches_.inc();
-    if (b.done) b.done(durable[i] != 0);
-  }
-}
-
-void sqlite_store::run() {
-  std::deque<job> work;
-  while (true) {
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty() && stop_) return;
-      work.swap(queue_);
-    }
-    // Consecutive batches share one commit; a read runs between commits, so it sees exactly the
-    // batches queued before it.
-    for (auto it = work.begin(); it != work.end();) {
-      if (it->read) {
-        it->read();
-        ++it;
-        continue;
-      }
-      auto end = std::find_if(it, work.end(), [](const job& j) { return static_cast<bool>(j.read); });
-      commit_group(it, end);
-      it = end;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      committed_ += work.size();
-    }
-    flushed_.notify_all();
-    work.clear();
-  }
-}
-
-void sqlite_store::register_metrics(common::registry& r) const {
-  r.add(commits_, "fleetcore_storage_commits_total", "", "Group commits (one fsync each).");
-  r.add(ops_, "fleetcore_storage_operations_total", "", "Storage operations applied.");
-  r.add(errors_, "fleetcore_storage_errors_total", "", "Failed storage statements and commits.");
-  r.add(failed_batches_, "fleetcore_storage_failed_batches_total", "",
-        "Batches reported not durable (a statement or the commit failed).");
+bool sqlite_store::commit() {
+  if (step(stmt::commit)) return true;  // logged by step()
+  if (!sqlite3_get_autocommit(db_)) step(rollback);
+  return false;
 }
 
 }  // namespace fleetcore::storage

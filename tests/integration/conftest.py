@@ -2,6 +2,7 @@
 tests paho (MQTT 3.1.1 and 5) and mosquitto_pub/sub clients. Nothing here sleeps to synchronize: waits
 are on events with time limits."""
 import collections
+import hashlib
 import json
 import os
 import queue
@@ -19,6 +20,22 @@ from paho.mqtt.packettypes import PacketTypes
 
 FLEETCORE = os.environ.get("FLEETCORE", os.path.join(os.path.dirname(__file__), "../../build/src/server/fleetcore"))
 TIMEOUT = 10
+# FC_TEST_STORAGE=postgresql runs the servers of the tests on PostgreSQL, each on a database of its
+# own in the cluster FC_TEST_POSTGRES names (a libpq conninfo; `make integration-postgres` starts one).
+STORAGE = os.environ.get("FC_TEST_STORAGE", "sqlite")
+PG_SERVER = os.environ.get("FC_TEST_POSTGRES", "")
+
+
+def fresh_storage(name):
+    """The --storage of a new test server: None for the embedded default, else a new PostgreSQL database."""
+    if STORAGE != "postgresql":
+        return None
+    assert PG_SERVER, "FC_TEST_STORAGE=postgresql needs FC_TEST_POSTGRES"
+    db = "fci_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+    for sql in (f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db}"):
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, PG_SERVER + " dbname=postgres"], check=True,
+                       stdout=subprocess.DEVNULL)
+    return f"postgresql:{PG_SERVER} dbname={db}"
 
 
 def wait_for(predicate, timeout=TIMEOUT, what="condition"):
@@ -34,8 +51,9 @@ def wait_for(predicate, timeout=TIMEOUT, what="condition"):
 class Server:
     """One fleetcore process. `config` is TOML text written to the data directory."""
 
-    def __init__(self, data_dir, config=None, workers=2):
+    def __init__(self, data_dir, config=None, workers=2, storage=None):
         self.data_dir = str(data_dir)
+        self.storage = storage
         os.makedirs(self.data_dir, exist_ok=True)
         self.config = config
         self.workers = workers
@@ -52,6 +70,8 @@ class Server:
         args = [FLEETCORE, "serve", "--data-dir", self.data_dir, "--mqtt", "localhost:0", "--mqtts", "localhost:0",
                 "--wss", "localhost:0", "--metrics", "localhost:0", "--api", "localhost:0",
                 "--workers", str(self.workers)]
+        if self.storage:
+            args += ["--storage", self.storage]
         if self.config:
             path = os.path.join(self.data_dir, "fleetcore.toml")
             with open(path, "w") as f:
@@ -193,7 +213,7 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path):
-    s = Server(tmp_path / "data").start()
+    s = Server(tmp_path / "data", storage=fresh_storage(str(tmp_path))).start()
     yield s
     if s.proc.poll() is None:
         s.stop()
@@ -205,7 +225,7 @@ def make_server(tmp_path):
     started = []
 
     def make(config=None, workers=2, name="data"):
-        s = Server(tmp_path / name, config=config, workers=workers).start()
+        s = Server(tmp_path / name, config=config, workers=workers, storage=fresh_storage(str(tmp_path / name))).start()
         started.append(s)
         return s
 

@@ -1,0 +1,454 @@
+#include "storage/postgres_store.hpp"
+
+#include "common/log.hpp"
+#include "storage/subscription_ids.hpp"
+
+#include <libpq-fe.h>
+
+#include <endian.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+
+namespace fleetcore::storage {
+namespace {
+
+// Every integer column is BIGINT and every parameter is cast in the statement, so values travel in
+// binary: 8 bytes big-endian for integers, the bytes themselves for TEXT and BYTEA.
+constexpr const char* schema = R"sql(
+CREATE TABLE retained(
+  topic TEXT PRIMARY KEY, payload BYTEA NOT NULL, qos BIGINT NOT NULL, props BYTEA NOT NULL,
+  expiry_at BIGINT NOT NULL);
+CREATE TABLE sessions(
+  client_id TEXT PRIMARY KEY, incarnation BIGINT NOT NULL, expiry_interval BIGINT NOT NULL,
+  protocol BIGINT NOT NULL, disconnected_at BIGINT NOT NULL);
+CREATE TABLE subscriptions(
+  client_id TEXT NOT NULL, filter TEXT NOT NULL, options BIGINT NOT NULL, sub_id BIGINT NOT NULL,
+  incarnation BIGINT NOT NULL, PRIMARY KEY(client_id, filter));
+CREATE TABLE session_messages(
+  client_id TEXT NOT NULL, seq BIGINT NOT NULL, incarnation BIGINT NOT NULL, topic TEXT NOT NULL,
+  payload BYTEA NOT NULL, qos BIGINT NOT NULL, retain BIGINT NOT NULL, props BYTEA NOT NULL,
+  expiry_at BIGINT NOT NULL, sub_ids TEXT NOT NULL, packet_id BIGINT NOT NULL DEFAULT 0,
+  released BIGINT NOT NULL DEFAULT 0, PRIMARY KEY(client_id, seq));
+CREATE TABLE session_inbound(
+  client_id TEXT NOT NULL, packet_id BIGINT NOT NULL, incarnation BIGINT NOT NULL,
+  PRIMARY KEY(client_id, packet_id));
+CREATE TABLE documents(
+  kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(kind, key));
+)sql";
+
+/// Held while a node creates or checks the schema, so that nodes starting together migrate once.
+constexpr const char* schema_lock = "SELECT pg_advisory_lock(7309475734862741504)";
+constexpr const char* schema_unlock = "SELECT pg_advisory_unlock(7309475734862741504)";
+
+enum stmt : std::size_t {
+  put_retained,
+  delete_retained,
+  session_clear_subs,
+  session_clear_msgs,
+  session_clear_inbound,
+  session_put,
+  session_touch,
+  session_delete,
+  session_delete_subs,
+  session_delete_msgs,
+  session_delete_inbound,
+  sub_put,
+  sub_delete,
+  msg_put,
+  msg_delete,
+  msg_send,
+  inbound_put,
+  inbound_delete,
+  doc_put,
+  doc_delete,
+  stmt_count
+};
+
+constexpr const char* sql_text[stmt_count] = {
+    "INSERT INTO retained VALUES($1::text,$2::bytea,$3::bigint,$4::bytea,$5::bigint) ON CONFLICT(topic) DO UPDATE "
+    "SET payload=EXCLUDED.payload, qos=EXCLUDED.qos, props=EXCLUDED.props, expiry_at=EXCLUDED.expiry_at",
+    "DELETE FROM retained WHERE topic=$1::text",
+    "DELETE FROM subscriptions WHERE client_id=$1::text",
+    "DELETE FROM session_messages WHERE client_id=$1::text",
+    "DELETE FROM session_inbound WHERE client_id=$1::text",
+    "INSERT INTO sessions VALUES($1::text,$2::bigint,$3::bigint,$4::bigint,$5::bigint) ON CONFLICT(client_id) DO UPDATE "
+    "SET incarnation=EXCLUDED.incarnation, expiry_interval=EXCLUDED.expiry_interval, protocol=EXCLUDED.protocol, "
+    "disconnected_at=EXCLUDED.disconnected_at",
+    "UPDATE sessions SET expiry_interval=$3::bigint, disconnected_at=$4::bigint "
+    "WHERE client_id=$1::text AND incarnation=$2::bigint",
+    "DELETE FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint",
+    "DELETE FROM subscriptions WHERE client_id=$1::text AND incarnation=$2::bigint",
+    "DELETE FROM session_messages WHERE client_id=$1::text AND incarnation=$2::bigint",
+    "DELETE FROM session_inbound WHERE client_id=$1::text AND incarnation=$2::bigint",
+    "INSERT INTO subscriptions SELECT $1::text,$2::text,$3::bigint,$4::bigint,$5::bigint "
+    "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$5::bigint) "
+    "ON CONFLICT(client_id, filter) DO UPDATE SET options=EXCLUDED.options, sub_id=EXCLUDED.sub_id, "
+    "incarnation=EXCLUDED.incarnation",
+    "DELETE FROM subscriptions WHERE client_id=$1::text AND filter=$2::text AND incarnation=$3::bigint",
+    "INSERT INTO session_messages SELECT $1::text,$2::bigint,$3::bigint,$4::text,$5::bytea,$6::bigint,$7::bigint,"
+    "$8::bytea,$9::bigint,$10::text,0,0 "
+    "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$3::bigint) "
+    "ON CONFLICT(client_id, seq) DO UPDATE SET incarnation=EXCLUDED.incarnation, topic=EXCLUDED.topic, "
+    "payload=EXCLUDED.payload, qos=EXCLUDED.qos, retain=EXCLUDED.retain, props=EXCLUDED.props, "
+    "expiry_at=EXCLUDED.expiry_at, sub_ids=EXCLUDED.sub_ids, packet_id=0, released=0",
+    "DELETE FROM session_messages WHERE client_id=$1::text AND seq=$2::bigint",
+    "UPDATE session_messages SET packet_id=$3::bigint, released=$4::bigint WHERE client_id=$1::text AND seq=$2::bigint",
+    "INSERT INTO session_inbound SELECT $1::text,$2::bigint,$3::bigint "
+    "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$3::bigint) "
+    "ON CONFLICT(client_id, packet_id) DO UPDATE SET incarnation=EXCLUDED.incarnation",
+    "DELETE FROM session_inbound WHERE client_id=$1::text AND packet_id=$2::bigint AND incarnation=$3::bigint",
+    "INSERT INTO documents VALUES($1::text,$2::text,$3::text) ON CONFLICT(kind, key) DO UPDATE SET body=EXCLUDED.body",
+    "DELETE FROM documents WHERE kind=$1::text AND key=$2::text",
+};
+
+std::string statement_name(std::size_t i) { return "fc" + std::to_string(i); }
+
+using result_ptr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
+result_ptr wrap(PGresult* r) { return result_ptr(r, PQclear); }
+
+std::string error_of(pg_conn* c, const PGresult* r) {
+  std::string e = r ? PQresultErrorMessage(r) : "";
+  if (e.empty()) e = PQerrorMessage(c);
+  while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+  std::replace(e.begin(), e.end(), '\n', ' ');  // one log line
+  std::replace(e.begin(), e.end(), '\t', ' ');
+  return e;
+}
+
+/// The parameters of one statement, in binary.
+class params {
+ public:
+  params& text(std::string_view v) { return add(v.data(), v.size()); }
+  params& integer(std::int64_t v) {
+    std::uint64_t be = htobe64(static_cast<std::uint64_t>(v));
+    auto& slot = ints_[n_ints_++];
+    std::memcpy(slot.data(), &be, 8);
+    return add(slot.data(), 8);
+  }
+  int count() const { return n_; }
+  const char* const* values() const { return values_.data(); }
+  const int* lengths() const { return lengths_.data(); }
+  const int* formats() const { return formats_.data(); }
+
+ private:
+  params& add(const char* p, std::size_t n) {
+    // A zero-length value must not be a null pointer, which libpq takes for SQL NULL.
+    values_[n_] = p ? p : "";
+    lengths_[n_] = static_cast<int>(n);
+    formats_[n_] = 1;
+    ++n_;
+    return *this;
+  }
+  static constexpr int max_params = 12;
+  std::array<const char*, max_params> values_{};
+  std::array<int, max_params> lengths_{};
+  std::array<int, max_params> formats_{};
+  std::array<std::array<char, 8>, max_params> ints_{};
+  int n_ = 0;
+  int n_ints_ = 0;
+};
+
+using detail::join_ids;
+using detail::split_ids;
+
+/// A row of a binary result.
+struct row {
+  const PGresult* r;
+  int i;
+  std::string str(int col) const {
+    return std::string(PQgetvalue(r, i, col), static_cast<std::size_t>(PQgetlength(r, i, col)));
+  }
+  std::int64_t integer(int col) const {
+    std::uint64_t be;
+    if (PQgetlength(r, i, col) != 8) throw std::runtime_error("postgresql read: not a bigint");
+    std::memcpy(&be, PQgetvalue(r, i, col), 8);
+    return static_cast<std::int64_t>(be64toh(be));
+  }
+};
+
+}  // namespace
+
+postgres_store::postgres_store(std::string conninfo) : conninfo_(std::move(conninfo)) {
+  if (!connect()) {
+    std::string err = conn_ ? PQerrorMessage(conn_) : "out of memory";
+    PQfinish(conn_);
+    throw std::runtime_error("cannot connect to postgresql: " + err);
+  }
+  try {
+    migrate();
+  } catch (...) {
+    PQfinish(conn_);
+    throw;
+  }
+  ready_ = true;
+  start();
+}
+
+postgres_store::~postgres_store() {
+  stop();
+  PQfinish(conn_);
+}
+
+bool postgres_store::connect() {
+  if (conn_) PQfinish(conn_);
+  conn_ = PQconnectdb(conninfo_.c_str());
+  if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
+    FC_LOG_ERROR("storage.connect_failed", "err=\"{}\"", conn_ ? error_of(conn_, nullptr) : "out of memory");
+    return false;
+  }
+  PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);  // "already exists, skipping" and the like
+  // Commits are durable before they are acknowledged, whatever the server's default.
+  if (!command("SET synchronous_commit = on")) return false;
+  return true;
+}
+
+void postgres_store::migrate() {
+  auto exec = [this](const char* sql) {
+    auto r = wrap(PQexec(conn_, sql));
+    auto st = PQresultStatus(r.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+      throw std::runtime_error("postgresql schema: " + error_of(conn_, r.get()));
+    return r;
+  };
+  exec(schema_lock);
+  try {
+    exec("CREATE TABLE IF NOT EXISTS fleetcore_schema(version BIGINT NOT NULL)");
+    auto v = exec("SELECT version FROM fleetcore_schema");
+    if (PQntuples(v.get()) == 0) {
+      exec("BEGIN");
+      exec(schema);
+      exec(("INSERT INTO fleetcore_schema VALUES(" + std::to_string(schema_version) + ")").c_str());
+      exec("COMMIT");
+      FC_LOG_INFO("storage.schema_created", "backend=postgresql version={}", schema_version);
+    } else if (std::stoll(PQgetvalue(v.get(), 0, 0)) > schema_version) {
+      throw std::runtime_error("postgresql schema version " + std::string(PQgetvalue(v.get(), 0, 0)) +
+                               " is newer than this build's " + std::to_string(schema_version));
+    }
+  } catch (...) {
+    PQclear(PQexec(conn_, "ROLLBACK"));
+    PQclear(PQexec(conn_, schema_unlock));
+    throw;
+  }
+  exec(schema_unlock);
+  for (std::size_t i = 0; i < stmt_count; ++i) {
+    auto r = wrap(PQprepare(conn_, statement_name(i).c_str(), sql_text[i], 0, nullptr));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+      throw std::runtime_error(std::string("postgresql prepare: ") + error_of(conn_, r.get()));
+  }
+}
+
+bool postgres_store::command(const char* sql) {
+  auto r = wrap(PQexec(conn_, sql));
+  if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) return true;
+  count_error();
+  FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, r.get()));
+  return false;
+}
+
+bool postgres_store::connected() {
+  if (ready_ && PQstatus(conn_) == CONNECTION_OK) return true;
+  // The server restarted or the network failed: a new session, whose statements are prepared again.
+  ready_ = false;
+  FC_LOG_WARN("storage.reconnecting", "backend=postgresql");
+  try {
+    if (!connect()) return false;
+    migrate();
+    ready_ = true;
+  } catch (const std::exception& e) {
+    FC_LOG_ERROR("storage.connect_failed", "err=\"{}\"", e.what());
+  }
+  return ready_;
+}
+
+bool postgres_store::begin() {
+  // A connection that died while idle (the server restarted) shows only when used: nothing of the
+  // group has been sent yet, so reconnect and begin again, once.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!connected()) return false;
+    if (command("BEGIN")) return true;
+    if (PQstatus(conn_) == CONNECTION_OK) return false;
+  }
+  return false;
+}
+
+bool postgres_store::in_transaction() {
+  auto st = PQtransactionStatus(conn_);
+  return st == PQTRANS_INTRANS || st == PQTRANS_INERROR;
+}
+
+bool postgres_store::apply_batch(const std::vector<operation>& ops) {
+  if (!command("SAVEPOINT batch")) return false;
+  bool ok = true;
+  for (const auto& o : ops)
+    if (!(ok = apply(o))) break;
+  if (ok && command("RELEASE SAVEPOINT batch")) return true;
+  // Undo this batch only; if that is impossible, give up the whole transaction rather than commit
+  // half a batch (in_transaction() then says so).
+  if (in_transaction() && !(command("ROLLBACK TO SAVEPOINT batch") && command("RELEASE SAVEPOINT batch")))
+    PQclear(PQexec(conn_, "ROLLBACK"));
+  return false;
+}
+
+bool postgres_store::commit() {
+  // A COMMIT of an aborted transaction "succeeds" as a ROLLBACK: check that it really committed.
+  if (PQtransactionStatus(conn_) != PQTRANS_INTRANS) {
+    PQclear(PQexec(conn_, "ROLLBACK"));
+    return false;
+  }
+  return command("COMMIT");
+}
+
+bool postgres_store::apply(const operation& operation) {
+  count_op();
+  auto run = [this](stmt s, const params& p) {
+    auto r = wrap(PQexecPrepared(conn_, statement_name(s).c_str(), p.count(), p.values(), p.lengths(), p.formats(), 1));
+    if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) return true;
+    count_error();
+    FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql_text[s], error_of(conn_, r.get()));
+    return false;
+  };
+  auto i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  return std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, op::put_retained>) {
+          return run(put_retained, params().text(o.msg.topic).text(o.msg.payload).integer(o.msg.qos)
+                                       .text(o.msg.props).integer(o.msg.expiry_at_ms));
+        } else if constexpr (std::is_same_v<T, op::delete_retained>) {
+          return run(delete_retained, params().text(o.topic));
+        } else if constexpr (std::is_same_v<T, op::put_session>) {
+          return run(session_clear_subs, params().text(o.client_id)) &&
+                 run(session_clear_msgs, params().text(o.client_id)) &&
+                 run(session_clear_inbound, params().text(o.client_id)) &&
+                 run(session_put, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
+                                      .integer(o.protocol).integer(o.disconnected_at_ms));
+        } else if constexpr (std::is_same_v<T, op::touch_session>) {
+          return run(session_touch, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
+                                        .integer(o.disconnected_at_ms));
+        } else if constexpr (std::is_same_v<T, op::delete_session>) {
+          return run(session_delete, params().text(o.client_id).integer(i64(o.incarnation))) &&
+                 run(session_delete_subs, params().text(o.client_id).integer(i64(o.incarnation))) &&
+                 run(session_delete_msgs, params().text(o.client_id).integer(i64(o.incarnation))) &&
+                 run(session_delete_inbound, params().text(o.client_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::put_subscription>) {
+          return run(sub_put, params().text(o.client_id).text(o.sub.filter).integer(o.sub.options)
+                                  .integer(o.sub.subscription_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::delete_subscription>) {
+          return run(sub_delete, params().text(o.client_id).text(o.filter).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::put_message>) {
+          const auto& m = o.rec.msg;
+          std::string ids = join_ids(o.rec.subscription_ids);
+          return run(msg_put, params().text(o.client_id).integer(i64(o.rec.seq)).integer(i64(o.incarnation))
+                                  .text(m.topic).text(m.payload).integer(m.qos).integer(m.retain ? 1 : 0)
+                                  .text(m.props).integer(m.expiry_at_ms).text(ids));
+        } else if constexpr (std::is_same_v<T, op::delete_message>) {
+          return run(msg_delete, params().text(o.client_id).integer(i64(o.seq)));
+        } else if constexpr (std::is_same_v<T, op::send_message>) {
+          return run(msg_send, params().text(o.client_id).integer(i64(o.seq)).integer(o.packet_id)
+                                   .integer(o.released ? 1 : 0));
+        } else if constexpr (std::is_same_v<T, op::put_inbound_qos2>) {
+          return run(inbound_put, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::delete_inbound_qos2>) {
+          return run(inbound_delete, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::put_document>) {
+          return run(doc_put, params().text(o.doc.kind).text(o.doc.key).text(o.doc.body));
+        } else {
+          static_assert(std::is_same_v<T, op::delete_document>);
+          return run(doc_delete, params().text(o.kind).text(o.key));
+        }
+      },
+      operation);
+}
+
+namespace {
+/// Runs a read (binary results) and calls `each` for every row; throws if the read fails: a caller
+/// must never mistake a failed read for an empty table.
+template <class Each>
+void each_row(pg_conn* c, const char* sql, const params& p, Each&& each) {
+  auto r = wrap(PQexecParams(c, sql, p.count(), nullptr, p.values(), p.lengths(), p.formats(), 1));
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) throw std::runtime_error("postgresql read: " + error_of(c, r.get()));
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i) each(row{r.get(), i});
+}
+}  // namespace
+
+snapshot postgres_store::read_snapshot() {
+  if (!connected()) throw std::runtime_error("postgresql read: not connected");
+  snapshot snap;
+  each_row(conn_, "SELECT topic, payload, qos, props, expiry_at FROM retained", params(), [&](const row& r) {
+    stored_message m;
+    m.topic = r.str(0);
+    m.payload = r.str(1);
+    m.qos = static_cast<std::uint8_t>(r.integer(2));
+    m.retain = true;
+    m.props = r.str(3);
+    m.expiry_at_ms = r.integer(4);
+    snap.retained.push_back(std::move(m));
+  });
+  std::unordered_map<std::string, std::size_t> index;
+  each_row(conn_, "SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at FROM sessions", params(),
+           [&](const row& r) {
+             session_record s;
+             s.client_id = r.str(0);
+             s.incarnation = static_cast<std::uint64_t>(r.integer(1));
+             s.expiry_interval = static_cast<std::uint32_t>(r.integer(2));
+             s.protocol = static_cast<std::uint8_t>(r.integer(3));
+             s.disconnected_at_ms = r.integer(4);
+             snap.max_incarnation = std::max(snap.max_incarnation, s.incarnation);
+             index[s.client_id] = snap.sessions.size();
+             snap.sessions.push_back(std::move(s));
+           });
+  auto session_of = [&](const row& r, int incarnation_col) -> session_record* {
+    auto it = index.find(r.str(0));
+    if (it == index.end()) return nullptr;
+    auto& s = snap.sessions[it->second];
+    return static_cast<std::uint64_t>(r.integer(incarnation_col)) == s.incarnation ? &s : nullptr;
+  };
+  each_row(conn_, "SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions", params(),
+           [&](const row& r) {
+             if (auto* s = session_of(r, 4))
+               s->subscriptions.push_back({r.str(1), static_cast<std::uint8_t>(r.integer(2)),
+                                           static_cast<std::uint32_t>(r.integer(3))});
+           });
+  each_row(conn_,
+           "SELECT client_id, incarnation, seq, topic, payload, qos, retain, props, expiry_at, sub_ids, packet_id, "
+           "released FROM session_messages ORDER BY client_id, seq",
+           params(), [&](const row& r) {
+             auto seq = static_cast<std::uint64_t>(r.integer(2));
+             snap.max_seq = std::max(snap.max_seq, seq);
+             auto* s = session_of(r, 1);
+             if (!s) return;
+             queued_record q;
+             q.seq = seq;
+             q.msg.topic = r.str(3);
+             q.msg.payload = r.str(4);
+             q.msg.qos = static_cast<std::uint8_t>(r.integer(5));
+             q.msg.retain = r.integer(6) != 0;
+             q.msg.props = r.str(7);
+             q.msg.expiry_at_ms = r.integer(8);
+             q.subscription_ids = split_ids(r.str(9));
+             q.packet_id = static_cast<std::uint16_t>(r.integer(10));
+             q.released = r.integer(11) != 0;
+             s->queue.push_back(std::move(q));
+           });
+  each_row(conn_, "SELECT client_id, incarnation, packet_id FROM session_inbound ORDER BY client_id, packet_id",
+           params(), [&](const row& r) {
+             if (auto* s = session_of(r, 1)) s->inbound_qos2.push_back(static_cast<std::uint16_t>(r.integer(2)));
+           });
+  return snap;
+}
+
+std::vector<document> postgres_store::read_documents(const std::string& kind) {
+  if (!connected()) throw std::runtime_error("postgresql read: not connected");
+  std::vector<document> docs;
+  each_row(conn_, "SELECT kind, key, body FROM documents WHERE kind=$1::text ORDER BY key COLLATE \"C\"", params().text(kind),
+           [&](const row& r) { docs.push_back({r.str(0), r.str(1), r.str(2)}); });
+  return docs;
+}
+
+}  // namespace fleetcore::storage

@@ -1,0 +1,390 @@
+// What every storage backend promises (storage/store.hpp), run against each: SQLite always,
+// PostgreSQL when FC_TEST_POSTGRES holds a conninfo (`make unit` starts scripts/postgres.sh and sets
+// it). Each test gets a database of its own.
+#include "storage/postgres_store.hpp"
+#include "storage/sqlite_store.hpp"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <unistd.h>
+
+namespace fleetcore::storage {
+namespace {
+
+/// One backend's database for one test: opened as often as the test likes, and reachable by an
+/// operator's SQL on a connection of its own.
+class backend {
+ public:
+  virtual ~backend() = default;
+  virtual std::unique_ptr<group_commit_store> open() = 0;
+  /// Runs `sql` outside the store; EXPECTs it to succeed.
+  virtual void operator_sql(const std::string& sql) = 0;
+  /// SQL that makes inserting a document with key 'bad' fail.
+  virtual std::string refuse_bad_documents() const = 0;
+  /// The backend's own check that its files are sound, where it has one.
+  virtual void check_integrity() {}
+};
+
+class sqlite_backend final : public backend {
+ public:
+  explicit sqlite_backend(const std::string& name)
+      : dir_(std::filesystem::temp_directory_path() / ("fc-contract-" + std::to_string(::getpid()) + "-" + name)) {
+    std::filesystem::remove_all(dir_);
+  }
+  ~sqlite_backend() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<group_commit_store> open() override { return std::make_unique<sqlite_store>(dir_); }
+  void operator_sql(const std::string& sql) override {
+    sqlite3* c = nullptr;
+    ASSERT_EQ(sqlite3_open_v2((dir_ / "fleetcore.db").c_str(), &c, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    sqlite3_busy_timeout(c, 5000);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(c, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(c);
+  }
+  void check_integrity() override {
+    sqlite3* c = nullptr;
+    ASSERT_EQ(sqlite3_open_v2((dir_ / "fleetcore.db").c_str(), &c, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(c, "PRAGMA integrity_check", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(c);
+  }
+  std::string refuse_bad_documents() const override {
+    return "CREATE TRIGGER refuse BEFORE INSERT ON documents WHEN NEW.key = 'bad' "
+           "BEGIN SELECT RAISE(ABORT, 'refused'); END";
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+class postgres_backend final : public backend {
+ public:
+  postgres_backend(std::string server, const std::string& name) : server_(std::move(server)), db_("fct_" + name) {
+    admin("DROP DATABASE IF EXISTS " + db_);
+    admin("CREATE DATABASE " + db_);
+  }
+  ~postgres_backend() override { admin("DROP DATABASE IF EXISTS " + db_ + " WITH (FORCE)"); }
+  std::string conninfo() const { return server_ + " dbname=" + db_; }
+  std::unique_ptr<group_commit_store> open() override { return std::make_unique<postgres_store>(conninfo()); }
+  void operator_sql(const std::string& sql) override { run(conninfo(), sql); }
+  std::string refuse_bad_documents() const override {
+    return "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.key = 'bad' THEN "
+           "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; "
+           "CREATE TRIGGER refuse BEFORE INSERT ON documents FOR EACH ROW EXECUTE FUNCTION refuse()";
+  }
+
+ private:
+  void admin(const std::string& sql) { run(server_ + " dbname=postgres", sql); }
+  static void run(const std::string& conninfo, const std::string& sql) {
+    PGconn* c = PQconnectdb(conninfo.c_str());
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+    PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
+    PGresult* r = PQexec(c, sql.c_str());
+    EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+        << sql << ": " << PQerrorMessage(c);
+    PQclear(r);
+    PQfinish(c);
+  }
+  std::string server_;
+  std::string db_;
+};
+
+std::string key(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%06d", i);
+  return buf;
+}
+
+stored_message m(std::string topic, std::string payload, std::uint8_t qos = 1) {
+  return {std::move(topic), std::move(payload), qos, false, "\x03\x00\x01x", 0};
+}
+
+class store_contract_test : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (auto& ch : name) ch = std::isalnum(static_cast<unsigned char>(ch)) ? static_cast<char>(std::tolower(ch)) : '_';
+    if (GetParam() == "sqlite") {
+      backend_ = std::make_unique<sqlite_backend>(name);
+      return;
+    }
+    const char* server = std::getenv("FC_TEST_POSTGRES");
+    if (!server || !*server) GTEST_SKIP() << "FC_TEST_POSTGRES not set (make unit starts scripts/postgres.sh)";
+    backend_ = std::make_unique<postgres_backend>(server, name);
+  }
+  std::unique_ptr<group_commit_store> open() { return backend_->open(); }
+  std::unique_ptr<backend> backend_;
+};
+
+TEST_P(store_contract_test, round_trip_across_reopen) {
+  {
+    auto s = open();
+    EXPECT_TRUE(s->load().sessions.empty());
+    s->submit({op::put_retained{m("r/1", "keep")}, op::put_retained{m("r/2", "gone")}, op::delete_retained{"r/2"},
+               op::put_retained{m("r/1", std::string("k\0ep", 4))},  // replaced; binary payload
+               op::put_session{"dev", 7, 3600, 5, 0},
+               op::put_subscription{"dev", 7, {"a/#", 0x01, 12}},
+               op::put_message{"dev", 7, {41, m("a/b", "one"), {12, 13}}},
+               op::put_message{"dev", 7, {42, m("a/c", "two"), {12, 13}}},
+               op::delete_message{"dev", 41}},
+              nullptr);
+    s->flush();
+  }
+  auto s = open();
+  auto snap = s->load();
+  ASSERT_EQ(snap.retained.size(), 1u);
+  EXPECT_EQ(snap.retained[0].topic, "r/1");
+  EXPECT_EQ(snap.retained[0].payload, std::string("k\0ep", 4));
+  EXPECT_EQ(snap.retained[0].props, std::string("\x03\x00\x01x"));
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  const auto& sess = snap.sessions[0];
+  EXPECT_EQ(sess.incarnation, 7u);
+  EXPECT_EQ(sess.expiry_interval, 3600u);
+  EXPECT_EQ(sess.protocol, 5);
+  ASSERT_EQ(sess.subscriptions.size(), 1u);
+  EXPECT_EQ(sess.subscriptions[0].options, 0x01);
+  EXPECT_EQ(sess.subscriptions[0].subscription_id, 12u);
+  ASSERT_EQ(sess.queue.size(), 1u);
+  EXPECT_EQ(sess.queue[0].seq, 42u);
+  EXPECT_EQ(sess.queue[0].msg.payload, "two");
+  EXPECT_EQ(sess.queue[0].subscription_ids, (std::vector<std::uint32_t>{12, 13}));
+  EXPECT_EQ(snap.max_seq, 42u);
+  EXPECT_EQ(snap.max_incarnation, 7u);
+}
+
+TEST_P(store_contract_test, replaced_session_cannot_write_over_successor) {
+  auto s = open();
+  s->submit({op::put_session{"dev", 1, 60, 5, 0}, op::put_subscription{"dev", 1, {"old", 1, 0}},
+             op::put_session{"dev", 2, 60, 5, 0},                      // clean start: incarnation 2
+             op::put_subscription{"dev", 1, {"late-from-old", 1, 0}},  // stale writer
+             op::put_message{"dev", 1, {5, m("x", "stale"), {}}},
+             op::put_subscription{"dev", 2, {"new", 1, 0}},
+             op::delete_session{"dev", 1}},  // the old session ending must not delete the new one
+            nullptr);
+  s->flush();
+  auto snap = s->load();
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].incarnation, 2u);
+  ASSERT_EQ(snap.sessions[0].subscriptions.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].subscriptions[0].filter, "new");
+  EXPECT_TRUE(snap.sessions[0].queue.empty());
+}
+
+TEST_P(store_contract_test, packet_ids_in_both_directions_survive_reopen) {
+  {
+    auto s = open();
+    s->submit({op::put_session{"dev", 3, 60, 5, 0},
+               op::put_message{"dev", 3, {10, m("a", "sent"), {}}},
+               op::put_message{"dev", 3, {11, m("b", "released", 2), {}}},
+               op::put_message{"dev", 3, {12, m("c", "queued"), {}}},
+               op::send_message{"dev", 10, 501, false},
+               op::send_message{"dev", 11, 502, false},
+               op::send_message{"dev", 11, 502, true},  // its PUBREC came back
+               op::put_inbound_qos2{"dev", 3, 7},
+               op::put_inbound_qos2{"dev", 3, 8},
+               op::put_inbound_qos2{"dev", 2, 9},  // a replaced incarnation writes nothing
+               op::delete_inbound_qos2{"dev", 3, 8}},
+              nullptr);
+    s->flush();
+  }
+  auto s = open();
+  auto snap = s->load();
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  const auto& q = snap.sessions[0].queue;
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(std::tuple(q[0].packet_id, q[0].released), std::tuple(std::uint16_t{501}, false));
+  EXPECT_EQ(std::tuple(q[1].packet_id, q[1].released), std::tuple(std::uint16_t{502}, true));
+  EXPECT_EQ(std::tuple(q[2].packet_id, q[2].released), std::tuple(std::uint16_t{0}, false));
+  EXPECT_EQ(snap.sessions[0].inbound_qos2, std::vector<std::uint16_t>{7});
+  // A clean start drops the held ids with the rest of the session.
+  s->submit({op::put_session{"dev", 4, 60, 5, 0}}, nullptr);
+  s->flush();
+  EXPECT_TRUE(s->load().sessions[0].inbound_qos2.empty());
+}
+
+TEST_P(store_contract_test, completions_fire_in_order_after_commit) {
+  auto s = open();
+  std::vector<int> order;
+  std::mutex mu;
+  std::promise<void> all;
+  std::atomic<int> left{200};
+  for (int i = 0; i < 200; ++i) {
+    s->submit({op::put_retained{m("t/" + std::to_string(i), "x")}}, [&, i](bool durable) {
+      EXPECT_TRUE(durable);
+      std::lock_guard lock(mu);
+      order.push_back(i);
+      if (--left == 0) all.set_value();
+    });
+  }
+  all.get_future().wait();
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(order[static_cast<std::size_t>(i)], i);
+  EXPECT_EQ(s->load().retained.size(), 200u);
+}
+
+// Start-up reads (broker, shadows, registry) once ran on the caller's thread on the writer's SQLite
+// connection while the writer committed, and two threads in one NOMUTEX connection corrupted the WAL.
+// Reads from several threads while batches commit must each see a prefix of what was submitted,
+// every batch all or nothing, and leave a sound database with everything acknowledged in it.
+TEST_P(store_contract_test, reads_from_other_threads_while_batches_commit) {
+  constexpr int n = 400;
+  {
+    auto s = open();
+    std::atomic<bool> writing{true};
+    std::atomic<int> durable{0};
+    auto reader = [&](bool documents) {
+      std::size_t last = 0;
+      int reads = 0;
+      while (writing || reads < 3) {
+        std::size_t seen;
+        if (documents) {
+          auto docs = s->load_documents("thing");
+          seen = docs.size();
+          for (std::size_t i = 0; i < docs.size(); ++i) {
+            ASSERT_EQ(docs[i].key, key(static_cast<int>(i)));  // a prefix, in key order
+            ASSERT_EQ(docs[i].body, "{\"n\":" + std::to_string(i) + "}");
+          }
+        } else {
+          auto snap = s->load();
+          seen = snap.retained.size();
+          ASSERT_LE(snap.sessions.size(), 1u);
+          if (seen) {
+            ASSERT_EQ(snap.sessions.size(), 1u);
+            ASSERT_EQ(snap.sessions[0].queue.size(), seen);  // each batch is all or nothing
+          }
+        }
+        ASSERT_GE(seen, last);  // never goes back
+        last = seen;
+        ++reads;
+      }
+    };
+    std::thread docs_reader(reader, true);
+    std::thread snap_reader(reader, false);
+    s->submit({op::put_session{"dev", 1, 3600, 5, 0}}, nullptr);
+    for (int i = 0; i < n; ++i) {
+      s->submit({op::put_document{{"thing", key(i), "{\"n\":" + std::to_string(i) + "}"}},
+                 op::put_retained{m("r/" + key(i), "v")},
+                 op::put_message{"dev", 1, {static_cast<std::uint64_t>(i + 1), m("q", key(i)), {}}}},
+                [&](bool ok) { durable += ok; });
+      if (i % 50 == 0) std::this_thread::yield();
+    }
+    s->flush();
+    writing = false;
+    docs_reader.join();
+    snap_reader.join();
+    EXPECT_EQ(durable, n);
+    EXPECT_EQ(s->load_documents("thing").size(), static_cast<std::size_t>(n));
+  }
+  auto reopened = open();
+  auto snap = reopened->load();
+  EXPECT_EQ(snap.retained.size(), static_cast<std::size_t>(n));
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].queue.size(), static_cast<std::size_t>(n));
+  EXPECT_EQ(reopened->load_documents("thing").size(), static_cast<std::size_t>(n));
+  reopened.reset();
+  backend_->check_integrity();
+}
+
+TEST_P(store_contract_test, a_read_sees_every_batch_submitted_before_it) {
+  auto s = open();
+  for (int i = 0; i < 20; ++i) {
+    s->submit({op::put_document{{"policy", key(i), "{}"}}}, nullptr);
+    EXPECT_EQ(s->load_documents("policy").size(), static_cast<std::size_t>(i + 1));  // no flush needed
+  }
+}
+
+// A statement that fails (here: a trigger an operator added) fails its own batch — reported not
+// durable, nothing of it left behind — and no other batch of the same group commit.
+TEST_P(store_contract_test, failed_statement_fails_only_its_batch) {
+  auto s = open();
+  backend_->operator_sql(backend_->refuse_bad_documents());
+  // Hold the writer in a completion so the next three batches are taken as one group.
+  std::promise<void> release;
+  auto held = release.get_future().share();
+  s->submit({op::put_document{{"thing", "first", "{}"}}}, [held](bool) { held.wait(); });
+  std::promise<bool> a, b, c;
+  s->submit({op::put_document{{"thing", "a", "{}"}}}, [&](bool ok) { a.set_value(ok); });
+  s->submit({op::put_document{{"thing", "b", "{}"}}, op::put_retained{m("b/r", "x")},
+             op::put_document{{"thing", "bad", "{}"}}},
+            [&](bool ok) { b.set_value(ok); });
+  s->submit({op::put_document{{"thing", "c", "{}"}}}, [&](bool ok) { c.set_value(ok); });
+  release.set_value();
+  EXPECT_TRUE(a.get_future().get());
+  EXPECT_FALSE(b.get_future().get());
+  EXPECT_TRUE(c.get_future().get());
+  std::vector<std::string> keys;
+  for (auto& d : s->load_documents("thing")) keys.push_back(d.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "c", "first"}));
+  EXPECT_TRUE(s->load().retained.empty());
+
+  common::registry metrics;
+  s->register_metrics(metrics);
+  EXPECT_NE(metrics.render().find("fleetcore_storage_failed_batches_total 1\n"), std::string::npos)
+      << metrics.render();
+}
+
+INSTANTIATE_TEST_SUITE_P(backends, store_contract_test, ::testing::Values("sqlite", "postgresql"),
+                         [](const auto& info) { return info.param; });
+
+// --- PostgreSQL only ---
+
+class postgres_store_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* server = std::getenv("FC_TEST_POSTGRES");
+    if (!server || !*server) GTEST_SKIP() << "FC_TEST_POSTGRES not set";
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    db_ = std::make_unique<postgres_backend>(server, "pg_" + name);
+  }
+  std::unique_ptr<postgres_backend> db_;
+};
+
+TEST_F(postgres_store_test, a_newer_schema_is_refused) {
+  db_->open().reset();  // creates schema 1
+  db_->operator_sql("UPDATE fleetcore_schema SET version = 99");
+  try {
+    db_->open();
+    FAIL() << "opened a schema newer than this build";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 99 is newer"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(postgres_store_test, unreachable_server_is_a_clear_error) {
+  try {
+    postgres_store s("host=/nonexistent port=1 user=postgres connect_timeout=2");
+    FAIL() << "connected to nothing";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot connect to postgresql"), std::string::npos) << e.what();
+  }
+}
+
+// The connection is lost while idle (an administrator ends it, as a server restart would): the next
+// batch reconnects and commits, and what was acknowledged before is still there.
+TEST_F(postgres_store_test, a_connection_lost_while_idle_is_reestablished_by_the_next_batch) {
+  auto s = db_->open();
+  EXPECT_TRUE(s->submit_and_wait({op::put_document{{"thing", "before", "{}"}}}));
+  db_->operator_sql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+      "AND pid <> pg_backend_pid()");
+  EXPECT_TRUE(s->submit_and_wait({op::put_document{{"thing", "after", "{}"}}}));
+  std::vector<std::string> keys;
+  for (auto& d : s->load_documents("thing")) keys.push_back(d.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"after", "before"}));
+}
+
+}  // namespace
+}  // namespace fleetcore::storage
