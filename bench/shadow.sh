@@ -2,7 +2,9 @@
 # Durable shadow updates per second and update-to-accepted latency (build/bench/shadowbench) with
 # 1k and 100k things, against a fresh fleetcore each run (2 workers, embedded SQLite, fsync on).
 # mosquitto has no shadow service, so there is nothing to run beside it here.
-# Usage: bench/shadow.sh   (BENCH_SECONDS=5 per run, BENCH_ROUNDS=3)
+# Usage: bench/shadow.sh   (BENCH_SECONDS=5 per run, BENCH_ROUNDS=3, BENCH_THINGS="1000 100000",
+#                          FC_STORAGE=postgresql: the server on a fresh database of a local PostgreSQL
+#                          cluster with fsync on, scripts/postgres.sh in /tmp/fc-pg-bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,13 +24,25 @@ printf '[limits]\nmax_subscriptions_per_client = 200000\n' > "$TMP/fc.toml"
 # AWS refuses more than 10 requests in flight per connection (429): the load uses 64 connections x 8
 # for throughput and 20 x 2 for latency.
 log "# $(date -u +%FT%TZ) $(nproc) cores; shadowbench; window = update requests in flight per client"
-for things in 1000 100000; do
+STORAGE=${FC_STORAGE:-sqlite}
+PG=""
+[ "$STORAGE" = sqlite ] || PG=$(FC_PG_DIR=/tmp/fc-pg-bench FC_PG_FSYNC=on scripts/postgres.sh start)
+# The --storage of a fresh run: nothing (embedded SQLite in the data directory) or a new database.
+storage_args() {
+  [ -n "$PG" ] || return 0
+  psql -q -c "DROP DATABASE IF EXISTS bench_shadow WITH (FORCE)" -c "CREATE DATABASE bench_shadow" "$PG dbname=postgres" >/dev/null
+  echo "--storage"
+  echo "postgresql:$PG dbname=bench_shadow"
+}
+log "# storage=$STORAGE"
+for things in ${BENCH_THINGS:-1000 100000}; do
   for load in 64x8 20x2; do
     clients=${load%x*} window=${load#*x}
     for round in $(seq "$ROUNDS"); do
       PORT=$(free_port)
       rm -rf "$TMP/data"
-      "$FC" serve --config "$TMP/fc.toml" --data-dir "$TMP/data" --mqtt "127.0.0.1:$PORT" --mqtts off --wss off \
+      mapfile -t store < <(storage_args)
+      "$FC" serve "${store[@]}" --config "$TMP/fc.toml" --data-dir "$TMP/data" --mqtt "127.0.0.1:$PORT" --mqtts off --wss off \
         --metrics off --api off --log-level warn --workers 2 2>>"$TMP/fc.log" &
       PID=$!
       for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.05; done

@@ -21,9 +21,9 @@ case ${1:-} in
       as_pg "$bin/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
         { cat "$dir/initdb.log" >&2; exit 1; }
       # Tests need no durability from the test cluster itself (fleetcore asks for synchronous commits;
-      # fsync off only spares this machine's disk).
+      # fsync off only spares this machine's disk). Benchmarks set FC_PG_FSYNC=on.
       as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-        -o "-k $dir -c listen_addresses= -c fsync=off -c max_connections=200" start >/dev/null ||
+        -o "-k $dir -c listen_addresses= -c fsync=${FC_PG_FSYNC:-off} -c max_connections=200" start >/dev/null ||
         { cat "$dir/server.log" >&2; exit 1; }
     fi
     echo "host=$dir port=5432 user=postgres"
