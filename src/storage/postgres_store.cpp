@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string_view>
@@ -107,7 +108,14 @@ constexpr const char* sql_text[stmt_count] = {
     "DELETE FROM documents WHERE kind=$1::text AND key=$2::text",
 };
 
-std::string statement_name(std::size_t i) { return "fc" + std::to_string(i); }
+const std::string& statement_name(std::size_t i) {
+  static const auto names = [] {
+    std::array<std::string, stmt_count> n;
+    for (std::size_t k = 0; k < stmt_count; ++k) n[k] = "fc" + std::to_string(k);
+    return n;
+  }();
+  return names[i];
+}
 
 using result_ptr = std::unique_ptr<PGresult, void (*)(PGresult*)>;
 result_ptr wrap(PGresult* r) { return result_ptr(r, PQclear); }
@@ -171,6 +179,61 @@ struct row {
     return static_cast<std::int64_t>(be64toh(be));
   }
 };
+
+/// The statements of one operation, each handed to `run` (false stops there).
+bool statements_of(const operation& operation, const std::function<bool(std::size_t, const params&)>& run) {
+  auto i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  return std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, op::put_retained>) {
+          return run(put_retained, params().text(o.msg.topic).text(o.msg.payload).integer(o.msg.qos)
+                                       .text(o.msg.props).integer(o.msg.expiry_at_ms));
+        } else if constexpr (std::is_same_v<T, op::delete_retained>) {
+          return run(delete_retained, params().text(o.topic));
+        } else if constexpr (std::is_same_v<T, op::put_session>) {
+          return run(session_clear_subs, params().text(o.client_id)) &&
+                 run(session_clear_msgs, params().text(o.client_id)) &&
+                 run(session_clear_inbound, params().text(o.client_id)) &&
+                 run(session_put, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
+                                      .integer(o.protocol).integer(o.disconnected_at_ms));
+        } else if constexpr (std::is_same_v<T, op::touch_session>) {
+          return run(session_touch, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
+                                        .integer(o.disconnected_at_ms));
+        } else if constexpr (std::is_same_v<T, op::delete_session>) {
+          return run(session_delete, params().text(o.client_id).integer(i64(o.incarnation))) &&
+                 run(session_delete_subs, params().text(o.client_id).integer(i64(o.incarnation))) &&
+                 run(session_delete_msgs, params().text(o.client_id).integer(i64(o.incarnation))) &&
+                 run(session_delete_inbound, params().text(o.client_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::put_subscription>) {
+          return run(sub_put, params().text(o.client_id).text(o.sub.filter).integer(o.sub.options)
+                                  .integer(o.sub.subscription_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::delete_subscription>) {
+          return run(sub_delete, params().text(o.client_id).text(o.filter).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::put_message>) {
+          const auto& m = o.rec.msg;
+          std::string ids = join_ids(o.rec.subscription_ids);
+          return run(msg_put, params().text(o.client_id).integer(i64(o.rec.seq)).integer(i64(o.incarnation))
+                                  .text(m.topic).text(m.payload).integer(m.qos).integer(m.retain ? 1 : 0)
+                                  .text(m.props).integer(m.expiry_at_ms).text(ids));
+        } else if constexpr (std::is_same_v<T, op::delete_message>) {
+          return run(msg_delete, params().text(o.client_id).integer(i64(o.seq)));
+        } else if constexpr (std::is_same_v<T, op::send_message>) {
+          return run(msg_send, params().text(o.client_id).integer(i64(o.seq)).integer(o.packet_id)
+                                   .integer(o.released ? 1 : 0));
+        } else if constexpr (std::is_same_v<T, op::put_inbound_qos2>) {
+          return run(inbound_put, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::delete_inbound_qos2>) {
+          return run(inbound_delete, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::put_document>) {
+          return run(doc_put, params().text(o.doc.kind).text(o.doc.key).text(o.doc.body));
+        } else {
+          static_assert(std::is_same_v<T, op::delete_document>);
+          return run(doc_delete, params().text(o.kind).text(o.key));
+        }
+      },
+      operation);
+}
 
 }  // namespace
 
@@ -283,11 +346,72 @@ bool postgres_store::in_transaction() {
 }
 
 bool postgres_store::apply_batch(const std::vector<operation>& ops) {
-  if (!command("SAVEPOINT batch")) return false;
+  // The batch's statements go out in one pipeline, its results come back in one round trip. After a
+  // failed statement the server skips the rest up to the sync; the savepoint then undoes the batch.
+  if (PQenterPipelineMode(conn_) != 1) {
+    count_error();
+    FC_LOG_ERROR("storage.write_failed", "err=\"{}\"", error_of(conn_, nullptr));
+    return false;
+  }
+  std::vector<const char*> sent;  // the SQL of each query sent, for the log
   bool ok = true;
-  for (const auto& o : ops)
-    if (!(ok = apply(o))) break;
-  if (ok && command("RELEASE SAVEPOINT batch")) return true;
+  auto send = [&](const char* name, const char* sql, const params& p) {
+    if (!ok) return false;
+    ok = (name ? PQsendQueryPrepared(conn_, name, p.count(), p.values(), p.lengths(), p.formats(), 1)
+               : PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1)) == 1;
+    if (ok) sent.push_back(sql);
+    return ok;
+  };
+  send(nullptr, "SAVEPOINT batch", params());
+  for (const auto& o : ops) {
+    count_op();
+    statements_of(o, [&](std::size_t s, const params& p) { return send(statement_name(s).c_str(), sql_text[s], p); });
+  }
+  send(nullptr, "RELEASE SAVEPOINT batch", params());
+  const bool all_sent = ok;
+  if (PQpipelineSync(conn_) != 1) ok = false;
+  // Every query sent has its result, then a null; the sync its own. A connection that fails midway
+  // leaves the protocol state unknown: it is dropped, and the transaction with it.
+  bool intact = true;
+  for (const char* sql : sent) {
+    PGresult* r = PQgetResult(conn_);
+    if (!r) {
+      intact = false;
+      break;
+    }
+    auto st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK) {
+      ok = false;
+      if (st != PGRES_PIPELINE_ABORTED) {
+        count_error();
+        FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, r));
+      }
+    }
+    PQclear(r);
+    if (PGresult* end = PQgetResult(conn_)) {
+      PQclear(end);
+      intact = false;
+      break;
+    }
+  }
+  if (intact) {
+    PGresult* sync = PQgetResult(conn_);
+    intact = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+  }
+  if (!intact || PQexitPipelineMode(conn_) != 1) {
+    count_error();
+    FC_LOG_ERROR("storage.connection_lost", "err=\"{}\"", error_of(conn_, nullptr));
+    PQfinish(conn_);
+    conn_ = nullptr;  // in_transaction() is false from here; the next group reconnects
+    ready_ = false;
+    return false;
+  }
+  if (!all_sent) {
+    count_error();
+    FC_LOG_ERROR("storage.write_failed", "err=\"{}\"", error_of(conn_, nullptr));
+  }
+  if (ok) return true;
   // Undo this batch only; if that is impossible, give up the whole transaction rather than commit
   // half a batch (in_transaction() then says so).
   if (in_transaction() && !(command("ROLLBACK TO SAVEPOINT batch") && command("RELEASE SAVEPOINT batch")))
@@ -302,68 +426,6 @@ bool postgres_store::commit() {
     return false;
   }
   return command("COMMIT");
-}
-
-bool postgres_store::apply(const operation& operation) {
-  count_op();
-  auto run = [this](stmt s, const params& p) {
-    auto r = wrap(PQexecPrepared(conn_, statement_name(s).c_str(), p.count(), p.values(), p.lengths(), p.formats(), 1));
-    if (PQresultStatus(r.get()) == PGRES_COMMAND_OK) return true;
-    count_error();
-    FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql_text[s], error_of(conn_, r.get()));
-    return false;
-  };
-  auto i64 = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
-  return std::visit(
-      [&](const auto& o) {
-        using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, op::put_retained>) {
-          return run(put_retained, params().text(o.msg.topic).text(o.msg.payload).integer(o.msg.qos)
-                                       .text(o.msg.props).integer(o.msg.expiry_at_ms));
-        } else if constexpr (std::is_same_v<T, op::delete_retained>) {
-          return run(delete_retained, params().text(o.topic));
-        } else if constexpr (std::is_same_v<T, op::put_session>) {
-          return run(session_clear_subs, params().text(o.client_id)) &&
-                 run(session_clear_msgs, params().text(o.client_id)) &&
-                 run(session_clear_inbound, params().text(o.client_id)) &&
-                 run(session_put, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
-                                      .integer(o.protocol).integer(o.disconnected_at_ms));
-        } else if constexpr (std::is_same_v<T, op::touch_session>) {
-          return run(session_touch, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
-                                        .integer(o.disconnected_at_ms));
-        } else if constexpr (std::is_same_v<T, op::delete_session>) {
-          return run(session_delete, params().text(o.client_id).integer(i64(o.incarnation))) &&
-                 run(session_delete_subs, params().text(o.client_id).integer(i64(o.incarnation))) &&
-                 run(session_delete_msgs, params().text(o.client_id).integer(i64(o.incarnation))) &&
-                 run(session_delete_inbound, params().text(o.client_id).integer(i64(o.incarnation)));
-        } else if constexpr (std::is_same_v<T, op::put_subscription>) {
-          return run(sub_put, params().text(o.client_id).text(o.sub.filter).integer(o.sub.options)
-                                  .integer(o.sub.subscription_id).integer(i64(o.incarnation)));
-        } else if constexpr (std::is_same_v<T, op::delete_subscription>) {
-          return run(sub_delete, params().text(o.client_id).text(o.filter).integer(i64(o.incarnation)));
-        } else if constexpr (std::is_same_v<T, op::put_message>) {
-          const auto& m = o.rec.msg;
-          std::string ids = join_ids(o.rec.subscription_ids);
-          return run(msg_put, params().text(o.client_id).integer(i64(o.rec.seq)).integer(i64(o.incarnation))
-                                  .text(m.topic).text(m.payload).integer(m.qos).integer(m.retain ? 1 : 0)
-                                  .text(m.props).integer(m.expiry_at_ms).text(ids));
-        } else if constexpr (std::is_same_v<T, op::delete_message>) {
-          return run(msg_delete, params().text(o.client_id).integer(i64(o.seq)));
-        } else if constexpr (std::is_same_v<T, op::send_message>) {
-          return run(msg_send, params().text(o.client_id).integer(i64(o.seq)).integer(o.packet_id)
-                                   .integer(o.released ? 1 : 0));
-        } else if constexpr (std::is_same_v<T, op::put_inbound_qos2>) {
-          return run(inbound_put, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
-        } else if constexpr (std::is_same_v<T, op::delete_inbound_qos2>) {
-          return run(inbound_delete, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
-        } else if constexpr (std::is_same_v<T, op::put_document>) {
-          return run(doc_put, params().text(o.doc.kind).text(o.doc.key).text(o.doc.body));
-        } else {
-          static_assert(std::is_same_v<T, op::delete_document>);
-          return run(doc_delete, params().text(o.kind).text(o.key));
-        }
-      },
-      operation);
 }
 
 namespace {

@@ -32,7 +32,6 @@ class postgres_store final : public group_commit_store {
   snapshot read_snapshot() override;
   std::vector<document> read_documents(const std::string& kind) override;
 
-  bool apply(const operation& op);
   /// Runs a statement without parameters; false (logged, counted) if it failed.
   bool command(const char* sql);
   /// Connects and prepares the statements; false (logged) if it could not.
