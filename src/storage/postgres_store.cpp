@@ -346,59 +346,72 @@ bool postgres_store::in_transaction() {
 }
 
 bool postgres_store::apply_batch(const std::vector<operation>& ops) {
-  // The batch's statements go out in one pipeline, its results come back in one round trip. After a
-  // failed statement the server skips the rest up to the sync; the savepoint then undoes the batch.
+  // The batch's statements go out in libpq's pipeline mode and their results come back together: one
+  // round trip per batch (per 256 statements of a large one, so that neither side's socket fills while
+  // the other waits). After a failed statement the server skips the rest up to the next sync, or
+  // fails it in the aborted transaction; either way the savepoint then undoes the batch.
   if (PQenterPipelineMode(conn_) != 1) {
     count_error();
     FC_LOG_ERROR("storage.write_failed", "err=\"{}\"", error_of(conn_, nullptr));
     return false;
   }
-  std::vector<const char*> sent;  // the SQL of each query sent, for the log
-  bool ok = true;
+  constexpr std::size_t max_unread = 256;
+  std::vector<const char*> unread;  // the SQL of each query sent and not read yet, for the log
+  bool ok = true;                   // every statement so far succeeded
+  bool intact = true;               // the protocol state is known (else the connection is dropped)
+  // Reads the results of the queries sent, up to a sync. Each query has its result, then a null.
+  auto drain = [&] {
+    if (!intact || PQpipelineSync(conn_) != 1) {
+      intact = false;
+      return;
+    }
+    for (const char* sql : unread) {
+      PGresult* r = PQgetResult(conn_);
+      if (!r) {
+        intact = false;
+        return;
+      }
+      auto st = PQresultStatus(r);
+      if (st != PGRES_COMMAND_OK) {
+        if (ok && st != PGRES_PIPELINE_ABORTED) {
+          count_error();
+          FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, r));
+        }
+        ok = false;
+      }
+      PQclear(r);
+      if (PGresult* extra = PQgetResult(conn_)) {
+        PQclear(extra);
+        intact = false;
+        return;
+      }
+    }
+    unread.clear();
+    PGresult* sync = PQgetResult(conn_);
+    intact = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+    PQclear(sync);
+  };
   auto send = [&](const char* name, const char* sql, const params& p) {
-    if (!ok) return false;
-    ok = (name ? PQsendQueryPrepared(conn_, name, p.count(), p.values(), p.lengths(), p.formats(), 1)
-               : PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1)) == 1;
-    if (ok) sent.push_back(sql);
-    return ok;
+    if (!ok || !intact) return false;
+    if ((name ? PQsendQueryPrepared(conn_, name, p.count(), p.values(), p.lengths(), p.formats(), 1)
+              : PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 1)) != 1) {
+      count_error();
+      FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, nullptr));
+      ok = false;
+      return false;
+    }
+    unread.push_back(sql);
+    if (unread.size() >= max_unread) drain();
+    return ok && intact;
   };
   send(nullptr, "SAVEPOINT batch", params());
   for (const auto& o : ops) {
     count_op();
-    statements_of(o, [&](std::size_t s, const params& p) { return send(statement_name(s).c_str(), sql_text[s], p); });
+    if (!statements_of(o, [&](std::size_t s, const params& p) { return send(statement_name(s).c_str(), sql_text[s], p); }))
+      break;
   }
   send(nullptr, "RELEASE SAVEPOINT batch", params());
-  const bool all_sent = ok;
-  if (PQpipelineSync(conn_) != 1) ok = false;
-  // Every query sent has its result, then a null; the sync its own. A connection that fails midway
-  // leaves the protocol state unknown: it is dropped, and the transaction with it.
-  bool intact = true;
-  for (const char* sql : sent) {
-    PGresult* r = PQgetResult(conn_);
-    if (!r) {
-      intact = false;
-      break;
-    }
-    auto st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK) {
-      ok = false;
-      if (st != PGRES_PIPELINE_ABORTED) {
-        count_error();
-        FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, r));
-      }
-    }
-    PQclear(r);
-    if (PGresult* end = PQgetResult(conn_)) {
-      PQclear(end);
-      intact = false;
-      break;
-    }
-  }
-  if (intact) {
-    PGresult* sync = PQgetResult(conn_);
-    intact = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-    PQclear(sync);
-  }
+  drain();
   if (!intact || PQexitPipelineMode(conn_) != 1) {
     count_error();
     FC_LOG_ERROR("storage.connection_lost", "err=\"{}\"", error_of(conn_, nullptr));
@@ -406,10 +419,6 @@ bool postgres_store::apply_batch(const std::vector<operation>& ops) {
     conn_ = nullptr;  // in_transaction() is false from here; the next group reconnects
     ready_ = false;
     return false;
-  }
-  if (!all_sent) {
-    count_error();
-    FC_LOG_ERROR("storage.write_failed", "err=\"{}\"", error_of(conn_, nullptr));
   }
   if (ok) return true;
   // Undo this batch only; if that is impossible, give up the whole transaction rather than commit

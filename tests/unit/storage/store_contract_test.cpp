@@ -336,6 +336,23 @@ TEST_P(store_contract_test, failed_statement_fails_only_its_batch) {
       << metrics.render();
 }
 
+// A batch far larger than one round trip's worth of statements (PostgreSQL sends 256 at a time) is
+// still all or nothing: a failure in its last part undoes what its first parts wrote.
+TEST_P(store_contract_test, a_large_batch_is_all_or_nothing) {
+  auto s = open();
+  backend_->operator_sql(backend_->refuse_bad_documents());
+  std::vector<operation> good, bad;
+  for (int i = 0; i < 3000; ++i) {
+    good.push_back(op::put_document{{"good", key(i), "{}"}});
+    bad.push_back(op::put_document{{"bad", i == 2900 ? "bad" : key(i), "{}"}});
+  }
+  EXPECT_TRUE(s->submit_and_wait(std::move(good)));
+  EXPECT_FALSE(s->submit_and_wait(std::move(bad)));
+  EXPECT_EQ(s->load_documents("good").size(), 3000u);
+  EXPECT_TRUE(s->load_documents("bad").empty());
+  EXPECT_TRUE(s->submit_and_wait({op::put_document{{"after", "x", "{}"}}}));  // the store goes on
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, store_contract_test, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
