@@ -171,8 +171,16 @@ class broker {
   bool offer(const message_ptr& m, const publish_context& ctx);
   /// Submits `ops` (not empty). If `must_wait` and `ack` is set, `ack(durable, recipients)` is posted
   /// to `w` after the commit and `ack` is emptied; otherwise the caller still runs it.
+  /// A message's copy stored for a persistent session (`seq`), withdrawn if its commit fails.
+  struct stored_copy {
+    std::shared_ptr<session> s;
+    std::uint64_t seq;
+  };
   void commit(worker& w, std::vector<storage::operation>& ops, bool must_wait, publish_ack& ack,
-              std::size_t recipients);
+              std::size_t recipients, std::vector<stored_copy> copies = {});
+  /// Removes the queued delivery `seq` of `s` whose storing failed (on its home worker); one already
+  /// sent stays in flight.
+  void withdraw(session& s, std::uint64_t seq);
   /// Routes a server-originated message whose topic was checked (on the first worker).
   void post_event(service_message sm);
   /// Publishes `sm` on `w` (its topic checked): the one body of post_event and publish_events.

@@ -54,6 +54,10 @@ void broker::drop(session& s, const delivery& d, drop_reason why, bool accounted
 
 void broker::deliver(session& s, delivery d) {
   if (s.ended) return;
+  if (s.withdrawn && d.seq && s.withdrawn->erase(d.seq)) {  // its storing failed (see withdraw)
+    if (s.withdrawn->empty()) s.withdrawn.reset();
+    return;
+  }
   auto drop = [&](drop_reason why) { this->drop(s, d, why, false); };
   if (d.msg->expiry_at_ms && d.msg->expiry_at_ms <= clock_.wall_ms()) return drop(drop_reason::expired);
   if (d.qos == 0) {
@@ -205,6 +209,20 @@ void broker::complete(session& s, std::uint16_t packet_id) {
   if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, it->second.d.seq}}, nullptr);
   s.inflight.erase(it);
   pump(s);
+}
+
+void broker::withdraw(session& s, std::uint64_t seq) {
+  auto it = std::find_if(s.queue.rbegin(), s.queue.rend(), [seq](const delivery& d) { return d.seq == seq; });
+  if (it == s.queue.rend()) {
+    for (const auto& [id, e] : s.inflight)
+      if (e.d.seq == seq) return;  // sent already: the client has it
+    if (!s.withdrawn) s.withdrawn = std::make_unique<std::unordered_set<std::uint64_t>>();
+    s.withdrawn->insert(seq);  // still on its way here
+    return;
+  }
+  adjust_backlog(s, -1, -delivery_bytes(*it));
+  s.queue.erase(std::next(it).base());
+  update_congestion(s);
 }
 
 void broker::adjust_backlog(session& s, std::int64_t messages, std::int64_t bytes) {

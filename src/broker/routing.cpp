@@ -8,6 +8,7 @@
 #include "mqtt/topic.hpp"
 
 #include <algorithm>
+#include <utility>
 
 namespace fleetcore::broker {
 
@@ -133,15 +134,20 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_context ctx
 }
 
 void broker::commit(worker& w, std::vector<storage::operation>& ops, bool must_wait, publish_ack& ack,
-                    std::size_t recipients) {
-  if (!must_wait || !ack) {
+                    std::size_t recipients, std::vector<stored_copy> copies) {
+  if ((!must_wait || !ack) && copies.empty()) {
     store_.submit(std::move(ops), nullptr);
     return;
   }
-  store_.submit(std::move(ops), [&w, recipients, ack = std::move(ack)](bool ok) mutable {
-    w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
+  publish_ack waiting;  // taken from the caller only if it waits for the commit
+  if (must_wait) waiting = std::exchange(ack, nullptr);
+  store_.submit(std::move(ops), [this, &w, recipients, ack = std::move(waiting), copies = std::move(copies)](bool ok) mutable {
+    // Not stored: the copies queued for persistent sessions go too. Their publisher is refused and
+    // sends again; left queued they would come twice, and an outage's retries would fill the queues.
+    if (!ok)
+      for (auto& [s, seq] : copies) on_home(s, [this, s, seq] { withdraw(*s, seq); });
+    if (ack) w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
   });
-  ack = nullptr;
 }
 
 std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
@@ -181,11 +187,13 @@ std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::
     if (e.opts.subscription_id) d.subscription_ids.push_back(e.opts.subscription_id);
     out.push_back({e.target, std::move(d)});
   }
+  std::vector<stored_copy> copies;
   for (auto& t : out) {
     if (t.d.qos > 0 && t.s->durable.load(std::memory_order_relaxed)) {
       t.d.seq = next_seq_.fetch_add(1, std::memory_order_relaxed);
       ops.push_back(storage::op::put_message{t.s->client_id, t.s->incarnation,
                                              {t.d.seq, to_stored(*m, t.d.qos, t.d.retain), t.d.subscription_ids}});
+      copies.push_back({t.s, t.d.seq});
       must_wait = true;
     }
   }
@@ -200,7 +208,7 @@ std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::
   }
   // Stored before any recipient sees the message: a recipient that drops it (queue full) deletes
   // the stored copy, and that delete must come after the put.
-  if (!ops.empty()) commit(w, ops, must_wait, ack, recipients);
+  if (!ops.empty()) commit(w, ops, must_wait, ack, recipients, std::move(copies));
   // Local recipients now; others join the outbox of their worker, flushed once per handler run.
   for (auto& t : out) {
     worker* home = t.s->home.load(std::memory_order_acquire);

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace fleetcore::broker {
@@ -74,6 +75,9 @@ class session : public std::enable_shared_from_this<session> {
   std::map<std::uint16_t, inflight_entry> inflight;
   /// Entries of `inflight` that are `held`.
   std::uint16_t held = 0;
+  /// Stored copies whose commit failed before their delivery reached this session (it comes through
+  /// another worker's outbox): dropped when it arrives. Allocated only then.
+  std::unique_ptr<std::unordered_set<std::uint64_t>> withdrawn;
   /// Received QoS 2 ids awaiting PUBREL; false while the message is being stored (no PUBREC yet).
   std::unordered_map<std::uint16_t, bool> inbound_qos2;
   std::uint16_t last_packet_id = 0;

@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 
 namespace fleetcore::storage {
@@ -317,7 +319,11 @@ bool postgres_store::command(const char* sql) {
 bool postgres_store::connected() {
   if (ready_ && PQstatus(conn_) == CONNECTION_OK) return true;
   // The server restarted or the network failed: a new session, whose statements are prepared again.
+  // While the server cannot be reached, groups fail at once and a new attempt waits 200 ms.
   ready_ = false;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_attempt_) return false;
+  next_attempt_ = now + std::chrono::milliseconds(200);
   FC_LOG_WARN("storage.reconnecting", "backend=postgresql");
   try {
     if (!connect()) return false;
@@ -334,8 +340,20 @@ bool postgres_store::begin() {
   // group has been sent yet, so reconnect and begin again, once.
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!connected()) return false;
-    if (command("BEGIN")) return true;
-    if (PQstatus(conn_) == CONNECTION_OK) return false;
+    // The transaction's id comes back with BEGIN (same round trip): if the connection is lost during
+    // COMMIT, it tells what became of the transaction.
+    xid_ = 0;
+    auto r = wrap(PQexec(conn_, "BEGIN; SELECT txid_current()"));  // one round trip, the last result
+    if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
+      xid_ = std::stoll(PQgetvalue(r.get(), 0, 0));
+      return true;
+    }
+    count_error();
+    FC_LOG_ERROR("storage.write_failed", "sql=\"BEGIN\" err=\"{}\"", error_of(conn_, r.get()));
+    if (PQstatus(conn_) == CONNECTION_OK) {
+      PQclear(PQexec(conn_, "ROLLBACK"));
+      return false;
+    }
   }
   return false;
 }
@@ -434,7 +452,30 @@ bool postgres_store::commit() {
     PQclear(PQexec(conn_, "ROLLBACK"));
     return false;
   }
-  return command("COMMIT");
+  if (command("COMMIT")) return true;
+  if (PQstatus(conn_) == CONNECTION_OK) return false;  // refused: rolled back
+  // The connection was lost during COMMIT, which may have committed or not. Reporting "not durable"
+  // for a committed group would have its writes retried and applied twice (a QoS 2 id held for a
+  // message its client was told was refused), so ask a new connection what became of the
+  // transaction, waiting while the server is down (nothing could commit meanwhile), up to 30 s.
+  ready_ = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (connected()) {
+      params p;
+      p.integer(xid_);
+      auto r = wrap(PQexecParams(conn_, "SELECT txid_status($1::bigint)", p.count(), nullptr, p.values(), p.lengths(),
+                                 p.formats(), 0));
+      if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
+        bool committed = !PQgetisnull(r.get(), 0, 0) && std::string_view(PQgetvalue(r.get(), 0, 0)) == "committed";
+        FC_LOG_WARN("storage.commit_outcome", "backend=postgresql xid={} committed={}", xid_, committed);
+        return committed;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  FC_LOG_ERROR("storage.commit_outcome_unknown", "backend=postgresql xid={}", xid_);
+  return false;
 }
 
 namespace {

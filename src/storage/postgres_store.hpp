@@ -1,6 +1,8 @@
 #pragma once
 #include "storage/group_commit_store.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <string>
 
 struct pg_conn;
@@ -43,6 +45,8 @@ class postgres_store final : public group_commit_store {
   std::string conninfo_;
   pg_conn* conn_ = nullptr;
   bool ready_ = false;  // connected, schema checked, statements prepared
+  std::chrono::steady_clock::time_point next_attempt_{};  // of a reconnection
+  std::int64_t xid_ = 0;  // of the open transaction
 };
 
 }  // namespace fleetcore::storage

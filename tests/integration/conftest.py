@@ -34,7 +34,7 @@ def fresh_storage(name):
     db = "fci_" + hashlib.sha256(name.encode()).hexdigest()[:16]
     for sql in (f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db}"):
         subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, PG_SERVER + " dbname=postgres"], check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, env=dict(os.environ, PGOPTIONS="-c client_min_messages=warning"))
     return f"postgresql:{PG_SERVER} dbname={db}"
 
 

@@ -30,11 +30,11 @@ class null_store final : public storage::store {
       done(true);
   }
   void flush() override {}
-  /// Makes every held batch durable, in order.
-  void commit() {
+  /// Makes every held batch durable, in order (or fails them all, as a lost database would).
+  void commit(bool durable = true) {
     auto batches = std::move(pending);
     pending.clear();
-    for (auto& done : batches) done(true);
+    for (auto& done : batches) done(durable);
   }
   bool hold = false;
   std::vector<std::function<void(bool)>> pending;
@@ -433,6 +433,41 @@ TEST_F(connection_test, a_resumed_session_resends_within_the_new_receive_maximum
   auto next = ack(3);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next.front()[0], 0x32);  // no DUP
+}
+
+TEST_F(connection_test, a_message_whose_storing_failed_is_refused_and_not_kept_for_the_offline_session) {
+  auto sub = connect("keeper", 60, mqtt::protocol_version::v5, 3600);
+  subscribe(*sub, "k/#", 1);
+  sub->feed(mqtt::disconnect_packet{});
+  run();
+  store_.hold = true;
+  auto pub = connect("pub4");
+  pub->feed(publish_of("k/t", "lost store", 1, 3));
+  run();
+  EXPECT_TRUE(pub->packets().empty());  // waits for the commit
+  store_.commit(false);
+  run();
+  auto pk = pub->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(pk.front(), (std::vector<std::uint8_t>{0x40, 0x03, 0x00, 0x03, 0x80}));  // PUBACK, unspecified error
+  pub->written.clear();
+  // Sent again and stored this time: the session gets it once.
+  pub->feed(publish_of("k/t", "lost store", 1, 3));
+  run();
+  store_.commit();
+  run();
+  store_.hold = false;
+  auto back = open();
+  mqtt::connect_packet p;
+  p.client_id = "keeper";
+  p.clean_start = false;
+  p.props.session_expiry_interval = 3600;
+  back->feed(p);
+  run();
+  auto got = back->packets();
+  ASSERT_EQ(got.size(), 2u);  // CONNACK, then the message once
+  EXPECT_EQ(got[0][0], 0x20);
+  EXPECT_EQ(got[1][0], 0x32);
 }
 
 }  // namespace
