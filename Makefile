@@ -41,7 +41,7 @@ integration: js-deps
 
 ## The integration tests of durable state again, with the server on PostgreSQL (--storage).
 PG_INTEGRATION := tests/integration/test_persistence.py tests/integration/test_retained.py \
-  tests/integration/test_shadow.py tests/integration/test_registry_api.py
+  tests/integration/test_shadow.py tests/integration/test_registry_api.py tests/integration/test_postgres.py
 integration-postgres: js-deps
 	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" FC_TEST_STORAGE=postgresql \
 	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider $(PG_INTEGRATION)

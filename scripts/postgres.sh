@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for the tests, reachable only on a Unix socket (no TCP port).
 #   scripts/postgres.sh start   starts it if it is not running, prints its libpq conninfo
+#   scripts/postgres.sh restart restarts it (fast: connections are ended), as a failover would
 #   scripts/postgres.sh stop    stops it and deletes it
 # Its directory is under /tmp, named after this checkout, so two checkouts do not share one. As root
 # the cluster runs as the `postgres` user (PostgreSQL refuses to run as root).
@@ -28,12 +29,16 @@ case ${1:-} in
     fi
     echo "host=$dir port=5432 user=postgres"
     ;;
+  restart)
+    # What a PostgreSQL failover or upgrade looks like to fleetcore: every connection is ended.
+    as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w restart >/dev/null
+    ;;
   stop)
     if running; then as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
     rm -rf "$dir"
     ;;
   *)
-    echo "usage: $0 start|stop" >&2
+    echo "usage: $0 start|restart|stop" >&2
     exit 2
     ;;
 esac
