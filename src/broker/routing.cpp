@@ -145,7 +145,7 @@ void broker::commit(worker& w, std::vector<storage::operation>& ops, bool must_w
     // Not stored: the copies queued for persistent sessions go too. Their publisher is refused and
     // sends again; left queued they would come twice, and an outage's retries would fill the queues.
     if (!ok)
-      for (auto& [s, seq] : copies) on_home(s, [this, s, seq] { withdraw(*s, seq); });
+      for (auto& c : copies) on_home(c.s, [this, s = c.s, seq = c.seq] { withdraw(*s, seq); });
     if (ack) w.post([ack = std::move(ack), ok, recipients] { ack(ok, recipients); });
   });
 }
