@@ -214,10 +214,21 @@ void broker::complete(session& s, std::uint16_t packet_id) {
 void broker::withdraw(session& s, std::uint64_t seq) {
   auto it = std::find_if(s.queue.rbegin(), s.queue.rend(), [seq](const delivery& d) { return d.seq == seq; });
   if (it == s.queue.rend()) {
-    for (const auto& [id, e] : s.inflight)
-      if (e.d.seq == seq) return;  // sent already: the client has it
+    for (auto in = s.inflight.begin(); in != s.inflight.end(); ++in) {
+      if (in->second.d.seq != seq) continue;
+      if (in->second.sent) return;  // the client has it
+      // In flight but not sent yet (a QoS 2 copy waiting for its packet id's record, or held).
+      adjust_backlog(s, -1, -delivery_bytes(in->second.d));
+      if (in->second.held) --s.held;
+      s.inflight.erase(in);
+      pump(s);
+      return;
+    }
+    // Not here: on its way from another worker's outbox (or already completed or dropped, whose
+    // tombstone is never consumed: the set is bounded).
     if (!s.withdrawn) s.withdrawn = std::make_unique<std::unordered_set<std::uint64_t>>();
-    s.withdrawn->insert(seq);  // still on its way here
+    if (s.withdrawn->size() >= 4096) s.withdrawn->clear();
+    s.withdrawn->insert(seq);
     return;
   }
   adjust_backlog(s, -1, -delivery_bytes(*it));

@@ -135,6 +135,9 @@ std::size_t broker::publish(worker& w, const message_ptr& m, publish_context ctx
 
 void broker::commit(worker& w, std::vector<storage::operation>& ops, bool must_wait, publish_ack& ack,
                     std::size_t recipients, std::vector<stored_copy> copies) {
+  // Copies are withdrawn on failure only when a publisher is told (and sends again); those of a
+  // will, a server event or an unanswered HTTP publish stay queued in memory, best effort.
+  if (!must_wait || !ack) copies.clear();
   if ((!must_wait || !ack) && copies.empty()) {
     store_.submit(std::move(ops), nullptr);
     return;

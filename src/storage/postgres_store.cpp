@@ -262,7 +262,12 @@ postgres_store::~postgres_store() {
 
 bool postgres_store::connect() {
   if (conn_) PQfinish(conn_);
-  conn_ = PQconnectdb(conninfo_.c_str());
+  // A half-open TCP connection must not hold the store (every durable acknowledgement) forever:
+  // keepalives and a send timeout, unless the conninfo sets its own (it is expanded after these).
+  const char* keys[] = {"connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+                        "tcp_user_timeout", "dbname", nullptr};
+  const char* values[] = {"10", "1", "10", "5", "3", "30000", conninfo_.c_str(), nullptr};
+  conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     FC_LOG_ERROR("storage.connect_failed", "err=\"{}\"", conn_ ? error_of(conn_, nullptr) : "out of memory");
     return false;
@@ -467,9 +472,12 @@ bool postgres_store::commit() {
       auto r = wrap(PQexecParams(conn_, "SELECT txid_status($1::bigint)", p.count(), nullptr, p.values(), p.lengths(),
                                  p.formats(), 0));
       if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && PQntuples(r.get()) == 1) {
-        bool committed = !PQgetisnull(r.get(), 0, 0) && std::string_view(PQgetvalue(r.get(), 0, 0)) == "committed";
-        FC_LOG_WARN("storage.commit_outcome", "backend=postgresql xid={} committed={}", xid_, committed);
-        return committed;
+        std::string_view status = PQgetisnull(r.get(), 0, 0) ? "" : PQgetvalue(r.get(), 0, 0);
+        // "in progress": the old session has not ended yet (its COMMIT may still complete).
+        if (status != "in progress") {
+          FC_LOG_WARN("storage.commit_outcome", "backend=postgresql xid={} status=\"{}\"", xid_, status);
+          return status == "committed";
+        }
       }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

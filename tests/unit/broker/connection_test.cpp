@@ -470,5 +470,31 @@ TEST_F(connection_test, a_message_whose_storing_failed_is_refused_and_not_kept_f
   EXPECT_EQ(got[1][0], 0x32);
 }
 
+TEST_F(connection_test, a_qos2_copy_whose_storing_failed_is_not_sent_to_the_online_session) {
+  auto sub = connect("q2keeper", 60, mqtt::protocol_version::v5, 3600);
+  subscribe(*sub, "q/#", 2);
+  store_.hold = true;
+  auto pub = connect("pub5");
+  pub->feed(publish_of("q/t", "once", 2, 4));
+  run();
+  EXPECT_TRUE(sub->written.empty());  // waits for its packet id's record
+  store_.commit(false);  // the message and its packet id's record both fail
+  run();
+  EXPECT_TRUE(sub->written.empty());  // withdrawn, never sent
+  auto pk = pub->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(pk.front(), (std::vector<std::uint8_t>{0x50, 0x03, 0x00, 0x04, 0x80}));  // PUBREC, unspecified error
+  pub->written.clear();
+  pub->feed(publish_of("q/t", "once", 2, 5));  // sent again, stored this time
+  run();
+  store_.commit();
+  run();
+  store_.commit();
+  run();
+  auto got = sub->packets();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got.front()[0], 0x34);  // the message once, not a DUP
+}
+
 }  // namespace
 }  // namespace fleetcore::broker
