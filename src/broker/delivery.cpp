@@ -216,12 +216,9 @@ void broker::withdraw(session& s, std::uint64_t seq) {
   if (it == s.queue.rend()) {
     for (auto in = s.inflight.begin(); in != s.inflight.end(); ++in) {
       if (in->second.d.seq != seq) continue;
-      if (in->second.sent) return;  // the client has it
-      // In flight but not sent yet (a QoS 2 copy waiting for its packet id's record, or held).
-      adjust_backlog(s, -1, -delivery_bytes(in->second.d));
-      if (in->second.held) --s.held;
-      s.inflight.erase(in);
-      pump(s);
+      // In flight but not sent yet (a QoS 2 copy waiting for its packet id's record, or held): ends
+      // as if acknowledged (its stored row's delete finds nothing). Sent: the client has it.
+      if (!in->second.sent) complete(s, in->first);
       return;
     }
     // Not here: on its way from another worker's outbox (or already completed or dropped, whose
