@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 PY := /usr/bin/python3
 FLEETCORE := $(BUILD)/src/server/fleetcore
 
-.PHONY: deps js-deps build run test unit integration integration-postgres asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk bench-storm bench-idle-tls bench-fleet clean
+.PHONY: deps js-deps build run test unit integration integration-postgres integration-cluster asan fuzz fuzz-smoke bench bench-identity bench-shadow bench-rules bench-jobs bench-ota bench-provisioning bench-bulk bench-storm bench-idle-tls bench-fleet clean
 
 deps:
 	@scripts/install-deps.sh
@@ -30,7 +30,7 @@ run: build
 	$(FLEETCORE) serve
 
 ## Builds and runs every test: unit tests, then integration tests against the running server.
-test: build unit integration integration-postgres
+test: build unit integration integration-postgres integration-cluster
 
 ## The storage tests run against SQLite and against a throwaway PostgreSQL (scripts/postgres.sh).
 unit:
@@ -46,6 +46,11 @@ integration-postgres: js-deps
 	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" FC_TEST_STORAGE=postgresql \
 	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider $(PG_INTEGRATION)
 
+## Three nodes on one PostgreSQL database and nats-server, behind HAProxy (tests/integration/test_cluster.py).
+integration-cluster: build
+	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" \
+	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
+
 ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration suite against
 ## a sanitized server.
 asan: deps js-deps
@@ -54,6 +59,8 @@ asan: deps js-deps
 	pg=$$(scripts/postgres.sh start) && cd $(ASAN_BUILD) && FC_TEST_POSTGRES="$$pg" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 FLEETCORE=$(abspath $(ASAN_BUILD))/src/server/fleetcore \
 	  $(PY) -m pytest -q -p no:cacheprovider tests/integration
+	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  FLEETCORE=$(abspath $(ASAN_BUILD))/src/server/fleetcore $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
 ## libFuzzer targets (clang).
 fuzz: deps

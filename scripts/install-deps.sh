@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-program-options1.81-dev
-  libssl-dev openssl libsqlite3-dev libpq-dev postgresql libexpat1-dev libcbor-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
+  libssl-dev openssl libsqlite3-dev libpq-dev postgresql libnats-dev nats-server haproxy libexpat1-dev libcbor-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   mosquitto mosquitto-clients python3-paho-mqtt python3-pytest python3-boto3 python3-cryptography python3-cbor2 awscli curl

@@ -81,6 +81,7 @@ void broker::load() {
       s->subscriptions.emplace(sub.filter, opts);
       auto [group, filter] = split_shared(sub.filter);
       for (auto& w : workers_) w->routes().add(filter, group, s, opts);
+      note_interest(sub.filter, true, nullptr);
       metrics_.subscriptions.add();
     }
     for (auto& q : r.queue) {

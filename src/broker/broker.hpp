@@ -3,6 +3,7 @@
 // path takes no global lock: each worker matches against its own trie copy and hands deliveries to
 // the recipients' workers with one post per worker.
 #include "broker/client_connection.hpp"
+#include "broker/cluster.hpp"
 #include "broker/config.hpp"
 #include "broker/hooks.hpp"
 #include "broker/message.hpp"
@@ -26,6 +27,9 @@ namespace fleetcore::broker {
 
 class broker {
  public:
+  /// What a publisher is told once its message is routed (and stored where it must be).
+  using publish_ack = std::function<void(bool durable, std::size_t recipients)>;
+
   broker(config cfg, common::clock& clock, storage::store& store, access_policy& policy,
          unsigned worker_count);
   ~broker();
@@ -100,6 +104,30 @@ class broker {
 
   /// Adds a hook; before start().
   void add_hook(broker_hook& h) { hooks_.push_back(&h); }
+
+  // --- cluster (peers.cpp); any thread ---
+
+  /// Joins a cluster through `link`; before load().
+  void set_cluster(cluster_link* link) { cluster_ = link; }
+  /// Peer `node` is known and has no interest (it just joined, or a full list of its interest
+  /// follows): its stand-in in the tries is created or emptied; `done` (may be empty) runs once
+  /// every worker has it. Retained messages go to every known peer.
+  void peer_reset(const std::string& node, std::function<void()> done);
+  /// Peer `node` is gone: it gets nothing more.
+  void peer_gone(const std::string& node);
+  /// Peer `node`'s interest in each filter (as subscribed) began (true) or ended; `done` once every
+  /// worker's trie has it.
+  void peer_interest(const std::string& node, std::vector<std::pair<std::string, bool>> changes,
+                     std::function<void()> done);
+  /// Calls `fn` with this node's interest (every filter with a local subscriber) under the lock that
+  /// orders cluster_link::interest calls: what `fn` sends comes before any later change.
+  void with_local_interest(const std::function<void(const std::vector<std::string>&)>& fn);
+  /// Routes a message another node forwarded to this node's subscribers (and, for each shared group
+  /// in `groups`, to one local member), without hooks and without forwarding it further; a retained
+  /// message replaces the retained one in memory (its node stored it). `done(durable, recipients)`
+  /// (may be empty) runs once the local copies are stored.
+  /// `order_key` (the publishing session on its node) keeps one publisher's messages in order.
+  void publish_from_peer(message_ptr m, std::uint64_t order_key, std::vector<std::string> groups, publish_ack done);
   const std::vector<broker_hook*>& hooks() const noexcept { return hooks_; }
 
   // --- called on the connection's worker ---
@@ -113,7 +141,6 @@ class broker {
   /// on `w` after the group commit; otherwise before this returns. Returns the recipient count.
   /// If a recipient is congested and `congested_target` is given, it is set to that session: the
   /// caller pauses the publisher until it clears (targeted back-pressure).
-  using publish_ack = std::function<void(bool durable, std::size_t recipients)>;
   std::size_t publish(worker& w, const message_ptr& m, publish_context ctx, publish_ack ack,
                       std::shared_ptr<session>* congested_target = nullptr);
   /// Applies subscription changes of `s` to every worker's trie (and storage when persistent), then
@@ -185,9 +212,28 @@ class broker {
   void post_event(service_message sm);
   /// Publishes `sm` on `w` (its topic checked): the one body of post_event and publish_events.
   void route_event(worker& w, service_message& sm);
-  /// Routes a message to its subscribers, committing `ops` (hooks' operations) with its stored copies.
+  /// Routes a message to its subscribers, committing `ops` (hooks' operations) with its stored copies,
+  /// and forwards it to the peers with interest. `from_peer`: a message a peer forwarded, with the
+  /// shared groups it was picked for here; routed to local subscribers only.
   std::size_t route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
-                    std::shared_ptr<session>* congested_target);
+                    std::shared_ptr<session>* congested_target, const std::vector<std::string>* from_peer = nullptr);
+  /// A peer picked by route(): its stand-in, and the shared groups it was picked for.
+  struct peer_target {
+    std::shared_ptr<session> proxy;
+    std::vector<std::string> groups;
+  };
+  /// Hands `m` to `peers` (plus every other known peer if it is retained). Returns the ack that
+  /// route() goes on with: the original one, or, when it waits for the peers (QoS 1/2 with an ack),
+  /// one that runs the original once the local part and every peer have answered.
+  publish_ack forward_to_peers(worker& w, const message_ptr& m, std::vector<peer_target>& peers, publish_ack ack,
+                               std::size_t& recipients);
+  /// A local subscription to `filter` was added or removed on worker 0's trie: counts it, and tells
+  /// the cluster when the node's interest begins or ends (`done` then waits for the peers).
+  void note_interest(const std::string& filter, bool add, std::function<void()> done);
+  std::shared_ptr<session> proxy_of(const std::string& node);
+  /// Applies `changes` of `proxy` to every worker's trie, then `done`.
+  void apply_peer_routes(const std::shared_ptr<session>& proxy, std::vector<std::pair<std::string, bool>> changes,
+                         std::function<void()> done);
   void flush_outbox(worker& from, unsigned to);
   /// A topic only the server may publish on.
   bool server_only(std::string_view topic) const;
@@ -247,6 +293,12 @@ class broker {
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> sweep_timers_;
   std::vector<broker_hook*> hooks_;  // fixed after start()
+  cluster_link* cluster_ = nullptr;    // fixed before load()
+  std::mutex interest_mutex_;          // orders this node's interest changes as the cluster sees them
+  std::unordered_map<std::string, std::uint32_t> interest_;  // filter → local sessions subscribed
+  std::mutex peers_mutex_;
+  /// Node id → its stand-in; its `subscriptions` are the peer's interest (under peers_mutex_).
+  std::unordered_map<std::string, std::shared_ptr<session>> peers_;
   bool started_ = false;
   bool stopped_ = false;
 };

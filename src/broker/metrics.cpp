@@ -47,6 +47,10 @@ void broker_metrics::register_all(common::registry& r) const {
   r.add(keepalive_timeouts, "fleetcore_keepalive_timeouts_total", "", "Connections closed by the keepalive rule.");
   r.add(takeovers, "fleetcore_session_takeovers_total", "", "Connections closed because the client id connected again.");
   r.add(wills, "fleetcore_will_messages_total", "", "Will messages published.");
+  r.add(peer_messages_out, "fleetcore_cluster_messages_forwarded_total", "",
+        "Messages handed to other nodes of the cluster, one per node.");
+  r.add(peer_messages_in, "fleetcore_cluster_messages_received_total", "",
+        "Messages other nodes of the cluster handed to this node.");
   r.add(rate_limited, "fleetcore_rate_limited_total", "", "Times a client was paused for exceeding its publish rate.");
   r.add(pressure_pauses, "fleetcore_backpressure_pauses_total", "", "Times a publisher was paused because delivery queues were full.");
   static constexpr const char* origins[] = {"client", "will", "http", "server"};

@@ -55,6 +55,9 @@ struct broker_metrics {
   std::array<common::counter, 4> topics_refused;
   common::counter pressure_overruns;
   common::counter denied;
+  /// Messages handed to other nodes (one per node) and routed here for another node.
+  common::counter peer_messages_out;
+  common::counter peer_messages_in;
 
   void register_all(common::registry& r) const;
 };

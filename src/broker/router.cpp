@@ -43,7 +43,7 @@ void split_levels(std::string_view topic, std::vector<std::string_view>& out) {
 router::router() : root_(std::make_unique<node>()) {}
 router::~router() = default;
 
-void router::add(std::string_view filter, std::string_view group, const std::shared_ptr<session>& target,
+bool router::add(std::string_view filter, std::string_view group, const std::shared_ptr<session>& target,
                  const subscription_options& opts) {
   std::vector<std::string_view> levels;
   split_levels(filter, levels);
@@ -66,11 +66,12 @@ void router::add(std::string_view filter, std::string_view group, const std::sha
   for (auto& e : *list) {
     if (e.target.get() == target.get()) {
       e.opts = opts;
-      return;
+      return false;
     }
   }
   list->push_back({target, opts, !group.empty()});
   ++count_;
+  return true;
 }
 
 bool router::remove(std::string_view filter, std::string_view group, const session* target) {
@@ -117,48 +118,66 @@ void router::clear() {
   count_ = 0;
 }
 
-void router::match(std::string_view topic, std::vector<route_entry>& out) {
-  split_levels(topic, levels_);
-  match_level(*root_, levels_, 0, out);
-}
+struct router::match_state {
+  const std::vector<std::string_view>& levels;
+  std::vector<route_entry>& out;
+  std::vector<std::string_view>* groups;
+  bool skip_peers;
 
-namespace {
-void pick_shared(std::vector<route_entry>& members, std::size_t& next, std::vector<route_entry>& out) {
-  if (members.empty()) return;
-  std::size_t n = members.size();
-  for (std::size_t k = 0; k < n; ++k) {
-    auto& e = members[(next + k) % n];
-    if (e.target->online.load(std::memory_order_relaxed)) {
-      next = (next + k + 1) % n;
-      out.push_back(e);
+  void add(const route_entry& e, std::string_view group) {
+    if (skip_peers && e.target->peer) return;
+    out.push_back(e);
+    if (groups) groups->push_back(group);
+  }
+  /// One member of a shared group: round-robin, preferring members that are online.
+  void pick(node::group& g) {
+    std::size_t n = g.members.size(), eligible = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      auto& e = g.members[(g.next + k) % n];
+      if (skip_peers && e.target->peer) continue;
+      ++eligible;
+      if (e.target->online.load(std::memory_order_relaxed)) {
+        g.next = (g.next + k + 1) % n;
+        add(e, g.name);
+        return;
+      }
+    }
+    if (!eligible) return;
+    for (std::size_t k = 0; k < n; ++k) {  // nobody online: queue on one (persistent) member
+      auto& e = g.members[(g.next + k) % n];
+      if (skip_peers && e.target->peer) continue;
+      g.next = (g.next + k + 1) % n;
+      add(e, g.name);
       return;
     }
   }
-  out.push_back(members[next % n]);  // nobody online: queue on one (persistent) member
-  next = (next + 1) % n;
-}
-}  // namespace
+  void add_all(node& m) {
+    for (auto& e : m.subscribers) add(e, {});
+    for (auto& g : m.groups) pick(g);
+  }
+};
 
-void router::match_level(node& n, const std::vector<std::string_view>& levels, std::size_t i,
-                         std::vector<route_entry>& out) {
-  auto add_all = [&](node& m) {
-    out.insert(out.end(), m.subscribers.begin(), m.subscribers.end());
-    for (auto& g : m.groups) pick_shared(g.members, g.next, out);
-  };
+void router::match(std::string_view topic, std::vector<route_entry>& out, std::vector<std::string_view>* groups,
+                   bool skip_peers) {
+  split_levels(topic, levels_);
+  match_state st{levels_, out, groups, skip_peers};
+  match_level(*root_, 0, st);
+}
+
+void router::match_level(node& n, std::size_t i, match_state& st) {
+  const auto& levels = st.levels;
   // `$` topics are not matched by a wildcard in the first level [MQTT-4.7.2-1].
   bool wildcards_ok = !(i == 0 && !levels[0].empty() && levels[0][0] == '$');
   if (wildcards_ok) {
-    if (auto it = n.children.find("#"); it != n.children.end()) add_all(*it->second);
+    if (auto it = n.children.find("#"); it != n.children.end()) st.add_all(*it->second);
   }
   if (i == levels.size()) {
-    add_all(n);
+    st.add_all(n);
     return;
   }
-  if (auto it = n.children.find(levels[i]); it != n.children.end())
-    match_level(*it->second, levels, i + 1, out);
+  if (auto it = n.children.find(levels[i]); it != n.children.end()) match_level(*it->second, i + 1, st);
   if (wildcards_ok) {
-    if (auto it = n.children.find("+"); it != n.children.end())
-      match_level(*it->second, levels, i + 1, out);
+    if (auto it = n.children.find("+"); it != n.children.end()) match_level(*it->second, i + 1, st);
   }
 }
 

@@ -154,28 +154,47 @@ void broker::commit(worker& w, std::vector<storage::operation>& ops, bool must_w
 }
 
 std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::operation> ops, publish_ack ack,
-                          std::shared_ptr<session>* congested_target) {
+                          std::shared_ptr<session>* congested_target, const std::vector<std::string>* from_peer) {
   bool must_wait = !ops.empty() && m->qos > 0;
   if (m->retain && cfg_.retain_available) {
     metrics_.retained.add(retained_.set(m));
-    if (m->payload.empty())
-      ops.push_back(storage::op::delete_retained{m->topic});
-    else
-      ops.push_back(storage::op::put_retained{to_stored(*m, m->qos, true)});
-    must_wait = m->qos > 0;
+    if (!from_peer) {  // a peer's retained message is stored by its node
+      if (m->payload.empty())
+        ops.push_back(storage::op::delete_retained{m->topic});
+      else
+        ops.push_back(storage::op::put_retained{to_stored(*m, m->qos, true)});
+      must_wait = m->qos > 0;
+    }
   }
 
   thread_local std::vector<route_entry> targets;
+  thread_local std::vector<std::string_view> groups;
+  thread_local std::vector<std::uint32_t> order;
   targets.clear();
-  w.routes().match(m->topic, targets);
+  groups.clear();
+  w.routes().match(m->topic, targets, cluster_ ? &groups : nullptr, from_peer != nullptr);
   // One delivery per session for overlapping non-shared subscriptions: highest QoS, every
   // subscription identifier [MQTT-3.3.4-3..5].
-  std::stable_sort(targets.begin(), targets.end(), [](const route_entry& a, const route_entry& b) {
-    return std::pair(a.shared, a.target.get()) < std::pair(b.shared, b.target.get());
+  order.resize(targets.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [](std::uint32_t a, std::uint32_t b) {
+    return std::pair(targets[a].shared, targets[a].target.get()) < std::pair(targets[b].shared, targets[b].target.get());
   });
   thread_local std::vector<target_delivery> out;
   out.clear();
-  for (const auto& e : targets) {
+  std::vector<peer_target> peers;
+  for (auto i : order) {
+    const auto& e = targets[i];
+    if (cluster_) {
+      const auto group = groups[i];
+      // A peer's message reaches the members of only the shared groups it was picked for here.
+      if (from_peer && e.shared && std::find(from_peer->begin(), from_peer->end(), group) == from_peer->end()) continue;
+      if (e.target->peer) {
+        if (peers.empty() || peers.back().proxy != e.target) peers.push_back({e.target, {}});
+        if (e.shared) peers.back().groups.emplace_back(group);
+        continue;
+      }
+    }
     if (e.opts.no_local && e.target->incarnation == m->origin) continue;
     std::uint8_t qos = std::min(m->qos, e.opts.qos);
     bool retain = e.opts.retain_as_published && m->retain;
@@ -200,7 +219,8 @@ std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::
       must_wait = true;
     }
   }
-  const std::size_t recipients = out.size();
+  std::size_t recipients = out.size();
+  if (cluster_ && !from_peer) ack = forward_to_peers(w, m, peers, std::move(ack), recipients);
   if (congested_target) {
     for (auto& t : out) {
       if (t.s->congested_since.load(std::memory_order_relaxed) && holds_back_publishers(*t.s)) {
@@ -271,13 +291,15 @@ void broker::update_routes(worker& w, const std::shared_ptr<session>& s, std::ve
   };
   for (auto& x : workers_) {
     worker* xp = x.get();
-    xp->post([xp, s, shared_changes, finish] {
+    const bool counts = xp == workers_.front().get();  // worker 0's trie keeps the node's interest
+    xp->post([this, xp, s, shared_changes, finish, pending, counts] {
       for (const auto& c : *shared_changes) {
         auto [group, filter] = split_shared(c.filter);
-        if (c.add)
-          xp->routes().add(filter, group, s, c.opts);
-        else
-          xp->routes().remove(filter, group, s.get());
+        bool changed = c.add ? xp->routes().add(filter, group, s, c.opts) : xp->routes().remove(filter, group, s.get());
+        if (counts && changed) {
+          pending->fetch_add(1);  // the SUBACK waits until the peers know
+          note_interest(c.filter, c.add, finish);
+        }
       }
       finish();
     });

@@ -90,6 +90,9 @@ class session : public std::enable_shared_from_this<session> {
   /// config::max_queued_bytes). They count toward the broker-wide pressure only while it is online.
   std::int64_t backlog_bytes = 0;
   bool ended = false;
+  /// Stands for another node of the cluster in the tries (its subscribers' interest): what routes
+  /// to it is forwarded to that node (broker::set_cluster). Set before it is added, never changed.
+  bool peer = false;
 
 
   bool persistent() const noexcept { return expiry_interval > 0; }

@@ -163,10 +163,11 @@ void broker::end_session(session& s) {
     s.subscriptions.clear();
     for (auto& w : workers_) {
       worker* wp = w.get();
-      wp->post([wp, sp, filters] {
+      const bool counts = wp == workers_.front().get();
+      wp->post([this, wp, sp, filters, counts] {
         for (auto& f : *filters) {
           auto [group, filter] = split_shared(f);
-          wp->routes().remove(filter, group, sp.get());
+          if (wp->routes().remove(filter, group, sp.get()) && counts) note_interest(f, false, nullptr);
         }
       });
     }

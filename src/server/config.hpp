@@ -18,6 +18,11 @@ struct server_config {
   /// or a PostgreSQL URL (`postgresql://user@host/db`) or libpq conninfo prefixed with `postgresql:`.
   std::string storage;
   std::string log_level = "info";
+  /// Cluster mode: the NATS servers the nodes talk through (empty: a single node), this node's id
+  /// (default: the host name) and the cluster's name (its NATS subjects are under fc.<name>).
+  std::string cluster_nats;
+  std::string node_id;
+  std::string cluster_name = "fleetcore";
   unsigned workers = 0;  // 0 = one per core
   // Listener addresses as host:port; empty disables the listener. `localhost` binds 127.0.0.1 and
   // ::1; `[::]` every interface, IPv6 and IPv4 on one socket (see transport::bind_addresses).

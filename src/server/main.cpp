@@ -18,13 +18,19 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   auto* serve = app.add_subcommand("serve", "Run the platform (MQTT broker and its listeners)");
-  std::string config_file, data_dir, storage, mqtt, mqtts, wss, metrics, api, log_level;
+  std::string config_file, data_dir, storage, cluster_nats, node_id, endpoint_host, mqtt, mqtts, wss, metrics, api, log_level;
   std::optional<unsigned> workers;
   serve->add_option("-c,--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   serve->add_option("--data-dir", data_dir, "Directory for the database, keys and certificates (default ./data)");
   serve->add_option("--storage", storage,
                     "Where the state lives: 'sqlite' (embedded, in the data directory; the default) or a "
                     "PostgreSQL URL postgresql://user@host:port/db");
+  serve->add_option("--cluster-nats", cluster_nats,
+                    "Cluster mode: the NATS servers the nodes talk through (nats://host:4222); needs a shared "
+                    "PostgreSQL --storage");
+  serve->add_option("--node-id", node_id, "This node's id in the cluster (default: the host name)");
+  serve->add_option("--endpoint-host", endpoint_host,
+                    "The devices' endpoint that DescribeEndpoint returns (a cluster's load balancer)");
   serve->add_option("--mqtt", mqtt, "Plain MQTT listener host:port, or 'off' (default 127.0.0.1:1883)");
   serve->add_option("--mqtts", mqtts, "MQTT over TLS listener host:port, or 'off' (default 0.0.0.0:8883)");
   serve->add_option("--wss", wss, "MQTT over secure WebSocket listener host:port, or 'off' (default 0.0.0.0:8443)");
@@ -98,6 +104,9 @@ int main(int argc, char** argv) {
       };
       if (!data_dir.empty()) cfg.data_dir = data_dir;
       if (!storage.empty()) cfg.storage = storage;
+      if (!cluster_nats.empty()) cfg.cluster_nats = cluster_nats;
+      if (!node_id.empty()) cfg.node_id = node_id;
+      if (!endpoint_host.empty()) cfg.endpoint_host = endpoint_host;
       flag(cfg.mqtt, mqtt);
       flag(cfg.mqtts, mqtts);
       flag(cfg.wss, wss);

@@ -16,6 +16,7 @@
 #include "auth/pki.hpp"
 #include "auth/policy_access.hpp"
 #include "broker/broker.hpp"
+#include "cluster/nats_link.hpp"
 #include "common/log.hpp"
 #include "registry/registry_access.hpp"
 #include "storage/postgres_store.hpp"
@@ -105,6 +106,16 @@ void raise_descriptor_limit() {
   FC_LOG_INFO("server.descriptors", "limit={}", static_cast<std::uint64_t>(rl.rlim_cur));
 }
 
+/// The host name as a node id: letters, digits, '-' and '_' ("node-1.example" → "node-1-example").
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0 || !buf[0]) return "fleetcore";
+  std::string id(buf);
+  for (auto& c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) c = '-';
+  return id.substr(0, 64);
+}
+
 /// The embedded SQLite database, or PostgreSQL when `storage` is a PostgreSQL URL or conninfo.
 std::unique_ptr<storage::group_commit_store> open_store(const server_config& cfg) {
   const std::string& s = cfg.storage;
@@ -180,9 +191,22 @@ int serve(const server_config& cfg) {
   }
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
   broker::broker b(cfg.broker, clock, store, policy, workers);
+  // Cluster mode: the other nodes share the PostgreSQL database and talk through NATS.
+  std::unique_ptr<cluster::nats_link> link;
+  if (!cfg.cluster_nats.empty()) {
+    if (!cfg.storage.starts_with("postgres"))
+      throw std::runtime_error("cluster mode (cluster.nats) needs the nodes' shared PostgreSQL storage (--storage postgresql://...)");
+    link = std::make_unique<cluster::nats_link>(
+        cluster::config{cfg.cluster_nats, cfg.cluster_name, cfg.node_id.empty() ? host_name() : cfg.node_id}, b);
+    b.set_cluster(link.get());
+  }
   b.load();
   common::registry metrics;
   b.register_metrics(metrics);
+  if (link) link->register_metrics(metrics);
+  const std::string node = link ? link->node_id() : (cfg.node_id.empty() ? host_name() : cfg.node_id);
+  metrics.add_gauge_fn([] { return 1.0; }, "fleetcore_node_info", fmt::format("node=\"{}\"", node),
+                       "This node's id (cluster.node_id, by default the host name).");
   store.register_metrics(metrics);
   reg.register_metrics(metrics);
   cert_policy.register_metrics(metrics);
@@ -326,11 +350,18 @@ int serve(const server_config& cfg) {
         });
   }
 
+  std::atomic<bool> listening{false}, draining{false};
+  std::function<std::string()> not_ready = [&]() -> std::string {
+    if (draining) return "draining";
+    if (!listening) return "starting";
+    if (link && !link->connected()) return "not connected to NATS";
+    return {};
+  };
   std::unique_ptr<transport::http_server> http;
   if (!cfg.metrics.empty()) {
     auto where = resolve(cfg.metrics);
     http = std::make_unique<transport::http_server>(
-        b.workers().front()->io(), where.addrs, where.port, [&metrics](const std::string& method, const std::string& target) {
+        b.workers().front()->io(), where.addrs, where.port, [&metrics, &not_ready](const std::string& method, const std::string& target) {
           transport::http_reply r;
           if (method != "GET") return transport::http_reply{405, "text/plain", "method not allowed\n"};
           if (target == "/metrics") {
@@ -338,6 +369,12 @@ int serve(const server_config& cfg) {
             r.body = metrics.render();
           } else if (target == "/healthz") {
             r.body = "ok\n";
+          } else if (target == "/readyz") {
+            // For a load balancer: this node takes devices (its listeners are up, it is not draining,
+            // and in a cluster it is connected to NATS).
+            auto why = not_ready();
+            if (!why.empty()) r = {503, "text/plain", why + "\n"};
+            else r.body = "ready\n";
           } else {
             r = {404, "text/plain", "not found\n"};
           }
@@ -353,6 +390,7 @@ int serve(const server_config& cfg) {
   }
 
   b.start();
+  if (link) link->start();
   for (auto& svc : services) svc->start();
   // Where each listener ended up (port 0 picks a free one, the same on all of a listener's
   // addresses): logged, and written for tools and tests as {"proto": "first address", ...,
@@ -383,6 +421,7 @@ int serve(const server_config& cfg) {
     ready("metrics", http->local_endpoints());
   }
   first["addresses"] = std::move(all);
+  listening = true;
   // The handler is installed before listeners.json announces readiness: a supervisor (or a test) that
   // sends SIGTERM as soon as it sees the file must get a clean stop, not the default action.
   boost::asio::io_context signals_io;
@@ -399,11 +438,13 @@ int serve(const server_config& cfg) {
   });
   signals_io.run();
 
+  draining = true;
   for (auto& l : listeners) l->stop();
   if (http) http->stop();
   if (api_server) api_server->stop();
   if (control_pool) control_pool->join();
   for (auto it = services.rbegin(); it != services.rend(); ++it) (*it)->stop();
+  if (link) link->stop();
   b.stop();
   std::filesystem::remove(cfg.data_dir / "listeners.json");
   FC_LOG_INFO("server.stopped", "");

@@ -31,6 +31,11 @@ def fresh_storage(name):
     if STORAGE != "postgresql":
         return None
     assert PG_SERVER, "FC_TEST_STORAGE=postgresql needs FC_TEST_POSTGRES"
+    return postgres_database(name)
+
+
+def postgres_database(name):
+    """A new, empty PostgreSQL database on the test cluster (FC_TEST_POSTGRES), as a --storage value."""
     db = "fci_" + hashlib.sha256(name.encode()).hexdigest()[:16]
     for sql in (f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db}"):
         subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql, PG_SERVER + " dbname=postgres"], check=True,
@@ -51,9 +56,10 @@ def wait_for(predicate, timeout=TIMEOUT, what="condition"):
 class Server:
     """One fleetcore process. `config` is TOML text written to the data directory."""
 
-    def __init__(self, data_dir, config=None, workers=2, storage=None):
+    def __init__(self, data_dir, config=None, workers=2, storage=None, args=()):
         self.data_dir = str(data_dir)
         self.storage = storage
+        self.args = list(args)
         os.makedirs(self.data_dir, exist_ok=True)
         self.config = config
         self.workers = workers
@@ -72,6 +78,7 @@ class Server:
                 "--workers", str(self.workers)]
         if self.storage:
             args += ["--storage", self.storage]
+        args += self.args
         if self.config:
             path = os.path.join(self.data_dir, "fleetcore.toml")
             with open(path, "w") as f:

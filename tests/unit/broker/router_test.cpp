@@ -98,5 +98,62 @@ TEST(router, two_groups_each_get_one) {
   EXPECT_EQ(matched(r, "t"), (std::multiset<std::string>{"a", "b"}));
 }
 
+TEST(router, peers_are_matched_with_their_groups_unless_skipped) {
+  router r;
+  auto a = make("a"), node = make("n2");
+  node->peer = true;
+  node->online = true;
+  r.add("t/+", "", a, {});
+  r.add("t/#", "", node, {});
+  r.add("t/+", "g", node, {});
+  std::vector<route_entry> out;
+  std::vector<std::string_view> groups;
+  r.match("t/1", out, &groups);
+  ASSERT_EQ(out.size(), 3u);
+  ASSERT_EQ(groups.size(), 3u);
+  std::multiset<std::pair<std::string, std::string>> got;
+  for (std::size_t i = 0; i < out.size(); ++i) got.emplace(out[i].target->client_id, std::string(groups[i]));
+  EXPECT_EQ(got, (std::multiset<std::pair<std::string, std::string>>{{"a", ""}, {"n2", ""}, {"n2", "g"}}));
+  // A message from a peer is not routed back to peers; a group whose only member is a peer picks no one.
+  out.clear();
+  r.match("t/1", out, nullptr, true);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].target->client_id, "a");
+}
+
+TEST(router, shared_group_round_robin_includes_peers) {
+  router r;
+  auto a = make("a"), node = make("n2");
+  a->online = true;
+  node->peer = true;
+  node->online = true;
+  r.add("w", "g", a, {});
+  r.add("w", "g", node, {});
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 10; ++i) {
+    std::vector<route_entry> out;
+    r.match("w", out);
+    ASSERT_EQ(out.size(), 1u);
+    counts[out[0].target->client_id]++;
+  }
+  EXPECT_EQ(counts["a"], 5);
+  EXPECT_EQ(counts["n2"], 5);
+  // Skipping peers, the local member gets every message.
+  for (int i = 0; i < 3; ++i) {
+    std::vector<route_entry> out;
+    r.match("w", out, nullptr, true);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].target->client_id, "a");
+  }
+}
+
+TEST(router, add_tells_whether_the_subscription_is_new) {
+  router r;
+  auto a = make("a");
+  EXPECT_TRUE(r.add("x", "", a, {0}));
+  EXPECT_FALSE(r.add("x", "", a, {1}));
+  EXPECT_TRUE(r.add("x", "g", a, {0}));
+}
+
 }  // namespace
 }  // namespace fleetcore::broker

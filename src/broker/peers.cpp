@@ -1,0 +1,149 @@
+// The broker's side of a cluster: this node's interest as the other nodes see it, their stand-ins in
+// the tries, and the messages that cross between nodes. The transport is the cluster_link (NATS).
+#include "broker/broker.hpp"
+
+#include "broker/internal.hpp"
+
+#include <algorithm>
+
+namespace fleetcore::broker {
+
+using detail::split_shared;
+
+void broker::note_interest(const std::string& filter, bool add, std::function<void()> done) {
+  {
+    std::lock_guard lock(interest_mutex_);
+    bool changed = false;
+    if (add) {
+      changed = interest_[filter]++ == 0;
+    } else if (auto it = interest_.find(filter); it != interest_.end() && --it->second == 0) {
+      interest_.erase(it);
+      changed = true;
+    }
+    // Told under the lock, so the cluster sees this node's changes in the order they happened.
+    if (changed && cluster_ && started_) {
+      cluster_->interest(filter, add, std::move(done));
+      return;
+    }
+  }
+  if (done) done();
+}
+
+void broker::with_local_interest(const std::function<void(const std::vector<std::string>&)>& fn) {
+  std::lock_guard lock(interest_mutex_);
+  std::vector<std::string> filters;
+  filters.reserve(interest_.size());
+  for (const auto& [f, n] : interest_) filters.push_back(f);
+  fn(filters);
+}
+
+std::shared_ptr<session> broker::proxy_of(const std::string& node) {
+  auto& p = peers_[node];
+  if (!p) {
+    p = std::make_shared<session>(node, 0, workers_.front().get());
+    p->peer = true;
+    p->online = true;  // shared groups prefer online members: a node counts as one
+  }
+  return p;
+}
+
+void broker::apply_peer_routes(const std::shared_ptr<session>& proxy, std::vector<std::pair<std::string, bool>> changes,
+                               std::function<void()> done) {
+  // The peer gets every message at the highest QoS with its retain flag; its node applies each of
+  // its subscribers' options.
+  const subscription_options opts{2, false, true, mqtt::retain_handling::send, 0};
+  auto shared_changes = std::make_shared<const std::vector<std::pair<std::string, bool>>>(std::move(changes));
+  auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(workers_.size()));
+  for (auto& x : workers_) {
+    worker* xp = x.get();
+    xp->post([xp, proxy, shared_changes, pending, opts, done] {
+      for (const auto& [full, add] : *shared_changes) {
+        auto [group, filter] = split_shared(full);
+        if (add)
+          xp->routes().add(filter, group, proxy, opts);
+        else
+          xp->routes().remove(filter, group, proxy.get());
+      }
+      if (pending->fetch_sub(1) == 1 && done) done();
+    });
+  }
+}
+
+void broker::peer_reset(const std::string& node, std::function<void()> done) {
+  std::lock_guard lock(peers_mutex_);  // held while posting: one peer's changes reach each worker in order
+  auto proxy = proxy_of(node);
+  std::vector<std::pair<std::string, bool>> changes;
+  for (auto& [f, o] : proxy->subscriptions) changes.emplace_back(f, false);
+  proxy->subscriptions.clear();
+  apply_peer_routes(proxy, std::move(changes), std::move(done));
+}
+
+void broker::peer_gone(const std::string& node) {
+  std::lock_guard lock(peers_mutex_);
+  auto it = peers_.find(node);
+  if (it == peers_.end()) return;
+  auto proxy = std::move(it->second);
+  peers_.erase(it);
+  std::vector<std::pair<std::string, bool>> changes;
+  for (auto& [f, o] : proxy->subscriptions) changes.emplace_back(f, false);
+  proxy->subscriptions.clear();
+  apply_peer_routes(proxy, std::move(changes), nullptr);
+}
+
+void broker::peer_interest(const std::string& node, std::vector<std::pair<std::string, bool>> changes,
+                           std::function<void()> done) {
+  std::lock_guard lock(peers_mutex_);
+  auto proxy = proxy_of(node);
+  std::erase_if(changes, [&](const auto& c) {
+    return c.second ? !proxy->subscriptions.emplace(c.first, subscription_options{}).second
+                    : proxy->subscriptions.erase(c.first) == 0;
+  });
+  apply_peer_routes(proxy, std::move(changes), std::move(done));
+}
+
+void broker::publish_from_peer(message_ptr m, std::uint64_t order_key, std::vector<std::string> groups, publish_ack done) {
+  // One publisher's messages take one worker, so they reach every subscriber in order.
+  worker& w = *workers_[order_key % workers_.size()];
+  w.post([this, &w, m = std::move(m), groups = std::move(groups), done = std::move(done)]() mutable {
+    metrics_.peer_messages_in.inc();
+    route(w, m, {}, std::move(done), nullptr, &groups);
+  });
+}
+
+broker::publish_ack broker::forward_to_peers(worker& w, const message_ptr& m, std::vector<peer_target>& peers,
+                                             publish_ack ack, std::size_t& recipients) {
+  if (m->retain && cfg_.retain_available) {  // every node keeps the retained messages
+    std::lock_guard lock(peers_mutex_);
+    for (auto& entry : peers_) {
+      const auto& proxy = entry.second;
+      if (std::none_of(peers.begin(), peers.end(), [&](const peer_target& p) { return p.proxy == proxy; }))
+        peers.push_back({proxy, {}});
+    }
+  }
+  if (peers.empty()) return ack;
+  metrics_.peer_messages_out.inc(peers.size());
+  if (m->qos == 0 || !ack) {  // nothing to wait for: the peers' subscribers count as one each
+    for (auto& p : peers) cluster_->forward(p.proxy->client_id, m, std::move(p.groups), nullptr);
+    recipients += peers.size();
+    return ack;
+  }
+  // The publisher's ack waits for the local part (route's own ack) and every peer.
+  struct join {
+    std::atomic<std::size_t> pending;
+    std::atomic<bool> ok{true};
+    std::atomic<std::size_t> recipients{0};
+    publish_ack ack;
+  };
+  auto j = std::make_shared<join>();
+  j->pending = peers.size() + 1;
+  j->ack = std::move(ack);
+  auto settle = [j, &w](bool ok, std::size_t n) {
+    if (!ok) j->ok = false;
+    j->recipients += n;
+    if (j->pending.fetch_sub(1) == 1) w.post([j] { j->ack(j->ok, j->recipients); });
+  };
+  for (auto& p : peers) cluster_->forward(p.proxy->client_id, m, std::move(p.groups), settle);
+  return settle;
+}
+
+}  // namespace fleetcore::broker

@@ -1,0 +1,171 @@
+#include "cluster/wire.hpp"
+
+#include <limits>
+
+namespace fleetcore::cluster::wire {
+
+namespace {
+
+constexpr char version = 1;
+
+class writer {
+ public:
+  explicit writer(kind k) {
+    out_.push_back(static_cast<char>(k));
+    out_.push_back(version);
+  }
+  template <typename T>
+  writer& num(T v) {
+    for (int i = sizeof(T) - 1; i >= 0; --i) out_.push_back(static_cast<char>(static_cast<std::uint64_t>(v) >> (8 * i)));
+    return *this;
+  }
+  writer& str16(std::string_view s) { return num(static_cast<std::uint16_t>(s.size())).raw(s); }
+  writer& str32(std::string_view s) { return num(static_cast<std::uint32_t>(s.size())).raw(s); }
+  writer& raw(std::string_view s) {
+    out_.append(s);
+    return *this;
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class reader {
+ public:
+  reader(std::string_view in, kind k) : in_(in) {
+    if (in_.size() < 2 || in_[0] != static_cast<char>(k) || in_[1] != version) ok_ = false;
+    pos_ = 2;
+  }
+  template <typename T>
+  T num() {
+    if (!ok_ || in_.size() - pos_ < sizeof(T)) {
+      ok_ = false;
+      return T{};
+    }
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) v = v << 8 | static_cast<unsigned char>(in_[pos_ + i]);
+    pos_ += sizeof(T);
+    return static_cast<T>(v);
+  }
+  std::string str16() { return bytes(num<std::uint16_t>()); }
+  std::string str32() { return bytes(num<std::uint32_t>()); }
+  bool flag() {
+    auto b = num<std::uint8_t>();
+    if (b > 1) ok_ = false;
+    return b == 1;
+  }
+  std::string rest() {
+    auto r = ok_ ? std::string(in_.substr(pos_)) : std::string();
+    pos_ = in_.size();
+    return r;
+  }
+  /// All of the frame was read and made sense.
+  bool done() const { return ok_ && pos_ == in_.size(); }
+
+ private:
+  std::string bytes(std::size_t n) {
+    if (!ok_ || in_.size() - pos_ < n) {
+      ok_ = false;
+      return {};
+    }
+    auto s = std::string(in_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace
+
+std::string encode(const hello& h) { return writer(kind::hello).str16(h.node).num(h.epoch).take(); }
+
+std::string encode(const interest& i) {
+  writer w(kind::interest);
+  w.str16(i.node).num(i.epoch).num(i.request).num(static_cast<std::uint8_t>(i.reset | i.want_reply << 1)).num(static_cast<std::uint32_t>(i.changes.size()));
+  for (const auto& [filter, added] : i.changes) w.num(std::uint8_t{added}).str16(filter);
+  return w.take();
+}
+
+std::string encode(const message& m) {
+  writer w(kind::message);
+  w.str16(m.node).num(m.request).num(m.order_key).num(m.qos).num(std::uint8_t{m.retain}).num(m.rule_hops);
+  w.num(m.expiry_at_ms).str16(m.topic).str32(m.props).num(static_cast<std::uint16_t>(m.groups.size()));
+  for (const auto& g : m.groups) w.str16(g);
+  return w.raw(m.payload).take();
+}
+
+std::string encode(const ack& a) {
+  return writer(kind::ack).num(a.request).num(std::uint8_t{a.ok}).num(a.recipients).take();
+}
+
+std::optional<kind> kind_of(std::string_view frame) {
+  if (frame.empty()) return std::nullopt;
+  switch (static_cast<kind>(frame[0])) {
+    case kind::hello:
+    case kind::interest:
+    case kind::message:
+    case kind::ack: return static_cast<kind>(frame[0]);
+  }
+  return std::nullopt;
+}
+
+std::optional<hello> decode_hello(std::string_view frame) {
+  reader r(frame, kind::hello);
+  hello h{r.str16(), r.num<std::uint64_t>()};
+  if (!r.done() || h.node.empty()) return std::nullopt;
+  return h;
+}
+
+std::optional<interest> decode_interest(std::string_view frame) {
+  reader r(frame, kind::interest);
+  interest i;
+  i.node = r.str16();
+  i.epoch = r.num<std::uint64_t>();
+  i.request = r.num<std::uint64_t>();
+  auto flags = r.num<std::uint8_t>();
+  if (flags > 3) return std::nullopt;
+  i.reset = flags & 1;
+  i.want_reply = flags & 2;
+  auto n = r.num<std::uint32_t>();
+  // Each change takes at least 3 bytes: a count beyond what the frame holds is a lie.
+  if (n > frame.size() / 3) return std::nullopt;
+  i.changes.reserve(n);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    bool added = r.flag();
+    i.changes.emplace_back(r.str16(), added);
+  }
+  if (!r.done() || i.node.empty()) return std::nullopt;
+  return i;
+}
+
+std::optional<message> decode_message(std::string_view frame) {
+  reader r(frame, kind::message);
+  message m;
+  m.node = r.str16();
+  m.request = r.num<std::uint64_t>();
+  m.order_key = r.num<std::uint64_t>();
+  m.qos = r.num<std::uint8_t>();
+  m.retain = r.flag();
+  m.rule_hops = r.num<std::uint8_t>();
+  m.expiry_at_ms = r.num<std::int64_t>();
+  m.topic = r.str16();
+  m.props = r.str32();
+  auto n = r.num<std::uint16_t>();
+  if (n > frame.size() / 2) return std::nullopt;
+  for (std::uint16_t k = 0; k < n; ++k) m.groups.push_back(r.str16());
+  m.payload = r.rest();
+  if (!r.done() || m.node.empty() || m.qos > 2 || m.topic.empty()) return std::nullopt;
+  return m;
+}
+
+std::optional<ack> decode_ack(std::string_view frame) {
+  reader r(frame, kind::ack);
+  ack a{r.num<std::uint64_t>(), r.flag(), r.num<std::uint32_t>()};
+  if (!r.done()) return std::nullopt;
+  return a;
+}
+
+}  // namespace fleetcore::cluster::wire

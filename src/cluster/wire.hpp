@@ -1,0 +1,68 @@
+#pragma once
+// What nodes of a cluster say to each other over NATS, as bytes: pure encoding and decoding, no I/O.
+// Every frame starts with its kind; integers are big-endian, strings length-prefixed. A frame that
+// does not decode whole is dropped (decode returns nothing).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace fleetcore::cluster::wire {
+
+/// A node is alive: sent every heartbeat. `epoch` is new each time the node starts.
+struct hello {
+  std::string node;
+  std::uint64_t epoch = 0;
+};
+
+/// A node's interest: a full list (`reset`: everything it had is replaced) or changes. The receiver
+/// acknowledges `request` (when not 0) once its tries have it.
+struct interest {
+  std::string node;
+  std::uint64_t epoch = 0;
+  std::uint64_t request = 0;
+  bool reset = false;
+  /// With a full list: the receiver answers with its own (the sender may have lost it).
+  bool want_reply = false;
+  std::vector<std::pair<std::string, bool>> changes;  // filter, added
+};
+
+/// A message forwarded to one node. The receiver acknowledges `request` (when not 0) once its copies
+/// are stored.
+struct message {
+  std::string node;  // the sender
+  std::uint64_t request = 0;
+  std::uint64_t order_key = 0;
+  std::uint8_t qos = 0;
+  bool retain = false;
+  std::uint8_t rule_hops = 0;
+  std::int64_t expiry_at_ms = 0;
+  std::string topic;
+  std::string props;
+  std::vector<std::string> groups;
+  std::string payload;
+};
+
+struct ack {
+  std::uint64_t request = 0;
+  bool ok = false;
+  std::uint32_t recipients = 0;
+};
+
+enum class kind : char { hello = 'H', interest = 'I', message = 'M', ack = 'A' };
+
+std::string encode(const hello& h);
+std::string encode(const interest& i);
+std::string encode(const message& m);
+std::string encode(const ack& a);
+
+/// The kind of a frame, if it has one.
+std::optional<kind> kind_of(std::string_view frame);
+std::optional<hello> decode_hello(std::string_view frame);
+std::optional<interest> decode_interest(std::string_view frame);
+std::optional<message> decode_message(std::string_view frame);
+std::optional<ack> decode_ack(std::string_view frame);
+
+}  // namespace fleetcore::cluster::wire

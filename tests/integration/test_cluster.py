@@ -1,0 +1,268 @@
+"""Cluster mode (`make integration-cluster`): three fleetcore nodes on one PostgreSQL database, talking
+through nats-server, behind HAProxy in TCP mode. What a client connected to one node sees of the
+others: messages, retained messages and shared subscriptions across nodes, a node that dies, a NATS
+server that restarts."""
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import PG_SERVER, TIMEOUT, Client, Server, postgres_database, wait_for
+
+pytestmark = pytest.mark.skipif(
+    not (PG_SERVER and shutil.which("nats-server") and shutil.which("haproxy")),
+    reason="cluster tests need FC_TEST_POSTGRES, nats-server and haproxy")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepting(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Nats:
+    """A nats-server on loopback, restartable on the same port."""
+
+    def __init__(self, work):
+        self.port = free_port()
+        self.log_path = os.path.join(work, "nats.log")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        wait_for(lambda: accepting(self.port), what="nats-server to listen")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    @property
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+
+class Cluster:
+    def __init__(self, work, name, size=3):
+        self.work = str(work)
+        self.nats = Nats(self.work)
+        self.nats.start()
+        storage = postgres_database(name)
+        self.nodes = [Server(os.path.join(self.work, f"n{i}"), storage=storage,
+                             args=["--cluster-nats", self.nats.url, "--node-id", f"n{i}",
+                                   "--endpoint-host", "iot.cluster.test"]) for i in range(size)]
+        for n in self.nodes:
+            n.start()
+        # Every node has heard of every other (each says hello when it starts and every second).
+        for n in self.nodes:
+            wait_for(lambda n=n: n.metrics().get("fleetcore_cluster_peers") == size - 1, what="the peers")
+        self.haproxy = None
+
+    def start_haproxy(self):
+        """HAProxy in TCP mode in front of the nodes' MQTT listeners, checking /readyz."""
+        self.lb_port = free_port()
+        servers = "\n".join(
+            f"    server {os.path.basename(n.data_dir)} 127.0.0.1:{n.port} check port {n.ports['metrics']} inter 200ms fall 2 rise 1"
+            for n in self.nodes)
+        cfg = os.path.join(self.work, "haproxy.cfg")
+        with open(cfg, "w") as f:
+            f.write(f"""global
+    maxconn 1000
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 1h
+    timeout server 1h
+frontend mqtt
+    bind 127.0.0.1:{self.lb_port}
+    default_backend nodes
+backend nodes
+    balance roundrobin
+    option httpchk GET /readyz
+{servers}
+""")
+        self.haproxy = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=open(os.path.join(self.work, "haproxy.log"), "ab"),
+                                        stderr=subprocess.STDOUT)
+        wait_for(lambda: accepting(self.lb_port), what="haproxy to listen")
+
+    def close(self):
+        if self.haproxy:
+            self.haproxy.terminate()
+            self.haproxy.wait(timeout=10)
+        for n in self.nodes:
+            if n.proc and n.proc.poll() is None:
+                n.stop()
+        self.nats.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, request):
+    c = Cluster(tmp_path, request.node.name)
+    yield c
+    c.close()
+
+
+def connected(port, client_id, **kw):
+    c = Client(port, client_id, **kw)
+    c.connect()
+    return c
+
+
+def test_messages_cross_nodes_in_order_at_every_qos(cluster):
+    n0, n1, n2 = cluster.nodes
+    sub = connected(n1.port, "sub")
+    sub.subscribe("plant/#", 2)
+    pubs = [connected(n0.port, "pub0"), connected(n2.port, "pub2")]
+    # Published right after the SUBACK: the other nodes knew of the subscription before it was acknowledged.
+    for qos in (0, 1, 2):
+        for p, pub in enumerate(pubs):
+            for i in range(20):
+                pub.publish(f"plant/{p}", f"{qos}-{i}", qos=qos)
+    got = {}
+    for _ in range(2 * 3 * 20):
+        m = sub.get()
+        got.setdefault(m.topic, []).append((m.qos, m.payload.decode()))
+    for p in range(2):
+        assert got[f"plant/{p}"] == [(qos, f"{qos}-{i}") for qos in (0, 1, 2) for i in range(20)]
+    sub.no_message()
+    assert n1.metrics()["fleetcore_cluster_messages_received_total"] == 120
+
+
+def test_unsubscribe_stops_forwarding(cluster):
+    n0, n1, _ = cluster.nodes
+    sub = connected(n1.port, "sub")
+    sub.subscribe("u/t", 1)
+    pub = connected(n0.port, "pub")
+    pub.publish("u/t", "one", qos=1)
+    assert sub.get().payload == b"one"
+    sub.c.unsubscribe("u/t")
+    sub.unsubacks.get(timeout=TIMEOUT)
+    before = n0.metrics()["fleetcore_cluster_messages_forwarded_total"]
+    pub.publish("u/t", "two", qos=1)
+    # The UNSUBACK came after every node forgot the interest: n0 forwards nothing.
+    assert n0.metrics()["fleetcore_cluster_messages_forwarded_total"] == before
+    sub.no_message()
+
+
+def test_retained_messages_are_cluster_wide(cluster):
+    n0, n1, n2 = cluster.nodes
+    pub = connected(n0.port, "pub")
+    pub.publish("cfg/a", "v1", qos=1, retain=True)
+    # A node with no subscriber for it still keeps it: a later subscriber anywhere gets it.
+    wait_for(lambda: n2.metrics().get("fleetcore_retained_messages") == 1, what="n2 to keep the retained message")
+    late = connected(n2.port, "late")
+    late.subscribe("cfg/#", 1)
+    m = late.get()
+    assert (m.topic, m.payload, m.retain) == ("cfg/a", b"v1", True)
+    # Cleared on another node: gone everywhere.
+    connected(n1.port, "clear").publish("cfg/a", b"", qos=1, retain=True)
+    wait_for(lambda: all(n.metrics().get("fleetcore_retained_messages") == 0 for n in cluster.nodes),
+             what="every node to drop it")
+    later = connected(n2.port, "later")
+    later.subscribe("cfg/#", 1)
+    later.no_message()
+
+
+def test_shared_subscription_spreads_over_nodes_and_delivers_once(cluster):
+    members = [connected(n.port, f"worker{i}") for i, n in enumerate(cluster.nodes)]
+    for m in members:
+        m.subscribe("$share/workers/jobs/+", 1)
+    pub = connected(cluster.nodes[0].port, "pub")
+    for i in range(30):
+        pub.publish(f"jobs/{i}", str(i), qos=1)
+    seen = []
+    counts = []
+    for m in members:
+        got = []
+        while True:
+            try:
+                got.append(int(m.get(timeout=1).payload))
+            except Exception:
+                break
+        counts.append(len(got))
+        seen += got
+    assert sorted(seen) == list(range(30)), "each message once, to one member"
+    assert all(c >= 5 for c in counts), f"every node's member gets a share: {counts}"
+
+
+def test_a_dead_node_is_dropped_and_the_others_go_on(cluster):
+    n0, n1, n2 = cluster.nodes
+    sub = connected(n1.port, "sub")
+    sub.subscribe("k/t", 1)
+    doomed = connected(n2.port, "doomed")
+    doomed.subscribe("k/t", 1)
+    pub = connected(n0.port, "pub")
+    pub.publish("k/t", "before", qos=1)
+    assert sub.get().payload == b"before"
+    n2.kill9()
+    for n in (n0, n1):
+        wait_for(lambda n=n: n.metrics().get("fleetcore_cluster_peers") == 1, what="the dead node to be dropped")
+    t0 = time.monotonic()
+    for i in range(20):
+        pub.publish("k/t", f"after-{i}", qos=1)  # acknowledged: n1 stored it, the dead node is not waited for
+    assert time.monotonic() - t0 < 5
+    assert [sub.get().payload.decode() for _ in range(20)] == [f"after-{i}" for i in range(20)]
+
+
+def test_nats_restart_heals(cluster):
+    n0, n1, _ = cluster.nodes
+    sub = connected(n1.port, "sub")
+    sub.subscribe("h/t", 1)
+    cluster.nats.stop()
+    wait_for(lambda: n0.metrics().get("fleetcore_cluster_nats_connected") == 0, what="n0 to see NATS gone")
+    cluster.nats.start()
+    for n in cluster.nodes:
+        wait_for(lambda n=n: n.metrics().get("fleetcore_cluster_nats_connected") == 1 and
+                 n.metrics().get("fleetcore_cluster_peers") == 2, what="the nodes to find each other again")
+    pub = connected(n0.port, "pub")
+
+    def delivered():
+        # A message published while n0 still had n1's interest pending is refused, as a client would
+        # see: sent again until acknowledged.
+        info = pub.c.publish("h/t", "again", qos=1)
+        info.wait_for_publish(timeout=TIMEOUT)
+        try:
+            return sub.get(timeout=0.5).payload == b"again"
+        except Exception:
+            return False
+
+    wait_for(delivered, what="delivery across the healed cluster")
+
+
+def test_through_haproxy_and_readiness(cluster):
+    cluster.start_haproxy()
+    for n in cluster.nodes:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{n.ports['metrics']}/readyz", timeout=5).read()
+        assert body == b"ready\n"
+    # Round robin spreads the devices over the three nodes; each gets every message.
+    subs = [connected(cluster.lb_port, f"dev{i}") for i in range(6)]
+    for s in subs:
+        s.subscribe("fleet/cmd", 1)
+    connected_per_node = [n.metrics().get("fleetcore_connections", 0) for n in cluster.nodes]
+    assert all(c >= 1 for c in connected_per_node), connected_per_node
+    pub = connected(cluster.lb_port, "ops")
+    pub.publish("fleet/cmd", "reboot", qos=1)
+    for s in subs:
+        assert s.get().payload == b"reboot"
+    info = urllib.request.urlopen(f"http://127.0.0.1:{cluster.nodes[0].ports['metrics']}/metrics", timeout=5).read().decode()
+    assert 'fleetcore_node_info{node="n0"} 1' in info
+
+
+def test_cluster_mode_needs_postgresql(tmp_path):
+    nats = Nats(str(tmp_path))
+    node = Server(tmp_path / "n", args=["--cluster-nats", nats.url, "--node-id", "n"])
+    with pytest.raises(AssertionError, match="needs the nodes' shared PostgreSQL storage"):
+        node.start()
