@@ -15,6 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (decoded && encode(*decoded) != frame) std::abort();
   };
   same(decode_hello(frame));
+  same(decode_bye(frame));
   same(decode_interest(frame));
   same(decode_message(frame));
   same(decode_ack(frame));

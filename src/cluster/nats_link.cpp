@@ -90,6 +90,10 @@ void nats_link::stop() {
   }
   tick_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  if (nc_) {  // the peers stop routing here now rather than after their peer timeout
+    publish(prefix_ + ".hello", wire::encode(wire::bye{cfg_.node_id, epoch_}));
+    natsConnection_FlushTimeout(nc_, 1000);
+  }
   if (sub_hello_) natsSubscription_Destroy(sub_hello_);
   if (sub_to_) natsSubscription_Destroy(sub_to_);
   sub_hello_ = sub_to_ = nullptr;
@@ -169,6 +173,19 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
       auto h = wire::decode_hello(data);
       if (!h) return dropped();
       if (h->node != cfg_.node_id) heard(h->node, h->epoch);
+      return;
+    }
+    case wire::kind::bye: {
+      auto b = wire::decode_bye(data);
+      if (!b) return dropped();
+      {
+        std::lock_guard lock(mu_);
+        auto it = peers_.find(b->node);
+        if (it == peers_.end() || it->second.epoch != b->epoch) return;  // an older incarnation's
+        peers_.erase(it);
+      }
+      FC_LOG_INFO("cluster.peer_left", "node={} peer={}", cfg_.node_id, b->node);
+      forget({b->node});
       return;
     }
     case wire::kind::interest: {
@@ -324,8 +341,7 @@ void nats_link::tick() {
       ++it;
     }
     for (auto it = pending_.begin(); it != pending_.end();) {
-      bool peer_gone = std::find(gone.begin(), gone.end(), it->second.node) != gone.end();
-      if (peer_gone || it->second.deadline <= now) {
+      if (it->second.deadline <= now) {
         expired.push_back(std::move(it->second.done));
         it = pending_.erase(it);
       } else {
@@ -333,13 +349,29 @@ void nats_link::tick() {
       }
     }
   }
-  for (const auto& node : gone) {
-    FC_LOG_WARN("cluster.peer_gone", "node={} peer={}", cfg_.node_id, node);
-    broker_.peer_gone(node);
-  }
+  for (const auto& node : gone) FC_LOG_WARN("cluster.peer_gone", "node={} peer={}", cfg_.node_id, node);
+  forget(std::move(gone));
   timeouts_.inc(expired.size());
   for (auto& done : expired) done(false, 0);
   for (const auto& [node, want_reply] : resync) send_sync(node, want_reply);
+}
+
+void nats_link::forget(std::vector<std::string> gone) {
+  if (gone.empty()) return;
+  std::vector<reply> failed;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (std::find(gone.begin(), gone.end(), it->second.node) != gone.end()) {
+        failed.push_back(std::move(it->second.done));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& node : gone) broker_.peer_gone(node);
+  for (auto& done : failed) done(false, 0);
 }
 
 }  // namespace fleetcore::cluster

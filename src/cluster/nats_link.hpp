@@ -3,7 +3,8 @@
 // their subscription interest, and hand each other messages.
 //
 // Subjects, under `fc.<cluster>`:
-//   fc.<cluster>.hello            every node, every heartbeat: "node N (epoch E) is alive"
+//   fc.<cluster>.hello            every node, every heartbeat: "node N (epoch E) is alive"; and
+//                                 "node N is leaving" when it stops
 //   fc.<cluster>.to.<node>.i      interest of the sender: a full list (on discovery) or changes
 //   fc.<cluster>.to.<node>.m      a message for the node's subscribers
 //   fc.<cluster>.to.<node>.a      acknowledgements of the node's requests
@@ -93,6 +94,8 @@ class nats_link final : public broker::cluster_link {
   bool heard(const std::string& node, std::uint64_t epoch);
   void send_sync(const std::string& node, bool want_reply);
   void say_hello();
+  /// Forgets the peers in `gone`: the broker stops routing to them, their requests fail.
+  void forget(std::vector<std::string> gone);
   /// Registers a request to `node`; returns its id.
   std::uint64_t expect(const std::string& node, reply done);
   void settle(std::uint64_t id, bool ok, std::uint32_t recipients);

@@ -82,6 +82,8 @@ class reader {
 
 std::string encode(const hello& h) { return writer(kind::hello).str16(h.node).num(h.epoch).take(); }
 
+std::string encode(const bye& b) { return writer(kind::bye).str16(b.node).num(b.epoch).take(); }
+
 std::string encode(const interest& i) {
   writer w(kind::interest);
   w.str16(i.node).num(i.epoch).num(i.request).num(static_cast<std::uint8_t>(i.reset | i.want_reply << 1)).num(static_cast<std::uint32_t>(i.changes.size()));
@@ -105,6 +107,7 @@ std::optional<kind> kind_of(std::string_view frame) {
   if (frame.empty()) return std::nullopt;
   switch (static_cast<kind>(frame[0])) {
     case kind::hello:
+    case kind::bye:
     case kind::interest:
     case kind::message:
     case kind::ack: return static_cast<kind>(frame[0]);
@@ -117,6 +120,13 @@ std::optional<hello> decode_hello(std::string_view frame) {
   hello h{r.str16(), r.num<std::uint64_t>()};
   if (!r.done() || h.node.empty()) return std::nullopt;
   return h;
+}
+
+std::optional<bye> decode_bye(std::string_view frame) {
+  reader r(frame, kind::bye);
+  bye b{r.str16(), r.num<std::uint64_t>()};
+  if (!r.done() || b.node.empty()) return std::nullopt;
+  return b;
 }
 
 std::optional<interest> decode_interest(std::string_view frame) {

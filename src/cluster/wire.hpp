@@ -17,6 +17,12 @@ struct hello {
   std::uint64_t epoch = 0;
 };
 
+/// A node is leaving (it stops): its peers forget it at once instead of after their peer timeout.
+struct bye {
+  std::string node;
+  std::uint64_t epoch = 0;
+};
+
 /// A node's interest: a full list (`reset`: everything it had is replaced) or changes. The receiver
 /// acknowledges `request` (when not 0) once its tries have it.
 struct interest {
@@ -51,9 +57,10 @@ struct ack {
   std::uint32_t recipients = 0;
 };
 
-enum class kind : char { hello = 'H', interest = 'I', message = 'M', ack = 'A' };
+enum class kind : char { hello = 'H', bye = 'B', interest = 'I', message = 'M', ack = 'A' };
 
 std::string encode(const hello& h);
+std::string encode(const bye& b);
 std::string encode(const interest& i);
 std::string encode(const message& m);
 std::string encode(const ack& a);
@@ -61,6 +68,7 @@ std::string encode(const ack& a);
 /// The kind of a frame, if it has one.
 std::optional<kind> kind_of(std::string_view frame);
 std::optional<hello> decode_hello(std::string_view frame);
+std::optional<bye> decode_bye(std::string_view frame);
 std::optional<interest> decode_interest(std::string_view frame);
 std::optional<message> decode_message(std::string_view frame);
 std::optional<ack> decode_ack(std::string_view frame);

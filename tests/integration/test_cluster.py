@@ -217,6 +217,16 @@ def test_a_dead_node_is_dropped_and_the_others_go_on(cluster):
     assert [sub.get().payload.decode() for _ in range(20)] == [f"after-{i}" for i in range(20)]
 
 
+def test_a_stopping_node_says_goodbye(cluster):
+    n0, n1, n2 = cluster.nodes
+    n2.stop()  # SIGTERM
+    t0 = time.monotonic()
+    wait_for(lambda: n0.metrics().get("fleetcore_cluster_peers") == 1 and n1.metrics().get("fleetcore_cluster_peers") == 1,
+             what="the peers to forget the stopped node")
+    assert time.monotonic() - t0 < 1.5, "not left to the 3 s peer timeout"
+    assert "cluster.peer_left" in n0.read_log()
+
+
 def test_nats_restart_heals(cluster):
     n0, n1, _ = cluster.nodes
     sub = connected(n1.port, "sub")

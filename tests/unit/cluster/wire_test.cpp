@@ -41,6 +41,11 @@ TEST(cluster_wire, interest_hello_ack_round_trip) {
   EXPECT_EQ(dh->node, "n3");
   EXPECT_EQ(dh->epoch, 12345u);
 
+  auto db = decode_bye(encode(bye{"n3", 12345}));
+  ASSERT_TRUE(db);
+  EXPECT_EQ(db->node, "n3");
+  EXPECT_FALSE(decode_hello(encode(bye{"n3", 1})));
+
   auto da = decode_ack(encode(ack{77, true, 3}));
   ASSERT_TRUE(da);
   EXPECT_EQ(da->request, 77u);
