@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   same(decode_hello(frame));
   same(decode_bye(frame));
   same(decode_interest(frame));
+  same(decode_claim(frame));
+  same(decode_documents(frame));
   same(decode_message(frame));
   same(decode_ack(frame));
   return 0;

@@ -65,53 +65,69 @@ void broker::load() {
   }
   std::size_t i = 0;
   for (auto& r : snap.sessions) {
-    std::int64_t gone_at = r.disconnected_at_ms ? r.disconnected_at_ms : now;
-    if (r.expiry_interval != never_expires && gone_at + std::int64_t(r.expiry_interval) * 1000 <= now) {
-      cleanup.push_back(storage::op::delete_session{r.client_id, r.incarnation});
-      continue;
-    }
-    worker* home = workers_[i++ % workers_.size()].get();
-    auto s = std::make_shared<session>(r.client_id, r.incarnation, home);
-    s->expiry_interval = r.expiry_interval;
-    s->version = static_cast<mqtt::protocol_version>(r.protocol);
-    s->durable = true;
-    s->disconnected_at_ms = gone_at;
-    for (const auto& sub : r.subscriptions) {
-      auto opts = subscription_options::from_byte(sub.options, sub.subscription_id);
-      s->subscriptions.emplace(sub.filter, opts);
-      auto [group, filter] = split_shared(sub.filter);
+    // In a cluster each node restores the sessions it held; the others' wait for their nodes (or for
+    // their clients to connect elsewhere, which takes them over).
+    if (cluster_ && r.node != cfg_.node_id) continue;
+    auto s = restore(r, *workers_[i++ % workers_.size()], cleanup);
+    if (!s) continue;
+    for (const auto& [f, opts] : s->subscriptions) {
+      auto [group, filter] = split_shared(f);
       for (auto& w : workers_) w->routes().add(filter, group, s, opts);
-      note_interest(sub.filter, true, nullptr);
-      metrics_.subscriptions.add();
+      note_interest(f, true, nullptr);
     }
-    for (auto& q : r.queue) {
-      delivery d{from_stored(q.msg), q.msg.qos, q.msg.retain, std::move(q.subscription_ids), q.seq};
-      // The session's bounds hold across restarts (also after they were lowered in the configuration).
-      if (s->queue.size() >= cfg_.max_queued_messages ||
-          s->backlog_bytes + delivery_bytes(d) > static_cast<std::int64_t>(cfg_.max_queued_bytes)) {
-        metrics_.drops[static_cast<std::size_t>(drop_reason::queue_full)].inc();
-        cleanup.push_back(storage::op::delete_message{r.client_id, q.seq});
-        continue;
-      }
-      adjust_backlog(*s, 1, delivery_bytes(d));
-      // Sent before the restart: in flight again under its packet id, resent with DUP (or its
-      // PUBREL) when the client is back.
-      if (q.packet_id && !s->inflight.contains(q.packet_id)) {
-        using st = inflight_entry::state;
-        auto state = d.qos == 1 ? st::awaiting_puback : q.released ? st::awaiting_pubcomp : st::awaiting_pubrec;
-        s->inflight.emplace(q.packet_id, inflight_entry{std::move(d), state, true, false});
-        s->last_packet_id = std::max(s->last_packet_id, q.packet_id);
-        continue;
-      }
-      s->queue.push_back(std::move(d));
-    }
-    for (auto id : r.inbound_qos2) s->inbound_qos2.emplace(id, true);
     if (!r.disconnected_at_ms) cleanup.push_back(storage::op::touch_session{r.client_id, r.incarnation, r.expiry_interval, now});
     sessions_.emplace(r.client_id, s);
-    metrics_.sessions.add();
   }
   if (!cleanup.empty()) store_.submit(std::move(cleanup), nullptr);
   FC_LOG_INFO("broker.loaded", "sessions={} retained={}", sessions_.size(), retained_.size());
+}
+
+std::shared_ptr<session> broker::restore(storage::session_record& r, worker& home, std::vector<storage::operation>& cleanup) {
+  const auto now = clock_.wall_ms();
+  std::int64_t gone_at = r.disconnected_at_ms ? r.disconnected_at_ms : now;
+  if (r.expiry_interval != never_expires && gone_at + std::int64_t(r.expiry_interval) * 1000 <= now) {
+    cleanup.push_back(storage::op::delete_session{r.client_id, r.incarnation});
+    return nullptr;
+  }
+  auto s = std::make_shared<session>(r.client_id, r.incarnation, &home);
+  s->expiry_interval = r.expiry_interval;
+  s->version = static_cast<mqtt::protocol_version>(r.protocol);
+  s->durable = true;
+  s->disconnected_at_ms = gone_at;
+  for (const auto& sub : r.subscriptions) {
+    s->subscriptions.emplace(sub.filter, subscription_options::from_byte(sub.options, sub.subscription_id));
+    metrics_.subscriptions.add();
+  }
+  std::uint64_t max_seq = 0;
+  for (auto& q : r.queue) {
+    max_seq = std::max(max_seq, q.seq);
+    delivery d{from_stored(q.msg), q.msg.qos, q.msg.retain, std::move(q.subscription_ids), q.seq};
+    // The session's bounds hold across restarts (also after they were lowered in the configuration).
+    if (s->queue.size() >= cfg_.max_queued_messages ||
+        s->backlog_bytes + delivery_bytes(d) > static_cast<std::int64_t>(cfg_.max_queued_bytes)) {
+      metrics_.drops[static_cast<std::size_t>(drop_reason::queue_full)].inc();
+      cleanup.push_back(storage::op::delete_message{r.client_id, q.seq});
+      continue;
+    }
+    adjust_backlog(*s, 1, delivery_bytes(d));
+    // Sent before the restart: in flight again under its packet id, resent with DUP (or its
+    // PUBREL) when the client is back.
+    if (q.packet_id && !s->inflight.contains(q.packet_id)) {
+      using st = inflight_entry::state;
+      auto state = d.qos == 1 ? st::awaiting_puback : q.released ? st::awaiting_pubcomp : st::awaiting_pubrec;
+      s->inflight.emplace(q.packet_id, inflight_entry{std::move(d), state, true, false});
+      s->last_packet_id = std::max(s->last_packet_id, q.packet_id);
+      continue;
+    }
+    s->queue.push_back(std::move(d));
+  }
+  // Copies stored from now on sort after the ones restored (a session taken over from another node
+  // has seqs from that node's counter).
+  for (auto seen = next_seq_.load(); seen <= max_seq && !next_seq_.compare_exchange_weak(seen, max_seq + 1);) {
+  }
+  for (auto id : r.inbound_qos2) s->inbound_qos2.emplace(id, true);
+  metrics_.sessions.add();
+  return s;
 }
 
 void broker::start() {

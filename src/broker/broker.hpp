@@ -119,6 +119,10 @@ class broker {
   /// worker's trie has it.
   void peer_interest(const std::string& node, std::vector<std::pair<std::string, bool>> changes,
                      std::function<void()> done);
+  /// Another node has a CONNECT for `client_id`: its connection here is closed (session taken over)
+  /// and its session leaves this node — ended if `clean_start`, else handed over: kept in the store
+  /// for the other node to take. `done(had_session)` runs once what the session stored is durable.
+  void release(const std::string& client_id, bool clean_start, std::function<void(bool had_session)> done);
   /// Calls `fn` with this node's interest (every filter with a local subscriber) under the lock that
   /// orders cluster_link::interest calls: what `fn` sends comes before any later change.
   void with_local_interest(const std::function<void(const std::vector<std::string>&)>& fn);
@@ -133,7 +137,8 @@ class broker {
   // --- called on the connection's worker ---
 
   /// Finds, resumes or creates the session for a validated CONNECT and eventually calls
-  /// c->attach() on c's worker.
+  /// c->attach() on c's worker. In a cluster, the other nodes first give the client id up (closing
+  /// its connection there, handing its persistent session over through the store).
   void connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
   /// The one path of every accepted message (client, will, HTTP, server), on the publisher's worker:
   /// the hooks see it (and may consume it, or add storage operations), then it is routed. If anything
@@ -231,6 +236,20 @@ class broker {
   /// the cluster when the node's interest begins or ends (`done` then waits for the peers).
   void note_interest(const std::string& filter, bool add, std::function<void()> done);
   std::shared_ptr<session> proxy_of(const std::string& node);
+  /// connect() once the cluster has given the client id up: the session here, else the one stored
+  /// by another node (taken over: its rows move to a new incarnation), else a new one.
+  void connect_in_cluster(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
+  /// connect() on this node alone.
+  void attach_session(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
+  /// Takes over session `r` stored by another node, on `w` (sessions_mutex_ held): the session,
+  /// not yet in the tries; null if it expired.
+  std::shared_ptr<session> adopt(storage::session_record r, worker& w);
+  /// A session object from its stored record, on `home`; null (and its deletion in `cleanup`) if it
+  /// expired. Its subscriptions are in its map, not yet in the tries.
+  std::shared_ptr<session> restore(storage::session_record& r, worker& home, std::vector<storage::operation>& cleanup);
+  /// A new session's incarnation: the next of this node's counter, or in a cluster a random one
+  /// (unique across nodes, which share the store).
+  std::uint64_t new_incarnation();
   /// Applies `changes` of `proxy` to every worker's trie, then `done`.
   void apply_peer_routes(const std::shared_ptr<session>& proxy, std::vector<std::pair<std::string, bool>> changes,
                          std::function<void()> done);

@@ -23,6 +23,11 @@ class cluster_link {
   /// message published anywhere after the SUBACK reaches the new subscriber.
   virtual void interest(const std::string& filter, bool add, std::function<void()> done) = 0;
 
+  /// A client connects here as `client_id`: every live peer gives it up (broker::release) before
+  /// `done` runs (any thread; after the link's timeout for a peer that does not answer), so a client
+  /// id is connected on one node at a time and its persistent session is in the store to take over.
+  virtual void claim(const std::string& client_id, bool clean_start, std::function<void()> done) = 0;
+
   /// Hands `m` to peer `node`, whose subscribers (and, for the shared groups in `groups`, one of its
   /// members) get it. With `done`, the peer acknowledges once its copies are stored (QoS 1/2):
   /// `done(ok, recipients)` runs on any thread, with ok = false if the peer refused or did not

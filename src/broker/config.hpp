@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace fleetcore::broker {
 
@@ -43,6 +44,8 @@ struct config {
   bool wildcard_subscription_available = true;
   bool shared_subscription_available = true;
   bool subscription_identifier_available = true;
+  /// This node's id in a cluster (empty on a single node): stored with each session it holds.
+  std::string node_id;
 };
 
 }  // namespace fleetcore::broker

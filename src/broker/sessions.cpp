@@ -6,6 +6,7 @@
 #include "mqtt/topic.hpp"
 
 #include <algorithm>
+#include <random>
 
 namespace fleetcore::broker {
 
@@ -21,7 +22,122 @@ void broker::on_home(const std::shared_ptr<session>& s, std::function<void()> fn
   home->post([this, s, fn = std::move(fn)]() mutable { on_home(s, std::move(fn)); });
 }
 
+std::uint64_t broker::new_incarnation() {
+  if (!cluster_) return next_incarnation_++;
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  std::uint64_t id;
+  do {
+    id = random() >> 1;  // stored as a signed 64-bit integer
+  } while (id == 0);     // 0 means no session (a server message's origin)
+  return id;
+}
+
 void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry) {
+  if (!cluster_) {
+    attach_session(c, clean_start, expiry);
+    return;
+  }
+  std::weak_ptr<client_connection> wc = c;
+  worker& w = c->home();
+  cluster_->claim(c->client_id(), clean_start, [this, wc, &w, clean_start, expiry] {
+    w.post([this, wc, clean_start, expiry] {
+      auto c = wc.lock();
+      if (c && c->state_ == client_connection::state::connecting) connect_in_cluster(c, clean_start, expiry);
+    });
+  });
+}
+
+void broker::connect_in_cluster(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry) {
+  bool here;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    here = sessions_.contains(c->client_id());
+  }
+  if (here || clean_start) {
+    attach_session(c, clean_start, expiry);
+    return;
+  }
+  // Not held here: another node may have stored it (it just gave it up, or it died).
+  std::weak_ptr<client_connection> wc = c;
+  worker& w = c->home();
+  store_.load_session(c->client_id(), [this, wc, &w, expiry](std::optional<storage::session_record> r, bool ok) {
+    auto record = std::make_shared<std::optional<storage::session_record>>(std::move(r));
+    w.post([this, wc, &w, expiry, record, ok] {
+      auto c = wc.lock();
+      if (!c || c->state_ != client_connection::state::connecting) return;
+      if (!ok) {  // a new session now would replace the stored one: refuse, the client comes back
+        c->refuse(mqtt::reason_code::server_unavailable);
+        return;
+      }
+      std::shared_ptr<session> adopted;
+      if (*record) {
+        std::lock_guard lock(sessions_mutex_);
+        // Created here meanwhile (another CONNECT with this id won the race): that one stands.
+        if (!sessions_.contains(c->client_id())) adopted = adopt(std::move(**record), w);
+      }
+      if (!adopted) {
+        attach_session(c, false, expiry);
+        return;
+      }
+      FC_LOG_INFO("session.taken_over", "client={} note=\"stored by another node\"", common::untrusted(adopted->client_id));
+      // Its subscriptions are in every trie and known to every node before the CONNACK, as after a SUBACK.
+      std::vector<route_change> changes;
+      for (const auto& [f, opts] : adopted->subscriptions) changes.push_back({f, opts, true});
+      adopted->durable = false;  // stored already: update_routes writes nothing
+      update_routes(w, adopted, std::move(changes), [this, wc, expiry] {
+        if (auto c = wc.lock(); c && c->state_ == client_connection::state::connecting) attach_session(c, false, expiry);
+      });
+      adopted->durable = true;
+    });
+  });
+}
+
+std::shared_ptr<session> broker::adopt(storage::session_record r, worker& w) {
+  std::vector<storage::operation> ops;
+  const auto from = r.incarnation;
+  r.incarnation = new_incarnation();
+  auto s = restore(r, w, ops);
+  if (s) {
+    // Its rows move to the new incarnation first: whatever the old holder still writes is ignored.
+    ops.insert(ops.begin(), storage::op::adopt_session{r.client_id, from, r.incarnation, cfg_.node_id});
+    sessions_.emplace(r.client_id, s);
+  }
+  store_.submit(std::move(ops), nullptr);
+  return s;
+}
+
+void broker::release(const std::string& client_id, bool clean_start, std::function<void(bool)> done) {
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end()) {
+      done(false);
+      return;
+    }
+    s = it->second;
+    sessions_.erase(it);  // from here its connection's close ends it (detach: not current)
+  }
+  on_home(s, [this, s, clean_start, done = std::move(done)] {
+    const bool keep = !clean_start && s->durable && !s->ended;
+    s->handed_over = keep;
+    if (s->conn) {
+      metrics_.takeovers.inc();
+      s->conn->close(mqtt::reason_code::session_taken_over);
+    } else {
+      end_session(*s);
+    }
+    if (!keep) {
+      done(false);
+      return;
+    }
+    // What it stored is durable before the other node reads it: the store keeps batches in order.
+    store_.submit({storage::op::touch_session{s->client_id, s->incarnation, s->expiry_interval, clock_.wall_ms()}},
+                  [done](bool) { done(true); });
+  });
+}
+
+void broker::attach_session(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry) {
   worker& w = c->home();
   std::shared_ptr<session> old, fresh;
   {
@@ -29,16 +145,16 @@ void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_sta
     auto it = sessions_.find(c->client_id());
     if (it != sessions_.end()) old = it->second;
     if (!old || clean_start) {
-      fresh = std::make_shared<session>(c->client_id(), next_incarnation_++, &w);
+      fresh = std::make_shared<session>(c->client_id(), new_incarnation(), &w);
       sessions_[c->client_id()] = fresh;
     }
   }
   if (fresh) {
     metrics_.sessions.add();
-    if (expiry > 0 || (old && old->durable)) {
+    if (expiry > 0 || (old && old->durable) || cluster_) {  // in a cluster, another node may have stored one
       fresh->durable = expiry > 0;
       store_.submit({storage::op::put_session{fresh->client_id, fresh->incarnation, expiry,
-                                              static_cast<std::uint8_t>(c->version()), 0}},
+                                              static_cast<std::uint8_t>(c->version()), 0, cfg_.node_id}},
                     nullptr);
     }
     if (old) {
@@ -57,7 +173,7 @@ void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_sta
   on_home(old, [this, old, c, &w, expiry] {
     if (old->ended) {  // expired meanwhile: start over, a fresh session will be created
       w.post([this, c, expiry] {
-        if (c->state_ == client_connection::state::connecting) connect(c, false, expiry);
+        if (c->state_ == client_connection::state::connecting) attach_session(c, false, expiry);
       });
       return;
     }
@@ -67,7 +183,7 @@ void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_sta
     }
     if (old->ended) {  // the old connection's session was not persistent
       w.post([this, c, expiry] {
-        if (c->state_ == client_connection::state::connecting) connect(c, false, expiry);
+        if (c->state_ == client_connection::state::connecting) attach_session(c, false, expiry);
       });
       return;
     }
@@ -101,6 +217,8 @@ void broker::detach(session& s, std::unique_ptr<mqtt::will_message> will) {
     current = it != sessions_.end() && it->second.get() == &s;
   }
   worker& w = *s.home.load();
+  // Resumed on another node before its will delay elapsed: the will is not sent [MQTT-3.1.3-9].
+  if (will && s.handed_over && will->props.will_delay_interval.value_or(0) > 0) will.reset();
   if (!s.persistent() || !current) {
     if (will) publish_will(w, s.client_id, *will);
     end_session(s);
@@ -145,6 +263,7 @@ void broker::end_session(session& s) {
   s.ended = true;
   s.will_timer.reset();  // destroying a timer cancels its wait
   s.expiry_timer.reset();
+  if (s.handed_over) s.pending_will.reset();  // its session lives on: not ended
   if (s.pending_will) {
     auto wm = std::move(*s.pending_will);
     s.pending_will.reset();
@@ -176,7 +295,7 @@ void broker::end_session(session& s) {
   s.queue.clear();
   s.inflight.clear();
   if (s.congested_since.exchange(0)) congested_.fetch_sub(1, std::memory_order_relaxed);
-  if (s.durable) store_.submit({storage::op::delete_session{s.client_id, s.incarnation}}, nullptr);
+  if (s.durable && !s.handed_over) store_.submit({storage::op::delete_session{s.client_id, s.incarnation}}, nullptr);
   s.durable = false;
   metrics_.sessions.sub();
 }

@@ -200,6 +200,31 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
       broker_.peer_interest(i->node, std::move(i->changes), std::move(done));
       return;
     }
+    case wire::kind::claim: {
+      auto c = wire::decode_claim(data);
+      if (!c) return dropped();
+      heard(c->node, c->epoch);
+      broker_.release(c->client_id, c->clean_start, [this, node = c->node, id = c->request](bool had_session) {
+        publish(to(node, 'a'), wire::encode(wire::ack{id, true, had_session ? 1u : 0u}));
+      });
+      return;
+    }
+    case wire::kind::documents: {
+      auto d = wire::decode_documents(data);
+      if (!d) return dropped();
+      heard(d->node, d->epoch);
+      if (!on_documents) return;
+      std::vector<storage::operation> writes;
+      writes.reserve(d->entries.size());
+      for (auto& e : d->entries) {
+        if (e.deleted)
+          writes.emplace_back(storage::op::delete_document{std::move(e.kind), std::move(e.key)});
+        else
+          writes.emplace_back(storage::op::put_document{{std::move(e.kind), std::move(e.key), std::move(e.body)}});
+      }
+      on_documents(std::move(writes));
+      return;
+    }
     case wire::kind::message: {
       auto f = wire::decode_message(data);
       if (!f) return dropped();
@@ -287,7 +312,8 @@ void nats_link::settle(std::uint64_t id, bool ok, std::uint32_t recipients) {
   done(ok, recipients);
 }
 
-void nats_link::interest(const std::string& filter, bool add, std::function<void()> done) {
+void nats_link::ask_all(const std::function<std::string(std::uint64_t)>& frame, char what, std::function<void()> done,
+                        std::function<void(const std::string&)> failed) {
   std::vector<std::string> targets;
   {
     std::lock_guard lock(mu_);
@@ -300,16 +326,47 @@ void nats_link::interest(const std::string& filter, bool add, std::function<void
   auto left = std::make_shared<std::atomic<std::size_t>>(targets.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
   for (const auto& node : targets) {
-    auto id = expect(node, [this, node, left, shared_done](bool ok, std::uint32_t) {
-      if (!ok) {  // the peer may have missed it: it gets the full list again
-        std::lock_guard lock(mu_);
-        if (auto it = peers_.find(node); it != peers_.end()) it->second.needs_sync = true;
-      }
+    auto id = expect(node, [node, left, shared_done, failed](bool ok, std::uint32_t) {
+      if (!ok && failed) failed(node);
       if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
     });
-    if (!publish(to(node, 'i'), wire::encode(wire::interest{cfg_.node_id, epoch_, id, false, false, {{filter, add}}})))
-      settle(id, false, 0);
+    if (!publish(to(node, what), frame(id))) settle(id, false, 0);
   }
+}
+
+void nats_link::interest(const std::string& filter, bool add, std::function<void()> done) {
+  ask_all([&](std::uint64_t id) { return wire::encode(wire::interest{cfg_.node_id, epoch_, id, false, false, {{filter, add}}}); },
+          'i', std::move(done), [this](const std::string& node) {
+            // The peer may have missed it: it gets the full list again.
+            std::lock_guard lock(mu_);
+            if (auto it = peers_.find(node); it != peers_.end()) it->second.needs_sync = true;
+          });
+}
+
+void nats_link::publish_documents(const std::vector<storage::operation>& writes) {
+  wire::documents d{cfg_.node_id, epoch_, {}};
+  for (const auto& op : writes) {
+    if (const auto* put = std::get_if<storage::op::put_document>(&op))
+      d.entries.push_back({false, put->doc.kind, put->doc.key, put->doc.body});
+    else if (const auto* del = std::get_if<storage::op::delete_document>(&op))
+      d.entries.push_back({true, del->kind, del->key, {}});
+  }
+  if (d.entries.empty()) return;
+  auto frame = wire::encode(d);
+  std::vector<std::string> targets;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [node, p] : peers_) targets.push_back(node);
+  }
+  for (const auto& node : targets) publish(to(node, 'd'), frame);
+}
+
+void nats_link::claim(const std::string& client_id, bool clean_start, std::function<void()> done) {
+  ask_all([&](std::uint64_t id) { return wire::encode(wire::claim{cfg_.node_id, epoch_, id, client_id, clean_start}); },
+          'c', std::move(done), [this, client_id](const std::string& node) {
+            FC_LOG_WARN("cluster.claim_unanswered", "node={} peer={} client={}", cfg_.node_id, node,
+                        common::untrusted(client_id));
+          });
 }
 
 void nats_link::forward(const std::string& node, const broker::message_ptr& m, std::vector<std::string> groups,

@@ -6,6 +6,8 @@
 //   fc.<cluster>.hello            every node, every heartbeat: "node N (epoch E) is alive"; and
 //                                 "node N is leaving" when it stops
 //   fc.<cluster>.to.<node>.i      interest of the sender: a full list (on discovery) or changes
+//   fc.<cluster>.to.<node>.c      a client connected to the sender: give its client id up
+//   fc.<cluster>.to.<node>.d      control-plane documents the sender committed (registry changes)
 //   fc.<cluster>.to.<node>.m      a message for the node's subscribers
 //   fc.<cluster>.to.<node>.a      acknowledgements of the node's requests
 // A node reads its own `to.<node>.*` with one subscription, so what one peer says to it (a full list,
@@ -61,12 +63,18 @@ class nats_link final : public broker::cluster_link {
   void stop();
 
   bool connected() const;
+
+  /// Tells every live peer of control-plane documents this node committed to the shared store.
+  void publish_documents(const std::vector<storage::operation>& writes);
+  /// Documents a peer committed, on the link's thread (set before start()).
+  std::function<void(std::vector<storage::operation> writes)> on_documents;
   /// The peers heard from within peer_timeout.
   std::vector<std::string> peers() const;
   const std::string& node_id() const noexcept { return cfg_.node_id; }
   void register_metrics(common::registry& r) const;
 
   void interest(const std::string& filter, bool add, std::function<void()> done) override;
+  void claim(const std::string& client_id, bool clean_start, std::function<void()> done) override;
   void forward(const std::string& node, const broker::message_ptr& m, std::vector<std::string> groups,
                forward_done done) override;
 
@@ -96,6 +104,10 @@ class nats_link final : public broker::cluster_link {
   void say_hello();
   /// Forgets the peers in `gone`: the broker stops routing to them, their requests fail.
   void forget(std::vector<std::string> gone);
+  /// Sends a request made by `frame(id)` to every live peer; `done` once all answered or timed out,
+  /// `failed(node)` for each that did not.
+  void ask_all(const std::function<std::string(std::uint64_t id)>& frame, char what, std::function<void()> done,
+               std::function<void(const std::string& node)> failed);
   /// Registers a request to `node`; returns its id.
   std::uint64_t expect(const std::string& node, reply done);
   void settle(std::uint64_t id, bool ok, std::uint32_t recipients);

@@ -91,6 +91,17 @@ std::string encode(const interest& i) {
   return w.take();
 }
 
+std::string encode(const claim& c) {
+  return writer(kind::claim).str16(c.node).num(c.epoch).num(c.request).str16(c.client_id).num(std::uint8_t{c.clean_start}).take();
+}
+
+std::string encode(const documents& d) {
+  writer w(kind::documents);
+  w.str16(d.node).num(d.epoch).num(static_cast<std::uint32_t>(d.entries.size()));
+  for (const auto& e : d.entries) w.num(std::uint8_t{e.deleted}).str16(e.kind).str16(e.key).str32(e.body);
+  return w.take();
+}
+
 std::string encode(const message& m) {
   writer w(kind::message);
   w.str16(m.node).num(m.request).num(m.order_key).num(m.qos).num(std::uint8_t{m.retain}).num(m.rule_hops);
@@ -109,6 +120,8 @@ std::optional<kind> kind_of(std::string_view frame) {
     case kind::hello:
     case kind::bye:
     case kind::interest:
+    case kind::claim:
+    case kind::documents:
     case kind::message:
     case kind::ack: return static_cast<kind>(frame[0]);
   }
@@ -149,6 +162,38 @@ std::optional<interest> decode_interest(std::string_view frame) {
   }
   if (!r.done() || i.node.empty()) return std::nullopt;
   return i;
+}
+
+std::optional<claim> decode_claim(std::string_view frame) {
+  reader r(frame, kind::claim);
+  claim c;
+  c.node = r.str16();
+  c.epoch = r.num<std::uint64_t>();
+  c.request = r.num<std::uint64_t>();
+  c.client_id = r.str16();
+  c.clean_start = r.flag();
+  if (!r.done() || c.node.empty() || !c.request) return std::nullopt;
+  return c;
+}
+
+std::optional<documents> decode_documents(std::string_view frame) {
+  reader r(frame, kind::documents);
+  documents d;
+  d.node = r.str16();
+  d.epoch = r.num<std::uint64_t>();
+  auto n = r.num<std::uint32_t>();
+  if (n > frame.size() / 9) return std::nullopt;  // each entry takes at least 9 bytes
+  d.entries.reserve(n);
+  for (std::uint32_t k = 0; k < n; ++k) {
+    documents::entry e;
+    e.deleted = r.flag();
+    e.kind = r.str16();
+    e.key = r.str16();
+    e.body = r.str32();
+    d.entries.push_back(std::move(e));
+  }
+  if (!r.done() || d.node.empty()) return std::nullopt;
+  return d;
 }
 
 std::optional<message> decode_message(std::string_view frame) {

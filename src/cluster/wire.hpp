@@ -35,6 +35,31 @@ struct interest {
   std::vector<std::pair<std::string, bool>> changes;  // filter, added
 };
 
+/// A client connects to the sender as `client_id`: the receiver gives it up (closes its connection,
+/// hands over or ends its session) and acknowledges `request`.
+struct claim {
+  std::string node;
+  std::uint64_t epoch = 0;
+  std::uint64_t request = 0;
+  std::string client_id;
+  bool clean_start = false;
+};
+
+/// Control-plane documents the sender committed to the shared store (a registry transaction): the
+/// receiver applies them to its in-memory state.
+struct documents {
+  std::string node;
+  std::uint64_t epoch = 0;
+  struct entry {
+    bool deleted = false;
+    std::string kind;
+    std::string key;
+    std::string body;  // empty when deleted
+    bool operator==(const entry&) const = default;
+  };
+  std::vector<entry> entries;
+};
+
 /// A message forwarded to one node. The receiver acknowledges `request` (when not 0) once its copies
 /// are stored.
 struct message {
@@ -57,11 +82,13 @@ struct ack {
   std::uint32_t recipients = 0;
 };
 
-enum class kind : char { hello = 'H', bye = 'B', interest = 'I', message = 'M', ack = 'A' };
+enum class kind : char { hello = 'H', bye = 'B', interest = 'I', claim = 'C', documents = 'D', message = 'M', ack = 'A' };
 
 std::string encode(const hello& h);
 std::string encode(const bye& b);
 std::string encode(const interest& i);
+std::string encode(const claim& c);
+std::string encode(const documents& d);
 std::string encode(const message& m);
 std::string encode(const ack& a);
 
@@ -70,6 +97,8 @@ std::optional<kind> kind_of(std::string_view frame);
 std::optional<hello> decode_hello(std::string_view frame);
 std::optional<bye> decode_bye(std::string_view frame);
 std::optional<interest> decode_interest(std::string_view frame);
+std::optional<claim> decode_claim(std::string_view frame);
+std::optional<documents> decode_documents(std::string_view frame);
 std::optional<message> decode_message(std::string_view frame);
 std::optional<ack> decode_ack(std::string_view frame);
 

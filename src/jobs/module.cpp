@@ -25,7 +25,8 @@ module::module(platform::core& core, settings s, object_links objects)
     b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock.wall_ms(), 0));
   };
   b.add_hook(jobs_);
-  core.registry.observe([this](const std::vector<registry::change>& changes) {
+  core.registry.observe([this, &reg = core.registry](const std::vector<registry::change>& changes) {
+    if (reg.replaying()) return;  // the node that made the change updates the jobs
     for (const auto& c : changes)
       if (const auto* t = std::get_if<registry::thing_changed>(&c); t && t->op == registry::change_op::deleted)
         jobs_.thing_deleted(t->value.name);

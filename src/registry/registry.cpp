@@ -97,7 +97,9 @@ registry::registry(settings s, storage::store& store, common::clock& clock, auth
     : settings_(std::move(s)), store_(store), clock_(clock), ca_(std::move(ca)), ca_key_(std::move(ca_key)) {
   load();
   // The registry's own observer: AWS registry events, for the types enabled.
-  observe([this](const std::vector<change>& changes) { publish_aws_events(changes); });
+  observe([this](const std::vector<change>& changes) {
+    if (!replaying_) publish_aws_events(changes);  // the node that made the change publishes them
+  });
 }
 
 registry::~registry() = default;
@@ -114,13 +116,29 @@ bool registry::commit(tx& t) {
   if (t.empty()) return true;
   std::vector<storage::operation> written = t.ops;
   if (!store_.submit_and_wait(std::move(t.ops))) return false;
+  apply_committed(written);
+  if (replicate) replicate(written);
+  return true;
+}
+
+void registry::apply_replica(const std::vector<storage::operation>& writes) {
+  std::lock_guard lock(control_mutex_);
+  replaying_ = true;
+  apply_committed(writes);
+  replaying_ = false;
+}
+
+void registry::apply_committed(const std::vector<storage::operation>& writes) {
   std::vector<change> changes;
   {
     std::unique_lock lock(state_mutex_);
-    for (const auto& op : written) {
+    for (const auto& op : writes) {
       if (const auto* put = std::get_if<storage::op::put_document>(&op)) {
-        // Our own serialization: unreadable only through a bug.
-        FC_CHECK(apply(st_, put->doc, &changes));
+        if (apply(st_, put->doc, &changes)) continue;
+        // Our own serialization: unreadable only through a bug. Another node's may be of a newer
+        // version: that document waits for this node to be upgraded (it is in the store).
+        FC_CHECK(replaying_);
+        FC_LOG_ERROR("registry.replica_unreadable", "kind={} key={}", put->doc.kind, common::untrusted(put->doc.key));
       } else if (const auto* del = std::get_if<storage::op::delete_document>(&op)) {
         erase(st_, del->kind, del->key, &changes);
       }
@@ -129,7 +147,6 @@ bool registry::commit(tx& t) {
   }
   if (!changes.empty())
     for (const auto& fn : observers_) fn(changes);
-  return true;
 }
 
 double registry::now() const { return static_cast<double>(clock_.wall_ms()) / 1000.0; }

@@ -348,6 +348,17 @@ class registry {
   /// registry events (registry-events.md) that DescribeEventConfigurations shows enabled.
   std::function<void(std::string topic, std::string payload)> publish_event;
 
+  /// Cluster: after every committed transaction, its document writes (control thread), for the other
+  /// nodes to apply (apply_replica).
+  std::function<void(const std::vector<storage::operation>& writes)> replicate;
+  /// Applies document writes another node committed to the shared store: the state changes as if
+  /// they were committed here, the generation is bumped (cached decisions go stale), and the
+  /// observers run with replaying() true. Any thread (takes the control mutex).
+  void apply_replica(const std::vector<storage::operation>& writes);
+  /// True while observers see another node's changes: what a change causes once for the cluster (an
+  /// AWS registry event, a job's reaction) was done by that node. Control thread.
+  bool replaying() const noexcept { return replaying_; }
+
   /// Adds an observer of committed changes. Observers run on the control thread after every
   /// committed transaction with changes, in the order added, once the in-memory state shows the
   /// change. The state lock is free, so they may query the registry; the control mutex is held, so
@@ -365,6 +376,8 @@ class registry {
   friend struct ops;
 
   bool commit(tx& t);
+  /// Applies committed document writes to the state, then tells the observers.
+  void apply_committed(const std::vector<storage::operation>& writes);
   void register_pending(std::string pem, std::string ca_id);
   double now() const;
   std::string new_id();
@@ -382,6 +395,7 @@ class registry {
   state st_;
   std::atomic<std::uint64_t> generation_{1};
   std::vector<observer> observers_;
+  bool replaying_ = false;
   std::set<std::string> jitr_pending_;  // certificate ids being auto-registered (control thread)
   std::mutex jitr_mutex_;
 

@@ -190,27 +190,36 @@ int serve(const server_config& cfg) {
     FC_LOG_WARN("auth.allow_all", "listener=mqtt note=\"no plain_policy: every action of plain-TCP clients is allowed\"");
   }
   unsigned workers = cfg.workers ? cfg.workers : std::max(1u, std::thread::hardware_concurrency());
-  broker::broker b(cfg.broker, clock, store, policy, workers);
+  const std::string node = cfg.node_id.empty() ? host_name() : cfg.node_id;
+  auto broker_cfg = cfg.broker;
+  if (!cfg.cluster_nats.empty()) broker_cfg.node_id = node;
+  broker::broker b(broker_cfg, clock, store, policy, workers);
   // Cluster mode: the other nodes share the PostgreSQL database and talk through NATS.
   std::unique_ptr<cluster::nats_link> link;
   if (!cfg.cluster_nats.empty()) {
     if (!cfg.storage.starts_with("postgres"))
       throw std::runtime_error("cluster mode (cluster.nats) needs the nodes' shared PostgreSQL storage (--storage postgresql://...)");
-    link = std::make_unique<cluster::nats_link>(
-        cluster::config{cfg.cluster_nats, cfg.cluster_name, cfg.node_id.empty() ? host_name() : cfg.node_id}, b);
+    link = std::make_unique<cluster::nats_link>(cluster::config{cfg.cluster_nats, cfg.cluster_name, node}, b);
     b.set_cluster(link.get());
   }
   b.load();
   common::registry metrics;
   b.register_metrics(metrics);
   if (link) link->register_metrics(metrics);
-  const std::string node = link ? link->node_id() : (cfg.node_id.empty() ? host_name() : cfg.node_id);
   metrics.add_gauge_fn([] { return 1.0; }, "fleetcore_node_info", fmt::format("node=\"{}\"", node),
                        "This node's id (cluster.node_id, by default the host name).");
   store.register_metrics(metrics);
   reg.register_metrics(metrics);
   cert_policy.register_metrics(metrics);
   if (plain_policy) plain_policy->register_metrics(metrics);
+  // In a cluster, registry changes made on any node apply on every node (its revocations disconnect
+  // the devices here; its policies authorize here), on the control thread like local ones.
+  if (link) {
+    reg.replicate = [&link](const std::vector<storage::operation>& writes) { link->publish_documents(writes); };
+    link->on_documents = [&reg](std::vector<storage::operation> writes) {
+      reg.defer([&reg, writes = std::move(writes)] { reg.apply_replica(writes); });
+    };
+  }
   // A revoked or deactivated certificate loses its connections at once, on every listener.
   reg.observe([&b](const std::vector<registry::change>& changes) {
     for (const auto& c : changes)

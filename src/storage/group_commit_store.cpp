@@ -54,6 +54,25 @@ std::vector<document> group_commit_store::load_documents(const std::string& kind
   return ready.get();
 }
 
+void group_commit_store::load_session(std::string client_id, session_read done) {
+  FC_CHECK(static_cast<bool>(done));
+  // Nobody waits for this read, so a failure cannot travel as an exception: it is logged, counted
+  // and reported to `done` as not ok (never as "no session", which would let a caller start afresh).
+  enqueue({{}, {}, [this, client_id = std::move(client_id), done = std::move(done)] {
+             std::optional<session_record> record;
+             bool ok = true;
+             try {
+               record = read_session(client_id);
+             } catch (const std::exception& e) {
+               ok = false;
+               count_error();
+               FC_LOG_ERROR("storage.read_failed", "client={} err={:q}", common::untrusted(client_id),
+                            common::untrusted(e.what()));
+             }
+             done(std::move(record), ok);
+           }});
+}
+
 void group_commit_store::submit(std::vector<operation> ops, std::function<void(bool)> done) {
   enqueue({std::move(ops), std::move(done), {}});
 }

@@ -20,6 +20,8 @@ class group_commit_store : public store {
   snapshot load() final;
   /// Any thread but the store's own (checked).
   std::vector<document> load_documents(const std::string& kind) final;
+  /// Any thread, including the store's own (from a `done` callback): it only queues the read.
+  void load_session(std::string client_id, session_read done) final;
   /// Any thread, including the store's own (from a `done` callback).
   void submit(std::vector<operation> ops, std::function<void(bool)> done) final;
   /// Any thread but the store's own (checked).
@@ -45,6 +47,8 @@ class group_commit_store : public store {
   virtual bool commit() = 0;
   virtual snapshot read_snapshot() = 0;
   virtual std::vector<document> read_documents(const std::string& kind) = 0;
+  /// The session of `client_id` as read_snapshot() has it, if stored; throws if it cannot be read.
+  virtual std::optional<session_record> read_session(const std::string& client_id) = 0;
 
   /// Counts an applied operation and a failed statement (the backend logs it).
   void count_op() { ops_.inc(); }

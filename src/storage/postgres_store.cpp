@@ -29,7 +29,7 @@ CREATE TABLE retained(
   expiry_at BIGINT NOT NULL);
 CREATE TABLE sessions(
   client_id TEXT PRIMARY KEY, incarnation BIGINT NOT NULL, expiry_interval BIGINT NOT NULL,
-  protocol BIGINT NOT NULL, disconnected_at BIGINT NOT NULL);
+  protocol BIGINT NOT NULL, disconnected_at BIGINT NOT NULL, node TEXT NOT NULL DEFAULT '');
 CREATE TABLE subscriptions(
   client_id TEXT NOT NULL, filter TEXT NOT NULL, options BIGINT NOT NULL, sub_id BIGINT NOT NULL,
   incarnation BIGINT NOT NULL, PRIMARY KEY(client_id, filter));
@@ -44,6 +44,13 @@ CREATE TABLE session_inbound(
 CREATE TABLE documents(
   kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(kind, key));
 )sql";
+
+/// What takes a database of version i + 1 to version i + 2 (a new database gets `schema` at once).
+constexpr const char* migrations[] = {
+    // 1 -> 2: the cluster node holding each session (none on a single node).
+    "ALTER TABLE sessions ADD COLUMN node TEXT NOT NULL DEFAULT ''",
+};
+static_assert(std::size(migrations) == static_cast<std::size_t>(postgres_store::schema_version - 1));
 
 /// Held while a node creates or checks the schema, so that nodes starting together migrate once.
 constexpr const char* schema_lock = "SELECT pg_advisory_lock(7309475734862741504)";
@@ -61,6 +68,10 @@ enum stmt : std::size_t {
   session_delete_subs,
   session_delete_msgs,
   session_delete_inbound,
+  adopt_subs,
+  adopt_msgs,
+  adopt_inbound,
+  session_adopt,
   sub_put,
   sub_delete,
   msg_put,
@@ -80,15 +91,24 @@ constexpr const char* sql_text[stmt_count] = {
     "DELETE FROM subscriptions WHERE client_id=$1::text",
     "DELETE FROM session_messages WHERE client_id=$1::text",
     "DELETE FROM session_inbound WHERE client_id=$1::text",
-    "INSERT INTO sessions VALUES($1::text,$2::bigint,$3::bigint,$4::bigint,$5::bigint) ON CONFLICT(client_id) DO UPDATE "
+    "INSERT INTO sessions(client_id, incarnation, expiry_interval, protocol, disconnected_at, node) "
+    "VALUES($1::text,$2::bigint,$3::bigint,$4::bigint,$5::bigint,$6::text) ON CONFLICT(client_id) DO UPDATE "
     "SET incarnation=EXCLUDED.incarnation, expiry_interval=EXCLUDED.expiry_interval, protocol=EXCLUDED.protocol, "
-    "disconnected_at=EXCLUDED.disconnected_at",
+    "disconnected_at=EXCLUDED.disconnected_at, node=EXCLUDED.node",
     "UPDATE sessions SET expiry_interval=$3::bigint, disconnected_at=$4::bigint "
     "WHERE client_id=$1::text AND incarnation=$2::bigint",
     "DELETE FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint",
     "DELETE FROM subscriptions WHERE client_id=$1::text AND incarnation=$2::bigint",
     "DELETE FROM session_messages WHERE client_id=$1::text AND incarnation=$2::bigint",
     "DELETE FROM session_inbound WHERE client_id=$1::text AND incarnation=$2::bigint",
+    // The session's own row moves last: until then it says whether `from` is still the stored one.
+    "UPDATE subscriptions SET incarnation=$3::bigint WHERE client_id=$1::text AND incarnation=$2::bigint "
+    "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
+    "UPDATE session_messages SET incarnation=$3::bigint WHERE client_id=$1::text AND incarnation=$2::bigint "
+    "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
+    "UPDATE session_inbound SET incarnation=$3::bigint WHERE client_id=$1::text AND incarnation=$2::bigint "
+    "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
+    "UPDATE sessions SET incarnation=$3::bigint, node=$4::text WHERE client_id=$1::text AND incarnation=$2::bigint",
     "INSERT INTO subscriptions SELECT $1::text,$2::text,$3::bigint,$4::bigint,$5::bigint "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$5::bigint) "
     "ON CONFLICT(client_id, filter) DO UPDATE SET options=EXCLUDED.options, sub_id=EXCLUDED.sub_id, "
@@ -198,7 +218,7 @@ bool statements_of(const operation& operation, const std::function<bool(std::siz
                  run(session_clear_msgs, params().text(o.client_id)) &&
                  run(session_clear_inbound, params().text(o.client_id)) &&
                  run(session_put, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
-                                      .integer(o.protocol).integer(o.disconnected_at_ms));
+                                      .integer(o.protocol).integer(o.disconnected_at_ms).text(o.node));
         } else if constexpr (std::is_same_v<T, op::touch_session>) {
           return run(session_touch, params().text(o.client_id).integer(i64(o.incarnation)).integer(o.expiry_interval)
                                         .integer(o.disconnected_at_ms));
@@ -207,6 +227,11 @@ bool statements_of(const operation& operation, const std::function<bool(std::siz
                  run(session_delete_subs, params().text(o.client_id).integer(i64(o.incarnation))) &&
                  run(session_delete_msgs, params().text(o.client_id).integer(i64(o.incarnation))) &&
                  run(session_delete_inbound, params().text(o.client_id).integer(i64(o.incarnation)));
+        } else if constexpr (std::is_same_v<T, op::adopt_session>) {
+          return run(adopt_subs, params().text(o.client_id).integer(i64(o.from)).integer(i64(o.to))) &&
+                 run(adopt_msgs, params().text(o.client_id).integer(i64(o.from)).integer(i64(o.to))) &&
+                 run(adopt_inbound, params().text(o.client_id).integer(i64(o.from)).integer(i64(o.to))) &&
+                 run(session_adopt, params().text(o.client_id).integer(i64(o.from)).integer(i64(o.to)).text(o.node));
         } else if constexpr (std::is_same_v<T, op::put_subscription>) {
           return run(sub_put, params().text(o.client_id).text(o.sub.filter).integer(o.sub.options)
                                   .integer(o.sub.subscription_id).integer(i64(o.incarnation)));
@@ -296,9 +321,18 @@ void postgres_store::migrate() {
       exec(("INSERT INTO fleetcore_schema VALUES(" + std::to_string(schema_version) + ")").c_str());
       exec("COMMIT");
       FC_LOG_INFO("storage.schema_created", "backend=postgresql version={}", schema_version);
-    } else if (std::stoll(PQgetvalue(v.get(), 0, 0)) > schema_version) {
-      throw std::runtime_error("postgresql schema version " + std::string(PQgetvalue(v.get(), 0, 0)) +
+    } else if (auto version = std::stoll(PQgetvalue(v.get(), 0, 0)); version > schema_version) {
+      throw std::runtime_error("postgresql schema version " + std::to_string(version) +
                                " is newer than this build's " + std::to_string(schema_version));
+    } else if (version < 1) {
+      throw std::runtime_error("postgresql schema version " + std::to_string(version) + " is unknown");
+    } else if (version < schema_version) {
+      // Every step and the new version in one transaction: a failure leaves the old schema whole.
+      exec("BEGIN");
+      for (auto from = version; from < schema_version; ++from) exec(migrations[static_cast<std::size_t>(from - 1)]);
+      exec(("UPDATE fleetcore_schema SET version = " + std::to_string(schema_version)).c_str());
+      exec("COMMIT");
+      FC_LOG_INFO("storage.schema_migrated", "backend=postgresql from={} to={}", version, schema_version);
     }
   } catch (...) {
     PQclear(PQexec(conn_, "ROLLBACK"));
@@ -495,72 +529,114 @@ void each_row(pg_conn* c, const char* sql, const params& p, Each&& each) {
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) throw std::runtime_error("postgresql read: " + error_of(c, r.get()));
   for (int i = 0, n = PQntuples(r.get()); i < n; ++i) each(row{r.get(), i});
 }
+
+/// Runs `read`'s queries in one read-only transaction: other nodes write to the same tables, and a
+/// session adopted between two of its queries must not come back with half of its rows.
+template <class Read>
+auto in_one_snapshot(pg_conn* c, Read&& read) {
+  auto exec = [c](const char* sql) {
+    auto r = wrap(PQexec(c, sql));
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) throw std::runtime_error("postgresql read: " + error_of(c, r.get()));
+  };
+  exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  try {
+    auto result = read();
+    exec("COMMIT");
+    return result;
+  } catch (...) {
+    if (PQtransactionStatus(c) != PQTRANS_IDLE) PQclear(PQexec(c, "ROLLBACK"));
+    throw;
+  }
+}
 }  // namespace
 
 snapshot postgres_store::read_snapshot() {
   if (!connected()) throw std::runtime_error("postgresql read: not connected");
-  snapshot snap;
-  each_row(conn_, "SELECT topic, payload, qos, props, expiry_at FROM retained", params(), [&](const row& r) {
-    stored_message m;
-    m.topic = r.str(0);
-    m.payload = r.str(1);
-    m.qos = static_cast<std::uint8_t>(r.integer(2));
-    m.retain = true;
-    m.props = r.str(3);
-    m.expiry_at_ms = r.integer(4);
-    snap.retained.push_back(std::move(m));
+  return in_one_snapshot(conn_, [this] {
+    snapshot snap;
+    each_row(conn_, "SELECT topic, payload, qos, props, expiry_at FROM retained", params(), [&](const row& r) {
+      stored_message m;
+      m.topic = r.str(0);
+      m.payload = r.str(1);
+      m.qos = static_cast<std::uint8_t>(r.integer(2));
+      m.retain = true;
+      m.props = r.str(3);
+      m.expiry_at_ms = r.integer(4);
+      snap.retained.push_back(std::move(m));
+    });
+    read_sessions(nullptr, snap);
+    return snap;
   });
+}
+
+std::optional<session_record> postgres_store::read_session(const std::string& client_id) {
+  if (!connected()) throw std::runtime_error("postgresql read: not connected");
+  return in_one_snapshot(conn_, [&]() -> std::optional<session_record> {
+    snapshot snap;
+    read_sessions(&client_id, snap);
+    if (snap.sessions.empty()) return std::nullopt;
+    return std::move(snap.sessions.front());
+  });
+}
+
+void postgres_store::read_sessions(const std::string* client_id, snapshot& snap) {
+  // Every query reads all clients, or only `client_id`'s rows (its primary key prefix).
+  params filter;
+  if (client_id) filter.text(*client_id);
+  auto query = [&](std::string sql, const char* order, auto&& each) {
+    if (client_id) sql += " WHERE client_id=$1::text";
+    sql += order;
+    each_row(conn_, sql.c_str(), filter, each);
+  };
   std::unordered_map<std::string, std::size_t> index;
-  each_row(conn_, "SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at FROM sessions", params(),
-           [&](const row& r) {
-             session_record s;
-             s.client_id = r.str(0);
-             s.incarnation = static_cast<std::uint64_t>(r.integer(1));
-             s.expiry_interval = static_cast<std::uint32_t>(r.integer(2));
-             s.protocol = static_cast<std::uint8_t>(r.integer(3));
-             s.disconnected_at_ms = r.integer(4);
-             snap.max_incarnation = std::max(snap.max_incarnation, s.incarnation);
-             index[s.client_id] = snap.sessions.size();
-             snap.sessions.push_back(std::move(s));
-           });
+  query("SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at, node FROM sessions", "",
+        [&](const row& r) {
+          session_record s;
+          s.client_id = r.str(0);
+          s.incarnation = static_cast<std::uint64_t>(r.integer(1));
+          s.expiry_interval = static_cast<std::uint32_t>(r.integer(2));
+          s.protocol = static_cast<std::uint8_t>(r.integer(3));
+          s.disconnected_at_ms = r.integer(4);
+          s.node = r.str(5);
+          snap.max_incarnation = std::max(snap.max_incarnation, s.incarnation);
+          index[s.client_id] = snap.sessions.size();
+          snap.sessions.push_back(std::move(s));
+        });
+  // Rows of another incarnation than the stored session's belong to no session.
   auto session_of = [&](const row& r, int incarnation_col) -> session_record* {
     auto it = index.find(r.str(0));
     if (it == index.end()) return nullptr;
     auto& s = snap.sessions[it->second];
     return static_cast<std::uint64_t>(r.integer(incarnation_col)) == s.incarnation ? &s : nullptr;
   };
-  each_row(conn_, "SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions", params(),
-           [&](const row& r) {
-             if (auto* s = session_of(r, 4))
-               s->subscriptions.push_back({r.str(1), static_cast<std::uint8_t>(r.integer(2)),
-                                           static_cast<std::uint32_t>(r.integer(3))});
-           });
-  each_row(conn_,
-           "SELECT client_id, incarnation, seq, topic, payload, qos, retain, props, expiry_at, sub_ids, packet_id, "
-           "released FROM session_messages ORDER BY client_id, seq",
-           params(), [&](const row& r) {
-             auto seq = static_cast<std::uint64_t>(r.integer(2));
-             snap.max_seq = std::max(snap.max_seq, seq);
-             auto* s = session_of(r, 1);
-             if (!s) return;
-             queued_record q;
-             q.seq = seq;
-             q.msg.topic = r.str(3);
-             q.msg.payload = r.str(4);
-             q.msg.qos = static_cast<std::uint8_t>(r.integer(5));
-             q.msg.retain = r.integer(6) != 0;
-             q.msg.props = r.str(7);
-             q.msg.expiry_at_ms = r.integer(8);
-             q.subscription_ids = split_ids(r.str(9));
-             q.packet_id = static_cast<std::uint16_t>(r.integer(10));
-             q.released = r.integer(11) != 0;
-             s->queue.push_back(std::move(q));
-           });
-  each_row(conn_, "SELECT client_id, incarnation, packet_id FROM session_inbound ORDER BY client_id, packet_id",
-           params(), [&](const row& r) {
-             if (auto* s = session_of(r, 1)) s->inbound_qos2.push_back(static_cast<std::uint16_t>(r.integer(2)));
-           });
-  return snap;
+  query("SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions", "", [&](const row& r) {
+    if (auto* s = session_of(r, 4))
+      s->subscriptions.push_back({r.str(1), static_cast<std::uint8_t>(r.integer(2)), static_cast<std::uint32_t>(r.integer(3))});
+  });
+  query("SELECT client_id, incarnation, seq, topic, payload, qos, retain, props, expiry_at, sub_ids, packet_id, "
+        "released FROM session_messages",
+        " ORDER BY client_id, seq", [&](const row& r) {
+          auto seq = static_cast<std::uint64_t>(r.integer(2));
+          snap.max_seq = std::max(snap.max_seq, seq);
+          auto* s = session_of(r, 1);
+          if (!s) return;
+          queued_record q;
+          q.seq = seq;
+          q.msg.topic = r.str(3);
+          q.msg.payload = r.str(4);
+          q.msg.qos = static_cast<std::uint8_t>(r.integer(5));
+          q.msg.retain = r.integer(6) != 0;
+          q.msg.props = r.str(7);
+          q.msg.expiry_at_ms = r.integer(8);
+          q.subscription_ids = split_ids(r.str(9));
+          q.packet_id = static_cast<std::uint16_t>(r.integer(10));
+          q.released = r.integer(11) != 0;
+          s->queue.push_back(std::move(q));
+        });
+  query("SELECT client_id, incarnation, packet_id FROM session_inbound", " ORDER BY client_id, packet_id",
+        [&](const row& r) {
+          if (auto* s = session_of(r, 1)) s->inbound_qos2.push_back(static_cast<std::uint16_t>(r.integer(2)));
+        });
 }
 
 std::vector<document> postgres_store::read_documents(const std::string& kind) {

@@ -17,11 +17,12 @@ namespace fleetcore::storage {
 class postgres_store final : public group_commit_store {
  public:
   /// The schema version this build creates and reads (table `fleetcore_schema`).
-  static constexpr int schema_version = 1;
+  static constexpr int schema_version = 2;
 
   /// Connects to `conninfo` (a `postgresql://` URL or libpq key=value string), then creates or checks
-  /// the schema under an advisory lock (nodes starting together migrate once). Throws
-  /// std::runtime_error if it cannot connect, or the database has a newer schema than this build.
+  /// the schema under an advisory lock (nodes starting together migrate once): a new database gets
+  /// this version's schema, an older one is migrated. Throws std::runtime_error if it cannot
+  /// connect, or the database has a newer schema than this build.
   explicit postgres_store(std::string conninfo);
   /// Applies everything already submitted, then disconnects.
   ~postgres_store() override;
@@ -33,6 +34,10 @@ class postgres_store final : public group_commit_store {
   bool commit() override;
   snapshot read_snapshot() override;
   std::vector<document> read_documents(const std::string& kind) override;
+  std::optional<session_record> read_session(const std::string& client_id) override;
+  /// Adds the stored sessions (only `client_id`'s, if set) to `snap`, each with the subscriptions,
+  /// queued messages and inbound ids of its own incarnation; counts max_seq and max_incarnation.
+  void read_sessions(const std::string* client_id, snapshot& snap);
 
   /// Runs a statement without parameters; false (logged, counted) if it failed.
   bool command(const char* sql);

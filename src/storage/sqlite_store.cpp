@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS retained(
   expiry_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions(
   client_id TEXT PRIMARY KEY, incarnation INTEGER NOT NULL, expiry_interval INTEGER NOT NULL,
-  protocol INTEGER NOT NULL, disconnected_at INTEGER NOT NULL);
+  protocol INTEGER NOT NULL, disconnected_at INTEGER NOT NULL, node TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS subscriptions(
   client_id TEXT NOT NULL, filter TEXT NOT NULL, options INTEGER NOT NULL, sub_id INTEGER NOT NULL,
   incarnation INTEGER NOT NULL, PRIMARY KEY(client_id, filter)) WITHOUT ROWID;
@@ -35,13 +35,18 @@ CREATE TABLE IF NOT EXISTS session_inbound(
   PRIMARY KEY(client_id, packet_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS documents(
   kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(kind, key)) WITHOUT ROWID;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;
 )sql";
 
 /// Version 2 -> 3: the packet id a queued message went out with.
 constexpr const char* add_packet_ids = R"sql(
 ALTER TABLE session_messages ADD COLUMN packet_id INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE session_messages ADD COLUMN released INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+/// Version 3 -> 4: the cluster node holding each session (none on a single node).
+constexpr const char* add_session_node = R"sql(
+ALTER TABLE sessions ADD COLUMN node TEXT NOT NULL DEFAULT '';
 )sql";
 
 // Statement slots, prepared once.
@@ -57,6 +62,10 @@ enum stmt : std::size_t {
   session_delete_msgs,
   session_clear_inbound,
   session_delete_inbound,
+  adopt_subs,
+  adopt_msgs,
+  adopt_inbound,
+  session_adopt,
   sub_put,
   sub_delete,
   msg_put,
@@ -80,13 +89,22 @@ constexpr const char* sql_text[stmt_count] = {
     "DELETE FROM retained WHERE topic=?1",
     "DELETE FROM subscriptions WHERE client_id=?1",
     "DELETE FROM session_messages WHERE client_id=?1",
-    "INSERT OR REPLACE INTO sessions VALUES(?1,?2,?3,?4,?5)",
+    "INSERT OR REPLACE INTO sessions(client_id, incarnation, expiry_interval, protocol, disconnected_at, node) "
+    "VALUES(?1,?2,?3,?4,?5,?6)",
     "UPDATE sessions SET expiry_interval=?3, disconnected_at=?4 WHERE client_id=?1 AND incarnation=?2",
     "DELETE FROM sessions WHERE client_id=?1 AND incarnation=?2",
     "DELETE FROM subscriptions WHERE client_id=?1 AND incarnation=?2",
     "DELETE FROM session_messages WHERE client_id=?1 AND incarnation=?2",
     "DELETE FROM session_inbound WHERE client_id=?1",
     "DELETE FROM session_inbound WHERE client_id=?1 AND incarnation=?2",
+    // The session's own row moves last: until then it says whether `from` is still the stored one.
+    "UPDATE subscriptions SET incarnation=?3 WHERE client_id=?1 AND incarnation=?2 "
+    "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?2)",
+    "UPDATE session_messages SET incarnation=?3 WHERE client_id=?1 AND incarnation=?2 "
+    "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?2)",
+    "UPDATE session_inbound SET incarnation=?3 WHERE client_id=?1 AND incarnation=?2 "
+    "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?2)",
+    "UPDATE sessions SET incarnation=?3, node=?4 WHERE client_id=?1 AND incarnation=?2",
     "INSERT OR REPLACE INTO subscriptions SELECT ?1,?2,?3,?4,?5 "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?5)",
     "DELETE FROM subscriptions WHERE client_id=?1 AND filter=?2 AND incarnation=?3",
@@ -171,7 +189,10 @@ sqlite_store::sqlite_store(const std::filesystem::path& dir) {
   try {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
-    if (needs_packet_ids()) exec(add_packet_ids);
+    // Each migration is chosen by what the file lacks, so a database of any older version takes
+    // every step it needs, in order, before the schema (and its version) is written.
+    if (lacks_column("session_messages", "packet_id")) exec(add_packet_ids);
+    if (lacks_column("sessions", "node")) exec(add_session_node);
     exec(schema);
     statements_.resize(stmt_count);
     for (std::size_t i = 0; i < stmt_count; ++i) statements_[i] = prepare(sql_text[i]);
@@ -198,13 +219,15 @@ void sqlite_store::exec(const char* sql) {
   }
 }
 
-bool sqlite_store::needs_packet_ids() {
-  bool table = false, column = false;
-  each_row(db_, prepare("SELECT name FROM pragma_table_info('session_messages')"), [&](sqlite3_stmt* s) {
-    table = true;
-    column = column || column_string(s, 0) == "packet_id";
+bool sqlite_store::lacks_column(const char* table, const char* column) {
+  bool exists = false, found = false;
+  auto* s = prepare("SELECT name FROM pragma_table_info(?1)");
+  sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+  each_row(db_, s, [&](sqlite3_stmt* r) {
+    exists = true;
+    found = found || column_string(r, 0) == column;
   });
-  return table && !column;
+  return exists && !found;
 }
 
 sqlite3_stmt* sqlite_store::prepare(const char* sql) {
@@ -226,9 +249,29 @@ snapshot sqlite_store::read_snapshot() {
     m.expiry_at_ms = sqlite3_column_int64(s, 4);
     snap.retained.push_back(std::move(m));
   });
+  read_sessions(nullptr, snap);
+  return snap;
+}
+
+std::optional<session_record> sqlite_store::read_session(const std::string& client_id) {
+  snapshot snap;
+  read_sessions(&client_id, snap);
+  if (snap.sessions.empty()) return std::nullopt;
+  return std::move(snap.sessions.front());
+}
+
+void sqlite_store::read_sessions(const std::string* client_id, snapshot& snap) {
+  // Every query reads all clients, or only `client_id`'s rows (its primary key prefix).
+  auto query = [&](std::string sql, const char* order) {
+    if (client_id) sql += " WHERE client_id=?1";
+    sql += order;
+    auto* s = prepare(sql.c_str());
+    if (client_id) sqlite3_bind_text(s, 1, client_id->data(), static_cast<int>(client_id->size()), SQLITE_TRANSIENT);
+    return s;
+  };
 
   std::unordered_map<std::string, std::size_t> index;
-  each_row(db_, prepare("SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at FROM sessions"),
+  each_row(db_, query("SELECT client_id, incarnation, expiry_interval, protocol, disconnected_at, node FROM sessions", ""),
            [&](sqlite3_stmt* s) {
              session_record r;
              r.client_id = column_string(s, 0);
@@ -236,31 +279,35 @@ snapshot sqlite_store::read_snapshot() {
              r.expiry_interval = static_cast<std::uint32_t>(sqlite3_column_int64(s, 2));
              r.protocol = static_cast<std::uint8_t>(sqlite3_column_int(s, 3));
              r.disconnected_at_ms = sqlite3_column_int64(s, 4);
+             r.node = column_string(s, 5);
              snap.max_incarnation = std::max(snap.max_incarnation, r.incarnation);
              index[r.client_id] = snap.sessions.size();
              snap.sessions.push_back(std::move(r));
            });
+  // Rows of another incarnation than the stored session's belong to no session.
+  auto session_of = [&](sqlite3_stmt* s, int incarnation_col) -> session_record* {
+    auto it = index.find(column_string(s, 0));
+    if (it == index.end()) return nullptr;
+    auto& sess = snap.sessions[it->second];
+    return static_cast<std::uint64_t>(sqlite3_column_int64(s, incarnation_col)) == sess.incarnation ? &sess : nullptr;
+  };
 
-  each_row(db_, prepare("SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions"),
+  each_row(db_, query("SELECT client_id, filter, options, sub_id, incarnation FROM subscriptions", ""),
            [&](sqlite3_stmt* s) {
-             auto it = index.find(column_string(s, 0));
-             if (it == index.end()) return;
-             auto& sess = snap.sessions[it->second];
-             if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 4)) != sess.incarnation) return;
-             sess.subscriptions.push_back({column_string(s, 1), static_cast<std::uint8_t>(sqlite3_column_int(s, 2)),
-                                           static_cast<std::uint32_t>(sqlite3_column_int64(s, 3))});
+             if (auto* sess = session_of(s, 4))
+               sess->subscriptions.push_back({column_string(s, 1), static_cast<std::uint8_t>(sqlite3_column_int(s, 2)),
+                                              static_cast<std::uint32_t>(sqlite3_column_int64(s, 3))});
            });
 
   each_row(db_,
-           prepare("SELECT client_id, seq, incarnation, topic, payload, qos, retain, props, expiry_at, sub_ids, "
-                   "packet_id, released FROM session_messages ORDER BY client_id, seq"),
+           query("SELECT client_id, seq, incarnation, topic, payload, qos, retain, props, expiry_at, sub_ids, "
+                 "packet_id, released FROM session_messages",
+                 " ORDER BY client_id, seq"),
            [&](sqlite3_stmt* s) {
              auto seq = static_cast<std::uint64_t>(sqlite3_column_int64(s, 1));
              snap.max_seq = std::max(snap.max_seq, seq);
-             auto it = index.find(column_string(s, 0));
-             if (it == index.end()) return;
-             auto& sess = snap.sessions[it->second];
-             if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) != sess.incarnation) return;
+             auto* sess = session_of(s, 2);
+             if (!sess) return;
              queued_record q;
              q.seq = seq;
              q.msg.topic = column_string(s, 3);
@@ -272,18 +319,14 @@ snapshot sqlite_store::read_snapshot() {
              q.subscription_ids = split_ids(column_string(s, 9));
              q.packet_id = static_cast<std::uint16_t>(sqlite3_column_int(s, 10));
              q.released = sqlite3_column_int(s, 11) != 0;
-             sess.queue.push_back(std::move(q));
+             sess->queue.push_back(std::move(q));
            });
 
-  each_row(db_, prepare("SELECT client_id, packet_id, incarnation FROM session_inbound ORDER BY client_id, packet_id"),
+  each_row(db_, query("SELECT client_id, packet_id, incarnation FROM session_inbound", " ORDER BY client_id, packet_id"),
            [&](sqlite3_stmt* s) {
-             auto it = index.find(column_string(s, 0));
-             if (it == index.end()) return;
-             auto& sess = snap.sessions[it->second];
-             if (static_cast<std::uint64_t>(sqlite3_column_int64(s, 2)) != sess.incarnation) return;
-             sess.inbound_qos2.push_back(static_cast<std::uint16_t>(sqlite3_column_int(s, 1)));
+             if (auto* sess = session_of(s, 2))
+               sess->inbound_qos2.push_back(static_cast<std::uint16_t>(sqlite3_column_int(s, 1)));
            });
-  return snap;
 }
 
 std::vector<document> sqlite_store::read_documents(const std::string& kind) {
@@ -324,7 +367,8 @@ bool sqlite_store::apply(const operation& operation) {
                  check(binder(st[session_clear_msgs]).text(o.client_id).step()) &&
                  check(binder(st[session_clear_inbound]).text(o.client_id).step()) &&
                  check(binder(st[session_put]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
-                           .integer(o.expiry_interval).integer(o.protocol).integer(o.disconnected_at_ms).step());
+                           .integer(o.expiry_interval).integer(o.protocol).integer(o.disconnected_at_ms)
+                           .text(o.node).step());
         } else if constexpr (std::is_same_v<T, op::touch_session>) {
           return check(binder(st[session_touch]).text(o.client_id).integer(static_cast<std::int64_t>(o.incarnation))
                            .integer(o.expiry_interval).integer(o.disconnected_at_ms).step());
@@ -334,6 +378,12 @@ bool sqlite_store::apply(const operation& operation) {
                  check(binder(st[session_delete_subs]).text(o.client_id).integer(inc).step()) &&
                  check(binder(st[session_delete_msgs]).text(o.client_id).integer(inc).step()) &&
                  check(binder(st[session_delete_inbound]).text(o.client_id).integer(inc).step());
+        } else if constexpr (std::is_same_v<T, op::adopt_session>) {
+          auto from = static_cast<std::int64_t>(o.from), to = static_cast<std::int64_t>(o.to);
+          return check(binder(st[adopt_subs]).text(o.client_id).integer(from).integer(to).step()) &&
+                 check(binder(st[adopt_msgs]).text(o.client_id).integer(from).integer(to).step()) &&
+                 check(binder(st[adopt_inbound]).text(o.client_id).integer(from).integer(to).step()) &&
+                 check(binder(st[session_adopt]).text(o.client_id).integer(from).integer(to).text(o.node).step());
         } else if constexpr (std::is_same_v<T, op::put_subscription>) {
           return check(binder(st[sub_put]).text(o.client_id).text(o.sub.filter).integer(o.sub.options)
                            .integer(o.sub.subscription_id).integer(static_cast<std::int64_t>(o.incarnation)).step());

@@ -25,12 +25,16 @@ class sqlite_store final : public group_commit_store {
   bool commit() override;
   snapshot read_snapshot() override;
   std::vector<document> read_documents(const std::string& kind) override;
+  std::optional<session_record> read_session(const std::string& client_id) override;
+  /// Adds the stored sessions (only `client_id`'s, if set) to `snap`, each with the subscriptions,
+  /// queued messages and inbound ids of its own incarnation; counts max_seq and max_incarnation.
+  void read_sessions(const std::string* client_id, snapshot& snap);
 
   bool apply(const operation& op);
   bool step(std::size_t statement);
   void exec(const char* sql);
-  /// True for a database of schema 2, whose queued messages have no packet id columns yet.
-  bool needs_packet_ids();
+  /// True if `table` exists without `column`: a database of an older schema, to be migrated.
+  bool lacks_column(const char* table, const char* column);
   sqlite3_stmt* prepare(const char* sql);
 
   sqlite3* db_ = nullptr;

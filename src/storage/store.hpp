@@ -5,6 +5,7 @@
 // that contains it).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <future>
 #include <string>
 #include <variant>
@@ -47,6 +48,8 @@ struct session_record {
   std::uint32_t expiry_interval = 0;
   std::uint8_t protocol = 0;
   std::int64_t disconnected_at_ms = 0;  // 0 while connected
+  /// The cluster node that holds the session ("" on a single node): a node restores its own at start.
+  std::string node;
   std::vector<subscription_record> subscriptions;
   std::vector<queued_record> queue;  // in seq order
   std::vector<std::uint16_t> inbound_qos2;  // QoS 2 packet ids received (PUBREC sent), PUBREL not yet
@@ -88,6 +91,17 @@ struct put_session {
   std::uint32_t expiry_interval;
   std::uint8_t protocol;
   std::int64_t disconnected_at_ms;
+  std::string node;
+};
+/// Another node takes the session of `client_id` over: every row stored under incarnation `from`
+/// (the session, its subscriptions, queued messages and inbound QoS 2 ids) moves to incarnation `to`,
+/// held by `node`, so that whatever the old incarnation still writes is ignored. Nothing happens if
+/// `from` is not the stored incarnation.
+struct adopt_session {
+  std::string client_id;
+  std::uint64_t from;
+  std::uint64_t to;
+  std::string node;
 };
 /// Updates expiry and disconnect time of the current incarnation only.
 struct touch_session {
@@ -145,11 +159,11 @@ using operation = std::variant<op::put_retained, op::delete_retained, op::put_se
                                op::touch_session, op::delete_session, op::put_subscription,
                                op::delete_subscription, op::put_message, op::delete_message,
                                op::send_message, op::put_inbound_qos2, op::delete_inbound_qos2,
-                               op::put_document, op::delete_document>;
+                               op::put_document, op::delete_document, op::adopt_session>;
 
-/// Threads: `load`, `load_documents`, `submit` and `flush` may be called from any thread, including
-/// concurrently, except from inside a `done` callback (the store's own thread), where only `submit`
-/// is allowed. An implementation owns its connections and never shares one between threads; reads and
+/// Threads: `load`, `load_documents`, `load_session`, `submit` and `flush` may be called from any
+/// thread, including concurrently, except from inside a `done` callback (the store's own thread),
+/// where only `submit` and `load_session` (which do not wait) are allowed. An implementation owns its connections and never shares one between threads; reads and
 /// writes are ordered as they were called: a read sees every batch submitted before it (committed or
 /// failed) and none submitted after it.
 class store {
@@ -163,6 +177,12 @@ class store {
 
   /// Reads the documents of `kind` in key order, like `load` (ordering, blocking, errors).
   virtual std::vector<document> load_documents(const std::string& kind) = 0;
+
+  /// Reads the stored session of `client_id` (as `load` returns it; nothing if there is none), after
+  /// every batch submitted before. Does not block: `done(record, ok)` runs on the store's own thread
+  /// (hand work off only), with ok = false if it could not be read.
+  using session_read = std::function<void(std::optional<session_record>, bool ok)>;
+  virtual void load_session(std::string client_id, session_read done) = 0;
 
   /// Queues `ops` to be applied atomically, after everything submitted before. `done`, if set, runs
   /// on the store's own thread once the ops are durable (`true`), or once they failed (`false`): a

@@ -2,8 +2,10 @@
 through nats-server, behind HAProxy in TCP mode. What a client connected to one node sees of the
 others: messages, retained messages and shared subscriptions across nodes, a node that dies, a NATS
 server that restarts."""
+import json
 import os
 import shutil
+import ssl
 import socket
 import subprocess
 import time
@@ -11,7 +13,8 @@ import urllib.request
 
 import pytest
 
-from conftest import PG_SERVER, TIMEOUT, Client, Server, postgres_database, wait_for
+import pki
+from conftest import PG_SERVER, TIMEOUT, Client, PacketTypes, Server, postgres_database, props, wait_for
 
 pytestmark = pytest.mark.skipif(
     not (PG_SERVER and shutil.which("nats-server") and shutil.which("haproxy")),
@@ -215,6 +218,106 @@ def test_a_dead_node_is_dropped_and_the_others_go_on(cluster):
         pub.publish("k/t", f"after-{i}", qos=1)  # acknowledged: n1 stored it, the dead node is not waited for
     assert time.monotonic() - t0 < 5
     assert [sub.get().payload.decode() for _ in range(20)] == [f"after-{i}" for i in range(20)]
+
+
+def persistent(port, client_id, clean=False):
+    """An MQTT 5 client whose session outlives its connection; returns it and whether a session was present."""
+    c = Client(port, client_id, version=5, clean=clean)
+    flags, _, _ = c.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=3600))
+    return c, flags["session present"]
+
+
+def test_a_client_id_is_connected_on_one_node_and_its_session_follows_it(cluster):
+    n0, n1, n2 = cluster.nodes
+    dev, present = persistent(n0.port, "dev")
+    assert not present
+    dev.subscribe("q/t", 1)
+    pub = connected(n2.port, "pub")
+    pub.publish("q/t", "m1", qos=1)
+    assert dev.get().payload == b"m1"
+    # The same client id on another node: the first connection is taken over (DISCONNECT 0x8E),
+    # the session with its subscription comes along.
+    moved, present = persistent(n1.port, "dev")
+    assert present
+    assert dev.disconnects.get(timeout=TIMEOUT) == 142
+    pub.publish("q/t", "m2", qos=1)
+    assert moved.get().payload == b"m2"
+    dev.no_message()
+    # Offline, its messages are stored; it comes back on a third node and gets them, in order.
+    moved.disconnect()
+    for i in range(3, 6):
+        pub.publish("q/t", f"m{i}", qos=1)
+    back, present = persistent(n2.port, "dev")
+    assert present
+    assert [back.get().payload.decode() for _ in range(3)] == ["m3", "m4", "m5"]
+    back.no_message()
+    # Clean start on another node ends the session everywhere.
+    back.disconnect()
+    fresh, present = persistent(n0.port, "dev", clean=True)
+    assert not present
+    pub.publish("q/t", "gone", qos=1)
+    fresh.no_message()
+
+
+def test_a_session_outlives_the_node_that_held_it(cluster):
+    n0, n1, n2 = cluster.nodes
+    dev, _ = persistent(n1.port, "dev")
+    dev.subscribe("d/t", 1)
+    dev.disconnect()
+    pub = connected(n0.port, "pub")
+    for i in range(3):
+        pub.publish("d/t", f"a{i}", qos=1)  # acknowledged: stored for the offline session on n1
+    n1.kill9()
+    # The device reconnects to another node: the session n1 stored is taken over, with its messages.
+    back, present = persistent(n2.port, "dev")
+    assert present
+    assert [back.get().payload.decode() for _ in range(3)] == ["a0", "a1", "a2"]
+    pub.publish("d/t", "after", qos=1)
+    assert back.get().payload == b"after"
+
+
+def test_a_restarted_node_keeps_its_offline_sessions(cluster):
+    n0, n1, _ = cluster.nodes
+    dev, _ = persistent(n1.port, "dev")
+    dev.subscribe("r/t", 1)
+    dev.disconnect()
+    n1.kill9()
+    n1.start()
+    wait_for(lambda: n0.metrics().get("fleetcore_cluster_peers") == 2, what="n1 to rejoin")
+    # Its session was restored with its subscription: messages published now are kept for it.
+    pub = connected(n0.port, "pub")
+    pub.publish("r/t", "kept", qos=1)
+    back, present = persistent(n0.port, "dev")
+    assert present
+    assert back.get().payload == b"kept"
+
+
+def test_registry_changes_apply_on_every_node(cluster, tmp_path):
+    n0, n1, _ = cluster.nodes
+    iot = n0.iot()
+    iot.create_thing(thingName="lamp")
+    out = iot.create_keys_and_certificate(setAsActive=True)
+    iot.create_policy(policyName="all", policyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}))
+    iot.attach_policy(policyName="all", target=out["certificateArn"])
+    cert, key = pki.write(tmp_path, "lamp", out["certificatePem"], out["keyPair"]["PrivateKey"])
+    # Made through n0's API, known to n1: the thing, and the certificate with its policy, which
+    # authorizes a device connecting to n1 (verifying n1's server certificate).
+    iot1 = n1.iot()
+
+    def known_on_n1():
+        try:
+            return (iot1.describe_thing(thingName="lamp")["thingName"] == "lamp" and
+                    iot1.list_attached_policies(target=out["certificateArn"])["policies"])
+        except iot1.exceptions.ResourceNotFoundException:
+            return False
+    wait_for(known_on_n1, what="n1 to apply n0's changes")
+    dev = Client(n1.ports["mqtts"], "lamp")
+    dev.connect(tls={"ca_certs": n1.ca, "certfile": cert, "keyfile": key, "cert_reqs": ssl.CERT_REQUIRED})
+    dev.subscribe("lamp/cmd", 1)
+    # Deactivated through n0: n1 drops the device at once.
+    iot.update_certificate(certificateId=out["certificateId"], newStatus="INACTIVE")
+    assert dev.disconnects.get(timeout=TIMEOUT) != 0
 
 
 def test_a_stopping_node_says_goodbye(cluster):

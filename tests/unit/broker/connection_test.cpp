@@ -22,6 +22,7 @@ class null_store final : public storage::store {
  public:
   storage::snapshot load() override { return {}; }
   std::vector<storage::document> load_documents(const std::string&) override { return {}; }
+  void load_session(std::string, session_read done) override { done(std::nullopt, true); }
   void submit(std::vector<storage::operation>, std::function<void(bool)> done) override {
     if (!done) return;
     if (hold)

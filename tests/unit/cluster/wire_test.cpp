@@ -41,6 +41,18 @@ TEST(cluster_wire, interest_hello_ack_round_trip) {
   EXPECT_EQ(dh->node, "n3");
   EXPECT_EQ(dh->epoch, 12345u);
 
+  auto dc = decode_claim(encode(claim{"n1", 4, 8, "dev-7", true}));
+  ASSERT_TRUE(dc);
+  EXPECT_EQ(dc->client_id, "dev-7");
+  EXPECT_EQ(dc->request, 8u);
+  EXPECT_TRUE(dc->clean_start);
+  EXPECT_FALSE(decode_claim(encode(claim{"n1", 4, 0, "dev-7", true})));  // a claim is always a request
+
+  documents docs{"n1", 4, {{false, "thing", "lamp", "{}"}, {true, "policy", "p1", ""}}};
+  auto dd = decode_documents(encode(docs));
+  ASSERT_TRUE(dd);
+  EXPECT_EQ(dd->entries, docs.entries);
+
   auto db = decode_bye(encode(bye{"n3", 12345}));
   ASSERT_TRUE(db);
   EXPECT_EQ(db->node, "n3");

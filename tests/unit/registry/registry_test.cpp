@@ -23,6 +23,7 @@ class flaky_store final : public storage::store {
   explicit flaky_store(storage::store& inner) : inner_(inner) {}
   storage::snapshot load() override { return inner_.load(); }
   std::vector<storage::document> load_documents(const std::string& k) override { return inner_.load_documents(k); }
+  void load_session(std::string id, session_read done) override { inner_.load_session(std::move(id), std::move(done)); }
   void submit(std::vector<storage::operation> ops, std::function<void(bool)> done) override {
     if (fail) {
       if (done) done(false);

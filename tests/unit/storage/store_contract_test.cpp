@@ -8,12 +8,15 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <tuple>
 #include <unistd.h>
@@ -81,6 +84,17 @@ class postgres_backend final : public backend {
   std::string conninfo() const { return server_ + " dbname=" + db_; }
   std::unique_ptr<group_commit_store> open() override { return std::make_unique<postgres_store>(conninfo()); }
   void operator_sql(const std::string& sql) override { run(conninfo(), sql); }
+  /// The first column of the first row of `sql` ("" if none).
+  std::string query(const std::string& sql) {
+    PGconn* c = PQconnectdb(conninfo().c_str());
+    EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+    PGresult* r = PQexec(c, sql.c_str());
+    EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << sql << ": " << PQerrorMessage(c);
+    std::string out = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    PQfinish(c);
+    return out;
+  }
   std::string refuse_bad_documents() const override {
     return "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.key = 'bad' THEN "
            "RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql; "
@@ -130,13 +144,40 @@ class store_contract_test : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<backend> backend_;
 };
 
+struct session_read_result {
+  std::optional<session_record> record;
+  bool ok = false;
+};
+
+/// load_session, waited for (a test may; the broker never does).
+session_read_result read_session(store& s, std::string client_id) {
+  std::promise<session_read_result> result;
+  auto ready = result.get_future();
+  s.load_session(std::move(client_id),
+                 [&result](std::optional<session_record> r, bool ok) { result.set_value({std::move(r), ok}); });
+  return ready.get();
+}
+
+std::vector<std::string> filters_of(const session_record& r) {
+  std::vector<std::string> out;
+  for (const auto& sub : r.subscriptions) out.push_back(sub.filter);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::uint64_t> seqs_of(const session_record& r) {
+  std::vector<std::uint64_t> out;
+  for (const auto& q : r.queue) out.push_back(q.seq);
+  return out;
+}
+
 TEST_P(store_contract_test, round_trip_across_reopen) {
   {
     auto s = open();
     EXPECT_TRUE(s->load().sessions.empty());
     s->submit({op::put_retained{m("r/1", "keep")}, op::put_retained{m("r/2", "gone")}, op::delete_retained{"r/2"},
                op::put_retained{m("r/1", std::string("k\0ep", 4))},  // replaced; binary payload
-               op::put_session{"dev", 7, 3600, 5, 0},
+               op::put_session{"dev", 7, 3600, 5, 0, ""},
                op::put_subscription{"dev", 7, {"a/#", 0x01, 12}},
                op::put_message{"dev", 7, {41, m("a/b", "one"), {12, 13}}},
                op::put_message{"dev", 7, {42, m("a/c", "two"), {12, 13}}},
@@ -168,8 +209,8 @@ TEST_P(store_contract_test, round_trip_across_reopen) {
 
 TEST_P(store_contract_test, replaced_session_cannot_write_over_successor) {
   auto s = open();
-  s->submit({op::put_session{"dev", 1, 60, 5, 0}, op::put_subscription{"dev", 1, {"old", 1, 0}},
-             op::put_session{"dev", 2, 60, 5, 0},                      // clean start: incarnation 2
+  s->submit({op::put_session{"dev", 1, 60, 5, 0, ""}, op::put_subscription{"dev", 1, {"old", 1, 0}},
+             op::put_session{"dev", 2, 60, 5, 0, ""},                  // clean start: incarnation 2
              op::put_subscription{"dev", 1, {"late-from-old", 1, 0}},  // stale writer
              op::put_message{"dev", 1, {5, m("x", "stale"), {}}},
              op::put_subscription{"dev", 2, {"new", 1, 0}},
@@ -187,7 +228,7 @@ TEST_P(store_contract_test, replaced_session_cannot_write_over_successor) {
 TEST_P(store_contract_test, packet_ids_in_both_directions_survive_reopen) {
   {
     auto s = open();
-    s->submit({op::put_session{"dev", 3, 60, 5, 0},
+    s->submit({op::put_session{"dev", 3, 60, 5, 0, ""},
                op::put_message{"dev", 3, {10, m("a", "sent"), {}}},
                op::put_message{"dev", 3, {11, m("b", "released", 2), {}}},
                op::put_message{"dev", 3, {12, m("c", "queued"), {}}},
@@ -211,9 +252,176 @@ TEST_P(store_contract_test, packet_ids_in_both_directions_survive_reopen) {
   EXPECT_EQ(std::tuple(q[2].packet_id, q[2].released), std::tuple(std::uint16_t{0}, false));
   EXPECT_EQ(snap.sessions[0].inbound_qos2, std::vector<std::uint16_t>{7});
   // A clean start drops the held ids with the rest of the session.
-  s->submit({op::put_session{"dev", 4, 60, 5, 0}}, nullptr);
+  s->submit({op::put_session{"dev", 4, 60, 5, 0, ""}}, nullptr);
   s->flush();
   EXPECT_TRUE(s->load().sessions[0].inbound_qos2.empty());
+}
+
+TEST_P(store_contract_test, session_node_round_trips) {
+  {
+    auto s = open();
+    EXPECT_TRUE(s->submit_and_wait({op::put_session{"here", 1, 60, 5, 0, "node-a"},
+                                    op::put_session{"single", 2, 60, 5, 0, ""},
+                                    op::put_session{"moved", 3, 60, 5, 0, "node-a"},
+                                    op::put_session{"moved", 4, 60, 5, 0, "node-b"}}));  // replaced, node too
+  }
+  auto snap = open()->load();
+  std::map<std::string, std::string> nodes;
+  for (const auto& r : snap.sessions) nodes[r.client_id] = r.node;
+  EXPECT_EQ(nodes, (std::map<std::string, std::string>{{"here", "node-a"}, {"moved", "node-b"}, {"single", ""}}));
+}
+
+TEST_P(store_contract_test, load_session_reads_one_client) {
+  auto s = open();
+  EXPECT_TRUE(s->submit_and_wait({op::put_session{"dev", 5, 600, 5, 1234, "node-a"},
+                                  op::put_subscription{"dev", 5, {"a/#", 0x02, 7}},
+                                  op::put_subscription{"dev", 5, {"$share/g/b", 0x01, 0}},
+                                  op::put_message{"dev", 5, {30, m("t/30", "thirty"), {7}}},
+                                  op::put_message{"dev", 5, {10, m("t/10", "ten", 2), {}}},
+                                  op::put_message{"dev", 5, {20, m("t/20", "twenty"), {7, 8}}},
+                                  op::send_message{"dev", 10, 77, true},
+                                  op::put_inbound_qos2{"dev", 5, 9},
+                                  op::put_inbound_qos2{"dev", 5, 3},
+                                  // Other clients, one whose id has "dev" as a prefix.
+                                  op::put_session{"dev2", 6, 60, 5, 0, ""},
+                                  op::put_subscription{"dev2", 6, {"other", 0, 0}},
+                                  op::put_message{"dev2", 6, {15, m("o", "other"), {}}},
+                                  op::put_inbound_qos2{"dev2", 6, 4},
+                                  op::put_session{"de", 7, 60, 5, 0, ""},
+                                  op::put_message{"de", 7, {16, m("o", "other"), {}}}}));
+  // Rows an older incarnation left behind (as an operator could) belong to no session.
+  backend_->operator_sql("INSERT INTO subscriptions VALUES('dev', 'stale', 0, 0, 4)");
+
+  auto [record, ok] = read_session(*s, "dev");
+  ASSERT_TRUE(ok);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->client_id, "dev");
+  EXPECT_EQ(record->incarnation, 5u);
+  EXPECT_EQ(record->expiry_interval, 600u);
+  EXPECT_EQ(record->protocol, 5);
+  EXPECT_EQ(record->disconnected_at_ms, 1234);
+  EXPECT_EQ(record->node, "node-a");
+  EXPECT_EQ(filters_of(*record), (std::vector<std::string>{"$share/g/b", "a/#"}));
+  EXPECT_EQ(seqs_of(*record), (std::vector<std::uint64_t>{10, 20, 30}));
+  ASSERT_EQ(record->queue.size(), 3u);
+  EXPECT_EQ(record->queue[0].msg.payload, "ten");
+  EXPECT_EQ(record->queue[0].msg.qos, 2);
+  EXPECT_EQ(std::tuple(record->queue[0].packet_id, record->queue[0].released), std::tuple(std::uint16_t{77}, true));
+  EXPECT_EQ(record->queue[1].subscription_ids, (std::vector<std::uint32_t>{7, 8}));
+  EXPECT_EQ(record->queue[2].msg.props, std::string("\x03\x00\x01x"));
+  EXPECT_EQ(record->inbound_qos2, (std::vector<std::uint16_t>{3, 9}));
+
+  // The same as load() has it.
+  for (const auto& r : s->load().sessions) {
+    if (r.client_id != "dev") continue;
+    EXPECT_EQ(filters_of(r), filters_of(*record));
+    EXPECT_EQ(seqs_of(r), seqs_of(*record));
+    EXPECT_EQ(r.inbound_qos2, record->inbound_qos2);
+  }
+
+  auto unknown = read_session(*s, "nobody");
+  EXPECT_TRUE(unknown.ok);
+  EXPECT_FALSE(unknown.record);
+}
+
+TEST_P(store_contract_test, load_session_sees_every_batch_submitted_before_it) {
+  auto s = open();
+  s->submit({op::put_session{"dev", 1, 60, 5, 0, ""}}, nullptr);
+  for (std::uint64_t i = 1; i <= 20; ++i) {
+    s->submit({op::put_message{"dev", 1, {i, m("q", "x"), {}}}}, nullptr);
+    auto [record, ok] = read_session(*s, "dev");  // no flush
+    ASSERT_TRUE(ok);
+    ASSERT_TRUE(record);
+    ASSERT_EQ(record->queue.size(), i);
+  }
+  s->submit({op::delete_session{"dev", 1}}, nullptr);
+  EXPECT_FALSE(read_session(*s, "dev").record);
+}
+
+// load_session only queues its read, so a completion (on the store's own thread) may call it, and
+// so may its own callback.
+TEST_P(store_contract_test, load_session_from_the_store_thread) {
+  auto s = open();
+  std::promise<std::pair<std::size_t, std::size_t>> result;
+  s->submit({op::put_session{"dev", 1, 60, 5, 0, ""}, op::put_message{"dev", 1, {1, m("q", "x"), {}}}},
+            [&](bool durable) {
+              EXPECT_TRUE(durable);
+              s->load_session("dev", [&](std::optional<session_record> first, bool ok) {
+                EXPECT_TRUE(ok);
+                s->submit({op::put_message{"dev", 1, {2, m("q", "y"), {}}}}, nullptr);
+                s->load_session("dev", [&, n = first ? first->queue.size() : 0](std::optional<session_record> second,
+                                                                                  bool) {
+                  result.set_value({n, second ? second->queue.size() : 0});
+                });
+              });
+            });
+  EXPECT_EQ(result.get_future().get(), (std::pair<std::size_t, std::size_t>{1, 2}));
+}
+
+TEST_P(store_contract_test, adopt_session_moves_every_row_to_the_new_incarnation) {
+  {
+    auto s = open();
+    EXPECT_TRUE(s->submit_and_wait({op::put_session{"dev", 1, 600, 5, 99, "node-a"},
+                                    op::put_subscription{"dev", 1, {"a/#", 1, 3}},
+                                    op::put_message{"dev", 1, {10, m("a/b", "queued"), {3}}},
+                                    op::send_message{"dev", 10, 41, false},
+                                    op::put_inbound_qos2{"dev", 1, 7},
+                                    op::put_session{"bystander", 1, 60, 5, 0, "node-a"},
+                                    op::put_subscription{"bystander", 1, {"b", 0, 0}}}));
+    EXPECT_TRUE(s->submit_and_wait({op::adopt_session{"dev", 1, 2, "node-b"}}));
+    // The old holder still writes with incarnation 1: all of it is ignored.
+    EXPECT_TRUE(s->submit_and_wait({op::put_subscription{"dev", 1, {"late", 1, 0}},
+                                    op::put_message{"dev", 1, {11, m("a/c", "stale"), {}}},
+                                    op::put_inbound_qos2{"dev", 1, 8},
+                                    op::delete_subscription{"dev", 1, "a/#"},
+                                    op::delete_inbound_qos2{"dev", 1, 7},
+                                    op::touch_session{"dev", 1, 0, 0},
+                                    op::delete_session{"dev", 1}}));
+    // The new holder's writes apply.
+    EXPECT_TRUE(s->submit_and_wait({op::put_subscription{"dev", 2, {"new", 1, 0}},
+                                    op::put_message{"dev", 2, {12, m("a/d", "fresh"), {}}},
+                                    op::put_inbound_qos2{"dev", 2, 9}}));
+  }
+  auto s = open();
+  auto [record, ok] = read_session(*s, "dev");
+  ASSERT_TRUE(ok);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->incarnation, 2u);
+  EXPECT_EQ(record->node, "node-b");
+  EXPECT_EQ(record->expiry_interval, 600u);
+  EXPECT_EQ(record->disconnected_at_ms, 99);
+  EXPECT_EQ(filters_of(*record), (std::vector<std::string>{"a/#", "new"}));
+  EXPECT_EQ(seqs_of(*record), (std::vector<std::uint64_t>{10, 12}));
+  ASSERT_FALSE(record->queue.empty());
+  EXPECT_EQ(record->queue[0].packet_id, 41);
+  EXPECT_EQ(record->inbound_qos2, (std::vector<std::uint16_t>{7, 9}));
+  auto bystander = read_session(*s, "bystander").record;
+  ASSERT_TRUE(bystander);
+  EXPECT_EQ(std::tuple(bystander->incarnation, bystander->node), std::tuple(std::uint64_t{1}, std::string("node-a")));
+  EXPECT_EQ(filters_of(*bystander), std::vector<std::string>{"b"});
+  EXPECT_EQ(s->load().max_incarnation, 2u);
+}
+
+TEST_P(store_contract_test, adopt_session_from_another_incarnation_changes_nothing) {
+  auto s = open();
+  EXPECT_TRUE(s->submit_and_wait({op::put_session{"dev", 5, 60, 5, 0, "node-a"},
+                                  op::put_subscription{"dev", 5, {"a", 1, 0}},
+                                  op::put_message{"dev", 5, {1, m("a", "x"), {}}},
+                                  op::put_inbound_qos2{"dev", 5, 2}}));
+  // Another node adopted an incarnation that has been replaced since; and a client never stored.
+  EXPECT_TRUE(s->submit_and_wait({op::adopt_session{"dev", 4, 6, "node-b"}, op::adopt_session{"nobody", 1, 2, "node-b"}}));
+  // Writes for the incarnation it would have moved to are ignored, the stored one's still apply.
+  EXPECT_TRUE(s->submit_and_wait({op::put_subscription{"dev", 6, {"b", 1, 0}}, op::put_message{"dev", 6, {2, m("b", "y"), {}}},
+                                  op::put_message{"dev", 5, {3, m("a", "z"), {}}}}));
+  auto [record, ok] = read_session(*s, "dev");
+  ASSERT_TRUE(ok);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->incarnation, 5u);
+  EXPECT_EQ(record->node, "node-a");
+  EXPECT_EQ(filters_of(*record), std::vector<std::string>{"a"});
+  EXPECT_EQ(seqs_of(*record), (std::vector<std::uint64_t>{1, 3}));
+  EXPECT_EQ(record->inbound_qos2, std::vector<std::uint16_t>{2});
+  EXPECT_FALSE(read_session(*s, "nobody").record);
 }
 
 TEST_P(store_contract_test, completions_fire_in_order_after_commit) {
@@ -273,7 +481,7 @@ TEST_P(store_contract_test, reads_from_other_threads_while_batches_commit) {
     };
     std::thread docs_reader(reader, true);
     std::thread snap_reader(reader, false);
-    s->submit({op::put_session{"dev", 1, 3600, 5, 0}}, nullptr);
+    s->submit({op::put_session{"dev", 1, 3600, 5, 0, ""}}, nullptr);
     for (int i = 0; i < n; ++i) {
       s->submit({op::put_document{{"thing", key(i), "{\"n\":" + std::to_string(i) + "}"}},
                  op::put_retained{m("r/" + key(i), "v")},
@@ -370,7 +578,7 @@ class postgres_store_test : public ::testing::Test {
 };
 
 TEST_F(postgres_store_test, a_newer_schema_is_refused) {
-  db_->open().reset();  // creates schema 1
+  db_->open().reset();  // creates the current schema
   db_->operator_sql("UPDATE fleetcore_schema SET version = 99");
   try {
     db_->open();
@@ -378,6 +586,56 @@ TEST_F(postgres_store_test, a_newer_schema_is_refused) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("schema version 99 is newer"), std::string::npos) << e.what();
   }
+}
+
+// A database of schema 1 (sessions without their node), as the previous release left it: nodes
+// starting together migrate it once and keep its sessions.
+TEST_F(postgres_store_test, schema_1_database_is_migrated) {
+  db_->operator_sql(R"sql(
+    CREATE TABLE fleetcore_schema(version BIGINT NOT NULL);
+    INSERT INTO fleetcore_schema VALUES(1);
+    CREATE TABLE retained(
+      topic TEXT PRIMARY KEY, payload BYTEA NOT NULL, qos BIGINT NOT NULL, props BYTEA NOT NULL,
+      expiry_at BIGINT NOT NULL);
+    CREATE TABLE sessions(
+      client_id TEXT PRIMARY KEY, incarnation BIGINT NOT NULL, expiry_interval BIGINT NOT NULL,
+      protocol BIGINT NOT NULL, disconnected_at BIGINT NOT NULL);
+    CREATE TABLE subscriptions(
+      client_id TEXT NOT NULL, filter TEXT NOT NULL, options BIGINT NOT NULL, sub_id BIGINT NOT NULL,
+      incarnation BIGINT NOT NULL, PRIMARY KEY(client_id, filter));
+    CREATE TABLE session_messages(
+      client_id TEXT NOT NULL, seq BIGINT NOT NULL, incarnation BIGINT NOT NULL, topic TEXT NOT NULL,
+      payload BYTEA NOT NULL, qos BIGINT NOT NULL, retain BIGINT NOT NULL, props BYTEA NOT NULL,
+      expiry_at BIGINT NOT NULL, sub_ids TEXT NOT NULL, packet_id BIGINT NOT NULL DEFAULT 0,
+      released BIGINT NOT NULL DEFAULT 0, PRIMARY KEY(client_id, seq));
+    CREATE TABLE session_inbound(
+      client_id TEXT NOT NULL, packet_id BIGINT NOT NULL, incarnation BIGINT NOT NULL,
+      PRIMARY KEY(client_id, packet_id));
+    CREATE TABLE documents(
+      kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY(kind, key));
+    INSERT INTO sessions VALUES('dev', 3, 60, 5, 0);
+    INSERT INTO subscriptions VALUES('dev', 'a/#', 1, 0, 3);
+  )sql");
+  auto opening = [this] { return db_->open(); };
+  auto a = std::async(std::launch::async, opening);
+  auto b = std::async(std::launch::async, opening);
+  auto s = a.get();
+  b.get().reset();
+  EXPECT_EQ(db_->query("SELECT string_agg(version::text, ',') FROM fleetcore_schema"),
+            std::to_string(postgres_store::schema_version));
+  EXPECT_EQ(db_->query("SELECT data_type FROM information_schema.columns WHERE table_name = 'sessions' "
+                       "AND column_name = 'node'"),
+            "text");
+  auto snap = s->load();
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].incarnation, 3u);
+  EXPECT_EQ(snap.sessions[0].node, "");
+  ASSERT_EQ(snap.sessions[0].subscriptions.size(), 1u);
+  EXPECT_TRUE(s->submit_and_wait({op::adopt_session{"dev", 3, 4, "node-b"}}));
+  snap = s->load();
+  ASSERT_EQ(snap.sessions.size(), 1u);
+  EXPECT_EQ(snap.sessions[0].node, "node-b");
+  EXPECT_EQ(snap.sessions[0].subscriptions.size(), 1u);
 }
 
 TEST_F(postgres_store_test, unreachable_server_is_a_clear_error) {
