@@ -2,7 +2,7 @@
 // clients per thread, batched writes, and a decoder fast path for PUBLISH so the tool is not the
 // bottleneck. Every run is bounded in time and count and stops by itself.
 //
-//   fcbench throughput --port P --scenario fanin|fanout|pairs --clients N --qos Q --size B --seconds S
+//   fcbench throughput --port P [--sub-port P2] --scenario fanin|fanout|pairs --clients N --qos Q --size B --seconds S
 //   fcbench latency    --port P --rate R --qos Q --size B --seconds S
 //   fcbench idle       --port P --clients N --hold S          (open N idle connections, hold them)
 //   fcbench connect    --port P --clients N --seconds S        (CONNECT/DISCONNECT loop)
@@ -47,6 +47,7 @@ struct stats {
 struct options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 1883;
+  std::uint16_t sub_port = 0;  // subscribers' port, if not `port` (another node of a cluster)
   std::uint8_t qos = 0;
   std::size_t size = 64;
   std::size_t window = 64;  // QoS 1 publisher inflight
@@ -306,9 +307,11 @@ int run_traffic(const options& o, const std::string& scenario, std::size_t n, do
   pool p(threads);
   std::atomic<std::size_t> ready{0};
   std::vector<std::shared_ptr<client>> pubs, subs;
+  options sub_o = o;
+  if (o.sub_port) sub_o.port = o.sub_port;
   auto add = [&](client::role r, std::string id, std::string topic) {
-    auto c = std::make_shared<client>(p.for_role(r == client::role::subscriber), o, st, std::move(id), r,
-                                      std::move(topic));
+    const bool sub = r == client::role::subscriber;
+    auto c = std::make_shared<client>(p.for_role(sub), sub ? sub_o : o, st, std::move(id), r, std::move(topic));
     c->on_ready = [&ready] { ready++; };
     (r == client::role::publisher ? pubs : subs).push_back(c);
     p.clients.push_back(c);
@@ -451,6 +454,7 @@ int main(int argc, char** argv) {
                     app.add_subcommand("connect", "CONNECTs per second")}) {
     sub->add_option("--host", o.host);
     sub->add_option("--port", o.port)->required();
+    sub->add_option("--sub-port", o.sub_port, "subscribers connect here (another node of a cluster)");
     sub->add_option("--qos", qos)->check(CLI::Range(0, 1));
     sub->add_option("--size", o.size);
     sub->add_flag("--json", o.json, "JSON payloads ({\"temp\":N,\"hum\":N} padded with spaces), throughput only");

@@ -21,7 +21,7 @@ void broker::note_interest(const std::string& filter, bool add, std::function<vo
       changed = true;
     }
     // Told under the lock, so the cluster sees this node's changes in the order they happened.
-    if (changed && cluster_ && started_) {
+    if (changed && cluster_) {
       cluster_->interest(filter, add, std::move(done));
       return;
     }

@@ -453,8 +453,10 @@ int serve(const server_config& cfg) {
   if (api_server) api_server->stop();
   if (control_pool) control_pool->join();
   for (auto it = services.rbegin(); it != services.rend(); ++it) (*it)->stop();
-  if (link) link->stop();
+  // The devices' connections close first (they reconnect to the other nodes, which take their
+  // sessions over from the store); then this node says goodbye.
   b.stop();
+  if (link) link->stop();
   std::filesystem::remove(cfg.data_dir / "listeners.json");
   FC_LOG_INFO("server.stopped", "");
   ::close(lock_fd);

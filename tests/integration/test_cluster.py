@@ -315,6 +315,8 @@ def test_registry_changes_apply_on_every_node(cluster, tmp_path):
     dev = Client(n1.ports["mqtts"], "lamp")
     dev.connect(tls={"ca_certs": n1.ca, "certfile": cert, "keyfile": key, "cert_reqs": ssl.CERT_REQUIRED})
     dev.subscribe("lamp/cmd", 1)
+    # Every node names the cluster's endpoint (--endpoint-host), not its own address.
+    assert iot1.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"] == "iot.cluster.test"
     # Deactivated through n0: n1 drops the device at once.
     iot.update_certificate(certificateId=out["certificateId"], newStatus="INACTIVE")
     assert dev.disconnects.get(timeout=TIMEOUT) != 0

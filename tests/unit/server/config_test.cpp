@@ -50,6 +50,12 @@ TEST(config, the_example_file_shows_the_defaults) {
   EXPECT_EQ(c.rules.allow_plain_http, d.rules.allow_plain_http);
   EXPECT_EQ(c.telemetry.retention_hours, d.telemetry.retention_hours);
   EXPECT_EQ(c.tls_session_lifetime_s, d.tls_session_lifetime_s);
+  EXPECT_EQ(c.cluster_nats, d.cluster_nats);
+  EXPECT_EQ(c.cluster_name, d.cluster_name);
+  auto cl = load_config(write("[cluster]\nnats = \"nats://10.0.0.5:4222\"\nnode_id = \"n2\"\nname = \"plant\"\n"));
+  EXPECT_EQ(cl.cluster_nats, "nats://10.0.0.5:4222");
+  EXPECT_EQ(cl.node_id, "n2");
+  EXPECT_EQ(cl.cluster_name, "plant");
   EXPECT_THROW(load_config(write("[tls]\nca_key_type = \"dsa\"\n")), std::runtime_error);
   EXPECT_EQ(load_config(write("[tls]\nsession_lifetime_s = 0\n")).tls_session_lifetime_s, 0u);
   EXPECT_THROW(load_config(write("[tls]\nsession_lifetime_s = 604801\n")), std::runtime_error);  // > 7 days

@@ -1,0 +1,199 @@
+// The broker's side of a cluster (peers.cpp, the claim in sessions.cpp) against a fake cluster_link:
+// what it tells the link, what it hands over, and what it does with what peers send.
+#include "harness.hpp"
+
+namespace fleetcore::broker {
+namespace {
+
+using namespace harness;
+
+/// Records what the broker asks of the cluster; interest changes may be held to show what waits.
+struct fake_link final : cluster_link {
+  struct forwarded_message {
+    std::string node;
+    message_ptr m;
+    std::vector<std::string> groups;
+    forward_done done;
+  };
+  std::vector<std::pair<std::string, bool>> interests;
+  std::vector<std::function<void()>> held_interest;
+  bool hold_interest = false;
+  std::vector<std::string> claims;
+  std::vector<forwarded_message> forwarded;
+
+  void interest(const std::string& filter, bool add, std::function<void()> done) override {
+    interests.emplace_back(filter, add);
+    if (hold_interest)
+      held_interest.push_back(std::move(done));
+    else if (done)
+      done();
+  }
+  void claim(const std::string& client_id, bool, std::function<void()> done) override {
+    claims.push_back(client_id);
+    done();
+  }
+  void forward(const std::string& node, const message_ptr& m, std::vector<std::string> groups,
+               forward_done done) override {
+    forwarded.push_back({node, m, std::move(groups), std::move(done)});
+  }
+};
+
+class peers_test : public broker_fixture {
+ protected:
+  peers_test() { b_.set_cluster(&link_); }
+  ~peers_test() override { b_.set_cluster(nullptr); }
+
+  /// Peer `node` has interest in `filters`.
+  void peer(const std::string& node, std::vector<std::string> filters) {
+    b_.peer_reset(node, nullptr);
+    std::vector<std::pair<std::string, bool>> changes;
+    for (auto& f : filters) changes.emplace_back(std::move(f), true);
+    b_.peer_interest(node, std::move(changes), nullptr);
+    run();
+  }
+  std::uint8_t puback_reason(fake_connection& c) {
+    auto pk = c.packets();
+    EXPECT_EQ(pk.size(), 1u);
+    if (pk.empty()) return 0xFF;
+    EXPECT_EQ(pk.front()[0], 0x40);
+    return pk.front().size() > 4 ? pk.front()[4] : 0;
+  }
+
+  fake_link link_;
+};
+
+TEST_F(peers_test, a_connect_claims_the_client_id_and_a_subscription_is_interest) {
+  auto c = connect("dev");
+  EXPECT_EQ(link_.claims, std::vector<std::string>{"dev"});
+  // The SUBACK waits until the peers know of the new interest.
+  link_.hold_interest = true;
+  mqtt::subscribe_packet s;
+  s.packet_id = 7;
+  s.subscriptions.push_back({"t/#", 1});
+  c->feed(s);
+  run();
+  EXPECT_TRUE(c->packets().empty());
+  ASSERT_EQ(link_.interests, (std::vector<std::pair<std::string, bool>>{{"t/#", true}}));
+  link_.held_interest.front()();
+  run();
+  ASSERT_EQ(c->packets().size(), 1u);
+  EXPECT_EQ(c->packets().front()[0], 0x90);
+  // A second subscriber of the same filter is no news; the last one leaving is.
+  link_.hold_interest = false;
+  auto d = connect("dev2");
+  subscribe(*d, "t/#", 0);
+  EXPECT_EQ(link_.interests.size(), 1u);
+  c->feed(mqtt::disconnect_packet{});
+  d->feed(mqtt::disconnect_packet{});
+  run();
+  EXPECT_EQ(link_.interests.back(), (std::pair<std::string, bool>{"t/#", false}));
+}
+
+TEST_F(peers_test, a_qos1_publish_is_acknowledged_once_the_peer_stored_it) {
+  peer("n2", {"t/+"});
+  auto pub = connect("pub");
+  pub->feed(publish_of("t/a", "x", 1, 3));
+  run();
+  ASSERT_EQ(link_.forwarded.size(), 1u);
+  EXPECT_EQ(link_.forwarded[0].node, "n2");
+  EXPECT_EQ(link_.forwarded[0].m->topic, "t/a");
+  EXPECT_TRUE(link_.forwarded[0].groups.empty());
+  EXPECT_TRUE(pub->packets().empty());  // waits for n2
+  link_.forwarded[0].done(true, 1);
+  run();
+  EXPECT_EQ(puback_reason(*pub), 0x00);  // success: n2 has a subscriber
+  // A peer that refuses (or never answers) refuses the publisher, who sends again.
+  pub->written.clear();
+  pub->feed(publish_of("t/a", "y", 1, 4));
+  run();
+  ASSERT_EQ(link_.forwarded.size(), 2u);
+  link_.forwarded[1].done(false, 0);
+  run();
+  EXPECT_GE(puback_reason(*pub), 0x80);
+}
+
+TEST_F(peers_test, a_peers_message_reaches_local_subscribers_and_goes_no_further) {
+  auto sub = connect("sub");
+  subscribe(*sub, "t/#", 1);
+  peer("n2", {"t/#"});
+  auto m = make_message("t/a", "from n2", 1, false, {}, 0, 0);
+  bool acked = false;
+  std::size_t recipients = 0;
+  b_.publish_from_peer(m, 42, {}, [&](bool durable, std::size_t n) {
+    acked = durable;
+    recipients = n;
+  });
+  run();
+  EXPECT_TRUE(acked);
+  EXPECT_EQ(recipients, 1u);
+  ASSERT_EQ(sub->packets().size(), 1u);
+  EXPECT_TRUE(link_.forwarded.empty());  // never back to a peer
+}
+
+TEST_F(peers_test, a_shared_group_takes_turns_between_local_members_and_peers) {
+  auto member = connect("member");
+  subscribe(*member, "$share/g/w/+", 1);
+  peer("n2", {"$share/g/w/+"});
+  auto pub = connect("pub");
+  pub->feed(publish_of("w/1", "a", 0, 0));
+  pub->feed(publish_of("w/2", "b", 0, 0));
+  run();
+  EXPECT_EQ(member->packets().size(), 1u);
+  ASSERT_EQ(link_.forwarded.size(), 1u);
+  EXPECT_EQ(link_.forwarded[0].groups, std::vector<std::string>{"g"});
+  // From a peer, picked for group g here: the local member gets it; for another group, nobody.
+  member->written.clear();
+  b_.publish_from_peer(make_message("w/3", "c", 0, false, {}, 0, 0), 1, {"g"}, nullptr);
+  b_.publish_from_peer(make_message("w/4", "d", 0, false, {}, 0, 0), 1, {"other"}, nullptr);
+  run();
+  EXPECT_EQ(member->packets().size(), 1u);
+  EXPECT_EQ(link_.forwarded.size(), 1u);
+}
+
+TEST_F(peers_test, retained_messages_go_to_every_peer) {
+  peer("n2", {});
+  peer("n3", {"r/#"});
+  auto pub = connect("pub");
+  mqtt::publish_packet m = publish_of("r/x", "v", 0, 0);
+  m.retain = true;
+  pub->feed(m);
+  run();
+  ASSERT_EQ(link_.forwarded.size(), 2u);
+  std::set<std::string> nodes{link_.forwarded[0].node, link_.forwarded[1].node};
+  EXPECT_EQ(nodes, (std::set<std::string>{"n2", "n3"}));
+  // A gone peer gets nothing more.
+  b_.peer_gone("n3");
+  run();
+  pub->feed(m);
+  run();
+  ASSERT_EQ(link_.forwarded.size(), 3u);
+  EXPECT_EQ(link_.forwarded[2].node, "n2");
+}
+
+TEST_F(peers_test, release_hands_a_persistent_session_over_without_deleting_it) {
+  auto dev = connect("dev", 60, mqtt::protocol_version::v5, 3600);
+  subscribe(*dev, "d/t", 1);
+  store_.written.clear();
+  bool had = false;
+  b_.release("dev", false, [&](bool h) { had = h; });
+  run();
+  EXPECT_TRUE(had);
+  auto pk = dev->packets();
+  ASSERT_FALSE(pk.empty());
+  EXPECT_EQ(pk.front()[0], 0xE0);  // DISCONNECT
+  EXPECT_EQ(pk.front()[2], 0x8E);  // session taken over
+  for (const auto& op : store_.written) EXPECT_FALSE(std::holds_alternative<storage::op::delete_session>(op));
+  EXPECT_EQ(link_.interests.back(), (std::pair<std::string, bool>{"d/t", false}));
+  // Given up with clean start, the session ends (and its rows go).
+  auto other = connect("other", 60, mqtt::protocol_version::v5, 3600);
+  store_.written.clear();
+  b_.release("other", true, [&](bool h) { had = h; });
+  run();
+  EXPECT_FALSE(had);
+  bool deleted = false;
+  for (const auto& op : store_.written) deleted = deleted || std::holds_alternative<storage::op::delete_session>(op);
+  EXPECT_TRUE(deleted);
+}
+
+}  // namespace
+}  // namespace fleetcore::broker
