@@ -238,7 +238,8 @@ class broker {
   std::shared_ptr<session> proxy_of(const std::string& node);
   /// connect() once the cluster has given the client id up: the session here, else the one stored
   /// by another node (taken over: its rows move to a new incarnation), else a new one.
-  void connect_in_cluster(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
+  void connect_in_cluster(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry,
+                          bool held_elsewhere);
   /// connect() on this node alone.
   void attach_session(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
   /// Takes over session `r` stored by another node, on `w` (sessions_mutex_ held): the session,
@@ -315,6 +316,13 @@ class broker {
   cluster_link* cluster_ = nullptr;    // fixed before load()
   std::mutex interest_mutex_;          // orders this node's interest changes as the cluster sees them
   std::unordered_map<std::string, std::uint32_t> interest_;  // filter → local sessions subscribed
+  /// A filter's first subscription, until every peer has applied it; later subscribers wait too.
+  struct interest_wait {
+    std::mutex m;
+    bool done = false;
+    std::vector<std::function<void()>> waiters;
+  };
+  std::unordered_map<std::string, std::shared_ptr<interest_wait>> interest_pending_;
   std::mutex peers_mutex_;
   /// Node id → its stand-in; its `subscriptions` are the peer's interest (under peers_mutex_).
   std::unordered_map<std::string, std::shared_ptr<session>> peers_;

@@ -26,7 +26,8 @@ class cluster_link {
   /// A client connects here as `client_id`: every live peer gives it up (broker::release) before
   /// `done` runs (any thread; after the link's timeout for a peer that does not answer), so a client
   /// id is connected on one node at a time and its persistent session is in the store to take over.
-  virtual void claim(const std::string& client_id, bool clean_start, std::function<void()> done) = 0;
+  /// `held_elsewhere`: a peer had a session for it (a copy here is then stale: this node lost it).
+  virtual void claim(const std::string& client_id, bool clean_start, std::function<void(bool held_elsewhere)> done) = 0;
 
   /// Hands `m` to peer `node`, whose subscribers (and, for the shared groups in `groups`, one of its
   /// members) get it. With `done`, the peer acknowledges once its copies are stored (QoS 1/2):

@@ -11,6 +11,7 @@ namespace fleetcore::broker {
 using detail::split_shared;
 
 void broker::note_interest(const std::string& filter, bool add, std::function<void()> done) {
+  std::shared_ptr<interest_wait> join;
   {
     std::lock_guard lock(interest_mutex_);
     bool changed = false;
@@ -20,10 +21,41 @@ void broker::note_interest(const std::string& filter, bool add, std::function<vo
       interest_.erase(it);
       changed = true;
     }
-    // Told under the lock, so the cluster sees this node's changes in the order they happened.
-    if (changed && cluster_) {
-      cluster_->interest(filter, add, std::move(done));
+    if (cluster_ && changed) {
+      // Told under the lock, so the cluster sees this node's changes in the order they happened.
+      std::function<void()> told = std::move(done);
+      if (add) {
+        // Later subscribers of the filter wait for the same answer: their SUBACK must not overtake it.
+        auto w = std::make_shared<interest_wait>();
+        interest_pending_[filter] = w;
+        told = [w, first = std::move(told)] {
+          std::vector<std::function<void()>> rest;
+          {
+            std::lock_guard l(w->m);
+            w->done = true;
+            rest.swap(w->waiters);
+          }
+          if (first) first();
+          for (auto& fn : rest) fn();
+        };
+      } else {
+        interest_pending_.erase(filter);
+      }
+      cluster_->interest(filter, add, std::move(told));
       return;
+    }
+    if (cluster_ && add && done) {
+      if (auto it = interest_pending_.find(filter); it != interest_pending_.end()) {
+        join = it->second;
+        std::lock_guard l(join->m);
+        if (join->done) {
+          interest_pending_.erase(it);
+          join.reset();
+        } else {
+          join->waiters.push_back(std::move(done));
+          return;
+        }
+      }
     }
   }
   if (done) done();

@@ -189,9 +189,10 @@ std::size_t broker::route(worker& w, const message_ptr& m, std::vector<storage::
       const auto group = groups[i];
       // A peer's message reaches the members of only the shared groups it was picked for here.
       if (from_peer && e.shared && std::find(from_peer->begin(), from_peer->end(), group) == from_peer->end()) continue;
-      if (e.target->peer) {
-        if (peers.empty() || peers.back().proxy != e.target) peers.push_back({e.target, {}});
-        if (e.shared) peers.back().groups.emplace_back(group);
+      if (e.target->peer) {  // one frame per node, whatever matched it (few nodes: a scan)
+        auto p = std::find_if(peers.begin(), peers.end(), [&](const peer_target& t) { return t.proxy == e.target; });
+        if (p == peers.end()) p = peers.insert(peers.end(), {e.target, {}});
+        if (e.shared) p->groups.emplace_back(group);
         continue;
       }
     }

@@ -39,19 +39,38 @@ void broker::connect(const std::shared_ptr<client_connection>& c, bool clean_sta
   }
   std::weak_ptr<client_connection> wc = c;
   worker& w = c->home();
-  cluster_->claim(c->client_id(), clean_start, [this, wc, &w, clean_start, expiry] {
-    w.post([this, wc, clean_start, expiry] {
+  cluster_->claim(c->client_id(), clean_start, [this, wc, &w, clean_start, expiry](bool held_elsewhere) {
+    w.post([this, wc, clean_start, expiry, held_elsewhere] {
       auto c = wc.lock();
-      if (c && c->state_ == client_connection::state::connecting) connect_in_cluster(c, clean_start, expiry);
+      if (c && c->state_ == client_connection::state::connecting) connect_in_cluster(c, clean_start, expiry, held_elsewhere);
     });
   });
 }
 
-void broker::connect_in_cluster(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry) {
+void broker::connect_in_cluster(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry,
+                                bool held_elsewhere) {
   bool here;
+  std::shared_ptr<session> stale;
   {
     std::lock_guard lock(sessions_mutex_);
-    here = sessions_.contains(c->client_id());
+    auto it = sessions_.find(c->client_id());
+    here = it != sessions_.end();
+    // Another node held it too: this node lost it (cut off from the cluster while the client moved), so
+    // the copy here is stale and the store has the session as that node left it.
+    if (here && held_elsewhere) {
+      stale = it->second;
+      sessions_.erase(it);
+      here = false;
+    }
+  }
+  if (stale) {
+    on_home(stale, [this, stale] {
+      stale->handed_over = true;  // its rows are the other node's
+      if (stale->conn)
+        stale->conn->close(mqtt::reason_code::session_taken_over);
+      else
+        end_session(*stale);
+    });
   }
   if (here || clean_start) {
     attach_session(c, clean_start, expiry);
@@ -84,8 +103,11 @@ void broker::connect_in_cluster(const std::shared_ptr<client_connection>& c, boo
       std::vector<route_change> changes;
       for (const auto& [f, opts] : adopted->subscriptions) changes.push_back({f, opts, true});
       adopted->durable = false;  // stored already: update_routes writes nothing
-      update_routes(w, adopted, std::move(changes), [this, wc, expiry] {
-        if (auto c = wc.lock(); c && c->state_ == client_connection::state::connecting) attach_session(c, false, expiry);
+      update_routes(w, adopted, std::move(changes), [this, wc, expiry, adopted] {
+        if (auto c = wc.lock(); c && c->state_ == client_connection::state::connecting)
+          attach_session(c, false, expiry);
+        else
+          arm_expiry(*adopted);  // its client left meanwhile: offline here, expiring as it would
       });
       adopted->durable = true;
     });
@@ -111,12 +133,14 @@ void broker::release(const std::string& client_id, bool clean_start, std::functi
   {
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(client_id);
-    if (it == sessions_.end()) {
-      done(false);
-      return;
+    if (it != sessions_.end()) {
+      s = it->second;
+      sessions_.erase(it);  // from here its connection's close ends it (detach: not current)
     }
-    s = it->second;
-    sessions_.erase(it);  // from here its connection's close ends it (detach: not current)
+  }
+  if (!s) {
+    done(false);
+    return;
   }
   on_home(s, [this, s, clean_start, done = std::move(done)] {
     const bool keep = !clean_start && s->durable && !s->ended;

@@ -34,7 +34,8 @@ std::string check_name(std::string_view s) {
 }
 
 nats_link::nats_link(config cfg, broker::broker& b)
-    : cfg_(std::move(cfg)), broker_(b), epoch_(random_epoch()), prefix_("fc." + cfg_.name) {
+    : cfg_(std::move(cfg)), broker_(b), epoch_(random_epoch()), prefix_("fc." + cfg_.name),
+      next_request_(random_epoch() | 1) {
   if (auto why = check_name(cfg_.node_id); !why.empty())
     throw std::runtime_error("cluster.node_id \"" + cfg_.node_id + "\": " + why);
   if (auto why = check_name(cfg_.name); !why.empty())
@@ -61,7 +62,11 @@ void nats_link::start() {
   check(natsOptions_SetMaxPingsOut(opts, 2), "pings out");
   check(natsOptions_SetReconnectedCB(opts, &nats_link::on_reconnected, this), "reconnected callback");
   check(natsOptions_SetRetryOnFailedConnect(opts, true, &nats_link::on_reconnected, this), "retry");
-  auto s = natsConnection_Connect(&nc_, opts);
+  natsStatus s;
+  {
+    std::unique_lock lock(nc_mutex_);
+    s = natsConnection_Connect(&nc_, opts);
+  }
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) check(s, "connect");
   check(natsConnection_Subscribe(&sub_hello_, nc_, (prefix_ + ".hello").c_str(), &nats_link::on_message, this),
         "subscribe");
@@ -94,12 +99,15 @@ void nats_link::stop() {
     publish(prefix_ + ".hello", wire::encode(wire::bye{cfg_.node_id, epoch_}));
     natsConnection_FlushTimeout(nc_, 1000);
   }
+  // Closed first, without the lock: it waits for the subscriptions' callbacks, which may publish.
+  // Then destroyed under it: a publish from another thread (a store callback) finds no connection.
+  if (nc_) natsConnection_Close(nc_);
   if (sub_hello_) natsSubscription_Destroy(sub_hello_);
   if (sub_to_) natsSubscription_Destroy(sub_to_);
   sub_hello_ = sub_to_ = nullptr;
-  if (nc_) {
-    natsConnection_Close(nc_);  // waits for the subscriptions' callbacks to return
-    natsConnection_Destroy(nc_);
+  {
+    std::unique_lock lock(nc_mutex_);
+    if (nc_) natsConnection_Destroy(nc_);
     nc_ = nullptr;
   }
   std::unordered_map<std::uint64_t, request> pending;
@@ -110,7 +118,16 @@ void nats_link::stop() {
   for (auto& [id, r] : pending) r.done(false, 0);
 }
 
-bool nats_link::connected() const { return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED; }
+bool nats_link::connected() const {
+  std::shared_lock lock(nc_mutex_);
+  return nc_ && natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::string nats_link::problem() const {
+  if (duplicate_id_) return "another node of the cluster has this node's id";
+  if (!connected()) return "not connected to NATS";
+  return {};
+}
 
 std::vector<std::string> nats_link::peers() const {
   std::lock_guard lock(mu_);
@@ -132,6 +149,8 @@ void nats_link::register_metrics(common::registry& r) const {
 }
 
 bool nats_link::publish(const std::string& subject, const std::string& data) {
+  std::shared_lock lock(nc_mutex_);
+  if (!nc_) return false;
   auto s = natsConnection_Publish(nc_, subject.c_str(), data.data(), static_cast<int>(data.size()));
   if (s != NATS_OK) {
     FC_LOG_WARN("cluster.publish_failed", "subject={} error=\"{}\"", subject, natsStatus_GetText(s));
@@ -172,7 +191,12 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
     case wire::kind::hello: {
       auto h = wire::decode_hello(data);
       if (!h) return dropped();
-      if (h->node != cfg_.node_id) heard(h->node, h->epoch);
+      if (h->node != cfg_.node_id) {
+        heard(h->node, h->epoch);
+      } else if (h->epoch != epoch_ && !duplicate_id_.exchange(true)) {
+        // Two nodes with one id would both read its subjects: every message and answer twice.
+        FC_LOG_ERROR("cluster.duplicate_node_id", "node={} note=\"another node has this id: /readyz fails\"", cfg_.node_id);
+      }
       return;
     }
     case wire::kind::bye: {
@@ -183,6 +207,8 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
         auto it = peers_.find(b->node);
         if (it == peers_.end() || it->second.epoch != b->epoch) return;  // an older incarnation's
         peers_.erase(it);
+        departed_.emplace_back(b->node, b->epoch);
+        if (departed_.size() > 64) departed_.pop_front();
       }
       FC_LOG_INFO("cluster.peer_left", "node={} peer={}", cfg_.node_id, b->node);
       forget({b->node});
@@ -191,11 +217,13 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
     case wire::kind::interest: {
       auto i = wire::decode_interest(data);
       if (!i) return dropped();
+      auto from = heard(i->node, i->epoch);
+      if (from == heard_from::departed) return;  // it said goodbye: what it said before is moot
       // A peer that knew this node already and sends its full list may have lost this node's.
-      if (!heard(i->node, i->epoch) && i->reset && i->want_reply) send_sync(i->node, false);
+      if (from == heard_from::known && i->reset && i->want_reply) send_sync(i->node, false);
       std::function<void()> done;
       if (i->request)
-        done = [this, node = i->node, id = i->request] { publish(to(node, 'a'), wire::encode(wire::ack{id, true, 0})); };
+        done = [this, node = i->node, id = i->request] { publish(to(node, 'a'), wire::encode(wire::ack{cfg_.node_id, id, true, 0})); };
       if (i->reset) broker_.peer_reset(i->node, nullptr);
       broker_.peer_interest(i->node, std::move(i->changes), std::move(done));
       return;
@@ -203,15 +231,16 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
     case wire::kind::claim: {
       auto c = wire::decode_claim(data);
       if (!c) return dropped();
-      heard(c->node, c->epoch);
+      if (heard(c->node, c->epoch) == heard_from::departed) return;
       broker_.release(c->client_id, c->clean_start, [this, node = c->node, id = c->request](bool had_session) {
-        publish(to(node, 'a'), wire::encode(wire::ack{id, true, had_session ? 1u : 0u}));
+        publish(to(node, 'a'), wire::encode(wire::ack{cfg_.node_id, id, true, had_session ? 1u : 0u}));
       });
       return;
     }
     case wire::kind::documents: {
       auto d = wire::decode_documents(data);
       if (!d) return dropped();
+      // A departed node's last documents still apply: they are committed.
       heard(d->node, d->epoch);
       if (!on_documents) return;
       std::vector<storage::operation> writes;
@@ -240,7 +269,7 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
       broker::broker::publish_ack done;
       if (f->request)
         done = [this, node = f->node, id = f->request](bool durable, std::size_t recipients) {
-          publish(to(node, 'a'), wire::encode(wire::ack{id, durable, static_cast<std::uint32_t>(recipients)}));
+          publish(to(node, 'a'), wire::encode(wire::ack{cfg_.node_id, id, durable, static_cast<std::uint32_t>(recipients)}));
         };
       broker_.publish_from_peer(std::move(m), f->order_key, std::move(f->groups), std::move(done));
       return;
@@ -248,42 +277,77 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
     case wire::kind::ack: {
       auto a = wire::decode_ack(data);
       if (!a) return dropped();
-      settle(a->request, a->ok, a->recipients);
+      settle(a->request, a->ok, a->recipients, &a->node);
       return;
     }
   }
 }
 
-bool nats_link::heard(const std::string& node, std::uint64_t epoch) {
-  bool is_new = false, restarted = false;
+nats_link::heard_from nats_link::heard(const std::string& node, std::uint64_t epoch) {
+  bool restarted = false;
   {
     std::lock_guard lock(mu_);
+    if (std::find(departed_.begin(), departed_.end(), std::pair(node, epoch)) != departed_.end())
+      return heard_from::departed;
     auto [it, inserted] = peers_.try_emplace(node);
     it->second.last_seen = std::chrono::steady_clock::now();
-    if (inserted || it->second.epoch != epoch) {
-      restarted = !inserted;
-      is_new = true;
-      it->second.epoch = epoch;
-      it->second.needs_sync = it->second.want_reply = false;
-    }
+    if (!inserted && it->second.epoch == epoch) return heard_from::known;
+    restarted = !inserted;
+    it->second.epoch = epoch;
+    it->second.needs_sync = it->second.want_reply = false;
   }
-  if (!is_new) return false;
   FC_LOG_INFO("cluster.peer_joined", "node={} peer={} restarted={}", cfg_.node_id, node, restarted);
-  // What a restarted peer had is gone with it; its full list follows (it hears this node's hello).
+  // What a restarted peer had is gone with it (its answers too); its full list follows (it hears
+  // this node's hello).
+  if (restarted) fail_pending(node);
   broker_.peer_reset(node, nullptr);
   send_sync(node, true);
   say_hello();
-  return true;
+  return heard_from::joined;
+}
+
+void nats_link::fail_pending(const std::string& node) {
+  std::vector<reply> failed;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.node == node) {
+        failed.push_back(std::move(it->second.done));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& done : failed) done(false, 0);
 }
 
 void nats_link::send_sync(const std::string& node, bool want_reply) {
   resyncs_.inc();
-  // Under the broker's interest lock: the list is exactly what the changes sent after it build on.
+  // Under the broker's interest lock: the list is exactly what the changes sent after it build on. It
+  // goes in frames well below NATS's max_payload: the first replaces the peer's view, the rest add.
+  std::size_t budget = 256 * 1024;
+  {
+    std::shared_lock lock(nc_mutex_);
+    if (nc_) budget = std::min<std::size_t>(budget, static_cast<std::size_t>(std::max<int64_t>(natsConnection_GetMaxPayload(nc_) / 2, 1024)));
+  }
   broker_.with_local_interest([&](const std::vector<std::string>& filters) {
     wire::interest i{cfg_.node_id, epoch_, 0, true, want_reply, {}};
-    i.changes.reserve(filters.size());
-    for (const auto& f : filters) i.changes.emplace_back(f, true);
-    if (!publish(to(node, 'i'), wire::encode(i))) {
+    std::size_t bytes = 0;
+    bool sent = true;
+    auto flush = [&] {
+      sent = sent && publish(to(node, 'i'), wire::encode(i));
+      i.reset = i.want_reply = false;
+      i.changes.clear();
+      bytes = 0;
+    };
+    for (const auto& f : filters) {
+      if (bytes + f.size() + 3 > budget && (i.reset || !i.changes.empty())) flush();
+      i.changes.emplace_back(f, true);
+      bytes += f.size() + 3;
+    }
+    if (i.reset || !i.changes.empty()) flush();
+    if (!sent) {
       std::lock_guard lock(mu_);
       if (auto it = peers_.find(node); it != peers_.end()) {
         it->second.needs_sync = true;
@@ -300,12 +364,13 @@ std::uint64_t nats_link::expect(const std::string& node, reply done) {
   return id;
 }
 
-void nats_link::settle(std::uint64_t id, bool ok, std::uint32_t recipients) {
+void nats_link::settle(std::uint64_t id, bool ok, std::uint32_t recipients, const std::string* from) {
   reply done;
   {
     std::lock_guard lock(mu_);
     auto it = pending_.find(id);
     if (it == pending_.end()) return;  // timed out already
+    if (from && *from != it->second.node) return;  // not the node it was asked of (a stale answer)
     done = std::move(it->second.done);
     pending_.erase(it);
   }
@@ -313,7 +378,7 @@ void nats_link::settle(std::uint64_t id, bool ok, std::uint32_t recipients) {
 }
 
 void nats_link::ask_all(const std::function<std::string(std::uint64_t)>& frame, char what, std::function<void()> done,
-                        std::function<void(const std::string&)> failed) {
+                        answer each) {
   std::vector<std::string> targets;
   {
     std::lock_guard lock(mu_);
@@ -326,8 +391,8 @@ void nats_link::ask_all(const std::function<std::string(std::uint64_t)>& frame, 
   auto left = std::make_shared<std::atomic<std::size_t>>(targets.size());
   auto shared_done = std::make_shared<std::function<void()>>(std::move(done));
   for (const auto& node : targets) {
-    auto id = expect(node, [node, left, shared_done, failed](bool ok, std::uint32_t) {
-      if (!ok && failed) failed(node);
+    auto id = expect(node, [node, left, shared_done, each](bool ok, std::uint32_t n) {
+      if (each) each(node, ok, n);
       if (left->fetch_sub(1) == 1 && *shared_done) (*shared_done)();
     });
     if (!publish(to(node, what), frame(id))) settle(id, false, 0);
@@ -336,7 +401,8 @@ void nats_link::ask_all(const std::function<std::string(std::uint64_t)>& frame, 
 
 void nats_link::interest(const std::string& filter, bool add, std::function<void()> done) {
   ask_all([&](std::uint64_t id) { return wire::encode(wire::interest{cfg_.node_id, epoch_, id, false, false, {{filter, add}}}); },
-          'i', std::move(done), [this](const std::string& node) {
+          'i', std::move(done), [this](const std::string& node, bool ok, std::uint32_t) {
+            if (ok) return;
             // The peer may have missed it: it gets the full list again.
             std::lock_guard lock(mu_);
             if (auto it = peers_.find(node); it != peers_.end()) it->second.needs_sync = true;
@@ -361,11 +427,15 @@ void nats_link::publish_documents(const std::vector<storage::operation>& writes)
   for (const auto& node : targets) publish(to(node, 'd'), frame);
 }
 
-void nats_link::claim(const std::string& client_id, bool clean_start, std::function<void()> done) {
+void nats_link::claim(const std::string& client_id, bool clean_start, std::function<void(bool)> done) {
+  auto held = std::make_shared<std::atomic<bool>>(false);
   ask_all([&](std::uint64_t id) { return wire::encode(wire::claim{cfg_.node_id, epoch_, id, client_id, clean_start}); },
-          'c', std::move(done), [this, client_id](const std::string& node) {
-            FC_LOG_WARN("cluster.claim_unanswered", "node={} peer={} client={}", cfg_.node_id, node,
-                        common::untrusted(client_id));
+          'c', [held, done = std::move(done)] { done(held->load()); },
+          [this, held, client_id](const std::string& node, bool ok, std::uint32_t had_session) {
+            if (had_session) held->store(true);
+            if (!ok)
+              FC_LOG_WARN("cluster.claim_unanswered", "node={} peer={} client={}", cfg_.node_id, node,
+                          common::untrusted(client_id));
           });
 }
 

@@ -19,7 +19,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
+#include <shared_mutex>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +65,9 @@ class nats_link final : public broker::cluster_link {
   void stop();
 
   bool connected() const;
+  /// Why this node should not take devices (for /readyz), or empty: not connected to NATS, or
+  /// another node has this node's id.
+  std::string problem() const;
 
   /// Tells every live peer of control-plane documents this node committed to the shared store.
   void publish_documents(const std::vector<storage::operation>& writes);
@@ -74,7 +79,7 @@ class nats_link final : public broker::cluster_link {
   void register_metrics(common::registry& r) const;
 
   void interest(const std::string& filter, bool add, std::function<void()> done) override;
-  void claim(const std::string& client_id, bool clean_start, std::function<void()> done) override;
+  void claim(const std::string& client_id, bool clean_start, std::function<void(bool)> done) override;
   void forward(const std::string& node, const broker::message_ptr& m, std::vector<std::string> groups,
                forward_done done) override;
 
@@ -98,19 +103,24 @@ class nats_link final : public broker::cluster_link {
   static void on_reconnected(__natsConnection*, void* self);
   void handle(std::string_view subject, std::string_view data);
   /// A frame from `node` with `epoch`: a new node (or a restarted one) gets this node's full interest
-  /// and is asked for its own. True if it was new.
-  bool heard(const std::string& node, std::uint64_t epoch);
+  /// and is asked for its own.
+  enum class heard_from { known, joined, departed };
+  heard_from heard(const std::string& node, std::uint64_t epoch);
+  /// Fails the requests waiting for `node`'s answer.
+  void fail_pending(const std::string& node);
   void send_sync(const std::string& node, bool want_reply);
   void say_hello();
   /// Forgets the peers in `gone`: the broker stops routing to them, their requests fail.
   void forget(std::vector<std::string> gone);
-  /// Sends a request made by `frame(id)` to every live peer; `done` once all answered or timed out,
-  /// `failed(node)` for each that did not.
+  /// Sends a request made by `frame(id)` to every live peer; `each(node, ok, n)` for each answer (ok
+  /// = false: it timed out), then `done` once all are in.
+  using answer = std::function<void(const std::string& node, bool ok, std::uint32_t n)>;
   void ask_all(const std::function<std::string(std::uint64_t id)>& frame, char what, std::function<void()> done,
-               std::function<void(const std::string& node)> failed);
+               answer each);
   /// Registers a request to `node`; returns its id.
   std::uint64_t expect(const std::string& node, reply done);
-  void settle(std::uint64_t id, bool ok, std::uint32_t recipients);
+  /// Completes request `id`; `from` (the answering node) must be the node it was asked of.
+  void settle(std::uint64_t id, bool ok, std::uint32_t recipients, const std::string* from = nullptr);
   bool publish(const std::string& subject, const std::string& data);
   std::string to(const std::string& node, char what) const;
   void tick();
@@ -119,6 +129,8 @@ class nats_link final : public broker::cluster_link {
   broker::broker& broker_;
   const std::uint64_t epoch_;
   const std::string prefix_;
+  /// Read (shared) by every publish, set and cleared (exclusive) by start and stop.
+  mutable std::shared_mutex nc_mutex_;
   __natsConnection* nc_ = nullptr;
   __natsSubscription* sub_hello_ = nullptr;
   __natsSubscription* sub_to_ = nullptr;
@@ -126,7 +138,11 @@ class nats_link final : public broker::cluster_link {
   mutable std::mutex mu_;
   std::map<std::string, peer> peers_;
   std::unordered_map<std::uint64_t, request> pending_;
-  std::uint64_t next_request_ = 1;
+  /// Starts at a random value: an answer meant for an earlier process of this node cannot match.
+  std::uint64_t next_request_;
+  /// Peers that said goodbye (node, epoch), the last few: their frames still in flight are ignored.
+  std::deque<std::pair<std::string, std::uint64_t>> departed_;
+  std::atomic<bool> duplicate_id_{false};
 
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

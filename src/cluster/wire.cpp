@@ -111,7 +111,7 @@ std::string encode(const message& m) {
 }
 
 std::string encode(const ack& a) {
-  return writer(kind::ack).num(a.request).num(std::uint8_t{a.ok}).num(a.recipients).take();
+  return writer(kind::ack).str16(a.node).num(a.request).num(std::uint8_t{a.ok}).num(a.recipients).take();
 }
 
 std::optional<kind> kind_of(std::string_view frame) {
@@ -218,8 +218,8 @@ std::optional<message> decode_message(std::string_view frame) {
 
 std::optional<ack> decode_ack(std::string_view frame) {
   reader r(frame, kind::ack);
-  ack a{r.num<std::uint64_t>(), r.flag(), r.num<std::uint32_t>()};
-  if (!r.done()) return std::nullopt;
+  ack a{r.str16(), r.num<std::uint64_t>(), r.flag(), r.num<std::uint32_t>()};
+  if (!r.done() || a.node.empty()) return std::nullopt;
   return a;
 }
 

@@ -76,7 +76,10 @@ struct message {
   std::string payload;
 };
 
+/// The answer to a request, from `node` (a request id is only this node's, so an answer is checked
+/// against the node it was asked of).
 struct ack {
+  std::string node;
   std::uint64_t request = 0;
   bool ok = false;
   std::uint32_t recipients = 0;

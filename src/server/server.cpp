@@ -363,7 +363,7 @@ int serve(const server_config& cfg) {
   std::function<std::string()> not_ready = [&]() -> std::string {
     if (draining) return "draining";
     if (!listening) return "starting";
-    if (link && !link->connected()) return "not connected to NATS";
+    if (link) return link->problem();
     return {};
   };
   std::unique_ptr<transport::http_server> http;

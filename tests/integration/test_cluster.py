@@ -322,6 +322,33 @@ def test_registry_changes_apply_on_every_node(cluster, tmp_path):
     assert dev.disconnects.get(timeout=TIMEOUT) != 0
 
 
+def test_a_long_interest_list_reaches_a_restarted_node(cluster):
+    n0, n1, _ = cluster.nodes
+    # 6,000 filters (1,000 per client, the per-client limit), ~1.2 MB as a list: more than NATS's
+    # max_payload (1 MB) can carry in one frame.
+    pad = "p" * 160
+    filters = [f"fleet/site-{i:05d}/device/{pad}/+" for i in range(6000)]
+    for k in range(0, len(filters), 1000):
+        sub = connected(n1.port, f"many{k}")
+        for j in range(k, k + 1000, 250):  # SUBSCRIBE packets of ~45 KB
+            sub.c.subscribe([(f, 0) for f in filters[j:j + 250]])
+            _, granted = sub.subacks.get(timeout=TIMEOUT)
+            assert all(g == 0 for g in granted)
+    # n0 restarts: n1's whole list (~400 KB, more than one NATS frame should carry) is sent to it again.
+    n0.kill9()
+    n0.start()
+    wait_for(lambda: n0.metrics().get("fleetcore_cluster_peers") == 2, what="n0 to rejoin")
+    pub = connected(n0.port, "pub")
+
+    def arrived():
+        pub.publish(f"fleet/site-05999/device/{pad}/x", "last", qos=1)
+        try:
+            return sub.get(timeout=0.5).payload == b"last"
+        except Exception:
+            return False
+    wait_for(arrived, what="a message for the last filter of the list")
+
+
 def test_a_stopping_node_says_goodbye(cluster):
     n0, n1, n2 = cluster.nodes
     n2.stop()  # SIGTERM

@@ -28,10 +28,11 @@ struct fake_link final : cluster_link {
     else if (done)
       done();
   }
-  void claim(const std::string& client_id, bool, std::function<void()> done) override {
+  void claim(const std::string& client_id, bool, std::function<void(bool)> done) override {
     claims.push_back(client_id);
-    done();
+    done(held_elsewhere);
   }
+  bool held_elsewhere = false;
   void forward(const std::string& node, const message_ptr& m, std::vector<std::string> groups,
                forward_done done) override {
     forwarded.push_back({node, m, std::move(groups), std::move(done)});
@@ -78,15 +79,32 @@ TEST_F(peers_test, a_connect_claims_the_client_id_and_a_subscription_is_interest
   run();
   ASSERT_EQ(c->packets().size(), 1u);
   EXPECT_EQ(c->packets().front()[0], 0x90);
-  // A second subscriber of the same filter is no news; the last one leaving is.
-  link_.hold_interest = false;
+  // A second subscriber of a filter whose first is still being told waits for the same answer.
+  mqtt::subscribe_packet u;
+  u.packet_id = 8;
+  u.subscriptions.push_back({"u/#", 1});
+  c->written.clear();
+  c->feed(u);
+  run();
   auto d = connect("dev2");
+  u.packet_id = 9;
+  d->feed(u);
+  run();
+  EXPECT_EQ(link_.interests.size(), 2u);  // u/# told once
+  EXPECT_TRUE(c->packets().empty());
+  EXPECT_TRUE(d->packets().empty());
+  link_.held_interest.back()();
+  run();
+  EXPECT_EQ(c->packets().size(), 1u);
+  EXPECT_EQ(d->packets().size(), 1u);
+  // A later subscriber of a filter already known is no news; the last one leaving is.
+  link_.hold_interest = false;
   subscribe(*d, "t/#", 0);
-  EXPECT_EQ(link_.interests.size(), 1u);
+  EXPECT_EQ(link_.interests.size(), 2u);
   c->feed(mqtt::disconnect_packet{});
   d->feed(mqtt::disconnect_packet{});
   run();
-  EXPECT_EQ(link_.interests.back(), (std::pair<std::string, bool>{"t/#", false}));
+  EXPECT_EQ(std::count(link_.interests.begin(), link_.interests.end(), std::pair<std::string, bool>{"t/#", false}), 1);
 }
 
 TEST_F(peers_test, a_qos1_publish_is_acknowledged_once_the_peer_stored_it) {
@@ -150,6 +168,22 @@ TEST_F(peers_test, a_shared_group_takes_turns_between_local_members_and_peers) {
   EXPECT_EQ(link_.forwarded.size(), 1u);
 }
 
+TEST_F(peers_test, a_node_gets_one_frame_whatever_matched_it) {
+  // Each node matches as a plain subscriber and as the one member of a group: targets sort plain ones
+  // first, so one node's entries are apart whatever the order of the two.
+  peer("n2", {"s/#", "$share/g1/s/+"});
+  peer("n3", {"s/#", "$share/g2/s/+"});
+  auto pub = connect("pub");
+  pub->feed(publish_of("s/1", "x", 0, 0));
+  run();
+  std::map<std::string, std::vector<std::string>> frames;
+  for (auto& f : link_.forwarded) {
+    EXPECT_FALSE(frames.contains(f.node)) << f.node << " got two frames";
+    frames[f.node] = f.groups;
+  }
+  EXPECT_EQ(frames, (std::map<std::string, std::vector<std::string>>{{"n2", {"g1"}}, {"n3", {"g2"}}}));
+}
+
 TEST_F(peers_test, retained_messages_go_to_every_peer) {
   peer("n2", {});
   peer("n3", {"r/#"});
@@ -193,6 +227,29 @@ TEST_F(peers_test, release_hands_a_persistent_session_over_without_deleting_it) 
   bool deleted = false;
   for (const auto& op : store_.written) deleted = deleted || std::holds_alternative<storage::op::delete_session>(op);
   EXPECT_TRUE(deleted);
+}
+
+TEST_F(peers_test, a_local_copy_is_stale_when_another_node_held_the_session) {
+  auto dev = connect("dev", 60, mqtt::protocol_version::v5, 3600);
+  subscribe(*dev, "s/t", 1);
+  dev->feed(mqtt::disconnect_packet{});
+  run();
+  // The client moved to another node while this one was cut off; now it is back here, and the other
+  // node says it had the session: the one here is not resumed, nor deleted (the store has the other's).
+  link_.held_elsewhere = true;
+  store_.written.clear();
+  auto back = open();
+  mqtt::connect_packet p;
+  p.client_id = "dev";
+  p.clean_start = false;
+  p.props.session_expiry_interval = 3600;
+  back->feed(p);
+  run();
+  auto pk = back->packets();
+  ASSERT_FALSE(pk.empty());
+  EXPECT_EQ(pk.front()[0], 0x20);
+  EXPECT_EQ(pk.front()[2], 0x00);  // no session present: the store had none to take over here
+  for (const auto& op : store_.written) EXPECT_FALSE(std::holds_alternative<storage::op::delete_session>(op));
 }
 
 }  // namespace

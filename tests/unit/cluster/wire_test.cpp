@@ -58,8 +58,9 @@ TEST(cluster_wire, interest_hello_ack_round_trip) {
   EXPECT_EQ(db->node, "n3");
   EXPECT_FALSE(decode_hello(encode(bye{"n3", 1})));
 
-  auto da = decode_ack(encode(ack{77, true, 3}));
+  auto da = decode_ack(encode(ack{"n9", 77, true, 3}));
   ASSERT_TRUE(da);
+  EXPECT_EQ(da->node, "n9");
   EXPECT_EQ(da->request, 77u);
   EXPECT_TRUE(da->ok);
   EXPECT_EQ(da->recipients, 3u);
@@ -71,14 +72,14 @@ TEST(cluster_wire, truncated_or_padded_frames_are_refused) {
   EXPECT_FALSE(decode_interest(frame + "x"));
   auto h = encode(hello{"n", 1});
   EXPECT_FALSE(decode_hello(h + "x"));
-  EXPECT_FALSE(decode_ack(encode(ack{1, true, 1}).substr(0, 5)));
+  EXPECT_FALSE(decode_ack(encode(ack{"n", 1, true, 1}).substr(0, 5)));
   // The wrong kind, an unknown version, a bad flag.
   EXPECT_FALSE(decode_hello(frame));
   auto bad_version = h;
   bad_version[1] = 9;
   EXPECT_FALSE(decode_hello(bad_version));
-  auto a = encode(ack{1, true, 1});
-  a[10] = 2;  // ok is 0 or 1
+  auto a = encode(ack{"n", 1, true, 1});
+  a[13] = 2;  // ok is 0 or 1 (after kind, version, node "n" and the 8-byte request)
   EXPECT_FALSE(decode_ack(a));
   EXPECT_FALSE(kind_of(""));
   EXPECT_FALSE(kind_of("Z"));
