@@ -10,6 +10,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 
@@ -42,6 +43,12 @@ class null_store final : public storage::store {
   std::vector<std::function<void(bool)>> pending;
   /// Every operation submitted, in order.
   std::vector<storage::operation> written;
+  /// How many of `written` are an `Op`.
+  template <class Op>
+  std::size_t count() const {
+    return static_cast<std::size_t>(
+        std::count_if(written.begin(), written.end(), [](const auto& op) { return std::holds_alternative<Op>(op); }));
+  }
 };
 
 /// Records what the broker writes and whether it closed the stream.

@@ -216,7 +216,7 @@ TEST_F(peers_test, release_hands_a_persistent_session_over_without_deleting_it) 
   ASSERT_FALSE(pk.empty());
   EXPECT_EQ(pk.front()[0], 0xE0);  // DISCONNECT
   EXPECT_EQ(pk.front()[2], 0x8E);  // session taken over
-  for (const auto& op : store_.written) EXPECT_FALSE(std::holds_alternative<storage::op::delete_session>(op));
+  EXPECT_EQ(store_.count<storage::op::delete_session>(), 0u);
   EXPECT_EQ(link_.interests.back(), (std::pair<std::string, bool>{"d/t", false}));
   // Given up with clean start, the session ends (and its rows go).
   auto other = connect("other", 60, mqtt::protocol_version::v5, 3600);
@@ -224,9 +224,7 @@ TEST_F(peers_test, release_hands_a_persistent_session_over_without_deleting_it) 
   b_.release("other", true, [&](bool h) { had = h; });
   run();
   EXPECT_FALSE(had);
-  bool deleted = false;
-  for (const auto& op : store_.written) deleted = deleted || std::holds_alternative<storage::op::delete_session>(op);
-  EXPECT_TRUE(deleted);
+  EXPECT_EQ(store_.count<storage::op::delete_session>(), 1u);
 }
 
 TEST_F(peers_test, a_local_copy_is_stale_when_another_node_held_the_session) {
@@ -249,7 +247,7 @@ TEST_F(peers_test, a_local_copy_is_stale_when_another_node_held_the_session) {
   ASSERT_FALSE(pk.empty());
   EXPECT_EQ(pk.front()[0], 0x20);
   EXPECT_EQ(pk.front()[2], 0x00);  // no session present: the store had none to take over here
-  for (const auto& op : store_.written) EXPECT_FALSE(std::holds_alternative<storage::op::delete_session>(op));
+  EXPECT_EQ(store_.count<storage::op::delete_session>(), 0u);
 }
 
 }  // namespace
