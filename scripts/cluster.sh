@@ -83,10 +83,14 @@ frontend mqtts
 backend mqtt_nodes
     balance leastconn
     option httpchk GET /readyz
+    option redispatch
+    retries 2
 $servers
 backend mqtts_nodes
     balance leastconn
     option httpchk GET /readyz
+    option redispatch
+    retries 2
 $tls_servers
 EOF
     haproxy -f "$dir/haproxy.cfg" -db >"$dir/haproxy.log" 2>&1 &

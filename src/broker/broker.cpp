@@ -106,7 +106,7 @@ std::shared_ptr<session> broker::restore(storage::session_record& r, worker& hom
     if (s->queue.size() >= cfg_.max_queued_messages ||
         s->backlog_bytes + delivery_bytes(d) > static_cast<std::int64_t>(cfg_.max_queued_bytes)) {
       metrics_.drops[static_cast<std::size_t>(drop_reason::queue_full)].inc();
-      cleanup.push_back(storage::op::delete_message{r.client_id, q.seq});
+      cleanup.push_back(storage::op::delete_message{r.client_id, r.incarnation, q.seq});
       continue;
     }
     adjust_backlog(*s, 1, delivery_bytes(d));

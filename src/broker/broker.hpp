@@ -102,6 +102,10 @@ class broker {
   /// subscription's QoS), subject to iot:Receive like any delivery. Any thread.
   void deliver_to(const std::string& client_id, std::uint64_t session_id, message_ptr m);
 
+  /// Runs `fn` on the worker of the session (`client_id`, `session_id`) after what is already posted
+  /// there — the answers delivered to it — or at once if that session is gone. Any thread.
+  void behind_session(const std::string& client_id, std::uint64_t session_id, std::function<void()> fn);
+
   /// Adds a hook; before start().
   void add_hook(broker_hook& h) { hooks_.push_back(&h); }
 
@@ -186,6 +190,8 @@ class broker {
 
   /// Runs `fn` on `s`'s home worker, following it if it moves.
   void on_home(const std::shared_ptr<session>& s, std::function<void()> fn);
+  /// The session of `client_id` if it is still the incarnation `session_id`.
+  std::shared_ptr<session> session_of(const std::string& client_id, std::uint64_t session_id);
 
   /// Broker-wide back-pressure: true while publishers should not be read (above the high mark,
   /// within the episode's grace period).

@@ -10,13 +10,14 @@ namespace fleetcore::broker {
 
 using detail::delivery_bytes;
 
+std::shared_ptr<session> broker::session_of(const std::string& client_id, std::uint64_t session_id) {
+  std::lock_guard lock(sessions_mutex_);
+  auto it = sessions_.find(client_id);
+  return it != sessions_.end() && it->second->incarnation == session_id ? it->second : nullptr;
+}
+
 void broker::deliver_to(const std::string& client_id, std::uint64_t session_id, message_ptr m) {
-  std::shared_ptr<session> s;
-  {
-    std::lock_guard lock(sessions_mutex_);
-    auto it = sessions_.find(client_id);
-    if (it != sessions_.end() && it->second->incarnation == session_id) s = it->second;
-  }
+  auto s = session_of(client_id, session_id);
   if (!s) return;
   on_home(s, [this, s, m = std::move(m)] {
     if (s->ended) return;
@@ -31,6 +32,12 @@ void broker::deliver_to(const std::string& client_id, std::uint64_t session_id, 
     }
     if (d) deliver(*s, std::move(*d));
   });
+}
+
+void broker::behind_session(const std::string& client_id, std::uint64_t session_id, std::function<void()> fn) {
+  auto s = session_of(client_id, session_id);
+  if (!s) return fn();
+  s->home.load(std::memory_order_acquire)->post(std::move(fn));
 }
 
 namespace {
@@ -49,7 +56,7 @@ std::size_t congested_ceiling_bytes(const config& c) {
 void broker::drop(session& s, const delivery& d, drop_reason why, bool accounted) {
   metrics_.drops[static_cast<std::size_t>(why)].inc();
   if (accounted) adjust_backlog(s, -1, -delivery_bytes(d));
-  if (d.seq) store_.submit({storage::op::delete_message{s.client_id, d.seq}}, nullptr);
+  if (d.seq) store_.submit({storage::op::delete_message{s.client_id, s.incarnation, d.seq}}, nullptr);
 }
 
 void broker::deliver(session& s, delivery d) {
@@ -101,7 +108,7 @@ void broker::send_inflight(session& s, delivery d) {
   // and the same id [MQTT-4.4.0-1]. A QoS 1 duplicate is allowed, so it goes out at once; a QoS 2
   // one waits until the id is durable.
   if (e.d.seq && e.d.qos == 2) return transmit_when_recorded(s, id, e);
-  if (e.d.seq) store_.submit({storage::op::send_message{s.client_id, e.d.seq, id, false}}, nullptr);
+  if (e.d.seq) store_.submit({storage::op::send_message{s.client_id, s.incarnation, e.d.seq, id, false}}, nullptr);
   transmit(s, id, e);
 }
 
@@ -121,7 +128,7 @@ void broker::released(session& s, std::uint16_t packet_id, inflight_entry& e) {
 void broker::transmit_when_recorded(session& s, std::uint16_t id, inflight_entry& e) {
   const std::uint64_t seq = e.d.seq;
   e.storing = true;
-  store_.submit({storage::op::send_message{s.client_id, seq, id, e.st == inflight_entry::state::awaiting_pubcomp}},
+  store_.submit({storage::op::send_message{s.client_id, s.incarnation, seq, id, e.st == inflight_entry::state::awaiting_pubcomp}},
                 [this, sp = s.shared_from_this(), id, seq](bool) {
                   on_home(sp, [this, sp, id, seq] {
                     auto it = sp->inflight.find(id);
@@ -206,7 +213,7 @@ void broker::complete(session& s, std::uint16_t packet_id) {
   if (it == s.inflight.end()) return;
   adjust_backlog(s, -1, -delivery_bytes(it->second.d));
   if (it->second.held) --s.held;
-  if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, it->second.d.seq}}, nullptr);
+  if (it->second.d.seq) store_.submit({storage::op::delete_message{s.client_id, s.incarnation, it->second.d.seq}}, nullptr);
   s.inflight.erase(it);
   pump(s);
 }

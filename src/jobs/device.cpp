@@ -52,15 +52,7 @@ bool jobs_service::on_message(const broker::message_ptr& m, const broker::publis
     return request;
   }
   // Admitted here, on the publisher's worker: a flood is answered at once and queues nothing.
-  bool admitted = false;
-  {
-    std::lock_guard lock(inflight_mutex_);
-    int& n = inflight_[m->origin];
-    admitted = n < settings_.max_inflight_per_session;
-    if (admitted) ++n;
-    else if (n == 0) inflight_.erase(m->origin);
-  }
-  if (!admitted) {
+  if (!inflight_.admit(m->origin)) {
     throttled_.inc();
     device_rejected_.inc();
     if (reply)
@@ -277,11 +269,7 @@ void jobs_service::handle_device(const device_request& r) {
     FC_LOG_DEBUG("jobs.device_rejected", "thing={} topic={:q} code={} message={:q}", r.thing, common::untrusted(r.topic),
                  a.code, common::untrusted(a.message));
   }
-  commit(b, [this, session = r.session](bool) {
-    std::lock_guard lock(inflight_mutex_);
-    auto it = inflight_.find(session);
-    if (it != inflight_.end() && --it->second == 0) inflight_.erase(it);
-  });
+  commit(b, [this, client = r.client_id, session = r.session](bool) { inflight_.release(client, session); });
 }
 
 aws_response jobs_service::data_plane(device_op op, const json::object& in, batch& b) {

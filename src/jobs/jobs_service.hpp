@@ -12,6 +12,7 @@
 #include "broker/hooks.hpp"
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
+#include "common/inflight_gate.hpp"
 #include "common/metrics.hpp"
 #include "jobs/model.hpp"
 #include "jobs/templates.hpp"
@@ -74,6 +75,8 @@ class jobs_service final : public broker::broker_hook {
   std::function<void(std::string topic, std::string payload)> publish;
   /// Delivers a reply to the session (client id, incarnation) that made the request, and to no one else.
   std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
+  /// Devices' requests in flight per session; the server sets where a release waits (inflight_gate).
+  common::inflight_gate& inflight() { return inflight_; }
   /// The object store, if one serves: presigned URLs for the documents' placeholders.
   object_links objects;
 
@@ -217,8 +220,7 @@ class jobs_service final : public broker::broker_hook {
   boost::asio::steady_timer tick_{io_};
   std::atomic<bool> stopping_{false};
   std::thread thread_;
-  std::mutex inflight_mutex_;
-  std::unordered_map<std::uint64_t, int> inflight_;  // MQTT session incarnation -> requests in flight
+  common::inflight_gate inflight_{settings_.max_inflight_per_session};  // devices' requests in flight
   common::counter device_requests_, device_rejected_, throttled_, api_calls_, timed_out_;
 };
 

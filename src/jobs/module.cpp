@@ -20,10 +20,8 @@ module::module(platform::core& core, settings s, object_links objects)
   jobs_.objects = objects_;
   auto& b = core.broker;
   jobs_.publish = [&b](std::string topic, std::string payload) { b.publish_event(std::move(topic), std::move(payload), 1); };
-  jobs_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
-                                          std::string payload) {
-    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock.wall_ms(), 0));
-  };
+  jobs_.reply = platform::session_reply(core, 1);
+  platform::release_behind_answers(core, jobs_.inflight());
   b.add_hook(jobs_);
   core.registry.observe([this, &reg = core.registry](const std::vector<registry::change>& changes) {
     if (reg.replaying()) return;  // the node that made the change updates the jobs

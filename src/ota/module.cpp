@@ -15,10 +15,8 @@ module::module(platform::core& core, objects::links objects, jobs::jobs_service&
               core.registry.config().account_id),
       updates_(core.store, core.clock, arn_prefix(core), streams_, jobs, signer_, objects, std::move(defer)) {
   auto& b = core.broker;
-  streams_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
-                                             std::string payload) {
-    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 1, false, {}, clock.wall_ms(), 0));
-  };
+  streams_.reply = platform::session_reply(core, 1);
+  platform::release_behind_answers(core, streams_.inflight());
   b.add_hook(streams_);
   streams_.register_metrics(core.metrics);
   signer_.register_metrics(core.metrics);

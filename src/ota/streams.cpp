@@ -391,23 +391,14 @@ bool stream_service::on_message(const broker::message_ptr& m, const broker::publ
     if (!r.stream_id.empty() && valid_stream_id(r.stream_id)) reject(r, bad_topic);
     return true;
   }
-  bool admitted = false;
-  {
-    std::lock_guard lock(inflight_mutex_);
-    int& n = inflight_[r.session];
-    admitted = n < settings_.max_inflight_per_session;
-    if (admitted) ++n;
-    else if (n == 0) inflight_.erase(r.session);
-  }
-  if (!admitted) {
+  if (!inflight_.admit(r.session)) {
     throttled_.inc();
     reject(r, {stream_error::invalid_request, "too many stream requests in flight on this connection", {}});
     return true;
   }
   boost::asio::post(io_, [this, r = std::move(r)] {
     handle(r);
-    std::lock_guard lock(inflight_mutex_);
-    if (auto it = inflight_.find(r.session); it != inflight_.end() && --it->second <= 0) inflight_.erase(it);
+    inflight_.release(r.client_id, r.session);
   });
   return true;
 }

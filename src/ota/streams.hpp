@@ -22,6 +22,7 @@
 #include "broker/hooks.hpp"
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
+#include "common/inflight_gate.hpp"
 #include "common/metrics.hpp"
 #include "objects/links.hpp"
 #include "ota/stream_protocol.hpp"
@@ -78,6 +79,8 @@ class stream_service final : public broker::broker_hook {
 
   /// Delivers an answer to the session (client id, incarnation) that asked, and to no one else.
   std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
+  /// Devices' requests in flight per session; the server sets where a release waits (inflight_gate).
+  common::inflight_gate& inflight() { return inflight_; }
 
   void start();
   void stop();
@@ -133,8 +136,7 @@ class stream_service final : public broker::broker_hook {
   mutable std::shared_mutex mutex_;
   std::map<std::string, std::shared_ptr<const stream>, std::less<>> streams_;
 
-  std::mutex inflight_mutex_;
-  std::unordered_map<std::uint64_t, int> inflight_;  // session incarnation -> requests admitted
+  common::inflight_gate inflight_{settings_.max_inflight_per_session};  // devices' requests in flight
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;

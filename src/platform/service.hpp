@@ -10,6 +10,7 @@
 #include "broker/broker.hpp"
 #include "common/aws_api.hpp"
 #include "common/clock.hpp"
+#include "common/inflight_gate.hpp"
 #include "common/metrics.hpp"
 #include "registry/registry.hpp"
 #include "storage/store.hpp"
@@ -28,6 +29,21 @@ struct core {
   common::registry& metrics;
   std::filesystem::path data_dir;
 };
+
+/// The answer to one device's request, to that session alone (broker::deliver_to), at `qos`.
+inline auto session_reply(core& c, std::uint8_t qos) {
+  return [&b = c.broker, &clock = c.clock, qos](const std::string& client_id, std::uint64_t session, std::string topic,
+                                                std::string payload) {
+    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), qos, false, {}, clock.wall_ms(), 0));
+  };
+}
+
+/// Makes a service's requests count in flight until their answers are queued on the session's worker.
+inline void release_behind_answers(core& c, common::inflight_gate& g) {
+  g.behind_answers = [&b = c.broker](const std::string& client_id, std::uint64_t session, std::function<void()> then) {
+    b.behind_session(client_id, session, std::move(then));
+  };
+}
 
 class service {
  public:

@@ -79,14 +79,7 @@ broker::topic_claim fleet_service::claim(std::string_view topic) const {
 bool fleet_service::on_message(const broker::message_ptr& m, const broker::publish_context& ctx) {
   if (claim(m->topic) != broker::topic_claim::consumed) return false;
   if (m->origin == 0 || ctx.client_id.empty()) return true;  // nobody to answer (HTTP publish, a rule)
-  bool admitted = false;
-  {
-    std::lock_guard lock(inflight_mutex_);
-    int& n = inflight_[m->origin];
-    admitted = n < settings_.max_inflight_per_session;
-    if (admitted) ++n;
-    else if (n == 0) inflight_.erase(m->origin);
-  }
+  const bool admitted = inflight_.admit(m->origin);
   request r{m->topic, m->payload, std::string(ctx.client_id), ctx.connection ? ctx.connection->certificate_id : "",
             m->origin};
   if (!admitted) {
@@ -141,11 +134,7 @@ fleet_service::result fleet_service::refusal(std::string code, std::string messa
 }
 
 void fleet_service::answer(const request& r, result out) {
-  {
-    std::lock_guard lock(inflight_mutex_);
-    if (auto it = inflight_.find(r.session); it != inflight_.end() && --it->second <= 0) inflight_.erase(it);
-  }
-  if (!reply) return;
+  if (!reply) return inflight_.release(r.client_id, r.session);
   const std::string_view format = format_of(r.topic);
   const bool cbor = format == "cbor";
   // An unknown format is answered in JSON on the JSON topic.
@@ -161,6 +150,7 @@ void fleet_service::answer(const request& r, result out) {
   }
   reply(r.client_id, r.session, base + (out.code.empty() ? "/accepted" : "/rejected"),
         cbor ? json_to_cbor(body) : json::serialize(body));
+  inflight_.release(r.client_id, r.session);  // behind its answer
 }
 
 void fleet_service::create_certificate(const request& r, const json::object& req, bool from_csr) {

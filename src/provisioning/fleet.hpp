@@ -21,6 +21,7 @@
 // out on the registry's control thread (`registry::defer`, the API thread).
 #include "broker/hooks.hpp"
 #include "common/clock.hpp"
+#include "common/inflight_gate.hpp"
 #include "common/metrics.hpp"
 #include "provisioning/hooks.hpp"
 #include "provisioning/templates.hpp"
@@ -52,6 +53,8 @@ class fleet_service final : public broker::broker_hook {
 
   /// Delivers an answer to the session that asked, and to no one else.
   std::function<void(const std::string& client_id, std::uint64_t session, std::string topic, std::string payload)> reply;
+  /// Devices' requests in flight per session; the server sets where a release waits (inflight_gate).
+  common::inflight_gate& inflight() { return inflight_; }
 
   broker::topic_claim claim(std::string_view topic) const override;
   bool on_message(const broker::message_ptr& m, const broker::publish_context& ctx) override;
@@ -107,8 +110,7 @@ class fleet_service final : public broker::broker_hook {
   std::set<std::pair<std::int64_t, std::string>> token_expiry_;  // (expiry, token), control thread
   std::set<std::pair<std::int64_t, std::string>> claim_expiry_;  // (expiry, claim certificate id)
 
-  std::mutex inflight_mutex_;
-  std::unordered_map<std::uint64_t, int> inflight_;
+  common::inflight_gate inflight_{settings_.max_inflight_per_session};  // devices' requests in flight
   common::counter certificates_, provisioned_, rejected_, expired_, hooks_denied_, claims_made_;
 };
 

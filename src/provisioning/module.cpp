@@ -20,11 +20,9 @@ module::module(platform::core& core, settings s, objects::links objects)
   bulk_.register_metrics(core.metrics);
   bootstrap_.register_metrics(core.metrics);
   auto& b = core.broker;
-  fleet_.reply = [&b, &clock = core.clock](const std::string& client_id, std::uint64_t session, std::string topic,
-                                           std::string payload) {
-    // QoS 0: a key pair is never queued for a session that may be resumed by another device.
-    b.deliver_to(client_id, session, broker::make_message(std::move(topic), std::move(payload), 0, false, {}, clock.wall_ms(), 0));
-  };
+  // QoS 0: a key pair is never queued for a session that may be resumed by another device.
+  fleet_.reply = platform::session_reply(core, 0);
+  platform::release_behind_answers(core, fleet_.inflight());
   b.add_hook(fleet_);
   fleet_.register_metrics(core.metrics);
 }

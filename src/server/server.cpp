@@ -30,10 +30,13 @@
 #include <boost/json.hpp>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -214,12 +217,8 @@ int serve(const server_config& cfg) {
   if (plain_policy) plain_policy->register_metrics(metrics);
   // In a cluster, registry changes made on any node apply on every node (its revocations disconnect
   // the devices here; its policies authorize here), on the control thread like local ones.
-  if (link) {
+  if (link)
     reg.replicate = [&link](const std::vector<storage::operation>& writes) { link->publish_documents(writes); };
-    link->on_documents = [&reg](std::vector<storage::operation> writes) {
-      reg.defer([&reg, writes = std::move(writes)] { reg.apply_replica(writes); });
-    };
-  }
   // A revoked or deactivated certificate loses its connections at once, on every listener.
   reg.observe([&b](const std::vector<registry::change>& changes) {
     for (const auto& c : changes)
@@ -235,6 +234,22 @@ int serve(const server_config& cfg) {
   shadow_limits.max_document_bytes = cfg.shadow_max_document_bytes;
   shadow_limits.max_inflight_per_client = cfg.shadow_max_inflight_per_client;
   auto shadows = std::make_unique<shadow::module>(core, shadow_limits);
+  if (link) {
+    // Shadows are shared too: each change a compare-and-set in the store, then sent to the others.
+    auto& s = shadows->shadows();
+    s.replicate = [&link](const std::vector<storage::operation>& writes) { link->publish_documents(writes); };
+    link->on_documents = [&reg, &s](std::vector<storage::operation> writes) {
+      const auto is_shadow = [](const storage::operation& o) {
+        const auto* put = std::get_if<storage::op::put_document>(&o);
+        return put && put->doc.kind == shadow::shadow_service::document_kind;
+      };
+      auto first_shadow = std::stable_partition(writes.begin(), writes.end(), std::not_fn(is_shadow));
+      std::vector<storage::operation> shadow_writes(std::make_move_iterator(first_shadow), std::make_move_iterator(writes.end()));
+      writes.erase(first_shadow, writes.end());
+      if (!shadow_writes.empty()) s.apply_replica(std::move(shadow_writes));
+      if (!writes.empty()) reg.defer([&reg, writes = std::move(writes)] { reg.apply_replica(writes); });
+    };
+  }
   rules::shadow_reader read_shadow = [&s = shadows->shadows()](std::string_view thing, std::string_view name) {
     auto r = s.call(shadow::operation::get, std::string(thing), std::string(name), {}).get();
     boost::system::error_code ec;

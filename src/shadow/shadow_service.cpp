@@ -5,13 +5,17 @@
 
 #include <boost/asio/post.hpp>
 
+#include <stdexcept>
+
 namespace fleetcore::shadow {
 
 namespace json = boost::json;
 
 namespace {
 
-constexpr const char* k_shadow = "shadow";
+const std::string k_shadow(shadow_service::document_kind);
+/// Shared mode: how often one request is applied again after losing a race to another node.
+constexpr int k_max_attempts = 16;
 
 std::string_view op_name(operation op) {
   switch (op) {
@@ -54,25 +58,18 @@ std::optional<parsed_topic> parse_request_topic(std::string_view topic) {
 struct shadow_service::responder {
   std::string prefix;  // $aws/things/{thing}/shadow[/name/{name}]/{op}
   std::optional<std::promise<reply>> http;
-  std::uint64_t origin = 0;  // MQTT session of the request, 0 for HTTP
+  std::uint64_t origin = 0;  // MQTT session of the request counted in flight, else 0 (HTTP, a rule)
+  std::string client_id;     // its client
   bool throttled = false;
 };
 
-bool shadow_service::admit(std::uint64_t origin) {
-  if (origin == 0) return true;
-  std::lock_guard lock(inflight_mutex_);
-  int& n = inflight_[origin];
-  if (n >= limits_.max_inflight_per_client) return false;
-  ++n;
-  return true;
-}
-
-void shadow_service::release(std::uint64_t origin) {
-  if (origin == 0) return;
-  std::lock_guard lock(inflight_mutex_);
-  auto it = inflight_.find(origin);
-  if (it != inflight_.end() && --it->second == 0) inflight_.erase(it);
-}
+/// A request as it arrived, kept to apply it again (shared mode).
+struct shadow_service::request_args {
+  operation op;
+  std::string thing, name, payload;
+  int attempt = 1;
+  std::optional<std::string> expected;  // shared mode: the stored body its change replaced
+};
 
 
 shadow_service::shadow_service(storage::store& store, common::clock& clock, limits lim)
@@ -81,6 +78,7 @@ shadow_service::shadow_service(storage::store& store, common::clock& clock, limi
     auto s = shadow_state::parse(d.body);
     if (!s) throw std::runtime_error("shadow: unreadable document '" + d.key + "'");
     shadows_.emplace(d.key, std::move(*s));
+    stored_.emplace(d.key, std::move(d.body));  // dropped at start() unless shared
   }
   FC_LOG_INFO("shadow.loaded", "shadows={}", shadows_.size());
 }
@@ -88,6 +86,7 @@ shadow_service::shadow_service(storage::store& store, common::clock& clock, limi
 shadow_service::~shadow_service() { stop(); }
 
 void shadow_service::start() {
+  if (!replicate) stored_ = {};
   thread_ = std::thread([this] {
     io_.run();
   });
@@ -114,13 +113,15 @@ bool shadow_service::on_message(const broker::message_ptr& m, const broker::publ
   auto p = parse_request_topic(m->topic);
   if (!p) return false;
   // Admitted here, on the publisher's worker, so that a flood is refused before it queues up.
-  bool admitted = admit(m->origin);
-  boost::asio::post(io_, [this, p = std::move(*p), m, admitted] {
+  const bool admitted = m->origin == 0 || inflight_.admit(m->origin);
+  boost::asio::post(io_, [this, p = std::move(*p), m, admitted, client = std::string(ctx.client_id)]() mutable {
     auto r = std::make_shared<responder>();
     r->prefix = m->topic;
     r->origin = admitted ? m->origin : 0;
+    r->client_id = std::move(client);
     r->throttled = !admitted;
-    handle(p.op, p.thing, p.name, m->payload, std::move(r));
+    handle(std::make_shared<request_args>(request_args{p.op, std::move(p.thing), std::move(p.name), m->payload, 1, std::nullopt}),
+           std::move(r));
   });
   return false;
 }
@@ -133,7 +134,8 @@ std::future<reply> shadow_service::call(operation op, std::string thing, std::st
                           payload = std::move(payload), r]() mutable {
     r->prefix = "$aws/things/" + thing + "/shadow" + (name.empty() ? "" : "/name/" + name) + "/" +
                 std::string(op_name(op));
-    handle(op, thing, name, payload, std::move(r));
+    handle(std::make_shared<request_args>(request_args{op, std::move(thing), std::move(name), std::move(payload), 1, std::nullopt}),
+           std::move(r));
   });
   return f;
 }
@@ -162,8 +164,11 @@ std::future<reply> shadow_service::list_named(std::string thing, std::optional<s
   return f;
 }
 
-void shadow_service::handle(operation op, const std::string& thing, const std::string& name,
-                            const std::string& payload, std::shared_ptr<responder> r) {
+void shadow_service::handle(std::shared_ptr<request_args> a, std::shared_ptr<responder> r) {
+  const operation op = a->op;
+  const std::string& thing = a->thing;
+  const std::string& name = a->name;
+  const std::string& payload = a->payload;
   const std::string key = thing + '\t' + name;
   const std::int64_t now = now_s();
   auto [it, inserted] = shadows_.try_emplace(key);
@@ -174,6 +179,15 @@ void shadow_service::handle(operation op, const std::string& thing, const std::s
   request req;
   std::optional<error> err;
   std::string_view label = name.empty() ? std::string_view(thing) : std::string_view(name);
+  // The write of the new state: in shared mode only over the body this node last saw.
+  auto write = [&] {
+    if (!replicate) return ops.push_back(storage::op::put_document{{k_shadow, key, s.serialize()}});
+    auto stored = stored_.find(key);
+    a->expected = stored == stored_.end() ? std::nullopt : std::optional<std::string>(stored->second);
+    std::string body = s.serialize();
+    ops.push_back(storage::op::swap_document{{k_shadow, key, body}, a->expected});
+    stored_[key] = std::move(body);  // the next change of this shadow replaces this one
+  };
 
   if (r->throttled) {
     err = error{429, "Too Many Requests"};
@@ -184,8 +198,7 @@ void shadow_service::handle(operation op, const std::string& thing, const std::s
       err = parse_update(payload, limits_, req);
       if (!err) err = apply_update(s, req, now, limits_, res);
       if (!err) {
-        updates_.inc();
-        ops.push_back(storage::op::put_document{{k_shadow, key, s.serialize()}});
+        write();
         http.body = json::serialize(res.accepted);
         messages.emplace_back("/accepted", http.body);
         if (res.delta) messages.emplace_back("/delta", json::serialize(*res.delta));
@@ -209,8 +222,7 @@ void shadow_service::handle(operation op, const std::string& thing, const std::s
       err = parse_simple(payload, req);
       if (!err) err = delete_shadow(s, req, now, doc, label);
       if (!err) {
-        deletes_.inc();
-        ops.push_back(storage::op::put_document{{k_shadow, key, s.serialize()}});
+        write();
         http.body = json::serialize(doc);
         messages.emplace_back("/accepted", http.body);
       }
@@ -228,26 +240,106 @@ void shadow_service::handle(operation op, const std::string& thing, const std::s
 
   // Responses leave only after the change is durable; requests without a change still pass through
   // the store's queue so that their responses cannot overtake earlier ones.
-  store_.submit(std::move(ops), [this, r = std::move(r), messages = std::move(messages), http = std::move(http),
-                                 now, client_token = req.client_token](bool durable) mutable {
-    release(r->origin);
-    if (!durable) {
-      http.status = 500;
-      http.body = json::serialize(error_document({500, "Internal service failure"}, now, client_token));
-      messages.clear();
-      messages.emplace_back("/rejected", http.body);
-    }
-    if (r->http) {
-      r->http->set_value(std::move(http));
-      // The HTTP caller gets the response; the other subscribers still see delta and documents.
-      for (auto& [suffix, body] : messages)
-        if (suffix == "/delta" || suffix == "/documents")
-          if (publish) publish(r->prefix + suffix, std::move(body));
-      return;
-    }
-    if (publish)
-      for (auto& [suffix, body] : messages) publish(r->prefix + suffix, std::move(body));
+  const bool changed = !ops.empty();
+  const bool shared_write = replicate && changed;
+  std::vector<storage::operation> written;
+  if (shared_write)
+    for (const auto& o : ops)
+      written.push_back(storage::op::put_document{std::get<storage::op::swap_document>(o).doc});
+  store_.submit(std::move(ops), [this, a = std::move(a), r = std::move(r), messages = std::move(messages),
+                                 http = std::move(http), now, changed, shared_write, written = std::move(written),
+                                 client_token = req.client_token](bool durable) mutable {
+    if (durable && shared_write) replicate(written);
+    if (durable && changed) (a->op == operation::update ? updates_ : deletes_).inc();
+    if (durable) return respond(r, std::move(messages), std::move(http));
+    if (!shared_write) return fail(r, now, client_token);
+    // Another node may have changed the shadow first: find out on the service's thread.
+    boost::asio::post(io_, [this, a = std::move(a), r = std::move(r)]() mutable { retry(std::move(a), std::move(r)); });
   });
+}
+
+void shadow_service::retry(std::shared_ptr<request_args> a, std::shared_ptr<responder> r) {
+  const std::string key = a->thing + '\t' + a->name;
+  std::optional<storage::document> stored;
+  bool read = true;
+  try {
+    stored = store_.load_document(k_shadow, key);
+  } catch (const std::exception& e) {
+    FC_LOG_ERROR("shadow.read_failed", "key={:q} error={:q}", common::untrusted(key), common::untrusted(e.what()));
+    read = false;
+  }
+  std::optional<std::string> body;
+  if (stored) body = std::move(stored->body);
+  // The stored body is the one the change expected: the store failed, no other node won.
+  const bool lost_race = read && body != a->expected;
+  if (read) refresh(key, body);
+  if (!lost_race || a->attempt >= k_max_attempts) {
+    FC_LOG_WARN("shadow.write_failed", "key={:q} attempts={} lost_race={}", common::untrusted(key), a->attempt, lost_race);
+    request req;
+    (void)parse_simple(a->payload, req);
+    return fail(r, now_s(), req.client_token);
+  }
+  conflicts_.inc();
+  ++a->attempt;
+  handle(std::move(a), std::move(r));
+}
+
+void shadow_service::refresh(const std::string& key, std::optional<std::string> body) {
+  std::optional<shadow_state> parsed;
+  if (body && !(parsed = shadow_state::parse(*body))) {
+    FC_LOG_ERROR("shadow.unreadable", "key={:q}", common::untrusted(key));
+    return;
+  }
+  if (parsed) {
+    shadows_[key] = std::move(*parsed);
+    stored_[key] = std::move(*body);
+  } else {
+    shadows_.erase(key);
+    stored_.erase(key);
+  }
+}
+
+void shadow_service::apply_replica(std::vector<storage::operation> writes) {
+  boost::asio::post(io_, [this, writes = std::move(writes)]() mutable {
+    for (auto& w : writes) {
+      auto* put = std::get_if<storage::op::put_document>(&w);
+      if (!put || put->doc.kind != k_shadow) continue;
+      auto replica = shadow_state::parse(put->doc.body);
+      if (!replica) {
+        FC_LOG_ERROR("shadow.replica_unreadable", "key={:q}", common::untrusted(put->doc.key));
+        continue;
+      }
+      // Changes of one shadow are serialized by the store: the later has the higher version, or the
+      // same one when it deletes. (One that arrives late, after a newer one, is not applied.)
+      auto it = shadows_.find(put->doc.key);
+      if (it != shadows_.end() && (replica->version < it->second.version ||
+                                   (replica->version == it->second.version && (replica->exists || !it->second.exists))))
+        continue;
+      shadows_[put->doc.key] = std::move(*replica);
+      stored_[put->doc.key] = std::move(put->doc.body);
+    }
+  });
+}
+
+void shadow_service::fail(const std::shared_ptr<responder>& r, std::int64_t now,
+                          const std::optional<std::string>& client_token) {
+  reply http{500, json::serialize(error_document({500, "Internal service failure"}, now, client_token))};
+  respond(r, {{"/rejected", http.body}}, std::move(http));
+}
+
+void shadow_service::respond(const std::shared_ptr<responder>& r, std::vector<std::pair<std::string, std::string>> messages,
+                             reply http) {
+  if (r->http) {
+    r->http->set_value(std::move(http));
+    // The HTTP caller gets the response; the other subscribers still see delta and documents.
+    for (auto& [suffix, body] : messages)
+      if (suffix == "/delta" || suffix == "/documents")
+        if (publish) publish(r->prefix + suffix, std::move(body));
+    return;
+  }
+  if (publish)
+    for (auto& [suffix, body] : messages) publish(r->prefix + suffix, std::move(body));
+  if (r->origin) inflight_.release(r->client_id, r->origin);  // behind its responses
 }
 
 void shadow_service::register_metrics(common::registry& r) const {
@@ -255,6 +347,8 @@ void shadow_service::register_metrics(common::registry& r) const {
   r.add(gets_, "fleetcore_shadow_requests_total", "op=\"get\"", "Accepted shadow requests.");
   r.add(deletes_, "fleetcore_shadow_requests_total", "op=\"delete\"", "Accepted shadow requests.");
   r.add(rejected_, "fleetcore_shadow_rejected_total", "", "Shadow requests rejected (published on /rejected).");
+  r.add(conflicts_, "fleetcore_shadow_conflicts_total", "",
+        "Cluster mode: shadow changes applied again because another node changed the shadow first.");
 }
 
 }  // namespace fleetcore::shadow

@@ -3,8 +3,15 @@
 // (a broker message hook) and from the HTTP data plane, applied one at a time on the service's own
 // thread in arrival order; every change is stored before its responses are published, and responses
 // leave in the order the requests arrived.
+//
+// Shared (cluster) mode, when `replicate` is set: several nodes hold the shadows of one store. Each
+// change is then a compare-and-set over the body this node last saw (storage::op::swap_document), so
+// two nodes can never both turn version N into N+1: the loser reads the stored shadow again and
+// applies its request over it (versions never fork). Committed changes go to the other nodes
+// (`replicate`, `apply_replica`) so their reads follow within the NATS round trip.
 #include "broker/hooks.hpp"
 #include "common/clock.hpp"
+#include "common/inflight_gate.hpp"
 #include "common/metrics.hpp"
 #include "shadow/document.hpp"
 #include "storage/store.hpp"
@@ -38,6 +45,16 @@ class shadow_service final : public broker::broker_hook {
 
   /// Publishes a response (topic, JSON payload) into the broker, in call order; set before start().
   std::function<void(std::string topic, std::string payload)> publish;
+  /// Devices' requests in flight per session; the server sets where a release waits (inflight_gate).
+  common::inflight_gate& inflight() { return inflight_; }
+
+  /// The store's document kind of shadows.
+  static constexpr std::string_view document_kind = "shadow";
+  /// Shared mode: hands each committed change (put_document of `document_kind`) to the other nodes.
+  /// Set before start(); called on the store's thread (hand off only).
+  std::function<void(const std::vector<storage::operation>& writes)> replicate;
+  /// Applies another node's committed changes (of `document_kind`) to this node's copies. Any thread.
+  void apply_replica(std::vector<storage::operation> writes);
 
   void start();
   void stop();
@@ -57,23 +74,28 @@ class shadow_service final : public broker::broker_hook {
 
  private:
   struct responder;
-  void handle(operation op, const std::string& thing, const std::string& name, const std::string& payload,
-              std::shared_ptr<responder> r);
-  /// Counts a request of MQTT session `origin` in flight; false if it already has the maximum.
-  bool admit(std::uint64_t origin);
-  void release(std::uint64_t origin);
+  struct request_args;
+  void handle(std::shared_ptr<request_args> a, std::shared_ptr<responder> r);
+  /// Shared mode, after a change's commit failed: reads the shadow again; a lost race is applied
+  /// again over the stored shadow, a store failure answers 500.
+  void retry(std::shared_ptr<request_args> a, std::shared_ptr<responder> r);
+  void respond(const std::shared_ptr<responder>& r, std::vector<std::pair<std::string, std::string>> messages, reply http);
+  void fail(const std::shared_ptr<responder>& r, std::int64_t now, const std::optional<std::string>& client_token);
+  /// Replaces this node's copy of `key` with the stored `body` (none: not stored).
+  void refresh(const std::string& key, std::optional<std::string> body);
   std::int64_t now_s() const { return clock_.wall_ms() / 1000; }
 
   storage::store& store_;
   common::clock& clock_;
   limits limits_;
   std::map<std::string, shadow_state> shadows_;  // key: thing '\t' shadow name; service thread only
+  // Shared mode: the stored body each change must replace (the last one written or seen); service thread.
+  std::unordered_map<std::string, std::string> stored_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;
-  std::mutex inflight_mutex_;
-  std::unordered_map<std::uint64_t, int> inflight_;  // MQTT session incarnation -> requests in flight
-  common::counter updates_, rejected_, gets_, deletes_;
+  common::inflight_gate inflight_{limits_.max_inflight_per_client};  // devices' requests in flight
+  common::counter updates_, rejected_, gets_, deletes_, conflicts_;
 };
 
 }  // namespace fleetcore::shadow

@@ -50,8 +50,18 @@ std::vector<document> group_commit_store::load_documents(const std::string& kind
   check_not_store_thread();
   auto result = std::make_shared<std::promise<std::vector<document>>>();
   auto ready = result->get_future();
-  enqueue({{}, {}, read_job(std::move(result), [this, kind] { return read_documents(kind); })});
+  enqueue({{}, {}, read_job(std::move(result), [this, kind] { return read_documents(kind, nullptr); })});
   return ready.get();
+}
+
+std::optional<document> group_commit_store::load_document(const std::string& kind, const std::string& key) {
+  check_not_store_thread();
+  auto result = std::make_shared<std::promise<std::vector<document>>>();
+  auto ready = result->get_future();
+  enqueue({{}, {}, read_job(std::move(result), [this, kind, key] { return read_documents(kind, &key); })});
+  auto docs = ready.get();
+  if (docs.empty()) return std::nullopt;
+  return std::move(docs.front());
 }
 
 void group_commit_store::load_session(std::string client_id, session_read done) {

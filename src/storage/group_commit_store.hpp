@@ -20,6 +20,8 @@ class group_commit_store : public store {
   snapshot load() final;
   /// Any thread but the store's own (checked).
   std::vector<document> load_documents(const std::string& kind) final;
+  /// Any thread but the store's own (checked).
+  std::optional<document> load_document(const std::string& kind, const std::string& key) final;
   /// Any thread, including the store's own (from a `done` callback): it only queues the read.
   void load_session(std::string client_id, session_read done) final;
   /// Any thread, including the store's own (from a `done` callback).
@@ -46,7 +48,8 @@ class group_commit_store : public store {
   /// Commits the open transaction durably; false if it failed (then nothing of it is kept).
   virtual bool commit() = 0;
   virtual snapshot read_snapshot() = 0;
-  virtual std::vector<document> read_documents(const std::string& kind) = 0;
+  /// The documents of `kind` in key order; only the one of `key` when given.
+  virtual std::vector<document> read_documents(const std::string& kind, const std::string* key) = 0;
   /// The session of `client_id` as read_snapshot() has it, if stored; throws if it cannot be read.
   virtual std::optional<session_record> read_session(const std::string& client_id) = 0;
 

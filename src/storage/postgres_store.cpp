@@ -81,6 +81,8 @@ enum stmt : std::size_t {
   inbound_delete,
   doc_put,
   doc_delete,
+  doc_swap,
+  doc_create,
   stmt_count
 };
 
@@ -120,14 +122,20 @@ constexpr const char* sql_text[stmt_count] = {
     "ON CONFLICT(client_id, seq) DO UPDATE SET incarnation=EXCLUDED.incarnation, topic=EXCLUDED.topic, "
     "payload=EXCLUDED.payload, qos=EXCLUDED.qos, retain=EXCLUDED.retain, props=EXCLUDED.props, "
     "expiry_at=EXCLUDED.expiry_at, sub_ids=EXCLUDED.sub_ids, packet_id=0, released=0",
-    "DELETE FROM session_messages WHERE client_id=$1::text AND seq=$2::bigint",
-    "UPDATE session_messages SET packet_id=$3::bigint, released=$4::bigint WHERE client_id=$1::text AND seq=$2::bigint",
+    "DELETE FROM session_messages WHERE client_id=$1::text AND seq=$2::bigint AND incarnation=$3::bigint",
+    "UPDATE session_messages SET packet_id=$3::bigint, released=$4::bigint "
+    "WHERE client_id=$1::text AND seq=$2::bigint AND incarnation=$5::bigint",
     "INSERT INTO session_inbound SELECT $1::text,$2::bigint,$3::bigint "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$3::bigint) "
     "ON CONFLICT(client_id, packet_id) DO UPDATE SET incarnation=EXCLUDED.incarnation",
     "DELETE FROM session_inbound WHERE client_id=$1::text AND packet_id=$2::bigint AND incarnation=$3::bigint",
     "INSERT INTO documents VALUES($1::text,$2::text,$3::text) ON CONFLICT(kind, key) DO UPDATE SET body=EXCLUDED.body",
     "DELETE FROM documents WHERE kind=$1::text AND key=$2::text",
+    // A swap that changes no row divides by zero: the statement, and so its batch, fails.
+    "WITH w AS (UPDATE documents SET body=$3::text WHERE kind=$1::text AND key=$2::text AND body=$4::text RETURNING 1) "
+    "SELECT 1/count(*) FROM w",
+    "WITH w AS (INSERT INTO documents VALUES($1::text,$2::text,$3::text) ON CONFLICT(kind, key) DO NOTHING RETURNING 1) "
+    "SELECT 1/count(*) FROM w",
 };
 
 const std::string& statement_name(std::size_t i) {
@@ -244,16 +252,19 @@ bool statements_of(const operation& operation, const std::function<bool(std::siz
                                   .text(m.topic).text(m.payload).integer(m.qos).integer(m.retain ? 1 : 0)
                                   .text(m.props).integer(m.expiry_at_ms).text(ids));
         } else if constexpr (std::is_same_v<T, op::delete_message>) {
-          return run(msg_delete, params().text(o.client_id).integer(i64(o.seq)));
+          return run(msg_delete, params().text(o.client_id).integer(i64(o.seq)).integer(i64(o.incarnation)));
         } else if constexpr (std::is_same_v<T, op::send_message>) {
           return run(msg_send, params().text(o.client_id).integer(i64(o.seq)).integer(o.packet_id)
-                                   .integer(o.released ? 1 : 0));
+                                   .integer(o.released ? 1 : 0).integer(i64(o.incarnation)));
         } else if constexpr (std::is_same_v<T, op::put_inbound_qos2>) {
           return run(inbound_put, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
         } else if constexpr (std::is_same_v<T, op::delete_inbound_qos2>) {
           return run(inbound_delete, params().text(o.client_id).integer(o.packet_id).integer(i64(o.incarnation)));
         } else if constexpr (std::is_same_v<T, op::put_document>) {
           return run(doc_put, params().text(o.doc.kind).text(o.doc.key).text(o.doc.body));
+        } else if constexpr (std::is_same_v<T, op::swap_document>) {
+          if (!o.expected) return run(doc_create, params().text(o.doc.kind).text(o.doc.key).text(o.doc.body));
+          return run(doc_swap, params().text(o.doc.kind).text(o.doc.key).text(o.doc.body).text(*o.expected));
         } else {
           static_assert(std::is_same_v<T, op::delete_document>);
           return run(doc_delete, params().text(o.kind).text(o.key));
@@ -429,8 +440,12 @@ bool postgres_store::apply_batch(const std::vector<operation>& ops) {
         return;
       }
       auto st = PQresultStatus(r);
-      if (st != PGRES_COMMAND_OK) {
-        if (ok && st != PGRES_PIPELINE_ABORTED) {
+      if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        const bool changed = state && std::string_view(state) == "22012";  // a swap_document lost the race
+        if (ok && st != PGRES_PIPELINE_ABORTED && changed) {
+          FC_LOG_DEBUG("storage.document_changed", "sql=\"{}\"", sql);
+        } else if (ok && st != PGRES_PIPELINE_ABORTED) {
           count_error();
           FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, r));
         }
@@ -550,32 +565,49 @@ auto in_one_snapshot(pg_conn* c, Read&& read) {
 }
 }  // namespace
 
+template <class Read>
+auto postgres_store::reading(Read&& read) {
+  for (int attempt = 0;; ++attempt) {
+    if (!connected()) throw std::runtime_error("postgresql read: not connected");
+    try {
+      return read();
+    } catch (const std::runtime_error&) {
+      if (attempt > 0 || PQstatus(conn_) == CONNECTION_OK) throw;
+      FC_LOG_WARN("storage.connection_lost", "note=\"found by a read; reconnecting\"");
+      ready_ = false;
+      next_attempt_ = {};  // at once
+    }
+  }
+}
+
 snapshot postgres_store::read_snapshot() {
-  if (!connected()) throw std::runtime_error("postgresql read: not connected");
-  return in_one_snapshot(conn_, [this] {
-    snapshot snap;
-    each_row(conn_, "SELECT topic, payload, qos, props, expiry_at FROM retained", params(), [&](const row& r) {
-      stored_message m;
-      m.topic = r.str(0);
-      m.payload = r.str(1);
-      m.qos = static_cast<std::uint8_t>(r.integer(2));
-      m.retain = true;
-      m.props = r.str(3);
-      m.expiry_at_ms = r.integer(4);
-      snap.retained.push_back(std::move(m));
+  return reading([this] {
+    return in_one_snapshot(conn_, [this] {
+      snapshot snap;
+      each_row(conn_, "SELECT topic, payload, qos, props, expiry_at FROM retained", params(), [&](const row& r) {
+        stored_message m;
+        m.topic = r.str(0);
+        m.payload = r.str(1);
+        m.qos = static_cast<std::uint8_t>(r.integer(2));
+        m.retain = true;
+        m.props = r.str(3);
+        m.expiry_at_ms = r.integer(4);
+        snap.retained.push_back(std::move(m));
+      });
+      read_sessions(nullptr, snap);
+      return snap;
     });
-    read_sessions(nullptr, snap);
-    return snap;
   });
 }
 
 std::optional<session_record> postgres_store::read_session(const std::string& client_id) {
-  if (!connected()) throw std::runtime_error("postgresql read: not connected");
-  return in_one_snapshot(conn_, [&]() -> std::optional<session_record> {
-    snapshot snap;
-    read_sessions(&client_id, snap);
-    if (snap.sessions.empty()) return std::nullopt;
-    return std::move(snap.sessions.front());
+  return reading([&] {
+    return in_one_snapshot(conn_, [&]() -> std::optional<session_record> {
+      snapshot snap;
+      read_sessions(&client_id, snap);
+      if (snap.sessions.empty()) return std::nullopt;
+      return std::move(snap.sessions.front());
+    });
   });
 }
 
@@ -639,12 +671,18 @@ void postgres_store::read_sessions(const std::string* client_id, snapshot& snap)
         });
 }
 
-std::vector<document> postgres_store::read_documents(const std::string& kind) {
-  if (!connected()) throw std::runtime_error("postgresql read: not connected");
-  std::vector<document> docs;
-  each_row(conn_, "SELECT kind, key, body FROM documents WHERE kind=$1::text ORDER BY key COLLATE \"C\"", params().text(kind),
-           [&](const row& r) { docs.push_back({r.str(0), r.str(1), r.str(2)}); });
-  return docs;
+std::vector<document> postgres_store::read_documents(const std::string& kind, const std::string* key) {
+  return reading([&] {
+    std::vector<document> docs;
+    auto each = [&](const row& r) { docs.push_back({r.str(0), r.str(1), r.str(2)}); };
+    if (key)
+      each_row(conn_, "SELECT kind, key, body FROM documents WHERE kind=$1::text AND key=$2::text",
+               params().text(kind).text(*key), each);
+    else
+      each_row(conn_, "SELECT kind, key, body FROM documents WHERE kind=$1::text ORDER BY key COLLATE \"C\"",
+               params().text(kind), each);
+    return docs;
+  });
 }
 
 }  // namespace fleetcore::storage

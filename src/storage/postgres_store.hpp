@@ -33,11 +33,15 @@ class postgres_store final : public group_commit_store {
   bool in_transaction() override;
   bool commit() override;
   snapshot read_snapshot() override;
-  std::vector<document> read_documents(const std::string& kind) override;
+  std::vector<document> read_documents(const std::string& kind, const std::string* key) override;
   std::optional<session_record> read_session(const std::string& client_id) override;
   /// Adds the stored sessions (only `client_id`'s, if set) to `snap`, each with the subscriptions,
   /// queued messages and inbound ids of its own incarnation; counts max_seq and max_incarnation.
   void read_sessions(const std::string* client_id, snapshot& snap);
+  /// Runs a read; a connection the read finds dead (the server restarted while it was idle) is
+  /// re-established and the read runs once more, as a group's BEGIN does. Throws if it still fails.
+  template <class Read>
+  auto reading(Read&& read);
 
   /// Runs a statement without parameters; false (logged, counted) if it failed.
   bool command(const char* sql);

@@ -75,6 +75,8 @@ enum stmt : std::size_t {
   inbound_delete,
   doc_put,
   doc_delete,
+  doc_swap,
+  doc_create,
   begin,
   commit,
   rollback,
@@ -110,13 +112,15 @@ constexpr const char* sql_text[stmt_count] = {
     "DELETE FROM subscriptions WHERE client_id=?1 AND filter=?2 AND incarnation=?3",
     "INSERT OR REPLACE INTO session_messages SELECT ?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,0,0 "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?3)",
-    "DELETE FROM session_messages WHERE client_id=?1 AND seq=?2",
-    "UPDATE session_messages SET packet_id=?3, released=?4 WHERE client_id=?1 AND seq=?2",
+    "DELETE FROM session_messages WHERE client_id=?1 AND seq=?2 AND incarnation=?3",
+    "UPDATE session_messages SET packet_id=?3, released=?4 WHERE client_id=?1 AND seq=?2 AND incarnation=?5",
     "INSERT OR REPLACE INTO session_inbound SELECT ?1,?2,?3 "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=?1 AND incarnation=?3)",
     "DELETE FROM session_inbound WHERE client_id=?1 AND packet_id=?2 AND incarnation=?3",
     "INSERT OR REPLACE INTO documents VALUES(?1,?2,?3)",
     "DELETE FROM documents WHERE kind=?1 AND key=?2",
+    "UPDATE documents SET body=?3 WHERE kind=?1 AND key=?2 AND body=?4",
+    "INSERT OR IGNORE INTO documents VALUES(?1,?2,?3)",
     "BEGIN",
     "COMMIT",
     "ROLLBACK",
@@ -329,10 +333,12 @@ void sqlite_store::read_sessions(const std::string* client_id, snapshot& snap) {
            });
 }
 
-std::vector<document> sqlite_store::read_documents(const std::string& kind) {
+std::vector<document> sqlite_store::read_documents(const std::string& kind, const std::string* key) {
   std::vector<document> docs;
-  auto* s = prepare("SELECT kind, key, body FROM documents WHERE kind=?1 ORDER BY key");
+  auto* s = prepare(key ? "SELECT kind, key, body FROM documents WHERE kind=?1 AND key=?2"
+                        : "SELECT kind, key, body FROM documents WHERE kind=?1 ORDER BY key");
   sqlite3_bind_text(s, 1, kind.data(), static_cast<int>(kind.size()), SQLITE_TRANSIENT);
+  if (key) sqlite3_bind_text(s, 2, key->data(), static_cast<int>(key->size()), SQLITE_TRANSIENT);
   each_row(db_, s, [&](sqlite3_stmt* r) { docs.push_back({column_string(r, 0), column_string(r, 1), column_string(r, 2)}); });
   return docs;
 }
@@ -398,10 +404,12 @@ bool sqlite_store::apply(const operation& operation) {
                            .integer(m.qos).integer(m.retain ? 1 : 0).blob(m.props).integer(m.expiry_at_ms)
                            .text(ids).step());
         } else if constexpr (std::is_same_v<T, op::delete_message>) {
-          return check(binder(st[msg_delete]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq)).step());
+          return check(binder(st[msg_delete]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq))
+                           .integer(static_cast<std::int64_t>(o.incarnation)).step());
         } else if constexpr (std::is_same_v<T, op::send_message>) {
           return check(binder(st[msg_send]).text(o.client_id).integer(static_cast<std::int64_t>(o.seq))
-                           .integer(o.packet_id).integer(o.released ? 1 : 0).step());
+                           .integer(o.packet_id).integer(o.released ? 1 : 0)
+                           .integer(static_cast<std::int64_t>(o.incarnation)).step());
         } else if constexpr (std::is_same_v<T, op::put_inbound_qos2>) {
           return check(binder(st[inbound_put]).text(o.client_id).integer(o.packet_id)
                            .integer(static_cast<std::int64_t>(o.incarnation)).step());
@@ -410,6 +418,14 @@ bool sqlite_store::apply(const operation& operation) {
                            .integer(static_cast<std::int64_t>(o.incarnation)).step());
         } else if constexpr (std::is_same_v<T, op::put_document>) {
           return check(binder(st[doc_put]).text(o.doc.kind).text(o.doc.key).text(o.doc.body).step());
+        } else if constexpr (std::is_same_v<T, op::swap_document>) {
+          binder b(st[o.expected ? doc_swap : doc_create]);
+          b.text(o.doc.kind).text(o.doc.key).text(o.doc.body);
+          if (o.expected) b.text(*o.expected);
+          if (!check(b.step())) return false;
+          if (sqlite3_changes(db_) == 1) return true;
+          FC_LOG_DEBUG("storage.document_changed", "kind={} key={:q}", o.doc.kind, common::untrusted(o.doc.key));
+          return false;
         } else {
           static_assert(std::is_same_v<T, op::delete_document>);
           return check(binder(st[doc_delete]).text(o.kind).text(o.key).step());

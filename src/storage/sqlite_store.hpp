@@ -24,7 +24,7 @@ class sqlite_store final : public group_commit_store {
   bool in_transaction() override;
   bool commit() override;
   snapshot read_snapshot() override;
-  std::vector<document> read_documents(const std::string& kind) override;
+  std::vector<document> read_documents(const std::string& kind, const std::string* key) override;
   std::optional<session_record> read_session(const std::string& client_id) override;
   /// Adds the stored sessions (only `client_id`'s, if set) to `snap`, each with the subscriptions,
   /// queued messages and inbound ids of its own incarnation; counts max_seq and max_incarnation.

@@ -78,6 +78,13 @@ struct delete_document {
   std::string kind;
   std::string key;
 };
+/// Compare-and-set for a document several nodes write (a shadow in a cluster): writes `doc` only if
+/// the stored body of its kind and key is `expected` (none stored when absent); otherwise the batch
+/// fails, as on any failed statement, and leaves nothing behind.
+struct swap_document {
+  document doc;
+  std::optional<std::string> expected;
+};
 struct put_retained {
   stored_message msg;
 };
@@ -129,14 +136,18 @@ struct put_message {
   std::uint64_t incarnation;
   queued_record rec;
 };
+/// Like every write of a session's rows, ignored unless the session is still `incarnation` (its
+/// rows were not taken over by another holder since).
 struct delete_message {
   std::string client_id;
+  std::uint64_t incarnation;
   std::uint64_t seq;
 };
 /// Records that the queued message `seq` went out as `packet_id` (and, `released`, that its PUBREC
 /// came back), so that after a restart it is resent with DUP and the same id, or its PUBREL is.
 struct send_message {
   std::string client_id;
+  std::uint64_t incarnation;
   std::uint64_t seq;
   std::uint16_t packet_id;
   bool released;
@@ -159,7 +170,8 @@ using operation = std::variant<op::put_retained, op::delete_retained, op::put_se
                                op::touch_session, op::delete_session, op::put_subscription,
                                op::delete_subscription, op::put_message, op::delete_message,
                                op::send_message, op::put_inbound_qos2, op::delete_inbound_qos2,
-                               op::put_document, op::delete_document, op::adopt_session>;
+                               op::put_document, op::delete_document, op::adopt_session,
+                               op::swap_document>;
 
 /// Threads: `load`, `load_documents`, `load_session`, `submit` and `flush` may be called from any
 /// thread, including concurrently, except from inside a `done` callback (the store's own thread),
@@ -177,6 +189,13 @@ class store {
 
   /// Reads the documents of `kind` in key order, like `load` (ordering, blocking, errors).
   virtual std::vector<document> load_documents(const std::string& kind) = 0;
+
+  /// Reads one document, like `load_documents`; nothing if there is none.
+  virtual std::optional<document> load_document(const std::string& kind, const std::string& key) {
+    for (auto& d : load_documents(kind))
+      if (d.key == key) return std::move(d);
+    return std::nullopt;
+  }
 
   /// Reads the stored session of `client_id` (as `load` returns it; nothing if there is none), after
   /// every batch submitted before. Does not block: `done(record, ok)` runs on the store's own thread

@@ -402,6 +402,53 @@ def connect_bytes(client_id=b"raw", version=5, keepalive=60, clean=True, props=b
     return bytes([0x10]) + encode_varint(len(body)) + body
 
 
+class RetryingPublisher:
+    """An MQTT 5 publisher (raw socket) that sends message i at QoS 1 until it is acknowledged, as a client
+    does while the server refuses publishes (PUBACK 0x80: its storage is down); `acked` lists the
+    acknowledged payloads in order, `refused` counts the refusals."""
+
+    def __init__(self, port, client_id):
+        self.raw = Raw(port)
+        self.raw.send(connect_bytes(client_id))
+        connack = self.raw.read_packet()
+        assert connack[0] == 0x20 and connack[3] == 0, connack
+        self.acked, self.refused = [], 0
+
+    def publish(self, topic, i, patience=30):
+        payload, packet_id = f"m{i}".encode(), i % 65535 + 1
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            self.raw.send(publish_bytes(topic, payload, qos=1, packet_id=packet_id))
+            ack = self.raw.read_packet()
+            assert ack[0] == 0x40 and int.from_bytes(ack[2:4], "big") == packet_id, ack
+            reason = ack[4] if len(ack) > 4 else 0
+            if reason == 0:
+                self.acked.append(payload)
+                return
+            assert reason == 0x80, ack  # unspecified error: not stored, not acknowledged
+            self.refused += 1
+        raise AssertionError(f"message {i} refused for {patience} s")
+
+    def through(self, command, topic, around=40, patience=30):
+        """Publishes `around` messages, then more while `command` runs (a restart of PostgreSQL), then
+        `around` more; returns how many (all acknowledged, m0 to m<n-1>)."""
+        i = 0
+        for _ in range(around):
+            self.publish(topic, i, patience)
+            i += 1
+        running = subprocess.Popen(command)
+        while running.poll() is None:
+            self.publish(topic, i, patience)
+            i += 1
+        assert running.wait() == 0
+        for _ in range(around):
+            self.publish(topic, i, patience)
+            i += 1
+        assert len(self.acked) == i
+        print(f"{i} messages acknowledged, {self.refused} refusals meanwhile")
+        return i
+
+
 def publish_bytes(topic, payload, qos=0, packet_id=1, version=5):
     """A raw PUBLISH (topic and payload as bytes)."""
     body = len(topic).to_bytes(2, "big") + topic + (packet_id.to_bytes(2, "big") if qos else b"")

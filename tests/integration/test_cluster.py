@@ -95,6 +95,8 @@ frontend mqtt
 backend nodes
     balance roundrobin
     option httpchk GET /readyz
+    option redispatch
+    retries 2
 {servers}
 """)
         self.haproxy = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=open(os.path.join(self.work, "haproxy.log"), "ab"),
@@ -289,6 +291,101 @@ def test_a_session_outlives_the_node_that_held_it(cluster):
     assert back.get().payload == b"after"
 
 
+def test_kill_9_of_a_node_under_qos1_load_through_haproxy_loses_nothing_acknowledged(cluster):
+    # Publishers with persistent sessions reach the cluster through HAProxy (one per node), each sending
+    # QoS 1 messages one after another; a node is killed -9 in the middle. Its publishers reconnect
+    # through HAProxy to the others, resume their sessions there and send again what was not
+    # acknowledged; every acknowledged message reaches the subscriber, in each publisher's order.
+    import threading
+    cluster.start_haproxy()
+    n0, n1, n2 = cluster.nodes
+    sink, _ = persistent(n2.port, "sink")
+    sink.subscribe("load/#", 1)
+    per_pub, publishers = 300, 3
+    acked = {k: [] for k in range(publishers)}
+    resumed, errors = [], []
+    started = threading.Barrier(publishers + 1)
+
+    def forget(c):
+        c.c.loop_stop()
+        if c.c.socket():
+            c.c.socket().close()
+
+    def publisher(k):
+        c, i = None, 0
+        deadline = time.monotonic() + 90
+        try:
+            while i < per_pub and time.monotonic() < deadline:
+                if c is None:
+                    c = Client(cluster.lb_port, f"pub{k}", version=5, clean=False)
+                    try:
+                        flags, _, _ = c.connect(properties=props(PacketTypes.CONNECT, SessionExpiryInterval=3600))
+                        present = flags["session present"]
+                    except Exception:  # HAProxy had no node for it yet
+                        forget(c)
+                        c = None
+                        time.sleep(0.05)
+                        continue
+                    if i:
+                        resumed.append((k, present))
+                info = c.c.publish(f"load/{k}", str(i), qos=1)
+                info.wait_for_publish(timeout=3)
+                if info.is_published():
+                    acked[k].append(i)
+                    i += 1
+                    if i == 50:
+                        started.wait(timeout=30)
+                else:  # no PUBACK: its node is gone; send it again on a new connection
+                    forget(c)
+                    c = None
+        except Exception as e:
+            errors.append((k, e))
+    threads = [threading.Thread(target=publisher, args=(k,)) for k in range(publishers)]
+    for t in threads:
+        t.start()
+    started.wait(timeout=30)  # every publisher is under way
+    n0.kill9()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    assert all(acked[k] == list(range(per_pub)) for k in acked), {k: len(v) for k, v in acked.items()}
+    # Whoever was on the dead node found its session on the node HAProxy gave it.
+    assert resumed and all(present for _, present in resumed), resumed
+    got = {k: [] for k in range(publishers)}
+    want = publishers * per_pub
+    while sum(len(set(v)) for v in got.values()) < want:
+        m = sink.get()
+        got[int(m.topic.split("/")[1])].append(int(m.payload))
+    for k, seen in got.items():
+        first = list(dict.fromkeys(seen))  # a message sent again may come twice (QoS 1)
+        assert first == list(range(per_pub)), k
+
+
+def test_a_postgresql_restart_under_the_cluster_loses_nothing_acknowledged(cluster):
+    # A publisher on n0 sends QoS 1 messages all through a restart of the cluster's PostgreSQL, for an
+    # offline session held by n1 (n1 stores each copy before n0 acknowledges). Refused publishes (PUBACK
+    # 0x80: n0's or n1's commit failed) are sent again; the device then comes back on n2 and gets every
+    # acknowledged message, in order.
+    from helpers import RetryingPublisher
+    n0, n1, n2 = cluster.nodes
+    dev, _ = persistent(n1.port, "pg-dev")
+    dev.subscribe("pg/t", 1)
+    dev.disconnect()
+    pub = RetryingPublisher(n0.port, b"pg-pub")
+    i = pub.through([os.path.join(os.path.dirname(__file__), "../../scripts/postgres.sh"), "restart"], b"pg/t",
+                    around=30, patience=60)
+    back, present = persistent(n2.port, "pg-dev")
+    assert present
+    pub.publish(b"pg/t", i)  # a last one, behind everything stored
+    got = []
+    while (payload := back.get().payload) != f"m{i}".encode():
+        got.append(payload)
+    pub.acked.pop()
+    # A copy n1 stored after n0 stopped waiting for it (5 s) comes again when the publisher sends it
+    # again (QoS 1 allows it): the first occurrences are every acknowledged message, in order.
+    assert list(dict.fromkeys(got)) == pub.acked
+
+
 def test_a_restarted_node_keeps_its_offline_sessions(cluster):
     n0, n1, _ = cluster.nodes
     dev, _ = persistent(n1.port, "dev")
@@ -333,6 +430,49 @@ def test_registry_changes_apply_on_every_node(cluster, tmp_path):
     # Deactivated through n0: n1 drops the device at once.
     iot.update_certificate(certificateId=out["certificateId"], newStatus="INACTIVE")
     assert dev.disconnects.get(timeout=TIMEOUT) == 135  # DISCONNECT 0x87 not authorized, as on one node
+
+
+def test_a_shadow_updated_through_two_nodes_at_once_never_forks(cluster):
+    # Two operators update one shadow at the same time, through two nodes' APIs (iot-data, boto3): each
+    # version is given once, the documents a device sees on a third node go up one at a time, and every
+    # node then reads the last one.
+    import threading
+    n0, n1, n2 = cluster.nodes
+    watcher = connected(n2.port, "watch")
+    watcher.subscribe("$aws/things/pump/shadow/update/documents", 1)
+    per_node, versions, errors = 40, {}, []
+
+    def operator(data, who):
+        try:
+            for i in range(per_node):
+                out = data.update_thing_shadow(thingName="pump", payload=json.dumps(
+                    {"state": {"reported": {"by": who, "i": i}}}).encode())
+                versions[(who, i)] = json.loads(out["payload"].read())["version"]
+        except Exception as e:  # reported below, in the test's thread
+            errors.append(e)
+    # (boto3 makes clients on one thread; each is then used by one thread)
+    threads = [threading.Thread(target=operator, args=(n.client("iot-data"), f"n{k}")) for k, n in ((0, n0), (1, n1))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    total = 2 * per_node
+    assert sorted(versions.values()) == list(range(1, total + 1))
+    # One operator's updates are in its order.
+    for who in ("n0", "n1"):
+        mine = [versions[(who, i)] for i in range(per_node)]
+        assert mine == sorted(mine)
+    docs = [json.loads(watcher.get().payload) for _ in range(total)]
+    assert sorted(d["current"]["version"] for d in docs) == list(range(1, total + 1))
+    assert all(d["previous"]["version"] == d["current"]["version"] - 1 for d in docs if "previous" in d)
+    last = next(k for k, v in versions.items() if v == total)
+    for node in cluster.nodes:
+        data = node.client("iot-data")
+        wait_for(lambda: json.loads(data.get_thing_shadow(thingName="pump")["payload"].read())["version"] == total,
+                 what=f"{node.data_dir} to read version {total}")
+        doc = json.loads(data.get_thing_shadow(thingName="pump")["payload"].read())
+        assert doc["state"]["reported"] == {"by": last[0], "i": last[1]}
 
 
 def test_a_long_interest_list_reaches_a_restarted_node(cluster):

@@ -62,7 +62,7 @@ TEST_F(sqlite_store_test, schema_2_database_gains_packet_ids) {
     sqlite3_close(c);
   }
   sqlite_store s(dir_);
-  s.submit({op::send_message{"dev", 5, 9, false}}, nullptr);
+  s.submit({op::send_message{"dev", 1, 5, 9, false}}, nullptr);
   s.flush();
   auto snap = s.load();
   ASSERT_EQ(snap.sessions.size(), 1u);

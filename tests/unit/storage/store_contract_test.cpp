@@ -181,7 +181,7 @@ TEST_P(store_contract_test, round_trip_across_reopen) {
                op::put_subscription{"dev", 7, {"a/#", 0x01, 12}},
                op::put_message{"dev", 7, {41, m("a/b", "one"), {12, 13}}},
                op::put_message{"dev", 7, {42, m("a/c", "two"), {12, 13}}},
-               op::delete_message{"dev", 41}},
+               op::delete_message{"dev", 7, 41}},
               nullptr);
     s->flush();
   }
@@ -232,9 +232,9 @@ TEST_P(store_contract_test, packet_ids_in_both_directions_survive_reopen) {
                op::put_message{"dev", 3, {10, m("a", "sent"), {}}},
                op::put_message{"dev", 3, {11, m("b", "released", 2), {}}},
                op::put_message{"dev", 3, {12, m("c", "queued"), {}}},
-               op::send_message{"dev", 10, 501, false},
-               op::send_message{"dev", 11, 502, false},
-               op::send_message{"dev", 11, 502, true},  // its PUBREC came back
+               op::send_message{"dev", 3, 10, 501, false},
+               op::send_message{"dev", 3, 11, 502, false},
+               op::send_message{"dev", 3, 11, 502, true},  // its PUBREC came back
                op::put_inbound_qos2{"dev", 3, 7},
                op::put_inbound_qos2{"dev", 3, 8},
                op::put_inbound_qos2{"dev", 2, 9},  // a replaced incarnation writes nothing
@@ -279,7 +279,7 @@ TEST_P(store_contract_test, load_session_reads_one_client) {
                                   op::put_message{"dev", 5, {30, m("t/30", "thirty"), {7}}},
                                   op::put_message{"dev", 5, {10, m("t/10", "ten", 2), {}}},
                                   op::put_message{"dev", 5, {20, m("t/20", "twenty"), {7, 8}}},
-                                  op::send_message{"dev", 10, 77, true},
+                                  op::send_message{"dev", 5, 10, 77, true},
                                   op::put_inbound_qos2{"dev", 5, 9},
                                   op::put_inbound_qos2{"dev", 5, 3},
                                   // Other clients, one whose id has "dev" as a prefix.
@@ -364,7 +364,7 @@ TEST_P(store_contract_test, adopt_session_moves_every_row_to_the_new_incarnation
     EXPECT_TRUE(s->submit_and_wait({op::put_session{"dev", 1, 600, 5, 99, "node-a"},
                                     op::put_subscription{"dev", 1, {"a/#", 1, 3}},
                                     op::put_message{"dev", 1, {10, m("a/b", "queued"), {3}}},
-                                    op::send_message{"dev", 10, 41, false},
+                                    op::send_message{"dev", 1, 10, 41, false},
                                     op::put_inbound_qos2{"dev", 1, 7},
                                     op::put_session{"bystander", 1, 60, 5, 0, "node-a"},
                                     op::put_subscription{"bystander", 1, {"b", 0, 0}}}));
@@ -373,6 +373,8 @@ TEST_P(store_contract_test, adopt_session_moves_every_row_to_the_new_incarnation
     EXPECT_TRUE(s->submit_and_wait({op::put_subscription{"dev", 1, {"late", 1, 0}},
                                     op::put_message{"dev", 1, {11, m("a/c", "stale"), {}}},
                                     op::put_inbound_qos2{"dev", 1, 8},
+                                    op::send_message{"dev", 1, 10, 99, true},  // neither its mark
+                                    op::delete_message{"dev", 1, 10},          // nor its delete
                                     op::delete_subscription{"dev", 1, "a/#"},
                                     op::delete_inbound_qos2{"dev", 1, 7},
                                     op::touch_session{"dev", 1, 0, 0},
@@ -394,6 +396,7 @@ TEST_P(store_contract_test, adopt_session_moves_every_row_to_the_new_incarnation
   EXPECT_EQ(seqs_of(*record), (std::vector<std::uint64_t>{10, 12}));
   ASSERT_FALSE(record->queue.empty());
   EXPECT_EQ(record->queue[0].packet_id, 41);
+  EXPECT_FALSE(record->queue[0].released);
   EXPECT_EQ(record->inbound_qos2, (std::vector<std::uint16_t>{7, 9}));
   auto bystander = read_session(*s, "bystander").record;
   ASSERT_TRUE(bystander);
@@ -561,6 +564,31 @@ TEST_P(store_contract_test, a_large_batch_is_all_or_nothing) {
   EXPECT_TRUE(s->submit_and_wait({op::put_document{{"after", "x", "{}"}}}));  // the store goes on
 }
 
+// Compare-and-set of a document: the writer that read the stored body wins; one that read an older
+// body (another node wrote meanwhile) fails its batch and leaves nothing of it.
+TEST_P(store_contract_test, swap_document_writes_only_over_the_expected_body) {
+  auto s = open();
+  EXPECT_FALSE(s->load_document("shadow", "t1").has_value());
+  EXPECT_TRUE(s->submit_and_wait({op::swap_document{{"shadow", "t1", R"({"version":1})"}, std::nullopt}}));
+  // A second creation finds the first one's body.
+  EXPECT_FALSE(s->submit_and_wait({op::put_retained{m("lost/r", "x")},
+                                   op::swap_document{{"shadow", "t1", R"({"version":1,"other":true})"}, std::nullopt}}));
+  EXPECT_TRUE(s->load().retained.empty());  // the whole batch is undone
+  EXPECT_TRUE(s->submit_and_wait({op::swap_document{{"shadow", "t1", R"({"version":2})"}, R"({"version":1})"}}));
+  // A writer that read version 1 lost the race to the one above.
+  EXPECT_FALSE(s->submit_and_wait({op::swap_document{{"shadow", "t1", R"({"version":2,"fork":1})"}, R"({"version":1})"}}));
+  EXPECT_FALSE(s->submit_and_wait({op::swap_document{{"shadow", "t2", R"({"version":1})"}, R"({"version":0})"}}));
+  auto d = s->load_document("shadow", "t1");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->body, R"({"version":2})");
+  EXPECT_FALSE(s->load_document("shadow", "t2").has_value());
+  EXPECT_FALSE(s->load_document("thing", "t1").has_value());  // the kind is part of the key
+  // A lost race is not a store failure.
+  common::registry metrics;
+  s->register_metrics(metrics);
+  EXPECT_NE(metrics.render().find("fleetcore_storage_errors_total 0\n"), std::string::npos) << metrics.render();
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, store_contract_test, ::testing::Values("sqlite", "postgresql"),
                          [](const auto& info) { return info.param; });
 
@@ -659,6 +687,27 @@ TEST_F(postgres_store_test, a_connection_lost_while_idle_is_reestablished_by_the
   std::vector<std::string> keys;
   for (auto& d : s->load_documents("thing")) keys.push_back(d.key);
   EXPECT_EQ(keys, (std::vector<std::string>{"after", "before"}));
+}
+
+// The same for a read, the first thing a node that was idle through a restart of the server may do
+// (a session taken over from another node): it must not fail while the server is back.
+TEST_F(postgres_store_test, a_connection_lost_while_idle_is_reestablished_by_the_next_read) {
+  auto s = db_->open();
+  EXPECT_TRUE(s->submit_and_wait({op::put_session{"dev", 4, 60, 5, 0, "n1"}, op::put_document{{"thing", "t", "{}"}}}));
+  auto kill_sessions = [&] {
+    db_->operator_sql(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()");
+  };
+  kill_sessions();
+  auto [record, ok] = read_session(*s, "dev");
+  EXPECT_TRUE(ok);
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->incarnation, 4u);
+  kill_sessions();
+  EXPECT_EQ(s->load_documents("thing").size(), 1u);
+  kill_sessions();
+  EXPECT_EQ(s->load().sessions.size(), 1u);
 }
 
 }  // namespace
