@@ -78,7 +78,6 @@ shadow_service::shadow_service(storage::store& store, common::clock& clock, limi
     auto s = shadow_state::parse(d.body);
     if (!s) throw std::runtime_error("shadow: unreadable document '" + d.key + "'");
     shadows_.emplace(d.key, std::move(*s));
-    stored_.emplace(d.key, std::move(d.body));  // dropped at start() unless shared
   }
   FC_LOG_INFO("shadow.loaded", "shadows={}", shadows_.size());
 }
@@ -86,7 +85,9 @@ shadow_service::shadow_service(storage::store& store, common::clock& clock, limi
 shadow_service::~shadow_service() { stop(); }
 
 void shadow_service::start() {
-  if (!replicate) stored_ = {};
+  // Shared mode: the stored bodies the first changes replace (read again: only a cluster needs them).
+  if (replicate)
+    for (auto& d : store_.load_documents(k_shadow)) stored_.emplace(d.key, std::move(d.body));
   thread_ = std::thread([this] {
     io_.run();
   });
