@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   };
   same(decode_hello(frame));
   same(decode_bye(frame));
+  same(decode_inherited(frame));
   same(decode_interest(frame));
   same(decode_claim(frame));
   same(decode_documents(frame));

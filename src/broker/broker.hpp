@@ -117,8 +117,17 @@ class broker {
   /// follows): its stand-in in the tries is created or emptied; `done` (may be empty) runs once
   /// every worker has it. Retained messages go to every known peer.
   void peer_reset(const std::string& node, std::function<void()> done);
-  /// Peer `node` is gone: it gets nothing more.
-  void peer_gone(const std::string& node);
+  /// Peer `node` is gone: it gets nothing more. `orphaned`: its persistent sessions are taken over
+  /// by a surviving node (inherit), and until that node says so (orphan_adopted), QoS 1/2 messages
+  /// its sessions subscribed to are refused to their publishers rather than lost.
+  void peer_gone(const std::string& node, bool orphaned = false);
+  /// The sessions of gone node `node` are taken over (by this node or another): its stand-in goes.
+  void orphan_adopted(const std::string& node);
+  /// Takes over the persistent sessions gone node `node` held in the store, offline here (as their
+  /// clients left them, expiring as they would) with their subscriptions known to every node;
+  /// those that another node or their client took meanwhile stay there. Then `done(taken)`, on any
+  /// thread; `taken` is -1 if they could not be read.
+  void inherit(const std::string& node, std::function<void(long taken)> done);
   /// Peer `node`'s interest in each filter (as subscribed) began (true) or ended; `done` once every
   /// worker's trie has it.
   void peer_interest(const std::string& node, std::vector<std::pair<std::string, bool>> changes,
@@ -248,9 +257,15 @@ class broker {
                           bool held_elsewhere);
   /// connect() on this node alone.
   void attach_session(const std::shared_ptr<client_connection>& c, bool clean_start, std::uint32_t expiry);
-  /// Takes over session `r` stored by another node, on `w` (sessions_mutex_ held): the session,
-  /// not yet in the tries; null if it expired.
-  std::shared_ptr<session> adopt(storage::session_record r, worker& w);
+  /// Takes over session `r` stored by another node, on `w` (sessions_mutex_ held): the session, in
+  /// sessions_ but not yet in the tries; null if it expired. `then(s, durable)` runs on `w` once its
+  /// rows are this node's, or with false if another node took it first or claimed it meanwhile (it
+  /// was ended here, unsaved).
+  std::shared_ptr<session> adopt(storage::session_record r, worker& w,
+                                 std::function<void(const std::shared_ptr<session>&, bool durable)> then);
+  /// An adopted session's subscriptions into every trie and every node's interest, then `done` (on
+  /// its worker).
+  void route_adopted(worker& w, const std::shared_ptr<session>& s, std::function<void()> done);
   /// A session object from its stored record, on `home`; null (and its deletion in `cleanup`) if it
   /// expired. Its subscriptions are in its map, not yet in the tries.
   std::shared_ptr<session> restore(storage::session_record& r, worker& home, std::vector<storage::operation>& cleanup);
@@ -332,6 +347,8 @@ class broker {
   std::mutex peers_mutex_;
   /// Node id → its stand-in; its `subscriptions` are the peer's interest (under peers_mutex_).
   std::unordered_map<std::string, std::shared_ptr<session>> peers_;
+  /// Gone nodes' stand-ins whose sessions are being taken over (under peers_mutex_).
+  std::unordered_map<std::string, std::shared_ptr<session>> orphans_;
   bool started_ = false;
   bool stopped_ = false;
 };

@@ -51,6 +51,10 @@ void broker_metrics::register_all(common::registry& r) const {
         "Messages handed to other nodes of the cluster, one per node.");
   r.add(peer_messages_in, "fleetcore_cluster_messages_received_total", "",
         "Messages other nodes of the cluster handed to this node.");
+  r.add(sessions_inherited, "fleetcore_cluster_sessions_inherited_total", "",
+        "Persistent sessions of a node that was gone, taken over by this node (the lowest id alive).");
+  r.add(orphan_refusals, "fleetcore_cluster_orphan_refusals_total", "",
+        "QoS 1/2 publishes refused because a gone node's sessions were not taken over yet.");
   r.add(rate_limited, "fleetcore_rate_limited_total", "", "Times a client was paused for exceeding its publish rate.");
   r.add(pressure_pauses, "fleetcore_backpressure_pauses_total", "", "Times a publisher was paused because delivery queues were full.");
   static constexpr const char* origins[] = {"client", "will", "http", "server"};

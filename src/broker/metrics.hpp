@@ -58,6 +58,9 @@ struct broker_metrics {
   /// Messages handed to other nodes (one per node) and routed here for another node.
   common::counter peer_messages_out;
   common::counter peer_messages_in;
+  /// Sessions of a node that was gone, taken over by this node; QoS 1/2 publishes refused meanwhile.
+  common::counter sessions_inherited;
+  common::counter orphan_refusals;
 
   void register_all(common::registry& r) const;
 };

@@ -3,6 +3,7 @@
 #include "broker/broker.hpp"
 
 #include "broker/internal.hpp"
+#include "common/log.hpp"
 
 #include <algorithm>
 
@@ -110,16 +111,89 @@ void broker::peer_reset(const std::string& node, std::function<void()> done) {
   apply_peer_routes(proxy, std::move(changes), std::move(done));
 }
 
-void broker::peer_gone(const std::string& node) {
+void broker::peer_gone(const std::string& node, bool orphaned) {
   std::lock_guard lock(peers_mutex_);
   auto it = peers_.find(node);
   if (it == peers_.end()) return;
   auto proxy = std::move(it->second);
   peers_.erase(it);
   std::vector<std::pair<std::string, bool>> changes;
+  for (auto& [f, o] : proxy->subscriptions)
+    if (!orphaned || !split_shared(f).first.empty()) changes.emplace_back(f, false);  // shared groups have other members
+  if (orphaned) {
+    // Its sessions' own filters stay, refusing QoS 1/2 messages until they are taken over.
+    proxy->orphan.store(true, std::memory_order_relaxed);
+    for (auto& [f, add] : changes) proxy->subscriptions.erase(f);
+    if (auto& slot = orphans_[node]) {  // gone twice before the first was taken over: that one goes
+      std::vector<std::pair<std::string, bool>> all;
+      for (auto& [f, o] : slot->subscriptions) all.emplace_back(f, false);
+      apply_peer_routes(slot, std::move(all), nullptr);
+    }
+    orphans_[node] = proxy;
+  } else {
+    proxy->subscriptions.clear();
+  }
+  apply_peer_routes(proxy, std::move(changes), nullptr);
+}
+
+void broker::orphan_adopted(const std::string& node) {
+  std::lock_guard lock(peers_mutex_);
+  auto it = orphans_.find(node);
+  if (it == orphans_.end()) return;
+  auto proxy = std::move(it->second);
+  orphans_.erase(it);
+  std::vector<std::pair<std::string, bool>> changes;
   for (auto& [f, o] : proxy->subscriptions) changes.emplace_back(f, false);
   proxy->subscriptions.clear();
   apply_peer_routes(proxy, std::move(changes), nullptr);
+}
+
+void broker::inherit(const std::string& node, std::function<void(long)> done) {
+  store_.load_node_sessions(node, [this, node, done = std::move(done)](std::vector<storage::session_record> records, bool ok) {
+    if (!ok) {
+      FC_LOG_ERROR("cluster.inherit_failed", "node={} note=\"its sessions are taken over when their clients reconnect\"",
+                   node);
+      done(-1);
+      return;
+    }
+    struct join {
+      std::atomic<std::size_t> pending;
+      std::atomic<long> taken{0};
+      std::function<void(long)> done;
+      void finish() {
+        if (pending.fetch_sub(1) == 1) done(taken.load());
+      }
+    };
+    auto j = std::make_shared<join>();
+    j->pending = records.size() + 1;
+    j->done = done;
+    std::size_t i = 0;
+    for (auto& r : records) {
+      worker& w = *workers_[i++ % workers_.size()];
+      auto record = std::make_shared<storage::session_record>(std::move(r));
+      w.post([this, &w, record, j] {
+        std::shared_ptr<session> s;
+        {
+          std::lock_guard lock(sessions_mutex_);
+          // Its client connected here meanwhile: that connection took it (or started afresh).
+          if (!sessions_.contains(record->client_id))
+            s = adopt(std::move(*record), w, [this, &w, j](const std::shared_ptr<session>& s, bool durable) {
+              if (!durable) return j->finish();
+              // Offline here from now (it may have been connected to the node that died).
+              touch_session(*s, false);
+              route_adopted(w, s, [this, s, j] {
+                metrics_.sessions_inherited.inc();
+                ++j->taken;
+                arm_expiry(*s);
+                j->finish();
+              });
+            });
+        }
+        if (!s) j->finish();
+      });
+    }
+    j->finish();
+  });
 }
 
 void broker::peer_interest(const std::string& node, std::vector<std::pair<std::string, bool>> changes,
@@ -151,6 +225,12 @@ broker::publish_ack broker::forward_to_peers(worker& w, const message_ptr& m, st
       if (std::none_of(peers.begin(), peers.end(), [&](const peer_target& p) { return p.proxy == proxy; }))
         peers.push_back({proxy, {}});
     }
+  }
+  // A gone node's sessions not taken over yet: a message they must get cannot be acknowledged.
+  const auto orphans = std::erase_if(peers, [](const peer_target& p) { return p.proxy->orphan.load(std::memory_order_relaxed); });
+  if (orphans && m->qos > 0 && ack) {
+    metrics_.orphan_refusals.inc();
+    ack = [ack = std::move(ack)](bool, std::size_t n) { ack(false, n); };
   }
   if (peers.empty()) return ack;
   metrics_.peer_messages_out.inc(peers.size());

@@ -93,6 +93,9 @@ class session : public std::enable_shared_from_this<session> {
   /// Stands for another node of the cluster in the tries (its subscribers' interest): what routes
   /// to it is forwarded to that node (broker::set_cluster). Set before it is added, never changed.
   bool peer = false;
+  /// A peer stand-in whose node is gone and whose sessions are not taken over yet: a QoS 1/2 message
+  /// for it is refused to its publisher (who sends it again), not acknowledged and lost.
+  std::atomic<bool> orphan{false};
   /// Taken over by another node of the cluster: its stored rows are that node's now, so ending it
   /// here deletes nothing.
   bool handed_over = false;

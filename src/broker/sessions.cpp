@@ -92,40 +92,62 @@ void broker::connect_in_cluster(const std::shared_ptr<client_connection>& c, boo
       if (*record) {
         std::lock_guard lock(sessions_mutex_);
         // Created here meanwhile (another CONNECT with this id won the race): that one stands.
-        if (!sessions_.contains(c->client_id())) adopted = adopt(std::move(**record), w);
+        if (!sessions_.contains(c->client_id()))
+          adopted = adopt(std::move(**record), w, [this, wc, &w, expiry](const std::shared_ptr<session>& s, bool durable) {
+            auto c = wc.lock();
+            const bool waiting = c && c->state_ == client_connection::state::connecting;
+            if (!durable) {  // another node took it first (it inherited it): the client comes back
+              if (waiting) c->refuse(mqtt::reason_code::server_unavailable);
+              return;
+            }
+            FC_LOG_INFO("session.taken_over", "client={} note=\"stored by another node\"", common::untrusted(s->client_id));
+            // Its subscriptions are in every trie and known to every node before the CONNACK, as after a SUBACK.
+            route_adopted(w, s, [this, wc, expiry, s] {
+              if (auto c = wc.lock(); c && c->state_ == client_connection::state::connecting)
+                attach_session(c, false, expiry);
+              else
+                arm_expiry(*s);  // its client left meanwhile: offline here, expiring as it would
+            });
+          });
       }
-      if (!adopted) {
-        attach_session(c, false, expiry);
-        return;
-      }
-      FC_LOG_INFO("session.taken_over", "client={} note=\"stored by another node\"", common::untrusted(adopted->client_id));
-      // Its subscriptions are in every trie and known to every node before the CONNACK, as after a SUBACK.
-      std::vector<route_change> changes;
-      for (const auto& [f, opts] : adopted->subscriptions) changes.push_back({f, opts, true});
-      adopted->durable = false;  // stored already: update_routes writes nothing
-      update_routes(w, adopted, std::move(changes), [this, wc, expiry, adopted] {
-        if (auto c = wc.lock(); c && c->state_ == client_connection::state::connecting)
-          attach_session(c, false, expiry);
-        else
-          arm_expiry(*adopted);  // its client left meanwhile: offline here, expiring as it would
-      });
-      adopted->durable = true;
+      if (!adopted) attach_session(c, false, expiry);
     });
   });
 }
 
-std::shared_ptr<session> broker::adopt(storage::session_record r, worker& w) {
+std::shared_ptr<session> broker::adopt(storage::session_record r, worker& w,
+                                       std::function<void(const std::shared_ptr<session>&, bool durable)> then) {
   std::vector<storage::operation> ops;
   const auto from = r.incarnation;
   r.incarnation = new_incarnation();
   auto s = restore(r, w, ops);
-  if (s) {
-    // Its rows move to the new incarnation first: whatever the old holder still writes is ignored.
-    ops.insert(ops.begin(), storage::op::adopt_session{r.client_id, from, r.incarnation, cfg_.node_id});
-    sessions_.emplace(r.client_id, s);
+  if (!s) {
+    store_.submit(std::move(ops), nullptr);  // expired: deleted, unless its incarnation moved on
+    return nullptr;
   }
-  store_.submit(std::move(ops), nullptr);
+  // Its rows move to the new incarnation first: whatever the old holder still writes is ignored. If
+  // another node moved them first, the batch fails and the copy here goes.
+  ops.insert(ops.begin(), storage::op::adopt_session{r.client_id, from, r.incarnation, cfg_.node_id});
+  sessions_.emplace(r.client_id, s);
+  store_.submit(std::move(ops), [this, s, &w, then = std::move(then)](bool durable) {
+    w.post([this, s, durable, then] {
+      if (!durable && !s->ended) {
+        FC_LOG_INFO("session.taken_elsewhere", "client={}", common::untrusted(s->client_id));
+        s->handed_over = true;  // its rows are the other node's
+        end_session(*s);
+      }
+      then(s, durable && !s->ended);  // ended: another node claimed it meanwhile, and has it now
+    });
+  });
   return s;
+}
+
+void broker::route_adopted(worker& w, const std::shared_ptr<session>& s, std::function<void()> done) {
+  std::vector<route_change> changes;
+  for (const auto& [f, opts] : s->subscriptions) changes.push_back({f, opts, true});
+  s->durable = false;  // stored already: update_routes writes nothing
+  update_routes(w, s, std::move(changes), std::move(done));
+  s->durable = true;
 }
 
 void broker::release(const std::string& client_id, bool clean_start, std::function<void(bool)> done) {

@@ -214,6 +214,13 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
       forget({b->node});
       return;
     }
+    case wire::kind::inherited: {
+      auto t = wire::decode_inherited(data);
+      if (!t) return dropped();
+      if (heard(t->node, t->epoch) == heard_from::departed) return;
+      inherited(t->of);
+      return;
+    }
     case wire::kind::interest: {
       auto i = wire::decode_interest(data);
       if (!i) return dropped();
@@ -476,6 +483,17 @@ void nats_link::tick() {
       }
     }
   }
+  std::vector<std::string> unclaimed;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [node, until] : orphans_)
+      if (until <= now) unclaimed.push_back(node);
+  }
+  for (const auto& node : unclaimed) {
+    FC_LOG_WARN("cluster.inherit_timeout", "node={} peer={} note=\"messages for its sessions are no longer refused\"",
+                cfg_.node_id, node);
+    inherited(node);
+  }
   for (const auto& node : gone) FC_LOG_WARN("cluster.peer_gone", "node={} peer={}", cfg_.node_id, node);
   forget(std::move(gone));
   timeouts_.inc(expired.size());
@@ -486,6 +504,7 @@ void nats_link::tick() {
 void nats_link::forget(std::vector<std::string> gone) {
   if (gone.empty()) return;
   std::vector<reply> failed;
+  bool heir;
   {
     std::lock_guard lock(mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
@@ -496,9 +515,31 @@ void nats_link::forget(std::vector<std::string> gone) {
         ++it;
       }
     }
+    // The heir of a gone node is the lowest id alive: every node that sees the same peers agrees,
+    // and if two do not, the store lets only one take each session.
+    heir = peers_.empty() || cfg_.node_id < peers_.begin()->first;
+    for (const auto& node : gone) orphans_[node] = std::chrono::steady_clock::now() + cfg_.inherit_timeout;
   }
-  for (const auto& node : gone) broker_.peer_gone(node);
+  for (const auto& node : gone) broker_.peer_gone(node, true);
   for (auto& done : failed) done(false, 0);
+  if (!heir) return;
+  for (const auto& node : gone) {
+    broker_.inherit(node, [this, node](long taken) {
+      if (taken < 0) return;  // not read: they stay refused until inherit_timeout
+      FC_LOG_INFO("cluster.sessions_inherited", "node={} peer={} sessions={}", cfg_.node_id, node, taken);
+      std::vector<std::string> live = peers();
+      for (const auto& p : live) publish(to(p, 't'), wire::encode(wire::inherited{cfg_.node_id, epoch_, node}));
+      inherited(node);
+    });
+  }
+}
+
+void nats_link::inherited(const std::string& node) {
+  {
+    std::lock_guard lock(mu_);
+    if (orphans_.erase(node) == 0) return;
+  }
+  broker_.orphan_adopted(node);
 }
 
 }  // namespace fleetcore::cluster

@@ -10,6 +10,7 @@
 //   fc.<cluster>.to.<node>.d      control-plane documents the sender committed (registry changes)
 //   fc.<cluster>.to.<node>.m      a message for the node's subscribers
 //   fc.<cluster>.to.<node>.a      acknowledgements of the node's requests
+//   fc.<cluster>.to.<node>.t      the sender took over the sessions of a gone node
 // A node reads its own `to.<node>.*` with one subscription, so what one peer says to it (a full list,
 // then changes, then messages) arrives in the order it was said.
 #include "broker/broker.hpp"
@@ -47,6 +48,9 @@ struct config {
   std::chrono::milliseconds peer_timeout{3000};
   /// How long a request (a message's acknowledgement, an interest change) waits for a peer.
   std::chrono::milliseconds request_timeout{5000};
+  /// How long QoS 1/2 messages for a gone node's sessions are refused while the heir (the lowest
+  /// node id alive) takes them over, at most: if it does not say it has, they are let through.
+  std::chrono::milliseconds inherit_timeout{30000};
 };
 
 /// Empty if `s` can be a node id or cluster name, else why not.
@@ -110,8 +114,11 @@ class nats_link final : public broker::cluster_link {
   void fail_pending(const std::string& node);
   void send_sync(const std::string& node, bool want_reply);
   void say_hello();
-  /// Forgets the peers in `gone`: the broker stops routing to them, their requests fail.
+  /// Forgets the peers in `gone` (they died or left): the broker stops routing to them, their
+  /// requests fail, and the lowest node id alive takes their persistent sessions over.
   void forget(std::vector<std::string> gone);
+  /// The sessions of gone node `node` are taken over (or given up on): its stand-in goes.
+  void inherited(const std::string& node);
   /// Sends a request made by `frame(id)` to every live peer; `each(node, ok, n)` for each answer (ok
   /// = false: it timed out), then `done` once all are in.
   using answer = std::function<void(const std::string& node, bool ok, std::uint32_t n)>;
@@ -143,6 +150,8 @@ class nats_link final : public broker::cluster_link {
   /// Peers that said goodbye (node, epoch), the last few: their frames still in flight are ignored.
   std::deque<std::pair<std::string, std::uint64_t>> departed_;
   std::atomic<bool> duplicate_id_{false};
+  /// Gone nodes whose sessions are being taken over, and until when messages for them are refused.
+  std::map<std::string, std::chrono::steady_clock::time_point> orphans_;
 
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

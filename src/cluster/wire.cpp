@@ -84,6 +84,8 @@ std::string encode(const hello& h) { return writer(kind::hello).str16(h.node).nu
 
 std::string encode(const bye& b) { return writer(kind::bye).str16(b.node).num(b.epoch).take(); }
 
+std::string encode(const inherited& t) { return writer(kind::inherited).str16(t.node).num(t.epoch).str16(t.of).take(); }
+
 std::string encode(const interest& i) {
   writer w(kind::interest);
   w.str16(i.node).num(i.epoch).num(i.request).num(static_cast<std::uint8_t>(i.reset | i.want_reply << 1)).num(static_cast<std::uint32_t>(i.changes.size()));
@@ -119,6 +121,7 @@ std::optional<kind> kind_of(std::string_view frame) {
   switch (static_cast<kind>(frame[0])) {
     case kind::hello:
     case kind::bye:
+    case kind::inherited:
     case kind::interest:
     case kind::claim:
     case kind::documents:
@@ -140,6 +143,13 @@ std::optional<bye> decode_bye(std::string_view frame) {
   bye b{r.str16(), r.num<std::uint64_t>()};
   if (!r.done() || b.node.empty()) return std::nullopt;
   return b;
+}
+
+std::optional<inherited> decode_inherited(std::string_view frame) {
+  reader r(frame, kind::inherited);
+  inherited t{r.str16(), r.num<std::uint64_t>(), r.str16()};
+  if (!r.done() || t.node.empty() || t.of.empty()) return std::nullopt;
+  return t;
 }
 
 std::optional<interest> decode_interest(std::string_view frame) {

@@ -23,6 +23,14 @@ struct bye {
   std::uint64_t epoch = 0;
 };
 
+/// The sender (the lowest node id alive) has taken over the persistent sessions of gone node `of`,
+/// and its interest includes theirs: the receiver stops refusing messages for them.
+struct inherited {
+  std::string node;
+  std::uint64_t epoch = 0;
+  std::string of;
+};
+
 /// A node's interest: a full list (`reset`: everything it had is replaced) or changes. The receiver
 /// acknowledges `request` (when not 0) once its tries have it.
 struct interest {
@@ -85,10 +93,12 @@ struct ack {
   std::uint32_t recipients = 0;
 };
 
-enum class kind : char { hello = 'H', bye = 'B', interest = 'I', claim = 'C', documents = 'D', message = 'M', ack = 'A' };
+enum class kind : char { hello = 'H', bye = 'B', interest = 'I', claim = 'C', documents = 'D', message = 'M', ack = 'A',
+                        inherited = 'T' };
 
 std::string encode(const hello& h);
 std::string encode(const bye& b);
+std::string encode(const inherited& t);
 std::string encode(const interest& i);
 std::string encode(const claim& c);
 std::string encode(const documents& d);
@@ -99,6 +109,7 @@ std::string encode(const ack& a);
 std::optional<kind> kind_of(std::string_view frame);
 std::optional<hello> decode_hello(std::string_view frame);
 std::optional<bye> decode_bye(std::string_view frame);
+std::optional<inherited> decode_inherited(std::string_view frame);
 std::optional<interest> decode_interest(std::string_view frame);
 std::optional<claim> decode_claim(std::string_view frame);
 std::optional<documents> decode_documents(std::string_view frame);

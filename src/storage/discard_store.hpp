@@ -10,6 +10,7 @@ class discard_store final : public store {
   snapshot load() override { return {}; }
   std::vector<document> load_documents(const std::string&) override { return {}; }
   void load_session(std::string, session_read done) override { done(std::nullopt, true); }
+  void load_node_sessions(std::string, sessions_read done) override { done({}, true); }
   void submit(std::vector<operation>, std::function<void(bool)> done) override {
     if (done) done(true);
   }

@@ -83,6 +83,23 @@ void group_commit_store::load_session(std::string client_id, session_read done) 
            }});
 }
 
+void group_commit_store::load_node_sessions(std::string node, sessions_read done) {
+  FC_CHECK(static_cast<bool>(done));
+  enqueue({{}, {}, [this, node = std::move(node), done = std::move(done)] {
+             std::vector<session_record> records;
+             bool ok = true;
+             try {
+               records = read_node_sessions(node);
+             } catch (const std::exception& e) {
+               ok = false;
+               count_error();
+               FC_LOG_ERROR("storage.read_failed", "node={:q} err={:q}", common::untrusted(node),
+                            common::untrusted(e.what()));
+             }
+             done(std::move(records), ok);
+           }});
+}
+
 void group_commit_store::submit(std::vector<operation> ops, std::function<void(bool)> done) {
   enqueue({std::move(ops), std::move(done), {}});
 }

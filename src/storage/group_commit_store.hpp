@@ -24,6 +24,8 @@ class group_commit_store : public store {
   std::optional<document> load_document(const std::string& kind, const std::string& key) final;
   /// Any thread, including the store's own (from a `done` callback): it only queues the read.
   void load_session(std::string client_id, session_read done) final;
+  /// Any thread, including the store's own (from a `done` callback): it only queues the read.
+  void load_node_sessions(std::string node, sessions_read done) final;
   /// Any thread, including the store's own (from a `done` callback).
   void submit(std::vector<operation> ops, std::function<void(bool)> done) final;
   /// Any thread but the store's own (checked).
@@ -52,6 +54,8 @@ class group_commit_store : public store {
   virtual std::vector<document> read_documents(const std::string& kind, const std::string* key) = 0;
   /// The session of `client_id` as read_snapshot() has it, if stored; throws if it cannot be read.
   virtual std::optional<session_record> read_session(const std::string& client_id) = 0;
+  /// The sessions held by cluster node `node`, as read_snapshot() has them; throws if they cannot be read.
+  virtual std::vector<session_record> read_node_sessions(const std::string& node) = 0;
 
   /// Counts an applied operation and a failed statement (the backend logs it).
   void count_op() { ops_.inc(); }

@@ -110,7 +110,9 @@ constexpr const char* sql_text[stmt_count] = {
     "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
     "UPDATE session_inbound SET incarnation=$3::bigint WHERE client_id=$1::text AND incarnation=$2::bigint "
     "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
-    "UPDATE sessions SET incarnation=$3::bigint, node=$4::text WHERE client_id=$1::text AND incarnation=$2::bigint",
+        // An adoption that moves no session row divides by zero: the statement, and so its batch, fails.
+    "WITH w AS (UPDATE sessions SET incarnation=$3::bigint, node=$4::text WHERE client_id=$1::text "
+    "AND incarnation=$2::bigint RETURNING 1) SELECT 1/count(*) FROM w",
     "INSERT INTO subscriptions SELECT $1::text,$2::text,$3::bigint,$4::bigint,$5::bigint "
     "WHERE EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$5::bigint) "
     "ON CONFLICT(client_id, filter) DO UPDATE SET options=EXCLUDED.options, sub_id=EXCLUDED.sub_id, "
@@ -442,9 +444,10 @@ bool postgres_store::apply_batch(const std::vector<operation>& ops) {
       auto st = PQresultStatus(r);
       if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
         const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        const bool changed = state && std::string_view(state) == "22012";  // a swap_document lost the race
+        // A swap_document lost the race, or an adopt_session found the session taken over already.
+        const bool changed = state && std::string_view(state) == "22012";
         if (ok && st != PGRES_PIPELINE_ABORTED && changed) {
-          FC_LOG_DEBUG("storage.document_changed", "sql=\"{}\"", sql);
+          FC_LOG_DEBUG("storage.changed_meanwhile", "sql=\"{}\"", sql);
         } else if (ok && st != PGRES_PIPELINE_ABORTED) {
           count_error();
           FC_LOG_ERROR("storage.write_failed", "sql=\"{}\" err=\"{}\"", sql, error_of(conn_, r));
@@ -594,7 +597,7 @@ snapshot postgres_store::read_snapshot() {
         m.expiry_at_ms = r.integer(4);
         snap.retained.push_back(std::move(m));
       });
-      read_sessions(nullptr, snap);
+      read_sessions({}, snap);
       return snap;
     });
   });
@@ -604,19 +607,35 @@ std::optional<session_record> postgres_store::read_session(const std::string& cl
   return reading([&] {
     return in_one_snapshot(conn_, [&]() -> std::optional<session_record> {
       snapshot snap;
-      read_sessions(&client_id, snap);
+      read_sessions({session_scope::client, &client_id}, snap);
       if (snap.sessions.empty()) return std::nullopt;
       return std::move(snap.sessions.front());
     });
   });
 }
 
-void postgres_store::read_sessions(const std::string* client_id, snapshot& snap) {
-  // Every query reads all clients, or only `client_id`'s rows (its primary key prefix).
+std::vector<session_record> postgres_store::read_node_sessions(const std::string& node) {
+  return reading([&] {
+    return in_one_snapshot(conn_, [&] {
+      snapshot snap;
+      read_sessions({session_scope::node, &node}, snap);
+      return std::move(snap.sessions);
+    });
+  });
+}
+
+void postgres_store::read_sessions(session_scope scope, snapshot& snap) {
+  // Every query reads all clients, only one client's rows (its primary key prefix), or the rows of
+  // the clients whose session a node holds.
   params filter;
-  if (client_id) filter.text(*client_id);
+  if (scope.value) filter.text(*scope.value);
   auto query = [&](std::string sql, const char* order, auto&& each) {
-    if (client_id) sql += " WHERE client_id=$1::text";
+    const bool sessions_table = sql.ends_with("FROM sessions");
+    if (scope.by == session_scope::client)
+      sql += " WHERE client_id=$1::text";
+    else if (scope.by == session_scope::node)
+      sql += sessions_table ? " WHERE node=$1::text"
+                            : " WHERE client_id IN (SELECT client_id FROM sessions WHERE node=$1::text)";
     sql += order;
     each_row(conn_, sql.c_str(), filter, each);
   };

@@ -35,9 +35,15 @@ class postgres_store final : public group_commit_store {
   snapshot read_snapshot() override;
   std::vector<document> read_documents(const std::string& kind, const std::string* key) override;
   std::optional<session_record> read_session(const std::string& client_id) override;
-  /// Adds the stored sessions (only `client_id`'s, if set) to `snap`, each with the subscriptions,
-  /// queued messages and inbound ids of its own incarnation; counts max_seq and max_incarnation.
-  void read_sessions(const std::string* client_id, snapshot& snap);
+  std::vector<session_record> read_node_sessions(const std::string& node) override;
+  /// Which sessions read_sessions reads: all, one client's, or those one cluster node holds.
+  struct session_scope {
+    enum { all, client, node } by = all;
+    const std::string* value = nullptr;
+  };
+  /// Adds the stored sessions of `scope` to `snap`, each with the subscriptions, queued messages and
+  /// inbound ids of its own incarnation; counts max_seq and max_incarnation.
+  void read_sessions(session_scope scope, snapshot& snap);
   /// Runs a read; a connection the read finds dead (the server restarted while it was idle) is
   /// re-established and the read runs once more, as a group's BEGIN does. Throws if it still fails.
   template <class Read>

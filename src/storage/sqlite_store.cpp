@@ -253,24 +253,35 @@ snapshot sqlite_store::read_snapshot() {
     m.expiry_at_ms = sqlite3_column_int64(s, 4);
     snap.retained.push_back(std::move(m));
   });
-  read_sessions(nullptr, snap);
+  read_sessions({}, snap);
   return snap;
 }
 
 std::optional<session_record> sqlite_store::read_session(const std::string& client_id) {
   snapshot snap;
-  read_sessions(&client_id, snap);
+  read_sessions({session_scope::client, &client_id}, snap);
   if (snap.sessions.empty()) return std::nullopt;
   return std::move(snap.sessions.front());
 }
 
-void sqlite_store::read_sessions(const std::string* client_id, snapshot& snap) {
-  // Every query reads all clients, or only `client_id`'s rows (its primary key prefix).
+std::vector<session_record> sqlite_store::read_node_sessions(const std::string& node) {
+  snapshot snap;
+  read_sessions({session_scope::node, &node}, snap);
+  return std::move(snap.sessions);
+}
+
+void sqlite_store::read_sessions(session_scope scope, snapshot& snap) {
+  // Every query reads all clients, only one client's rows (its primary key prefix), or the rows of
+  // the clients whose session a node holds.
   auto query = [&](std::string sql, const char* order) {
-    if (client_id) sql += " WHERE client_id=?1";
+    const bool sessions_table = sql.ends_with("FROM sessions");
+    if (scope.by == session_scope::client)
+      sql += " WHERE client_id=?1";
+    else if (scope.by == session_scope::node)
+      sql += sessions_table ? " WHERE node=?1" : " WHERE client_id IN (SELECT client_id FROM sessions WHERE node=?1)";
     sql += order;
     auto* s = prepare(sql.c_str());
-    if (client_id) sqlite3_bind_text(s, 1, client_id->data(), static_cast<int>(client_id->size()), SQLITE_TRANSIENT);
+    if (scope.value) sqlite3_bind_text(s, 1, scope.value->data(), static_cast<int>(scope.value->size()), SQLITE_TRANSIENT);
     return s;
   };
 
@@ -386,10 +397,14 @@ bool sqlite_store::apply(const operation& operation) {
                  check(binder(st[session_delete_inbound]).text(o.client_id).integer(inc).step());
         } else if constexpr (std::is_same_v<T, op::adopt_session>) {
           auto from = static_cast<std::int64_t>(o.from), to = static_cast<std::int64_t>(o.to);
-          return check(binder(st[adopt_subs]).text(o.client_id).integer(from).integer(to).step()) &&
-                 check(binder(st[adopt_msgs]).text(o.client_id).integer(from).integer(to).step()) &&
-                 check(binder(st[adopt_inbound]).text(o.client_id).integer(from).integer(to).step()) &&
-                 check(binder(st[session_adopt]).text(o.client_id).integer(from).integer(to).text(o.node).step());
+          if (!(check(binder(st[adopt_subs]).text(o.client_id).integer(from).integer(to).step()) &&
+                check(binder(st[adopt_msgs]).text(o.client_id).integer(from).integer(to).step()) &&
+                check(binder(st[adopt_inbound]).text(o.client_id).integer(from).integer(to).step()) &&
+                check(binder(st[session_adopt]).text(o.client_id).integer(from).integer(to).text(o.node).step())))
+            return false;
+          if (sqlite3_changes(db_) == 1) return true;
+          FC_LOG_DEBUG("storage.session_moved", "client={:q}", common::untrusted(o.client_id));
+          return false;
         } else if constexpr (std::is_same_v<T, op::put_subscription>) {
           return check(binder(st[sub_put]).text(o.client_id).text(o.sub.filter).integer(o.sub.options)
                            .integer(o.sub.subscription_id).integer(static_cast<std::int64_t>(o.incarnation)).step());

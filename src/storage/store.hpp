@@ -102,8 +102,8 @@ struct put_session {
 };
 /// Another node takes the session of `client_id` over: every row stored under incarnation `from`
 /// (the session, its subscriptions, queued messages and inbound QoS 2 ids) moves to incarnation `to`,
-/// held by `node`, so that whatever the old incarnation still writes is ignored. Nothing happens if
-/// `from` is not the stored incarnation.
+/// held by `node`, so that whatever the old incarnation still writes is ignored. If `from` is not the
+/// stored incarnation (another node took it first), the batch fails and leaves nothing behind.
 struct adopt_session {
   std::string client_id;
   std::uint64_t from;
@@ -175,7 +175,7 @@ using operation = std::variant<op::put_retained, op::delete_retained, op::put_se
 
 /// Threads: `load`, `load_documents`, `load_session`, `submit` and `flush` may be called from any
 /// thread, including concurrently, except from inside a `done` callback (the store's own thread),
-/// where only `submit` and `load_session` (which do not wait) are allowed. An implementation owns its connections and never shares one between threads; reads and
+/// where only `submit`, `load_session` and `load_node_sessions` (which do not wait) are allowed. An implementation owns its connections and never shares one between threads; reads and
 /// writes are ordered as they were called: a read sees every batch submitted before it (committed or
 /// failed) and none submitted after it.
 class store {
@@ -202,6 +202,11 @@ class store {
   /// (hand work off only), with ok = false if it could not be read.
   using session_read = std::function<void(std::optional<session_record>, bool ok)>;
   virtual void load_session(std::string client_id, session_read done) = 0;
+
+  /// Reads every stored session held by cluster node `node`, like `load_session` (ordering, thread,
+  /// ok = false if they could not be read): what a surviving node takes over when `node` is gone.
+  using sessions_read = std::function<void(std::vector<session_record>, bool ok)>;
+  virtual void load_node_sessions(std::string node, sessions_read done) = 0;
 
   /// Queues `ops` to be applied atomically, after everything submitted before. `done`, if set, runs
   /// on the store's own thread once the ops are durable (`true`), or once they failed (`false`): a

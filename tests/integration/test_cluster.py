@@ -291,6 +291,49 @@ def test_a_session_outlives_the_node_that_held_it(cluster):
     assert back.get().payload == b"after"
 
 
+def test_a_dead_nodes_sessions_are_taken_over_and_keep_receiving(cluster):
+    # n1 holds two persistent sessions, one offline and one connected, when it is killed -9. A publisher
+    # on n2 goes on sending QoS 1 messages one after another: while n1 is silent, then gone, they are
+    # refused (PUBACK 0x80) and sent again, until the lowest node id alive (n0) has taken the sessions
+    # over; from then on they are acknowledged and kept for them. Both devices come back on n2 and
+    # get every acknowledged message, in order.
+    from helpers import RetryingPublisher
+    n0, n1, n2 = cluster.nodes
+    offline, _ = persistent(n1.port, "heir-offline")
+    offline.subscribe("heir/t", 1)
+    offline.disconnect()
+    online, _ = persistent(n1.port, "heir-online")
+    online.subscribe("heir/t", 1)
+    pub = RetryingPublisher(n2.port, b"heir-pub")
+    for i in range(5):
+        pub.publish(b"heir/t", i)
+    assert [online.get().payload.decode() for _ in range(5)] == [f"m{i}" for i in range(5)]
+    online.c.loop_stop()  # the device loses its node: it does not hear from it again
+    n1.kill9()
+    i = 5
+    deadline = time.monotonic() + 60
+    while n0.metrics().get("fleetcore_cluster_sessions_inherited_total") != 2:
+        assert time.monotonic() < deadline, "n0 did not take n1's sessions over"
+        pub.publish(b"heir/t", i, patience=60)
+        i += 1
+    for _ in range(5):
+        pub.publish(b"heir/t", i)
+        i += 1
+    print(f"{i} messages acknowledged, {pub.refused} refused while n1's sessions had no holder")
+    assert pub.acked == [f"m{k}".encode() for k in range(i)]
+    for client_id, since in (("heir-offline", 0), ("heir-online", 5)):
+        back, present = persistent(n2.port, client_id)
+        assert present, client_id
+        got = []
+        while len(set(got)) < i - since:
+            payload = back.get().payload
+            if payload not in pub.acked[:since]:  # received before, its PUBACK lost with n1: sent again
+                got.append(payload)
+        # One the dead node stored before n2 stopped waiting for it comes again (QoS 1 allows it).
+        assert list(dict.fromkeys(got)) == pub.acked[since:], client_id
+        back.disconnect()
+
+
 def test_kill_9_of_a_node_under_qos1_load_through_haproxy_loses_nothing_acknowledged(cluster):
     # Publishers with persistent sessions reach the cluster through HAProxy (one per node), each sending
     # QoS 1 messages one after another; a node is killed -9 in the middle. Its publishers reconnect

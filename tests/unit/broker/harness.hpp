@@ -24,6 +24,7 @@ class null_store final : public storage::store {
   storage::snapshot load() override { return {}; }
   std::vector<storage::document> load_documents(const std::string&) override { return {}; }
   void load_session(std::string, session_read done) override { done(std::nullopt, true); }
+  void load_node_sessions(std::string, sessions_read done) override { done({}, true); }
   void submit(std::vector<storage::operation> ops, std::function<void(bool)> done) override {
     for (auto& op : ops) written.push_back(std::move(op));
     if (!done) return;

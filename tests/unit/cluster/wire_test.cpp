@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 namespace fleetcore::cluster::wire {
 namespace {
 
@@ -57,6 +59,11 @@ TEST(cluster_wire, interest_hello_ack_round_trip) {
   ASSERT_TRUE(db);
   EXPECT_EQ(db->node, "n3");
   EXPECT_FALSE(decode_hello(encode(bye{"n3", 1})));
+
+  auto dt = decode_inherited(encode(inherited{"n1", 5, "n3"}));
+  ASSERT_TRUE(dt);
+  EXPECT_EQ(std::tuple(dt->node, dt->epoch, dt->of), std::tuple(std::string("n1"), std::uint64_t{5}, std::string("n3")));
+  EXPECT_FALSE(decode_inherited(encode(inherited{"n1", 5, ""})));  // of nobody
 
   auto da = decode_ack(encode(ack{"n9", 77, true, 3}));
   ASSERT_TRUE(da);

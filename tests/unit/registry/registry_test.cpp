@@ -24,6 +24,7 @@ class flaky_store final : public storage::store {
   storage::snapshot load() override { return inner_.load(); }
   std::vector<storage::document> load_documents(const std::string& k) override { return inner_.load_documents(k); }
   void load_session(std::string id, session_read done) override { inner_.load_session(std::move(id), std::move(done)); }
+  void load_node_sessions(std::string node, sessions_read done) override { inner_.load_node_sessions(std::move(node), std::move(done)); }
   void submit(std::vector<storage::operation> ops, std::function<void(bool)> done) override {
     if (fail) {
       if (done) done(false);

@@ -414,14 +414,17 @@ TEST_P(store_contract_test, adopt_session_moves_every_row_to_the_new_incarnation
   EXPECT_EQ(s->load().max_incarnation, 2u);
 }
 
-TEST_P(store_contract_test, adopt_session_from_another_incarnation_changes_nothing) {
+TEST_P(store_contract_test, adopt_session_from_another_incarnation_fails_and_changes_nothing) {
   auto s = open();
   EXPECT_TRUE(s->submit_and_wait({op::put_session{"dev", 5, 60, 5, 0, "node-a"},
                                   op::put_subscription{"dev", 5, {"a", 1, 0}},
                                   op::put_message{"dev", 5, {1, m("a", "x"), {}}},
                                   op::put_inbound_qos2{"dev", 5, 2}}));
-  // Another node adopted an incarnation that has been replaced since; and a client never stored.
-  EXPECT_TRUE(s->submit_and_wait({op::adopt_session{"dev", 4, 6, "node-b"}, op::adopt_session{"nobody", 1, 2, "node-b"}}));
+  // Another node adopted an incarnation that has been replaced since (the batch, with what it also
+  // wrote, fails); and a client never stored.
+  EXPECT_FALSE(s->submit_and_wait({op::put_document{{"thing", "t", "{}"}}, op::adopt_session{"dev", 4, 6, "node-b"}}));
+  EXPECT_FALSE(s->submit_and_wait({op::adopt_session{"nobody", 1, 2, "node-b"}}));
+  EXPECT_TRUE(s->load_documents("thing").empty());
   // Writes for the incarnation it would have moved to are ignored, the stored one's still apply.
   EXPECT_TRUE(s->submit_and_wait({op::put_subscription{"dev", 6, {"b", 1, 0}}, op::put_message{"dev", 6, {2, m("b", "y"), {}}},
                                   op::put_message{"dev", 5, {3, m("a", "z"), {}}}}));
@@ -434,6 +437,42 @@ TEST_P(store_contract_test, adopt_session_from_another_incarnation_changes_nothi
   EXPECT_EQ(seqs_of(*record), (std::vector<std::uint64_t>{1, 3}));
   EXPECT_EQ(record->inbound_qos2, std::vector<std::uint16_t>{2});
   EXPECT_FALSE(read_session(*s, "nobody").record);
+}
+
+// What a surviving node takes over when a node is gone: the sessions that node holds, each whole,
+// and nothing of the others'.
+TEST_P(store_contract_test, load_node_sessions_reads_the_sessions_one_node_holds) {
+  auto s = open();
+  EXPECT_TRUE(s->submit_and_wait({op::put_session{"a1", 1, 600, 5, 0, "node-a"},
+                                  op::put_subscription{"a1", 1, {"x/#", 1, 0}},
+                                  op::put_message{"a1", 1, {10, m("x/y", "one"), {}}},
+                                  op::put_message{"a1", 1, {11, m("x/z", "two"), {}}},
+                                  op::put_inbound_qos2{"a1", 1, 4},
+                                  op::put_session{"a2", 2, 60, 4, 77, "node-a"},
+                                  op::put_session{"b1", 3, 600, 5, 0, "node-b"},
+                                  op::put_subscription{"b1", 3, {"x/#", 1, 0}},
+                                  op::put_message{"b1", 3, {12, m("x/y", "b"), {}}}}));
+  std::promise<std::pair<std::vector<session_record>, bool>> read;
+  s->load_node_sessions("node-a", [&](std::vector<session_record> r, bool ok) { read.set_value({std::move(r), ok}); });
+  auto [records, ok] = read.get_future().get();
+  ASSERT_TRUE(ok);
+  std::sort(records.begin(), records.end(), [](const auto& l, const auto& r) { return l.client_id < r.client_id; });
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].client_id, "a1");
+  EXPECT_EQ(filters_of(records[0]), std::vector<std::string>{"x/#"});
+  EXPECT_EQ(seqs_of(records[0]), (std::vector<std::uint64_t>{10, 11}));
+  EXPECT_EQ(records[0].inbound_qos2, std::vector<std::uint16_t>{4});
+  EXPECT_EQ(std::tuple(records[1].client_id, records[1].incarnation, records[1].disconnected_at_ms),
+            std::tuple(std::string("a2"), std::uint64_t{2}, std::int64_t{77}));
+  // Once adopted by another node, they are that node's.
+  EXPECT_TRUE(s->submit_and_wait({op::adopt_session{"a1", 1, 9, "node-c"}}));
+  std::promise<std::vector<std::string>> again;
+  s->load_node_sessions("node-a", [&](std::vector<session_record> r, bool) {
+    std::vector<std::string> ids;
+    for (auto& x : r) ids.push_back(x.client_id);
+    again.set_value(ids);
+  });
+  EXPECT_EQ(again.get_future().get(), std::vector<std::string>{"a2"});
 }
 
 TEST_P(store_contract_test, completions_fire_in_order_after_commit) {
