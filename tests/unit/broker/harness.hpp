@@ -23,8 +23,17 @@ class null_store final : public storage::store {
  public:
   storage::snapshot load() override { return {}; }
   std::vector<storage::document> load_documents(const std::string&) override { return {}; }
-  void load_session(std::string, session_read done) override { done(std::nullopt, true); }
-  void load_node_sessions(std::string, sessions_read done) override { done({}, true); }
+  void load_session(std::string client_id, session_read done) override {
+    for (const auto& r : node_sessions)
+      if (r.client_id == client_id) return done(r, true);
+    done(std::nullopt, true);
+  }
+  void load_node_sessions(std::string node, sessions_read done) override {
+    std::vector<storage::session_record> held;
+    for (const auto& r : node_sessions)
+      if (r.node == node) held.push_back(r);
+    done(std::move(held), true);
+  }
   void submit(std::vector<storage::operation> ops, std::function<void(bool)> done) override {
     for (auto& op : ops) written.push_back(std::move(op));
     if (!done) return;
@@ -42,6 +51,8 @@ class null_store final : public storage::store {
   }
   bool hold = false;
   std::vector<std::function<void(bool)>> pending;
+  /// What load_node_sessions and load_session read.
+  std::vector<storage::session_record> node_sessions;
   /// Every operation submitted, in order.
   std::vector<storage::operation> written;
   /// How many of `written` are an `Op`.

@@ -250,5 +250,143 @@ TEST_F(peers_test, a_local_copy_is_stale_when_another_node_held_the_session) {
   EXPECT_EQ(store_.count<storage::op::delete_session>(), 0u);
 }
 
+// A node that died held a persistent session subscribed to t/#. Until a surviving node has taken it
+// over, a QoS 1 message for it is refused to its publisher (who sends it again), not acknowledged and
+// lost; QoS 0 goes nowhere, and its shared groups have other members.
+TEST_F(peers_test, a_gone_nodes_sessions_refuse_qos1_until_taken_over_here) {
+  peer("n2", {"t/#", "$share/g/s"});
+  b_.peer_gone("n2", true);
+  run();
+  auto pub = connect("pub");
+  pub->feed(publish_of("t/a", "x", 1, 3));
+  run();
+  EXPECT_TRUE(link_.forwarded.empty());
+  EXPECT_EQ(puback_reason(*pub), 0x80);
+  pub->written.clear();
+  pub->feed(publish_of("t/a", "x", 0, 0));
+  pub->feed(publish_of("s", "y", 1, 4));  // the group's stand-in for n2 is gone: no member, no wait
+  run();
+  EXPECT_TRUE(link_.forwarded.empty());
+  EXPECT_EQ(puback_reason(*pub), 0x10);  // no matching subscribers
+
+  // This node is the heir: the session moves to a new incarnation held here, its subscription is
+  // this node's interest, and its queued message waits for its client.
+  storage::session_record r;
+  r.client_id = "dev";
+  r.incarnation = 5;
+  r.expiry_interval = 3600;
+  r.protocol = 5;
+  r.node = "n2";
+  r.subscriptions.push_back({"t/#", 1, 0});
+  r.queue.push_back({7, {"t/old", "queued", 1, false, "", 0}, {}});
+  store_.node_sessions = {r};
+  long taken = -2;
+  b_.inherit("n2", [&](long n) { taken = n; });
+  run();
+  EXPECT_EQ(taken, 1);
+  ASSERT_EQ(store_.count<storage::op::adopt_session>(), 1u);
+  auto adopt = std::get<storage::op::adopt_session>(*std::find_if(
+      store_.written.begin(), store_.written.end(),
+      [](const auto& op) { return std::holds_alternative<storage::op::adopt_session>(op); }));
+  EXPECT_EQ(std::tuple(adopt.client_id, adopt.from, adopt.node), std::tuple(std::string("dev"), std::uint64_t{5}, std::string()));
+  EXPECT_NE(adopt.to, 5u);
+  EXPECT_EQ(std::count(link_.interests.begin(), link_.interests.end(), std::pair<std::string, bool>{"t/#", true}), 1);
+  b_.orphan_adopted("n2");
+  run();
+  pub->written.clear();
+  store_.written.clear();
+  pub->feed(publish_of("t/a", "z", 1, 5));
+  run();
+  EXPECT_TRUE(link_.forwarded.empty());
+  EXPECT_EQ(puback_reason(*pub), 0x00);
+  ASSERT_EQ(store_.count<storage::op::put_message>(), 1u);
+  EXPECT_EQ(std::get<storage::op::put_message>(*std::find_if(
+                store_.written.begin(), store_.written.end(),
+                [](const auto& op) { return std::holds_alternative<storage::op::put_message>(op); }))
+                .incarnation,
+            adopt.to);
+  // Its client comes back here: the session is present with both messages, in order.
+  auto dev = open();
+  mqtt::connect_packet p;
+  p.client_id = "dev";
+  p.clean_start = false;
+  p.props.session_expiry_interval = 3600;
+  dev->feed(p);
+  run();
+  auto pk = dev->packets();
+  ASSERT_EQ(pk.size(), 3u);
+  EXPECT_EQ(std::tuple(pk[0][0], pk[0][2]), std::tuple(std::uint8_t{0x20}, std::uint8_t{0x01}));  // session present
+  EXPECT_NE(std::string(pk[1].begin(), pk[1].end()).find("queued"), std::string::npos);
+  EXPECT_NE(std::string(pk[2].begin(), pk[2].end()).find("z"), std::string::npos);
+}
+
+// Another node (or the session's client, through it) took the session first: the adoption's batch
+// fails, and the copy here goes without a trace in the tries or the store.
+TEST_F(peers_test, a_session_another_node_took_first_is_not_kept) {
+  storage::session_record r;
+  r.client_id = "dev";
+  r.incarnation = 5;
+  r.expiry_interval = 3600;
+  r.protocol = 5;
+  r.node = "n2";
+  r.subscriptions.push_back({"t/#", 1, 0});
+  store_.node_sessions = {r};
+  store_.hold = true;
+  long taken = -2;
+  b_.inherit("n2", [&](long n) { taken = n; });
+  run();
+  store_.commit(false);
+  run();
+  EXPECT_EQ(taken, 0);
+  EXPECT_TRUE(link_.interests.empty());
+  EXPECT_EQ(store_.count<storage::op::delete_session>(), 0u);  // its rows are the other node's
+  store_.hold = false;
+  auto pub = connect("pub");
+  pub->feed(publish_of("t/a", "x", 1, 3));
+  run();
+  EXPECT_EQ(puback_reason(*pub), 0x10);  // nobody here subscribes
+}
+
+// A client connects here while the heir of its dead node takes its session over: the first to move
+// the stored rows has it. Losing, this node refuses the CONNECT (0x88: server unavailable) rather than
+// resume a copy whose rows are another's; the client comes back, and its claim finds the session.
+TEST_F(peers_test, a_connect_that_loses_the_session_to_another_node_is_refused) {
+  storage::session_record r;
+  r.client_id = "dev";
+  r.incarnation = 5;
+  r.expiry_interval = 3600;
+  r.protocol = 5;
+  r.node = "n2";
+  r.subscriptions.push_back({"t/#", 1, 0});
+  store_.node_sessions = {r};
+  auto connecting = [&] {
+    auto c = open();
+    mqtt::connect_packet p;
+    p.client_id = "dev";
+    p.clean_start = false;
+    p.props.session_expiry_interval = 3600;
+    c->feed(p);
+    run();
+    return c;
+  };
+  store_.hold = true;
+  auto lost = connecting();
+  EXPECT_TRUE(lost->packets().empty());  // waits for its rows to move
+  store_.commit(false);
+  run();
+  auto pk = lost->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(std::tuple(pk[0][0], pk[0][3]), std::tuple(std::uint8_t{0x20}, std::uint8_t{0x88}));
+  EXPECT_TRUE(link_.interests.empty());
+  // Won: the session is resumed, its subscription this node's interest before the CONNACK.
+  auto won = connecting();
+  store_.commit(true);
+  run();
+  pk = won->packets();
+  ASSERT_EQ(pk.size(), 1u);
+  EXPECT_EQ(std::tuple(pk[0][0], pk[0][2], pk[0][3]), std::tuple(std::uint8_t{0x20}, std::uint8_t{1}, std::uint8_t{0}));
+  EXPECT_EQ(link_.interests, (std::vector<std::pair<std::string, bool>>{{"t/#", true}}));
+}
+
 }  // namespace
 }  // namespace fleetcore::broker
