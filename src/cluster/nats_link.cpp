@@ -524,6 +524,7 @@ void nats_link::forget(std::vector<std::string> gone) {
   for (auto& done : failed) done(false, 0);
   if (!heir) return;
   for (const auto& node : gone) {
+    if (on_heir) on_heir(node);
     broker_.inherit(node, [this, node](long taken) {
       if (taken < 0) return;  // not read: they stay refused until inherit_timeout
       FC_LOG_INFO("cluster.sessions_inherited", "node={} peer={} sessions={}", cfg_.node_id, node, taken);

@@ -77,6 +77,9 @@ class nats_link final : public broker::cluster_link {
   void publish_documents(const std::vector<storage::operation>& writes);
   /// Documents a peer committed, on the link's thread (set before start()).
   std::function<void(std::vector<storage::operation> writes)> on_documents;
+  /// This node is the heir of gone node `node` (the lowest id alive): the services take over what
+  /// it left (set before start(); on the link's thread). The broker's sessions are taken over apart.
+  std::function<void(const std::string& node)> on_heir;
   /// The peers heard from within peer_timeout.
   std::vector<std::string> peers() const;
   const std::string& node_id() const noexcept { return cfg_.node_id; }

@@ -20,7 +20,7 @@ using common::aws_response;
 
 namespace {
 
-constexpr std::string_view k_kind = "rule_destination";
+constexpr std::string_view k_kind = destinations::document_kind;
 
 std::string random_hex(std::size_t bytes) {
   std::string raw(bytes, '\0');
@@ -39,22 +39,41 @@ aws_response not_found(std::string_view arn) {
 destinations::destinations(storage::store& store, common::clock& clock, std::string arn_prefix,
                            boost::asio::io_context& io, net::http_client& http)
     : store_(store), clock_(clock), arn_prefix_(std::move(arn_prefix)), io_(io), http_(http) {
-  for (auto& doc : store_.load_documents(std::string(k_kind))) {
-    boost::system::error_code ec;
-    auto v = json::parse(doc.body, ec);
-    if (ec || !v.is_object()) continue;
-    const auto& o = v.as_object();
-    destination d;
-    d.arn = doc.key;
-    d.status = std::string(common::text_member(o, "status").value_or("IN_PROGRESS"));
-    d.status_reason = std::string(common::text_member(o, "statusReason").value_or(""));
-    d.confirmation_url = std::string(common::text_member(o, "confirmationUrl").value_or(""));
-    if (const auto* vpc = common::object_member(o, "vpc")) d.vpc = *vpc;
-    d.token = std::string(common::text_member(o, "token").value_or(""));
-    d.created_at = common::number_member(o, "createdAt").value_or(0);
-    d.updated_at = common::number_member(o, "lastUpdatedAt").value_or(0);
-    by_arn_.emplace(d.arn, std::move(d));
+  for (auto& doc : store_.load_documents(std::string(k_kind)))
+    if (auto d = from_document(doc.key, doc.body)) by_arn_.emplace(d->arn, std::move(*d));
+}
+
+std::optional<destinations::destination> destinations::from_document(const std::string& arn, const std::string& body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  destination d;
+  d.arn = arn;
+  d.status = std::string(common::text_member(o, "status").value_or("IN_PROGRESS"));
+  d.status_reason = std::string(common::text_member(o, "statusReason").value_or(""));
+  d.confirmation_url = std::string(common::text_member(o, "confirmationUrl").value_or(""));
+  if (const auto* vpc = common::object_member(o, "vpc")) d.vpc = *vpc;
+  d.token = std::string(common::text_member(o, "token").value_or(""));
+  d.created_at = common::number_member(o, "createdAt").value_or(0);
+  d.updated_at = common::number_member(o, "lastUpdatedAt").value_or(0);
+  return d;
+}
+
+void destinations::apply_replica(const storage::operation& op) {
+  std::lock_guard lock(mutex_);
+  if (const auto* put = std::get_if<storage::op::put_document>(&op)) {
+    if (auto d = from_document(put->doc.key, put->doc.body)) by_arn_.insert_or_assign(d->arn, std::move(*d));
+  } else if (const auto* del = std::get_if<storage::op::delete_document>(&op)) {
+    if (auto it = by_arn_.find(del->key); it != by_arn_.end()) by_arn_.erase(it);
   }
+}
+
+bool destinations::commit(storage::operation op) {
+  std::vector<storage::operation> ops{std::move(op)};
+  if (!store_.submit_and_wait(ops)) return false;
+  if (replicate) replicate(ops);
+  return true;
 }
 
 bool destinations::enabled_for(std::string_view url) const {
@@ -80,7 +99,7 @@ json::object destinations::describe(const destination& d) {
 }
 
 bool destinations::store_one(const destination& d) {
-  return store_.submit_and_wait({storage::op::put_document{{std::string(k_kind), d.arn, to_document(d)}}});
+  return commit(storage::op::put_document{{std::string(k_kind), d.arn, to_document(d)}});
 }
 
 void destinations::send_confirmation(const destination& d) {
@@ -200,7 +219,8 @@ aws_response destinations::remove(const json::object& in) {
   std::lock_guard lock(mutex_);
   auto it = by_arn_.find(arn);
   if (it == by_arn_.end()) return not_found(arn);
-  if (!store_.submit_and_wait({storage::op::delete_document{std::string(k_kind), std::string(arn)}})) return aws_response::error(500, "InternalFailureException", "the destination could not be deleted");
+  if (!commit(storage::op::delete_document{std::string(k_kind), std::string(arn)}))
+    return aws_response::error(500, "InternalFailureException", "the destination could not be deleted");
   by_arn_.erase(it);
   return aws_response::ok("{}");
 }

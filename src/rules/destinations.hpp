@@ -15,9 +15,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json/object.hpp>
 
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace fleetcore::rules {
 
@@ -32,6 +36,13 @@ class destinations {
   bool enabled_for(std::string_view url) const;
 
   common::aws_operations operations();
+
+  /// The collection of its documents.
+  static constexpr std::string_view document_kind = "rule_destination";
+  /// In a cluster: called with each committed change, for the other nodes (set before use).
+  std::function<void(const std::vector<storage::operation>&)> replicate;
+  /// A change another node committed (a put or delete of a document_kind document). Any thread.
+  void apply_replica(const storage::operation& op);
   /// The enableUrl of a confirmation request (opened in a browser, unsigned): confirms the destination,
   /// which becomes DISABLED (confirmed) until UpdateTopicRuleDestination enables it, as on AWS.
   common::aws_response enable_by_url(std::string_view token);
@@ -61,6 +72,9 @@ class destinations {
   common::aws_response confirm_token(std::string_view token, std::string_view status);
 
   bool store_one(const destination& d);
+  /// Commits `op` and tells the other nodes; false if it failed.
+  bool commit(storage::operation op);
+  static std::optional<destination> from_document(const std::string& arn, const std::string& body);
   void send_confirmation(const destination& d);
   static boost::json::object describe(const destination& d);
   static std::string to_document(const destination& d);

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 namespace fleetcore::rules {
@@ -36,7 +37,6 @@ aws_response missing_rule(std::string_view name) {
   return aws_response::error(401, "UnauthorizedException", fmt::format("Access to topic rule '{}' was denied", name));
 }
 
-std::string inbox_key(std::uint64_t seq) { return fmt::format("{:020}", seq); }
 
 std::atomic<std::uint64_t> next_instance{1};
 
@@ -167,10 +167,14 @@ engine::engine(platform::core& core, settings s, shadow_reader shadows, telemetr
   }
   publish_rules();
   // Inbox entries a crash left behind; new entries are numbered after them (the broker may route
-  // server messages before start()).
+  // server messages before start()). In a cluster, this node's own.
+  if (!core_.broker.cfg().node_id.empty()) inbox_prefix_ = core_.broker.cfg().node_id + "/";
   left_behind_ = core_.store.load_documents(std::string(k_inbox_kind));
+  std::erase_if(left_behind_, [this](const storage::document& d) {
+    return inbox_prefix_.empty() ? d.key.find('/') != std::string::npos : !d.key.starts_with(inbox_prefix_);
+  });
   std::uint64_t max_seq = 0;
-  for (const auto& d : left_behind_) max_seq = std::max<std::uint64_t>(max_seq, std::strtoull(d.key.c_str(), nullptr, 10));
+  for (const auto& d : left_behind_) max_seq = std::max(max_seq, inbox_seq(d.key));
   next_seq_.store(max_seq + 1);
   core_.broker.add_hook(*this);
 
@@ -283,9 +287,15 @@ void engine::start() {
   thread_ = std::thread([this] { io_.run(); });
   // Entries a crash left behind run again (at least once); their rule may have changed since.
   auto pending = std::move(left_behind_);
+  if (!pending.empty()) FC_LOG_INFO("rules.inbox_resumed", "entries={}", pending.size());
+  boost::asio::post(io_, [this, pending = std::move(pending)]() mutable { resume(std::move(pending)); });
+  FC_LOG_INFO("rules.loaded", "rules={}", rules_.size());
+}
+
+void engine::resume(std::vector<storage::document> entries) {
   auto set = active_.load();
-  for (auto& d : pending) {
-    std::uint64_t seq = std::strtoull(d.key.c_str(), nullptr, 10);
+  for (auto& d : entries) {
+    std::uint64_t seq = inbox_seq(d.key);
     boost::system::error_code ec;
     auto v = json::parse(d.body, ec);
     const json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
@@ -317,8 +327,66 @@ void engine::start() {
     inbox_.fetch_add(1, std::memory_order_relaxed);
     boost::asio::post(io_, [this, e] { run(e); });
   }
-  if (!pending.empty()) FC_LOG_INFO("rules.inbox_resumed", "entries={}", pending.size());
-  FC_LOG_INFO("rules.loaded", "rules={}", rules_.size());
+}
+
+std::string engine::inbox_key(std::uint64_t seq) const { return fmt::format("{}{:020}", inbox_prefix_, seq); }
+
+std::uint64_t engine::inbox_seq(std::string_view key) const {
+  key.remove_prefix(std::min(key.size(), key.find('/') == std::string_view::npos ? 0 : key.find('/') + 1));
+  std::uint64_t seq = 0;
+  std::from_chars(key.data(), key.data() + key.size(), seq);
+  return seq;
+}
+
+bool engine::replicated_kind(std::string_view kind) { return kind == k_rule_kind || kind == destinations::document_kind; }
+
+void engine::set_replicate(std::function<void(const std::vector<storage::operation>&)> fn) {
+  replicate_ = fn;
+  destinations_->replicate = std::move(fn);
+}
+
+void engine::apply_replica(const storage::operation& op) {
+  const auto* put = std::get_if<storage::op::put_document>(&op);
+  const auto* del = std::get_if<storage::op::delete_document>(&op);
+  const std::string_view kind = put ? put->doc.kind : del ? del->kind : std::string_view();
+  if (kind == destinations::document_kind) return destinations_->apply_replica(op);
+  if (kind != k_rule_kind) return;
+  std::lock_guard lock(control_);
+  if (put) {
+    auto r = from_document(put->doc.key, arn(put->doc.key), put->doc.body);
+    if (!r) {
+      FC_LOG_ERROR("rules.unreadable_rule", "rule={} note=\"replicated rule does not compile; skipped\"", put->doc.key);
+      return;
+    }
+    rules_.insert_or_assign(put->doc.key, std::move(*r));
+  } else {
+    rules_.erase(del->key);
+  }
+  publish_rules();
+}
+
+void engine::inherit(const std::string& node) {
+  boost::asio::post(io_, [this, node] {
+    // The gone node's entries become this node's (a new key each, in one batch), then run.
+    const std::string prefix = node + "/";
+    std::vector<storage::document> taken;
+    std::vector<storage::operation> moves;
+    for (auto& d : core_.store.load_documents(std::string(k_inbox_kind))) {
+      if (!d.key.starts_with(prefix)) continue;
+      moves.push_back(storage::op::delete_document{d.kind, d.key});
+      d.key = inbox_key(next_seq_.fetch_add(1, std::memory_order_relaxed));
+      moves.push_back(storage::op::put_document{d});
+      taken.push_back(std::move(d));
+    }
+    if (taken.empty()) return;
+    if (!core_.store.submit_and_wait(std::move(moves))) {
+      FC_LOG_ERROR("rules.inherit_failed", "node={} entries={} note=\"they run when that node starts again\"", node,
+                   taken.size());
+      return;
+    }
+    FC_LOG_INFO("rules.inbox_inherited", "node={} entries={}", node, taken.size());
+    resume(std::move(taken));
+  });
 }
 
 void engine::stop() {
@@ -751,8 +819,10 @@ common::aws_response engine::put_rule(const std::string& name, json::object payl
   auto c = compile(name, arn(name), std::move(payload), created_at);
   if (auto* e = std::get_if<common::aws_error>(&c)) return aws_response::from(*e);
   auto r = std::get<rule_ptr>(std::move(c));
-  if (!core_.store.submit_and_wait({storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}}))
+  std::vector<storage::operation> writes{storage::op::put_document{{std::string(k_rule_kind), name, to_document(*r)}}};
+  if (!core_.store.submit_and_wait(writes))
     return aws_response::error(500, "InternalFailureException", "the rule could not be stored");
+  if (replicate_) replicate_(writes);
   FC_LOG_INFO("rules.changed", "rule={} operation={} disabled={}", name, operation, r->disabled);
   rule_event(*r, operation);
   rules_.insert_or_assign(name, std::move(r));
@@ -815,8 +885,10 @@ common::aws_response engine::remove(const json::object& in) {
   std::lock_guard lock(control_);
   auto it = rules_.find(name);
   if (it == rules_.end()) return missing_rule(name);
-  if (!core_.store.submit_and_wait({storage::op::delete_document{std::string(k_rule_kind), name}}))
+  std::vector<storage::operation> writes{storage::op::delete_document{std::string(k_rule_kind), name}};
+  if (!core_.store.submit_and_wait(writes))
     return aws_response::error(500, "InternalFailureException", "the rule could not be deleted");
+  if (replicate_) replicate_(writes);
   rule_event(*it->second, "DELETED");
   FC_LOG_INFO("rules.changed", "rule={} operation=DELETED", name);
   rules_.erase(it);

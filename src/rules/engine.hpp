@@ -57,6 +57,17 @@ class engine final : public platform::service, public broker::broker_hook {
   /// The topic rule destinations (the API's enableUrl capability URLs use them).
   rules::destinations& rule_destinations() noexcept { return *destinations_; }
 
+  // Cluster mode: rules and destinations changed on any node apply on every node; each node's inbox
+  // entries are its own (keyed "<node>/<seq>"), and a gone node's are taken over by its heir.
+  /// Whether documents of `kind` are the engine's (rules, destinations).
+  static bool replicated_kind(std::string_view kind);
+  /// Set before use: called with each committed change of a rule or destination, for the other nodes.
+  void set_replicate(std::function<void(const std::vector<storage::operation>&)> fn);
+  /// A change another node committed (put or delete of a replicated_kind document). Any thread.
+  void apply_replica(const storage::operation& op);
+  /// Runs the inbox entries gone node `node` left, as this node's (its actions at least once).
+  void inherit(const std::string& node);
+
   // broker::broker_hook (any worker)
   broker::topic_claim claim(std::string_view topic) const override;
   std::size_t uncounted_prefix(std::string_view topic) const override;
@@ -103,6 +114,11 @@ class engine final : public platform::service, public broker::broker_hook {
   void timestream(const timestream_action& a, const std::shared_ptr<job>& j, const std::string& payload, bool is_json,
                   action_done done);
   void finish(const std::shared_ptr<job>& j);
+  /// Runs stored inbox entries again (at start, or taken over from a gone node): engine thread.
+  void resume(std::vector<storage::document> entries);
+  /// This node's inbox key of `seq`, and the seq of one of its keys.
+  std::string inbox_key(std::uint64_t seq) const;
+  std::uint64_t inbox_seq(std::string_view key) const;
 
   platform::core& core_;
   settings settings_;
@@ -120,6 +136,9 @@ class engine final : public platform::service, public broker::broker_hook {
   /// The active snapshot as this thread holds it: valid until this thread calls snapshot() again.
   const rule_set& snapshot() const;
   std::atomic<bool> any_filter_{false};  // an enabled rule has a FROM
+  /// "<node>/" in a cluster (inbox keys), else empty.
+  std::string inbox_prefix_;
+  std::function<void(const std::vector<storage::operation>&)> replicate_;
 
   std::atomic<std::uint64_t> next_seq_{1};
   std::vector<storage::document> left_behind_;  // inbox entries found at construction, run by start()

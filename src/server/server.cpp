@@ -234,23 +234,11 @@ int serve(const server_config& cfg) {
   shadow_limits.max_document_bytes = cfg.shadow_max_document_bytes;
   shadow_limits.max_inflight_per_client = cfg.shadow_max_inflight_per_client;
   auto shadows = std::make_unique<shadow::module>(core, shadow_limits);
-  if (link) {
-    // Shadows are shared too: each change a compare-and-set in the store, then sent to the others.
-    auto& s = shadows->shadows();
-    s.replicate = [&link](const std::vector<storage::operation>& writes) { link->publish_documents(writes); };
-    link->on_documents = [&reg, &s](std::vector<storage::operation> writes) {
-      const auto is_shadow = [](const storage::operation& o) {
-        const auto* put = std::get_if<storage::op::put_document>(&o);
-        return put && put->doc.kind == shadow::shadow_service::document_kind;
-      };
-      auto first_shadow = std::stable_partition(writes.begin(), writes.end(), std::not_fn(is_shadow));
-      std::vector<storage::operation> shadow_writes(std::make_move_iterator(first_shadow), std::make_move_iterator(writes.end()));
-      writes.erase(first_shadow, writes.end());
-      if (!shadow_writes.empty()) s.apply_replica(std::move(shadow_writes));
-      if (!writes.empty()) reg.defer([&reg, writes = std::move(writes)] { reg.apply_replica(writes); });
-    };
-  }
-  rules::shadow_reader read_shadow = [&s = shadows->shadows()](std::string_view thing, std::string_view name) {
+  auto& shadow_service = shadows->shadows();
+  // Shadows are shared in a cluster too: each change a compare-and-set in the store, then sent to the others.
+  if (link)
+    shadow_service.replicate = [&link](const std::vector<storage::operation>& writes) { link->publish_documents(writes); };
+  rules::shadow_reader read_shadow = [&s = shadow_service](std::string_view thing, std::string_view name) {
     auto r = s.call(shadow::operation::get, std::string(thing), std::string(name), {}).get();
     boost::system::error_code ec;
     auto doc = r.status == 200 ? boost::json::parse(r.body, ec) : boost::json::value();
@@ -264,6 +252,34 @@ int serve(const server_config& cfg) {
   services.push_back(std::move(telemetry));
   auto rules_engine = std::make_unique<rules::engine>(core, cfg.rules, std::move(read_shadow), &telemetry_store);
   auto& destinations = rules_engine->rule_destinations();
+  if (link) {
+    // What another node committed goes to its owner here: shadows, rules and destinations, or the
+    // registry (on its control thread). Rules and destinations changed here go to the others.
+    auto& rules = *rules_engine;
+    auto& s = shadow_service;
+    rules.set_replicate([&link](const std::vector<storage::operation>& writes) { link->publish_documents(writes); });
+    link->on_documents = [&reg, &s, &rules](std::vector<storage::operation> writes) {
+      const auto kind_of = [](const storage::operation& o) -> std::string_view {
+        if (const auto* put = std::get_if<storage::op::put_document>(&o)) return put->doc.kind;
+        if (const auto* del = std::get_if<storage::op::delete_document>(&o)) return del->kind;
+        return {};
+      };
+      std::vector<storage::operation> shadow_writes, registry_writes;
+      for (auto& w : writes) {
+        const auto kind = kind_of(w);
+        if (kind == shadow::shadow_service::document_kind)
+          shadow_writes.push_back(std::move(w));
+        else if (rules::engine::replicated_kind(kind))
+          rules.apply_replica(w);
+        else
+          registry_writes.push_back(std::move(w));
+      }
+      if (!shadow_writes.empty()) s.apply_replica(std::move(shadow_writes));
+      if (!registry_writes.empty()) reg.defer([&reg, w = std::move(registry_writes)] { reg.apply_replica(w); });
+    };
+    // A gone node's rule inbox entries run here when this node is its heir.
+    link->on_heir = [&rules](const std::string& gone) { rules.inherit(gone); };
+  }
   services.push_back(std::move(rules_engine));
   // The object store is made with the api listener, below; jobs reach it through these links.
   std::unique_ptr<objects::s3_api> s3;
