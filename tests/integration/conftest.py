@@ -22,13 +22,15 @@ FLEETCORE = os.environ.get("FLEETCORE", os.path.join(os.path.dirname(__file__), 
 TIMEOUT = 10
 # FC_TEST_STORAGE=postgresql runs the servers of the tests on PostgreSQL, each on a database of its
 # own in the cluster FC_TEST_POSTGRES names (a libpq conninfo; `make integration-postgres` starts one).
+# FC_TEST_STORAGE=cluster makes each test's server three nodes on such a database and a nats-server,
+# behind HAProxy (ClusterServer): what the test sees is the cluster endpoint.
 STORAGE = os.environ.get("FC_TEST_STORAGE", "sqlite")
 PG_SERVER = os.environ.get("FC_TEST_POSTGRES", "")
 
 
 def fresh_storage(name):
     """The --storage of a new test server: None for the embedded default, else a new PostgreSQL database."""
-    if STORAGE != "postgresql":
+    if STORAGE not in ("postgresql", "cluster"):
         return None
     assert PG_SERVER, "FC_TEST_STORAGE=postgresql needs FC_TEST_POSTGRES"
     return postgres_database(name)
@@ -218,12 +220,151 @@ class Server:
         return cert, key
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accepting(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+class Nats:
+    """A nats-server on loopback, restartable on the same port."""
+
+    def __init__(self, work):
+        self.port = free_port()
+        self.log_path = os.path.join(work, "nats.log")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
+        wait_for(lambda: accepting(self.port), what="nats-server to listen")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    @property
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+
+def haproxy(work, frontends, nodes):
+    """HAProxy in TCP mode: for each (name, port) of `frontends`, a frontend on that port balancing over
+    the nodes' listener `name`, each checked through its /readyz. Returns the process."""
+    cfg = os.path.join(work, "haproxy.cfg")
+    with open(cfg, "w") as f:
+        f.write("global\n    maxconn 2000\ndefaults\n    mode tcp\n    timeout connect 2s\n"
+                "    timeout client 1h\n    timeout server 1h\n")
+        for name, port in frontends.items():
+            f.write(f"frontend {name}\n    bind 127.0.0.1:{port}\n    default_backend {name}_nodes\n"
+                    f"backend {name}_nodes\n    balance roundrobin\n    option httpchk GET /readyz\n"
+                    "    option redispatch\n    retries 2\n")
+            for n in nodes:
+                f.write(f"    server {os.path.basename(n.data_dir)} 127.0.0.1:{n.ports[name]} check port "
+                        f"{n.ports['metrics']} inter 200ms fall 2 rise 1\n")
+    proc = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=open(os.path.join(work, "haproxy.log"), "ab"),
+                            stderr=subprocess.STDOUT)
+    for port in frontends.values():
+        wait_for(lambda port=port: accepting(port), what="haproxy to listen")
+    return proc
+
+
+class ClusterServer(Server):
+    """Three fleetcore nodes on one PostgreSQL database and a nats-server, behind HAProxy, standing in for
+    one Server (FC_TEST_STORAGE=cluster): devices reach the cluster endpoint (HAProxy's MQTT, MQTTS and
+    WSS ports, round robin over the nodes), the API and the data directory are the first node's (the
+    others share its CA and server certificate, as docs/scaling.md says), metrics are summed over the
+    nodes, and stopping, killing or restarting it does so to every node."""
+
+    LISTENERS = ("mqtt", "mqtts", "wss")
+
+    def __init__(self, data_dir, config=None, workers=2, storage=None, args=(), size=3):
+        super().__init__(data_dir, config=config, workers=workers, storage=storage, args=args)
+        self.work = os.path.dirname(self.data_dir)
+        self.nats = Nats(self.work)
+        self.nodes = [Server(self.data_dir if i == 0 else f"{self.data_dir}-n{i}", config=config, workers=1,
+                             storage=storage, args=[*args, "--cluster-nats", self.nats.url, "--node-id", f"n{i}"])
+                      for i in range(size)]
+        self.lb = {name: free_port() for name in self.LISTENERS}
+        self.haproxy = None
+
+    def start(self):
+        import shutil
+        if not (self.nats.proc and self.nats.proc.poll() is None):
+            self.nats.start()
+        first, rest = self.nodes[0], self.nodes[1:]
+        first.start()
+        for n in rest:
+            if not os.path.exists(os.path.join(n.data_dir, "tls")):
+                shutil.copytree(os.path.join(first.data_dir, "tls"), os.path.join(n.data_dir, "tls"))
+            n.start()
+        for n in self.nodes:
+            wait_for(lambda n=n: n.metrics().get("fleetcore_cluster_peers") == len(self.nodes) - 1, what="the peers")
+        if self.haproxy:
+            self.haproxy.terminate()
+            self.haproxy.wait(timeout=10)
+        self.haproxy = haproxy(self.work, self.lb, self.nodes)
+        self.proc = first.proc
+        self.addresses = first.addresses
+        self.ports = dict(first.ports, **self.lb)
+        return self
+
+    def stop(self):
+        for n in self.nodes:
+            if n.proc and n.proc.poll() is None:
+                n.stop()
+
+    def close(self):
+        """Stops the nodes, HAProxy and nats-server."""
+        self.stop()
+        if self.haproxy:
+            self.haproxy.terminate()
+            self.haproxy.wait(timeout=10)
+        self.nats.stop()
+
+    def kill9(self):
+        for n in self.nodes:
+            if n.proc.poll() is None:
+                n.kill9()
+
+    def read_log(self):
+        return "".join(n.read_log() for n in self.nodes)
+
+    def metrics(self):
+        total = {}
+        for n in self.nodes:
+            for k, v in n.metrics().items():
+                total[k] = total.get(k, 0.0) + v
+        return total
+
+
+def make_test_server(data_dir, **kw):
+    """A Server, or a ClusterServer when FC_TEST_STORAGE=cluster, on fresh storage."""
+    kind = ClusterServer if STORAGE == "cluster" else Server
+    return kind(data_dir, storage=fresh_storage(str(data_dir)), **kw)
+
+
+def close_test_server(s):
+    if isinstance(s, ClusterServer):
+        s.close()
+    elif s.proc.poll() is None:
+        s.stop()
+
+
 @pytest.fixture
 def server(tmp_path):
-    s = Server(tmp_path / "data", storage=fresh_storage(str(tmp_path))).start()
+    s = make_test_server(tmp_path / "data").start()
     yield s
-    if s.proc.poll() is None:
-        s.stop()
+    close_test_server(s)
 
 
 @pytest.fixture
@@ -232,14 +373,13 @@ def make_server(tmp_path):
     started = []
 
     def make(config=None, workers=2, name="data"):
-        s = Server(tmp_path / name, config=config, workers=workers, storage=fresh_storage(str(tmp_path / name))).start()
+        s = make_test_server(tmp_path / name, config=config, workers=workers).start()
         started.append(s)
         return s
 
     yield make
     for s in started:
-        if s.proc.poll() is None:
-            s.stop()
+        close_test_server(s)
 
 
 class Client:

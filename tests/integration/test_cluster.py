@@ -6,56 +6,18 @@ import json
 import os
 import shutil
 import ssl
-import socket
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
 import pki
-from conftest import PG_SERVER, TIMEOUT, Client, PacketTypes, Server, postgres_database, props, wait_for
+from conftest import (PG_SERVER, TIMEOUT, Client, Nats, PacketTypes, Server, free_port, haproxy,
+                      postgres_database, props, wait_for)
 
 pytestmark = pytest.mark.skipif(
     not (PG_SERVER and shutil.which("nats-server") and shutil.which("haproxy")),
     reason="cluster tests need FC_TEST_POSTGRES, nats-server and haproxy")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def accepting(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
-class Nats:
-    """A nats-server on loopback, restartable on the same port."""
-
-    def __init__(self, work):
-        self.port = free_port()
-        self.log_path = os.path.join(work, "nats.log")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT)
-        wait_for(lambda: accepting(self.port), what="nats-server to listen")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    @property
-    def url(self):
-        return f"nats://127.0.0.1:{self.port}"
 
 
 class Cluster:
@@ -77,31 +39,7 @@ class Cluster:
     def start_haproxy(self):
         """HAProxy in TCP mode in front of the nodes' MQTT listeners, checking /readyz."""
         self.lb_port = free_port()
-        servers = "\n".join(
-            f"    server {os.path.basename(n.data_dir)} 127.0.0.1:{n.port} check port {n.ports['metrics']} inter 200ms fall 2 rise 1"
-            for n in self.nodes)
-        cfg = os.path.join(self.work, "haproxy.cfg")
-        with open(cfg, "w") as f:
-            f.write(f"""global
-    maxconn 1000
-defaults
-    mode tcp
-    timeout connect 2s
-    timeout client 1h
-    timeout server 1h
-frontend mqtt
-    bind 127.0.0.1:{self.lb_port}
-    default_backend nodes
-backend nodes
-    balance roundrobin
-    option httpchk GET /readyz
-    option redispatch
-    retries 2
-{servers}
-""")
-        self.haproxy = subprocess.Popen(["haproxy", "-f", cfg, "-db"], stdout=open(os.path.join(self.work, "haproxy.log"), "ab"),
-                                        stderr=subprocess.STDOUT)
-        wait_for(lambda: accepting(self.lb_port), what="haproxy to listen")
+        self.haproxy = haproxy(self.work, {"mqtt": self.lb_port}, self.nodes)
 
     def close(self):
         if self.haproxy:
