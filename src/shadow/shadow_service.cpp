@@ -14,8 +14,11 @@ namespace json = boost::json;
 namespace {
 
 const std::string k_shadow(shadow_service::document_kind);
-/// Shared mode: how often one request is applied again after losing a race to another node.
-constexpr int k_max_attempts = 16;
+/// Shared mode: how often one request is applied again after losing a race to another node. A node
+/// whose change just won goes on with the next one at once, while a loser reads the shadow first: on a
+/// shadow updated through several nodes at full speed, a loser may lose as many times as the winner
+/// has requests waiting. Each try is a read and a commit (about a millisecond).
+constexpr int k_max_attempts = 256;
 
 std::string_view op_name(operation op) {
   switch (op) {
@@ -69,6 +72,7 @@ struct shadow_service::request_args {
   std::string thing, name, payload;
   int attempt = 1;
   std::optional<std::string> expected;  // shared mode: the stored body its change replaced
+  bool holds = false;                   // shared mode: its change is the one in flight (busy_)
 };
 
 
@@ -171,6 +175,12 @@ void shadow_service::handle(std::shared_ptr<request_args> a, std::shared_ptr<res
   const std::string& name = a->name;
   const std::string& payload = a->payload;
   const std::string key = thing + '\t' + name;
+  if (replicate && !a->holds) {
+    if (auto b = busy_.find(key); b != busy_.end()) {  // behind this node's change in flight
+      b->second.push_back({std::move(a), std::move(r)});
+      return;
+    }
+  }
   const std::int64_t now = now_s();
   auto [it, inserted] = shadows_.try_emplace(key);
   shadow_state& s = it->second;
@@ -188,6 +198,8 @@ void shadow_service::handle(std::shared_ptr<request_args> a, std::shared_ptr<res
     std::string body = s.serialize();
     ops.push_back(storage::op::swap_document{{k_shadow, key, body}, a->expected});
     stored_[key] = std::move(body);  // the next change of this shadow replaces this one
+    if (!a->holds) busy_.try_emplace(key);
+    a->holds = true;
   };
 
   if (r->throttled) {
@@ -243,6 +255,10 @@ void shadow_service::handle(std::shared_ptr<request_args> a, std::shared_ptr<res
   // the store's queue so that their responses cannot overtake earlier ones.
   const bool changed = !ops.empty();
   const bool shared_write = replicate && changed;
+  if (a->holds && !changed) {  // tried again, it changes nothing now (a version that no longer matches)
+    a->holds = false;
+    boost::asio::post(io_, [this, key] { release(key); });
+  }
   std::vector<storage::operation> written;
   if (shared_write)
     for (const auto& o : ops)
@@ -252,7 +268,10 @@ void shadow_service::handle(std::shared_ptr<request_args> a, std::shared_ptr<res
                                  client_token = req.client_token](bool durable) mutable {
     if (durable && shared_write) replicate(written);
     if (durable && changed) (a->op == operation::update ? updates_ : deletes_).inc();
-    if (durable) return respond(r, std::move(messages), std::move(http));
+    if (durable) {
+      if (shared_write) boost::asio::post(io_, [this, key = a->thing + '\t' + a->name] { release(key); });
+      return respond(r, std::move(messages), std::move(http));
+    }
     if (!shared_write) return fail(r, now, client_token);
     // Another node may have changed the shadow first: find out on the service's thread.
     boost::asio::post(io_, [this, a = std::move(a), r = std::move(r)]() mutable { retry(std::move(a), std::move(r)); });
@@ -278,11 +297,28 @@ void shadow_service::retry(std::shared_ptr<request_args> a, std::shared_ptr<resp
     FC_LOG_WARN("shadow.write_failed", "key={:q} attempts={} lost_race={}", common::untrusted(key), a->attempt, lost_race);
     request req;
     (void)parse_simple(a->payload, req);
-    return fail(r, now_s(), req.client_token);
+    fail(r, now_s(), req.client_token);
+    return release(key);
   }
   conflicts_.inc();
   ++a->attempt;
   handle(std::move(a), std::move(r));
+}
+
+void shadow_service::release(const std::string& key) {
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return;
+  auto next = std::move(it->second);
+  busy_.erase(it);
+  while (!next.empty()) {
+    auto w = std::move(next.front());
+    next.pop_front();
+    handle(std::move(w.a), std::move(w.r));
+    if (auto b = busy_.find(key); b != busy_.end()) {  // that one changes it: the rest wait for it
+      b->second.insert(b->second.begin(), std::make_move_iterator(next.begin()), std::make_move_iterator(next.end()));
+      return;
+    }
+  }
 }
 
 void shadow_service::refresh(const std::string& key, std::optional<std::string> body) {
@@ -312,6 +348,8 @@ void shadow_service::apply_replica(std::vector<storage::operation> writes) {
       }
       // Changes of one shadow are serialized by the store: the later has the higher version, or the
       // same one when it deletes. (One that arrives late, after a newer one, is not applied.)
+      // One of this node's changes is in flight: it, or its second try, reads the store anyway.
+      if (busy_.contains(put->doc.key)) continue;
       auto it = shadows_.find(put->doc.key);
       if (it != shadows_.end() && (replica->version < it->second.version ||
                                    (replica->version == it->second.version && (replica->exists || !it->second.exists))))

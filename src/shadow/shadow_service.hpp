@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <future>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -83,6 +84,8 @@ class shadow_service final : public broker::broker_hook {
   void fail(const std::shared_ptr<responder>& r, std::int64_t now, const std::optional<std::string>& client_token);
   /// Replaces this node's copy of `key` with the stored `body` (none: not stored).
   void refresh(const std::string& key, std::optional<std::string> body);
+  /// The change of `key` in flight is committed, or given up: the requests waiting for it go on.
+  void release(const std::string& key);
   std::int64_t now_s() const { return clock_.wall_ms() / 1000; }
 
   storage::store& store_;
@@ -91,6 +94,16 @@ class shadow_service final : public broker::broker_hook {
   std::map<std::string, shadow_state> shadows_;  // key: thing '\t' shadow name; service thread only
   // Shared mode: the stored body each change must replace (the last one written or seen); service thread.
   std::unordered_map<std::string, std::string> stored_;
+  // Shared mode: the shadows with a change of this node in flight (not committed, or failed and tried
+  // again), each with the requests that came after it and wait for it; service thread. One change of
+  // a shadow at a time: a later request never builds on a state its predecessor may yet fail to
+  // reach, so a device's updates land in the order it sent them. A replica never replaces such a
+  // shadow (the change in flight, or its second try, reads the store anyway).
+  struct waiting {
+    std::shared_ptr<request_args> a;
+    std::shared_ptr<responder> r;
+  };
+  std::unordered_map<std::string, std::deque<waiting>> busy_;
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::thread thread_;

@@ -32,7 +32,7 @@ def fresh_storage(name):
     """The --storage of a new test server: None for the embedded default, else a new PostgreSQL database."""
     if STORAGE not in ("postgresql", "cluster"):
         return None
-    assert PG_SERVER, "FC_TEST_STORAGE=postgresql needs FC_TEST_POSTGRES"
+    assert PG_SERVER, f"FC_TEST_STORAGE={STORAGE} needs FC_TEST_POSTGRES"
     return postgres_database(name)
 
 
@@ -265,7 +265,7 @@ def haproxy(work, frontends, nodes):
         f.write("global\n    maxconn 2000\ndefaults\n    mode tcp\n    timeout connect 2s\n"
                 "    timeout client 1h\n    timeout server 1h\n")
         for name, port in frontends.items():
-            f.write(f"frontend {name}\n    bind 127.0.0.1:{port}\n    default_backend {name}_nodes\n"
+            f.write(f"frontend {name}\n    bind 127.0.0.1:{port}\n    bind [::1]:{port}\n    default_backend {name}_nodes\n"
                     f"backend {name}_nodes\n    balance roundrobin\n    option httpchk GET /readyz\n"
                     "    option redispatch\n    retries 2\n")
             for n in nodes:

@@ -7,7 +7,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -17,6 +20,50 @@ namespace fleetcore::shadow {
 namespace {
 
 namespace json = boost::json;
+
+/// Another store's batches, held until release(): a node whose commits are slow.
+class held_store final : public storage::store {
+ public:
+  explicit held_store(storage::store& inner) : inner_(inner) {}
+  storage::snapshot load() override { return inner_.load(); }
+  std::vector<storage::document> load_documents(const std::string& kind) override { return inner_.load_documents(kind); }
+  std::optional<storage::document> load_document(const std::string& kind, const std::string& key) override {
+    return inner_.load_document(kind, key);
+  }
+  void load_session(std::string id, session_read done) override { inner_.load_session(std::move(id), std::move(done)); }
+  void load_node_sessions(std::string node, sessions_read done) override {
+    inner_.load_node_sessions(std::move(node), std::move(done));
+  }
+  void submit(std::vector<storage::operation> ops, std::function<void(bool)> done) override {
+    std::lock_guard lock(mutex_);
+    if (!hold_) return inner_.submit(std::move(ops), std::move(done));
+    held_.emplace_back(std::move(ops), std::move(done));
+    cv_.notify_all();
+  }
+  void flush() override { inner_.flush(); }
+  void hold() {
+    std::lock_guard lock(mutex_);
+    hold_ = true;
+  }
+  /// Waits until `n` batches are held.
+  void wait_for(std::size_t n) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return held_.size() >= n; });
+  }
+  void release() {
+    std::lock_guard lock(mutex_);
+    hold_ = false;
+    for (auto& [ops, done] : held_) inner_.submit(std::move(ops), std::move(done));
+    held_.clear();
+  }
+
+ private:
+  storage::store& inner_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool hold_ = false;
+  std::vector<std::pair<std::vector<storage::operation>, std::function<void(bool)>>> held_;
+};
 
 class shared_shadow_test : public ::testing::Test {
  protected:
@@ -34,8 +81,8 @@ class shared_shadow_test : public ::testing::Test {
   }
 
   /// A node's shadow service; its committed changes are collected in `sent`.
-  std::unique_ptr<shadow_service> node(std::vector<storage::operation>& sent) {
-    auto s = std::make_unique<shadow_service>(*store_, clock_);
+  std::unique_ptr<shadow_service> node(std::vector<storage::operation>& sent, storage::store* through = nullptr) {
+    auto s = std::make_unique<shadow_service>(through ? *through : *store_, clock_);
     s->replicate = [this, &sent](const std::vector<storage::operation>& w) {
       std::lock_guard lock(mutex_);
       sent.insert(sent.end(), w.begin(), w.end());
@@ -124,6 +171,70 @@ TEST_F(shared_shadow_test, a_late_replica_does_not_roll_a_shadow_back) {
   ASSERT_EQ(a_->call(operation::remove, "t1", "", "").get().status, 200);
   b_->apply_replica({sent_a_.back()});
   EXPECT_EQ(b_->call(operation::get, "t1", "", "").get().status, 404);
+}
+
+// A device sends two updates to node A, one after the other; A's first commit is slow. Meanwhile B
+// changes the shadow twice and A hears of it. A's first update lost the race and is applied again
+// over B's; the second, which waited for it, comes after it: the shadow ends with the device's last
+// value.
+TEST_F(shared_shadow_test, a_devices_updates_keep_their_order_when_the_first_loses_the_race) {
+  held_store slow(*store_);
+  a_ = node(sent_a_, &slow);
+  b_ = node(sent_b_);
+  slow.hold();
+  auto first = a_->call(operation::update, "t1", "", R"({"state":{"reported":{"dev":13}}})");
+  slow.wait_for(1);
+  update(*b_, 1);
+  update(*b_, 2);
+  ASSERT_EQ(sent_b_.size(), 2u);
+  a_->apply_replica({sent_b_[1]});  // B's version 2, newer than A's uncommitted version 1
+  auto second = a_->call(operation::update, "t1", "", R"({"state":{"reported":{"dev":14}}})");
+  slow.release();
+  auto r1 = first.get(), r2 = second.get();
+  ASSERT_EQ(r1.status, 200) << r1.body;
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  EXPECT_LT(json::parse(r1.body).at("version").as_int64(), json::parse(r2.body).at("version").as_int64());
+  auto stored = store_->load_document(std::string(shadow_service::document_kind), "t1\t");
+  ASSERT_TRUE(stored);
+  auto doc = json::parse(stored->body).as_object();
+  EXPECT_EQ(doc.at("version").as_int64(), 4);
+  EXPECT_EQ(json::serialize(doc.at("state").at("reported")), R"({"n":2,"dev":14})");
+}
+
+// Three nodes, each told of the others' changes as they commit; eight devices send fifteen updates
+// each, without waiting for the answers, each device to one node. Every update is applied once, and
+// each device's last value is what the shadow keeps.
+TEST_F(shared_shadow_test, pipelined_updates_through_three_nodes_keep_each_devices_order) {
+  std::vector<storage::operation> sent_c;
+  std::vector<shadow_service*> nodes;
+  std::vector<std::unique_ptr<shadow_service>> owned;
+  for (int i = 0; i < 3; ++i) {
+    auto s = std::make_unique<shadow_service>(*store_, clock_);
+    s->replicate = [&nodes, i](const std::vector<storage::operation>& w) {
+      for (int j = 0; j < 3; ++j)
+        if (j != i) nodes[j]->apply_replica(w);
+    };
+    nodes.push_back(s.get());
+    owned.push_back(std::move(s));
+  }
+  for (auto& s : owned) s->start();
+  constexpr int devices = 8, per = 15;
+  std::vector<std::future<reply>> replies;
+  for (int k = 0; k < per; ++k)
+    for (int d = 0; d < devices; ++d)
+      replies.push_back(nodes[d % 3]->call(operation::update, "t1", "",
+                                           R"({"state":{"reported":{"w)" + std::to_string(d) + R"(":)" + std::to_string(k) + "}}}"));
+  for (auto& f : replies) {
+    auto r = f.get();
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  auto stored = store_->load_document(std::string(shadow_service::document_kind), "t1\t");
+  ASSERT_TRUE(stored);
+  auto doc = json::parse(stored->body).as_object();
+  EXPECT_EQ(doc.at("version").as_int64(), devices * per);
+  for (int d = 0; d < devices; ++d)
+    EXPECT_EQ(doc.at("state").at("reported").at("w" + std::to_string(d)).as_int64(), per - 1) << d;
+  for (auto& s : owned) s->stop();
 }
 
 }  // namespace
