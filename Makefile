@@ -46,10 +46,19 @@ integration-postgres: js-deps
 	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" FC_TEST_STORAGE=postgresql \
 	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider $(PG_INTEGRATION)
 
-## Three nodes on one PostgreSQL database and nats-server, behind HAProxy (tests/integration/test_cluster.py).
-integration-cluster: build
+## Three nodes on one PostgreSQL database and nats-server, behind HAProxy (tests/integration/test_cluster.py);
+## then the suite's broker, shadow, rules and registry tests with each test's server such a cluster
+## (FC_TEST_STORAGE=cluster: clients reach HAProxy). The others need one node: services that keep
+## their state per node (jobs, OTA, streams, provisioning, telemetry) or per-node metrics and logs.
+CLUSTER_INTEGRATION := $(addprefix tests/integration/,test_publish.py test_retained.py test_will.py \
+  test_mqtt5.py test_persistence.py test_shadow.py test_rules.py test_topic_rules.py test_registry_api.py \
+  test_lifecycle_events.py test_transports.py test_plain_policy.py test_connect.py test_will_forgery.py \
+  test_hardening_mqtt5.py)
+integration-cluster: build js-deps
 	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" \
 	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
+	pg=$$(scripts/postgres.sh start) && FC_TEST_POSTGRES="$$pg" FC_TEST_STORAGE=cluster \
+	  FLEETCORE=$(abspath $(FLEETCORE)) $(PY) -m pytest -q -p no:cacheprovider $(CLUSTER_INTEGRATION)
 
 ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and the integration suite against
 ## a sanitized server.
