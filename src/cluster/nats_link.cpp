@@ -211,7 +211,7 @@ void nats_link::handle(std::string_view subject, std::string_view data) {
         if (departed_.size() > 64) departed_.pop_front();
       }
       FC_LOG_INFO("cluster.peer_left", "node={} peer={}", cfg_.node_id, b->node);
-      forget({b->node});
+      forget({b->node}, true);
       return;
     }
     case wire::kind::inherited: {
@@ -495,13 +495,13 @@ void nats_link::tick() {
     inherited(node);
   }
   for (const auto& node : gone) FC_LOG_WARN("cluster.peer_gone", "node={} peer={}", cfg_.node_id, node);
-  forget(std::move(gone));
+  forget(std::move(gone), false);
   timeouts_.inc(expired.size());
   for (auto& done : expired) done(false, 0);
   for (const auto& [node, want_reply] : resync) send_sync(node, want_reply);
 }
 
-void nats_link::forget(std::vector<std::string> gone) {
+void nats_link::forget(std::vector<std::string> gone, bool departed) {
   if (gone.empty()) return;
   std::vector<reply> failed;
   bool heir;
@@ -516,8 +516,11 @@ void nats_link::forget(std::vector<std::string> gone) {
       }
     }
     // The heir of a gone node is the lowest id alive: every node that sees the same peers agrees,
-    // and if two do not, the store lets only one take each session.
-    heir = peers_.empty() || cfg_.node_id < peers_.begin()->first;
+    // and if two do not, the store lets only one take each session. Only a majority of the nodes
+    // known until now takes anything over, and only while connected to NATS: a node cut off sees
+    // every other node gone, and taking their sessions from under them would lose what they store.
+    const std::size_t alive = peers_.size() + 1, known = alive + gone.size();
+    heir = (peers_.empty() || cfg_.node_id < peers_.begin()->first) && (departed || 2 * alive > known) && connected();
     for (const auto& node : gone) orphans_[node] = std::chrono::steady_clock::now() + cfg_.inherit_timeout;
   }
   for (const auto& node : gone) broker_.peer_gone(node, true);

@@ -117,9 +117,11 @@ class nats_link final : public broker::cluster_link {
   void fail_pending(const std::string& node);
   void send_sync(const std::string& node, bool want_reply);
   void say_hello();
-  /// Forgets the peers in `gone` (they died or left): the broker stops routing to them, their
-  /// requests fail, and the lowest node id alive takes their persistent sessions over.
-  void forget(std::vector<std::string> gone);
+  /// Forgets the peers in `gone` (they said goodbye: `departed`, or went silent): the broker stops
+  /// routing to them, their requests fail, and the lowest node id alive takes their persistent
+  /// sessions over — if it is connected to NATS and, for silent ones, alive with a majority of the
+  /// nodes it knew (a node cut off from the others must not take theirs).
+  void forget(std::vector<std::string> gone, bool departed);
   /// The sessions of gone node `node` are taken over (or given up on): its stand-in goes.
   void inherited(const std::string& node);
   /// Sends a request made by `frame(id)` to every live peer; `each(node, ok, n)` for each answer (ok

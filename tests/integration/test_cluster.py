@@ -609,15 +609,25 @@ def test_nats_restart_heals(cluster):
     n0, n1, _ = cluster.nodes
     sub = connected(n1.port, "sub")
     sub.subscribe("h/t", 1)
+    keep, _ = persistent(n1.port, "keep")
+    keep.subscribe("h/t", 1)
+    keep.disconnect()
     cluster.nats.stop()
-    wait_for(lambda: n0.metrics().get("fleetcore_cluster_nats_connected") == 0, what="n0 to see NATS gone")
+    # Long enough for every node to see the others gone: none of them takes their sessions over (each
+    # is cut off, not the survivor of the others).
+    for n in cluster.nodes:
+        wait_for(lambda n=n: n.metrics().get("fleetcore_cluster_peers") == 0, what="the peers to be gone")
     cluster.nats.start()
     for n in cluster.nodes:
         wait_for(lambda n=n: n.metrics().get("fleetcore_cluster_nats_connected") == 1 and
                  n.metrics().get("fleetcore_cluster_peers") == 2, what="the nodes to find each other again")
+    assert all(n.metrics().get("fleetcore_cluster_sessions_inherited_total") == 0 for n in cluster.nodes)
     pub = connected(n0.port, "pub")
 
     eventually_delivered(pub, sub, "h/t", "again", "delivery across the healed cluster")
+    back, present = persistent(n1.port, "keep")  # still n1's, with what came for it
+    assert present
+    assert back.get().payload == b"again"
 
 
 def test_through_haproxy_and_readiness(cluster):
