@@ -11,6 +11,15 @@ namespace fleetcore::broker {
 
 using detail::split_shared;
 
+namespace {
+/// Every filter of a peer's stand-in, as removals.
+std::vector<std::pair<std::string, bool>> all_removed(const session& proxy) {
+  std::vector<std::pair<std::string, bool>> changes;
+  for (const auto& [f, o] : proxy.subscriptions) changes.emplace_back(f, false);
+  return changes;
+}
+}  // namespace
+
 void broker::note_interest(const std::string& filter, bool add, std::function<void()> done) {
   std::shared_ptr<interest_wait> join;
   {
@@ -105,8 +114,7 @@ void broker::apply_peer_routes(const std::shared_ptr<session>& proxy, std::vecto
 void broker::peer_reset(const std::string& node, std::function<void()> done) {
   std::lock_guard lock(peers_mutex_);  // held while posting: one peer's changes reach each worker in order
   auto proxy = proxy_of(node);
-  std::vector<std::pair<std::string, bool>> changes;
-  for (auto& [f, o] : proxy->subscriptions) changes.emplace_back(f, false);
+  auto changes = all_removed(*proxy);
   proxy->subscriptions.clear();
   apply_peer_routes(proxy, std::move(changes), std::move(done));
 }
@@ -124,11 +132,8 @@ void broker::peer_gone(const std::string& node, bool orphaned) {
     // Its sessions' own filters stay, refusing QoS 1/2 messages until they are taken over.
     proxy->orphan.store(true, std::memory_order_relaxed);
     for (auto& [f, add] : changes) proxy->subscriptions.erase(f);
-    if (auto& slot = orphans_[node]) {  // gone twice before the first was taken over: that one goes
-      std::vector<std::pair<std::string, bool>> all;
-      for (auto& [f, o] : slot->subscriptions) all.emplace_back(f, false);
-      apply_peer_routes(slot, std::move(all), nullptr);
-    }
+    if (auto& slot = orphans_[node])  // gone twice before the first was taken over: that one goes
+      apply_peer_routes(slot, all_removed(*slot), nullptr);
     orphans_[node] = proxy;
   } else {
     proxy->subscriptions.clear();
@@ -142,8 +147,7 @@ void broker::orphan_adopted(const std::string& node) {
   if (it == orphans_.end()) return;
   auto proxy = std::move(it->second);
   orphans_.erase(it);
-  std::vector<std::pair<std::string, bool>> changes;
-  for (auto& [f, o] : proxy->subscriptions) changes.emplace_back(f, false);
+  auto changes = all_removed(*proxy);
   proxy->subscriptions.clear();
   apply_peer_routes(proxy, std::move(changes), nullptr);
 }

@@ -64,40 +64,36 @@ std::optional<document> group_commit_store::load_document(const std::string& kin
   return std::move(docs.front());
 }
 
-void group_commit_store::load_session(std::string client_id, session_read done) {
+// Nobody waits for these reads, so a failure cannot travel as an exception: it is logged (with
+// `what`), counted and reported to `done` as not ok (never as "nothing stored", which would let a
+// caller start afresh).
+template <class Result, class Read, class Done>
+void group_commit_store::read_for(std::string what, Read read, Done done) {
   FC_CHECK(static_cast<bool>(done));
-  // Nobody waits for this read, so a failure cannot travel as an exception: it is logged, counted
-  // and reported to `done` as not ok (never as "no session", which would let a caller start afresh).
-  enqueue({{}, {}, [this, client_id = std::move(client_id), done = std::move(done)] {
-             std::optional<session_record> record;
+  enqueue({{}, {}, [this, what = std::move(what), read = std::move(read), done = std::move(done)] {
+             Result result{};
              bool ok = true;
              try {
-               record = read_session(client_id);
+               result = read();
              } catch (const std::exception& e) {
                ok = false;
                count_error();
-               FC_LOG_ERROR("storage.read_failed", "client={} err={:q}", common::untrusted(client_id),
-                            common::untrusted(e.what()));
+               FC_LOG_ERROR("storage.read_failed", "{} err={:q}", what, common::untrusted(e.what()));
              }
-             done(std::move(record), ok);
+             done(std::move(result), ok);
            }});
 }
 
+void group_commit_store::load_session(std::string client_id, session_read done) {
+  auto what = fmt::format("client={}", common::untrusted(client_id));
+  read_for<std::optional<session_record>>(std::move(what), [this, id = std::move(client_id)] { return read_session(id); },
+                                          std::move(done));
+}
+
 void group_commit_store::load_node_sessions(std::string node, sessions_read done) {
-  FC_CHECK(static_cast<bool>(done));
-  enqueue({{}, {}, [this, node = std::move(node), done = std::move(done)] {
-             std::vector<session_record> records;
-             bool ok = true;
-             try {
-               records = read_node_sessions(node);
-             } catch (const std::exception& e) {
-               ok = false;
-               count_error();
-               FC_LOG_ERROR("storage.read_failed", "node={:q} err={:q}", common::untrusted(node),
-                            common::untrusted(e.what()));
-             }
-             done(std::move(records), ok);
-           }});
+  auto what = fmt::format("node={:q}", common::untrusted(node));
+  read_for<std::vector<session_record>>(std::move(what), [this, node = std::move(node)] { return read_node_sessions(node); },
+                                        std::move(done));
 }
 
 void group_commit_store::submit(std::vector<operation> ops, std::function<void(bool)> done) {

@@ -71,6 +71,9 @@ class group_commit_store : public store {
   void run();
   void commit_group(std::deque<job>::iterator first, std::deque<job>::iterator last);
   void enqueue(job j);
+  /// Queues `read` for the store's thread; `done(result, ok)` runs there (load_session and the like).
+  template <class Result, class Read, class Done>
+  void read_for(std::string what, Read read, Done done);
   void check_not_store_thread() const;
 
   std::mutex mutex_;

@@ -60,6 +60,29 @@ class peers_test : public broker_fixture {
     return pk.front().size() > 4 ? pk.front()[4] : 0;
   }
 
+  /// The persistent session of "dev" as node n2 stored it: incarnation 5, subscribed to t/# at QoS 1.
+  static storage::session_record dev_held_by_n2() {
+    storage::session_record r;
+    r.client_id = "dev";
+    r.incarnation = 5;
+    r.expiry_interval = 3600;
+    r.protocol = 5;
+    r.node = "n2";
+    r.subscriptions.push_back({"t/#", 1, 0});
+    return r;
+  }
+  /// A CONNECT of `id` resuming its session (MQTT 5, expiry 3600), run; what it wrote is not checked.
+  std::shared_ptr<harness::fake_connection> resume(const std::string& id) {
+    auto c = open();
+    mqtt::connect_packet p;
+    p.client_id = id;
+    p.clean_start = false;
+    p.props.session_expiry_interval = 3600;
+    c->feed(p);
+    run();
+    return c;
+  }
+
   fake_link link_;
 };
 
@@ -236,13 +259,7 @@ TEST_F(peers_test, a_local_copy_is_stale_when_another_node_held_the_session) {
   // node says it had the session: the one here is not resumed, nor deleted (the store has the other's).
   link_.held_elsewhere = true;
   store_.written.clear();
-  auto back = open();
-  mqtt::connect_packet p;
-  p.client_id = "dev";
-  p.clean_start = false;
-  p.props.session_expiry_interval = 3600;
-  back->feed(p);
-  run();
+  auto back = resume("dev");
   auto pk = back->packets();
   ASSERT_FALSE(pk.empty());
   EXPECT_EQ(pk.front()[0], 0x20);
@@ -271,13 +288,7 @@ TEST_F(peers_test, a_gone_nodes_sessions_refuse_qos1_until_taken_over_here) {
 
   // This node is the heir: the session moves to a new incarnation held here, its subscription is
   // this node's interest, and its queued message waits for its client.
-  storage::session_record r;
-  r.client_id = "dev";
-  r.incarnation = 5;
-  r.expiry_interval = 3600;
-  r.protocol = 5;
-  r.node = "n2";
-  r.subscriptions.push_back({"t/#", 1, 0});
+  auto r = dev_held_by_n2();
   r.queue.push_back({7, {"t/old", "queued", 1, false, "", 0}, {}});
   store_.node_sessions = {r};
   long taken = -2;
@@ -306,13 +317,7 @@ TEST_F(peers_test, a_gone_nodes_sessions_refuse_qos1_until_taken_over_here) {
                 .incarnation,
             adopt.to);
   // Its client comes back here: the session is present with both messages, in order.
-  auto dev = open();
-  mqtt::connect_packet p;
-  p.client_id = "dev";
-  p.clean_start = false;
-  p.props.session_expiry_interval = 3600;
-  dev->feed(p);
-  run();
+  auto dev = resume("dev");
   auto pk = dev->packets();
   ASSERT_EQ(pk.size(), 3u);
   EXPECT_EQ(std::tuple(pk[0][0], pk[0][2]), std::tuple(std::uint8_t{0x20}, std::uint8_t{0x01}));  // session present
@@ -323,14 +328,7 @@ TEST_F(peers_test, a_gone_nodes_sessions_refuse_qos1_until_taken_over_here) {
 // Another node (or the session's client, through it) took the session first: the adoption's batch
 // fails, and the copy here goes without a trace in the tries or the store.
 TEST_F(peers_test, a_session_another_node_took_first_is_not_kept) {
-  storage::session_record r;
-  r.client_id = "dev";
-  r.incarnation = 5;
-  r.expiry_interval = 3600;
-  r.protocol = 5;
-  r.node = "n2";
-  r.subscriptions.push_back({"t/#", 1, 0});
-  store_.node_sessions = {r};
+  store_.node_sessions = {dev_held_by_n2()};
   store_.hold = true;
   long taken = -2;
   b_.inherit("n2", [&](long n) { taken = n; });
@@ -351,26 +349,9 @@ TEST_F(peers_test, a_session_another_node_took_first_is_not_kept) {
 // the stored rows has it. Losing, this node refuses the CONNECT (0x88: server unavailable) rather than
 // resume a copy whose rows are another's; the client comes back, and its claim finds the session.
 TEST_F(peers_test, a_connect_that_loses_the_session_to_another_node_is_refused) {
-  storage::session_record r;
-  r.client_id = "dev";
-  r.incarnation = 5;
-  r.expiry_interval = 3600;
-  r.protocol = 5;
-  r.node = "n2";
-  r.subscriptions.push_back({"t/#", 1, 0});
-  store_.node_sessions = {r};
-  auto connecting = [&] {
-    auto c = open();
-    mqtt::connect_packet p;
-    p.client_id = "dev";
-    p.clean_start = false;
-    p.props.session_expiry_interval = 3600;
-    c->feed(p);
-    run();
-    return c;
-  };
+  store_.node_sessions = {dev_held_by_n2()};
   store_.hold = true;
-  auto lost = connecting();
+  auto lost = resume("dev");
   EXPECT_TRUE(lost->packets().empty());  // waits for its rows to move
   store_.commit(false);
   run();
@@ -379,7 +360,7 @@ TEST_F(peers_test, a_connect_that_loses_the_session_to_another_node_is_refused) 
   EXPECT_EQ(std::tuple(pk[0][0], pk[0][3]), std::tuple(std::uint8_t{0x20}, std::uint8_t{0x88}));
   EXPECT_TRUE(link_.interests.empty());
   // Won: the session is resumed, its subscription this node's interest before the CONNACK.
-  auto won = connecting();
+  auto won = resume("dev");
   store_.commit(true);
   run();
   pk = won->packets();
