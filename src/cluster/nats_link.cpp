@@ -425,13 +425,11 @@ void nats_link::publish_documents(const std::vector<storage::operation>& writes)
       d.entries.push_back({true, del->kind, del->key, {}});
   }
   if (d.entries.empty()) return;
-  auto frame = wire::encode(d);
-  std::vector<std::string> targets;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [node, p] : peers_) targets.push_back(node);
-  }
-  for (const auto& node : targets) publish(to(node, 'd'), frame);
+  broadcast('d', wire::encode(d));
+}
+
+void nats_link::broadcast(char what, const std::string& frame) {
+  for (const auto& node : peers()) publish(to(node, what), frame);
 }
 
 void nats_link::claim(const std::string& client_id, bool clean_start, std::function<void(bool)> done) {
@@ -531,8 +529,7 @@ void nats_link::forget(std::vector<std::string> gone, bool departed) {
     broker_.inherit(node, [this, node](long taken) {
       if (taken < 0) return;  // not read: they stay refused until inherit_timeout
       FC_LOG_INFO("cluster.sessions_inherited", "node={} peer={} sessions={}", cfg_.node_id, node, taken);
-      std::vector<std::string> live = peers();
-      for (const auto& p : live) publish(to(p, 't'), wire::encode(wire::inherited{cfg_.node_id, epoch_, node}));
+      broadcast('t', wire::encode(wire::inherited{cfg_.node_id, epoch_, node}));
       inherited(node);
     });
   }

@@ -134,6 +134,8 @@ class nats_link final : public broker::cluster_link {
   /// Completes request `id`; `from` (the answering node) must be the node it was asked of.
   void settle(std::uint64_t id, bool ok, std::uint32_t recipients, const std::string* from = nullptr);
   bool publish(const std::string& subject, const std::string& data);
+  /// Publishes `frame` to every live peer's `to.<node>.<what>` (nothing awaited).
+  void broadcast(char what, const std::string& frame);
   std::string to(const std::string& node, char what) const;
   void tick();
 

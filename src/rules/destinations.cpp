@@ -65,7 +65,7 @@ void destinations::apply_replica(const storage::operation& op) {
   if (const auto* put = std::get_if<storage::op::put_document>(&op)) {
     if (auto d = from_document(put->doc.key, put->doc.body)) by_arn_.insert_or_assign(d->arn, std::move(*d));
   } else if (const auto* del = std::get_if<storage::op::delete_document>(&op)) {
-    if (auto it = by_arn_.find(del->key); it != by_arn_.end()) by_arn_.erase(it);
+    by_arn_.erase(del->key);
   }
 }
 

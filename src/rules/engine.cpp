@@ -332,7 +332,7 @@ void engine::resume(std::vector<storage::document> entries) {
 std::string engine::inbox_key(std::uint64_t seq) const { return fmt::format("{}{:020}", inbox_prefix_, seq); }
 
 std::uint64_t engine::inbox_seq(std::string_view key) const {
-  key.remove_prefix(std::min(key.size(), key.find('/') == std::string_view::npos ? 0 : key.find('/') + 1));
+  if (auto slash = key.find('/'); slash != std::string_view::npos) key.remove_prefix(slash + 1);
   std::uint64_t seq = 0;
   std::from_chars(key.data(), key.data() + key.size(), seq);
   return seq;

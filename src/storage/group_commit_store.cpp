@@ -64,6 +64,17 @@ std::optional<document> group_commit_store::load_document(const std::string& kin
   return std::move(docs.front());
 }
 
+std::string group_commit_store::session_scope::where(std::string_view table, std::string_view param) const {
+  switch (by) {
+    case client: return fmt::format(" WHERE client_id={}", param);
+    case node:
+      if (table == "sessions") return fmt::format(" WHERE node={}", param);
+      return fmt::format(" WHERE client_id IN (SELECT client_id FROM sessions WHERE node={})", param);
+    case all: break;
+  }
+  return {};
+}
+
 // Nobody waits for these reads, so a failure cannot travel as an exception: it is logged (with
 // `what`), counted and reported to `done` as not ok (never as "nothing stored", which would let a
 // caller start afresh).

@@ -34,6 +34,17 @@ class group_commit_store : public store {
   void register_metrics(common::registry& r) const;
 
  protected:
+  /// Which sessions a backend's session read covers: all, one client's, or those one cluster node
+  /// holds (`value`: the client id or node id).
+  struct session_scope {
+    enum { all, client, node } by = all;
+    const std::string* value = nullptr;
+    /// The WHERE clause (or nothing) that limits a query of `table` (sessions, subscriptions, queued
+    /// messages, inbound ids: all keyed by client_id) to the scope; `param` is the backend's spelling
+    /// of the one parameter, `value`.
+    std::string where(std::string_view table, std::string_view param) const;
+  };
+
   /// The backend's constructor calls start() once its connection is ready, and its destructor calls
   /// stop() before closing it: the thread calls the backend's functions below.
   void start();

@@ -110,7 +110,7 @@ constexpr const char* sql_text[stmt_count] = {
     "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
     "UPDATE session_inbound SET incarnation=$3::bigint WHERE client_id=$1::text AND incarnation=$2::bigint "
     "AND EXISTS(SELECT 1 FROM sessions WHERE client_id=$1::text AND incarnation=$2::bigint)",
-        // An adoption that moves no session row divides by zero: the statement, and so its batch, fails.
+    // An adoption that moves no session row divides by zero: the statement, and so its batch, fails.
     "WITH w AS (UPDATE sessions SET incarnation=$3::bigint, node=$4::text WHERE client_id=$1::text "
     "AND incarnation=$2::bigint RETURNING 1) SELECT 1/count(*) FROM w",
     "INSERT INTO subscriptions SELECT $1::text,$2::text,$3::bigint,$4::bigint,$5::bigint "
@@ -630,12 +630,7 @@ void postgres_store::read_sessions(session_scope scope, snapshot& snap) {
   params filter;
   if (scope.value) filter.text(*scope.value);
   auto query = [&](std::string sql, const char* order, auto&& each) {
-    const bool sessions_table = sql.ends_with("FROM sessions");
-    if (scope.by == session_scope::client)
-      sql += " WHERE client_id=$1::text";
-    else if (scope.by == session_scope::node)
-      sql += sessions_table ? " WHERE node=$1::text"
-                            : " WHERE client_id IN (SELECT client_id FROM sessions WHERE node=$1::text)";
+    sql += scope.where(sql.substr(sql.rfind(' ') + 1), "$1::text");
     sql += order;
     each_row(conn_, sql.c_str(), filter, each);
   };

@@ -36,11 +36,6 @@ class postgres_store final : public group_commit_store {
   std::vector<document> read_documents(const std::string& kind, const std::string* key) override;
   std::optional<session_record> read_session(const std::string& client_id) override;
   std::vector<session_record> read_node_sessions(const std::string& node) override;
-  /// Which sessions read_sessions reads: all, one client's, or those one cluster node holds.
-  struct session_scope {
-    enum { all, client, node } by = all;
-    const std::string* value = nullptr;
-  };
   /// Adds the stored sessions of `scope` to `snap`, each with the subscriptions, queued messages and
   /// inbound ids of its own incarnation; counts max_seq and max_incarnation.
   void read_sessions(session_scope scope, snapshot& snap);

@@ -274,11 +274,7 @@ void sqlite_store::read_sessions(session_scope scope, snapshot& snap) {
   // Every query reads all clients, only one client's rows (its primary key prefix), or the rows of
   // the clients whose session a node holds.
   auto query = [&](std::string sql, const char* order) {
-    const bool sessions_table = sql.ends_with("FROM sessions");
-    if (scope.by == session_scope::client)
-      sql += " WHERE client_id=?1";
-    else if (scope.by == session_scope::node)
-      sql += sessions_table ? " WHERE node=?1" : " WHERE client_id IN (SELECT client_id FROM sessions WHERE node=?1)";
+    sql += scope.where(sql.substr(sql.rfind(' ') + 1), "?1");
     sql += order;
     auto* s = prepare(sql.c_str());
     if (scope.value) sqlite3_bind_text(s, 1, scope.value->data(), static_cast<int>(scope.value->size()), SQLITE_TRANSIENT);
